@@ -1,0 +1,110 @@
+"""FastAPI application: health, live zones, readings, alerts, and the zones page."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from importlib.resources import files
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.responses import HTMLResponse, Response
+
+from daemon import __version__
+from daemon.api.views import alert_json, reading_json, zones_json
+from daemon.messages import LANGS, catalog
+
+if TYPE_CHECKING:
+    from daemon.runtime import Daemon
+
+STATIC = files("daemon.api").joinpath("static")
+_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+
+
+def parse_time(value: str | None, name: str) -> float | None:
+    """Epoch seconds from epoch seconds or ISO 8601 (naive means UTC)."""
+    if value is None or value == "":
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise HTTPException(422, f"{name}: {value!r} is neither epoch seconds nor ISO 8601") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def create_app(d: Daemon) -> FastAPI:
+    app = FastAPI(title="coldchain-monitor", version=__version__, docs_url="/api/docs", redoc_url=None)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, Any]:
+        now = d.clock.now()
+        check = {"journal_mode": d.journal.journal_mode()}
+        stats = d.stats.snapshot()
+        ok = check["journal_mode"] == "wal" and stats.get("journal_write_errors", 0) == 0
+        return {
+            "status": "ok" if ok else "degraded",
+            "version": __version__,
+            "site": d.cfg.site.id,
+            "time": now,
+            "uptime_s": round(now - d.started_at, 1),
+            "journal": {"path": str(d.journal.path), **check, "last_id": await asyncio.to_thread(d.journal.max_id)},
+            "sensors_online": sum(1 for s in d.live.sensors.values() if s.online),
+            "open_alerts": len(await asyncio.to_thread(d.journal.alerts, open_only=True)),
+            "counters": stats,
+        }
+
+    @app.get("/api/v1/zones")
+    async def zones(lang: str = Query(None, description="zh-CN or en")) -> dict[str, Any]:
+        lang = lang if lang in LANGS else d.cfg.site.language
+        open_alerts = await asyncio.to_thread(d.journal.alerts, open_only=True)
+        return zones_json(d, open_alerts, lang)
+
+    @app.get("/api/v1/readings")
+    async def readings(
+        zone: str | None = None,
+        sensor: str | None = None,
+        quantity: str | None = None,
+        start: str | None = Query(None, description="epoch seconds or ISO 8601"),
+        end: str | None = Query(None, description="epoch seconds or ISO 8601"),
+        limit: int = Query(1000, ge=1, le=100_000),
+        order: str = Query("asc", pattern="^(asc|desc)$"),
+    ) -> dict[str, Any]:
+        rows = await asyncio.to_thread(
+            d.journal.query, zone=zone, sensor=sensor, quantity=quantity, start=parse_time(start, "start"),
+            end=parse_time(end, "end"), limit=limit, newest_first=order == "desc",
+        )
+        return {"count": len(rows), "readings": [reading_json(r) for r in rows]}
+
+    @app.get("/api/v1/alerts")
+    async def alerts(
+        open: bool = False, zone: str | None = None, lang: str | None = None, limit: int = Query(200, ge=1, le=5000)
+    ) -> dict[str, Any]:
+        lang = lang if lang in LANGS else d.cfg.site.language
+        rows = await asyncio.to_thread(d.journal.alerts, open_only=open, zone=zone, limit=limit)
+        return {"alerts": [alert_json(d, a, lang) for a in rows]}
+
+    @app.get("/api/v1/messages/{lang}")
+    async def messages(lang: str) -> dict[str, str]:
+        if lang not in LANGS:
+            raise HTTPException(404, f"unknown language {lang!r}; known: {', '.join(LANGS)}")
+        return {k: v for k, v in catalog(lang).items() if k.split(".")[0] in ("page", "state", "kind")}
+
+    @app.get("/", response_class=HTMLResponse)
+    async def index() -> HTMLResponse:
+        html = STATIC.joinpath("index.html").read_text(encoding="utf-8")
+        return HTMLResponse(html.replace("{{LANG}}", d.cfg.site.language))
+
+    @app.get("/static/{name}")
+    async def static(name: str) -> Response:
+        if name not in ("app.js", "style.css"):
+            raise HTTPException(404)
+        body = STATIC.joinpath(name).read_text(encoding="utf-8")
+        return Response(body, media_type=_TYPES[name[name.rindex("."):]])
+
+    return app

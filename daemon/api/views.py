@@ -1,0 +1,66 @@
+"""JSON shapes of the API, built from the live view and the journal."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from daemon.alerts import render_detail
+from daemon.journal import AlertRow
+from daemon.messages import render
+from daemon.model import Reading
+
+if TYPE_CHECKING:
+    from daemon.runtime import Daemon
+
+_RANK = {"firing": 3, "acknowledged": 2, "pending": 1}
+
+
+def reading_json(r: Reading) -> dict[str, Any]:
+    return {
+        "id": r.id, "ts": r.ts, "zone": r.zone, "sensor": r.sensor, "quantity": r.quantity.value,
+        "value": r.value, "unit": r.quantity.unit, "quality": r.quality.name.lower(), "note": r.note or None,
+    }
+
+
+def alert_json(d: Daemon, a: AlertRow, lang: str) -> dict[str, Any]:
+    return {
+        "id": a.id, "zone": a.zone, "sensor": a.sensor, "kind": a.kind, "kind_text": render(f"kind.{a.kind}", lang),
+        "severity": a.severity, "state": a.state, "started": a.started, "fired": a.fired, "acked": a.acked,
+        "acked_by": a.acked_by, "resolved": a.resolved, "value": a.value, "limit": a.limit_value, "peak": a.peak,
+        "detail": render_detail(a.detail or "", lang) or None,
+    }
+
+
+def zones_json(d: Daemon, open_alerts: list[AlertRow], lang: str) -> dict[str, Any]:
+    now = d.clock.now()
+    out = []
+    for z in d.cfg.zones:
+        com = d.cfg.commodity(z.id)
+        lim = d.rules.limits[z.id]
+        za = [a for a in open_alerts if a.zone == z.id]
+        state = max((a.state for a in za), key=lambda s: _RANK.get(s, 0), default="ok")
+        sensors = []
+        for s in d.cfg.sensors_of(z.id):
+            live = d.live.sensors.get(s.id)
+            last = live.last if live else {}
+            newest = max((r.ts for r in last.values()), default=None)
+            stale = newest is None or now - newest > s.stale_after_s
+            sensors.append({
+                "id": s.id, "name": s.name, "type": s.type,
+                "online": bool(live and live.online) and not stale, "reason": live.reason if live else "",
+                "last_ts": newest,
+                "readings": {q: reading_json(r) for q, r in last.items()},
+            })
+        out.append({
+            "id": z.id, "name": z.display_name(lang), "state": state,
+            "commodity": None if com is None else {
+                "key": com.key, "name": com.name(lang), "temp_min": com.temp_min, "temp_max": com.temp_max,
+                "rh_min": com.rh_min, "rh_max": com.rh_max, "storage_life": com.storage_life,
+                "unverified": com.unverified,
+            },
+            "limits": {"temp_high": lim.temp_high, "temp_low": lim.temp_low, "freeze": lim.freeze,
+                       "rh_high": lim.rh_high, "rh_low": lim.rh_low},
+            "sensors": sensors,
+            "alerts": [alert_json(d, a, lang) for a in za],
+        })
+    return {"site": {"id": d.cfg.site.id, "name": d.cfg.site.name}, "time": now, "lang": lang, "zones": out}

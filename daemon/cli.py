@@ -1,0 +1,148 @@
+"""`coldchain run | check-config | demo | sample`: the daemon's command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from daemon import __version__
+from daemon.catalog import default_catalog_path
+from daemon.config import AppConfig, load_config
+from daemon.errors import ConfigError
+from daemon.journal import AlertRow
+from daemon.messages import render
+from daemon.rules import zone_limits
+
+EXIT_CONFIG = 2
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _load(path: str) -> AppConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        for p in exc.problems:
+            print(p, file=sys.stderr)
+        n = len(exc.problems)
+        print(f"{n} problem{'s' if n > 1 else ''} in {path}; nothing was started.", file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = _load(args.file)
+    print(f"{args.file}: OK — site {cfg.site.id}, {len(cfg.zones)} zones, {len(cfg.sensors)} sensors, "
+          f"{len(cfg.sinks)} sinks, {len(cfg.notifiers)} notifiers")
+    for z in cfg.zones:
+        com = cfg.commodity(z.id)
+        lim = zone_limits(z, com)
+        flag = " (catalog row marked UNVERIFIED/UNCERTAIN: check the limits)" if com and com.unverified else ""
+        print(f"  zone {z.id} ({z.name}): {com.key if com else 'no commodity'}; temperature "
+              f"low {lim.temp_low} high {lim.temp_high} freeze {lim.freeze} °C after {lim.temp_delay / 60:g} min; "
+              f"humidity low {lim.rh_low} high {lim.rh_high} %RH{flag}")
+    return 0
+
+
+async def _serve(cfg: AppConfig, speed: float, duration: float | None, demo: bool) -> int:
+    from daemon.clock import Clock
+    from daemon.runtime import Daemon
+
+    d = Daemon(cfg, clock=Clock(speed=speed))
+    lang = cfg.site.language
+
+    def on_change(action: str, row: AlertRow, texts: list[str]) -> None:
+        if action not in ("fire", "clear"):
+            return
+        when = datetime.fromtimestamp(d.clock.now(), UTC).astimezone().strftime("%H:%M")
+        word = render("cli.alarm" if action == "fire" else "cli.resolved", lang)
+        print(f"[{when}] {word} #{row.id} {row.zone} {render(f'kind.{row.kind}', lang)} "
+              f"{'' if row.value is None else f'{row.value:.1f}'}", flush=True)
+
+    if demo:
+        d.alerts.listeners.append(on_change)
+    await d.start()
+    if d.api_port is not None:
+        print(f"{render('cli.open_page', lang)}: http://{cfg.api.host}:{d.api_port}/", flush=True)
+    try:
+        await d.wait(duration)
+    finally:
+        await d.stop()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = _load(args.config)
+    return asyncio.run(_serve(cfg, 1.0, None, demo=False))
+
+
+def demo_config_path() -> Path:
+    return default_catalog_path().parent / "demo.yaml"
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    cfg = _load(str(demo_config_path()))
+    data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="coldchain-demo-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    cfg.storage.journal = data_dir / "journal.db"
+    cfg.api.port = args.port
+    if args.lang:
+        cfg.site.language = args.lang
+    print(f"coldchain demo {__version__}: simulated center '{cfg.site.name}', clock x{args.speed:g}, "
+          f"journal {cfg.storage.journal}", flush=True)
+    return asyncio.run(_serve(cfg, args.speed, args.duration, demo=True))
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import importlib
+
+    from drivers import load_all
+    from drivers.registry import NOTIFIERS, SENSORS, SINKS
+
+    load_all()
+    table = {**SENSORS, **SINKS, **NOTIFIERS}
+    if args.type not in table:
+        print(f"unknown driver type {args.type!r}; known: {', '.join(sorted(table))}", file=sys.stderr)
+        return EXIT_CONFIG
+    mod = importlib.import_module(table[args.type].__module__)
+    sample = getattr(mod, "SAMPLE_YAML", None)
+    print(sample if sample else f"# {args.type}: no sample shipped")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="coldchain", description="Cold-chain monitoring daemon for produce cold rooms.")
+    p.add_argument("--version", action="version", version=f"coldchain {__version__}")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run", help="run the daemon")
+    r.add_argument("--config", "-c", required=True)
+    r.set_defaults(fn=cmd_run)
+    c = sub.add_parser("check-config", help="validate a config file without starting anything")
+    c.add_argument("file")
+    c.set_defaults(fn=cmd_check_config)
+    d = sub.add_parser("demo", help="run a simulated center with no external service")
+    d.add_argument("--port", type=int, default=8080, help="web page port on 127.0.0.1 (0 = any free port)")
+    d.add_argument("--data-dir", help="journal folder (default: a new temp folder)")
+    d.add_argument("--duration", type=float, default=None, help="stop after this many real seconds")
+    d.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
+    d.add_argument("--lang", choices=["zh-CN", "en"], default=None)
+    d.set_defaults(fn=cmd_demo)
+    s = sub.add_parser("sample", help="print a driver's sample config")
+    s.add_argument("type")
+    s.set_defaults(fn=cmd_sample)
+    args = p.parse_args(argv)
+    _setup_logging(args.log_level if args.cmd != "demo" or args.log_level != "info" else "warning")
+    return int(args.fn(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

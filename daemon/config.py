@@ -1,0 +1,410 @@
+"""The config file: schema (pydantic) and loading with errors that name file, line and key.
+
+Driver-specific options live beside each driver (`drivers/*/.../schema.py`); this module
+assembles them by `type:` and checks the rules that span entries (unique ids, zones that
+exist, commodities in the catalog).
+"""
+
+from __future__ import annotations
+
+import difflib
+import zoneinfo
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
+
+from daemon.catalog import Commodity, load_catalog
+from daemon.durations import Duration
+from daemon.errors import ConfigError
+from daemon.notify import NotifierBase
+from daemon.sinks import SinkBase
+from daemon.sources import SENSOR_ID, SensorBase
+
+LANGS = ("zh-CN", "en")
+Lang = Literal["zh-CN", "en"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SiteConfig(_Strict):
+    id: str = Field(pattern=SENSOR_ID, description="short id, used as the InfluxDB `site` tag")
+    name: str = Field(description="shown in SMS and pages, e.g. 奉节县草堂镇冷库")
+    timezone: str = "Asia/Shanghai"
+    language: Lang = "zh-CN"
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(v)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}; e.g. 'Asia/Shanghai'") from exc
+        return v
+
+
+class StorageConfig(_Strict):
+    journal: Path = Field(Path("/var/lib/coldchain/journal.db"), description="SQLite journal file")
+    raw_retention: Duration = Field(90 * 86400.0, description="keep raw readings this long")
+    flush_interval: Duration = Field(0.2, gt=0, le=5, description="longest wait before a batch is written")
+    batch_max: int = Field(1000, ge=1, le=100_000)
+
+
+class TlsConfig(_Strict):
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    insecure: bool = False
+
+
+class MqttConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    client_id: str | None = None
+    username: str | None = None
+    password: str | None = None
+    password_file: Path | None = None
+    keepalive: int = Field(60, ge=5, le=3600)
+    tls: TlsConfig | None = None
+
+
+class TemperatureAlarms(_Strict):
+    """None means 'from the commodity'; set a number to override it."""
+
+    high: float | None = None
+    low: float | None = None
+    freeze: float | None = Field(None, description="critical low limit; default: the freezing point")
+    delay: Duration = Field(600.0, description="out of range this long before an alarm fires")
+    freeze_delay: Duration = 120.0
+    clear_delay: Duration = Field(300.0, description="back in range this long before it clears")
+    hysteresis: float = Field(0.5, ge=0)
+
+
+class HumidityAlarms(_Strict):
+    enabled: bool = True
+    high: float | None = None
+    low: float | None = None
+    delay: Duration = 3600.0
+    clear_delay: Duration = 600.0
+    hysteresis: float = Field(2.0, ge=0)
+
+
+class ZoneAlarms(_Strict):
+    temperature: TemperatureAlarms = Field(default_factory=TemperatureAlarms)
+    humidity: HumidityAlarms = Field(default_factory=HumidityAlarms)
+    no_data: bool = Field(True, description="alarm when a sensor stops reporting (its stale_after)")
+    stuck_after: Duration | None = Field(
+        3 * 3600.0, description="a sensor repeating the exact same value this long is faulty"
+    )
+    fault_after: int = Field(3, ge=1, description="consecutive error values before a sensor-fault alarm")
+
+
+class ZoneConfig(_Strict):
+    id: str = Field(pattern=SENSOR_ID)
+    name: str
+    name_en: str | None = None
+    commodity: str | None = None
+    alarms: ZoneAlarms = Field(default_factory=ZoneAlarms)
+
+    def display_name(self, lang: str) -> str:
+        return self.name_en if (self.name_en and not lang.startswith("zh")) else self.name
+
+
+class ContactConfig(_Strict):
+    id: str = Field(pattern=SENSOR_ID)
+    name: str
+    phone: str | None = Field(None, pattern=r"^\+?[0-9]{5,16}$")
+    language: Lang | None = None
+
+
+class EscalationStep(_Strict):
+    after: Duration = Field(0.0, description="time since the alarm fired before this step")
+    contacts: list[str]
+    notifiers: list[str] = Field(default_factory=list, description="channels, tried in order")
+
+
+class EscalationConfig(_Strict):
+    steps: list[EscalationStep] = Field(default_factory=list)
+    repeat: Duration | None = Field(None, description="repeat the last step this often while unacknowledged")
+
+
+class ApiConfig(_Strict):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class AppConfig(_Strict):
+    site: SiteConfig
+    storage: StorageConfig = Field(default_factory=StorageConfig)
+    mqtt: MqttConfig | None = None
+    sensors: list[SerializeAsAny[SensorBase]]
+    zones: list[ZoneConfig]
+    sinks: list[SerializeAsAny[SinkBase]] = Field(default_factory=list)
+    notifiers: list[SerializeAsAny[NotifierBase]] = Field(default_factory=list)
+    contacts: list[ContactConfig] = Field(default_factory=list)
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
+
+    def zone(self, zone_id: str) -> ZoneConfig:
+        return next(z for z in self.zones if z.id == zone_id)
+
+    def commodity(self, zone_id: str) -> Commodity | None:
+        key = self.zone(zone_id).commodity
+        return load_catalog()[key] if key else None
+
+    def sensors_of(self, zone_id: str) -> list[SensorBase]:
+        return [s for s in self.sensors if s.zone == zone_id]
+
+
+# ---------------------------------------------------------------- loading
+
+
+def suggest(word: str, options: Iterable[str]) -> str:
+    """'; did you mean X?' for the closest option, or ''."""
+    opts = list(options)
+    best = [o for o in opts if o.startswith(word) or word.startswith(o)] if word else []
+    best = best or difflib.get_close_matches(word, opts, n=1, cutoff=0.6)
+    return f"; did you mean {best[0]!r}?" if best else ""
+
+
+def key_path(loc: Sequence[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class _Lines:
+    """Finds the line of a key path in the composed YAML tree."""
+
+    def __init__(self, root: yaml.Node | None) -> None:
+        self.root = root
+
+    def line(self, loc: Sequence[int | str]) -> int:
+        node = self.root
+        if node is None:
+            return 1
+        line = node.start_mark.line + 1
+        for part in loc:
+            child = None
+            if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+                for k, v in node.value:
+                    if k.value == part:
+                        line, child = k.start_mark.line + 1, v
+                        break
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+                child = node.value[part]
+                line = child.start_mark.line + 1
+            if child is None:
+                continue  # a key pydantic adds (a union tag) or a missing key: stay on the parent
+            node = child
+        return line
+
+    def duplicates(self) -> list[tuple[int, str]]:
+        """Keys written twice in one mapping (PyYAML would silently keep the last)."""
+        out: list[tuple[int, str]] = []
+
+        def walk(node: yaml.Node, path: list[int | str]) -> None:
+            if isinstance(node, yaml.MappingNode):
+                seen: set[str] = set()
+                for k, v in node.value:
+                    if k.value in seen:
+                        out.append((k.start_mark.line + 1, key_path([*path, k.value])))
+                    seen.add(k.value)
+                    walk(v, [*path, k.value])
+            elif isinstance(node, yaml.SequenceNode):
+                for i, v in enumerate(node.value):
+                    walk(v, [*path, i])
+
+        if self.root is not None:
+            walk(self.root, [])
+        return out
+
+
+def _message(err: Any, model: type[BaseModel] | None) -> str:
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        field = str(err["loc"][-1])
+        known = model.model_fields.keys() if model else []
+        return f"unknown key {field!r}{suggest(field, known)}"
+    if kind == "missing":
+        return "required key is missing"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return msg
+
+
+def _model_at(model: type[BaseModel], loc: Sequence[int | str]) -> type[BaseModel] | None:
+    """The pydantic model that owns the last key of `loc` (for 'did you mean')."""
+    import typing
+
+    current: Any = model
+    for part in list(loc)[:-1]:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = current.model_fields.get(part)
+        if field is None:
+            return None
+        ann = field.annotation
+        while True:
+            args = [a for a in typing.get_args(ann) if a is not type(None)]
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                break
+            if not args:
+                break
+            ann = args[-1] if typing.get_origin(ann) is dict else args[0]
+        current = ann
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _validate_entries(
+    raw: Any, section: str, table: dict[str, Any], fname: str, lines: _Lines, problems: list[str]
+) -> list[Any]:
+    """Validate each entry of `sensors:`/`sinks:`/`notifiers:` with its driver's Config."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        problems.append(f"{fname}:{lines.line([section])}: {section}: expected a list")
+        return []
+    out = []
+    for i, entry in enumerate(raw):
+        where = [section, i]
+        if not isinstance(entry, dict):
+            problems.append(f"{fname}:{lines.line(where)}: {key_path(where)}: expected a mapping")
+            continue
+        kind = entry.get("type")
+        if kind not in table:
+            known = ", ".join(sorted(table)) or "none"
+            hint = suggest(str(kind), table) if kind else ""
+            what = f"unknown {section[:-1]} type {kind!r}" if kind else "required key 'type' is missing"
+            problems.append(
+                f"{fname}:{lines.line([*where, 'type'])}: {key_path([*where, 'type'])}: {what}{hint} "
+                f"(known: {known})"
+            )
+            continue
+        cls = table[kind].Config
+        try:
+            out.append(cls.model_validate(entry))
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = [*where, *err["loc"]]
+                model = _model_at(cls, list(err["loc"]))
+                problems.append(f"{fname}:{lines.line(loc)}: {key_path(loc)}: {_message(err, model)}")
+    return out
+
+
+def _dups(items: Sequence[Any], section: str, fname: str, lines: _Lines, problems: list[str]) -> None:
+    seen: dict[str, int] = {}
+    for i, item in enumerate(items):
+        if item.id in seen:
+            problems.append(
+                f"{fname}:{lines.line([section, i, 'id'])}: {section}[{i}].id: "
+                f"{item.id!r} is used twice (first at {section}[{seen[item.id]}])"
+            )
+        else:
+            seen[item.id] = i
+
+
+def _cross_checks(cfg: AppConfig, raw: dict[str, Any], fname: str, lines: _Lines, problems: list[str]) -> None:
+    catalog = load_catalog()
+    for section in ("sensors", "zones", "sinks", "notifiers", "contacts"):
+        _dups(getattr(cfg, section), section, fname, lines, problems)
+    zone_ids = [z.id for z in cfg.zones]
+    sensor_idx = {id(s): i for i, s in enumerate(cfg.sensors)}
+    for s in cfg.sensors:
+        i = sensor_idx[id(s)]
+        if s.zone not in zone_ids:
+            problems.append(
+                f"{fname}:{lines.line(['sensors', i, 'zone'])}: sensors[{i}].zone: "
+                f"unknown zone {s.zone!r}{suggest(s.zone, zone_ids)}"
+            )
+    for i, z in enumerate(cfg.zones):
+        if z.commodity is not None and z.commodity not in catalog:
+            problems.append(
+                f"{fname}:{lines.line(['zones', i, 'commodity'])}: zones[{i}].commodity: "
+                f"unknown commodity {z.commodity!r}{suggest(z.commodity, catalog)}"
+            )
+        t = z.alarms.temperature
+        if z.commodity is None and t.high is None and t.low is None:
+            problems.append(
+                f"{fname}:{lines.line(['zones', i])}: zones[{i}]: no commodity and no "
+                "alarms.temperature.high/low: this zone could never raise a temperature alarm"
+            )
+        if not cfg.sensors_of(z.id):
+            problems.append(f"{fname}:{lines.line(['zones', i])}: zones[{i}]: zone {z.id!r} has no sensors")
+    contact_ids = [c.id for c in cfg.contacts]
+    notifier_ids = [n.id for n in cfg.notifiers]
+    for i, step in enumerate(cfg.escalation.steps):
+        for j, c in enumerate(step.contacts):
+            if c not in contact_ids:
+                loc: list[int | str] = ["escalation", "steps", i, "contacts", j]
+                problems.append(
+                    f"{fname}:{lines.line(loc)}: {key_path(loc)}: unknown contact {c!r}{suggest(c, contact_ids)}"
+                )
+        for j, n in enumerate(step.notifiers):
+            if n not in notifier_ids:
+                loc = ["escalation", "steps", i, "notifiers", j]
+                problems.append(
+                    f"{fname}:{lines.line(loc)}: {key_path(loc)}: unknown notifier {n!r}{suggest(n, notifier_ids)}"
+                )
+
+
+def parse_config(text: str, fname: str = "config.yaml", base_dir: Path | None = None) -> AppConfig:
+    """Validate config text; raises ConfigError listing every problem as `file:line: key: message`."""
+    from drivers import load_all
+    from drivers.registry import NOTIFIERS, SENSORS, SINKS
+
+    load_all()
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise ConfigError([f"{fname}:{line}: YAML syntax error: {exc.problem or exc}"]) from None
+    lines = _Lines(root)
+    if not isinstance(raw, dict):
+        raise ConfigError([f"{fname}:1: the file must be a mapping with keys site, sensors, zones ..."])
+    problems = [f"{fname}:{ln}: {path}: key written twice" for ln, path in lines.duplicates()]
+    core = dict(raw)
+    core["sensors"] = _validate_entries(raw.get("sensors"), "sensors", SENSORS, fname, lines, problems)
+    core["sinks"] = _validate_entries(raw.get("sinks"), "sinks", SINKS, fname, lines, problems)
+    core["notifiers"] = _validate_entries(raw.get("notifiers"), "notifiers", NOTIFIERS, fname, lines, problems)
+    if "sensors" not in raw:
+        core.pop("sensors")
+    cfg = None
+    try:
+        cfg = AppConfig.model_validate(core)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = list(err["loc"])
+            if loc and loc[0] in ("sensors", "sinks", "notifiers") and len(loc) > 1:
+                continue  # already reported by _validate_entries
+            problems.append(f"{fname}:{lines.line(loc)}: {key_path(loc)}: {_message(err, _model_at(AppConfig, loc))}")
+    if cfg is not None and not problems:
+        _cross_checks(cfg, raw, fname, lines, problems)
+    if problems:
+        raise ConfigError(problems)
+    assert cfg is not None
+    if base_dir is not None and not cfg.storage.journal.is_absolute():
+        cfg.storage.journal = (base_dir / cfg.storage.journal).resolve()
+    return cfg
+
+
+def load_config(path: str | Path) -> AppConfig:
+    """Read and validate a config file; relative paths in it are relative to its folder."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{p}: cannot read config: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{p}: not UTF-8 text: {exc}"]) from None
+    return parse_config(text, p.name if p.parent == Path() else str(p), base_dir=p.resolve().parent)

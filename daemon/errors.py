@@ -1,0 +1,57 @@
+"""The daemon's exception tree; every message names its source.
+
+ColdChainError
+ ├── ConfigError            a config file is wrong (file:line: key path: message)
+ └── DriverError            a driver failed; `source` names device, port or endpoint
+      ├── SensorError
+      │    ├── SensorTimeout        we asked; nothing (or garbage) came back
+      │    └── SensorReportedError  the device answered with an error code
+      ├── SinkError                 a forwarder's server refused or is unreachable
+      └── NotifierError             a message could not be handed to its channel
+"""
+
+from __future__ import annotations
+
+
+class ColdChainError(Exception):
+    """Base of every error the daemon raises on purpose."""
+
+
+class ConfigError(ColdChainError):
+    """One or more config problems, each already formatted as `file:line: key: message`."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class DriverError(ColdChainError):
+    """A driver failed; `source` names the device, port or endpoint."""
+
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(f"{source}: {message}")
+        self.source = source
+
+
+class SensorError(DriverError):
+    """A sensor could not be read this time; the pipeline records a gap and goes on."""
+
+
+class SensorTimeout(SensorError):
+    """We asked; nothing (or garbage) came back in time."""
+
+
+class SensorReportedError(SensorError):
+    """The transmitter answered with an exception code."""
+
+
+class SinkError(DriverError):
+    """A sink refused a batch or could not be reached; the forwarder retries."""
+
+    def __init__(self, source: str, message: str, *, retryable: bool = True) -> None:
+        super().__init__(source, message)
+        self.retryable = retryable
+
+
+class NotifierError(DriverError):
+    """A notifier could not hand a message to its channel; the outbox retries or falls back."""

@@ -1,0 +1,345 @@
+"""SQLite store-and-forward: readings, forward cursors, alert state, outbox, audit log.
+
+The journal is the one place a reading must reach before it counts as received.
+WAL mode with `synchronous=FULL`: a committed batch survives a power cut, and readers
+(API, forwarders) never block the writer. Readings are stored compactly: a `series`
+row per (site, zone, sensor, quantity) and one narrow row per value.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from daemon.model import Quality, Quantity, Reading
+
+SCHEMA = [
+    # version 1
+    """
+    CREATE TABLE series (
+        id INTEGER PRIMARY KEY,
+        site TEXT NOT NULL, zone TEXT NOT NULL, sensor TEXT NOT NULL, quantity TEXT NOT NULL,
+        UNIQUE (site, zone, sensor, quantity)
+    );
+    CREATE TABLE readings (
+        id INTEGER PRIMARY KEY,
+        ts_ms INTEGER NOT NULL,
+        series INTEGER NOT NULL REFERENCES series(id),
+        value REAL,
+        quality INTEGER NOT NULL DEFAULT 0,
+        note TEXT
+    );
+    CREATE INDEX readings_series_ts ON readings (series, ts_ms);
+    CREATE TABLE cursors (name TEXT PRIMARY KEY, last_id INTEGER NOT NULL, updated REAL NOT NULL);
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        zone TEXT NOT NULL, sensor TEXT, kind TEXT NOT NULL, severity TEXT NOT NULL,
+        state TEXT NOT NULL,
+        started REAL NOT NULL, fired REAL, acked REAL, acked_by TEXT, resolved REAL,
+        value REAL, limit_value REAL, peak REAL, detail TEXT
+    );
+    CREATE UNIQUE INDEX alerts_open_key ON alerts (key) WHERE state IN ('pending', 'firing', 'acknowledged');
+    CREATE TABLE alert_events (
+        id INTEGER PRIMARY KEY, alert_id INTEGER NOT NULL REFERENCES alerts(id),
+        ts REAL NOT NULL, state TEXT NOT NULL, who TEXT NOT NULL, comment TEXT
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY, alert_id INTEGER REFERENCES alerts(id),
+        created REAL NOT NULL, contact TEXT NOT NULL, address TEXT NOT NULL,
+        notifier TEXT NOT NULL, lang TEXT NOT NULL, text TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT, sent_at REAL, ref TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox (state) WHERE state = 'pending';
+    """,
+]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRow:
+    """One alarm as stored; `key` is unique among alarms that are not resolved."""
+
+    id: int
+    key: str
+    zone: str
+    sensor: str | None
+    kind: str
+    severity: str
+    state: str
+    started: float
+    fired: float | None
+    acked: float | None
+    acked_by: str | None
+    resolved: float | None
+    value: float | None
+    limit_value: float | None
+    peak: float | None
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    alert_id: int | None
+    created: float
+    contact: str
+    address: str
+    notifier: str
+    lang: str
+    text: str
+    state: str
+    attempts: int
+    last_error: str | None
+    sent_at: float | None
+    ref: str | None
+
+
+class Journal:
+    """Thread-safe access to the journal file: one writer connection, one reader per thread."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._db = self._connect()
+        self._migrate()
+        self._series: dict[tuple[str, str, str, str], int] = {}
+        self._series_rev: dict[int, tuple[str, str, str, str]] = {}
+        self._load_series()
+
+    # -- connections
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
+
+    def _reader(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            db.execute("PRAGMA query_only=ON")
+            self._local.db = db
+        return db
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic write: everything inside commits together or not at all."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self._lock:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            for n, ddl in enumerate(SCHEMA[version:], start=version + 1):
+                with self.transaction() as db:
+                    for stmt in ddl.split(";"):
+                        if stmt.strip():
+                            db.execute(stmt)
+                    db.execute(f"PRAGMA user_version={n}")
+
+    def quick_check(self) -> str:
+        """SQLite's own consistency check; 'ok' when the file is sound."""
+        return str(self._reader().execute("PRAGMA quick_check").fetchone()[0])
+
+    def journal_mode(self) -> str:
+        return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.close()
+
+    # -- readings
+
+    def _load_series(self) -> None:
+        for sid, site, zone, sensor, qty in self._db.execute("SELECT id, site, zone, sensor, quantity FROM series"):
+            self._series[(site, zone, sensor, qty)] = sid
+            self._series_rev[sid] = (site, zone, sensor, qty)
+
+    def _series_id(self, db: sqlite3.Connection, r: Reading) -> int:
+        key = (r.site, r.zone, r.sensor, r.quantity.value)
+        sid = self._series.get(key)
+        if sid is None:
+            cur = db.execute("INSERT INTO series (site, zone, sensor, quantity) VALUES (?, ?, ?, ?)", key)
+            sid = int(cur.lastrowid or 0)
+            self._series[key] = sid
+            self._series_rev[sid] = key
+        return sid
+
+    def append(self, readings: Sequence[Reading]) -> list[Reading]:
+        """Write a batch in one transaction; returns the readings with their journal ids."""
+        if not readings:
+            return []
+        out: list[Reading] = []
+        try:
+            with self.transaction() as db:
+                for r in readings:
+                    cur = db.execute(
+                        "INSERT INTO readings (ts_ms, series, value, quality, note) VALUES (?, ?, ?, ?, ?)",
+                        (round(r.ts * 1000), self._series_id(db, r), r.value, int(r.quality), r.note or None),
+                    )
+                    out.append(_with_id(r, int(cur.lastrowid or 0)))
+        except BaseException:
+            self._series.clear()
+            self._series_rev.clear()
+            self._load_series()  # series rows inserted in the failed transaction are gone
+            raise
+        return out
+
+    def _row(self, row: tuple[Any, ...]) -> Reading:
+        rid, ts_ms, sid, value, quality, note = row
+        site, zone, sensor, qty = self._series_rev.get(sid) or self._refresh_series(sid)
+        return Reading(site, zone, sensor, Quantity(qty), value, ts_ms / 1000, Quality(quality), note or "", rid)
+
+    def _refresh_series(self, sid: int) -> tuple[str, str, str, str]:
+        row = self._reader().execute("SELECT site, zone, sensor, quantity FROM series WHERE id = ?", (sid,)).fetchone()
+        key = (row[0], row[1], row[2], row[3])
+        self._series_rev[sid] = key
+        return key
+
+    def read_after(self, last_id: int, limit: int) -> list[Reading]:
+        """Readings with id > last_id in journal order, for forwarders."""
+        rows = self._reader().execute(
+            "SELECT id, ts_ms, series, value, quality, note FROM readings WHERE id > ? ORDER BY id LIMIT ?",
+            (last_id, limit),
+        )
+        return [self._row(r) for r in rows]
+
+    def max_id(self) -> int:
+        return int(self._reader().execute("SELECT COALESCE(MAX(id), 0) FROM readings").fetchone()[0])
+
+    def count(self) -> int:
+        return int(self._reader().execute("SELECT COUNT(*) FROM readings").fetchone()[0])
+
+    def query(
+        self,
+        *,
+        zone: str | None = None,
+        sensor: str | None = None,
+        quantity: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        limit: int = 10_000,
+        newest_first: bool = False,
+    ) -> list[Reading]:
+        """Readings filtered by place and time range [start, end)."""
+        sids = [
+            sid
+            for (_, z, s, q), sid in list(self._series.items())
+            if (zone is None or z == zone) and (sensor is None or s == sensor) and (quantity is None or q == quantity)
+        ]
+        if not sids:
+            return []
+        sql = (
+            "SELECT id, ts_ms, series, value, quality, note FROM readings "
+            f"WHERE series IN ({','.join('?' * len(sids))})"
+        )
+        args: list[Any] = list(sids)
+        if start is not None:
+            sql += " AND ts_ms >= ?"
+            args.append(round(start * 1000))
+        if end is not None:
+            sql += " AND ts_ms < ?"
+            args.append(round(end * 1000))
+        sql += f" ORDER BY ts_ms {'DESC' if newest_first else 'ASC'}, id LIMIT ?"
+        args.append(limit)
+        return [self._row(r) for r in self._reader().execute(sql, args)]
+
+    def latest(self) -> list[Reading]:
+        """The newest reading of every series (to seed the live view after a restart)."""
+        rows = self._reader().execute(
+            "SELECT r.id, r.ts_ms, r.series, r.value, r.quality, r.note FROM readings r "
+            "JOIN (SELECT series, MAX(ts_ms) AS m FROM readings GROUP BY series) t "
+            "ON r.series = t.series AND r.ts_ms = t.m"
+        )
+        return [self._row(r) for r in rows]
+
+    # -- forward cursors
+
+    def cursor(self, name: str) -> int:
+        row = self._reader().execute("SELECT last_id FROM cursors WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_cursor(self, name: str, last_id: int) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO cursors (name, last_id, updated) VALUES (?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET last_id = excluded.last_id, updated = excluded.updated",
+                (name, last_id, time.time()),
+            )
+
+    # -- alerts and audit log
+
+    _ALERT_COLS = (
+        "id, key, zone, sensor, kind, severity, state, started, fired, acked, acked_by, resolved, "
+        "value, limit_value, peak, detail"
+    )
+
+    def alerts(self, *, open_only: bool = False, zone: str | None = None, limit: int = 500) -> list[AlertRow]:
+        sql = f"SELECT {self._ALERT_COLS} FROM alerts WHERE 1=1"
+        args: list[Any] = []
+        if open_only:
+            sql += " AND state IN ('pending', 'firing', 'acknowledged')"
+        if zone is not None:
+            sql += " AND zone = ?"
+            args.append(zone)
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        return [AlertRow(*row) for row in self._reader().execute(sql, args)]
+
+    def alert(self, alert_id: int) -> AlertRow | None:
+        row = self._reader().execute(f"SELECT {self._ALERT_COLS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+        return AlertRow(*row) if row else None
+
+    def alert_events(self, alert_id: int) -> list[tuple[float, str, str, str | None]]:
+        return list(
+            self._reader().execute(
+                "SELECT ts, state, who, comment FROM alert_events WHERE alert_id = ? ORDER BY id", (alert_id,)
+            )
+        )
+
+    # -- outbox
+
+    _OUTBOX_COLS = (
+        "id, alert_id, created, contact, address, notifier, lang, text, state, attempts, last_error, sent_at, ref"
+    )
+
+    def outbox(self, *, state: str | None = None, limit: int = 500) -> list[OutboxRow]:
+        sql = f"SELECT {self._OUTBOX_COLS} FROM outbox"
+        args: list[Any] = []
+        if state is not None:
+            sql += " WHERE state = ?"
+            args.append(state)
+        sql += " ORDER BY id LIMIT ?"
+        args.append(limit)
+        return [OutboxRow(*row) for row in self._reader().execute(sql, args)]
+
+    def mark_outbox(self, outbox_id: int, *, state: str, error: str | None = None, ref: str | None = None) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE outbox SET state = ?, attempts = attempts + 1, last_error = ?, ref = COALESCE(?, ref), "
+                "sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE id = ?",
+                (state, error, ref, state, time.time(), outbox_id),
+            )
+
+
+def _with_id(r: Reading, rid: int) -> Reading:
+    return Reading(r.site, r.zone, r.sensor, r.quantity, r.value, r.ts, r.quality, r.note, rid)

@@ -1,0 +1,183 @@
+"""The running daemon: wires config, journal, drivers, pipeline, rules, alerts and API
+into one asyncio loop, and shuts them down in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from daemon.alerts import AlertManager, Dispatcher
+from daemon.clock import Clock
+from daemon.config import AppConfig
+from daemon.journal import Journal
+from daemon.live import LiveView
+from daemon.model import Reading
+from daemon.notify import Notifier
+from daemon.pipeline import Pipeline
+from daemon.rules import Rules
+from daemon.sources import DriverContext, SensorDriver
+from daemon.stats import Stats
+
+log = logging.getLogger("coldchain")
+
+
+class Daemon:
+    """One site's monitor. `start()` runs everything; `stop()` flushes and closes."""
+
+    def __init__(self, cfg: AppConfig, clock: Clock | None = None, journal: Journal | None = None) -> None:
+        from drivers import load_all
+        from drivers.registry import NOTIFIERS, SENSORS
+
+        load_all()
+        self.cfg = cfg
+        self.clock = clock or Clock()
+        self.stats = Stats()
+        self.journal = journal or Journal(cfg.storage.journal)
+        self.live = LiveView()
+        self.started_at = self.clock.now()
+        self.pipeline = Pipeline(cfg, self.journal, self.clock, self.stats)
+        self.rules = Rules(cfg, self.clock.now())
+        self.alerts = AlertManager(cfg, self.journal, self.clock, self.stats)
+        self.rules.restore(self.alerts.open_tracks())
+        self.live.update(self.journal.latest())
+        self.notifiers: dict[str, Notifier] = {n.id: NOTIFIERS[n.type](n) for n in cfg.notifiers}
+        if "log" not in self.notifiers:
+            from drivers.notifiers.console import ConsoleConfig, ConsoleNotifier
+
+            self.notifiers["log"] = ConsoleNotifier(ConsoleConfig(id="log", type="console", stream="log"))
+        self.dispatcher = Dispatcher(self.journal, self.notifiers, self.stats, self.alerts.outbox_ready)
+        self.drivers: list[SensorDriver] = []
+        by_type: dict[str, list[Any]] = {}
+        for s in cfg.sensors:
+            by_type.setdefault(s.type, []).append(s)
+        for kind, sensors in by_type.items():
+            cls = SENSORS[kind]
+            for group in cls.group(sensors):
+                ctx = DriverContext(self.clock, self.pipeline.emit, self._set_online,
+                                    logging.getLogger(f"coldchain.driver.{kind}"), cfg)
+                self.drivers.append(cls(group, ctx))
+        self._rules_lock = asyncio.Lock()
+        self.pipeline.subscribers += [self._to_live, self._to_rules]
+        self.extra_tasks: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
+        self.api_port: int | None = None
+
+    # -- fan-out
+
+    def _to_live(self, readings: list[Reading]) -> None:
+        self.live.update(readings)
+
+    async def _to_rules(self, readings: list[Reading]) -> None:
+        async with self._rules_lock:
+            events = self.rules.on_readings(readings)
+            if events:
+                await asyncio.to_thread(self.alerts.apply, events)
+
+    def _set_online(self, sensor: str, online: bool, reason: str) -> None:
+        was = self.live.sensors.get(sensor)
+        if was is None or was.online != online:
+            log.info("sensor %s is %s%s", sensor, "online" if online else "offline", f" ({reason})" if reason else "")
+        self.live.set_online(sensor, online, reason)
+
+    async def _ticker(self) -> None:
+        period = max(1.0, min((s.stale_after_s for s in self.cfg.sensors), default=60.0) / 6)
+        while True:
+            await self.clock.sleep(period)
+            async with self._rules_lock:
+                events = self.rules.tick(self.clock.now())
+                if events:
+                    await asyncio.to_thread(self.alerts.apply, events)
+
+    async def _supervise(self, driver: SensorDriver) -> None:
+        """Restart a crashed driver with backoff; the others, alarms and SMS keep running."""
+        backoff = 1.0
+        while True:
+            try:
+                await driver.run()
+                log.warning("driver %s stopped by itself; restarting", driver.source)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.stats.inc("driver_crashes")
+                log.exception("driver %s crashed; restarting in %.0f s", driver.source, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 60.0)
+
+    # -- lifecycle
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=name))
+
+    async def start(self) -> None:
+        """Start every task; returns once the API (if enabled) is listening."""
+        self._spawn(self.pipeline.run(), "pipeline")
+        self._spawn(self.dispatcher.run(), "dispatcher")
+        self._spawn(self._ticker(), "ticker")
+        for d in self.drivers:
+            self._spawn(self._supervise(d), d.source)
+        for factory in self.extra_tasks:
+            self._spawn(factory(), getattr(factory, "__name__", "task"))
+        if self.cfg.api.enabled:
+            await self._start_api()
+        log.info("coldchain running: site %s, %d sensors, %d zones, journal %s", self.cfg.site.id,
+                 len(self.cfg.sensors), len(self.cfg.zones), self.journal.path)
+
+    async def _start_api(self) -> None:
+        import uvicorn
+
+        from daemon.api import create_app
+
+        config = uvicorn.Config(create_app(self), host=self.cfg.api.host, port=self.cfg.api.port,
+                                log_level="warning", lifespan="off", access_log=False)
+        server = uvicorn.Server(config)
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._server = server
+        self._spawn(server.serve(), "api")
+        while not server.started:
+            await asyncio.sleep(0.02)
+            for t in self._tasks:
+                if t.get_name() == "api" and t.done():
+                    t.result()  # re-raise why the API could not start (port in use ...)
+                    raise SystemExit(f"API on {self.cfg.api.host}:{self.cfg.api.port} stopped at start")
+        self.api_port = server.servers[0].sockets[0].getsockname()[1]
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def wait(self, duration: float | None = None) -> None:
+        """Run until SIGTERM/SIGINT, `request_stop()`, or `duration` real seconds."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self._stop.set)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=duration)
+
+    async def stop(self) -> None:
+        """Stop drivers first, then flush what they sent, then the rest; close the journal last."""
+        drivers = [t for t in self._tasks if t.get_name() in {d.source for d in self.drivers}]
+        for t in drivers:
+            t.cancel()
+        await asyncio.gather(*drivers, return_exceptions=True)
+        for d in self.drivers:
+            with contextlib.suppress(Exception):
+                await d.close()
+        await self.pipeline.flush()
+        if getattr(self, "_server", None) is not None:
+            self._server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.dispatcher.drain(), timeout=5)
+        for t in self._tasks:
+            if not t.done():
+                t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for n in self.notifiers.values():
+            with contextlib.suppress(Exception):
+                await n.close()
+        self.journal.close()
+        log.info("coldchain stopped; journal closed cleanly")

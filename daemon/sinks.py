@@ -1,0 +1,49 @@
+"""The seam between the forwarders (core) and sink drivers (InfluxDB ...).
+
+A sink receives batches of journaled readings in journal order and either confirms
+the whole batch (returns) or raises `SinkError`; the forwarder advances its durable
+cursor only after a confirmed batch.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from daemon.durations import Duration
+from daemon.model import Reading
+
+
+class SinkBase(BaseModel):
+    """Options every sink has."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", description="names the sink's cursor")
+    type: str
+    batch_size: int = Field(default=5000, ge=1, le=100_000)
+    timeout: Duration = 10.0
+
+
+class Sink(abc.ABC):
+    """Writes batches of readings to one server."""
+
+    Config: ClassVar[type[SinkBase]]
+    type_key: ClassVar[str] = ""
+
+    def __init__(self, config: SinkBase, commodities: dict[str, str]) -> None:
+        self.config = config
+        self.commodities = commodities  # zone id -> commodity key, for the `commodity` tag
+
+    @property
+    def source(self) -> str:
+        return f"{self.type_key}:{self.config.id}"
+
+    @abc.abstractmethod
+    async def write(self, readings: Sequence[Reading]) -> None:
+        """Write all of `readings` or raise SinkError."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""

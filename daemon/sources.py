@@ -1,0 +1,106 @@
+"""The seam between the core and sensor drivers.
+
+A driver class declares `Config` (a `SensorBase` subclass whose `type` is a Literal),
+registers under that type key in `drivers.registry`, and is built with the configs of
+the sensors it serves (`group()` decides which sensors share one instance, e.g. one
+RS485 bus or one MQTT connection). Its `run()` pushes `Sample`s through
+`ctx.emit()`, which returns once they are in the journal.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from daemon.clock import Clock
+from daemon.durations import Duration
+from daemon.model import Sample
+
+if TYPE_CHECKING:
+    from daemon.config import AppConfig
+
+SENSOR_ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+
+class PhysicalRange(BaseModel):
+    """What the sensor can physically measure; values outside are faults, not readings."""
+
+    model_config = ConfigDict(extra="forbid")
+    min: float
+    max: float
+
+
+class SensorBase(BaseModel):
+    """Options every sensor has, whatever its driver."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=SENSOR_ID, description="unique sensor id, used in alarms and InfluxDB tags")
+    zone: str = Field(description="id of the zone (cold room) this sensor measures")
+    type: str
+    name: str | None = None
+    interval: Duration = Field(default=60.0, gt=0, description="how often the sensor reports")
+    stale_after: Duration | None = Field(
+        default=None, gt=0, description="no-data alarm after this long; default 5 x interval"
+    )
+    ranges: dict[str, PhysicalRange] = Field(
+        default_factory=dict, description="override the physical range per quantity"
+    )
+    error_values: dict[str, list[float]] | None = Field(
+        default=None, description="override the known error values per quantity"
+    )
+
+    @property
+    def stale_after_s(self) -> float:
+        return self.stale_after if self.stale_after is not None else 5 * self.interval
+
+
+Emit = Callable[[Sequence[Sample]], Awaitable[None]]
+
+
+@dataclass
+class DriverContext:
+    """What the core gives a driver: time, the way in, online state, and the config."""
+
+    clock: Clock
+    emit: Emit
+    set_online: Callable[[str, bool, str], None]
+    log: logging.Logger
+    settings: AppConfig
+
+
+class SensorDriver(abc.ABC):
+    """A running source of samples for one or more sensors."""
+
+    Config: ClassVar[type[SensorBase]]
+    type_key: ClassVar[str] = ""
+
+    def __init__(self, sensors: Sequence[SensorBase], ctx: DriverContext) -> None:
+        self.sensors = list(sensors)
+        self.ctx = ctx
+
+    @classmethod
+    def group(cls, sensors: Sequence[SensorBase]) -> list[list[SensorBase]]:
+        """Which sensors share one driver instance; by default each has its own."""
+        return [[s] for s in sensors]
+
+    @property
+    def source(self) -> str:
+        """Names this instance in logs and errors, e.g. `modbus_rtu:/dev/ttyUSB0`."""
+        return f"{self.type_key}:{','.join(s.id for s in self.sensors)}"
+
+    @abc.abstractmethod
+    async def run(self) -> None:
+        """Produce samples until cancelled. Raise only for bugs; report device trouble as faults."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release ports and connections; called on shutdown."""
+
+    def describe(self) -> dict[str, Any]:
+        """Facts for `doctor` and the API (port, topics ...)."""
+        return {"source": self.source}

@@ -1,0 +1,3 @@
+"""Built-in notifiers (explicit import list)."""
+
+from drivers.notifiers import console  # noqa: F401

@@ -1,0 +1,1 @@
+"""Built-in sinks (explicit import list)."""
