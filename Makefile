@@ -1,0 +1,37 @@
+# Two commands for a newcomer: `make demo` (a simulated center) and `make test`.
+VENV    ?= .venv
+PYTHON  ?= python3
+PY      := $(VENV)/bin/python
+# Real peers the tests talk to (Debian packages): MQTT broker, serial pty pairs,
+# InfluxDB 1.6.7 and VictoriaMetrics (its /api/v2/write stands in for InfluxDB 2.x).
+APT_PKGS := mosquitto mosquitto-clients socat influxdb victoria-metrics
+
+.PHONY: demo test lint system-deps venv clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/coldchain demo $(ARGS)
+
+system-deps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check daemon drivers tests
+
+test: system-deps $(VENV)/.installed lint
+	$(PY) -m pytest $(ARGS)
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
