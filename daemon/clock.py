@@ -29,11 +29,17 @@ class Clock:
 
 
 class ManualClock(Clock):
-    """A clock that moves only when told; for tests of delays and timers."""
+    """A clock that moves only when a test says so.
 
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
+    `sleep()` waits until `advance()` has moved the clock past the wake-up time, so many
+    sleepers (drivers, the no-data ticker) see one consistent time. With
+    `auto_advance=True` a sleep moves the clock itself: handy for one lone sleeper.
+    """
+
+    def __init__(self, start: float = 1_700_000_000.0, auto_advance: bool = False) -> None:
         super().__init__()
         self._t = start
+        self.auto_advance = auto_advance
 
     def now(self) -> float:
         return self._t
@@ -42,5 +48,10 @@ class ManualClock(Clock):
         self._t += seconds
 
     async def sleep(self, seconds: float) -> None:
-        self._t += max(0.0, seconds)
-        await asyncio.sleep(0)
+        if self.auto_advance:
+            self._t += max(0.0, seconds)
+            await asyncio.sleep(0)
+            return
+        wake = self._t + max(0.0, seconds)
+        while self._t < wake:
+            await asyncio.sleep(0.005)

@@ -407,4 +407,4 @@ def load_config(path: str | Path) -> AppConfig:
         raise ConfigError([f"{p}: cannot read config: {exc.strerror or exc}"]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{p}: not UTF-8 text: {exc}"]) from None
-    return parse_config(text, p.name if p.parent == Path() else str(p), base_dir=p.resolve().parent)
+    return parse_config(text, str(p), base_dir=p.resolve().parent)

@@ -42,7 +42,7 @@ def context(clock: ManualClock, batches: list[list[Sample]]) -> DriverContext:
 
 async def drive(cfg: SimulatedConfig, sleeps: int) -> tuple[list[list[Sample]], SimulatedDriver, ManualClock]:
     """Run the driver as a task until it has slept `sleeps` times, then cancel it."""
-    clock = ManualClock(start=T0)
+    clock = ManualClock(start=T0, auto_advance=True)
     batches: list[list[Sample]] = []
     driver = SimulatedDriver([cfg], context(clock, batches))
     task = asyncio.create_task(driver.run())
@@ -118,7 +118,7 @@ async def test_describe_shows_setpoint_and_active_failures() -> None:
 
 
 def test_driver_rejects_foreign_config() -> None:
-    clock = ManualClock(start=T0)
+    clock = ManualClock(start=T0, auto_advance=True)
     with pytest.raises(TypeError):
         SimulatedDriver([make(), make(id="b")], context(clock, []))
 

@@ -1,0 +1,75 @@
+"""The API serves live zones, readings, alerts and the page from a running daemon."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import pytest
+
+from daemon.clock import ManualClock
+from daemon.model import Sample
+from daemon.runtime import Daemon
+from tests.conftest import MINIMAL, make_config
+
+T0 = 1_700_000_000.0
+CONFIG = MINIMAL.replace("api: {enabled: false}", "api: {enabled: true, host: 127.0.0.1, port: 0}").replace(
+    "type: simulated, setpoint: 6.5}", "type: simulated, setpoint: 6.5, failures: [{kind: silent, at: 0}]}"
+)
+
+
+@pytest.mark.asyncio
+async def test_api_end_to_end(tmp_path: Path) -> None:
+    clock = ManualClock(T0)
+    d = Daemon(make_config(tmp_path, CONFIG), clock=clock)
+    await d.start()
+    try:
+        base = f"http://127.0.0.1:{d.api_port}"
+        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+            # readings arrive through the same path a driver uses
+            await d.pipeline.emit([Sample("s1", "temperature", 9.0, "C", ts=T0), Sample("s1", "humidity", 91, "%")])
+            for i in range(1, 12):
+                clock.advance(60)
+                await d.pipeline.emit([Sample("s1", "temperature", 9.0 + i / 100, "C", ts=clock.now())])
+
+            zones = (await http.get("/api/v1/zones")).json()
+            (z,) = zones["zones"]
+            assert z["id"] == "z1" and z["commodity"]["key"] == "mandarin" and z["limits"]["temp_high"] == 8.0
+            assert z["state"] == "firing"
+            (s,) = z["sensors"]
+            assert s["readings"]["temperature"]["value"] == pytest.approx(9.11)
+            assert s["readings"]["temperature"]["unit"] == "°C" and s["readings"]["humidity"]["value"] == 91
+            assert z["alerts"][0]["kind"] == "temp_high" and z["alerts"][0]["kind_text"] == "温度过高"
+            en = (await http.get("/api/v1/zones", params={"lang": "en"})).json()
+            assert en["zones"][0]["name"] == "Room 1" and en["zones"][0]["alerts"][0]["kind_text"] == "temperature high"
+
+            r = (await http.get("/api/v1/readings", params={"sensor": "s1", "quantity": "temperature",
+                                                             "start": T0 + 60, "end": T0 + 181})).json()
+            assert [x["ts"] for x in r["readings"]] == [T0 + 60, T0 + 120, T0 + 180]
+            iso = (await http.get("/api/v1/readings", params={"start": "2023-11-14T22:14:00Z", "limit": 2})).json()
+            assert iso["count"] == 2 and iso["readings"][0]["ts"] >= T0
+            bad = await http.get("/api/v1/readings", params={"start": "yesterday"})
+            assert bad.status_code == 422 and "start" in bad.text
+
+            alerts = (await http.get("/api/v1/alerts")).json()["alerts"]
+            assert [a["state"] for a in alerts] == ["firing"] and alerts[0]["limit"] == 8.0
+
+            health = (await http.get("/healthz")).json()
+            assert health["status"] == "ok" and health["journal"]["journal_mode"] == "wal"
+            assert health["journal"]["last_id"] == 13 and health["counters"]["readings_stored"] == 13
+
+            page = await http.get("/")
+            assert page.status_code == 200 and 'lang="zh-CN"' in page.text and "/static/app.js" in page.text
+            assert (await http.get("/static/app.js")).headers["content-type"].startswith("text/javascript")
+            assert (await http.get("/static/../../etc/passwd")).status_code == 404
+            texts = (await http.get("/api/v1/messages/en")).json()
+            assert texts["page.title"] == "Cold-room monitor" and not any(k.startswith("alert.") for k in texts)
+            # the SMS went out through the outbox
+            for _ in range(100):
+                if d.journal.outbox(state="sent"):
+                    break
+                await asyncio.sleep(0.05)
+            assert [o.contact for o in d.journal.outbox(state="sent")] == ["zhang"]
+    finally:
+        await d.stop()

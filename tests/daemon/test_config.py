@@ -1,0 +1,151 @@
+"""Config errors name file, line and key; good configs load with commodity defaults."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from daemon.cli import main
+from daemon.config import load_config, parse_config
+from daemon.errors import ConfigError
+from tests.conftest import MINIMAL
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as exc:
+        parse_config(textwrap.dedent(text), "config.yaml")
+    return exc.value.problems
+
+
+def test_minimal_config_loads(tmp_path: Path) -> None:
+    cfg = parse_config(MINIMAL, "config.yaml", base_dir=tmp_path)
+    assert cfg.site.language == "zh-CN"
+    assert cfg.storage.journal == tmp_path / "journal.db"
+    assert cfg.commodity("z1") is not None and cfg.commodity("z1").key == "mandarin"
+
+
+def test_unknown_commodity_names_line_and_suggests() -> None:
+    text = MINIMAL.replace("commodity: mandarin", "commodity: kiwi")
+    (p,) = problems(text)
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "kiwi" in ln)
+    assert p == f"config.yaml:{line}: zones[0].commodity: unknown commodity 'kiwi'; did you mean 'kiwifruit'?"
+
+
+def test_duplicate_sensor_id() -> None:
+    text = MINIMAL.replace(
+        "  - {id: s1, zone: z1, type: simulated, setpoint: 6.5}\n",
+        "  - {id: s1, zone: z1, type: simulated, setpoint: 6.5}\n  - {id: s1, zone: z1, type: simulated, setpoint: 7}\n",
+    )
+    (p,) = problems(text)
+    assert "sensors[1].id: 's1' is used twice (first at sensors[0])" in p
+    line = [i for i, ln in enumerate(text.splitlines(), 1) if "id: s1" in ln][1]
+    assert p.startswith(f"config.yaml:{line}:")
+
+
+def test_zone_without_sensors_and_unknown_zone() -> None:
+    text = MINIMAL.replace("  - {id: z1, name: 1号库, name_en: Room 1, commodity: mandarin}\n",
+                           "  - {id: z1, name: 1号库, commodity: mandarin}\n  - {id: z2, name: 2号库, commodity: apple}\n")
+    text = text.replace("zone: z1, type", "zone: z3, type")
+    ps = problems(text)
+    assert any("sensors[0].zone: unknown zone 'z3'" in p for p in ps)
+    assert any("zones[0]: zone 'z1' has no sensors" in p for p in ps)
+    assert any("zones[1]: zone 'z2' has no sensors" in p for p in ps)
+
+
+def test_unknown_sensor_type_lists_known_types() -> None:
+    (p,) = problems(MINIMAL.replace("type: simulated", "type: simulatd"))
+    assert "sensors[0].type: unknown sensor type 'simulatd'; did you mean 'simulated'?" in p
+    assert "(known: " in p and "simulated" in p
+
+
+def test_driver_option_error_has_key_path_and_line() -> None:
+    text = MINIMAL.replace("setpoint: 6.5}", "setpoint: 6.5, tau: -3}")
+    (p,) = problems(text)
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "tau: -3" in ln)
+    assert p.startswith(f"config.yaml:{line}: sensors[0].tau:")
+
+
+def test_unknown_key_suggests_the_right_one() -> None:
+    text = MINIMAL.replace("site: {id: t1, name: 测试冷库}", "site: {id: t1, name: 测试冷库, timezon: UTC}")
+    (p,) = problems(text)
+    assert p == "config.yaml:2: site.timezon: unknown key 'timezon'; did you mean 'timezone'?"
+
+
+def test_nested_block_style_line_numbers() -> None:
+    text = MINIMAL.replace(
+        "  - {id: z1, name: 1号库, name_en: Room 1, commodity: mandarin}\n",
+        "  - id: z1\n    name: 1号库\n    commodity: mandarin\n    alarms:\n      temperature:\n        delay: soon\n",
+    )
+    (p,) = problems(text)
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "delay: soon" in ln)
+    assert p.startswith(f"config.yaml:{line}: zones[0].alarms.temperature.delay: 'soon' is not a duration")
+
+
+def test_missing_required_key_points_at_parent() -> None:
+    text = MINIMAL.replace("site: {id: t1, name: 测试冷库}", "site: {id: t1}")
+    (p,) = problems(text)
+    assert p == "config.yaml:2: site.name: required key is missing"
+
+
+def test_bad_timezone_and_language() -> None:
+    text = MINIMAL.replace("site: {id: t1, name: 测试冷库}", "site: {id: t1, name: x, timezone: Mars/Base, language: fr}")
+    ps = problems(text)
+    assert any("site.timezone: unknown time zone 'Mars/Base'" in p for p in ps)
+    assert any(p.startswith("config.yaml:2: site.language:") for p in ps)
+
+
+def test_yaml_syntax_error_has_line() -> None:
+    text = MINIMAL + "zones: [\n"
+    (p,) = problems(text)
+    assert p.startswith("config.yaml:") and "YAML syntax error" in p
+
+
+def test_key_written_twice_is_an_error() -> None:
+    text = MINIMAL + "api: {enabled: true}\n"
+    ps = problems(text)
+    assert any("api: key written twice" in p for p in ps)
+
+
+def test_escalation_references_checked() -> None:
+    text = MINIMAL + "escalation:\n  steps:\n    - {contacts: [zhangg], notifiers: [sms]}\n"
+    ps = problems(text)
+    assert any("escalation.steps[0].contacts[0]: unknown contact 'zhangg'; did you mean 'zhang'?" in p for p in ps)
+    assert any("escalation.steps[0].notifiers[0]: unknown notifier 'sms'" in p for p in ps)
+
+
+def test_zone_without_commodity_needs_limits() -> None:
+    text = MINIMAL.replace(", commodity: mandarin}", "}")
+    (p,) = problems(text)
+    assert "zones[0]: no commodity and no alarms.temperature.high/low" in p
+
+
+def test_not_a_mapping() -> None:
+    assert problems("- a\n- b\n") == ["config.yaml:1: the file must be a mapping with keys site, sensors, zones ..."]
+
+
+@pytest.mark.parametrize("name", ["example.yaml", "demo.yaml"])
+def test_shipped_configs_are_valid(name: str) -> None:
+    cfg = load_config(ROOT / "config" / name)
+    assert cfg.zones and cfg.sensors
+
+
+def test_check_config_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(MINIMAL, encoding="utf-8")
+    assert main(["check-config", str(good)]) == 0
+    assert "OK" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(MINIMAL.replace("mandarin", "kiwi"), encoding="utf-8")
+    with pytest.raises(SystemExit) as exc:
+        main(["check-config", str(bad)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:" in err and "did you mean 'kiwifruit'?" in err and "Traceback" not in err
+    with pytest.raises(SystemExit) as exc:
+        main(["check-config", str(tmp_path / "missing.yaml")])
+    assert exc.value.code == 2
+    assert "cannot read config" in capsys.readouterr().err
