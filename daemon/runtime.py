@@ -21,6 +21,7 @@ from daemon.pipeline import Pipeline
 from daemon.rules import Rules
 from daemon.sources import DriverContext, SensorDriver
 from daemon.stats import Stats
+from daemon.systemd import notify, watchdog_interval
 
 log = logging.getLogger("coldchain")
 
@@ -93,6 +94,18 @@ class Daemon:
                 if events:
                     await asyncio.to_thread(self.alerts.apply, events)
 
+    async def _watchdog(self, period: float) -> None:
+        """Pet systemd's watchdog only while the loop runs and the journal accepts writes."""
+        last_errors = self.stats.get("journal_write_errors")
+        while True:
+            await asyncio.sleep(period)
+            errors = self.stats.get("journal_write_errors")
+            if errors == last_errors:
+                notify("WATCHDOG=1")
+            else:
+                log.error("journal writes failing: not petting the watchdog")
+            last_errors = errors
+
     async def _supervise(self, driver: SensorDriver) -> None:
         """Restart a crashed driver with backoff; the others, alarms and SMS keep running."""
         backoff = 1.0
@@ -124,6 +137,9 @@ class Daemon:
             self._spawn(factory(), getattr(factory, "__name__", "task"))
         if self.cfg.api.enabled:
             await self._start_api()
+        if (period := watchdog_interval()) is not None:
+            self._spawn(self._watchdog(period), "watchdog")
+        notify("READY=1\nSTATUS=monitoring " + f"{len(self.cfg.sensors)} sensors")
         log.info("coldchain running: site %s, %d sensors, %d zones, journal %s", self.cfg.site.id,
                  len(self.cfg.sensors), len(self.cfg.zones), self.journal.path)
 
@@ -160,6 +176,7 @@ class Daemon:
 
     async def stop(self) -> None:
         """Stop drivers first, then flush what they sent, then the rest; close the journal last."""
+        notify("STOPPING=1")
         drivers = [t for t in self._tasks if t.get_name() in {d.source for d in self.drivers}]
         for t in drivers:
             t.cancel()
