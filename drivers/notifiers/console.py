@@ -8,7 +8,7 @@ from typing import Literal, TextIO
 
 from pydantic import Field
 
-from daemon.notify import Message, Notifier, NotifierBase
+from daemon.notify import Message, Notifier, NotifierBase, NotifierContext
 from drivers.registry import notifier
 
 log = logging.getLogger("coldchain.notify.console")
@@ -25,8 +25,8 @@ class ConsoleNotifier(Notifier):
 
     Config = ConsoleConfig
 
-    def __init__(self, config: NotifierBase, out: TextIO | None = None) -> None:
-        super().__init__(config)
+    def __init__(self, config: NotifierBase, ctx: NotifierContext | None = None, out: TextIO | None = None) -> None:
+        super().__init__(config, ctx)
         assert isinstance(config, ConsoleConfig)
         self.stream = config.stream
         self.out = out

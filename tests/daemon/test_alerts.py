@@ -113,6 +113,6 @@ def test_dispatcher_retries_and_never_resends(config: AppConfig, tmp_path: Path)
 
 def test_console_notifier_prints_exact_text(config: AppConfig, tmp_path: Path) -> None:
     buf = io.StringIO()
-    n = ConsoleNotifier(ConsoleConfig(id="c", type="console"), out=buf)
+    n = ConsoleNotifier(ConsoleConfig(id="c", type="console"), None, out=buf)
     asyncio.run(n.send(Message(1, 1, "zhang", "+8613800138000", "【冷库告警】测试", "zh-CN")))
     assert buf.getvalue() == "SMS to zhang <+8613800138000>: 【冷库告警】测试\n"
