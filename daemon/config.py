@@ -130,6 +130,18 @@ class EscalationStep(_Strict):
 class EscalationConfig(_Strict):
     steps: list[EscalationStep] = Field(default_factory=list)
     repeat: Duration | None = Field(None, description="repeat the last step this often while unacknowledged")
+    notify_ack: bool = Field(True, description="tell everyone who was paged when someone acknowledges")
+    reply_to_ack: bool = Field(True, description="confirm an SMS acknowledgement with a short reply")
+    max_attempts: int = Field(8, ge=1, le=100, description="tries on the last channel before giving up")
+    retry_after: Duration = Field(30.0, gt=0, description="first retry delay; doubles up to 15 min")
+
+    @field_validator("steps")
+    @classmethod
+    def _ordered(cls, steps: list[EscalationStep]) -> list[EscalationStep]:
+        afters = [s.after for s in steps]
+        if afters != sorted(afters):
+            raise ValueError("steps must be in order of `after`")
+        return steps
 
 
 class ApiConfig(_Strict):

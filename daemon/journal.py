@@ -12,7 +12,7 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,6 +59,23 @@ SCHEMA = [
     );
     CREATE INDEX outbox_pending ON outbox (state) WHERE state = 'pending';
     """,
+    # version 2: escalation timers, channel fallback, template keys, mutes, incoming messages
+    """
+    ALTER TABLE alerts ADD COLUMN esc_step INTEGER;
+    ALTER TABLE alerts ADD COLUMN esc_next REAL;
+    ALTER TABLE outbox ADD COLUMN fallbacks TEXT;
+    ALTER TABLE outbox ADD COLUMN msg_key TEXT;
+    ALTER TABLE outbox ADD COLUMN params TEXT;
+    ALTER TABLE outbox ADD COLUMN next_try REAL;
+    CREATE TABLE mutes (
+        id INTEGER PRIMARY KEY, zone TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL,
+        reason TEXT NOT NULL, who TEXT NOT NULL, created REAL NOT NULL
+    );
+    CREATE TABLE incoming (
+        id INTEGER PRIMARY KEY, ts REAL NOT NULL, channel TEXT NOT NULL, sender TEXT NOT NULL,
+        text TEXT NOT NULL, alert_id INTEGER, outcome TEXT NOT NULL
+    );
+    """,
 ]
 
 
@@ -99,6 +116,10 @@ class OutboxRow:
     last_error: str | None
     sent_at: float | None
     ref: str | None
+    fallbacks: str | None = None
+    msg_key: str | None = None
+    params: str | None = None
+    next_try: float | None = None
 
 
 class Journal:
@@ -319,26 +340,55 @@ class Journal:
     # -- outbox
 
     _OUTBOX_COLS = (
-        "id, alert_id, created, contact, address, notifier, lang, text, state, attempts, last_error, sent_at, ref"
+        "id, alert_id, created, contact, address, notifier, lang, text, state, attempts, last_error, sent_at, ref, "
+        "fallbacks, msg_key, params, next_try"
     )
 
-    def outbox(self, *, state: str | None = None, limit: int = 500) -> list[OutboxRow]:
-        sql = f"SELECT {self._OUTBOX_COLS} FROM outbox"
+    def outbox(self, *, state: str | None = None, alert_id: int | None = None, limit: int = 500) -> list[OutboxRow]:
+        sql = f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE 1=1"
         args: list[Any] = []
         if state is not None:
-            sql += " WHERE state = ?"
+            sql += " AND state = ?"
             args.append(state)
+        if alert_id is not None:
+            sql += " AND alert_id = ?"
+            args.append(alert_id)
         sql += " ORDER BY id LIMIT ?"
         args.append(limit)
         return [OutboxRow(*row) for row in self._reader().execute(sql, args)]
 
-    def mark_outbox(self, outbox_id: int, *, state: str, error: str | None = None, ref: str | None = None) -> None:
+    def claim_outbox(self, outbox_id: int) -> bool:
+        """Mark a pending message `sending` before its channel is called; False if it was not pending."""
+        with self.transaction() as db:
+            cur = db.execute("UPDATE outbox SET state='sending', attempts=attempts+1 WHERE id=? AND state='pending'",
+                             (outbox_id,))
+            return cur.rowcount == 1
+
+    def finish_outbox(self, outbox_id: int, state: str, error: str | None, ref: str | None,
+                      next_try: float | None) -> None:
         with self.transaction() as db:
             db.execute(
-                "UPDATE outbox SET state = ?, attempts = attempts + 1, last_error = ?, ref = COALESCE(?, ref), "
-                "sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END WHERE id = ?",
-                (state, error, ref, state, time.time(), outbox_id),
+                "UPDATE outbox SET state=?, last_error=?, ref=COALESCE(?, ref), next_try=?, "
+                "sent_at=CASE WHEN ?='sent' THEN ? ELSE sent_at END WHERE id=?",
+                (state, error, ref, next_try, state, time.time(), outbox_id),
             )
+
+    def due_escalations(self, now: float) -> list[int]:
+        rows = self._reader().execute(
+            "SELECT id FROM alerts WHERE state='firing' AND esc_next IS NOT NULL AND esc_next <= ? ORDER BY id", (now,)
+        )
+        return [int(r[0]) for r in rows]
+
+    def alerts_told(self, *, sender_key: str, phone_key: Callable[[str], str]) -> list[int]:
+        """Alarms about which a message went (or was queued) to this phone number."""
+        rows = self._reader().execute("SELECT DISTINCT alert_id, address FROM outbox WHERE alert_id IS NOT NULL")
+        return sorted({int(a) for a, addr in rows if phone_key(addr) == sender_key})
+
+    def due_outbox(self, now: float, limit: int = 200) -> list[OutboxRow]:
+        """Pending messages whose retry time has come, oldest first."""
+        sql = (f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE state = 'pending' "
+               "AND (next_try IS NULL OR next_try <= ?) ORDER BY id LIMIT ?")
+        return [OutboxRow(*row) for row in self._reader().execute(sql, (now, limit))]
 
 
 def _with_id(r: Reading, rid: int) -> Reading:

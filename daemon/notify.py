@@ -29,6 +29,8 @@ class Message:
     address: str
     text: str
     lang: str
+    key: str = ""  # the text's catalogue key (alert.temp_high, resolve ...): cloud SMS picks a template by it
+    params: dict[str, str] = field(default_factory=dict)  # the template's parameters, all strings
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from daemon.config import AppConfig
 from daemon.journal import Journal
 from daemon.live import LiveView
 from daemon.model import Reading
-from daemon.notify import Notifier
+from daemon.notify import Incoming, Notifier, NotifierContext
 from daemon.pipeline import Pipeline
 from daemon.rules import Rules
 from daemon.sources import DriverContext, SensorDriver
@@ -45,12 +45,16 @@ class Daemon:
         self.alerts = AlertManager(cfg, self.journal, self.clock, self.stats)
         self.rules.restore(self.alerts.open_tracks())
         self.live.update(self.journal.latest())
-        self.notifiers: dict[str, Notifier] = {n.id: NOTIFIERS[n.type](n) for n in cfg.notifiers}
+        nctx = NotifierContext(on_incoming=self._incoming, on_delivery=self._delivery,
+                               log=logging.getLogger("coldchain.notify"))
+        self.notifiers: dict[str, Notifier] = {n.id: NOTIFIERS[n.type](n, nctx) for n in cfg.notifiers}
         if "log" not in self.notifiers:
             from drivers.notifiers.console import ConsoleConfig, ConsoleNotifier
 
-            self.notifiers["log"] = ConsoleNotifier(ConsoleConfig(id="log", type="console", stream="log"))
-        self.dispatcher = Dispatcher(self.journal, self.notifiers, self.stats, self.alerts.outbox_ready)
+            self.notifiers["log"] = ConsoleNotifier(ConsoleConfig(id="log", type="console", stream="log"), nctx)
+        esc = cfg.escalation
+        self.dispatcher = Dispatcher(self.journal, self.notifiers, self.stats, self.alerts.outbox_ready, self.clock,
+                                     retry_after=esc.retry_after, max_attempts=esc.max_attempts)
         self.drivers: list[SensorDriver] = []
         by_type: dict[str, list[Any]] = {}
         for s in cfg.sensors:
@@ -79,6 +83,16 @@ class Daemon:
             if events:
                 await asyncio.to_thread(self.alerts.apply, events)
 
+    def _incoming(self, msg: Incoming) -> None:
+        """Called by a channel (possibly from its own thread) for every message received."""
+        self._loop.call_soon_threadsafe(
+            lambda: self._spawn(asyncio.to_thread(self.alerts.handle_incoming, msg), "incoming"))  # type: ignore[arg-type]
+
+    def _delivery(self, ref: str, delivered: bool, detail: str) -> None:
+        log.info("delivery report for %s: %s%s", ref, "delivered" if delivered else "NOT delivered",
+                 f" ({detail})" if detail else "")
+        self.stats.inc("messages_delivered" if delivered else "messages_undelivered")
+
     def _set_online(self, sensor: str, online: bool, reason: str) -> None:
         was = self.live.sensors.get(sensor)
         if was is None or was.online != online:
@@ -93,6 +107,7 @@ class Daemon:
                 events = self.rules.tick(self.clock.now())
                 if events:
                     await asyncio.to_thread(self.alerts.apply, events)
+                await asyncio.to_thread(self.alerts.escalate)
 
     async def _watchdog(self, period: float) -> None:
         """Pet systemd's watchdog only while the loop runs and the journal accepts writes."""
@@ -106,12 +121,14 @@ class Daemon:
                 log.error("journal writes failing: not petting the watchdog")
             last_errors = errors
 
-    async def _supervise(self, driver: SensorDriver) -> None:
+    async def _supervise(self, driver: SensorDriver | Notifier, restart_on_return: bool = True) -> None:
         """Restart a crashed driver with backoff; the others, alarms and SMS keep running."""
         backoff = 1.0
         while True:
             try:
                 await driver.run()
+                if not restart_on_return:
+                    return
                 log.warning("driver %s stopped by itself; restarting", driver.source)
             except asyncio.CancelledError:
                 raise
@@ -123,12 +140,18 @@ class Daemon:
 
     # -- lifecycle
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
-        self._tasks.append(asyncio.create_task(coro, name=name))
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.append(task)
+        if name == "incoming":
+            task.add_done_callback(self._tasks.remove)
 
     async def start(self) -> None:
         """Start every task; returns once the API (if enabled) is listening."""
+        self._loop = asyncio.get_running_loop()
         self._spawn(self.pipeline.run(), "pipeline")
+        for n in self.notifiers.values():
+            self._spawn(self._supervise(n, restart_on_return=False), n.source)
         self._spawn(self.dispatcher.run(), "dispatcher")
         self._spawn(self._ticker(), "ticker")
         for d in self.drivers:

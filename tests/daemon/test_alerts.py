@@ -6,12 +6,14 @@ import asyncio
 import io
 from pathlib import Path
 
+import pytest
+
 from daemon.alerts import AlertManager, Dispatcher
 from daemon.clock import ManualClock
 from daemon.config import AppConfig
 from daemon.errors import NotifierError
 from daemon.journal import Journal
-from daemon.notify import Message, Notifier
+from daemon.notify import Incoming, Message, Notifier
 from daemon.rules import RuleEvent
 from daemon.stats import Stats
 from drivers.notifiers.console import ConsoleConfig, ConsoleNotifier
@@ -77,7 +79,7 @@ def test_acknowledge_records_who(config: AppConfig, tmp_path: Path) -> None:
     aid = j.alerts()[0].id
     row = am.acknowledge(aid, "zhang", "door closed, compressor reset")
     assert row is not None and row.state == "acknowledged" and row.acked_by == "zhang"
-    assert j.alert_events(aid)[-1][1:] == ("acknowledged", "zhang", "door closed, compressor reset")
+    assert j.alert_events(aid)[-1][1:] == ("acknowledged", "zhang (web)", "door closed, compressor reset")
     assert am.acknowledge(aid, "zhang", None) is None
 
 
@@ -100,11 +102,14 @@ def test_dispatcher_retries_and_never_resends(config: AppConfig, tmp_path: Path)
     am, j = manager(config, tmp_path)
     am.apply([ev("fire", 600)])
     flaky = Flaky()
-    d = Dispatcher(j, {"out": flaky}, am.stats, am.outbox_ready)
+    clock = ManualClock(T0 + 600)
+    d = Dispatcher(j, {"out": flaky}, am.stats, am.outbox_ready, clock)
     assert asyncio.run(d.drain()) == 0
     (row,) = j.outbox()
     assert row.state == "pending" and row.attempts == 1 and "no network" in (row.last_error or "")
     flaky.fail = False
+    assert asyncio.run(d.drain()) == 0  # backoff: not due yet
+    clock.advance(30)
     assert asyncio.run(d.drain()) == 1
     assert asyncio.run(d.drain()) == 0  # sent once, not again (also after a restart: state is in the journal)
     (row,) = Journal(tmp_path / "a.db").outbox()
@@ -116,3 +121,143 @@ def test_console_notifier_prints_exact_text(config: AppConfig, tmp_path: Path) -
     n = ConsoleNotifier(ConsoleConfig(id="c", type="console"), None, out=buf)
     asyncio.run(n.send(Message(1, 1, "zhang", "+8613800138000", "【冷库告警】测试", "zh-CN")))
     assert buf.getvalue() == "SMS to zhang <+8613800138000>: 【冷库告警】测试\n"
+
+
+ESCALATION = MINIMAL.replace("""contacts:
+  - {id: zhang, name: 张师傅, phone: "+8613800138000"}""", """contacts:
+  - {id: zhang, name: 张师傅, phone: "+8613800138000"}
+  - {id: wang, name: 王经理, phone: "+8613900139000"}
+  - {id: liu, name: Liu, phone: "+8613700137000", language: en}
+escalation:
+  steps:
+    - {after: 0m, contacts: [zhang], notifiers: [out, backup]}
+    - {after: 15m, contacts: [wang]}
+    - {after: 30m, contacts: [liu]}
+  repeat: 20m""").replace("notifiers:\n  - {id: out, type: console}", "notifiers:\n  - {id: out, type: console}\n  - {id: backup, type: console}")
+
+
+def esc_manager(tmp_path: Path) -> tuple[AlertManager, Journal, ManualClock]:
+    cfg = make_config(tmp_path, ESCALATION)
+    clock = ManualClock(T0 + 600)
+    j = Journal(tmp_path / "esc.db")
+    return AlertManager(cfg, j, clock, Stats()), j, clock
+
+
+def told(j: Journal) -> list[str]:
+    return [o.contact for o in j.outbox()]
+
+
+def test_escalation_steps_repeat_and_ack_stops_it(tmp_path: Path) -> None:
+    am, j, clock = esc_manager(tmp_path)
+    am.apply([ev("fire", 600)])
+    assert told(j) == ["zhang"]
+    clock.advance(14 * 60)
+    assert am.escalate() == [] and told(j) == ["zhang"]
+    clock.advance(60)  # 15 min after firing: the center manager
+    assert len(am.escalate()) == 1 and told(j) == ["zhang", "wang"]
+    assert am.escalate() == []  # not twice
+    clock.advance(15 * 60)  # 30 min: the logistics manager, in English
+    am.escalate()
+    assert told(j) == ["zhang", "wang", "liu"] and j.outbox()[-1].lang == "en"
+    clock.advance(20 * 60)  # repeat the last step every 20 min while unacknowledged
+    am.escalate()
+    assert told(j) == ["zhang", "wang", "liu", "liu"]
+    aid = j.alerts()[0].id
+    am.acknowledge(aid, "wang", "on my way")
+    notices = [o for o in j.outbox() if o.msg_key == "ack.notice"]
+    assert [o.contact for o in notices] == ["zhang", "wang", "liu"]
+    assert "王经理" not in notices[0].text and "wang" in notices[0].text
+    clock.advance(3600)
+    assert am.escalate() == []  # acknowledged: no more pages
+    am.apply([ev("clear", 6000, 7.0)])
+    resolves = [o.contact for o in j.outbox() if o.msg_key == "resolve"]
+    assert resolves == ["zhang", "wang", "liu"]  # everyone who was told, once each
+    assert [e[1] for e in j.alert_events(aid)] == ["firing", "escalated", "escalated", "escalated", "acknowledged",
+                                                   "resolved"]
+
+
+def test_escalation_survives_restart(tmp_path: Path) -> None:
+    am, j, clock = esc_manager(tmp_path)
+    am.apply([ev("fire", 600)])
+    j.close()
+    am2 = AlertManager(am.cfg, Journal(tmp_path / "esc.db"), clock, Stats())
+    clock.advance(15 * 60)
+    am2.escalate()
+    assert told(am2.journal) == ["zhang", "wang"]
+
+
+def test_sms_reply_acknowledges_matching_alarm(tmp_path: Path) -> None:
+    am, j, _clock = esc_manager(tmp_path)
+    am.apply([ev("fire", 600)])
+    aid = j.alerts()[0].id
+    out = am.handle_incoming(Incoming("+8613900139000", f"ACK {aid}", T0 + 700, "out"))
+    assert out == "no matching alarm"  # wang was not told yet
+    out = am.handle_incoming(Incoming("8613800138000", f"ack{aid} 门没关好，已关", T0 + 700, "out"))
+    assert out == "acknowledged"
+    a = j.alert(aid)
+    assert a is not None and a.state == "acknowledged" and a.acked_by == "zhang"
+    assert j.alert_events(aid)[-1][2:] == ("zhang (SMS 8613800138000)", "门没关好，已关")
+    reply = [o for o in j.outbox() if o.msg_key == "ack.reply"]
+    assert len(reply) == 1 and reply[0].address == "8613800138000" and f"已确认告警{aid}" in reply[0].text
+    assert am.handle_incoming(Incoming("+8613800138000", f"ACK {aid}", T0 + 800, "out")) == (
+        "already acknowledged or resolved")
+
+
+@pytest.mark.parametrize("text", ["1", "收到", "确认", "OK", "ack"])
+def test_short_reply_acknowledges_latest_alarm_sent_to_that_phone(tmp_path: Path, text: str) -> None:
+    am, j, _clock = esc_manager(tmp_path)
+    am.apply([ev("fire", 600), ev("fire", 600, key="z1/s1/other")])
+    latest = max(a.id for a in j.alerts())
+    assert am.handle_incoming(Incoming("13800138000", text, T0 + 700, "out")) == "acknowledged"
+    assert j.alert(latest).state == "acknowledged"  # type: ignore[union-attr]
+
+
+def test_unknown_sender_and_chatter_change_nothing(tmp_path: Path) -> None:
+    am, j, _clock = esc_manager(tmp_path)
+    am.apply([ev("fire", 600)])
+    assert am.handle_incoming(Incoming("+8613312345678", "ACK 1", T0, "out")) == "unknown sender"
+    assert am.handle_incoming(Incoming("+8613800138000", "明天几点来？", T0, "out")) == "not an acknowledgement"
+    assert j.alerts()[0].state == "firing"
+    rows = j._reader().execute("SELECT sender, outcome FROM incoming ORDER BY id").fetchall()
+    assert rows == [("+8613312345678", "unknown sender"), ("+8613800138000", "not an acknowledgement")]
+
+
+def test_failed_channel_falls_back_once_per_channel(tmp_path: Path) -> None:
+    am, j, clock = esc_manager(tmp_path)
+    am.apply([ev("fire", 600)])
+    flaky, backup = Flaky(), ConsoleNotifier(ConsoleConfig(id="backup", type="console"), None, out=io.StringIO())
+    d = Dispatcher(j, {"out": flaky, "backup": backup}, am.stats, am.outbox_ready, clock)
+    asyncio.run(d.drain())
+    assert am.outbox_ready.is_set()  # the run loop drains again at once: the fallback goes out now
+    asyncio.run(d.drain())
+    first, second = j.outbox()
+    assert (first.notifier, first.state) == ("out", "failed")
+    assert (second.notifier, second.state, second.text) == ("backup", "sent", first.text)
+    assert len(backup.sent) == 1 and flaky.sent == []
+
+
+def test_message_left_sending_is_not_resent_on_same_channel(tmp_path: Path) -> None:
+    am, j, clock = esc_manager(tmp_path)
+    am.apply([ev("fire", 600)])
+    (row,) = j.outbox()
+    assert j.claim_outbox(row.id)  # the daemon died right after handing it to the modem
+    backup = ConsoleNotifier(ConsoleConfig(id="backup", type="console"), None, out=io.StringIO())
+    flaky = Flaky()
+    flaky.fail = False
+    d = Dispatcher(Journal(tmp_path / "esc.db"), {"out": flaky, "backup": backup}, am.stats, am.outbox_ready, clock)
+    assert d.recover() == 1
+    asyncio.run(d.drain())
+    states = [(o.notifier, o.state) for o in j.outbox()]
+    assert states == [("out", "unknown"), ("backup", "sent")] and flaky.sent == []
+
+
+def test_last_channel_retries_then_gives_up(tmp_path: Path, config: AppConfig) -> None:
+    am, j = manager(config, tmp_path)
+    am.apply([ev("fire", 600)])
+    clock = ManualClock(T0 + 600)
+    d = Dispatcher(j, {"out": Flaky()}, am.stats, am.outbox_ready, clock, retry_after=10, max_attempts=3)
+    for _ in range(5):
+        asyncio.run(d.drain())
+        clock.advance(1000)
+    (row,) = j.outbox()
+    assert (row.state, row.attempts) == ("failed", 3)
