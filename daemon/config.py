@@ -20,6 +20,7 @@ from daemon.catalog import Commodity, load_catalog
 from daemon.durations import Duration
 from daemon.errors import ConfigError
 from daemon.notify import NotifierBase
+from daemon.secrets import SecretRef
 from daemon.sinks import SinkBase
 from daemon.sources import SENSOR_ID, SensorBase
 
@@ -144,10 +145,19 @@ class EscalationConfig(_Strict):
         return steps
 
 
+class ApiToken(_Strict):
+    """A person or system allowed to change things through the API."""
+
+    name: str = Field(description="recorded in the audit log as who did it")
+    role: Literal["staff", "manager", "installer"]
+    token: SecretRef
+
+
 class ApiConfig(_Strict):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    tokens: list[ApiToken] = Field(default_factory=list, description="without tokens the API is read-only")
 
 
 class AppConfig(_Strict):

@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, Field
 
 from daemon import __version__
+from daemon.api.auth import Caller, Tokens
 from daemon.api.views import alert_json, reading_json, zones_json
 from daemon.messages import LANGS, catalog
 
@@ -38,8 +40,13 @@ def parse_time(value: str | None, name: str) -> float | None:
     return dt.timestamp()
 
 
+class AckBody(BaseModel):
+    comment: str | None = Field(None, max_length=500, description="what was done, for the record")
+
+
 def create_app(d: Daemon) -> FastAPI:
     app = FastAPI(title="coldchain-monitor", version=__version__, docs_url="/api/docs", redoc_url=None)
+    tokens = Tokens(d.cfg.api)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -88,6 +95,32 @@ def create_app(d: Daemon) -> FastAPI:
         lang = lang if lang in LANGS else d.cfg.site.language
         rows = await asyncio.to_thread(d.journal.alerts, open_only=open, zone=zone, limit=limit)
         return {"alerts": [alert_json(d, a, lang) for a in rows]}
+
+    @app.post("/api/v1/alerts/{alert_id}/ack")
+    async def ack(
+        alert_id: int, body: AckBody, lang: str | None = None,
+        caller: Caller = Depends(tokens.require("staff", "manager")),  # noqa: B008
+    ) -> dict[str, Any]:
+        row = await asyncio.to_thread(d.alerts.acknowledge, alert_id, caller.name, body.comment, "web")
+        if row is None:
+            current = await asyncio.to_thread(d.journal.alert, alert_id)
+            if current is None:
+                raise HTTPException(404, f"no alarm {alert_id}")
+            raise HTTPException(409, f"alarm {alert_id} is {current.state}; nothing to acknowledge")
+        return alert_json(d, row, lang if lang in LANGS else d.cfg.site.language)
+
+    @app.get("/api/v1/alerts/{alert_id}")
+    async def alert(alert_id: int, lang: str | None = None) -> dict[str, Any]:
+        row = await asyncio.to_thread(d.journal.alert, alert_id)
+        if row is None:
+            raise HTTPException(404, f"no alarm {alert_id}")
+        out = alert_json(d, row, lang if lang in LANGS else d.cfg.site.language)
+        events = await asyncio.to_thread(d.journal.alert_events, alert_id)
+        out["events"] = [{"ts": ts, "state": st, "who": who, "comment": c} for ts, st, who, c in events]
+        msgs = await asyncio.to_thread(d.journal.outbox, alert_id=alert_id)
+        out["messages"] = [{"contact": m.contact, "channel": m.notifier, "state": m.state, "created": m.created,
+                            "sent_at": m.sent_at, "kind": m.msg_key} for m in msgs]
+        return out
 
     @app.get("/api/v1/messages/{lang}")
     async def messages(lang: str) -> dict[str, str]:

@@ -33,7 +33,11 @@ async def test_api_end_to_end(tmp_path: Path) -> None:
                 clock.advance(60)
                 await d.pipeline.emit([Sample("s1", "temperature", 9.0 + i / 100, "C", ts=clock.now())])
 
-            zones = (await http.get("/api/v1/zones")).json()
+            for _ in range(200):
+                zones = (await http.get("/api/v1/zones")).json()
+                if zones["zones"][0]["state"] == "firing":
+                    break
+                await asyncio.sleep(0.02)
             (z,) = zones["zones"]
             assert z["id"] == "z1" and z["commodity"]["key"] == "mandarin" and z["limits"]["temp_high"] == 8.0
             assert z["state"] == "firing"
@@ -71,5 +75,49 @@ async def test_api_end_to_end(tmp_path: Path) -> None:
                     break
                 await asyncio.sleep(0.05)
             assert [o.contact for o in d.journal.outbox(state="sent")] == ["zhang"]
+    finally:
+        await d.stop()
+
+
+TOKENS = CONFIG.replace(
+    "api: {enabled: true, host: 127.0.0.1, port: 0}",
+    "api:\n  enabled: true\n  host: 127.0.0.1\n  port: 0\n  tokens:\n"
+    "    - {name: zhang, role: staff, token: {env: CC_TEST_STAFF}}\n"
+    "    - {name: install, role: installer, token: {value: inst-secret}}\n",
+)
+
+
+@pytest.mark.asyncio
+async def test_ack_needs_a_staff_token_and_records_who(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CC_TEST_STAFF", "staff-secret")
+    clock = ManualClock(T0)
+    d = Daemon(make_config(tmp_path, TOKENS), clock=clock)
+    await d.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{d.api_port}", timeout=10) as http:
+            for i in range(12):
+                await d.pipeline.emit([Sample("s1", "temperature", 9.5, "C", ts=T0 + 60 * i)])
+            for _ in range(200):  # rules run right after the journal commit that released emit()
+                (a,) = (await http.get("/api/v1/alerts", params={"open": "true"})).json()["alerts"]
+                if a["state"] == "firing":
+                    break
+                await asyncio.sleep(0.02)
+            url = f"/api/v1/alerts/{a['id']}/ack"
+            r = await http.post(url, json={"comment": "x"})
+            assert r.status_code == 401
+            r = await http.post(url, json={"comment": "x"}, headers={"Authorization": "Bearer wrong"})
+            assert r.status_code == 401
+            r = await http.post(url, json={"comment": "x"}, headers={"Authorization": "Bearer inst-secret"})
+            assert r.status_code == 403 and "installer" in r.text
+            r = await http.post(url, json={"comment": "压缩机已重启"}, headers={"Authorization": "Bearer staff-secret"})
+            assert r.status_code == 200 and r.json()["state"] == "acknowledged" and r.json()["acked_by"] == "zhang"
+            again = await http.post(url, json={}, headers={"Authorization": "Bearer staff-secret"})
+            assert again.status_code == 409
+            missing = await http.post("/api/v1/alerts/999/ack", json={}, headers={"Authorization": "Bearer staff-secret"})
+            assert missing.status_code == 404
+            detail = (await http.get(f"/api/v1/alerts/{a['id']}")).json()
+            assert [e["state"] for e in detail["events"]] == ["pending", "firing", "acknowledged"]
+            assert detail["events"][-1]["who"] == "zhang (web)" and detail["events"][-1]["comment"] == "压缩机已重启"
+            assert detail["messages"][0]["contact"] == "zhang" and detail["messages"][0]["kind"] == "alert.temp_high"
     finally:
         await d.stop()
