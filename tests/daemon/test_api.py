@@ -95,8 +95,9 @@ async def test_ack_needs_a_staff_token_and_records_who(tmp_path: Path, monkeypat
     await d.start()
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{d.api_port}", timeout=10) as http:
-            for i in range(12):
-                await d.pipeline.emit([Sample("s1", "temperature", 9.5, "C", ts=T0 + 60 * i)])
+            for _ in range(12):
+                await d.pipeline.emit([Sample("s1", "temperature", 9.5, "C", ts=clock.now())])
+                clock.advance(60)
             for _ in range(200):  # rules run right after the journal commit that released emit()
                 (a,) = (await http.get("/api/v1/alerts", params={"open": "true"})).json()["alerts"]
                 if a["state"] == "firing":
