@@ -81,3 +81,13 @@ def parse_catalog(path: Path) -> dict[str, Commodity]:
 def load_catalog(path: Path | None = None) -> dict[str, Commodity]:
     """The catalog keyed by commodity key (cached per path)."""
     return parse_catalog(path or default_catalog_path())
+
+
+@functools.cache
+def commodity_rules(path: Path | None = None) -> dict[str, dict[str, object]]:
+    """Extra rules per commodity (damage bands ...) from commodity_rules.yaml."""
+    import yaml
+
+    p = path or default_catalog_path().parent / "commodity_rules.yaml"
+    data = yaml.safe_load(p.read_text(encoding="utf-8")) if p.is_file() else {}
+    return data or {}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 
 from daemon.catalog import Commodity, load_catalog
 from daemon.durations import Duration
@@ -50,6 +50,7 @@ class SiteConfig(_Strict):
 
 class StorageConfig(_Strict):
     journal: Path = Field(Path("/var/lib/coldchain/journal.db"), description="SQLite journal file")
+    min_free_mb: int = Field(200, ge=1, description="box-health alarm below this much free disk")
     raw_retention: Duration = Field(90 * 86400.0, description="keep raw readings this long")
     flush_interval: Duration = Field(0.2, gt=0, le=5, description="longest wait before a batch is written")
     batch_max: int = Field(1000, ge=1, le=100_000)
@@ -94,6 +95,47 @@ class HumidityAlarms(_Strict):
     hysteresis: float = Field(2.0, ge=0)
 
 
+class DefrostWindow(_Strict):
+    """A scheduled defrost: the air warms on purpose, so high-temperature and rate alarms wait."""
+
+    start: str = Field(pattern=r"^([01]?\d|2[0-3]):[0-5]\d$", description="HH:MM, site time zone")
+    duration: Duration = Field(gt=0)
+    recovery: Duration = Field(900.0, description="grace after the window while the room cools again")
+
+
+class ExposureRule(_Strict):
+    """Cumulative exposure (WHO PQS E006 style): total time beyond a value within a rolling window."""
+
+    above: float | None = None
+    below: float | None = None
+    total: Duration = Field(gt=0, description="alarm when the time beyond the value reaches this")
+    window: Duration = Field(86400.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one(self) -> ExposureRule:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("give exactly one of above or below")
+        if self.total > self.window:
+            raise ValueError("total cannot exceed window")
+        return self
+
+
+class RateRule(_Strict):
+    """A steady climb (a failing compressor) shows before any limit is reached."""
+
+    rise_per_hour: float = Field(gt=0, description="°C per hour")
+    over: Duration = Field(1800.0, gt=0, description="measured over this long")
+
+
+class BandRule(_Strict):
+    """A damage band inside the 'warm' side, e.g. plums break down between 2 and 7 °C."""
+
+    low: float
+    high: float
+    delay: Duration = 3600.0
+    source: str | None = None
+
+
 class ZoneAlarms(_Strict):
     temperature: TemperatureAlarms = Field(default_factory=TemperatureAlarms)
     humidity: HumidityAlarms = Field(default_factory=HumidityAlarms)
@@ -102,6 +144,10 @@ class ZoneAlarms(_Strict):
         3 * 3600.0, description="a sensor repeating the exact same value this long is faulty"
     )
     fault_after: int = Field(3, ge=1, description="consecutive error values before a sensor-fault alarm")
+    defrost: list[DefrostWindow] = Field(default_factory=list)
+    exposure: list[ExposureRule] = Field(default_factory=list)
+    rate: RateRule | None = None
+    bands: list[BandRule] | None = Field(None, description="default: the commodity's bands (commodity_rules.yaml)")
 
 
 class ZoneConfig(_Strict):

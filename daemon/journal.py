@@ -384,6 +384,25 @@ class Journal:
         rows = self._reader().execute("SELECT DISTINCT alert_id, address FROM outbox WHERE alert_id IS NOT NULL")
         return sorted({int(a) for a, addr in rows if phone_key(addr) == sender_key})
 
+    def add_mute(self, zone: str, start: float, end: float, reason: str, who: str) -> int:
+        with self.transaction() as db:
+            cur = db.execute("INSERT INTO mutes (zone, start, end, reason, who, created) VALUES (?,?,?,?,?,?)",
+                             (zone, start, end, reason, who, time.time()))
+            return int(cur.lastrowid or 0)
+
+    def end_mute(self, mute_id: int, at: float) -> bool:
+        with self.transaction() as db:
+            return db.execute("UPDATE mutes SET end=? WHERE id=? AND end>?", (at, mute_id, at)).rowcount == 1
+
+    def mutes(self, *, active_at: float | None = None) -> list[tuple[int, str, float, float, str, str]]:
+        """(id, zone, start, end, reason, who), all or those still in force at `active_at`."""
+        sql = "SELECT id, zone, start, end, reason, who FROM mutes"
+        args: tuple[Any, ...] = ()
+        if active_at is not None:
+            sql += " WHERE end > ?"
+            args = (active_at,)
+        return [tuple(r) for r in self._reader().execute(sql + " ORDER BY id", args)]  # type: ignore[misc]
+
     def due_outbox(self, now: float, limit: int = 200) -> list[OutboxRow]:
         """Pending messages whose retry time has come, oldest first."""
         sql = (f"SELECT {self._OUTBOX_COLS} FROM outbox WHERE state = 'pending' "

@@ -12,12 +12,15 @@ has already changed. The history and reports still show them.
 
 from __future__ import annotations
 
+import collections
+import datetime as dt
+import zoneinfo
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from daemon.catalog import Commodity
-from daemon.config import AppConfig, ZoneConfig
+from daemon.catalog import Commodity, commodity_rules
+from daemon.config import AppConfig, BandRule, DefrostWindow, ExposureRule, RateRule, ZoneConfig
 from daemon.model import Quantity, Reading
 
 Action = Literal["pending", "fire", "clear", "cancel"]
@@ -43,6 +46,10 @@ class Limits:
     no_data: bool
     stuck_after: float | None
     fault_after: int
+    defrost: tuple[DefrostWindow, ...] = ()
+    exposure: tuple[ExposureRule, ...] = ()
+    rate: RateRule | None = None
+    bands: tuple[BandRule, ...] = ()
 
 
 def zone_limits(zone: ZoneConfig, commodity: Commodity | None) -> Limits:
@@ -50,6 +57,10 @@ def zone_limits(zone: ZoneConfig, commodity: Commodity | None) -> Limits:
     (none for frozen goods, where only the upper limit matters); freeze = freezing point."""
     t, h, a = zone.alarms.temperature, zone.alarms.humidity, zone.alarms
     c = commodity
+    bands = a.bands
+    if bands is None:
+        raw = commodity_rules().get(c.key, {}) if c else {}
+        bands = [BandRule.model_validate(b) for b in raw.get("bands", [])]  # type: ignore[union-attr]
     low_default: float | None = None
     if c is not None and not (c.temp_max is not None and c.temp_max <= FROZEN_BELOW):
         lows = [v for v in (c.temp_min, c.chilling_below) if v is not None]
@@ -70,6 +81,10 @@ def zone_limits(zone: ZoneConfig, commodity: Commodity | None) -> Limits:
         no_data=a.no_data,
         stuck_after=a.stuck_after,
         fault_after=a.fault_after,
+        defrost=tuple(a.defrost),
+        exposure=tuple(a.exposure),
+        rate=a.rate,
+        bands=tuple(bands),
     )
 
 
@@ -111,6 +126,19 @@ class Threshold:
         return v <= self.limit - self.hysteresis if self.above else v >= self.limit + self.hysteresis
 
 
+@dataclass(frozen=True, slots=True)
+class Band(Threshold):
+    """Inside [low, high] is out of order (a damage band); back once `hysteresis` outside it."""
+
+    low: float = 0.0
+
+    def out(self, v: float) -> bool:
+        return self.low <= v <= self.limit
+
+    def back(self, v: float) -> bool:
+        return v < self.low - self.hysteresis or v > self.limit + self.hysteresis
+
+
 def thresholds(lim: Limits) -> list[Threshold]:
     out: list[Threshold] = []
     T, H = Quantity.TEMPERATURE, Quantity.HUMIDITY
@@ -127,7 +155,12 @@ def thresholds(lim: Limits) -> list[Threshold]:
         out.append(Threshold("rh_high", H, True, lim.rh_high, lim.rh_delay, lim.rh_clear_delay, lim.rh_hysteresis))
     if lim.rh_low is not None:
         out.append(Threshold("rh_low", H, False, lim.rh_low, lim.rh_delay, lim.rh_clear_delay, lim.rh_hysteresis))
+    for b in lim.bands:
+        out.append(Band("band", T, True, b.high, b.delay, lim.temp_clear_delay, lim.temp_hysteresis, low=b.low))
     return out
+
+
+DEFROST_MUTES = ("temp_high", "rate", "band")
 
 
 @dataclass
@@ -147,6 +180,9 @@ class _SensorState:
     same_value: dict[str, tuple[float, float]] = field(default_factory=dict)  # quantity -> (value, since)
     fault_streak: int = 0
     last_fault: str = ""
+    prev_temp: tuple[float, float] | None = None  # (ts, value) of the last good temperature
+    exposure: dict[int, collections.deque[tuple[float, float]]] = field(default_factory=dict)  # (start, seconds)
+    recent: collections.deque[tuple[float, float]] = field(default_factory=collections.deque)  # for the rate rule
 
 
 class Rules:
@@ -160,6 +196,37 @@ class Rules:
         self.stale_after = {s.id: s.stale_after_s for s in cfg.sensors}
         self.tracks: dict[str, _Track] = {}
         self.sensors = {s.id: _SensorState(last_seen=now) for s in cfg.sensors}
+        self.tz = zoneinfo.ZoneInfo(cfg.site.timezone)
+        self.mutes: list[tuple[str, float, float, str]] = []  # (zone, start, end, reason)
+
+    # -- mutes
+
+    def set_mutes(self, mutes: Iterable[tuple[str, float, float, str]]) -> None:
+        """Maintenance windows: no new alarms for the zone between start and end."""
+        self.mutes = list(mutes)
+
+    def muted(self, zone: str, ts: float) -> str | None:
+        return next((reason for z, a, b, reason in self.mutes if z == zone and a <= ts < b), None)
+
+    def in_defrost(self, zone: str, ts: float) -> bool:
+        """Inside a scheduled defrost window (or its recovery), in the site's time zone."""
+        windows = self.limits[zone].defrost
+        if not windows:
+            return False
+        local = dt.datetime.fromtimestamp(ts, self.tz)
+        for w in windows:
+            hh, mm = (int(x) for x in w.start.split(":"))
+            for day in (local.date(), local.date() - dt.timedelta(days=1)):
+                start = dt.datetime(day.year, day.month, day.day, hh, mm, tzinfo=self.tz).timestamp()
+                if start <= ts < start + w.duration + w.recovery:
+                    return True
+        return False
+
+    def _suppressed(self, zone: str, kind: str, ts: float) -> str | None:
+        why = self.muted(zone, ts)
+        if why is None and kind in DEFROST_MUTES and self.in_defrost(zone, ts):
+            why = "defrost"
+        return why
 
     # -- restart
 
@@ -196,6 +263,10 @@ class Rules:
             st.fault_streak = 0
             events += self._clear(f"{r.zone}/{r.sensor}/fault", r.ts, r.value)
             events += self._stuck(r, st)
+            if r.quantity is Quantity.TEMPERATURE:
+                events += self._exposure(r, st)
+                events += self._rate(r, st)
+                st.prev_temp = (r.ts, r.value)  # type: ignore[assignment]
             for th in self.thresholds[r.zone]:
                 if th.quantity is r.quantity:
                     events += self._threshold(th, r)
@@ -210,7 +281,8 @@ class Rules:
                 continue
             key = f"{zone}/{sid}/no_data"
             tr = self.tracks.get(key)
-            if (tr is None or tr.state == "idle") and now - st.last_seen >= self.stale_after[sid]:
+            if (tr is None or tr.state == "idle") and now - st.last_seen >= self.stale_after[sid] \
+                    and not self.muted(zone, now):
                 self.tracks[key] = _Track("firing", st.last_seen)
                 events.append(RuleEvent("fire", key, zone, sid, "no_data", "warning", now, st.last_seen, None))
         return events
@@ -223,9 +295,13 @@ class Rules:
         tr = self.tracks.setdefault(key, _Track())
         v, ts = r.value, r.ts
         ev = []
-        if tr.state == "idle" and th.out(v):
+        quiet = self._suppressed(r.zone, th.kind, ts)
+        if tr.state == "pending" and quiet:
+            tr.state = "idle"
+            return [self._event("cancel", key, r, th.kind, th.severity, tr, th.limit, f"muted: {quiet}")]
+        if tr.state == "idle" and th.out(v) and not quiet:
             tr.state, tr.started, tr.peak, tr.in_since = "pending", ts, v, None
-            ev.append(self._event("pending", key, r, th.kind, th.severity, tr, th.limit))
+            ev.append(self._event("pending", key, r, th.kind, th.severity, tr, th.limit, self._band_detail(th)))
         if tr.state in ("pending", "firing") and th.out(v):
             tr.peak = v if tr.peak is None else (max(tr.peak, v) if th.above else min(tr.peak, v))
         if tr.state == "pending":
@@ -234,7 +310,7 @@ class Rules:
                 ev.append(self._event("cancel", key, r, th.kind, th.severity, tr, th.limit))
             elif ts - tr.started >= th.delay:
                 tr.state = "firing"
-                ev.append(self._event("fire", key, r, th.kind, th.severity, tr, th.limit))
+                ev.append(self._event("fire", key, r, th.kind, th.severity, tr, th.limit, self._band_detail(th)))
         elif tr.state == "firing":
             if th.back(v):
                 tr.in_since = ts if tr.in_since is None else tr.in_since
@@ -244,6 +320,71 @@ class Rules:
             else:
                 tr.in_since = None
         return ev
+
+    @staticmethod
+    def _band_detail(th: Threshold) -> str:
+        return f"detail.band|low={th.low:g}|high={th.limit:g}" if isinstance(th, Band) else ""
+
+    def _exposure(self, r: Reading, st: _SensorState) -> list[RuleEvent]:
+        """Time beyond each exposure value within its rolling window (sample-and-hold)."""
+        assert r.value is not None
+        rules = self.limits[r.zone].exposure
+        prev = st.prev_temp
+        events: list[RuleEvent] = []
+        for i, rule in enumerate(rules):
+            spans = st.exposure.setdefault(i, collections.deque())
+            if prev is not None:
+                held = min(r.ts - prev[0], self.stale_after[r.sensor])
+                beyond = prev[1] > rule.above if rule.above is not None else prev[1] < rule.below  # type: ignore[operator]
+                if beyond and held > 0:
+                    spans.append((prev[0], held))
+            while spans and spans[0][0] < r.ts - rule.window:
+                spans.popleft()
+            total = sum(d for _, d in spans)
+            key = f"{r.zone}/{r.sensor}/exposure:{i}"
+            limit = rule.above if rule.above is not None else rule.below
+            detail = f"detail.exposure|total={round(total / 60)}|window={rule.window / 3600:g}"
+            if total >= rule.total:
+                events += self._fire(key, r, "exposure", limit, detail, started=r.ts - total)
+            elif total < 0.9 * rule.total:
+                events += self._clear(key, r.ts, r.value)
+        return events
+
+    def _rate(self, r: Reading, st: _SensorState) -> list[RuleEvent]:
+        """Least-squares slope over the rule's window; fires above the limit, clears below half of it."""
+        rule = self.limits[r.zone].rate
+        if rule is None:
+            return []
+        assert r.value is not None
+        st.recent.append((r.ts, r.value))
+        while st.recent and st.recent[0][0] < r.ts - rule.over:
+            st.recent.popleft()
+        pts = list(st.recent)
+        key = f"{r.zone}/{r.sensor}/rate"
+        if len(pts) < 3 or pts[-1][0] - pts[0][0] < 0.8 * rule.over:
+            return []
+        n = len(pts)
+        mt = sum(t for t, _ in pts) / n
+        mv = sum(v for _, v in pts) / n
+        den = sum((t - mt) ** 2 for t, _ in pts)
+        slope = 3600 * sum((t - mt) * (v - mv) for t, v in pts) / den if den else 0.0
+        if slope > rule.rise_per_hour and not self._suppressed(r.zone, "rate", r.ts):
+            return self._fire(key, r, "rate", rule.rise_per_hour, f"detail.rate|rate={slope:.1f}", started=pts[0][0])
+        if slope < rule.rise_per_hour / 2:
+            return self._clear(key, r.ts, r.value)
+        return []
+
+    def box(self, what: str, bad: bool, now: float, detail: str) -> list[RuleEvent]:
+        """Box-health conditions (disk, clock, uplink) raised by the daemon's own checks."""
+        key = f"_site/box/{what}"
+        tr = self.tracks.get(key)
+        if bad and (tr is None or tr.state == "idle"):
+            self.tracks[key] = _Track("firing", now)
+            return [RuleEvent("fire", key, "_site", "box", "box_health", "warning", now, now, None, None, None, detail)]
+        if not bad and tr is not None and tr.state == "firing":
+            tr.state = "idle"
+            return [RuleEvent("clear", key, "_site", "box", "box_health", "warning", now, tr.started, None)]
+        return []
 
     def _stuck(self, r: Reading, st: _SensorState) -> list[RuleEvent]:
         lim = self.limits[r.zone]
@@ -274,7 +415,8 @@ class Rules:
             return []
         tr.state = "idle"
         zone, sensor, kind = key.split("/", 2)
-        kind = "no_data" if kind == "no_data" else "sensor_fault"
+        kind = {"no_data": "no_data", "rate": "rate"}.get(kind, kind.split(":")[0])
+        kind = {"fault": "sensor_fault", "stuck": "sensor_fault"}.get(kind, kind)
         return [RuleEvent("clear", key, zone, sensor, kind, "warning", ts, tr.started, value)]
 
     @staticmethod

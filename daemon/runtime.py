@@ -44,6 +44,7 @@ class Daemon:
         self.rules = Rules(cfg, self.clock.now())
         self.alerts = AlertManager(cfg, self.journal, self.clock, self.stats)
         self.rules.restore(self.alerts.open_tracks())
+        self.reload_mutes()
         self.live.update(self.journal.latest())
         nctx = NotifierContext(on_incoming=self._incoming, on_delivery=self._delivery,
                                log=logging.getLogger("coldchain.notify"))
@@ -109,6 +110,42 @@ class Daemon:
                     await asyncio.to_thread(self.alerts.apply, events)
                 await asyncio.to_thread(self.alerts.escalate)
 
+    def reload_mutes(self) -> None:
+        self.rules.set_mutes((z, a, b, reason) for _, z, a, b, reason, _ in self.journal.mutes(
+            active_at=self.clock.now()))
+
+    def mute(self, zone: str, seconds: float, reason: str, who: str) -> int:
+        """Maintenance: no new alarms for `zone` for `seconds` (blocking; logged and stored)."""
+        now = self.clock.now()
+        mid = self.journal.add_mute(zone, now, now + seconds, reason, who)
+        log.warning("zone %s muted for %.0f min by %s: %s", zone, seconds / 60, who, reason)
+        self.reload_mutes()
+        return mid
+
+    def unmute(self, mute_id: int, who: str) -> bool:
+        ok = self.journal.end_mute(mute_id, self.clock.now())
+        if ok:
+            log.warning("mute %d ended early by %s", mute_id, who)
+        self.reload_mutes()
+        return ok
+
+    async def _box_health(self) -> None:
+        """Every minute: disk under the journal, clock synchronised (after an hour's grace for NTP)."""
+        from daemon import health
+
+        while True:
+            now = self.clock.now()
+            events = []
+            free = await asyncio.to_thread(health.free_mb, self.journal.path)
+            events += self.rules.box("disk", free < self.cfg.storage.min_free_mb, now, f"box.disk|free={free:.0f}")
+            synced = health.clock_synchronised()
+            if synced is not None and now - self.started_at > 3600:
+                events += self.rules.box("clock", not synced, now, "box.clock")
+            if events:
+                async with self._rules_lock:
+                    await asyncio.to_thread(self.alerts.apply, events)
+            await self.clock.sleep(60)
+
     async def _watchdog(self, period: float) -> None:
         """Pet systemd's watchdog only while the loop runs and the journal accepts writes."""
         last_errors = self.stats.get("journal_write_errors")
@@ -154,6 +191,7 @@ class Daemon:
             self._spawn(self._supervise(n, restart_on_return=False), n.source)
         self._spawn(self.dispatcher.run(), "dispatcher")
         self._spawn(self._ticker(), "ticker")
+        self._spawn(self._box_health(), "box-health")
         for d in self.drivers:
             self._spawn(self._supervise(d), d.source)
         for factory in self.extra_tasks:

@@ -44,6 +44,11 @@ class AckBody(BaseModel):
     comment: str | None = Field(None, max_length=500, description="what was done, for the record")
 
 
+class MuteBody(BaseModel):
+    minutes: float = Field(gt=0, le=7 * 24 * 60, description="how long no new alarms are raised")
+    reason: str = Field(min_length=1, max_length=200)
+
+
 def create_app(d: Daemon) -> FastAPI:
     app = FastAPI(title="coldchain-monitor", version=__version__, docs_url="/api/docs", redoc_url=None)
     tokens = Tokens(d.cfg.api)
@@ -108,6 +113,30 @@ def create_app(d: Daemon) -> FastAPI:
                 raise HTTPException(404, f"no alarm {alert_id}")
             raise HTTPException(409, f"alarm {alert_id} is {current.state}; nothing to acknowledge")
         return alert_json(d, row, lang if lang in LANGS else d.cfg.site.language)
+
+    @app.post("/api/v1/zones/{zone_id}/mute")
+    async def mute(
+        zone_id: str, body: MuteBody,
+        caller: Caller = Depends(tokens.require("staff", "manager", "installer")),  # noqa: B008
+    ) -> dict[str, Any]:
+        if zone_id not in {z.id for z in d.cfg.zones}:
+            raise HTTPException(404, f"no zone {zone_id!r}")
+        mid = await asyncio.to_thread(d.mute, zone_id, body.minutes * 60, body.reason, caller.name)
+        return {"id": mid, "zone": zone_id, "until": d.clock.now() + body.minutes * 60}
+
+    @app.delete("/api/v1/mutes/{mute_id}")
+    async def unmute(
+        mute_id: int, caller: Caller = Depends(tokens.require("staff", "manager", "installer")),  # noqa: B008
+    ) -> dict[str, Any]:
+        if not await asyncio.to_thread(d.unmute, mute_id, caller.name):
+            raise HTTPException(404, f"no active mute {mute_id}")
+        return {"id": mute_id, "ended": True}
+
+    @app.get("/api/v1/mutes")
+    async def mutes(active: bool = True) -> dict[str, Any]:
+        rows = await asyncio.to_thread(d.journal.mutes, active_at=d.clock.now() if active else None)
+        return {"mutes": [{"id": i, "zone": z, "start": a, "end": b, "reason": r, "who": w}
+                          for i, z, a, b, r, w in rows]}
 
     @app.get("/api/v1/alerts/{alert_id}")
     async def alert(alert_id: int, lang: str | None = None) -> dict[str, Any]:

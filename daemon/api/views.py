@@ -39,6 +39,7 @@ def zones_json(d: Daemon, open_alerts: list[AlertRow], lang: str) -> dict[str, A
         lim = d.rules.limits[z.id]
         za = [a for a in open_alerts if a.zone == z.id]
         state = max((a.state for a in za), key=lambda s: _RANK.get(s, 0), default="ok")
+        muted = d.rules.muted(z.id, now)
         sensors = []
         for s in d.cfg.sensors_of(z.id):
             live = d.live.sensors.get(s.id)
@@ -52,7 +53,7 @@ def zones_json(d: Daemon, open_alerts: list[AlertRow], lang: str) -> dict[str, A
                 "readings": {q: reading_json(r) for q, r in last.items()},
             })
         out.append({
-            "id": z.id, "name": z.display_name(lang), "state": state,
+            "id": z.id, "name": z.display_name(lang), "state": state, "muted": muted,
             "commodity": None if com is None else {
                 "key": com.key, "name": com.name(lang), "temp_min": com.temp_min, "temp_max": com.temp_max,
                 "rh_min": com.rh_min, "rh_max": com.rh_max, "storage_life": com.storage_life,
@@ -63,4 +64,6 @@ def zones_json(d: Daemon, open_alerts: list[AlertRow], lang: str) -> dict[str, A
             "sensors": sensors,
             "alerts": [alert_json(d, a, lang) for a in za],
         })
-    return {"site": {"id": d.cfg.site.id, "name": d.cfg.site.name}, "time": now, "lang": lang, "zones": out}
+    site_alerts = [alert_json(d, a, lang) for a in open_alerts if a.zone == "_site"]
+    return {"site": {"id": d.cfg.site.id, "name": d.cfg.site.name, "alerts": site_alerts}, "time": now, "lang": lang,
+            "zones": out}

@@ -122,3 +122,38 @@ async def test_ack_needs_a_staff_token_and_records_who(tmp_path: Path, monkeypat
             assert detail["messages"][0]["contact"] == "zhang" and detail["messages"][0]["kind"] == "alert.temp_high"
     finally:
         await d.stop()
+
+
+@pytest.mark.asyncio
+async def test_maintenance_mute_over_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CC_TEST_STAFF", "staff-secret")
+    clock = ManualClock(T0)
+    d = Daemon(make_config(tmp_path, TOKENS), clock=clock)
+    await d.start()
+    auth = {"Authorization": "Bearer staff-secret"}
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{d.api_port}", timeout=10) as http:
+            assert (await http.post("/api/v1/zones/z1/mute", json={"minutes": 60, "reason": "x"})).status_code == 401
+            assert (await http.post("/api/v1/zones/nope/mute", json={"minutes": 60, "reason": "x"},
+                                    headers=auth)).status_code == 404
+            r = await http.post("/api/v1/zones/z1/mute", json={"minutes": 60, "reason": "换压缩机"}, headers=auth)
+            assert r.status_code == 200
+            mid = r.json()["id"]
+            for _ in range(15):
+                await d.pipeline.emit([Sample("s1", "temperature", 12.0, "C", ts=clock.now())])
+                clock.advance(60)
+            await d.pipeline.flush()
+            assert d.journal.alerts() == []  # nothing raised during maintenance
+            z = (await http.get("/api/v1/zones")).json()["zones"][0]
+            assert z["muted"] == "换压缩机" and z["state"] == "ok"
+            assert [m["who"] for m in (await http.get("/api/v1/mutes")).json()["mutes"]] == ["zhang"]
+            assert (await http.delete(f"/api/v1/mutes/{mid}", headers=auth)).status_code == 200
+            await d.pipeline.emit([Sample("s1", "temperature", 12.0, "C", ts=clock.now())])
+            await d.pipeline.flush()
+            for _ in range(100):
+                if d.journal.alerts():
+                    break
+                await asyncio.sleep(0.02)
+            assert [a.state for a in d.journal.alerts()] == ["pending"]  # the delay starts after the mute
+    finally:
+        await d.stop()

@@ -131,3 +131,97 @@ def test_restore_resumes_pending_timer(config: AppConfig) -> None:
     r2 = Rules(config, T0)
     r2.restore([("z1/s1/temp_high", "firing", T0, 9.0)])
     assert run(r2, [(700, 9.5)]) == []  # already firing: nothing sent twice
+
+
+def zone_cfg(tmp_path: Path, alarms: str, commodity: str = "mandarin"):  # type: ignore[no-untyped-def]
+    return make_config(tmp_path, MINIMAL.replace("commodity: mandarin}", f"commodity: {commodity}, alarms: {alarms}}}"))
+
+
+def test_defrost_window_holds_high_alarm_but_not_freeze(tmp_path: Path) -> None:
+    # T0 = 2023-11-14 22:13:20 UTC = 06:13:20 Asia/Shanghai; defrost 06:00 for 30 min + 15 min recovery
+    cfg = zone_cfg(tmp_path, "{defrost: [{start: '06:00', duration: 30m}]}")
+    r = Rules(cfg, T0)
+    assert r.in_defrost("z1", T0) and r.in_defrost("z1", T0 + 1800) and not r.in_defrost("z1", T0 + 2000)
+    events = run(r, [(60 * i, 12.0) for i in range(0, 30)])  # warm air inside the window: nothing
+    assert events == []
+    events = run(r, [(1920 + 60 * i, 12.0) for i in range(12)])  # after recovery: the normal delay starts
+    assert events == [("pending", "temp_high", 1920), ("fire", "temp_high", 2520)]  # window ends at +1900 s
+
+
+def test_window_crossing_midnight(tmp_path: Path) -> None:
+    cfg = zone_cfg(tmp_path, "{defrost: [{start: '23:50', duration: 30m, recovery: 0}]}")
+    r = Rules(cfg, T0)
+    day = 86400 - (T0 + 8 * 3600) % 86400  # seconds to the next local midnight
+    assert r.in_defrost("z1", T0 + day + 60) and r.in_defrost("z1", T0 + day - 300)
+    assert not r.in_defrost("z1", T0 + day + 1300)
+
+
+def test_maintenance_mute_cancels_pending_and_blocks_no_data(config: AppConfig) -> None:
+    r = Rules(config, T0)
+    assert run(r, [(0, 9.0)]) == [("pending", "temp_high", 0)]
+    r.set_mutes([("z1", T0 + 60, T0 + 3600, "compressor service")])
+    (ev,) = r.on_readings([temp(9.0, 120)])
+    assert (ev.action, ev.detail) == ("cancel", "muted: compressor service")
+    assert run(r, [(180 + 60 * i, 9.0) for i in range(20)]) == []
+    assert r.tick(T0 + 3000) == []  # silent sensor during maintenance: no page
+    assert [e.kind for e in r.tick(T0 + 3700)] == ["no_data"]
+
+
+def test_cumulative_exposure(tmp_path: Path) -> None:
+    cfg = zone_cfg(tmp_path, "{exposure: [{above: 8, total: 30m, window: 2h}]}")
+    r = Rules(cfg, T0)
+    # alternate 20 min above 8 (but <10 min each time the value is out: 9 min bursts) and inside
+    series = []
+    t = 0
+    for _ in range(4):
+        series += [(t + 60 * i, 8.2) for i in range(9)]
+        t += 9 * 60
+        series += [(t + 60 * i, 7.0) for i in range(20)]
+        t += 20 * 60
+    events = [e for e in run(r, series) if e[1] == "exposure"]
+    assert events[0][0] == "fire"
+    # fired when 30 min had accumulated: 3 bursts of 9 min + part of the 4th
+    assert 3 * 29 * 60 < events[0][2] < 4 * 29 * 60
+    assert not any(k == "temp_high" and a == "fire" for a, k, _ in run(r, []))
+
+
+def test_exposure_ages_out_of_window(tmp_path: Path) -> None:
+    cfg = zone_cfg(tmp_path, "{exposure: [{above: 8, total: 10m, window: 1h}]}")
+    r = Rules(cfg, T0)
+    ev = run(r, [(60 * i, 8.5) for i in range(12)])
+    assert ("fire", "exposure", 600) in ev  # held above 8 since t=0: 10 min at t=600
+    ev = run(r, [(720 + 60 * i, 6.0) for i in range(70)])
+    assert ev[-1][:2] == ("clear", "exposure") or ("clear", "exposure") in [e[:2] for e in ev]
+
+
+def test_rate_of_change_before_any_limit(tmp_path: Path) -> None:
+    cfg = zone_cfg(tmp_path, "{rate: {rise_per_hour: 2.0, over: 30m}}")
+    r = Rules(cfg, T0)
+    climbing = [(60 * i, 5.5 + 0.05 * i) for i in range(40)]  # 3 °C/h, still below 8 °C
+    ev = run(r, climbing)
+    assert ev[0][:2] == ("fire", "rate") and 1440 <= ev[0][2] <= 1800
+    assert all(v < 8.0 for _, v in climbing)
+    steady = [(2400 + 60 * i, 7.45 + (0.02 if i % 2 else 0)) for i in range(40)]
+    assert ("clear", "rate") in [e[:2] for e in run(r, steady)]
+
+
+def test_plum_damage_band_from_commodity_data(tmp_path: Path) -> None:
+    cfg = zone_cfg(tmp_path, "{}", commodity="plum_fresh")
+    r = Rules(cfg, T0)
+    assert r.limits["z1"].bands[0].low == 2.0 and r.limits["z1"].bands[0].high == 7.0
+    ev = run(r, [(600 * i, 4.5) for i in range(14)])
+    kinds = [(a, k) for a, k, _ in ev]
+    assert ("fire", "band") in kinds and ("fire", "temp_high") in kinds
+    ev = run(r, [(9000, 8.0)])  # above the band (still too warm for plums, but out of the band)
+    assert ("clear", "band", 9000) not in ev  # the clear delay applies
+    ev = run(r, [(9000 + 300, 8.0)])
+    assert ("clear", "band", 9300) in ev
+
+
+def test_box_health_fires_and_clears_once() -> None:
+    cfg = make_config(Path("/tmp"))
+    r = Rules(cfg, T0)
+    (ev,) = r.box("disk", True, T0, "box.disk|free=50")
+    assert (ev.zone, ev.kind, ev.detail) == ("_site", "box_health", "box.disk|free=50")
+    assert r.box("disk", True, T0 + 60, "box.disk|free=40") == []
+    assert [e.action for e in r.box("disk", False, T0 + 120, "")] == ["clear"]
