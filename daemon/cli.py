@@ -101,6 +101,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(_serve(cfg, args.speed, args.duration, demo=True))
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from daemon.doctor import run_doctor
+
+    cfg = _load(args.config)
+    lang = args.lang or cfg.site.language
+    print(render("doctor.title", lang, site=cfg.site.name), flush=True)
+    rep = asyncio.run(run_doctor(cfg, args.config, lang=lang, seconds=args.seconds,
+                                 test_number=args.send_test_sms, via=args.via))
+    print(rep.render())
+    print(render("doctor.summary_ok", lang) if not rep.problems else render("doctor.summary_bad", lang, n=rep.problems))
+    return 1 if rep.problems else 0
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     import importlib
 
@@ -136,6 +149,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     d.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
     d.add_argument("--lang", choices=["zh-CN", "en"], default=None)
     d.set_defaults(fn=cmd_demo)
+    doc = sub.add_parser("doctor", help="check config, journal, clock, ports, every sensor and channel")
+    doc.add_argument("--config", "-c", required=True)
+    doc.add_argument("--seconds", type=float, default=10.0, help="how long to listen/poll each sensor")
+    doc.add_argument("--send-test-sms", metavar="NUMBER", help="send a test message to this number")
+    doc.add_argument("--via", metavar="NOTIFIER", help="which notifier sends the test message (default: the first)")
+    doc.add_argument("--lang", choices=["zh-CN", "en"], default=None)
+    doc.set_defaults(fn=cmd_doctor)
     s = sub.add_parser("sample", help="print a driver's sample config")
     s.add_argument("type")
     s.set_defaults(fn=cmd_sample)

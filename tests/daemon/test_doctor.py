@@ -1,0 +1,43 @@
+"""`coldchain doctor` reports each check in a line a person understands, and fails when it must."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from daemon.cli import main
+from tests.conftest import MINIMAL
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "config.yaml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_doctor_all_good_sends_test_sms(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write(tmp_path, MINIMAL.replace("setpoint: 6.5}", "setpoint: 6.5, interval: 1s}"))
+    rc = main(["doctor", "--config", str(cfg), "--seconds", "1.5", "--send-test-sms", "+8613800138000", "--lang", "en"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "✓ sensor s1 (Room 1) answered: temperature" in out
+    assert "SMS to doctor <+8613800138000>: [Cold-chain] 测试冷库 test message" in out
+    assert "✓ test SMS sent to +8613800138000 via out" in out
+    assert not (tmp_path / "journal.db").exists()  # the check does not create the journal
+
+
+def test_doctor_reports_silent_sensor_and_missing_port(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write(tmp_path, MINIMAL.replace("setpoint: 6.5}", "setpoint: 6.5, interval: 1s, failures: [{kind: silent, at: 0}]}"))
+    rc = main(["doctor", "--config", str(cfg), "--seconds", "1"])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "✗ 传感器 s1（1号库）无应答" in out and "发现1个问题" in out
+
+
+def test_doctor_unwritable_journal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = write(tmp_path, MINIMAL.replace("journal: journal.db", "journal: /proc/nope/journal.db")
+                .replace("setpoint: 6.5}", "setpoint: 6.5, interval: 1s}"))
+    rc = main(["doctor", "--config", str(cfg), "--seconds", "1", "--lang", "en"])
+    out = capsys.readouterr().out
+    assert rc == 1 and "✗ journal /proc/nope/journal.db: cannot write" in out
