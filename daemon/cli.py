@@ -1,4 +1,4 @@
-"""`coldchain run | check-config | demo | sample`: the daemon's command line."""
+"""`coldchain run | check-config | demo | doctor | sample | report`: the daemon's command line."""
 
 from __future__ import annotations
 
@@ -131,6 +131,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from daemon.reports import main_report
+
+    return main_report(_load(args.config), args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="coldchain", description="Cold-chain monitoring daemon for produce cold rooms.")
     p.add_argument("--version", action="version", version=f"coldchain {__version__}")
@@ -159,6 +165,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     s = sub.add_parser("sample", help="print a driver's sample config")
     s.add_argument("type")
     s.set_defaults(fn=cmd_sample)
+    rep = sub.add_parser("report", help="compliance report of a zone: pdf, csv, json or html")
+    rep.add_argument("--config", "-c", required=True)
+    rep.add_argument("--zone", "-z", required=True)
+    rep.add_argument("--period", choices=["day", "week", "month", "custom"], help="default: custom with --from")
+    rep.add_argument("--date", help="a day in the period (default today), for day/week/month")
+    rep.add_argument("--from", dest="start", help="start date or date-time (site time zone)")
+    rep.add_argument("--to", dest="end", help="end date (inclusive) or date-time (exclusive)")
+    rep.add_argument("--format", "-f", choices=["pdf", "csv", "json", "html"], default="pdf")
+    rep.add_argument("--out", "-o", help="output file (default: report-ZONE-DATE.pdf; others to stdout)")
+    rep.add_argument("--lang", choices=["zh-CN", "en"], default=None)
+    rep.set_defaults(fn=cmd_report)
     args = p.parse_args(argv)
     _setup_logging(args.log_level if args.cmd != "demo" or args.log_level != "info" else "warning")
     return int(args.fn(args))

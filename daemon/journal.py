@@ -76,6 +76,24 @@ SCHEMA = [
         text TEXT NOT NULL, alert_id INTEGER, outcome TEXT NOT NULL
     );
     """,
+    # lots (traceability codes) with their stays in zones, and the audit log of who changed what
+    """
+    CREATE TABLE lots (
+        code TEXT PRIMARY KEY, commodity TEXT NOT NULL, quantity REAL, unit TEXT, origin TEXT,
+        created REAL NOT NULL, created_by TEXT NOT NULL, checked_out REAL
+    );
+    CREATE TABLE lot_stays (
+        id INTEGER PRIMARY KEY, lot TEXT NOT NULL REFERENCES lots(code), zone TEXT NOT NULL,
+        start REAL NOT NULL, end REAL, who_in TEXT NOT NULL, who_out TEXT
+    );
+    CREATE INDEX lot_stays_lot ON lot_stays (lot, start);
+    CREATE UNIQUE INDEX lot_stays_open ON lot_stays (lot) WHERE end IS NULL;
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY, ts REAL NOT NULL, who TEXT NOT NULL, role TEXT NOT NULL,
+        action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT
+    );
+    CREATE INDEX audit_log_target ON audit_log (target, ts);
+    """,
 ]
 
 
@@ -283,6 +301,21 @@ class Journal:
         sql += f" ORDER BY ts_ms {'DESC' if newest_first else 'ASC'}, id LIMIT ?"
         args.append(limit)
         return [self._row(r) for r in self._reader().execute(sql, args)]
+
+    def series_ids(
+        self, *, zone: str | None = None, sensor: str | None = None, quantity: str | None = None
+    ) -> dict[int, tuple[str, str, str, str]]:
+        """Series id -> (site, zone, sensor, quantity) for those matching the filters."""
+        return {
+            sid: key
+            for key, sid in list(self._series.items())
+            if (zone is None or key[1] == zone) and (sensor is None or key[2] == sensor)
+            and (quantity is None or key[3] == quantity)
+        }
+
+    def read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """A read-only query on this thread's reader connection (for reports, lots, history)."""
+        return [tuple(r) for r in self._reader().execute(sql, args)]
 
     def latest(self) -> list[Reading]:
         """The newest reading of every series (to seed the live view after a restart)."""

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from daemon import __version__
+from daemon.api import reports as reports_api
 from daemon.api.auth import Caller, Tokens
 from daemon.api.views import alert_json, reading_json, zones_json
 from daemon.messages import LANGS, catalog
@@ -52,6 +53,7 @@ class MuteBody(BaseModel):
 def create_app(d: Daemon) -> FastAPI:
     app = FastAPI(title="coldchain-monitor", version=__version__, docs_url="/api/docs", redoc_url=None)
     tokens = Tokens(d.cfg.api)
+    app.include_router(reports_api.router(d, tokens))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
