@@ -4,7 +4,9 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 # Real peers the tests talk to (Debian packages): MQTT broker, serial pty pairs,
 # InfluxDB 1.6.7 and VictoriaMetrics (its /api/v2/write stands in for InfluxDB 2.x).
-APT_PKGS := mosquitto mosquitto-clients socat influxdb victoria-metrics
+# Headless Chromium prints reports to PDF and drives the page tests; WenQuanYi gives it CJK glyphs;
+# pdftotext (poppler-utils) reads the PDFs back in tests.
+APT_PKGS := mosquitto mosquitto-clients socat influxdb victoria-metrics chromium fonts-wqy-zenhei poppler-utils
 
 .PHONY: demo test lint system-deps venv clean
 

@@ -1,4 +1,4 @@
-"""`coldchain run | check-config | demo | doctor | sample | report`: the daemon's command line."""
+"""`coldchain run | check-config | demo | doctor | sample | report | qr`: the daemon's command line."""
 
 from __future__ import annotations
 
@@ -137,6 +137,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     return main_report(_load(args.config), args)
 
 
+def cmd_qr(args: argparse.Namespace) -> int:
+    from daemon.qr import qr_png, trace_url
+
+    Path(args.out).write_bytes(qr_png(trace_url(args.base_url, args.code), box_size=args.size))
+    print(args.out)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="coldchain", description="Cold-chain monitoring daemon for produce cold rooms.")
     p.add_argument("--version", action="version", version=f"coldchain {__version__}")
@@ -176,6 +184,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     rep.add_argument("--out", "-o", help="output file (default: report-ZONE-DATE.pdf; others to stdout)")
     rep.add_argument("--lang", choices=["zh-CN", "en"], default=None)
     rep.set_defaults(fn=cmd_report)
+    qr = sub.add_parser("qr", help="QR code (PNG) of a lot's public trace page, for box labels")
+    qr.add_argument("code")
+    qr.add_argument("--base-url", required=True, help="the address buyers reach, e.g. https://trace.example.cn")
+    qr.add_argument("--out", "-o", required=True)
+    qr.add_argument("--size", type=int, default=8, help="pixels per module")
+    qr.set_defaults(fn=cmd_qr)
     args = p.parse_args(argv)
     _setup_logging(args.log_level if args.cmd != "demo" or args.log_level != "info" else "warning")
     return int(args.fn(args))

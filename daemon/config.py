@@ -204,6 +204,7 @@ class ApiConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     tokens: list[ApiToken] = Field(default_factory=list, description="without tokens the API is read-only")
+    public_url: str | None = Field(None, pattern=r"^https?://", description="base URL buyers reach, for QR codes")
 
 
 class AppConfig(_Strict):

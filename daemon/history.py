@@ -12,6 +12,7 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from daemon.journal import Journal
@@ -94,8 +95,6 @@ def to_csv(series: Sequence[Series]) -> str:
     buf.write("\ufeff")
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(["zone", "sensor", "quantity", "step_s", "time_utc", *COLUMNS])
-    from datetime import UTC, datetime
-
     for s in series:
         for ts, lo, mean, hi, n in s.rows:
             iso = datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")

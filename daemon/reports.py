@@ -99,7 +99,7 @@ class QuantityStats:
     high: float | None
     zone: Summary
     sensors: dict[str, Summary]
-    segments: list[Segment] = field(default_factory=list, repr=False)
+    tracks: dict[str, list[Segment]] = field(default_factory=dict, repr=False)
 
 
 def zone_stats(journal: Journal, cfg: AppConfig, zone: str, quantity: str, start: float, end: float,
@@ -121,7 +121,7 @@ def zone_stats(journal: Journal, cfg: AppConfig, zone: str, quantity: str, start
         return None
     whole = combine(list(parts.values()), low, high, end - start)
     return QuantityStats(quantity, low, high, whole, {k: v[0] for k, v in parts.items()},
-                         [s for _, segs in parts.values() for s in segs])
+                         {k: v[1] for k, v in parts.items()})
 
 
 @dataclass

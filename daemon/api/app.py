@@ -12,6 +12,9 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from daemon import __version__
+from daemon.api import history as history_api
+from daemon.api import lots as lots_api
+from daemon.api import metrics as metrics_api
 from daemon.api import reports as reports_api
 from daemon.api.auth import Caller, Tokens
 from daemon.api.views import alert_json, reading_json, zones_json
@@ -54,6 +57,9 @@ def create_app(d: Daemon) -> FastAPI:
     app = FastAPI(title="coldchain-monitor", version=__version__, docs_url="/api/docs", redoc_url=None)
     tokens = Tokens(d.cfg.api)
     app.include_router(reports_api.router(d, tokens))
+    app.include_router(history_api.router(d))
+    app.include_router(lots_api.router(d, tokens))
+    app.include_router(metrics_api.router(d))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

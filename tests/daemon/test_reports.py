@@ -139,3 +139,11 @@ def test_cli_report_csv_json(setup: tuple[AppConfig, Journal], tmp_path: Path,
     assert main(["report", "-c", str(conf), "-z", "zz", "--from", "2025-11-20", "--to", "2025-11-20",
                  "-f", "csv"]) == 1
     assert "unknown zone 'zz'" in capsys.readouterr().err
+
+
+def test_cli_qr(tmp_path: Path) -> None:
+    from daemon.qr import qr_png
+
+    out = tmp_path / "lot.png"
+    assert main(["qr", "FJ-1", "--base-url", "https://trace.example.cn/", "-o", str(out)]) == 0
+    assert out.read_bytes() == qr_png("https://trace.example.cn/trace/FJ-1")

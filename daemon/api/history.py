@@ -1,0 +1,89 @@
+"""History for charts and export, and the excursions list: reads, open on the box's LAN like /readings."""
+
+from __future__ import annotations
+
+import asyncio
+import zoneinfo
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import JSONResponse, Response
+
+from daemon import history as hist
+from daemon.excursions import excursions
+from daemon.messages import LANGS, render
+from daemon.reports import ReportError, parse_when
+
+if TYPE_CHECKING:
+    from daemon.runtime import Daemon
+
+DAY = 86400.0
+MAX_SPAN = 3 * 366 * DAY
+
+
+def when(value: str | None, name: str, tz: zoneinfo.ZoneInfo) -> float | None:
+    """Epoch seconds, or a date / ISO date-time in the site's time zone."""
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return parse_when(value, tz)[0].timestamp()
+    except ReportError as exc:
+        raise HTTPException(422, f"{name}: {exc}") from None
+
+
+def router(d: Daemon) -> APIRouter:
+    r = APIRouter()
+    tz = zoneinfo.ZoneInfo(d.cfg.site.timezone)
+
+    def span(start: str | None, end: str | None, default: float) -> tuple[float, float]:
+        b = when(end, "end", tz) or d.clock.now()
+        a = when(start, "start", tz) or b - default
+        if b <= a:
+            raise HTTPException(422, "end must be after start")
+        if b - a > MAX_SPAN:
+            raise HTTPException(422, "at most three years per request")
+        return a, b
+
+    @r.get("/api/v1/history")
+    async def history(
+        zone: str | None = None,
+        sensor: str | None = None,
+        quantity: str | None = Query(None, pattern="^(temperature|humidity)$"),
+        start: str | None = Query(None, description="epoch s, date or ISO date-time; default end - 24 h"),
+        end: str | None = Query(None, description="default now"),
+        max_points: int = Query(hist.MAX_POINTS, ge=10, le=5000, description="per series"),
+        format: str = Query("json", pattern="^(json|csv)$"),
+    ) -> Response:
+        a, b = span(start, end, DAY)
+        interval = min((s.interval for s in d.cfg.sensors), default=60.0)
+        offset = int((datetime.fromtimestamp(a, tz).utcoffset() or timedelta()).total_seconds())
+        series = await asyncio.to_thread(hist.history, d.journal, start=a, end=b, zone=zone, sensor=sensor,
+                                         quantity=quantity, max_points=max_points, min_interval=interval,
+                                         offset_s=offset)
+        if format == "csv":
+            return Response(hist.to_csv(series), media_type="text/csv; charset=utf-8",
+                            headers={"Content-Disposition": f'attachment; filename="history-{zone or "all"}.csv"'})
+        return JSONResponse({"start": a, "end": b, "series": [s.json() for s in series]})
+
+    @r.get("/api/v1/excursions")
+    async def excursion_list(
+        zone: str | None = None,
+        start: str | None = Query(None, description="default end - 30 days"),
+        end: str | None = None,
+        product_only: bool = Query(False, description="leave out device alarms (no data, sensor fault ...)"),
+        lang: str | None = None,
+    ) -> dict[str, Any]:
+        lang = lang if lang in LANGS else d.cfg.site.language
+        a, b = span(start, end, 30 * DAY)
+        rows = await asyncio.to_thread(excursions, d.journal, start=a, end=b, now=d.clock.now(), zone=zone,
+                                       product_only=product_only)
+        return {"start": a, "end": b,
+                "excursions": [{**e.json(), "kind_text": render(f"kind.{e.kind}", lang), "product": e.product}
+                               for e in reversed(rows)]}
+
+    return r

@@ -1,0 +1,179 @@
+"""Lots over HTTP (staff check in, move, check out; every write audited) and the public trace page."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import zoneinfo
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, Field
+
+from daemon.api.auth import Caller, Tokens
+from daemon.lots import LotError, LotNotFound, Lots, Who, audit_entries, public_record
+from daemon.messages import LANGS, render
+from daemon.qr import qr_png, trace_url
+from daemon.shelflife import Q10
+
+if TYPE_CHECKING:
+    from daemon.runtime import Daemon
+
+
+class CheckInBody(BaseModel):
+    code: str = Field(min_length=3, max_length=64, description="the traceability code printed on the boxes")
+    commodity: str = Field(description="catalog key, e.g. mandarin")
+    zone: str
+    quantity: float | None = Field(None, ge=0)
+    unit: str | None = Field(None, max_length=20, description="kg, boxes ...")
+    origin: str | None = Field(None, max_length=200, description="farm, cooperative or village")
+
+
+class MoveBody(BaseModel):
+    zone: str
+
+
+def router(d: Daemon, tokens: Tokens) -> APIRouter:
+    r = APIRouter()
+    lots = Lots(d.journal, d.cfg)
+    staff = Depends(tokens.require("staff", "manager"))
+    tz = zoneinfo.ZoneInfo(d.cfg.site.timezone)
+
+    async def run(fn: Any, *args: Any, **kw: Any) -> dict[str, Any]:
+        try:
+            result: dict[str, Any] = await asyncio.to_thread(fn, *args, **kw)
+        except LotError as exc:
+            raise HTTPException(exc.status, str(exc)) from None
+        return result
+
+    @r.post("/api/v1/lots", status_code=201)
+    async def check_in(body: CheckInBody, caller: Caller = staff) -> dict[str, Any]:
+        return await run(lots.check_in, body.code, body.commodity, body.zone, d.clock.now(),
+                         Who(caller.name, caller.role), quantity=body.quantity, unit=body.unit, origin=body.origin)
+
+    @r.post("/api/v1/lots/{code}/move")
+    async def move(code: str, body: MoveBody, caller: Caller = staff) -> dict[str, Any]:
+        return await run(lots.move, code, body.zone, d.clock.now(), Who(caller.name, caller.role))
+
+    @r.post("/api/v1/lots/{code}/checkout")
+    async def check_out(code: str, caller: Caller = staff) -> dict[str, Any]:
+        return await run(lots.check_out, code, d.clock.now(), Who(caller.name, caller.role))
+
+    @r.get("/api/v1/lots")
+    async def lot_list(in_storage: bool | None = None, zone: str | None = None,
+                       caller: Caller = staff) -> dict[str, Any]:
+        return {"lots": await asyncio.to_thread(lots.search, in_storage=in_storage, zone=zone)}
+
+    @r.get("/api/v1/lots/{code}")
+    async def lot_record(code: str, caller: Caller = staff) -> dict[str, Any]:
+        return await run(lots.record, code, d.clock.now())
+
+    @r.get("/api/v1/audit")
+    async def audit_log(target: str | None = None, limit: int = Query(500, ge=1, le=5000),
+                        caller: Caller = Depends(tokens.require("manager"))) -> dict[str, Any]:  # noqa: B008
+        return {"entries": await asyncio.to_thread(audit_entries, d.journal, target, limit)}
+
+    # -- public: what a buyer reaches from the QR code; no login, no names, no phone numbers
+
+    @r.get("/api/v1/trace/{code}")
+    async def trace_json(code: str) -> dict[str, Any]:
+        return public_record(await run(lots.record, code, d.clock.now()))
+
+    @r.get("/trace/{code}/qr.png")
+    async def qr(code: str, request: Request) -> Response:
+        await run(lots.get, code)
+        base = d.cfg.api.public_url or str(request.base_url)
+        return Response(qr_png(trace_url(base, code)), media_type="image/png",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+    @r.get("/trace/{code}", response_class=HTMLResponse)
+    async def trace_page(code: str, lang: str | None = None) -> HTMLResponse:
+        lang = lang if lang in LANGS else d.cfg.site.language
+        try:
+            rec = public_record(await asyncio.to_thread(lots.record, code, d.clock.now()))
+        except LotNotFound:
+            return HTMLResponse(_page(lang, code, f"<p>{html.escape(render('trace.not_found', lang, code=code))}</p>"),
+                                status_code=404)
+        return HTMLResponse(_page(lang, code, _body(rec, lang, d.cfg.site.name, tz)))
+
+    return r
+
+
+_CSS = """body{font-family:"WenQuanYi Zen Hei","Noto Sans CJK SC",sans-serif;margin:0 auto;max-width:42rem;padding:1rem;
+color:#111;line-height:1.45}h1{font-size:1.4rem;margin:.2rem 0}h2{font-size:1.1rem;margin:1.2rem 0 .3rem}
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.3rem;text-align:left}
+.ok{color:#070}.bad{color:#b00}.note{color:#555;font-size:.85rem}.lang{float:right}
+.big{font-size:1.6rem;font-weight:bold}"""
+
+
+def _page(lang: str, code: str, body: str) -> str:
+    other = "en" if lang.startswith("zh") else "zh-CN"
+    e = html.escape
+    return (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<title>{e(render("trace.title", lang))} {e(code)}</title><style>{_CSS}</style></head><body>'
+            f'<a class="lang" id="other-lang" href="?lang={other}">{e(render("trace.other_language", lang))}</a>'
+            f'<h1>{e(render("trace.title", lang))}</h1>{body}'
+            f'<p class="note">{e(render("trace.footer", lang))}</p></body></html>')
+
+
+def _body(rec: dict[str, Any], lang: str, site: str, tz: zoneinfo.ZoneInfo) -> str:
+    e = html.escape
+    t = lambda k, **p: e(render(k, lang, **p))  # noqa: E731
+    zh = lang.startswith("zh")
+
+    def when(ts: float | None) -> str:
+        return datetime.fromtimestamp(ts, tz).strftime("%Y-%m-%d %H:%M") if ts else ""
+
+    def num(v: float | None, digits: int = 1) -> str:
+        return "–" if v is None else f"{v:.{digits}f}"
+
+    info = rec["commodity_info"] or {}
+    name = info.get("name_zh" if zh else "name_en", rec["commodity"])
+    rows = [(t("trace.code"), e(rec["code"])), (t("trace.commodity"), e(name)), (t("trace.site"), e(site))]
+    if rec["origin"]:
+        rows.append((t("trace.origin"), e(rec["origin"])))
+    if rec["quantity"] is not None:
+        rows.append((t("trace.quantity"), e(f"{rec['quantity']:g} {rec['unit'] or ''}")))
+    if info.get("temp_max") is not None:
+        rows.append((t("trace.range"), f"{num(info.get('temp_min'))} … {num(info.get('temp_max'))} °C"))
+    rows.append((t("trace.checked_in"), when(rec["created"])))
+    rows.append((t("trace.checked_out"), when(rec["checked_out"]) if rec["checked_out"] else t("trace.in_storage")))
+    out = ["<table id=\"lot\">", *(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows), "</table>"]
+    temp = rec["temperature"]
+    if temp:
+        cls = "ok" if not temp["minutes_out"] and not rec["excursions"] else "bad"
+        out.append(f'<p class="{cls} big">{num(temp["min"])} … {num(temp["max"])} °C</p>')
+    out.append(f'<h2>{t("trace.stays")}</h2><table id="stays"><tr><th>{t("trace.zone")}</th><th>{t("trace.from")}'
+               f'</th><th>{t("trace.to")}</th><th>{t("trace.hours")}</th><th>{t("report.min")}/{t("report.max")}'
+               f'</th><th>{t("report.mkt")}</th><th>{t("report.minutes_out")}</th></tr>')
+    for s in [*rec["stays"], {"zone_name": render("trace.total", lang), "zone_name_en": render("trace.total", lang),
+                              "start": None, "end": None, "hours": rec["hours"], "temperature": temp}]:
+        st = s["temperature"] or {}
+        out.append(f'<tr><td>{e(s["zone_name"] if zh else s["zone_name_en"])}</td><td>{when(s["start"])}</td>'
+                   f'<td>{when(s["end"])}</td><td>{num(s["hours"])}</td>'
+                   f'<td>{num(st.get("min"))} / {num(st.get("max"))} °C</td><td>{num(st.get("mkt"), 2)} °C</td>'
+                   f'<td>{num(st.get("minutes_out"), 0)}</td></tr>')
+    out.append("</table>")
+    out.append(f'<h2>{t("trace.excursions")}</h2>')
+    if not rec["excursions"]:
+        out.append(f'<p class="ok">{t("trace.no_excursions")}</p>')
+    else:
+        out.append('<table id="excursions">')
+        for x in rec["excursions"]:
+            state = t("trace.acknowledged") if x["acknowledged"] else t("trace.not_acknowledged")
+            out.append(f'<tr><td>{t("kind." + x["kind"])}</td><td>{when(x["start"])}</td>'
+                       f'<td>{num(x["minutes"], 0)} {t("report.minutes")}</td><td>{num(x["peak"])}</td>'
+                       f'<td>{state}</td></tr>')
+        out.append("</table>")
+    out.append(f'<h2>{t("trace.shelf_life")}</h2>')
+    sl = rec["shelf_life"]
+    if sl:
+        days = f"{sl['remaining_days']:.0f}"
+        out.append(f'<p id="shelf" class="big">{t("trace.shelf_days", days=days)}</p>'
+                   f'<p class="note">{t("trace.shelf_note", q10=Q10)}</p>')
+    else:
+        out.append(f'<p id="shelf">{t("trace.shelf_unknown")}</p>')
+    return "".join(out)
