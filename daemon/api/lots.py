@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import math
 import zoneinfo
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -171,7 +172,7 @@ def _body(rec: dict[str, Any], lang: str, site: str, tz: zoneinfo.ZoneInfo) -> s
     out.append(f'<h2>{t("trace.shelf_life")}</h2>')
     sl = rec["shelf_life"]
     if sl:
-        days = f"{sl['remaining_days']:.0f}"
+        days = str(math.floor(sl["remaining_days"]))  # round down: never promise a day too many
         out.append(f'<p id="shelf" class="big">{t("trace.shelf_days", days=days)}</p>'
                    f'<p class="note">{t("trace.shelf_note", q10=Q10)}</p>')
     else:

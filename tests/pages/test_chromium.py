@@ -1,0 +1,138 @@
+"""The pages in headless Chromium (Debian `chromium`): zones page, trace page, report PDF.
+
+Screenshots and PDFs are kept under artifacts/pages/ (gitignored) for a human to look at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from daemon.cli import main
+from daemon.clock import ManualClock
+from daemon.model import Quantity, Reading
+from daemon.pdf import FLAGS, find_chromium
+from daemon.runtime import Daemon
+from tests.conftest import MINIMAL, make_config
+
+pytestmark = pytest.mark.peer
+ART = Path(__file__).resolve().parents[2] / "artifacts" / "pages"
+T0 = 1_763_568_000.0  # 2025-11-20 00:00 Asia/Shanghai
+CONFIG = MINIMAL.replace("api: {enabled: false}", """api:
+  enabled: true
+  host: 127.0.0.1
+  port: 0
+  tokens:
+    - {name: zhang, role: staff, token: {value: staff-secret}}
+    - {name: li, role: manager, token: {value: manager-secret}}
+""").replace("type: simulated, setpoint: 6.5}", "type: simulated, setpoint: 6.5, failures: [{kind: silent, at: 0}]}")
+
+
+def usp_day(d: Daemon) -> None:
+    """The USP worked example as one-minute readings: 23 h at 5 °C, then 1 h at 25 °C."""
+    d.journal.append([Reading("t1", "z1", "s1", Quantity.TEMPERATURE, 5.0 if i < 23 * 60 else 25.0, T0 + i * 60)
+                      for i in range(24 * 60)])
+
+
+def chromium(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    with tempfile.TemporaryDirectory(prefix="cc-chromium-") as profile:
+        return subprocess.run([find_chromium(), *FLAGS, f"--user-data-dir={profile}", "--window-size=1000,1400",
+                               *args], capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def pdf_text(path: Path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+@pytest_asyncio.fixture
+async def daemon(tmp_path: Path) -> AsyncIterator[tuple[Daemon, str]]:
+    d = Daemon(make_config(tmp_path, CONFIG), clock=ManualClock(T0 + 86400 + 3600))
+    await d.start()
+    try:
+        yield d, f"http://127.0.0.1:{d.api_port}"
+    finally:
+        await d.stop()
+
+
+@pytest.mark.asyncio
+async def test_zones_page_renders_the_rooms(daemon: tuple[Daemon, str]) -> None:
+    d, base = daemon
+    await asyncio.to_thread(usp_day, d)
+    d.live.update(d.journal.latest())
+    ART.mkdir(parents=True, exist_ok=True)
+    dom = await asyncio.to_thread(chromium, "--virtual-time-budget=4000", "--dump-dom", f"{base}/?lang=zh-CN")
+    assert dom.returncode == 0, dom.stderr[-500:]
+    assert 'data-zone="z1"' in dom.stdout and "1号库" in dom.stdout and "25.0 °C" in dom.stdout
+    shot = ART / "zones.png"
+    await asyncio.to_thread(chromium, "--virtual-time-budget=4000", f"--screenshot={shot}", f"{base}/")
+    assert shot.is_file() and shot.stat().st_size > 5000
+
+
+@pytest.mark.asyncio
+async def test_trace_page_in_both_languages(daemon: tuple[Daemon, str]) -> None:
+    d, base = daemon
+    await asyncio.to_thread(usp_day, d)
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
+        r = await http.post("/api/v1/lots", headers={"Authorization": "Bearer staff-secret"},
+                            json={"code": "CQ-FJ-0001", "commodity": "mandarin", "zone": "z1", "quantity": 800,
+                                  "unit": "kg", "origin": "奉节县"})
+        assert r.status_code == 201
+    start = d.clock.now()
+    d.clock.advance(6 * 3600)  # type: ignore[attr-defined]
+    d.journal.append([Reading("t1", "z1", "s1", Quantity.TEMPERATURE, 9.0 if 120 <= i < 150 else 6.5, start + i * 60)
+                      for i in range(6 * 60)])
+    ART.mkdir(parents=True, exist_ok=True)
+    for lang, words in (("zh-CN", ["冷链追溯", "奉节县", "估算", "6.5 / 9.0 °C"]),
+                        ("en", ["Cold-chain record", "estimate", "Room 1"])):
+        dom = await asyncio.to_thread(chromium, "--dump-dom", f"{base}/trace/CQ-FJ-0001?lang={lang}")
+        assert dom.returncode == 0 and all(w in dom.stdout for w in words), dom.stdout[:2000]
+        assert "zhang" not in dom.stdout
+        shot = ART / f"trace-{lang}.png"
+        await asyncio.to_thread(chromium, f"--screenshot={shot}", f"{base}/trace/CQ-FJ-0001?lang={lang}")
+        assert shot.is_file() and shot.stat().st_size > 5000
+
+
+@pytest.mark.asyncio
+async def test_report_prints_to_pdf_over_http(daemon: tuple[Daemon, str]) -> None:
+    d, base = daemon
+    await asyncio.to_thread(usp_day, d)
+    async with httpx.AsyncClient(base_url=base, timeout=180) as http:
+        r = await http.get("/api/v1/reports/compliance", headers={"Authorization": "Bearer manager-secret"},
+                           params={"zone": "z1", "period": "day", "date": "2025-11-20", "format": "pdf"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    assert r.content.startswith(b"%PDF") and len(r.content) > 10_000
+    ART.mkdir(parents=True, exist_ok=True)
+    out = ART / "report-z1-20251120.pdf"
+    out.write_bytes(r.content)
+    text = pdf_text(out)
+    assert "冷链合规报告" in text and "7.76 °C" in text  # the USP worked example, printed
+    assert "60" in text  # minutes above 8 °C
+
+
+def test_cli_report_pdf(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, MINIMAL)
+    from daemon.journal import Journal
+
+    j = Journal(cfg.storage.journal)
+    j.append([Reading("t1", "z1", "s1", Quantity.TEMPERATURE, 5.0 if i < 23 * 60 else 25.0, T0 + i * 60)
+              for i in range(24 * 60)])
+    j.close()
+    conf = tmp_path / "config.yaml"
+    conf.write_text(MINIMAL, encoding="utf-8")
+    out = tmp_path / "r.pdf"
+    assert main(["report", "-c", str(conf), "--zone", "z1", "--from", "2025-11-20", "--to", "2025-11-20",
+                 "--format", "pdf", "--out", str(out), "--lang", "en"]) == 0
+    assert out.stat().st_size > 10_000
+    text = pdf_text(out)
+    assert "Cold-chain compliance report" in text and "7.76 °C" in text
+    ART.mkdir(parents=True, exist_ok=True)
+    shutil.copy(out, ART / "report-cli-en.pdf")
