@@ -41,6 +41,7 @@ SAMPLE_YAML: str = resources.files(__name__).joinpath("sample.yaml").read_text(e
 BATCH_MAX = 500  # messages journaled (and acknowledged) together
 UNMAPPED_MAX = 200  # topics remembered for the installer
 PAYLOAD_SHOWN = 200  # characters of a payload kept for `unmapped` / `probe`
+SUB_EXACT, SUB_DISCOVER = 1, 2  # MQTT 5 subscription identifiers
 AUTH_CODES = {"Not authorized", "Bad user name or password", "Bad username or password"}
 
 
@@ -88,6 +89,7 @@ class MqttDriver(SensorDriver):
         derived = [f for s in self.configs for f in discovery_filters(s)]
         wild = self.mqtt.discover if self.mqtt.discover is not None else derived
         self.discover = [f for f in minimal(wild) if f not in exact]
+        self.exact = exact
         self.subscriptions = [(t, self.mqtt.qos) for t in exact] + [(f, 0) for f in self.discover]
         self.states = {s.id: DeviceState(site_timezone=self.site_tz) for s in self.configs}
         self.connected = False
@@ -101,6 +103,8 @@ class MqttDriver(SensorDriver):
         self._gen = 0  # bumped on every (dis)connect: acks of an old connection's mids are void
         self._gen_lock = threading.Lock()
         self._client: paho.Client | None = None
+        self._retained_gen = -1
+        self._retained_seen: set[tuple[str, int]] = set()
 
     @property
     def source(self) -> str:
@@ -148,18 +152,28 @@ class MqttDriver(SensorDriver):
         else:
             client.connect_async(m.host, m.port, m.keepalive)
 
-    def _subscribe(self, client: paho.Client, subs: list[tuple[str, int]]) -> None:
-        if not subs:
+    def _subscribe(self, client: paho.Client, qos: int) -> None:
+        """Exact sensor topics at `qos`, discovery wildcards at QoS 0 (the broker queues none of those)."""
+        if self.mqtt.protocol != "5":
+            client.subscribe([(t, qos) for t in self.exact] + [(f, 0) for f in self.discover])
             return
-        if self.mqtt.protocol == "5":
-            # retainHandling 1: retained copies only for a new subscription, not on every resume
-            opts = [(t, paho.SubscribeOptions(qos=q, retainHandling=1)) for t, q in subs]
-            client.subscribe(opts)
-        else:
-            client.subscribe(subs)
+        # MQTT 5 brokers may send one copy per matching filter: the subscription identifier
+        # tells a sensor topic's own copy (SUB_EXACT) from the discovery copy, which is dropped.
+        # retainHandling 1: retained copies only for a new subscription, not on every resume.
+        for sub_id, topics, q in ((SUB_EXACT, self.exact, qos), (SUB_DISCOVER, self.discover, 0)):
+            if topics:
+                props = Properties(PacketTypes.SUBSCRIBE)
+                props.SubscriptionIdentifier = sub_id
+                client.subscribe([(t, paho.SubscribeOptions(qos=q, retainHandling=1)) for t in topics],
+                                 properties=props)
 
-    def _wire(self, client: paho.Client, post: Callable[[object], None], subs: list[tuple[str, int]],
-              acking: bool = True) -> None:
+    @staticmethod
+    def _discovery_copy(msg: paho.MQTTMessage) -> bool:
+        """An MQTT 5 copy delivered only for a discovery wildcard (its sensor copy comes separately)."""
+        ids = getattr(getattr(msg, "properties", None), "SubscriptionIdentifier", None)
+        return isinstance(ids, list) and bool(ids) and SUB_EXACT not in ids
+
+    def _wire(self, client: paho.Client, post: Callable[[object], None], qos: int, acking: bool = True) -> None:
         """Callbacks run in paho's network thread; they only post to the asyncio loop.
         `acking` clients bump the connection generation that `_ack` checks."""
 
@@ -173,7 +187,7 @@ class MqttDriver(SensorDriver):
                 post(_Conn("refused", str(rc)))
                 return
             bump()
-            self._subscribe(c, subs)
+            self._subscribe(c, qos)
             post(_Conn("connected", "session resumed" if getattr(flags, "session_present", False) else "new session"))
 
         def on_disconnect(_c: paho.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
@@ -210,7 +224,7 @@ class MqttDriver(SensorDriver):
             self._conn_event(_Conn("unusable", str(exc)))
             await asyncio.sleep(max(self.mqtt.reconnect_max, 1.0))
             return  # the supervisor starts run() again: the file may be fixed by then
-        self._wire(client, lambda item: loop.call_soon_threadsafe(queue.put_nowait, item), self.subscriptions)
+        self._wire(client, lambda item: loop.call_soon_threadsafe(queue.put_nowait, item), self.mqtt.qos)
         self._client = client
         self.state = f"connecting to {self.mqtt.host}:{self.mqtt.port}"
         try:
@@ -228,7 +242,7 @@ class MqttDriver(SensorDriver):
                         continue
                     assert isinstance(item, tuple)
                     gen, msg = item
-                    samples += self._handle(msg)
+                    samples += self._handle(msg, gen)
                     acks.append((gen, msg))
                 if samples:
                     await self.ctx.emit(samples)  # raises if the journal failed: then no ack
@@ -273,20 +287,27 @@ class MqttDriver(SensorDriver):
             return
         was = self.connected
         self.connected = False
-        if ev.kind == "refused":
+        kind = ev.kind
+        if kind == "lost" and not was:
+            if self.state.startswith("broker refused"):
+                self.counters["connection_lost"] += 1
+                return  # the close that follows a refusal: keep saying why
+            kind = "closed"  # e.g. a TLS listener that wants a client certificate
+        if kind == "refused":
             hint = " - check mqtt.username and mqtt.password" if ev.detail in AUTH_CODES else ""
             self.state = f"broker refused the connection: {ev.detail}{hint}"
-        elif ev.kind == "lost":
+        elif kind == "lost":
             self.state = f"connection lost: {ev.detail}"
-        elif ev.kind == "unreachable":
+        elif kind == "closed":
+            self.state = f"broker closed the connection before accepting it: {ev.detail}"
+        elif kind == "unreachable":
             self.state = f"cannot reach broker {where}: {ev.detail}"
         else:
             self.state = ev.detail
-        self.counters[f"connection_{ev.kind}"] += 1
-        if self._once("conn", ev.kind, ev.detail):
-            (log.warning if ev.kind == "lost" else log.error)("%s: %s", self.source, self.state)
-        if was or ev.kind != "lost":
-            self._all_online(False, f"MQTT: {self.state}")
+        self.counters[f"connection_{kind}"] += 1
+        if self._once("conn", kind, ev.detail):
+            (log.warning if kind == "lost" else log.error)("%s: %s", self.source, self.state)
+        self._all_online(False, f"MQTT: {self.state}")
 
     def _bad_payload(self, topic: str, reason: str, payload: bytes) -> None:
         self.counters["bad_payloads"] += 1
@@ -295,10 +316,19 @@ class MqttDriver(SensorDriver):
             self.ctx.log.warning("%s: bad payload on %s: %s (payload %r); counted, logged once",
                                  self.source, topic, reason, _shown(payload))
 
-    def _handle(self, msg: paho.MQTTMessage) -> list[Sample]:
+    def _handle(self, msg: paho.MQTTMessage, gen: int = 0) -> list[Sample]:
         """Route one message: availability, data for mapped sensors, or a note for the installer."""
         topic, payload = msg.topic, msg.payload
         data, av = self.routes.get(topic), self.avail.get(topic)
+        if (data or av) and self._discovery_copy(msg):
+            return []
+        if msg.retain:  # the broker sends a retained copy per matching filter (exact + discovery)
+            if gen != self._retained_gen:
+                self._retained_gen, self._retained_seen = gen, set()
+            key = (topic, hash(payload))
+            if key in self._retained_seen:
+                return []
+            self._retained_seen.add(key)
         if not data and not av:
             self.counters["unmapped_messages"] += 1
             if topic not in self.unmapped and len(self.unmapped) < UNMAPPED_MAX:
@@ -369,14 +399,14 @@ class MqttDriver(SensorDriver):
             s.id: {"answered": False, "values": {}, "detail": "", "messages": 0} for s in self.configs
         }
         states = {s.id: DeviceState(site_timezone=self.site_tz) for s in self.configs}
+        retained: set[tuple[str, int]] = set()
         try:
             client = self._make_client(f"{self.client_id}-probe-{os.getpid()}", persistent=False, manual_ack=False)
         except SensorError as exc:
             result["broker"]["detail"] = str(exc)
             result["sensors"] = {k: {"answered": False, "values": {}, "detail": str(exc)} for k in heard}
             return result
-        subs = [(t, 0) for t, _ in self.subscriptions]
-        self._wire(client, lambda item: loop.call_soon_threadsafe(queue.put_nowait, item), subs, acking=False)
+        self._wire(client, lambda item: loop.call_soon_threadsafe(queue.put_nowait, item), 0, acking=False)
         try:
             self._connect_async(client, persistent=False)
             client.loop_start()
@@ -392,7 +422,12 @@ class MqttDriver(SensorDriver):
                                         f"{item.kind}: {item.detail}"}
                     continue
                 assert isinstance(item, tuple)
-                self._probe_message(item[1], heard, states, result["unmapped"])
+                msg = item[1]
+                if msg.retain:  # one retained copy per matching filter: keep the first
+                    if (msg.topic, hash(msg.payload)) in retained:
+                        continue
+                    retained.add((msg.topic, hash(msg.payload)))
+                self._probe_message(msg, heard, states, result["unmapped"])
         finally:
             await asyncio.to_thread(self._shutdown, client)
         for sid, h in heard.items():
@@ -408,6 +443,8 @@ class MqttDriver(SensorDriver):
                        states: dict[str, DeviceState], unmapped: dict[str, str]) -> None:
         topic, payload = msg.topic, msg.payload
         data, av = self.routes.get(topic), self.avail.get(topic)
+        if (data or av) and self._discovery_copy(msg):
+            return
         if not data and not av:
             if topic not in unmapped and len(unmapped) < UNMAPPED_MAX:
                 unmapped[topic] = _shown(payload)
