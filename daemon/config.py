@@ -78,8 +78,8 @@ class MqttConfig(_Strict):
     session_expiry: Duration = Field(
         7 * 86400.0, gt=0, description="MQTT 5: how long the broker keeps the session after a disconnect"
     )
-    reconnect_min: Duration = Field(1.0, gt=0, description="first reconnect delay; doubles up to reconnect_max")
-    reconnect_max: Duration = Field(120.0, gt=0)
+    reconnect_min: Duration = Field(1.0, ge=1, description="first reconnect delay; doubles up to reconnect_max")
+    reconnect_max: Duration = Field(120.0, ge=1)
     discover: list[str] | None = Field(
         None, description="extra topic filters whose unmapped topics `doctor` lists; None = derived, [] = off"
     )

@@ -116,7 +116,10 @@ def parse_online(payload: bytes) -> bool:
             obj = json.loads(text)
         except json.JSONDecodeError:
             raise BadPayload("availability not JSON") from None
-        text = str(obj.get("state", "")) if isinstance(obj, dict) else ""
+        state = obj.get("state") if isinstance(obj, dict) else None
+        if not isinstance(state, str):
+            raise BadPayload("availability JSON without a \"state\" text")
+        text = state
     state = _ONLINE.get(text.lower())
     if state is None:
         raise BadPayload(f"availability {text[:20]!r} is neither online nor offline")
