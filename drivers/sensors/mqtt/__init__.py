@@ -23,6 +23,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from daemon.config import MqttConfig
 from daemon.errors import SensorError
@@ -73,7 +74,7 @@ class MqttDriver(SensorDriver):
             raise TypeError("MqttDriver serves MqttSensorConfig sensors only")
         self.configs: list[MqttSensorConfig] = [s for s in self.sensors if isinstance(s, MqttSensorConfig)]
         settings = ctx.settings
-        self.mqtt: MqttConfig = (settings.mqtt if settings is not None else None) or MqttConfig()
+        self.mqtt: MqttConfig = (settings.mqtt if settings is not None else None) or MqttConfig.model_validate({})
         site = settings.site.id if settings is not None else "site"
         self.site_tz = settings.site.timezone if settings is not None else "UTC"
         self.client_id = self.mqtt.client_id or f"coldchain-{site}"
@@ -146,7 +147,7 @@ class MqttDriver(SensorDriver):
     def _connect_async(self, client: paho.Client, persistent: bool) -> None:
         m = self.mqtt
         if m.protocol == "5":
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = int(m.session_expiry) if persistent else 0
             client.connect_async(m.host, m.port, m.keepalive, clean_start=not persistent, properties=props)
         else:
@@ -162,9 +163,9 @@ class MqttDriver(SensorDriver):
         # retainHandling 1: retained copies only for a new subscription, not on every resume.
         for sub_id, topics, q in ((SUB_EXACT, self.exact, qos), (SUB_DISCOVER, self.discover, 0)):
             if topics:
-                props = Properties(PacketTypes.SUBSCRIBE)
+                props = Properties(PacketTypes.SUBSCRIBE)  # type: ignore[no-untyped-call]
                 props.SubscriptionIdentifier = sub_id
-                client.subscribe([(t, paho.SubscribeOptions(qos=q, retainHandling=1)) for t in topics],
+                client.subscribe([(t, SubscribeOptions(qos=q, retainHandling=1)) for t in topics],
                                  properties=props)
 
     @staticmethod
@@ -173,7 +174,7 @@ class MqttDriver(SensorDriver):
         ids = getattr(getattr(msg, "properties", None), "SubscriptionIdentifier", None)
         return isinstance(ids, list) and bool(ids) and SUB_EXACT not in ids
 
-    def _wire(self, client: paho.Client, post: Callable[[object], None], qos: int, acking: bool = True) -> None:
+    def _wire(self, client: paho.Client, post: Callable[[object], object], qos: int, acking: bool = True) -> None:
         """Callbacks run in paho's network thread; they only post to the asyncio loop.
         `acking` clients bump the connection generation that `_ack` checks."""
 
@@ -318,7 +319,7 @@ class MqttDriver(SensorDriver):
 
     def _handle(self, msg: paho.MQTTMessage, gen: int = 0) -> list[Sample]:
         """Route one message: availability, data for mapped sensors, or a note for the installer."""
-        topic, payload = msg.topic, msg.payload
+        topic, payload = msg.topic, bytes(msg.payload)
         data, av = self.routes.get(topic), self.avail.get(topic)
         if (data or av) and self._discovery_copy(msg):
             return []
@@ -441,7 +442,7 @@ class MqttDriver(SensorDriver):
 
     def _probe_message(self, msg: paho.MQTTMessage, heard: dict[str, dict[str, Any]],
                        states: dict[str, DeviceState], unmapped: dict[str, str]) -> None:
-        topic, payload = msg.topic, msg.payload
+        topic, payload = msg.topic, bytes(msg.payload)
         data, av = self.routes.get(topic), self.avail.get(topic)
         if (data or av) and self._discovery_copy(msg):
             return

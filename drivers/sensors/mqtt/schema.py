@@ -151,7 +151,7 @@ class MqttSensorConfig(SensorBase):
 
     @property
     def esphome_objects(self) -> dict[str, str]:
-        return dict(self.object_ids) or {"temperature": "temperature"}
+        return {str(q): o for q, o in self.object_ids.items()} or {"temperature": "temperature"}
 
     @property
     def value_paths(self) -> dict[str, ValuePath]:

@@ -102,7 +102,7 @@ def journal_values(d: Daemon, sensor: str, quantity: str = "temperature") -> lis
 @pytest.mark.asyncio
 async def test_every_format_reaches_journal_and_api(broker: Broker, tmp_path: Path) -> None:
     u = uid()
-    sensors = [
+    sensors: list[dict[str, Any]] = [
         {"id": "tas", "format": "tasmota", "topic": f"{u}-tas", "sensor_key": "AM2301"},
         {"id": "z2m", "format": "zigbee2mqtt", "topic": f"zigbee2mqtt/{u}-snzb"},
         {"id": "ht1", "format": "shelly_gen1", "topic": f"shellies/shellyht-{u}"},
@@ -272,9 +272,13 @@ async def test_availability_topics_of_every_format(broker: Broker, tmp_path: Pat
             (f"x/{u}/alive", "Offline", "js", False),
         ]
         for topic, payload, sensor, online in cases:
-            n = len(rec.online)
+            seen = len(rec.online)
             broker.publish(topic, payload)
-            got = await until(lambda n=n: rec.online[n:], f"availability from {topic}")
+
+            def news(seen: int = seen) -> list[tuple[str, bool, str]]:
+                return rec.online[seen:]
+
+            got = await until(news, f"availability from {topic}")
             assert got[0][:2] == (sensor, online) and topic in got[0][2]
 
 
