@@ -147,3 +147,31 @@ def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     yield Broker(port, proc, log, ca=tmp / "ca.crt", client_cert=tmp / "client.crt", client_key=tmp / "client.key",
                  extra_ports={"mtls": mtls})
     _stop(proc)
+
+
+class RestartableBroker(Broker):
+    """An anonymous broker of one test that the test may stop and start again on the same port."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        port = free_port()
+        proc, log = _start(tmp, self._body(port), [port])
+        super().__init__(port, proc, log)
+
+    @staticmethod
+    def _body(port: int) -> str:
+        return f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+    def start(self) -> None:
+        self.proc, self.log = _start(self.tmp, self._body(self.port), [self.port])
+
+
+@pytest.fixture
+def restartable_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestartableBroker]:
+    b = RestartableBroker(tmp_path_factory.mktemp("mosquitto-restart"))
+    yield b
+    if b.proc.poll() is None:
+        _stop(b.proc)

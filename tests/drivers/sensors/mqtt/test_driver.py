@@ -24,7 +24,7 @@ from daemon.runtime import Daemon
 from daemon.sources import DriverContext
 from drivers.sensors.mqtt import MqttDriver
 from tests.conftest import make_config
-from tests.drivers.sensors.mqtt.conftest import Broker
+from tests.drivers.sensors.mqtt.conftest import Broker, RestartableBroker
 
 pytestmark = pytest.mark.peer
 
@@ -463,3 +463,25 @@ async def test_probe_reports_an_unreachable_broker(tmp_path: Path) -> None:
     result = await MqttDriver(cfg.sensors, Recorder().ctx(cfg)).probe(1.0)
     assert not result["broker"]["connected"]
     assert not result["sensors"]["room"]["answered"] and "unreachable" in result["sensors"]["room"]["detail"]
+
+
+@pytest.mark.asyncio
+async def test_reconnects_after_the_broker_restarts(restartable_broker: RestartableBroker, tmp_path: Path) -> None:
+    b, u = restartable_broker, uid()
+    cfg = config(tmp_path, {"port": b.port, "client_id": f"t-{u}"},
+                 [{"id": "z2m", "format": "zigbee2mqtt", "topic": f"zigbee2mqtt/{u}"}])
+    async with running(cfg) as d:
+        drv = mqtt_driver(d)
+        await until(lambda: drv.connected, "connection")
+        b.publish(f"zigbee2mqtt/{u}", '{"temperature": 1.0}')
+        await until_api(d, "z2m", (1.0, "°C"))
+        b.stop()
+        await until(lambda: not drv.connected, "the lost connection")
+        sensor = (await zone_sensors(d))["z2m"]
+        assert not sensor["online"] and "MQTT" in sensor["reason"]
+        b.start()  # same port; the broker forgot the session (no persistence): the driver re-subscribes
+        await until(lambda: drv.connected, "the reconnect")
+        b.publish(f"zigbee2mqtt/{u}", '{"temperature": 2.0}')
+        await until_api(d, "z2m", (2.0, "°C"))
+        assert (await zone_sensors(d))["z2m"]["online"]
+        assert drv.counters["connection_lost"] >= 1 and d.stats.get("driver_crashes") == 0
