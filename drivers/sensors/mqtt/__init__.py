@@ -54,6 +54,17 @@ class _Conn:
     detail: str = ""
 
 
+def _poster(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[object]) -> Callable[[object], None]:
+    """Hand an item from paho's thread to the loop; after shutdown (loop closed) drop it quietly,
+    since an exception here would kill paho's network thread."""
+
+    def post(item: object) -> None:
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    return post
+
+
 def _shown(payload: bytes) -> str:
     return payload[:PAYLOAD_SHOWN].decode("utf-8", errors="replace")
 
@@ -225,7 +236,7 @@ class MqttDriver(SensorDriver):
             self._conn_event(_Conn("unusable", str(exc)))
             await asyncio.sleep(max(self.mqtt.reconnect_max, 1.0))
             return  # the supervisor starts run() again: the file may be fixed by then
-        self._wire(client, lambda item: loop.call_soon_threadsafe(queue.put_nowait, item), self.mqtt.qos)
+        self._wire(client, _poster(loop, queue), self.mqtt.qos)
         self._client = client
         self.state = f"connecting to {self.mqtt.host}:{self.mqtt.port}"
         try:
@@ -407,7 +418,7 @@ class MqttDriver(SensorDriver):
             result["broker"]["detail"] = str(exc)
             result["sensors"] = {k: {"answered": False, "values": {}, "detail": str(exc)} for k in heard}
             return result
-        self._wire(client, lambda item: loop.call_soon_threadsafe(queue.put_nowait, item), 0, acking=False)
+        self._wire(client, _poster(loop, queue), 0, acking=False)
         try:
             self._connect_async(client, persistent=False)
             client.loop_start()

@@ -485,3 +485,17 @@ async def test_reconnects_after_the_broker_restarts(restartable_broker: Restarta
         await until_api(d, "z2m", (2.0, "°C"))
         assert (await zone_sensors(d))["z2m"]["online"]
         assert drv.counters["connection_lost"] >= 1 and d.stats.get("driver_crashes") == 0
+
+
+@pytest.mark.asyncio
+async def test_unreadable_password_file_is_reported_not_crashed(tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    cfg = config(tmp_path, {"port": free_port(), "username": "u", "password_file": str(tmp_path / "missing")},
+                 [{"id": "z2m", "format": "zigbee2mqtt", "topic": "zigbee2mqtt/x"}])
+    rec = Recorder()
+    driver = MqttDriver(cfg.sensors, rec.ctx(cfg))
+    async with driving(driver) as task:
+        await until(lambda: "password_file" in driver.state, "the password file problem")
+        assert not task.done()
+    assert rec.online[-1][:2] == ("z2m", False) and "password_file" in rec.online[-1][2]
