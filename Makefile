@@ -4,7 +4,7 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 # Real peers the tests talk to (Debian packages): MQTT broker, serial pty pairs,
 # InfluxDB 1.6.7 and VictoriaMetrics (its /api/v2/write stands in for InfluxDB 2.x).
-APT_PKGS := mosquitto mosquitto-clients socat influxdb victoria-metrics
+APT_PKGS := mosquitto mosquitto-clients openssl socat influxdb victoria-metrics
 
 .PHONY: demo test lint system-deps venv clean
 
