@@ -208,6 +208,8 @@ class ModbusRtuDriver(SensorDriver):
         async def job() -> None:
             try:
                 await self.poll()
+            except asyncio.CancelledError:
+                return  # the scheduler is shutting down with us; nothing to report
             except Exception as exc:  # a bug: hand it to the supervisor, which restarts us
                 if not crashed.done():
                     crashed.set_exception(exc)
