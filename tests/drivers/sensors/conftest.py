@@ -7,13 +7,17 @@ and removes the links, which is what the driver sees when a USB adapter is pulle
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from daemon.sources import SensorDriver
 
 DEADLINE = 10.0
 
@@ -25,6 +29,27 @@ def wait_for(cond: Callable[[], bool], what: str, deadline: float = DEADLINE) ->
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {deadline:g} s waiting for {what}")
         time.sleep(0.02)
+
+
+async def until(cond: Callable[[], bool], what: str, deadline: float = 3 * DEADLINE) -> None:
+    """Yield to the loop until `cond` holds; fail naming `what` after `deadline` seconds."""
+    end = time.monotonic() + deadline
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {deadline:g} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def running(driver: SensorDriver) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(driver.run())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await driver.close()
 
 
 class PtyPair:

@@ -15,7 +15,7 @@ from daemon.errors import ConfigError
 from drivers.registry import SENSORS
 from drivers.sensors.modbus_rtu import SAMPLE_YAML, ModbusRtuConfig, ModbusRtuDriver
 from drivers.sensors.serialport import PortSettings, SerialLink
-from tests.drivers.sensors.modbus_rtu.fakes import FakeSerial, Recorder, context, frame
+from tests.drivers.sensors.fakes import FakeSerial, Recorder, context, frame
 
 REPLIES = {
     frame("01 04 00 01 00 02 20 0B"): frame("01 04 04 01 31 02 22 2A CE"),  # d1: 30.5 C, 54.6 %

@@ -8,7 +8,7 @@ import pytest
 
 from daemon.errors import SensorReportedError, SensorTimeout
 from drivers.sensors.modbus_rtu import ModbusRtuConfig, RegisterConfig, decode, plan_reads, scan, transact
-from tests.drivers.sensors.modbus_rtu.fakes import FakeSerial, frame
+from tests.drivers.sensors.fakes import FakeSerial, frame
 
 SRC = "modbus_rtu:/dev/ttyFAKE#1"
 

@@ -8,12 +8,11 @@ pair with nothing on the far end: true RS485 silence.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,8 @@ import pytest
 from daemon.runtime import Daemon
 from drivers.sensors.modbus_rtu import ModbusRtuConfig, ModbusRtuDriver, scan
 from tests.conftest import make_config
-from tests.drivers.sensors.conftest import DEADLINE, PtyPair
-from tests.drivers.sensors.modbus_rtu.fakes import Recorder, context
+from tests.drivers.sensors.conftest import DEADLINE, PtyPair, running, until
+from tests.drivers.sensors.fakes import Recorder, context
 
 pytestmark = pytest.mark.peer
 
@@ -67,27 +66,6 @@ def th(sid: str, port: Path, address: int, **options: Any) -> ModbusRtuConfig:
         "id": sid, "zone": "z1", "type": "modbus_rtu", "port": str(port), "address": address,
         "preset": "xy_md02", "interval": "1s", "timeout": 0.3, **options,
     })
-
-
-async def until(cond: Callable[[], bool], what: str, deadline: float = 3 * DEADLINE) -> None:
-    """Yield to the loop until `cond` holds; fail naming `what` after `deadline` seconds."""
-    end = time.monotonic() + deadline
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {deadline:g} s waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-@contextlib.asynccontextmanager
-async def running(driver: ModbusRtuDriver) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(driver.run())
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await driver.close()
 
 
 def good(rec: Recorder, sid: str) -> list[dict[str, float]]:
