@@ -70,7 +70,7 @@ def transact(port: SerialLike, cfg: ModbusRtuConfig, source: str) -> dict[str, f
 
     Port failures (pyserial/OS errors) propagate so the link can mark the bus down.
     """
-    instrument = minimalmodbus.Instrument(port, cfg.address)  # type: ignore[arg-type]
+    instrument = minimalmodbus.Instrument(port, cfg.address)
     port.timeout = cfg.timeout
     values: dict[str, float] = {}
     for rd in plan_reads(cfg):
@@ -113,7 +113,7 @@ def scan(
     try:
         ser.timeout = timeout
         for addr in addresses:
-            instrument = minimalmodbus.Instrument(ser, addr)  # type: ignore[arg-type]
+            instrument = minimalmodbus.Instrument(ser, addr)
             try:
                 instrument.read_registers(register, 1, functioncode=function_code)
             except minimalmodbus.SlaveReportedException:

@@ -102,7 +102,7 @@ def _compile(value: str) -> re.Pattern[str]:
 def request_bytes(text: str) -> bytes:
     """The bytes to send: backslash escapes (\\r, \\n, \\t, \\xNN) decoded, the rest as UTF-8."""
     try:
-        return codecs.escape_decode(text.encode("utf-8"))[0]  # type: ignore[attr-defined,no-any-return]
+        return codecs.escape_decode(text.encode("utf-8"))[0]
     except ValueError as exc:
         raise ValueError(f"bad escape in request: {exc}") from None
 

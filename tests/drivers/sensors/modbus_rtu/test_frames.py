@@ -21,7 +21,7 @@ def device(**options: Any) -> ModbusRtuConfig:
 
 def ask(cfg: ModbusRtuConfig, request: str, reply: str) -> tuple[dict[str, float], list[bytes]]:
     port = FakeSerial({frame(request): frame(reply)})
-    values = transact(port, cfg, SRC)  # type: ignore[arg-type]
+    values = transact(port, cfg, SRC)
     return values, port.written
 
 
@@ -74,7 +74,7 @@ def test_separate_reads_when_combining_is_off() -> None:
         frame("01 04 00 01 00 01 60 0A"): frame("01 04 02 01 31 79 74"),
         frame("01 04 00 02 00 01 90 0A"): frame("01 04 02 02 22 38 49"),
     })
-    values = transact(port, device(combine_reads=False), SRC)  # type: ignore[arg-type]
+    values = transact(port, device(combine_reads=False), SRC)
     assert port.written == [frame("01 04 00 01 00 01 60 0A"), frame("01 04 00 02 00 01 90 0A")]
     assert values == {"temperature": 30.5, "humidity": 54.6}
 
@@ -82,7 +82,7 @@ def test_separate_reads_when_combining_is_off() -> None:
 def test_exception_response_is_reported_error_naming_the_device() -> None:
     port = FakeSerial({frame("01 04 00 01 00 02 20 0B"): frame("01 84 02 C2 C1")})  # illegal data address
     with pytest.raises(SensorReportedError) as err:
-        transact(port, device(timeout=0.05), SRC)  # type: ignore[arg-type]
+        transact(port, device(timeout=0.05), SRC)
     assert err.value.source == SRC
     assert str(err.value).startswith(f"{SRC}: exception response to FC04 0x0001+2")
     assert "illegal data address" in str(err.value)
@@ -90,13 +90,13 @@ def test_exception_response_is_reported_error_naming_the_device() -> None:
 
 def test_silence_is_a_timeout() -> None:
     with pytest.raises(SensorTimeout, match=r"#1: no answer to FC04 0x0001\+2 in 0.05 s"):
-        transact(FakeSerial({}), device(timeout=0.05), SRC)  # type: ignore[arg-type]
+        transact(FakeSerial({}), device(timeout=0.05), SRC)
 
 
 def test_bad_crc_is_a_timeout_not_a_value() -> None:
     port = FakeSerial({frame("01 04 00 01 00 02 20 0B"): frame("01 04 04 01 31 02 22 2A CF")})
     with pytest.raises(SensorTimeout, match="bad answer"):
-        transact(port, device(timeout=0.05), SRC)  # type: ignore[arg-type]
+        transact(port, device(timeout=0.05), SRC)
 
 
 def test_scan_sends_the_read_address_frame_and_lists_who_answers() -> None:

@@ -78,18 +78,18 @@ def test_fahrenheit_from_the_unit_group_or_the_config() -> None:
 
 def test_read_line_ends_on_crlf_or_quiet_and_exchange_sends_the_request() -> None:
     port = FakeSerial({b"READ": b"\r\n16.02C,55.85%"})  # no line end after the answer: a quiet gap ends it
-    assert exchange(port, READ, SRC) == {"temperature": Value(16.02, "C"), "humidity": Value(55.85, "%")}  # type: ignore[arg-type]
+    assert exchange(port, READ, SRC) == {"temperature": Value(16.02, "C"), "humidity": Value(55.85, "%")}
     assert port.written == [b"READ"]
     port = FakeSerial({b"READ": b"\x00\xff noise\r\nbad line\r\n"})
     with pytest.raises(SensorTimeout) as err:
-        exchange(port, line_sensor(preset="xy_md02_read", line_timeout=0.3), SRC)  # type: ignore[arg-type]
+        exchange(port, line_sensor(preset="xy_md02_read", line_timeout=0.3), SRC)
     assert str(err.value) == f"{SRC}: no matching line in 0.3 s; 2 other line(s), last 'bad line'"
 
 
 def test_read_line_gives_none_at_the_deadline() -> None:
     import time
 
-    assert read_line(FakeSerial({}), time.monotonic() + 0.05) is None  # type: ignore[arg-type]
+    assert read_line(FakeSerial({}), time.monotonic() + 0.05) is None
 
 
 # --- config ---------------------------------------------------------------------------------
