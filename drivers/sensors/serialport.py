@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import termios
 import time
 from collections.abc import Callable
@@ -100,6 +101,19 @@ def open_serial(settings: PortSettings) -> SerialLike:
     )
 
 
+def os_reason(exc: BaseException) -> str:
+    """The OS's short word for a port failure ("No such file or directory"), not pyserial's long text.
+
+    The reason ends up in fault notes and SMS texts, which must stay short.
+    """
+    code = getattr(exc, "errno", None)
+    if code is None and len(exc.args) == 2 and isinstance(exc.args[0], int):  # termios.error(5, "...")
+        code = exc.args[0]
+    if isinstance(code, int) and code > 0:
+        return os.strerror(code)
+    return str(exc) or type(exc).__name__
+
+
 class PortDown(Exception):
     """The port is not open (unplugged, or never there); `reason` says what the OS said."""
 
@@ -152,7 +166,7 @@ class SerialLink:
         except PORT_ERRORS as exc:
             self._retry_at = time.monotonic() + self.backoff
             self.backoff = min(self.backoff * 2, BACKOFF_MAX)
-            raise PortDown(f"cannot open {self.settings.port}: {exc}") from exc
+            raise PortDown(f"cannot open: {os_reason(exc)}") from exc
         self.backoff = BACKOFF_MIN
         return self.serial
 
@@ -162,7 +176,7 @@ class SerialLink:
             return fn(port)
         except PORT_ERRORS as exc:
             self._close()
-            raise PortDown(f"{self.settings.port} lost: {exc}") from exc
+            raise PortDown(f"lost: {os_reason(exc)}") from exc
 
     def _close(self) -> None:
         port, self.serial = self.serial, None

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from daemon.errors import ConfigError
 from drivers.registry import SENSORS
 from drivers.sensors.modbus_rtu import SAMPLE_YAML, ModbusRtuConfig, ModbusRtuDriver
-from drivers.sensors.serialport import PortSettings, SerialLink
+from drivers.sensors.serialport import PortDown, PortSettings, SerialLink
 from tests.drivers.sensors.fakes import FakeSerial, Recorder, context, frame
 
 REPLIES = {
@@ -38,7 +38,7 @@ class Plug:
 
     def __call__(self, _settings: PortSettings) -> FakeSerial:
         if not self.present:
-            raise serial.SerialException("[Errno 2] could not open port /dev/ttyFAKE: No such file or directory")
+            raise serial.SerialException(2, "could not open port /dev/ttyFAKE: [Errno 2] No such file or directory")
         self.opened += 1
         self.port.unplugged = False
         self.port.open()
@@ -112,11 +112,12 @@ async def test_unplugged_port_marks_everyone_offline_then_recovers() -> None:
     await driver.poll()
     assert driver.link.state == "down"
     assert rec.online["d1"][0] is False and rec.online["d2"][0] is False
-    assert rec.online["d1"][1].startswith("modbus_rtu:/dev/ttyFAKE#1: port down (/dev/ttyFAKE lost:")
+    lost = "port down (lost: read failed: [Errno 5] Input/output error)"
+    assert rec.online["d1"][1] == f"modbus_rtu:/dev/ttyFAKE#1: {lost}"
     assert rec.online["d2"][1].startswith("modbus_rtu:/dev/ttyFAKE#2: port down")
     assert all(s.fault and s.value is None for s in rec.batches[-1])
     assert driver.describe()["bus"] == "down"
-    with pytest.raises(Exception, match="cannot open"):
+    with pytest.raises(PortDown, match=r"^cannot open: No such file or directory$"):
         await driver.link.reopen()
     plug.present = True
     await driver.link.reopen()
@@ -225,3 +226,14 @@ def test_invalid_options_rejected(options: dict[str, Any]) -> None:
         ModbusRtuConfig.model_validate(
             {"id": "a", "zone": "z1", "type": "modbus_rtu", "address": 1, "preset": "xy_md02", **options}
         )
+
+
+def test_port_failures_are_named_by_the_os_short_text() -> None:
+    import termios
+
+    from drivers.sensors.serialport import os_reason
+
+    gone = serial.SerialException(2, "could not open port /dev/ttyUSB0: [Errno 2] No such file or directory")
+    assert os_reason(gone) == "No such file or directory"
+    assert os_reason(termios.error(5, "Input/output error")) == "Input/output error"
+    assert os_reason(serial.SerialException("device disconnected")) == "device disconnected"
