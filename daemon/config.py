@@ -420,6 +420,7 @@ def _cross_checks(cfg: AppConfig, raw: dict[str, Any], fname: str, lines: _Lines
             )
         if not cfg.sensors_of(z.id):
             problems.append(f"{fname}:{lines.line(['zones', i])}: zones[{i}]: zone {z.id!r} has no sensors")
+    _driver_groups(cfg, fname, lines, problems)
     contact_ids = [c.id for c in cfg.contacts]
     notifier_ids = [n.id for n in cfg.notifiers]
     for i, step in enumerate(cfg.escalation.steps):
@@ -435,6 +436,35 @@ def _cross_checks(cfg: AppConfig, raw: dict[str, Any], fname: str, lines: _Lines
                 problems.append(
                     f"{fname}:{lines.line(loc)}: {key_path(loc)}: unknown notifier {n!r}{suggest(n, notifier_ids)}"
                 )
+
+
+def _driver_groups(cfg: AppConfig, fname: str, lines: _Lines, problems: list[str]) -> None:
+    """Rules across sensors of one driver (one RS485 bus, one line setting) and one port, one driver."""
+    from drivers.registry import SENSORS
+
+    index = {id(s): i for i, s in enumerate(cfg.sensors)}
+    by_type: dict[str, list[SensorBase]] = {}
+    for s in cfg.sensors:
+        by_type.setdefault(s.type, []).append(s)
+    for kind, sensors in by_type.items():
+        try:
+            SENSORS[kind].group(sensors)
+        except ConfigError as exc:
+            where = index[id(sensors[0])]
+            problems += [f"{fname}:{lines.line(['sensors', where])}: sensors: {p}" for p in exc.problems]
+    by_port: dict[str, list[SensorBase]] = {}
+    for s in cfg.sensors:
+        if (port := getattr(s, "port", None)) is not None:
+            by_port.setdefault(str(port), []).append(s)
+    for port, sensors in by_port.items():
+        kinds = sorted({s.type for s in sensors})
+        if len(kinds) > 1:
+            second = next(s for s in sensors if s.type != sensors[0].type)
+            i = index[id(second)]
+            problems.append(
+                f"{fname}:{lines.line(['sensors', i, 'port'])}: sensors[{i}].port: {port} is used by "
+                f"{' and '.join(kinds)} sensors; one port can speak only one protocol"
+            )
 
 
 def parse_config(text: str, fname: str = "config.yaml", base_dir: Path | None = None) -> AppConfig:

@@ -67,11 +67,24 @@ class Daemon:
                                     logging.getLogger(f"coldchain.driver.{kind}"), cfg)
                 self.drivers.append(cls(group, ctx))
         self._rules_lock = asyncio.Lock()
+        self._inflight: set[asyncio.Future[Any]] = set()
         self.pipeline.subscribers += [self._to_live, self._to_rules]
         self.extra_tasks: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
         self.api_port: int | None = None
+
+    # -- journal work in threads
+
+    async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run blocking journal work in a thread that `stop()` waits for before closing the journal.
+
+        A cancelled caller does not stop a thread that is already writing; without this, an
+        alarm being stored at shutdown would hit a closed database."""
+        fut = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+        self._inflight.add(fut)
+        fut.add_done_callback(self._inflight.discard)
+        return await asyncio.shield(fut)
 
     # -- fan-out
 
@@ -82,12 +95,12 @@ class Daemon:
         async with self._rules_lock:
             events = self.rules.on_readings(readings)
             if events:
-                await asyncio.to_thread(self.alerts.apply, events)
+                await self._in_thread(self.alerts.apply, events)
 
     def _incoming(self, msg: Incoming) -> None:
         """Called by a channel (possibly from its own thread) for every message received."""
         self._loop.call_soon_threadsafe(
-            lambda: self._spawn(asyncio.to_thread(self.alerts.handle_incoming, msg), "incoming"))  # type: ignore[arg-type]
+            lambda: self._spawn(self._in_thread(self.alerts.handle_incoming, msg), "incoming"))
 
     def _delivery(self, ref: str, delivered: bool, detail: str) -> None:
         log.info("delivery report for %s: %s%s", ref, "delivered" if delivered else "NOT delivered",
@@ -107,8 +120,8 @@ class Daemon:
             async with self._rules_lock:
                 events = self.rules.tick(self.clock.now())
                 if events:
-                    await asyncio.to_thread(self.alerts.apply, events)
-                await asyncio.to_thread(self.alerts.escalate)
+                    await self._in_thread(self.alerts.apply, events)
+                await self._in_thread(self.alerts.escalate)
 
     def reload_mutes(self) -> None:
         self.rules.set_mutes((z, a, b, reason) for _, z, a, b, reason, _ in self.journal.mutes(
@@ -143,7 +156,7 @@ class Daemon:
                 events += self.rules.box("clock", not synced, now, "box.clock")
             if events:
                 async with self._rules_lock:
-                    await asyncio.to_thread(self.alerts.apply, events)
+                    await self._in_thread(self.alerts.apply, events)
             await self.clock.sleep(60)
 
     async def _watchdog(self, period: float) -> None:
@@ -257,5 +270,7 @@ class Daemon:
         for n in self.notifiers.values():
             with contextlib.suppress(Exception):
                 await n.close()
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
         self.journal.close()
         log.info("coldchain stopped; journal closed cleanly")
