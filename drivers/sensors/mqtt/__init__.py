@@ -429,6 +429,8 @@ class MqttDriver(SensorDriver):
                 except TimeoutError:
                     break
                 if isinstance(item, _Conn):
+                    if item.kind == "lost" and result["broker"]["detail"].startswith("refused"):
+                        continue  # the refusal (bad password ...) says why; the drop after it does not
                     result["broker"] = {"connected": item.kind == "connected",
                                         "detail": item.detail if item.kind == "connected" else
                                         f"{item.kind}: {item.detail}"}
