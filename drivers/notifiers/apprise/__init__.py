@@ -13,6 +13,7 @@ import logging
 import os
 from collections import OrderedDict
 from importlib import resources
+from typing import ClassVar
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import apprise
@@ -125,7 +126,7 @@ class AppriseNotifier(Notifier):
     """One message → every configured URL, each in a worker thread (Apprise blocks)."""
 
     Config = AppriseConfig
-    sample_yaml = SAMPLE_YAML
+    sample_yaml: ClassVar[str] = SAMPLE_YAML
 
     def __init__(self, config: NotifierBase, ctx: NotifierContext | None = None) -> None:
         super().__init__(config, ctx)
