@@ -74,7 +74,7 @@ def http_server() -> Iterator[RecordingServer]:
     rec = RecordingServer()
     srv = ThreadingHTTPServer(("127.0.0.1", 0), _handler(rec))
     rec.port = srv.server_address[1]
-    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     t.start()
     yield rec
     srv.shutdown()
