@@ -37,7 +37,7 @@ class _Redactor(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self.secrets: set[str] = set()
+        self.secrets: frozenset[str] = frozenset()  # replaced whole, never mutated: read from worker threads
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
@@ -54,13 +54,13 @@ class _Redactor(logging.Filter):
             parts = urlsplit(url)
             host = parts.hostname or ""
         except ValueError:
-            self.secrets.add(url)
+            self.secrets = self.secrets | {url}
             return
         pieces = [parts.username or "", parts.password or "", *parts.path.split("/"),
                   *(v for _k, v in parse_qsl(parts.query)), host if _shown_host(host) == "***" else ""]
-        for piece in pieces:
-            if len(piece) >= 4 and piece != ADDRESS:
-                self.secrets.update({piece, unquote(piece), quote(piece, safe="")})
+        found = {v for p in pieces if len(p) >= 4 and p != ADDRESS for v in (p, unquote(p), quote(p, safe=""))}
+        if not found <= self.secrets:
+            self.secrets = self.secrets | found
 
 
 _REDACTOR = _Redactor()
