@@ -11,10 +11,11 @@ import asyncio
 import ipaddress
 import logging
 import os
+import re
 from collections import OrderedDict
 from importlib import resources
 from typing import ClassVar
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import apprise
 
@@ -49,16 +50,14 @@ class _Redactor(logging.Filter):
         return True
 
     def learn(self, url: str) -> None:
-        """Remember every part of `url` that could be a secret (user, password, host, path, query values)."""
-        try:
-            parts = urlsplit(url)
-            host = parts.hostname or ""
-        except ValueError:
-            self.secrets = self.secrets | {url}
-            return
-        pieces = [parts.username or "", parts.password or "", *parts.path.split("/"),
-                  *(v for _k, v in parse_qsl(parts.query)), host if _shown_host(host) == "***" else ""]
-        found = {v for p in pieces if len(p) >= 4 and p != ADDRESS for v in (p, unquote(p), quote(p, safe=""))}
+        """Remember every piece of `url` that could be a secret: all but the scheme, DNS names and IPs.
+
+        Split on URL delimiters rather than parsed, because `urlsplit` lowercases the host, and in
+        `tgram://123456:TOKEN/...` the token sits where a port would be.
+        """
+        rest = url.split("://", 1)[-1]
+        pieces = [p for p in re.split(r"[:@/?&=#,]", rest) if len(p) >= 4 and p != ADDRESS and _shown_host(p) != p]
+        found = {v for p in pieces for v in (p, unquote(p), quote(p, safe=""))}
         if not found <= self.secrets:
             self.secrets = self.secrets | found
 

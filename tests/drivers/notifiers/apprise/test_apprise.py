@@ -142,3 +142,13 @@ async def test_apprise_log_lines_do_not_carry_tokens(caplog: pytest.LogCaptureFi
         await n.send(msg())
     assert caplog.records, "apprise should have complained about the token"
     assert all(SECRET not in r.getMessage() for r in caplog.records)
+
+
+def test_redactor_keeps_case_and_tokens_in_the_port_position(caplog: pytest.LogCaptureFixture) -> None:
+    """`urlsplit` lowercases hosts; a Telegram bot token sits where a port would be."""
+    import logging
+
+    make(f"tgram://123456:{SECRET}/1234567", f"json://127.0.0.1:{free_port()}/x").urls()
+    with caplog.at_level("WARNING", logger="apprise"):
+        logging.getLogger("apprise").warning("bad bot %s and %s", f"123456:{SECRET}", "127.0.0.1")
+    assert caplog.records[-1].getMessage() == "bad bot ***:*** and 127.0.0.1"
