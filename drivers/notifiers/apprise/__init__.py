@@ -17,8 +17,6 @@ from importlib import resources
 from typing import ClassVar
 from urllib.parse import quote, unquote, urlsplit
 
-import apprise
-
 from daemon.errors import NotifierError
 from daemon.notify import Message, Notifier, NotifierBase, NotifierContext
 from drivers.notifiers.apprise.schema import AppriseConfig, UrlSource
@@ -91,6 +89,8 @@ def service_label(url: str) -> str:
         port = parts.port
     except ValueError:  # `tgram://123456:TOKEN/...`: the "port" is part of a token
         port = None
+    import apprise  # imported on first use: loading its ~130 plugins takes seconds on a small Pi
+
     plugin = apprise.Apprise.instantiate(url.replace(ADDRESS, "0"), suppress_exceptions=True)
     name = f"{plugin.service_name} " if plugin is not None else ""
     shown = _shown_host(host)
@@ -99,17 +99,19 @@ def service_label(url: str) -> str:
     return f"{name}{parts.scheme or '?'}://{shown}"
 
 
-def _notify_type(key: str) -> apprise.NotifyType:
+def _notify_type(key: str) -> str:
     """Alarms show as failures, resolve notices as successes, in services that colour them."""
     if key.startswith("alert."):
-        return apprise.NotifyType.FAILURE
+        return "failure"
     if key == "resolve":
-        return apprise.NotifyType.SUCCESS
-    return apprise.NotifyType.INFO
+        return "success"
+    return "info"
 
 
-def _notify_one(url: str, body: str, title: str, kind: apprise.NotifyType) -> str:
+def _notify_one(url: str, body: str, title: str, kind: str) -> str:
     """Blocking: send through one URL; returns '' on success, else a detail free of secrets."""
+    import apprise
+
     ap = apprise.Apprise()
     if not ap.add(url):
         return "URL not understood by Apprise (unknown scheme or missing part)"
