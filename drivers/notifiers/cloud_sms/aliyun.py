@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import cast
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, cast
 
 from daemon.notify import Message, NotifierBase, NotifierContext
 from drivers.notifiers.cloud_sms.channel import CloudSmsError, CloudSmsNotifier
@@ -24,11 +26,22 @@ RETRYABLE = frozenset({
 """Codes after which the same request may succeed later; everything else (illegal number, template or
 sign not approved, bad JSON, no balance, blacklist ...) needs a person or another channel."""
 
+BEIJING = timezone(timedelta(hours=8))  # QuerySendDetails' SendDate is the Beijing date of the send
+
 
 def aliyun_number(address: str) -> str:
     """Digits with country code and no `+` (`+8613800138000` -> `8613800138000`); Aliyun takes both forms."""
     digits = "".join(c for c in address if c.isdigit())
     return digits[2:] if digits.startswith("00") else digits
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """An SMS Aliyun accepted and whose carrier receipt we still wait for."""
+
+    biz_id: str
+    phone: str
+    ts: float
 
 
 @notifier("aliyun_sms")
@@ -42,6 +55,7 @@ class AliyunSmsNotifier(CloudSmsNotifier):
         super().__init__(config, ctx)
         assert isinstance(config, AliyunSmsConfig)
         self.cfg: AliyunSmsConfig = config
+        self.awaiting: dict[str, Sent] = {}  # BizId -> sent SMS without a final receipt (in memory only)
 
     @property
     def endpoint(self) -> str:
@@ -63,14 +77,13 @@ class AliyunSmsNotifier(CloudSmsNotifier):
             return self.cfg.fallback.code, {self.cfg.fallback.param: message.text}
         raise self.missing(message, list(mapping.values()))
 
-    def request_params(self, message: Message) -> dict[str, str]:
-        """Every parameter of the call, signed: common ones, then SendSms's, then `Signature`."""
-        code, values = self.template(message)
+    def signed(self, action: str, params: dict[str, str]) -> dict[str, str]:
+        """`params` plus the common parameters of `action`, and their `Signature`."""
         key_id = self.credential(self.cfg.access_key_id, "access_key_id")
         secret = self.credential(self.cfg.access_key_secret, "access_key_secret")
-        params = {
+        full = {
             "AccessKeyId": key_id,
-            "Action": "SendSms",
+            "Action": action,
             "Format": "JSON",
             "RegionId": self.cfg.region,
             "SignatureMethod": "HMAC-SHA1",
@@ -78,31 +91,78 @@ class AliyunSmsNotifier(CloudSmsNotifier):
             "SignatureVersion": "1.0",
             "Timestamp": aliyun_timestamp(self.now()),
             "Version": "2017-05-25",
-            "PhoneNumbers": aliyun_number(message.address),
-            "SignName": self.cfg.sign_name,
-            "TemplateCode": code,
-            "TemplateParam": json.dumps(values, ensure_ascii=False, separators=(",", ":")),
-            "OutId": str(message.outbox_id),
+            **params,
         }
-        params["Signature"] = aliyun_signature(secret, "POST", params)
-        return params
+        full["Signature"] = aliyun_signature(secret, "POST", full)
+        return full
 
-    async def send(self, message: Message) -> str | None:
-        """POST the signed form; `Code: OK` gives the BizId, any other code a CloudSmsError."""
-        params = self.request_params(message)
-        signature = params.pop("Signature")
-        body = f"{aliyun_canonical_query(params)}&Signature={aliyun_encode(signature)}".encode()
+    async def call(self, action: str, params: dict[str, str]) -> dict[str, Any]:
+        """POST one signed call; the answer if its Code is OK, else CloudSmsError."""
+        full = self.signed(action, params)
+        signature = full.pop("Signature")
+        body = f"{aliyun_canonical_query(full)}&Signature={aliyun_encode(signature)}".encode()
         form = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
         resp = await self.post(body, form)
         data = self.json_body(resp)
         code = str(data.get("Code", ""))
-        if code == "OK" and data.get("BizId"):
-            self.last_ref = str(data["BizId"])
-            return self.last_ref
+        if code == "OK":
+            return data
         if not code:
             raise self.fail(f"Aliyun answered HTTP {resp.status_code} without a Code", retryable=False)
-        detail = str(data.get("Message", "")).replace(params["AccessKeyId"], "***")  # echoed in signature errors
+        detail = str(data.get("Message", "")).replace(full["AccessKeyId"], "***")  # echoed in signature errors
         raise self.refused(code, detail, data.get("RequestId"), code in RETRYABLE)
 
+    async def send(self, message: Message) -> str | None:
+        """SendSms; `Code: OK` gives the BizId, any other code a CloudSmsError."""
+        code, values = self.template(message)
+        phone = aliyun_number(message.address)
+        ts = self.now()
+        data = await self.call("SendSms", {
+            "PhoneNumbers": phone,
+            "SignName": self.cfg.sign_name,
+            "TemplateCode": code,
+            "TemplateParam": json.dumps(values, ensure_ascii=False, separators=(",", ":")),
+            "OutId": str(message.outbox_id),
+        })
+        biz_id = str(data.get("BizId") or "")
+        if not biz_id:
+            raise self.fail("Aliyun said OK without a BizId; the SMS may have been sent", retryable=True,
+                            maybe_sent=True)
+        self.last_ref = biz_id
+        if self.cfg.receipts_every is not None:
+            self.awaiting[biz_id] = Sent(biz_id, phone, ts)
+        return biz_id
 
-__all__ = ["RETRYABLE", "AliyunSmsNotifier", "CloudSmsError", "aliyun_number"]
+    # -- receipts
+
+    def receipts_every(self) -> float | None:
+        return self.cfg.receipts_every
+
+    async def poll_receipts(self) -> int:
+        """QuerySendDetails for each SMS still without a final receipt (SendStatus 1 = waiting)."""
+        count = 0
+        now = self.now()
+        for sent in list(self.awaiting.values()):
+            if now - sent.ts > self.cfg.receipts_give_up:
+                del self.awaiting[sent.biz_id]
+                self.ctx.log.info("%s: no receipt for %s after %.0f s; stopped asking", self.source, sent.biz_id,
+                                  now - sent.ts)
+                continue
+            data = await self.call("QuerySendDetails", {
+                "PhoneNumber": sent.phone,
+                "BizId": sent.biz_id,
+                "SendDate": datetime.fromtimestamp(sent.ts, BEIJING).strftime("%Y%m%d"),
+                "PageSize": "10",
+                "CurrentPage": "1",
+            })
+            dtos = (data.get("SmsSendDetailDTOs") or {}).get("SmsSendDetailDTO") or []
+            dto = dtos[0] if isinstance(dtos, list) and dtos and isinstance(dtos[0], dict) else {}
+            status = str(dto.get("SendStatus", "1"))  # 1 waiting, 2 failed, 3 delivered
+            if status in ("2", "3"):
+                del self.awaiting[sent.biz_id]
+                self.deliver(sent.biz_id, status == "3", str(dto.get("ErrCode", "")))
+                count += 1
+        return count
+
+
+__all__ = ["RETRYABLE", "AliyunSmsNotifier", "CloudSmsError", "Sent", "aliyun_number"]

@@ -8,6 +8,7 @@ send the SMS twice.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -130,7 +131,33 @@ class CloudSmsNotifier(Notifier):
         rid = f" (RequestId {request_id})" if request_id else ""
         return self.fail(f"{self.provider} refused: {code}: {_short(detail)}{rid}", code=code, retryable=retryable)
 
+    # -- delivery receipts
+
+    def receipts_every(self) -> float | None:
+        """Seconds between receipt polls, None when the config turns them off."""
+        return None
+
+    async def poll_receipts(self) -> int:
+        """Fetch carrier receipts once and hand each to `ctx.on_delivery`; returns how many."""
+        return 0
+
+    def deliver(self, ref: str, delivered: bool, detail: str) -> None:
+        """One receipt to the core (ref = what `send` returned)."""
+        self.ctx.on_delivery(ref, delivered, detail)
+
     # -- Notifier
+
+    async def run(self) -> None:
+        """Poll receipts every `receipts_every`; a failed poll is logged and tried again next time."""
+        every = self.receipts_every()
+        if every is None:
+            return
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.poll_receipts()
+            except CloudSmsError as exc:
+                self.ctx.log.warning("%s: receipts: %s", self.source, exc)
 
     async def health(self) -> dict[str, object]:
         """Endpoint, whether credentials can be read, last reference and error."""

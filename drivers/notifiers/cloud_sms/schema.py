@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from daemon.durations import Duration
 from daemon.notify import NotifierBase
 
 Kind = Literal[
@@ -116,6 +117,11 @@ class AliyunSmsConfig(CloudSmsBase):
                           description="API URL; another region's host, or a local server in tests")
     templates: dict[Kind, AliyunTemplate] = Field(default_factory=dict, description="one per alarm text kind")
     fallback: AliyunFallback | None = Field(default=None, description="for kinds without a template")
+    receipts_every: Duration | None = Field(
+        default=60.0, gt=0, description="ask QuerySendDetails for the carrier receipt of each sent SMS this often; "
+        "None = never"
+    )
+    receipts_give_up: Duration = Field(default=86400.0, gt=0, description="stop asking about an SMS this long after")
 
     @model_validator(mode="after")
     def _some(self) -> AliyunSmsConfig:
@@ -160,6 +166,10 @@ class TencentSmsConfig(CloudSmsBase):
                               description="prefix for numbers given without one (11-digit mainland mobiles)")
     templates: dict[Kind, TencentTemplate] = Field(default_factory=dict, description="one per alarm text kind")
     fallback: TencentFallback | None = Field(default=None, description="for kinds without a template")
+    receipts_every: Duration | None = Field(
+        default=None, gt=0, description="pull carrier receipts (PullSmsSendStatus) this often; needs pull mode "
+        "enabled for the app in the console, since pulled receipts are gone for any other reader; None = never"
+    )
 
     @model_validator(mode="after")
     def _some(self) -> TencentSmsConfig:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from daemon.notify import Message, NotifierBase, NotifierContext
@@ -15,6 +15,7 @@ from drivers.registry import notifier
 VERSION = "2021-01-11"
 SERVICE = "sms"
 CONTENT_TYPE = "application/json; charset=utf-8"
+PULL_LIMIT = 100
 
 RETRYABLE_PREFIXES = (
     "LimitExceeded.PhoneNumberThirtySecondLimit",  # per-number frequency limits that lift within the hour
@@ -88,32 +89,36 @@ class TencentSmsNotifier(CloudSmsNotifier):
         }
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
-    def headers(self, payload: bytes) -> dict[str, str]:
+    def headers(self, payload: bytes, action: str = "SendSms") -> dict[str, str]:
         """Signed headers for POSTing `payload` now; Host is the endpoint's, as signed."""
         host = urlsplit(self.cfg.endpoint).netloc.rsplit("@", 1)[-1]
         ts = int(self.now())
         auth = tc3_authorization(self.credential(self.cfg.secret_id, "secret_id"),
                                  self.credential(self.cfg.secret_key, "secret_key"),
                                  host=host, service=SERVICE, content_type=CONTENT_TYPE, payload=payload, timestamp=ts)
-        return {"Authorization": auth, "Content-Type": CONTENT_TYPE, "Host": host, "X-TC-Action": "SendSms",
+        return {"Authorization": auth, "Content-Type": CONTENT_TYPE, "Host": host, "X-TC-Action": action,
                 "X-TC-Timestamp": str(ts), "X-TC-Version": VERSION, "X-TC-Region": self.cfg.region}
 
-    async def send(self, message: Message) -> str | None:
-        """POST; the call can succeed while the number failed, so the per-number Code decides."""
-        payload = self.payload(message)
-        resp = await self.post(payload, self.headers(payload))
+    async def call(self, action: str, payload: bytes) -> tuple[dict[str, Any], int]:
+        """POST one signed call; the unwrapped `Response` and the HTTP status, or CloudSmsError on `Error`."""
+        resp = await self.post(payload, self.headers(payload, action))
         data = self.json_body(resp)
         body = data.get("Response", data)
         if not isinstance(body, dict):
             raise self.fail(f"Tencent answered HTTP {resp.status_code} with an unexpected shape", retryable=False)
-        rid = body.get("RequestId")
         error = body.get("Error")
         if isinstance(error, dict):
             code = str(error.get("Code", ""))
-            raise self.refused(code, error.get("Message", ""), rid, retryable(code))
+            raise self.refused(code, error.get("Message", ""), body.get("RequestId"), retryable(code))
+        return body, resp.status_code
+
+    async def send(self, message: Message) -> str | None:
+        """SendSms; the call can succeed while the number failed, so the per-number Code decides."""
+        body, status_code = await self.call("SendSms", self.payload(message))
+        rid = body.get("RequestId")
         statuses = body.get("SendStatusSet")
         if not isinstance(statuses, list) or not statuses or not isinstance(statuses[0], dict):
-            raise self.fail(f"Tencent answered HTTP {resp.status_code} without a SendStatusSet (RequestId {rid})",
+            raise self.fail(f"Tencent answered HTTP {status_code} without a SendStatusSet (RequestId {rid})",
                             retryable=True, maybe_sent=True)
         status = statuses[0]
         code = str(status.get("Code", ""))
@@ -121,6 +126,27 @@ class TencentSmsNotifier(CloudSmsNotifier):
             self.last_ref = str(status.get("SerialNo", ""))
             return self.last_ref
         raise self.refused(code, status.get("Message", ""), rid, retryable(code))
+
+    # -- receipts
+
+    def receipts_every(self) -> float | None:
+        return self.cfg.receipts_every
+
+    async def poll_receipts(self) -> int:
+        """PullSmsSendStatus until the queue is empty (at most 10 rounds of 100); each receipt to the core."""
+        count = 0
+        for _ in range(10):
+            payload = json.dumps({"Limit": PULL_LIMIT, "SmsSdkAppId": self.cfg.sdk_app_id}).encode()
+            body, _status = await self.call("PullSmsSendStatus", payload)
+            receipts = body.get("PullSmsSendStatusSet") or []
+            for r in receipts if isinstance(receipts, list) else []:
+                if isinstance(r, dict) and r.get("SerialNo"):
+                    report = str(r.get("ReportStatus", ""))
+                    self.deliver(str(r["SerialNo"]), report == "SUCCESS", str(r.get("Description") or report))
+                    count += 1
+            if not isinstance(receipts, list) or len(receipts) < PULL_LIMIT:
+                break
+        return count
 
 
 __all__ = ["RETRYABLE_PREFIXES", "CloudSmsError", "TencentSmsNotifier", "e164", "retryable"]
