@@ -196,3 +196,12 @@ def influx_db(influxd: InfluxD, request: pytest.FixtureRequest) -> str:
     influxd.query(f'DROP DATABASE "{name}"')
     influxd.create_database(name)
     return name
+
+
+@pytest.fixture(scope="session")
+def victoria(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaMetrics]:
+    """One VictoriaMetrics for the session, deduplicating like InfluxDB; tests use their own `site` tag."""
+    server = VictoriaMetrics(tmp_path_factory.mktemp("victoria"))
+    server.start()
+    yield server
+    server.stop()
