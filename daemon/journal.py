@@ -59,6 +59,17 @@ SCHEMA = [
     );
     CREATE INDEX outbox_pending ON outbox (state) WHERE state = 'pending';
     """,
+    # version 2: raw readings past storage.raw_retention end here (daemon/retention.py)
+    """
+    CREATE TABLE rollup_5m (
+        series INTEGER NOT NULL REFERENCES series(id),
+        bucket_ms INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        min REAL, mean REAL, max REAL,
+        faults INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (series, bucket_ms)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 

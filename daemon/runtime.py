@@ -19,6 +19,7 @@ from daemon.live import LiveView
 from daemon.model import Reading
 from daemon.notify import Notifier
 from daemon.pipeline import Pipeline
+from daemon.retention import Retention
 from daemon.rules import Rules
 from daemon.sources import DriverContext, SensorDriver
 from daemon.stats import Stats
@@ -67,6 +68,9 @@ class Daemon:
         self.forwarders = [Forwarder(SINKS[s.type](s, commodities), self.journal, self.clock, self.stats)
                            for s in cfg.sinks]  # one durable cursor each: sink:<id>
         self.pipeline.subscribers += [f.notify for f in self.forwarders]
+        self.retention = Retention(self.journal, self.clock, self.stats, raw_retention=cfg.storage.raw_retention,
+                                   rollup_retention=cfg.storage.rollup_retention,
+                                   cursors=[f.cursor_name for f in self.forwarders])
         self.extra_tasks: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
@@ -127,6 +131,7 @@ class Daemon:
             self._spawn(self._supervise(d), d.source)
         for f in self.forwarders:
             self._spawn(f.run(), f.cursor_name)
+        self._spawn(self.retention.run(), "retention")
         for factory in self.extra_tasks:
             self._spawn(factory(), getattr(factory, "__name__", "task"))
         if self.cfg.api.enabled:
@@ -179,6 +184,7 @@ class Daemon:
             self._server.should_exit = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.dispatcher.drain(), timeout=5)
+        self.retention.stop()
         names = {f.cursor_name for f in self.forwarders}
         await stop_all(self.forwarders, [t for t in self._tasks if t.get_name() in names])
         for f in self.forwarders:
