@@ -205,3 +205,33 @@ def victoria(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaMetri
     server.start()
     yield server
     server.stop()
+
+
+class Mosquitto(_Peer):
+    """Mosquitto on a free loopback port, anonymous, with persistence off."""
+
+    binary = "mosquitto"
+    name = "mosquitto"
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.config = root / "mosquitto.conf"
+        self.config.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n",
+                               encoding="utf-8")
+
+    def args(self) -> list[str]:
+        return [shutil.which(self.binary) or self.binary, "-c", str(self.config)]
+
+    def ready(self) -> bool:
+        import socket
+
+        with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+            return True
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    broker = Mosquitto(tmp_path / "mosquitto")
+    broker.start()
+    yield broker
+    broker.stop()
