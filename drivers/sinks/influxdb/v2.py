@@ -62,10 +62,10 @@ class InfluxDB2Sink(Sink):
         return self._api
 
     async def write(self, readings: Sequence[Reading]) -> None:
-        body = encode(self.source, readings, self.commodities)
-        await asyncio.to_thread(self._write, body)
+        await asyncio.to_thread(self._write, readings)  # ~45 µs per line with Point: keep it off the loop
 
-    def _write(self, body: bytes) -> None:
+    def _write(self, readings: Sequence[Reading]) -> None:
+        body = encode(self.source, readings, self.commodities)
         try:
             self._write_api().write(bucket=self.cfg.bucket, org=self.cfg.org, record=body, write_precision=PRECISION)
         except InfluxDBError as exc:
