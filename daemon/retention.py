@@ -7,8 +7,9 @@ and nothing may vanish before the uplink has it. So one pass:
    min, mean, max of GOOD values, and the number of FAULT readings), merging into buckets that
    exist already (a late reading with an old timestamp still counts),
 2. deletes those raw rows in the same transaction — but only rows every configured forwarder has
-   confirmed (id <= the lowest `sink:<id>` cursor). When a forwarder holds back rows older than
-   the budget, the pass keeps them and says so in the log,
+   confirmed (id <= the lowest `sink:<id>` cursor), and never the newest row, which keeps journal
+   ids rising. When a forwarder holds back rows older than the budget, the pass keeps them and
+   says so in the log,
 3. drops rollup rows older than `storage.rollup_retention` (default 2 years).
 """
 
@@ -37,7 +38,7 @@ SELECT series, (ts_ms / :bucket) * :bucket AS b,
        AVG(CASE WHEN quality = 0 THEN value END),
        MAX(CASE WHEN quality = 0 THEN value END),
        SUM(quality != 0 OR value IS NULL)
-FROM readings WHERE id > :lo AND id <= :hi AND ts_ms < :cutoff
+FROM readings WHERE series = :series AND ts_ms >= :start AND ts_ms < :end AND id <= :upto
 GROUP BY series, b
 ON CONFLICT (series, bucket_ms) DO UPDATE SET
     mean = CASE WHEN n + excluded.n > 0
@@ -49,6 +50,7 @@ ON CONFLICT (series, bucket_ms) DO UPDATE SET
     n = n + excluded.n,
     faults = faults + excluded.faults
 """
+_DELETE = "DELETE FROM readings WHERE series = :series AND ts_ms >= :start AND ts_ms < :end AND id <= :upto"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +75,7 @@ class Retention:
         rollup_retention: float,
         cursors: Sequence[str],
         interval: float = 3600.0,
-        chunk: int = 20_000,
+        window: float = 86400.0,
     ) -> None:
         self.journal = journal
         self.clock = clock
@@ -82,11 +84,11 @@ class Retention:
         self.rollup_retention = rollup_retention
         self.cursors = list(cursors)  # names of the configured forwarders' cursors
         self.interval = interval
-        self.chunk = chunk
+        self.window_ms = int(window * 1000)  # readings of one series per transaction: a day is ~1440
         self._stopping = threading.Event()
 
     def stop(self) -> None:
-        """Make a running pass end after its current chunk (each chunk is one transaction)."""
+        """Make a running pass end after its current window (each window is one transaction)."""
         self._stopping.set()
 
     async def run(self) -> None:
@@ -111,20 +113,22 @@ class Retention:
         now = self.clock.now()
         cutoff = int((now - self.raw_retention) * 1000) // BUCKET_MS * BUCKET_MS  # whole buckets only
         upto, slowest = self.confirmed_upto()
+        # never delete the newest row: SQLite gives a new row max(id)+1, and ids below a forwarder's
+        # cursor would never be sent (a center idle for a season would otherwise empty the table)
+        upto = min(upto, self.journal.max_id() - 1)
         t0 = time.monotonic()
         rolled = 0
         with self.journal.transaction() as db:
-            lo = int(db.execute("SELECT COALESCE(MIN(id), 0) - 1 FROM readings").fetchone()[0])
-        while lo < upto and not self._stopping.is_set():
-            hi = min(lo + self.chunk, upto)
-            with self.journal.transaction() as db:
-                first = db.execute("SELECT ts_ms FROM readings WHERE id > ? ORDER BY id LIMIT 1", (lo,)).fetchone()
-                if first is None or first[0] >= cutoff:
-                    break  # journal order is time order, give or take late readings: the rest is newer
-                db.execute(_ROLL, {"bucket": BUCKET_MS, "lo": lo, "hi": hi, "cutoff": cutoff})
-                rolled += db.execute("DELETE FROM readings WHERE id > ? AND id <= ? AND ts_ms < ?",
-                                     (lo, hi, cutoff)).rowcount
-            lo = hi
+            series = [int(row[0]) for row in db.execute("SELECT id FROM series ORDER BY id")]
+        for sid in series:  # per series, oldest first, one time window per transaction (index: series, ts_ms)
+            start = self._next_ts(sid, -1, cutoff, upto)
+            while start is not None and not self._stopping.is_set():
+                end = min(start + self.window_ms, cutoff)
+                with self.journal.transaction() as db:
+                    args = {"bucket": BUCKET_MS, "series": sid, "start": start, "end": end, "upto": upto}
+                    db.execute(_ROLL, args)
+                    rolled += db.execute(_DELETE, args).rowcount
+                start = self._next_ts(sid, end - 1, cutoff, upto)
         held = self._held(upto, cutoff, slowest)
         with self.journal.transaction() as db:
             keep_from = int((now - self.rollup_retention) * 1000)
@@ -134,6 +138,13 @@ class Retention:
             log.info("retention: %d raw readings older than %s rolled into 5-minute rows, %d old rollups dropped "
                      "(%.1f s)", rolled, _day(cutoff / 1000), dropped, time.monotonic() - t0)
         return PassResult(rolled, held, dropped)
+
+    def _next_ts(self, series: int, after: int, cutoff: int, upto: int) -> int | None:
+        """The oldest timestamp > `after` of a deletable row of `series`, or None."""
+        with self.journal.transaction() as db:
+            row = db.execute("SELECT MIN(ts_ms) FROM readings WHERE series = ? AND ts_ms > ? AND ts_ms < ? "
+                             "AND id <= ?", (series, after, cutoff, upto)).fetchone()
+        return None if row[0] is None else int(row[0])
 
     def _held(self, upto: int, cutoff: int, slowest: str | None) -> int:
         """Count raw rows past the budget that only wait for a forwarder, and say so."""

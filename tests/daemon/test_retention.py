@@ -73,9 +73,9 @@ def test_forwarder_cursor_holds_raw_rows(journal: Journal, caplog: pytest.LogCap
     journal.set_cursor("sink:central", int(stored[-1].id or 0))
     journal.set_cursor("sink:backup", int(stored[-1].id or 0))
     again = retention(journal, ["sink:central", "sink:backup"]).run_pass()
-    assert again.rolled == 6 and again.held == 0 and journal.count() == 0
+    assert again.rolled == 5 and again.held == 0 and journal.count() == 1  # the newest row stays
     total = sum(n for _, _, n, *_ in rollups(journal))
-    assert total == 10
+    assert total == 9
 
 
 def test_new_sink_without_cursor_holds_everything(journal: Journal) -> None:
@@ -86,27 +86,28 @@ def test_new_sink_without_cursor_holds_everything(journal: Journal) -> None:
 
 def test_late_reading_merges_into_its_bucket(journal: Journal) -> None:
     b0 = bucket(OLD) / 1000
-    journal.append([reading(b0 + 10, 2.0), reading(b0 + 20, 4.0)])
+    journal.append([reading(b0 + 10, 2.0), reading(b0 + 20, 4.0), reading(NOW, 5.0)])
     retention(journal).run_pass()
-    journal.append([reading(b0 + 30, 9.0), reading(b0 + 40, None, quality=Quality.FAULT)])  # arrived late
+    late = [reading(b0 + 30, 9.0), reading(b0 + 40, None, quality=Quality.FAULT)]  # device buffer, sent late
+    journal.append([*late, reading(NOW + 60, 5.0)])
     retention(journal).run_pass()
     assert rollups(journal) == [("s1", bucket(OLD), 3, 2.0, 5.0, 9.0, 1)]
 
 
-def test_chunks_give_the_same_result(tmp_path: Path) -> None:
+def test_windows_give_the_same_result(tmp_path: Path) -> None:
     rows = [reading(OLD + i * 37, float(i % 11), f"s{i % 3}") for i in range(500)]
     results = []
-    for chunk in (7, 100_000):
-        j = Journal(tmp_path / f"j{chunk}.db")
-        j.append(rows)
-        retention(j, chunk=chunk).run_pass()
+    for window in (7.0, 450.0, 86400.0):  # windows that cut buckets in odd places
+        j = Journal(tmp_path / f"j{window}.db")
+        j.append([*rows, reading(NOW, 1.0)])
+        retention(j, window=window).run_pass()
         results.append([tuple(round(x, 9) if isinstance(x, float) else x for x in row) for row in rollups(j)])
-        assert j.count() == 0
-    assert results[0] == results[1]  # means merged across chunk borders equal one-go means
+        assert j.count() == 1
+    assert results[0] == results[1] == results[2]  # means merged across window borders equal one-go means
 
 
 def test_rollups_past_their_retention_are_dropped(journal: Journal) -> None:
-    journal.append([reading(NOW - 800 * DAY, 1.0), reading(OLD, 2.0)])
+    journal.append([reading(NOW - 800 * DAY, 1.0), reading(OLD, 2.0), reading(NOW, 3.0)])
     result = retention(journal).run_pass()
     assert result.rollups_dropped == 1
     assert [row[1] for row in rollups(journal)] == [bucket(OLD)]
@@ -123,5 +124,15 @@ def test_version_1_journal_gains_the_rollup_table(tmp_path: Path) -> None:
     db.close()
     j = Journal(path)
     assert j._db.execute("PRAGMA user_version").fetchone()[0] == len(SCHEMA)
-    j.append([reading(OLD, 1.0)])
+    j.append([reading(OLD, 1.0), reading(NOW, 2.0)])
     assert retention(j).run_pass().rolled == 1
+
+
+def test_newest_row_survives_so_ids_keep_rising(journal: Journal) -> None:
+    """A center idle for a season: every row is old and sent, yet the next reading must get a new id."""
+    stored = journal.append([reading(OLD + i, float(i)) for i in range(5)])
+    journal.set_cursor("sink:central", int(stored[-1].id or 0))
+    assert retention(journal, ["sink:central"]).run_pass().rolled == 4
+    assert journal.count() == 1
+    (fresh,) = journal.append([reading(NOW, 9.0)])
+    assert fresh.id == int(stored[-1].id or 0) + 1  # after the cursor: it will be forwarded
