@@ -113,10 +113,12 @@ class Forwarder:
                 if not isinstance(exc, SinkError):
                     log.exception("%s: unexpected error from %s", self.cursor_name, self.sink.source)
                     exc = SinkError(self.sink.source, f"{type(exc).__name__}: {exc}")
+                changed = str(exc) != self.state.last_error
                 self._failed(exc)
                 delay = backoff * (0.5 + 0.5 * self._rng.random())  # "equal jitter": spreads many boxes
-                log.warning("%s: %s; %d readings waiting, retry in %.1f s", self.cursor_name, exc,
-                            self.lag_readings(), delay)
+                level = logging.WARNING if changed or self.state.failures % 20 == 1 else logging.DEBUG
+                log.log(level, "%s: %s; %d readings waiting, attempt %d, retry in %.1f s", self.cursor_name, exc,
+                        self.lag_readings(), self.state.failures, delay)  # an outage of hours: not a line a minute
                 await self._sleep(delay)
                 backoff = min(backoff * 2, self.backoff_max)
                 continue
@@ -148,7 +150,8 @@ class Forwarder:
     def _succeeded(self, n: int) -> None:
         st = self.state
         if st.connected is not True:
-            log.info("%s: connected to %s", self.cursor_name, self.sink.source)
+            log.info("%s: connected to %s%s", self.cursor_name, self.sink.source,
+                     f" after {st.failures} failed attempts" if st.failures else "")
         st.connected, st.failures, st.last_success_at = True, 0, self.clock.now()
         st.sent += n
         self.stats.inc("forward_sent", n)
