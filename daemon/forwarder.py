@@ -102,7 +102,13 @@ class Forwarder:
         backoff = self.backoff_initial
         while not self._stopping:
             self._wake.clear()
-            batch = await asyncio.to_thread(self.journal.read_after, self.state.cursor, self.batch_size)
+            try:
+                batch = await asyncio.to_thread(self.journal.read_after, self.state.cursor, self.batch_size)
+            except Exception:  # an I/O error on the SD card: the journal may recover, forwarding must go on
+                self.stats.inc("forward_read_errors")
+                log.exception("%s: reading the journal after id %d failed", self.cursor_name, self.state.cursor)
+                await self._sleep(self.poll_interval)
+                continue
             if not batch:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)

@@ -204,3 +204,21 @@ async def test_unexpected_exception_is_retried_not_fatal(journal: Journal) -> No
     f = forwarder(sink, journal)
     await run_until(f, lambda: journal.cursor("sink:fake") == 3, "cursor at 3 after two crashes")
     assert f.stats.get("forward_errors") == 2
+
+
+async def test_journal_read_error_does_not_end_forwarding(journal: Journal, monkeypatch: pytest.MonkeyPatch) -> None:
+    journal.append(readings(3))
+    sink = FakeSink()
+    f = forwarder(sink, journal)
+    real = journal.read_after
+    fails = {"left": 2}
+
+    def flaky(last_id: int, limit: int) -> list[Reading]:
+        if fails["left"]:
+            fails["left"] -= 1
+            raise OSError("disk I/O error")
+        return real(last_id, limit)
+
+    monkeypatch.setattr(journal, "read_after", flaky)
+    await run_until(f, lambda: journal.cursor("sink:fake") == 3, "cursor at 3 after two read errors")
+    assert f.stats.get("forward_read_errors") == 2 and sink.ids() == [1, 2, 3]
