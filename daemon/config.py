@@ -52,6 +52,9 @@ class StorageConfig(_Strict):
     journal: Path = Field(Path("/var/lib/coldchain/journal.db"), description="SQLite journal file")
     min_free_mb: int = Field(200, ge=1, description="box-health alarm below this much free disk")
     raw_retention: Duration = Field(90 * 86400.0, description="keep raw readings this long")
+    rollup_retention: Duration = Field(
+        731 * 86400.0, description="keep 5-minute min/mean/max of older readings this long (EN 12830: >= 1 year)"
+    )
     flush_interval: Duration = Field(0.2, gt=0, le=5, description="longest wait before a batch is written")
     batch_max: int = Field(1000, ge=1, le=100_000)
 

@@ -13,11 +13,13 @@ from typing import Any
 from daemon.alerts import AlertManager, Dispatcher
 from daemon.clock import Clock
 from daemon.config import AppConfig
+from daemon.forwarder import Forwarder, stop_all
 from daemon.journal import Journal
 from daemon.live import LiveView
 from daemon.model import Reading
 from daemon.notify import Incoming, Notifier, NotifierContext
 from daemon.pipeline import Pipeline
+from daemon.retention import Retention
 from daemon.rules import Rules
 from daemon.sources import DriverContext, SensorDriver
 from daemon.stats import Stats
@@ -31,7 +33,7 @@ class Daemon:
 
     def __init__(self, cfg: AppConfig, clock: Clock | None = None, journal: Journal | None = None) -> None:
         from drivers import load_all
-        from drivers.registry import NOTIFIERS, SENSORS
+        from drivers.registry import NOTIFIERS, SENSORS, SINKS
 
         load_all()
         self.cfg = cfg
@@ -69,6 +71,13 @@ class Daemon:
         self._rules_lock = asyncio.Lock()
         self._inflight: set[asyncio.Future[Any]] = set()
         self.pipeline.subscribers += [self._to_live, self._to_rules]
+        commodities = {z.id: z.commodity for z in cfg.zones if z.commodity}
+        self.forwarders = [Forwarder(SINKS[s.type](s, commodities), self.journal, self.clock, self.stats)
+                           for s in cfg.sinks]  # one durable cursor each: sink:<id>
+        self.pipeline.subscribers += [f.notify for f in self.forwarders]
+        self.retention = Retention(self.journal, self.clock, self.stats, raw_retention=cfg.storage.raw_retention,
+                                   rollup_retention=cfg.storage.rollup_retention,
+                                   cursors=[f.cursor_name for f in self.forwarders])
         self.extra_tasks: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
@@ -207,6 +216,9 @@ class Daemon:
         self._spawn(self._box_health(), "box-health")
         for d in self.drivers:
             self._spawn(self._supervise(d), d.source)
+        for f in self.forwarders:
+            self._spawn(f.run(), f.cursor_name)
+        self._spawn(self.retention.run(), "retention")
         for factory in self.extra_tasks:
             self._spawn(factory(), getattr(factory, "__name__", "task"))
         if self.cfg.api.enabled:
@@ -263,6 +275,12 @@ class Daemon:
             self._server.should_exit = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.dispatcher.drain(), timeout=5)
+        self.retention.stop()
+        names = {f.cursor_name for f in self.forwarders}
+        await stop_all(self.forwarders, [t for t in self._tasks if t.get_name() in names])
+        for f in self.forwarders:
+            with contextlib.suppress(Exception):
+                await f.sink.close()
         for t in self._tasks:
             if not t.done():
                 t.cancel()
