@@ -6,7 +6,7 @@ PY      := $(VENV)/bin/python
 # InfluxDB 1.6.7 and VictoriaMetrics (its /api/v2/write stands in for InfluxDB 2.x).
 # Headless Chromium prints reports to PDF and drives the page tests; WenQuanYi gives it CJK glyphs;
 # pdftotext (poppler-utils) reads the PDFs back in tests.
-APT_PKGS := mosquitto mosquitto-clients socat influxdb victoria-metrics chromium fonts-wqy-zenhei poppler-utils
+APT_PKGS := mosquitto mosquitto-clients openssl socat influxdb victoria-metrics chromium fonts-wqy-zenhei poppler-utils
 
 .PHONY: demo test lint system-deps venv clean
 

@@ -431,6 +431,7 @@ class Dispatcher:
         if not await asyncio.to_thread(self.journal.claim_outbox, row.id):
             return False  # someone else took it
         error: str
+        retryable, maybe_sent = True, False
         try:
             if notifier is None:
                 raise NotifierError(row.notifier, "no such notifier is configured")
@@ -438,7 +439,7 @@ class Dispatcher:
                           json.loads(row.params) if row.params else {})
             ref = await notifier.send(msg)
         except NotifierError as exc:
-            error = str(exc)
+            error, retryable, maybe_sent = str(exc), exc.retryable, exc.maybe_sent
         except Exception as exc:  # a bug in a notifier must not stop the others
             log.exception("notifier %s failed on message %d", row.notifier, row.id)
             error = f"{type(exc).__name__}: {exc}"
@@ -451,7 +452,10 @@ class Dispatcher:
 
         def fail() -> str:
             with self.journal.transaction() as db:
-                if self._fall_back(db, row) or attempts >= self.max_attempts:
+                if maybe_sent:  # it may have reached the person: never again on this channel
+                    self._fall_back(db, row)
+                    state, nxt = "unknown", None
+                elif self._fall_back(db, row) or not retryable or attempts >= self.max_attempts:
                     state, nxt = "failed", None
                 else:
                     state, nxt = "pending", self.clock.now() + backoff(self.retry_after, attempts)

@@ -108,7 +108,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     lang = args.lang or cfg.site.language
     print(render("doctor.title", lang, site=cfg.site.name), flush=True)
     rep = asyncio.run(run_doctor(cfg, args.config, lang=lang, seconds=args.seconds,
-                                 test_number=args.send_test_sms, via=args.via))
+                                 test_number=args.send_test_sms, via=args.via, scan=args.scan))
     print(rep.render())
     print(render("doctor.summary_ok", lang) if not rep.problems else render("doctor.summary_bad", lang, n=rep.problems))
     return 1 if rep.problems else 0
@@ -169,6 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     doc.add_argument("--send-test-sms", metavar="NUMBER", help="send a test message to this number")
     doc.add_argument("--via", metavar="NOTIFIER", help="which notifier sends the test message (default: the first)")
     doc.add_argument("--lang", choices=["zh-CN", "en"], default=None)
+    doc.add_argument("--scan", action="store_true", help="list the Modbus addresses 1-247 answering on each bus")
     doc.set_defaults(fn=cmd_doctor)
     s = sub.add_parser("sample", help="print a driver's sample config")
     s.add_argument("type")

@@ -52,6 +52,9 @@ class StorageConfig(_Strict):
     journal: Path = Field(Path("/var/lib/coldchain/journal.db"), description="SQLite journal file")
     min_free_mb: int = Field(200, ge=1, description="box-health alarm below this much free disk")
     raw_retention: Duration = Field(90 * 86400.0, description="keep raw readings this long")
+    rollup_retention: Duration = Field(
+        731 * 86400.0, description="keep 5-minute min/mean/max of older readings this long (EN 12830: >= 1 year)"
+    )
     flush_interval: Duration = Field(0.2, gt=0, le=5, description="longest wait before a batch is written")
     batch_max: int = Field(1000, ge=1, le=100_000)
 
@@ -66,12 +69,25 @@ class TlsConfig(_Strict):
 class MqttConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
-    client_id: str | None = None
+    client_id: str | None = Field(None, description="stable id of the persistent session; default coldchain-<site>")
     username: str | None = None
     password: str | None = None
     password_file: Path | None = None
     keepalive: int = Field(60, ge=5, le=3600)
     tls: TlsConfig | None = None
+    protocol: Literal["3.1.1", "5"] = Field("3.1.1", description="MQTT protocol version")
+    qos: Literal[0, 1] = Field(1, description="QoS of the sensor subscriptions; 1 = acknowledged after journaling")
+    persistent_session: bool = Field(
+        True, description="keep the session (and QoS 1 messages) while the daemon is down"
+    )
+    session_expiry: Duration = Field(
+        7 * 86400.0, gt=0, description="MQTT 5: how long the broker keeps the session after a disconnect"
+    )
+    reconnect_min: Duration = Field(1.0, ge=1, description="first reconnect delay; doubles up to reconnect_max")
+    reconnect_max: Duration = Field(120.0, ge=1)
+    discover: list[str] | None = Field(
+        None, description="extra topic filters whose unmapped topics `doctor` lists; None = derived, [] = off"
+    )
 
 
 class TemperatureAlarms(_Strict):
@@ -408,6 +424,7 @@ def _cross_checks(cfg: AppConfig, raw: dict[str, Any], fname: str, lines: _Lines
             )
         if not cfg.sensors_of(z.id):
             problems.append(f"{fname}:{lines.line(['zones', i])}: zones[{i}]: zone {z.id!r} has no sensors")
+    _driver_groups(cfg, fname, lines, problems)
     contact_ids = [c.id for c in cfg.contacts]
     notifier_ids = [n.id for n in cfg.notifiers]
     for i, step in enumerate(cfg.escalation.steps):
@@ -423,6 +440,35 @@ def _cross_checks(cfg: AppConfig, raw: dict[str, Any], fname: str, lines: _Lines
                 problems.append(
                     f"{fname}:{lines.line(loc)}: {key_path(loc)}: unknown notifier {n!r}{suggest(n, notifier_ids)}"
                 )
+
+
+def _driver_groups(cfg: AppConfig, fname: str, lines: _Lines, problems: list[str]) -> None:
+    """Rules across sensors of one driver (one RS485 bus, one line setting) and one port, one driver."""
+    from drivers.registry import SENSORS
+
+    index = {id(s): i for i, s in enumerate(cfg.sensors)}
+    by_type: dict[str, list[SensorBase]] = {}
+    for s in cfg.sensors:
+        by_type.setdefault(s.type, []).append(s)
+    for kind, sensors in by_type.items():
+        try:
+            SENSORS[kind].group(sensors)
+        except ConfigError as exc:
+            where = index[id(sensors[0])]
+            problems += [f"{fname}:{lines.line(['sensors', where])}: sensors: {p}" for p in exc.problems]
+    by_port: dict[str, list[SensorBase]] = {}
+    for s in cfg.sensors:
+        if (port := getattr(s, "port", None)) is not None:
+            by_port.setdefault(str(port), []).append(s)
+    for port, sensors in by_port.items():
+        kinds = sorted({s.type for s in sensors})
+        if len(kinds) > 1:
+            second = next(s for s in sensors if s.type != sensors[0].type)
+            i = index[id(second)]
+            problems.append(
+                f"{fname}:{lines.line(['sensors', i, 'port'])}: sensors[{i}].port: {port} is used by "
+                f"{' and '.join(kinds)} sensors; one port can speak only one protocol"
+            )
 
 
 def parse_config(text: str, fname: str = "config.yaml", base_dir: Path | None = None) -> AppConfig:

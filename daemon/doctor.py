@@ -145,6 +145,25 @@ async def check_sensors(cfg: AppConfig, rep: Report, seconds: float) -> None:
             rep.add("warn", "doctor.unmapped", topic=topic, payload=str(payload)[:80])
 
 
+async def scan_buses(cfg: AppConfig, rep: Report, timeout: float) -> None:
+    """For drivers that can list the addresses answering on a bus (Modbus): every configured port."""
+    from drivers.registry import SENSORS
+
+    done: set[str] = set()
+    for s in cfg.sensors:
+        scan = getattr(SENSORS[s.type], "scan", None)
+        port = getattr(s, "port", None)
+        if scan is None or port is None or str(port) in done or not os.path.exists(str(port)):
+            continue
+        done.add(str(port))
+        settings = {k: getattr(s, k) for k in ("baudrate", "bytesize", "parity", "stopbits") if hasattr(s, k)}
+        found = await asyncio.to_thread(scan, str(port), timeout=timeout, **settings)
+        if found:
+            rep.add("ok", "doctor.scan_found", port=port, addresses=", ".join(map(str, found)))
+        else:
+            rep.add("fail", "doctor.scan_none", port=port)
+
+
 async def check_notifiers(cfg: AppConfig, rep: Report, test_number: str | None, via: str | None) -> None:
     from drivers.registry import NOTIFIERS
 
@@ -172,7 +191,7 @@ async def check_notifiers(cfg: AppConfig, rep: Report, test_number: str | None, 
 
 
 async def run_doctor(cfg: AppConfig, config_file: str, *, lang: str, seconds: float = 10.0,
-                     test_number: str | None = None, via: str | None = None) -> Report:
+                     test_number: str | None = None, via: str | None = None, scan: bool = False) -> Report:
     from drivers import load_all
 
     load_all()
@@ -183,6 +202,8 @@ async def run_doctor(cfg: AppConfig, config_file: str, *, lang: str, seconds: fl
     check_ports(cfg, rep)
     t0 = time.monotonic()
     await check_sensors(cfg, rep, seconds)
+    if scan:
+        await scan_buses(cfg, rep, timeout=0.1)
     log.debug("sensor probes took %.1f s", time.monotonic() - t0)
     await check_notifiers(cfg, rep, test_number, via)
     return rep

@@ -54,4 +54,14 @@ class SinkError(DriverError):
 
 
 class NotifierError(DriverError):
-    """A notifier could not hand a message to its channel; the outbox retries or falls back."""
+    """A notifier could not hand a message to its channel; the outbox retries or falls back.
+
+    `retryable=False`: the same channel will refuse again (illegal number, unapproved template):
+    go to the next channel at once. `maybe_sent=True`: the request may have reached the
+    provider (read timeout): never resend on this channel, or the person gets it twice.
+    """
+
+    def __init__(self, source: str, message: str, *, retryable: bool = True, maybe_sent: bool = False) -> None:
+        super().__init__(source, message)
+        self.retryable = retryable
+        self.maybe_sent = maybe_sent

@@ -76,7 +76,18 @@ SCHEMA = [
         text TEXT NOT NULL, alert_id INTEGER, outcome TEXT NOT NULL
     );
     """,
-    # lots (traceability codes) with their stays in zones, and the audit log of who changed what
+    # version 3: raw readings past storage.raw_retention end here (daemon/retention.py)
+    """
+    CREATE TABLE rollup_5m (
+        series INTEGER NOT NULL REFERENCES series(id),
+        bucket_ms INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        min REAL, mean REAL, max REAL,
+        faults INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (series, bucket_ms)
+    ) WITHOUT ROWID;
+    """,
+    # version 4: lots (traceability codes) with their stays in zones, and the audit log of who changed what
     """
     CREATE TABLE lots (
         code TEXT PRIMARY KEY, commodity TEXT NOT NULL, quantity REAL, unit TEXT, origin TEXT,

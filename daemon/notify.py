@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -21,7 +21,12 @@ class NotifierBase(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One outgoing text to one person, already rendered in their language."""
+    """One outgoing text to one person, already rendered in their language.
+
+    `key` and `params` are what `text` was rendered from (`alert.temp_high`, `resolve` ...;
+    every value a string). Template-only channels (mainland cloud SMS) send these instead of
+    the text; both default to empty, and such channels then fall back to a generic template.
+    """
 
     outbox_id: int
     alert_id: int | None
@@ -29,8 +34,8 @@ class Message:
     address: str
     text: str
     lang: str
-    key: str = ""  # the text's catalogue key (alert.temp_high, resolve ...): cloud SMS picks a template by it
-    params: dict[str, str] = field(default_factory=dict)  # the template's parameters, all strings
+    key: str = ""
+    params: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,11 +13,13 @@ from typing import Any
 from daemon.alerts import AlertManager, Dispatcher
 from daemon.clock import Clock
 from daemon.config import AppConfig
+from daemon.forwarder import Forwarder, stop_all
 from daemon.journal import Journal
 from daemon.live import LiveView
 from daemon.model import Reading
 from daemon.notify import Incoming, Notifier, NotifierContext
 from daemon.pipeline import Pipeline
+from daemon.retention import Retention
 from daemon.rules import Rules
 from daemon.sources import DriverContext, SensorDriver
 from daemon.stats import Stats
@@ -31,7 +33,7 @@ class Daemon:
 
     def __init__(self, cfg: AppConfig, clock: Clock | None = None, journal: Journal | None = None) -> None:
         from drivers import load_all
-        from drivers.registry import NOTIFIERS, SENSORS
+        from drivers.registry import NOTIFIERS, SENSORS, SINKS
 
         load_all()
         self.cfg = cfg
@@ -67,11 +69,31 @@ class Daemon:
                                     logging.getLogger(f"coldchain.driver.{kind}"), cfg)
                 self.drivers.append(cls(group, ctx))
         self._rules_lock = asyncio.Lock()
+        self._inflight: set[asyncio.Future[Any]] = set()
         self.pipeline.subscribers += [self._to_live, self._to_rules]
+        commodities = {z.id: z.commodity for z in cfg.zones if z.commodity}
+        self.forwarders = [Forwarder(SINKS[s.type](s, commodities), self.journal, self.clock, self.stats)
+                           for s in cfg.sinks]  # one durable cursor each: sink:<id>
+        self.pipeline.subscribers += [f.notify for f in self.forwarders]
+        self.retention = Retention(self.journal, self.clock, self.stats, raw_retention=cfg.storage.raw_retention,
+                                   rollup_retention=cfg.storage.rollup_retention,
+                                   cursors=[f.cursor_name for f in self.forwarders])
         self.extra_tasks: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
         self.api_port: int | None = None
+
+    # -- journal work in threads
+
+    async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run blocking journal work in a thread that `stop()` waits for before closing the journal.
+
+        A cancelled caller does not stop a thread that is already writing; without this, an
+        alarm being stored at shutdown would hit a closed database."""
+        fut = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+        self._inflight.add(fut)
+        fut.add_done_callback(self._inflight.discard)
+        return await asyncio.shield(fut)
 
     # -- fan-out
 
@@ -82,12 +104,12 @@ class Daemon:
         async with self._rules_lock:
             events = self.rules.on_readings(readings)
             if events:
-                await asyncio.to_thread(self.alerts.apply, events)
+                await self._in_thread(self.alerts.apply, events)
 
     def _incoming(self, msg: Incoming) -> None:
         """Called by a channel (possibly from its own thread) for every message received."""
         self._loop.call_soon_threadsafe(
-            lambda: self._spawn(asyncio.to_thread(self.alerts.handle_incoming, msg), "incoming"))  # type: ignore[arg-type]
+            lambda: self._spawn(self._in_thread(self.alerts.handle_incoming, msg), "incoming"))
 
     def _delivery(self, ref: str, delivered: bool, detail: str) -> None:
         log.info("delivery report for %s: %s%s", ref, "delivered" if delivered else "NOT delivered",
@@ -107,8 +129,8 @@ class Daemon:
             async with self._rules_lock:
                 events = self.rules.tick(self.clock.now())
                 if events:
-                    await asyncio.to_thread(self.alerts.apply, events)
-                await asyncio.to_thread(self.alerts.escalate)
+                    await self._in_thread(self.alerts.apply, events)
+                await self._in_thread(self.alerts.escalate)
 
     def reload_mutes(self) -> None:
         self.rules.set_mutes((z, a, b, reason) for _, z, a, b, reason, _ in self.journal.mutes(
@@ -143,7 +165,7 @@ class Daemon:
                 events += self.rules.box("clock", not synced, now, "box.clock")
             if events:
                 async with self._rules_lock:
-                    await asyncio.to_thread(self.alerts.apply, events)
+                    await self._in_thread(self.alerts.apply, events)
             await self.clock.sleep(60)
 
     async def _watchdog(self, period: float) -> None:
@@ -194,6 +216,9 @@ class Daemon:
         self._spawn(self._box_health(), "box-health")
         for d in self.drivers:
             self._spawn(self._supervise(d), d.source)
+        for f in self.forwarders:
+            self._spawn(f.run(), f.cursor_name)
+        self._spawn(self.retention.run(), "retention")
         for factory in self.extra_tasks:
             self._spawn(factory(), getattr(factory, "__name__", "task"))
         if self.cfg.api.enabled:
@@ -250,6 +275,12 @@ class Daemon:
             self._server.should_exit = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.dispatcher.drain(), timeout=5)
+        self.retention.stop()
+        names = {f.cursor_name for f in self.forwarders}
+        await stop_all(self.forwarders, [t for t in self._tasks if t.get_name() in names])
+        for f in self.forwarders:
+            with contextlib.suppress(Exception):
+                await f.sink.close()
         for t in self._tasks:
             if not t.done():
                 t.cancel()
@@ -257,5 +288,7 @@ class Daemon:
         for n in self.notifiers.values():
             with contextlib.suppress(Exception):
                 await n.close()
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
         self.journal.close()
         log.info("coldchain stopped; journal closed cleanly")

@@ -76,6 +76,7 @@ def create_app(d: Daemon) -> FastAPI:
             "journal": {"path": str(d.journal.path), **check, "last_id": await asyncio.to_thread(d.journal.max_id)},
             "sensors_online": sum(1 for s in d.live.sensors.values() if s.online),
             "open_alerts": len(await asyncio.to_thread(d.journal.alerts, open_only=True)),
+            "uplinks": [await asyncio.to_thread(f.snapshot) for f in d.forwarders],
             "counters": stats,
         }
 

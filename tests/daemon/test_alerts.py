@@ -261,3 +261,28 @@ def test_last_channel_retries_then_gives_up(tmp_path: Path, config: AppConfig) -
         clock.advance(1000)
     (row,) = j.outbox()
     assert (row.state, row.attempts) == ("failed", 3)
+
+
+class Refusing(Flaky):
+    def __init__(self, *, retryable: bool, maybe_sent: bool) -> None:
+        super().__init__()
+        self.retryable, self.maybe_sent = retryable, maybe_sent
+
+    async def send(self, message: Message) -> str | None:
+        raise NotifierError("cloud:aliyun", "refused", retryable=self.retryable, maybe_sent=self.maybe_sent)
+
+
+@pytest.mark.parametrize(("retryable", "maybe_sent", "state"), [(False, False, "failed"), (True, True, "unknown")])
+def test_non_retryable_and_maybe_sent_are_not_retried_on_the_same_channel(
+    config: AppConfig, tmp_path: Path, retryable: bool, maybe_sent: bool, state: str
+) -> None:
+    am, j = manager(config, tmp_path)
+    am.apply([ev("fire", 600)])
+    clock = ManualClock(T0 + 600)
+    ch = Refusing(retryable=retryable, maybe_sent=maybe_sent)
+    d = Dispatcher(j, {"out": ch}, am.stats, am.outbox_ready, clock)
+    for _ in range(3):
+        asyncio.run(d.drain())
+        clock.advance(3600)
+    (row,) = j.outbox()
+    assert (row.state, row.attempts) == (state, 1)

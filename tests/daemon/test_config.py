@@ -149,3 +149,17 @@ def test_check_config_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixtu
         main(["check-config", str(tmp_path / "missing.yaml")])
     assert exc.value.code == 2
     assert "cannot read config" in capsys.readouterr().err
+
+
+def test_bus_settings_and_port_sharing_are_checked_at_load() -> None:
+    text = MINIMAL.replace(
+        "  - {id: s1, zone: z1, type: simulated, setpoint: 6.5}\n",
+        "  - {id: s1, zone: z1, type: modbus_rtu, port: /dev/ttyUSB0, address: 1, preset: xy_md02}\n"
+        "  - {id: s2, zone: z1, type: modbus_rtu, port: /dev/ttyUSB0, address: 2, preset: xy_md02, baudrate: 19200}\n"
+        "  - {id: s3, zone: z1, type: serial_line, port: /dev/ttyUSB0, preset: dht_tester}\n",
+    )
+    ps = problems(text)
+    assert any("sensors: modbus_rtu sensors on /dev/ttyUSB0 disagree on baudrate" in p for p in ps), ps
+    port = next(p for p in ps if "one port can speak only one protocol" in p)
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "id: s3" in ln)
+    assert port.startswith(f"config.yaml:{line}: sensors[2].port: /dev/ttyUSB0 is used by modbus_rtu and serial_line")

@@ -1,0 +1,199 @@
+"""Store-and-forward: one Forwarder per sink drains the journal from its own durable cursor.
+
+Delivery is at-least-once: the cursor (`sink:<id>` in the journal) advances only after the
+server confirmed a batch, so a crash or SIGKILL between send and cursor update resends that
+batch, which InfluxDB absorbs (same series and timestamp overwrite the same point).
+
+Errors, decided per `SinkError.retryable`:
+- retryable (server down, timeout, 5xx, auth, unknown database): keep the batch, sleep with
+  exponential backoff and jitter, try again. Nothing is skipped, however long the outage.
+- not retryable (the server refused the *content*, e.g. a line-protocol rejection): split the
+  batch in halves until the refused reading is alone, send the good ones, then skip the refused
+  one: log it with its journal id, count it (`forward_rejected`), and move on. It stays in the
+  journal; only the uplink goes without it. One bad point must not stop the queue for ever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from daemon.clock import Clock
+from daemon.errors import SinkError
+from daemon.journal import Journal
+from daemon.model import Reading
+from daemon.sinks import Sink
+from daemon.stats import Stats
+
+log = logging.getLogger("coldchain.forwarder")
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass
+class UplinkState:
+    """What /healthz shows of one forwarder; times are epoch seconds of the daemon clock."""
+
+    sink: str
+    type: str
+    connected: bool | None = None  # None until the first attempt
+    last_error: str | None = None
+    last_error_at: float | None = None
+    last_success_at: float | None = None
+    cursor: int = 0
+    lag_readings: int = 0
+    lag_seconds: float | None = None
+    sent: int = 0
+    rejected: int = 0
+    failures: int = 0  # consecutive failed attempts; 0 while connected
+
+
+class Forwarder:
+    """Sends journaled readings to one sink, oldest first, resuming from its cursor."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        journal: Journal,
+        clock: Clock,
+        stats: Stats,
+        *,
+        poll_interval: float = 5.0,
+        backoff_initial: float = 1.0,
+        backoff_max: float = 60.0,
+        rng: random.Random | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.sink = sink
+        self.journal = journal
+        self.clock = clock
+        self.stats = stats
+        self.cursor_name = f"sink:{sink.config.id}"
+        self.batch_size = sink.config.batch_size
+        self.poll_interval = poll_interval
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self._rng = rng or random.Random()
+        self._sleep = sleep  # real time: network backoff does not follow an accelerated clock
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self.state = UplinkState(sink=sink.config.id, type=sink.type_key)
+        self.state.cursor = journal.cursor(self.cursor_name)
+
+    # -- triggers
+
+    def notify(self, readings: list[Reading]) -> None:
+        """Pipeline subscriber: new readings are in the journal, look now rather than at the next poll."""
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Finish the current step and leave `run()`; the cursor stays where the server confirmed."""
+        self._stopping = True
+        self._wake.set()
+
+    # -- the loop
+
+    async def run(self) -> None:
+        """Forward until stopped: full speed while there is a backlog, then wait for new readings."""
+        backoff = self.backoff_initial
+        while not self._stopping:
+            self._wake.clear()
+            try:
+                batch = await asyncio.to_thread(self.journal.read_after, self.state.cursor, self.batch_size)
+            except Exception:  # an I/O error on the SD card: the journal may recover, forwarding must go on
+                self.stats.inc("forward_read_errors")
+                log.exception("%s: reading the journal after id %d failed", self.cursor_name, self.state.cursor)
+                await self._sleep(self.poll_interval)
+                continue
+            if not batch:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+                continue
+            try:
+                await self._send(batch)
+            except Exception as exc:  # a bug in a sink must not end forwarding: retry it like an outage
+                if not isinstance(exc, SinkError):
+                    log.exception("%s: unexpected error from %s", self.cursor_name, self.sink.source)
+                    exc = SinkError(self.sink.source, f"{type(exc).__name__}: {exc}")
+                changed = str(exc) != self.state.last_error
+                self._failed(exc)
+                delay = backoff * (0.5 + 0.5 * self._rng.random())  # "equal jitter": spreads many boxes
+                level = logging.WARNING if changed or self.state.failures % 20 == 1 else logging.DEBUG
+                log.log(level, "%s: %s; %d readings waiting, attempt %d, retry in %.1f s", self.cursor_name, exc,
+                        self.lag_readings(), self.state.failures, delay)  # an outage of hours: not a line a minute
+                await self._sleep(delay)
+                backoff = min(backoff * 2, self.backoff_max)
+                continue
+            backoff = self.backoff_initial
+
+    async def _send(self, batch: Sequence[Reading]) -> None:
+        """Send `batch`; on a content rejection, bisect to find and skip the refused readings."""
+        try:
+            await self.sink.write(batch)
+        except SinkError as exc:
+            if exc.retryable:
+                raise
+            if len(batch) > 1:
+                mid = len(batch) // 2
+                await self._send(batch[:mid])
+                await self._send(batch[mid:])
+                return
+            self._rejected(batch[0], exc)
+        else:
+            self._succeeded(len(batch))
+        await self._advance(int(batch[-1].id or 0))
+
+    async def _advance(self, last_id: int) -> None:
+        await asyncio.to_thread(self.journal.set_cursor, self.cursor_name, last_id)
+        self.state.cursor = last_id
+
+    # -- state
+
+    def _succeeded(self, n: int) -> None:
+        st = self.state
+        if st.connected is not True:
+            log.info("%s: connected to %s%s", self.cursor_name, self.sink.source,
+                     f" after {st.failures} failed attempts" if st.failures else "")
+        st.connected, st.failures, st.last_success_at = True, 0, self.clock.now()
+        st.sent += n
+        self.stats.inc("forward_sent", n)
+
+    def _failed(self, exc: SinkError) -> None:
+        st = self.state
+        st.connected, st.last_error, st.last_error_at = False, str(exc), self.clock.now()
+        st.failures += 1
+        self.stats.inc("forward_errors")
+
+    def _rejected(self, r: Reading, exc: SinkError) -> None:
+        self.state.rejected += 1
+        self.state.last_error, self.state.last_error_at = str(exc), self.clock.now()
+        self.stats.inc("forward_rejected")
+        log.error("%s: reading id %s (%s/%s/%s at %.3f) refused by the server, skipped: %s", self.cursor_name,
+                  r.id, r.zone, r.sensor, r.quantity.value, r.ts, exc)
+
+    def lag_readings(self) -> int:
+        return max(0, self.journal.max_id() - self.state.cursor)
+
+    def snapshot(self) -> dict[str, Any]:
+        """State with fresh lag figures (blocking: reads the journal; call it in a thread)."""
+        st = self.state
+        st.lag_readings = self.lag_readings()
+        oldest = self.journal.read_after(st.cursor, 1)
+        st.lag_seconds = round(max(0.0, self.clock.now() - oldest[0].ts), 3) if oldest else 0.0
+        return asdict(st)
+
+
+async def stop_all(forwarders: Sequence[Forwarder], tasks: Sequence[asyncio.Task[None]], grace: float = 2.0) -> None:
+    """Ask forwarders to stop, give an in-flight batch `grace` seconds, then cancel the rest."""
+    for f in forwarders:
+        f.stop()
+    if tasks:
+        await asyncio.wait(tasks, timeout=grace)
+    for t in tasks:
+        if not t.done():
+            t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

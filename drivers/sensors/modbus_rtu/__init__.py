@@ -1,0 +1,148 @@
+"""`type: modbus_rtu`: temperature/humidity transmitters on an RS485 bus (Modbus RTU, via minimalmodbus).
+
+One driver instance per serial port (bus). An APScheduler job polls the bus; each device
+is asked in turn on the bus's own thread, so a dead device costs one `timeout` and the
+others still answer every interval. Frames and register maps: PROTOCOLS.md section 2.1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import minimalmodbus
+
+from daemon.errors import SensorReportedError, SensorTimeout
+from drivers.registry import sensor
+from drivers.sensors.modbus_rtu.schema import PRESETS, ModbusRtuConfig, RegisterConfig
+from drivers.sensors.serialbus import SerialBusDriver, Value
+from drivers.sensors.serialport import PortSettings, SerialLike, open_serial
+
+__all__ = [
+    "PRESETS", "SAMPLE_YAML", "ModbusRtuConfig", "ModbusRtuDriver", "Read", "decode", "plan_reads", "scan", "transact",
+]
+
+SAMPLE_YAML: str = resources.files(__name__).joinpath("sample.yaml").read_text(encoding="utf-8")
+"""A commented `sensors:` list item showing every option with its default."""
+
+MAX_BLOCK = 16
+"""Most registers combined into one request; transmitters answer short reads fastest."""
+
+@dataclass(frozen=True)
+class Read:
+    """One request on the wire: `count` registers from `start`, feeding `quantities`."""
+
+    start: int
+    count: int
+    quantities: tuple[str, ...]
+
+
+def plan_reads(cfg: ModbusRtuConfig) -> list[Read]:
+    """Requests for one poll; adjacent registers share one request when `combine_reads` is on."""
+    spans = sorted((r.number, r.number + r.words - 1, q) for q, r in cfg.registers.items())
+    reads: list[list[Any]] = []
+    for lo, hi, q in spans:
+        last = reads[-1] if reads else None
+        if cfg.combine_reads and last is not None and lo <= last[1] + 1 and max(hi, last[1]) - last[0] < MAX_BLOCK:
+            last[1] = max(last[1], hi)
+            last[2].append(q)
+        else:
+            reads.append([lo, hi, [q]])
+    return [Read(lo, hi - lo + 1, tuple(qs)) for lo, hi, qs in reads]
+
+
+def decode(registers: Sequence[int], reg: RegisterConfig) -> float:
+    """Scaled value from the register word(s) of one quantity (first word at index 0)."""
+    if reg.words == 2:
+        hi, lo = (registers[0], registers[1]) if reg.word_order == "big" else (registers[1], registers[0])
+        raw, bits = (hi << 16) | lo, 32
+    else:
+        raw, bits = registers[0], 16
+    if reg.signed and raw >= 1 << (bits - 1):
+        raw -= 1 << bits
+    return round(raw * reg.multiplier / reg.divisor, 6)
+
+
+def transact(port: SerialLike, cfg: ModbusRtuConfig, source: str) -> dict[str, float]:
+    """Poll one device (blocking, on the bus thread): its values, or SensorTimeout/SensorReportedError.
+
+    Port failures (pyserial/OS errors) propagate so the link can mark the bus down.
+    """
+    instrument = minimalmodbus.Instrument(port, cfg.address)
+    port.timeout = cfg.timeout
+    values: dict[str, float] = {}
+    for rd in plan_reads(cfg):
+        where = f"FC{cfg.function_code:02d} 0x{rd.start:04X}+{rd.count}"
+        try:
+            words = instrument.read_registers(rd.start, rd.count, functioncode=cfg.function_code)
+        except minimalmodbus.SlaveReportedException as exc:
+            raise SensorReportedError(source, f"exception response to {where}: {exc}") from exc
+        except minimalmodbus.NoResponseError as exc:
+            raise SensorTimeout(source, f"no answer to {where} in {cfg.timeout:g} s") from exc
+        except minimalmodbus.ModbusException as exc:  # CRC error, wrong address, short frame
+            raise SensorTimeout(source, f"bad answer to {where}: {exc}") from exc
+        for q in rd.quantities:
+            reg = cfg.registers[q]  # type: ignore[index]
+            off = reg.number - rd.start
+            values[q] = decode(words[off : off + reg.words], reg)
+    return values
+
+
+def scan(
+    port: str,
+    *,
+    baudrate: int = 9600,
+    bytesize: int = 8,
+    parity: str = "N",
+    stopbits: int = 1,
+    addresses: Iterable[int] = range(1, 248),
+    timeout: float = 0.1,
+    function_code: int = 3,
+    register: int = 0,
+    opener: Any = open_serial,
+) -> list[int]:
+    """Addresses on a bus that answer a one-register read, with data or an exception (both mean a
+    device is there). Blocking, about len(addresses) x timeout: call it with asyncio.to_thread."""
+    settings = PortSettings.model_validate(
+        {"port": port, "baudrate": baudrate, "bytesize": bytesize, "parity": parity, "stopbits": stopbits}
+    )
+    ser = opener(settings)
+    found = []
+    try:
+        ser.timeout = timeout
+        for addr in addresses:
+            instrument = minimalmodbus.Instrument(ser, addr)
+            try:
+                instrument.read_registers(register, 1, functioncode=function_code)
+            except minimalmodbus.SlaveReportedException:
+                pass  # an exception response still proves a device at this address
+            except minimalmodbus.ModbusException:
+                continue  # silence or garbage: nobody (or a collision) there
+            found.append(addr)
+    finally:
+        ser.close()
+    return found
+
+
+@sensor("modbus_rtu")
+class ModbusRtuDriver(SerialBusDriver[ModbusRtuConfig]):
+    """All transmitters on one RS485 port, polled in turn by one APScheduler job."""
+
+    Config = ModbusRtuConfig
+    scan = staticmethod(scan)
+
+    def device_source(self, dev: ModbusRtuConfig) -> str:
+        """Names one device in faults and logs: `modbus_rtu:/dev/ttyUSB0#3`."""
+        return f"{self.source}#{dev.address}"
+
+    def quantities(self, dev: ModbusRtuConfig) -> list[str]:
+        return list(dev.registers)
+
+    def ask(self, port: SerialLike, dev: ModbusRtuConfig) -> dict[str, Value]:
+        values = transact(port, dev, self.device_source(dev))
+        return {q: Value(v, dev.unit_of(q)) for q, v in values.items()}
+
+    def describe_device(self, dev: ModbusRtuConfig) -> dict[str, Any]:
+        return {"address": dev.address, "function_code": dev.function_code}

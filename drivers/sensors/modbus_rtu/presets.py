@@ -1,0 +1,54 @@
+"""Shipped register maps for common RS485 temperature/humidity transmitters.
+
+A preset only fills in defaults: every key written in the sensor's config wins, and a
+register entry is merged key by key (`registers: {temperature: {divisor: 100}}` keeps the
+preset's register number and signedness). Facts: PROTOCOLS.md section 2.1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # XY-MD02 / SHT20 transmitter: input registers (FC04), 0x0001 T and 0x0002 RH, both x10;
+    # T is two's complement (0xFF33 = -20.5 C).
+    "xy_md02": {
+        "function_code": 4,
+        "registers": {
+            "temperature": {"register": 0x0001, "divisor": 10, "signed": True},
+            "humidity": {"register": 0x0002, "divisor": 10},
+        },
+    },
+    # The many "485 温湿度变送器" that use holding registers (FC03), humidity first:
+    # 0x0000 RH, 0x0001 T, x10, T signed.
+    "fc03_humidity_first": {
+        "function_code": 3,
+        "registers": {
+            "humidity": {"register": 0x0000, "divisor": 10},
+            "temperature": {"register": 0x0001, "divisor": 10, "signed": True},
+        },
+    },
+}
+
+
+def apply_preset(raw: dict[str, Any]) -> dict[str, Any]:
+    """`raw` with the named preset's values under it; explicit keys (and register fields) win."""
+    name = raw.get("preset")
+    if name not in PRESETS:
+        return raw  # no preset, or an unknown one: the Literal on `preset` reports it
+    preset = PRESETS[name]
+    out = {**{k: v for k, v in preset.items() if k != "registers"}, **raw}
+    explicit = raw.get("registers")
+    if explicit is None:
+        out["registers"] = {q: dict(r) for q, r in preset["registers"].items()}
+    elif isinstance(explicit, dict):
+        merged = {q: dict(r) for q, r in preset["registers"].items()}
+        for q, r in explicit.items():
+            if r is None:  # `humidity: null` drops a quantity the preset has
+                merged.pop(q, None)
+            elif isinstance(r, dict) and q in merged:
+                merged[q] = {**merged[q], **r}
+            else:
+                merged[q] = r
+        out["registers"] = merged
+    return out

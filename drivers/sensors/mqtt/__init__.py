@@ -1,0 +1,487 @@
+"""`type: mqtt`: sensors whose readings arrive on one MQTT broker (Tasmota, Zigbee2MQTT, Shelly,
+ESPHome, Home Assistant style and config-mapped JSON).
+
+One paho-mqtt client per daemon; its network thread hands each message to the asyncio loop.
+QoS 1 messages are acknowledged to the broker only after `ctx.emit()` returned, i.e. after
+the readings are in the journal, and the session is persistent, so nothing published while
+the daemon was down or crashing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from daemon.config import MqttConfig
+from daemon.errors import SensorError
+from daemon.model import Sample
+from daemon.sources import DriverContext, SensorBase, SensorDriver
+from drivers.registry import sensor
+from drivers.sensors.mqtt.formats import BadPayload, DeviceState, parse
+from drivers.sensors.mqtt.schema import MqttSensorConfig
+from drivers.sensors.mqtt.topics import availability_topic, data_topics, discovery_filters, minimal, parse_online
+
+__all__ = ["SAMPLE_YAML", "MqttDriver", "MqttSensorConfig"]
+
+SAMPLE_YAML: str = resources.files(__name__).joinpath("sample.yaml").read_text(encoding="utf-8")
+"""A commented `sensors:` list with one entry per format."""
+
+BATCH_MAX = 500  # messages journaled (and acknowledged) together
+UNMAPPED_MAX = 200  # topics remembered for the installer
+PAYLOAD_SHOWN = 200  # characters of a payload kept for `unmapped` / `probe`
+SUB_EXACT, SUB_DISCOVER = 1, 2  # MQTT 5 subscription identifiers
+AUTH_CODES = {"Not authorized", "Bad user name or password", "Bad username or password"}
+
+
+@dataclass(frozen=True)
+class _Conn:
+    """A connection event from the network thread: connected, refused, lost or unreachable."""
+
+    kind: str
+    detail: str = ""
+
+
+def _poster(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[object]) -> Callable[[object], None]:
+    """Hand an item from paho's thread to the loop; after shutdown (loop closed) drop it quietly,
+    since an exception here would kill paho's network thread."""
+
+    def post(item: object) -> None:
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+    return post
+
+
+def _shown(payload: bytes) -> str:
+    return payload[:PAYLOAD_SHOWN].decode("utf-8", errors="replace")
+
+
+@sensor("mqtt")
+class MqttDriver(SensorDriver):
+    """All MQTT sensors share this one instance: one connection, one persistent session."""
+
+    Config = MqttSensorConfig
+
+    @classmethod
+    def group(cls, sensors: Sequence[SensorBase]) -> list[list[SensorBase]]:
+        return [list(sensors)] if sensors else []
+
+    def __init__(self, sensors: Sequence[SensorBase], ctx: DriverContext) -> None:
+        super().__init__(sensors, ctx)
+        if not all(isinstance(s, MqttSensorConfig) for s in self.sensors):
+            raise TypeError("MqttDriver serves MqttSensorConfig sensors only")
+        self.configs: list[MqttSensorConfig] = [s for s in self.sensors if isinstance(s, MqttSensorConfig)]
+        settings = ctx.settings
+        self.mqtt: MqttConfig = (settings.mqtt if settings is not None else None) or MqttConfig.model_validate({})
+        site = settings.site.id if settings is not None else "site"
+        self.site_tz = settings.site.timezone if settings is not None else "UTC"
+        self.client_id = self.mqtt.client_id or f"coldchain-{site}"
+        self.routes: dict[str, list[MqttSensorConfig]] = {}
+        self.avail: dict[str, list[MqttSensorConfig]] = {}
+        for s in self.configs:
+            for t in data_topics(s):
+                self.routes.setdefault(t, []).append(s)
+            a = availability_topic(s)
+            if a:
+                self.avail.setdefault(a, []).append(s)
+        exact = minimal([*self.routes, *self.avail])
+        derived = [f for s in self.configs for f in discovery_filters(s)]
+        wild = self.mqtt.discover if self.mqtt.discover is not None else derived
+        self.discover = [f for f in minimal(wild) if f not in exact]
+        self.exact = exact
+        self.subscriptions = [(t, self.mqtt.qos) for t in exact] + [(f, 0) for f in self.discover]
+        self.states = {s.id: DeviceState(site_timezone=self.site_tz) for s in self.configs}
+        self.connected = False
+        self.state = "not started"
+        self.last_message: dict[str, float] = {}
+        self.last_values: dict[str, dict[str, Any]] = {}
+        self.unmapped: dict[str, str] = {}
+        self.bad: dict[str, str] = {}
+        self.counters: Counter[str] = Counter()
+        self._logged: set[tuple[str, ...]] = set()
+        self._gen = 0  # bumped on every (dis)connect: acks of an old connection's mids are void
+        self._gen_lock = threading.Lock()
+        self._client: paho.Client | None = None
+        self._retained_gen = -1
+        self._retained_seen: set[tuple[str, int]] = set()
+
+    @property
+    def source(self) -> str:
+        return f"mqtt:{self.mqtt.host}:{self.mqtt.port}"
+
+    # ------------------------------------------------------------------ client
+
+    def _password(self) -> str | None:
+        if self.mqtt.password_file is not None:
+            try:
+                return self.mqtt.password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise SensorError(self.source, f"cannot read mqtt.password_file: {exc.strerror or exc}") from exc
+        return self.mqtt.password
+
+    def _make_client(self, client_id: str, persistent: bool, manual_ack: bool) -> paho.Client:
+        """A configured, not yet connected client; raises SensorError for unusable TLS/password files."""
+        m = self.mqtt
+        if m.protocol == "5":
+            client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
+        else:
+            client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent,
+                                 protocol=paho.MQTTv311)
+        if m.username is not None:
+            client.username_pw_set(m.username, self._password())
+        if m.tls is not None:
+            try:
+                client.tls_set(ca_certs=str(m.tls.ca_file) if m.tls.ca_file else None,
+                               certfile=str(m.tls.cert_file) if m.tls.cert_file else None,
+                               keyfile=str(m.tls.key_file) if m.tls.key_file else None)
+            except (OSError, ValueError) as exc:
+                raise SensorError(self.source, f"mqtt.tls: {exc}") from exc
+            if m.tls.insecure:
+                client.tls_insecure_set(True)
+        client.reconnect_delay_set(int(max(1, m.reconnect_min)), int(max(m.reconnect_min, m.reconnect_max)))
+        client.manual_ack_set(manual_ack)
+        return client
+
+    def _connect_async(self, client: paho.Client, persistent: bool) -> None:
+        m = self.mqtt
+        if m.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = int(m.session_expiry) if persistent else 0
+            client.connect_async(m.host, m.port, m.keepalive, clean_start=not persistent, properties=props)
+        else:
+            client.connect_async(m.host, m.port, m.keepalive)
+
+    def _subscribe(self, client: paho.Client, qos: int) -> None:
+        """Exact sensor topics at `qos`, discovery wildcards at QoS 0 (the broker queues none of those)."""
+        if self.mqtt.protocol != "5":
+            client.subscribe([(t, qos) for t in self.exact] + [(f, 0) for f in self.discover])
+            return
+        # MQTT 5 brokers may send one copy per matching filter: the subscription identifier
+        # tells a sensor topic's own copy (SUB_EXACT) from the discovery copy, which is dropped.
+        # retainHandling 1: retained copies only for a new subscription, not on every resume.
+        for sub_id, topics, q in ((SUB_EXACT, self.exact, qos), (SUB_DISCOVER, self.discover, 0)):
+            if topics:
+                props = Properties(PacketTypes.SUBSCRIBE)  # type: ignore[no-untyped-call]
+                props.SubscriptionIdentifier = sub_id
+                client.subscribe([(t, SubscribeOptions(qos=q, retainHandling=1)) for t in topics],
+                                 properties=props)
+
+    @staticmethod
+    def _discovery_copy(msg: paho.MQTTMessage) -> bool:
+        """An MQTT 5 copy delivered only for a discovery wildcard (its sensor copy comes separately)."""
+        ids = getattr(getattr(msg, "properties", None), "SubscriptionIdentifier", None)
+        return isinstance(ids, list) and bool(ids) and SUB_EXACT not in ids
+
+    def _wire(self, client: paho.Client, post: Callable[[object], object], qos: int, acking: bool = True) -> None:
+        """Callbacks run in paho's network thread; they only post to the asyncio loop.
+        `acking` clients bump the connection generation that `_ack` checks."""
+
+        def bump() -> None:
+            if acking:
+                with self._gen_lock:
+                    self._gen += 1
+
+        def on_connect(c: paho.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
+            if rc.is_failure:
+                post(_Conn("refused", str(rc)))
+                return
+            bump()
+            self._subscribe(c, qos)
+            post(_Conn("connected", "session resumed" if getattr(flags, "session_present", False) else "new session"))
+
+        def on_disconnect(_c: paho.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+            bump()
+            post(_Conn("lost", str(rc)))
+
+        def on_connect_fail(_c: paho.Client, _u: Any) -> None:
+            post(_Conn("unreachable", "connection refused or timed out"))
+
+        def on_message(_c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
+            post((self._gen, msg))
+
+        client.on_connect = on_connect
+        client.on_disconnect = on_disconnect
+        client.on_connect_fail = on_connect_fail
+        client.on_message = on_message
+
+    @staticmethod
+    def _shutdown(client: paho.Client) -> None:
+        with contextlib.suppress(Exception):
+            client.disconnect()
+        with contextlib.suppress(Exception):
+            client.loop_stop()
+
+    # ------------------------------------------------------------------ run
+
+    async def run(self) -> None:
+        """Receive, journal, then acknowledge; paho reconnects with backoff on its own."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        try:
+            client = self._make_client(self.client_id, self.mqtt.persistent_session, manual_ack=True)
+        except SensorError as exc:
+            self._conn_event(_Conn("unusable", str(exc)))
+            await asyncio.sleep(max(self.mqtt.reconnect_max, 1.0))
+            return  # the supervisor starts run() again: the file may be fixed by then
+        self._wire(client, _poster(loop, queue), self.mqtt.qos)
+        self._client = client
+        self.state = f"connecting to {self.mqtt.host}:{self.mqtt.port}"
+        try:
+            self._connect_async(client, self.mqtt.persistent_session)
+            client.loop_start()
+            while True:
+                batch = [await queue.get()]
+                while not queue.empty() and len(batch) < BATCH_MAX:
+                    batch.append(queue.get_nowait())
+                samples: list[Sample] = []
+                acks: list[tuple[int, paho.MQTTMessage]] = []
+                for item in batch:
+                    if isinstance(item, _Conn):
+                        self._conn_event(item)
+                        continue
+                    assert isinstance(item, tuple)
+                    gen, msg = item
+                    samples += self._handle(msg, gen)
+                    acks.append((gen, msg))
+                if samples:
+                    await self.ctx.emit(samples)  # raises if the journal failed: then no ack
+                self._ack(client, acks)
+        finally:
+            self._client = None
+            self.connected = False
+            await asyncio.to_thread(self._shutdown, client)
+
+    def _ack(self, client: paho.Client, acks: list[tuple[int, paho.MQTTMessage]]) -> None:
+        """Acknowledge in arrival order; a message from a dropped connection is redelivered instead."""
+        with self._gen_lock:
+            for gen, msg in acks:
+                if msg.qos > 0 and gen == self._gen:
+                    client.ack(msg.mid, msg.qos)
+
+    async def close(self) -> None:
+        client = self._client
+        if client is not None:
+            await asyncio.to_thread(self._shutdown, client)
+
+    # ------------------------------------------------------------------ events (asyncio thread)
+
+    def _once(self, *key: str) -> bool:
+        if key in self._logged:
+            return False
+        self._logged.add(key)
+        return True
+
+    def _all_online(self, online: bool, reason: str) -> None:
+        for s in self.configs:
+            self.ctx.set_online(s.id, online, reason)
+
+    def _conn_event(self, ev: _Conn) -> None:
+        where = f"{self.mqtt.host}:{self.mqtt.port}"
+        log = self.ctx.log
+        if ev.kind == "connected":
+            self.connected, self.state = True, f"connected ({ev.detail})"
+            self._logged = {k for k in self._logged if k[0] == "bad"}
+            log.info("%s: connected as %s (%s)", self.source, self.client_id, ev.detail)
+            self._all_online(True, f"MQTT broker {where} connected")
+            return
+        was = self.connected
+        self.connected = False
+        kind = ev.kind
+        if kind == "lost" and not was:
+            if self.state.startswith("broker refused"):
+                self.counters["connection_lost"] += 1
+                return  # the close that follows a refusal: keep saying why
+            kind = "closed"  # e.g. a TLS listener that wants a client certificate
+        if kind == "refused":
+            hint = " - check mqtt.username and mqtt.password" if ev.detail in AUTH_CODES else ""
+            self.state = f"broker refused the connection: {ev.detail}{hint}"
+        elif kind == "lost":
+            self.state = f"connection lost: {ev.detail}"
+        elif kind == "closed":
+            self.state = f"broker closed the connection before accepting it: {ev.detail}"
+        elif kind == "unreachable":
+            self.state = f"cannot reach broker {where}: {ev.detail}"
+        else:
+            self.state = ev.detail
+        self.counters[f"connection_{kind}"] += 1
+        if self._once("conn", kind, ev.detail):
+            (log.warning if kind == "lost" else log.error)("%s: %s", self.source, self.state)
+        self._all_online(False, f"MQTT: {self.state}")
+
+    def _bad_payload(self, topic: str, reason: str, payload: bytes) -> None:
+        self.counters["bad_payloads"] += 1
+        self.bad[topic] = reason
+        if self._once("bad", topic, reason):
+            self.ctx.log.warning("%s: bad payload on %s: %s (payload %r); counted, logged once",
+                                 self.source, topic, reason, _shown(payload))
+
+    def _handle(self, msg: paho.MQTTMessage, gen: int = 0) -> list[Sample]:
+        """Route one message: availability, data for mapped sensors, or a note for the installer."""
+        topic, payload = msg.topic, bytes(msg.payload)
+        data, av = self.routes.get(topic), self.avail.get(topic)
+        if (data or av) and self._discovery_copy(msg):
+            return []
+        if msg.retain:  # the broker sends a retained copy per matching filter (exact + discovery)
+            if gen != self._retained_gen:
+                self._retained_gen, self._retained_seen = gen, set()
+            key = (topic, hash(payload))
+            if key in self._retained_seen:
+                return []
+            self._retained_seen.add(key)
+        if not data and not av:
+            self.counters["unmapped_messages"] += 1
+            if topic not in self.unmapped and len(self.unmapped) < UNMAPPED_MAX:
+                self.unmapped[topic] = _shown(payload)
+            return []
+        self.counters["messages"] += 1
+        for s in av or ():
+            try:
+                online = parse_online(payload)
+            except BadPayload as exc:
+                self._bad_payload(topic, exc.reason, payload)
+                break
+            self.ctx.set_online(s.id, online, f"{topic}: {_shown(payload)[:40]}")
+        out: list[Sample] = []
+        now = self.ctx.clock.now()
+        bad: set[str] = set()
+        for s in data or ():
+            if msg.retain and not s.use_retained:
+                self.counters["retained_skipped"] += 1
+                continue
+            try:
+                samples = parse(topic, payload, s, self.states[s.id])
+            except BadPayload as exc:
+                if exc.reason not in bad:
+                    bad.add(exc.reason)
+                    self._bad_payload(topic, exc.reason, payload)
+                continue
+            except Exception:  # a parser bug must not stop the other sensors
+                self.counters["parser_errors"] += 1
+                if self._once("bug", topic):
+                    self.ctx.log.exception("%s: parser %s failed on %s", self.source, s.format, topic)
+                continue
+            self.last_message[s.id] = now
+            vals = self.last_values.setdefault(s.id, {})
+            for smp in samples:
+                vals[smp.quantity] = smp.value if smp.fault is None else f"fault: {smp.fault}"
+            out += samples
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "broker": f"{self.mqtt.host}:{self.mqtt.port}",
+            "client_id": self.client_id,
+            "connected": self.connected,
+            "state": self.state,
+            "subscriptions": dict(self.subscriptions),
+            "sensors": {
+                s.id: {"format": s.format, "topics": data_topics(s), "availability": availability_topic(s),
+                       "last_message": self.last_message.get(s.id), "last_values": self.last_values.get(s.id, {})}
+                for s in self.configs
+            },
+            "unmapped": dict(self.unmapped),
+            "bad_payloads": self.counters["bad_payloads"],
+            "bad_payload_reasons": dict(self.bad),
+            "counters": dict(self.counters),
+        }
+
+    # ------------------------------------------------------------------ probe (coldchain doctor)
+
+    async def probe(self, seconds: float) -> dict[str, Any]:
+        """Listen `seconds` on a separate, clean session (never taking the daemon's queued messages);
+        report per sensor whether it answered and with what, and the unmapped topics."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[object] = asyncio.Queue()
+        result: dict[str, Any] = {"sensors": {}, "unmapped": {}, "broker": {"connected": False, "detail": ""}}
+        heard: dict[str, dict[str, Any]] = {
+            s.id: {"answered": False, "values": {}, "detail": "", "messages": 0} for s in self.configs
+        }
+        states = {s.id: DeviceState(site_timezone=self.site_tz) for s in self.configs}
+        retained: set[tuple[str, int]] = set()
+        try:
+            client = self._make_client(f"{self.client_id}-probe-{os.getpid()}", persistent=False, manual_ack=False)
+        except SensorError as exc:
+            result["broker"]["detail"] = str(exc)
+            result["sensors"] = {k: {"answered": False, "values": {}, "detail": str(exc)} for k in heard}
+            return result
+        self._wire(client, _poster(loop, queue), 0, acking=False)
+        try:
+            self._connect_async(client, persistent=False)
+            client.loop_start()
+            deadline = loop.time() + seconds
+            while (left := deadline - loop.time()) > 0:
+                try:
+                    item = await asyncio.wait_for(queue.get(), timeout=left)
+                except TimeoutError:
+                    break
+                if isinstance(item, _Conn):
+                    if item.kind == "lost" and result["broker"]["detail"].startswith("refused"):
+                        continue  # the refusal (bad password ...) says why; the drop after it does not
+                    result["broker"] = {"connected": item.kind == "connected",
+                                        "detail": item.detail if item.kind == "connected" else
+                                        f"{item.kind}: {item.detail}"}
+                    continue
+                assert isinstance(item, tuple)
+                msg = item[1]
+                if msg.retain:  # one retained copy per matching filter: keep the first
+                    if (msg.topic, hash(msg.payload)) in retained:
+                        continue
+                    retained.add((msg.topic, hash(msg.payload)))
+                self._probe_message(msg, heard, states, result["unmapped"])
+        finally:
+            await asyncio.to_thread(self._shutdown, client)
+        for sid, h in heard.items():
+            cfg = next(s for s in self.configs if s.id == sid)
+            if not h["answered"] and not h["detail"]:
+                why = result["broker"]["detail"] if not result["broker"]["connected"] else "nothing published"
+                h["detail"] = f"no message on {', '.join(data_topics(cfg))} in {seconds:g} s ({why})"
+            h.pop("messages")
+            result["sensors"][sid] = h
+        return result
+
+    def _probe_message(self, msg: paho.MQTTMessage, heard: dict[str, dict[str, Any]],
+                       states: dict[str, DeviceState], unmapped: dict[str, str]) -> None:
+        topic, payload = msg.topic, bytes(msg.payload)
+        data, av = self.routes.get(topic), self.avail.get(topic)
+        if (data or av) and self._discovery_copy(msg):
+            return
+        if not data and not av:
+            if topic not in unmapped and len(unmapped) < UNMAPPED_MAX:
+                unmapped[topic] = _shown(payload)
+            return
+        for s in av or ():
+            with contextlib.suppress(BadPayload):
+                heard[s.id]["online"] = parse_online(payload)
+        for s in data or ():
+            h = heard[s.id]
+            old = " (retained: an old value)" if msg.retain else ""
+            try:
+                samples = parse(topic, payload, s, states[s.id])
+            except BadPayload as exc:
+                h["detail"] = f"bad payload on {topic}: {exc.reason}: {_shown(payload)[:80]}"
+                continue
+            except Exception as exc:  # parser bug: show it to the installer, keep probing
+                h["detail"] = f"parser error on {topic}: {exc!r}"
+                continue
+            h["messages"] += 1
+            h["answered"] = True
+            faults = [f"{x.quantity}: {x.fault}" for x in samples if x.fault]
+            for x in samples:
+                h["values"][x.quantity] = x.value
+            units = ", ".join(f"{x.quantity} {x.value} {x.unit}" for x in samples if x.fault is None)
+            h["detail"] = f"{h['messages']} message(s) on {topic}{old}: " + "; ".join(
+                [p for p in (units, *faults) if p]) if samples else f"message on {topic}{old}, no value in it"

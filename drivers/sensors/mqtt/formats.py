@@ -1,0 +1,363 @@
+"""One pure parser per payload format: `parse(topic, payload, sensor, state) -> list[Sample]`.
+
+No I/O and no clock here, so every captured payload is a plain test case. A value that
+is null, "nan", "None" or missing becomes a fault Sample naming the topic; a payload
+that yields nothing at all (not JSON, wrong shape) raises `BadPayload`, which the
+driver counts and logs once per topic and reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import zoneinfo
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from daemon.model import Sample
+from drivers.sensors.mqtt.schema import MqttSensorConfig, TimestampPath
+
+HUMIDITY_UNIT = "%"
+NO_VALUE = {"", "nan", "-nan", "none", "null", "unknown", "unavailable", "n/a"}
+
+
+class BadPayload(ValueError):
+    """The payload gave no sample at all; `reason` is short and stable (it keys log-once)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class DeviceState:
+    """What a parser may remember between messages of one sensor (Shelly's last full status)."""
+
+    site_timezone: str = "UTC"
+    status: dict[str, Any] = field(default_factory=dict)
+
+
+Parser = Callable[[str, bytes, MqttSensorConfig, DeviceState], list[Sample]]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def load_json(payload: bytes) -> Any:
+    try:
+        return json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadPayload("not JSON") from None
+
+
+def text(payload: bytes) -> str:
+    try:
+        return payload.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise BadPayload("not UTF-8 text") from None
+
+
+def value_sample(sensor: str, quantity: str, raw: Any, unit: str, topic: str, ts: float | None,
+                 what: str | None = None) -> Sample:
+    """A Sample for one raw JSON/text value; no-value markers become a fault naming the topic."""
+    what = what or quantity
+    if raw is None:
+        return Sample(sensor, quantity, None, unit, ts, f"{what} is null on {topic}")
+    if isinstance(raw, bool):
+        return Sample(sensor, quantity, None, unit, ts, f"{what} is not a number ({raw!r}) on {topic}")
+    if isinstance(raw, (int, float)):
+        return Sample(sensor, quantity, float(raw), unit, ts)
+    if isinstance(raw, str):
+        s = raw.strip()
+        if s.lower() in NO_VALUE:
+            return Sample(sensor, quantity, None, unit, ts, f"{what} is {s or 'empty'!r} on {topic}")
+        try:
+            return Sample(sensor, quantity, float(s), unit, ts)
+        except ValueError:
+            pass
+    return Sample(sensor, quantity, None, unit, ts, f"{what} is not a number ({str(raw)[:40]!r}) on {topic}")
+
+
+def missing(sensor: str, quantity: str, unit: str, topic: str, what: str) -> Sample:
+    return Sample(sensor, quantity, None, unit, None, f"{what} missing on {topic}")
+
+
+def wanted(cfg: MqttSensorConfig, present: Callable[[str], bool]) -> list[str]:
+    """Quantities to report: the configured ones, else temperature plus humidity when sent."""
+    if cfg.quantities is not None:
+        return list(cfg.quantities)
+    return ["temperature"] + (["humidity"] if present("humidity") else [])
+
+
+def unit_of(quantity: str, temp_unit: str) -> str:
+    return temp_unit if quantity == "temperature" else HUMIDITY_UNIT
+
+
+_PATH_RX = re.compile(r"[^.\[\]]+|\[\d+\]")
+
+
+def dig(data: Any, path: str) -> tuple[bool, Any]:
+    """(found, value) at a dotted path with [n] list items; '' is the whole document."""
+    cur = data
+    for part in _PATH_RX.findall(path):
+        if part.startswith("["):
+            idx = int(part[1:-1])
+            if not isinstance(cur, list) or idx >= len(cur):
+                return False, None
+            cur = cur[idx]
+        elif isinstance(cur, dict) and part in cur:
+            cur = cur[part]
+        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+            cur = cur[int(part)]
+        else:
+            return False, None
+    return True, cur
+
+
+def to_epoch(raw: Any, fmt: str, tz: str) -> float | None:
+    """UTC epoch seconds of a device time; None when it cannot be read (receive time is used)."""
+    try:
+        if fmt == "epoch_s":
+            return _finite(float(raw))
+        if fmt == "epoch_ms":
+            return _finite(float(raw) / 1000.0)
+        if not isinstance(raw, str):
+            return None
+        dt = datetime.fromisoformat(raw.replace("Z", "+00:00")) if fmt == "iso" else datetime.strptime(raw, fmt)
+    except (TypeError, ValueError):
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=zoneinfo.ZoneInfo(tz))
+    return dt.timestamp()
+
+
+def _finite(v: float) -> float | None:
+    return v if math.isfinite(v) else None
+
+
+def device_zone(cfg: MqttSensorConfig, state: DeviceState, ts_cfg: TimestampPath | None = None) -> str:
+    return (ts_cfg.timezone if ts_cfg else None) or cfg.device_timezone or state.site_timezone
+
+
+# --------------------------------------------------------------------------- tasmota
+
+
+def _tasmota_object(data: dict[str, Any], cfg: MqttSensorConfig) -> tuple[str, dict[str, Any] | None]:
+    """(name, the sensor's object or None when it is missing from the message)."""
+    if cfg.ds18b20_id:
+        want = cfg.ds18b20_id.lower()
+        for key, obj in data.items():
+            if key.upper().startswith("DS18") and isinstance(obj, dict) and str(obj.get("Id", "")).lower() == want:
+                return key, obj
+        return f"DS18B20 Id {cfg.ds18b20_id}", None
+    if cfg.sensor_key:
+        obj = data.get(cfg.sensor_key)
+        if obj is not None and not isinstance(obj, dict):
+            raise BadPayload(f"{cfg.sensor_key} is not an object")
+        return cfg.sensor_key, obj
+    found = [k for k, v in data.items() if isinstance(v, dict) and ("Temperature" in v or "Humidity" in v)]
+    if len(found) == 1:
+        return found[0], data[found[0]]
+    if not found:
+        return "a temperature sensor", None
+    raise BadPayload(f"several sensors ({', '.join(found)}); set sensor_key or ds18b20_id")
+
+
+def parse_tasmota(topic: str, payload: bytes, cfg: MqttSensorConfig, state: DeviceState) -> list[Sample]:
+    """`tele/<t>/SENSOR` (or a STATUS10 `StatusSNS` body): one driver key, TempUnit C or F."""
+    data = load_json(payload)
+    if isinstance(data, dict) and isinstance(data.get("StatusSNS"), dict):
+        data = data["StatusSNS"]
+    if not isinstance(data, dict):
+        raise BadPayload("not a JSON object")
+    temp_unit = cfg.unit or str(data.get("TempUnit") or "C")
+    ts = None
+    if cfg.trust_device_time and "Time" in data:
+        ts = to_epoch(data["Time"], "iso", device_zone(cfg, state))
+    name, obj = _tasmota_object(data, cfg)
+    keys = {"temperature": "Temperature", "humidity": "Humidity"}
+    out = []
+    for q in wanted(cfg, lambda q: obj is not None and keys[q] in obj):
+        unit = unit_of(q, temp_unit)
+        if obj is None:
+            out.append(missing(cfg.id, q, unit, topic, name))
+        elif keys[q] not in obj:
+            out.append(missing(cfg.id, q, unit, topic, f"{name}.{keys[q]}"))
+        else:
+            out.append(value_sample(cfg.id, q, obj[keys[q]], unit, topic, ts, f"{name}.{keys[q]}"))
+    return out
+
+
+# --------------------------------------------------------------------------- zigbee2mqtt
+
+
+def parse_zigbee2mqtt(topic: str, payload: bytes, cfg: MqttSensorConfig, state: DeviceState) -> list[Sample]:
+    """`<base>/<friendly_name>`: a flat JSON object, temperature always in °C."""
+    data = load_json(payload)
+    if not isinstance(data, dict):
+        raise BadPayload("not a JSON object")
+    ts = None
+    if cfg.trust_device_time and "last_seen" in data:
+        seen = data["last_seen"]
+        ts = to_epoch(seen, "epoch_ms" if isinstance(seen, (int, float)) else "iso", device_zone(cfg, state))
+    out = []
+    for q in wanted(cfg, lambda q: q in data):
+        unit = unit_of(q, "C")
+        out.append(value_sample(cfg.id, q, data[q], unit, topic, ts) if q in data
+                   else missing(cfg.id, q, unit, topic, q))
+    return out
+
+
+# --------------------------------------------------------------------------- shelly gen1
+
+
+def parse_shelly_gen1(topic: str, payload: bytes, cfg: MqttSensorConfig, state: DeviceState) -> list[Sample]:
+    """`shellies/<id>/sensor/<quantity>`: one plain value per topic, unit from config."""
+    leaf = topic.rsplit("/", 1)[-1]
+    value = text(payload)
+    temp_unit = cfg.unit or "C"
+    if leaf == "error":
+        if value in ("0", ""):
+            return []
+        qs = cfg.quantities or ["temperature", "humidity"]
+        return [Sample(cfg.id, q, None, unit_of(q, temp_unit), None, f"sensor error {value} on {topic}") for q in qs]
+    if leaf not in ("temperature", "humidity"):
+        return []
+    if cfg.quantities is not None and leaf not in cfg.quantities:
+        return []
+    return [value_sample(cfg.id, leaf, value, unit_of(leaf, temp_unit), topic, None)]
+
+
+# --------------------------------------------------------------------------- shelly gen2 / gen3
+
+
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> None:
+    for k, v in changes.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _merge(base[k], v)
+        else:
+            base[k] = v
+
+
+def parse_shelly_gen2(topic: str, payload: bytes, cfg: MqttSensorConfig, state: DeviceState) -> list[Sample]:
+    """`<id>/events/rpc` JSON-RPC (NotifyStatus merged onto the last NotifyFullStatus) or
+    `<id>/status/temperature:N` / `humidity:N` component objects."""
+    data = load_json(payload)
+    if not isinstance(data, dict):
+        raise BadPayload("not a JSON object")
+    t_key, h_key = f"temperature:{cfg.component}", f"humidity:{cfg.component}"
+    leaf = topic.rsplit("/", 1)[-1]
+    ts = None
+    if leaf in (t_key, h_key):  # a status topic carries one component
+        changes: dict[str, Any] = {leaf: data}
+    else:
+        method = data.get("method")
+        params = data.get("params") if method else data.get("result")
+        if not isinstance(params, dict):
+            if method is None and "result" not in data:
+                raise BadPayload("not a JSON-RPC notification")
+            return []  # NotifyEvent without params and the like: nothing measured
+        if method == "NotifyFullStatus" or (method is None and "result" in data):
+            state.status = {}
+        elif method != "NotifyStatus":
+            return []  # NotifyEvent: button presses, sleep notices ...
+        changes = params
+        if cfg.trust_device_time and params.get("ts") is not None:
+            ts = to_epoch(params["ts"], "epoch_s", "UTC")
+    _merge(state.status, {k: v for k, v in changes.items() if k in (t_key, h_key)})
+    if t_key not in changes and h_key not in changes:
+        return []  # wifi, cloud, battery ... changed: no new reading
+    status = state.status
+    out = []
+    for q in wanted(cfg, lambda q: (h_key if q == "humidity" else t_key) in status):
+        key = t_key if q == "temperature" else h_key
+        comp = status.get(key)
+        if not isinstance(comp, dict):
+            out.append(missing(cfg.id, q, unit_of(q, "C"), topic, key))
+            continue
+        errors = comp.get("errors")
+        if errors:
+            out.append(Sample(cfg.id, q, None, unit_of(q, "C"), ts, f"{key} errors {errors} on {topic}"))
+        elif q == "humidity":
+            out.append(value_sample(cfg.id, q, comp.get("rh"), "%", topic, ts, f"{key}.rh"))
+        elif "tC" in comp or "tF" not in comp:
+            out.append(value_sample(cfg.id, q, comp.get("tC"), "C", topic, ts, f"{key}.tC"))
+        else:
+            out.append(value_sample(cfg.id, q, comp.get("tF"), "F", topic, ts, f"{key}.tF"))
+    return out
+
+
+# --------------------------------------------------------------------------- esphome
+
+
+def parse_esphome(topic: str, payload: bytes, cfg: MqttSensorConfig, state: DeviceState) -> list[Sample]:
+    """`<node>/sensor/<object_id>/state`: a plain number, or `nan` / `None` when the read failed."""
+    parts = topic.split("/")
+    object_id = parts[-2] if len(parts) >= 3 else ""
+    qs = [q for q, o in cfg.esphome_objects.items() if o == object_id]
+    if not qs:
+        raise BadPayload(f"no quantity mapped to object id {object_id!r}")
+    value = text(payload)
+    return [value_sample(cfg.id, q, value, unit_of(q, cfg.unit or "C"), topic, None) for q in qs]
+
+
+# --------------------------------------------------------------------------- json / homeassistant
+
+
+def parse_json(topic: str, payload: bytes, cfg: MqttSensorConfig, state: DeviceState) -> list[Sample]:
+    """Any JSON mapped by config alone: a path per quantity, optional device time, a unit."""
+    paths = cfg.value_paths
+    whole = any(vp.path == "" for vp in paths.values())
+    try:
+        data = load_json(payload)
+    except BadPayload:
+        if not whole:
+            raise
+        data = text(payload)  # a plain-text state such as `unavailable` for a path '' mapping
+    if not isinstance(data, (dict, list)) and not whole:
+        raise BadPayload("not a JSON object")
+    ts = None
+    if cfg.trust_device_time and cfg.timestamp is not None:
+        found, raw = dig(data, cfg.timestamp.path)
+        if found:
+            ts = to_epoch(raw, cfg.timestamp.format, device_zone(cfg, state, cfg.timestamp))
+    explicit = cfg.quantities is not None or bool(cfg.values)
+    out = []
+    for q in list(cfg.quantities) if cfg.quantities is not None else list(paths):
+        vp = paths[q]
+        found, raw = dig(data, vp.path)
+        unit = vp.unit or unit_of(q, cfg.unit or "C")
+        if not found:
+            if explicit or q == "temperature":
+                out.append(missing(cfg.id, q, unit, topic, vp.path))
+            continue
+        s = value_sample(cfg.id, q, raw, unit, topic, ts, vp.path or "value")
+        if s.value is not None and vp.scale != 1.0:
+            s = Sample(s.sensor, s.quantity, s.value * vp.scale, s.unit, s.ts)
+        out.append(s)
+    return out
+
+
+def parse_homeassistant(topic: str, payload: bytes, cfg: MqttSensorConfig, state: DeviceState) -> list[Sample]:
+    """Home Assistant style state: `{"temperature": 23.2, "humidity": 43.7}` (value_json.<key>),
+    or a plain number when one quantity is mapped to the path ''."""
+    return parse_json(topic, payload, cfg, state)
+
+
+PARSERS: dict[str, Parser] = {
+    "tasmota": parse_tasmota,
+    "zigbee2mqtt": parse_zigbee2mqtt,
+    "shelly_gen1": parse_shelly_gen1,
+    "shelly_gen2": parse_shelly_gen2,
+    "esphome": parse_esphome,
+    "homeassistant": parse_homeassistant,
+    "json": parse_json,
+}
+
+
+def parse(topic: str, payload: bytes, cfg: MqttSensorConfig, state: DeviceState) -> list[Sample]:
+    """Dispatch on the sensor's `format`."""
+    return PARSERS[cfg.format](topic, payload, cfg, state)

@@ -1,0 +1,159 @@
+"""Config of one MQTT sensor: which topic, which payload format, how to read values and time."""
+
+from __future__ import annotations
+
+import zoneinfo
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from daemon.sources import SensorBase
+
+Format = Literal["tasmota", "zigbee2mqtt", "shelly_gen1", "shelly_gen2", "esphome", "homeassistant", "json"]
+QuantityName = Literal["temperature", "humidity"]
+TempUnit = Literal["C", "F", "K"]
+
+# Formats whose payload carries no time at all: trusting "device time" would mean nothing.
+NO_DEVICE_TIME = ("shelly_gen1", "esphome")
+# Formats whose payload carries no temperature unit: `unit:` says what the device sends.
+UNITLESS = ("shelly_gen1", "esphome", "homeassistant", "json")
+
+
+def _check_tz(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {value!r}; e.g. 'Asia/Shanghai' or 'UTC'") from exc
+    return value
+
+
+class ValuePath(BaseModel):
+    """Where one quantity sits in a JSON payload (`json`/`homeassistant` formats)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(description="dotted path, list items as [n]: 'data.sensors[0].temp'; '' = the whole payload")
+    unit: str | None = Field(default=None, description="unit of this value; default: the sensor's `unit`")
+    scale: float = Field(default=1.0, description="multiply the raw value, e.g. 0.1 for tenths of a degree")
+
+
+class TimestampPath(BaseModel):
+    """Where the device's own time sits in a JSON payload, and how it is written."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(description="dotted path to the time value")
+    format: str = Field(
+        default="epoch_s",
+        description="epoch_s | epoch_ms | iso (ISO 8601) | a strptime pattern such as '%Y-%m-%d %H:%M:%S'",
+    )
+    timezone: str | None = Field(
+        default=None, description="zone of times written without an offset; default: device_timezone or site"
+    )
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, v: str) -> str:
+        if v not in ("epoch_s", "epoch_ms", "iso") and "%" not in v:
+            raise ValueError("expected epoch_s, epoch_ms, iso or a strptime pattern containing '%'")
+        return v
+
+    _tz = field_validator("timezone")(classmethod(lambda cls, v: _check_tz(v)))
+
+
+class MqttSensorConfig(SensorBase):
+    """A sensor whose readings arrive on the broker in `mqtt:`; `format` picks the payload parser."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["mqtt"]
+    format: Format = Field(description="payload format of the device")
+    topic: str = Field(
+        min_length=1,
+        description="tasmota: tele/<t>/SENSOR (or just <t>); zigbee2mqtt: <base>/<friendly_name>; "
+        "shelly_gen1: shellies/<id>; shelly_gen2: <id> (topic prefix); esphome: <node> (topic prefix); "
+        "homeassistant/json: the state topic",
+    )
+    quantities: list[QuantityName] | None = Field(
+        default=None,
+        description="what must be in every message (missing = fault); default: temperature, "
+        "plus humidity whenever the device sends it",
+    )
+    unit: TempUnit | None = Field(
+        default=None, description="temperature unit the device sends; default C (Tasmota: its TempUnit)"
+    )
+    sensor_key: str | None = Field(
+        default=None, description="tasmota: driver key such as AM2301, BME280, AHT1X-0x38, LYWSD03-52680f"
+    )
+    ds18b20_id: str | None = Field(default=None, description="tasmota: the DS18B20's `Id` (its index may change)")
+    component: int = Field(default=0, ge=0, description="shelly_gen2: component id of temperature:N / humidity:N")
+    object_ids: dict[QuantityName, str] = Field(
+        default_factory=dict, description="esphome: object id per quantity; default {temperature: temperature}"
+    )
+    values: dict[QuantityName, str | ValuePath] = Field(
+        default_factory=dict,
+        description="json/homeassistant: path per quantity; homeassistant default: temperature, humidity",
+    )
+    timestamp: TimestampPath | None = Field(
+        default=None, description="json/homeassistant: where the device time is (used only if trusted)"
+    )
+    trust_device_time: bool = Field(
+        default=False, description="stamp readings with the device's clock instead of the receive time"
+    )
+    device_timezone: str | None = Field(
+        default=None, description="zone of device times without an offset (Tasmota: local time); default: site"
+    )
+    availability: bool = Field(default=True, description="follow the device's online/offline topic")
+    availability_topic: str | None = Field(default=None, description="override the format's availability topic")
+    use_retained: bool = Field(
+        default=False, description="accept retained data messages (old values of unknown age) as readings"
+    )
+
+    _tz = field_validator("device_timezone")(classmethod(lambda cls, v: _check_tz(v)))
+
+    @field_validator("topic", "availability_topic")
+    @classmethod
+    def _no_wildcards(cls, v: str | None) -> str | None:
+        if v is not None and ("+" in v or "#" in v):
+            raise ValueError("a sensor maps one exact topic; wildcards (+, #) are not allowed here")
+        return v
+
+    @model_validator(mode="after")
+    def _fits_format(self) -> MqttSensorConfig:
+        f = self.format
+        only = {
+            "sensor_key": ("tasmota",), "ds18b20_id": ("tasmota",), "object_ids": ("esphome",),
+            "values": ("json", "homeassistant"), "timestamp": ("json", "homeassistant"),
+        }
+        for key, formats in only.items():
+            if getattr(self, key) and f not in formats:
+                raise ValueError(f"{key} applies only to format {' / '.join(formats)}, not {f}")
+        if self.sensor_key and self.ds18b20_id:
+            raise ValueError("set sensor_key or ds18b20_id, not both")
+        if f == "json" and not self.values:
+            raise ValueError("format json needs `values`: a path per quantity, e.g. {temperature: data.temp}")
+        if self.trust_device_time and f in NO_DEVICE_TIME:
+            raise ValueError(f"format {f} sends no device time; trust_device_time cannot apply")
+        if self.trust_device_time and f == "json" and self.timestamp is None:
+            raise ValueError("trust_device_time needs `timestamp` (where the device time is) for format json")
+        if self.unit is not None and f in ("zigbee2mqtt", "shelly_gen2"):
+            raise ValueError(f"format {f} always states its unit (°C); `unit` does not apply")
+        for q in self.quantities or ():
+            if f == "esphome" and q not in self.esphome_objects:
+                raise ValueError(f"quantity {q} has no object id in object_ids")
+            if f in ("json", "homeassistant") and q not in self.value_paths:
+                raise ValueError(f"quantity {q} has no path in values")
+        return self
+
+    # --- derived views, used by the parsers and the driver
+
+    @property
+    def esphome_objects(self) -> dict[str, str]:
+        return {str(q): o for q, o in self.object_ids.items()} or {"temperature": "temperature"}
+
+    @property
+    def value_paths(self) -> dict[str, ValuePath]:
+        raw = dict(self.values) or {"temperature": "temperature", "humidity": "humidity"}
+        return {q: ValuePath(path=v) if isinstance(v, str) else v for q, v in raw.items()}

@@ -1,0 +1,163 @@
+"""`type: mqtt_uplink`: republish journaled readings to a central broker (QoS 1), with a retained
+`<prefix>/status` message and a Last Will, so a regional dashboard sees a dead box.
+
+A batch counts as delivered when the broker has acknowledged (PUBACK) every message in it; the
+forwarder then advances the cursor. Delivery is at-least-once: after a crash a batch is published
+again, so subscribers should key readings by (site, sensor, quantity, ts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import ssl
+import threading
+import time
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from daemon.errors import SinkError
+from daemon.model import Reading
+from daemon.sinks import Sink
+from drivers.registry import sink
+from drivers.sinks.mqtt_uplink.schema import MqttUplinkConfig, UplinkTls
+
+__all__ = ["SAMPLE_YAML", "MqttUplinkConfig", "MqttUplinkSink", "UplinkTls"]
+
+SAMPLE_YAML: str = resources.files(__name__).joinpath("sample.yaml").read_text(encoding="utf-8")
+"""A commented `sinks:` list item showing every option with its default."""
+
+
+def payload(r: Reading, commodity: str | None) -> bytes:
+    """One reading as JSON: its own ms timestamp, value in SI units, quality, and journal id."""
+    body: dict[str, Any] = {"ts": round(r.ts * 1000), "value": r.value, "unit": r.quantity.unit,
+                            "quality": "good" if r.good else "fault", "id": r.id}
+    if r.note:
+        body["note"] = r.note
+    if commodity:
+        body["commodity"] = commodity
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+@sink("mqtt_uplink")
+class MqttUplinkSink(Sink):
+    """One paho client (its own network thread); connects on the first batch, which names the site."""
+
+    Config = MqttUplinkConfig
+
+    def __init__(self, config: MqttUplinkConfig, commodities: dict[str, str]) -> None:  # type: ignore[override]
+        super().__init__(config, commodities)
+        self.cfg = config
+        self._client: mqtt.Client | None = None
+        self._connected = threading.Event()
+        self._refused: str | None = None
+        self.prefix = ""
+
+    @property
+    def source(self) -> str:
+        return f"mqtt_uplink:{self.config.id} ({self.cfg.host}:{self.cfg.port})"
+
+    def status_topic(self) -> str:
+        return f"{self.prefix}/status"
+
+    def topic(self, r: Reading) -> str:
+        return f"{self.prefix}/readings/{r.zone}/{r.sensor}/{r.quantity.value}"
+
+    @staticmethod
+    def _status(state: str) -> bytes:
+        return json.dumps({"state": state, "ts": round(time.time() * 1000)}).encode()
+
+    # -- connection (runs in a worker thread)
+
+    def _connect(self, site: str) -> mqtt.Client:
+        cfg = self.cfg
+        self.prefix = cfg.topic_prefix.replace("{site}", site)
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=cfg.client_id or f"coldchain-{site}-{cfg.id}",
+                             clean_session=True)
+        client.connect_timeout = cfg.timeout
+        client.max_inflight_messages_set(cfg.max_inflight)
+        client.will_set(self.status_topic(), self._status("offline"), qos=1, retain=True)
+        if cfg.username is not None:
+            client.username_pw_set(cfg.username, self.cfg.secret(self.source))
+        if cfg.tls is not None:
+            client.tls_set(ca_certs=str(cfg.tls.ca_file) if cfg.tls.ca_file else None,
+                           certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
+                           keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None,
+                           cert_reqs=ssl.CERT_REQUIRED if cfg.tls.verify else ssl.CERT_NONE)
+            client.tls_insecure_set(not cfg.tls.verify)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        self._connected.clear()
+        self._refused = None
+        try:
+            client.connect(cfg.host, cfg.port, keepalive=cfg.keepalive)
+        except (OSError, ValueError) as exc:
+            raise SinkError(self.source, f"cannot connect: {exc}") from None
+        client.loop_start()
+        if not self._connected.wait(cfg.timeout) or self._refused:
+            client.loop_stop()
+            client.disconnect()
+            raise SinkError(self.source, f"broker refused the connection: {self._refused}" if self._refused
+                            else f"no CONNACK within {cfg.timeout:g} s")
+        return client
+
+    def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
+        if reason.is_failure:
+            self._refused = str(reason)
+        else:  # also after paho's own reconnects: the retained status says online again
+            client.publish(self.status_topic(), self._status("online"), qos=1, retain=True)
+        self._connected.set()
+
+    def _on_disconnect(self, *_args: Any) -> None:
+        self._connected.clear()
+
+    # -- the seam
+
+    async def write(self, readings: Sequence[Reading]) -> None:
+        await asyncio.to_thread(self._publish, readings)
+
+    def _publish(self, readings: Sequence[Reading]) -> None:
+        if self._client is None:
+            self._client = self._connect(readings[0].site)
+        client = self._client
+        deadline = time.monotonic() + self.cfg.timeout
+        try:
+            infos = [client.publish(self.topic(r), payload(r, self.commodities.get(r.zone)), qos=1)
+                     for r in readings]
+            for info in infos:
+                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+                if not info.is_published():
+                    raise SinkError(self.source, f"no PUBACK within {self.cfg.timeout:g} s")
+        except (RuntimeError, ValueError) as exc:  # paho: not connected, queue full
+            self._drop()
+            raise SinkError(self.source, f"publish failed: {exc}") from None
+        except SinkError:
+            self._drop()
+            raise
+
+    def _drop(self) -> None:
+        """Forget a broken connection; the next batch connects afresh (and the batch is resent)."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.loop_stop()
+            client.disconnect()
+
+    async def close(self) -> None:
+        """A clean goodbye: the retained status says offline (a DISCONNECT suppresses the Last Will)."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+
+        def bye() -> None:
+            info = client.publish(self.status_topic(), self._status("offline"), qos=1, retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):  # going anyway; the Will covers a failure
+                info.wait_for_publish(self.cfg.timeout)
+            client.disconnect()
+            client.loop_stop()
+
+        await asyncio.to_thread(bye)

@@ -1,0 +1,224 @@
+"""Forwarder against a fake sink: cursor discipline, backoff, bad-point isolation, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import pytest
+
+from daemon.clock import ManualClock
+from daemon.errors import SinkError
+from daemon.forwarder import Forwarder, stop_all
+from daemon.journal import Journal
+from daemon.model import Quality, Quantity, Reading
+from daemon.sinks import Sink, SinkBase
+from daemon.stats import Stats
+
+pytestmark = pytest.mark.asyncio
+T0 = 1_700_000_000.0
+
+
+class FakeConfig(SinkBase):
+    type: Literal["fake"] = "fake"
+
+
+class FakeSink(Sink):
+    """Records confirmed batches; fails while `down`, refuses readings whose value is in `bad`."""
+
+    Config = FakeConfig
+    type_key = "fake"
+
+    def __init__(self, batch_size: int = 100) -> None:
+        super().__init__(FakeConfig(id="fake", batch_size=batch_size), {})
+        self.down = False
+        self.bad: set[float] = set()
+        self.confirmed: list[list[int]] = []
+        self.calls = 0
+
+    async def write(self, readings: Sequence[Reading]) -> None:
+        self.calls += 1
+        if self.down:
+            raise SinkError(self.source, "connection refused")
+        if any(r.value in self.bad for r in readings):
+            raise SinkError(self.source, "HTTP 400: unable to parse", retryable=False)
+        self.confirmed.append([int(r.id or 0) for r in readings])
+
+    def ids(self) -> list[int]:
+        return [i for batch in self.confirmed for i in batch]
+
+
+def readings(n: int, start: int = 0) -> list[Reading]:
+    return [Reading("c1", "z1", "s1", Quantity.TEMPERATURE, float(start + i), T0 + start + i) for i in range(n)]
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    return Journal(tmp_path / "journal.db")
+
+
+class Sleeps:
+    """Records backoff delays instead of sleeping, and yields so the loop goes on."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+        await asyncio.sleep(0)
+
+
+def forwarder(sink: FakeSink, journal: Journal, sleeps: Sleeps | None = None) -> Forwarder:
+    return Forwarder(sink, journal, ManualClock(T0 + 1000), Stats(), poll_interval=0.01, backoff_initial=1.0,
+                     backoff_max=8.0, rng=random.Random(1), sleep=sleeps or Sleeps())
+
+
+async def until(check: object, what: str, deadline: float = 10.0) -> None:
+    """Poll an async condition with a bounded deadline (no sleeps as assertions)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    while not check():  # type: ignore[operator]
+        assert loop.time() < end, f"timed out waiting for {what}"
+        await asyncio.sleep(0.005)
+
+
+async def run_until(f: Forwarder, check: object, what: str) -> None:
+    task = asyncio.create_task(f.run())
+    try:
+        await until(check, what)
+    finally:
+        await stop_all([f], [task])
+
+
+async def test_sends_in_batches_and_advances_cursor(journal: Journal) -> None:
+    journal.append(readings(250))
+    sink = FakeSink(batch_size=100)
+    f = forwarder(sink, journal)
+    await run_until(f, lambda: journal.cursor("sink:fake") == 250, "cursor at 250")
+    assert [len(b) for b in sink.confirmed] == [100, 100, 50]
+    assert sink.ids() == list(range(1, 251))  # oldest first, each once
+    snap = f.snapshot()
+    assert snap["connected"] is True and snap["lag_readings"] == 0 and snap["sent"] == 250
+
+
+async def test_cursor_stays_while_server_down_then_resumes(journal: Journal) -> None:
+    journal.append(readings(10))
+    sink = FakeSink()
+    sink.down = True
+    sleeps = Sleeps()
+    f = forwarder(sink, journal, sleeps)
+    task = asyncio.create_task(f.run())
+    try:
+        await until(lambda: len(sleeps.delays) >= 5, "five retries")
+        assert journal.cursor("sink:fake") == 0
+        snap = await asyncio.to_thread(f.snapshot)
+        assert snap["connected"] is False and "connection refused" in snap["last_error"]
+        assert snap["lag_readings"] == 10 and snap["lag_seconds"] == pytest.approx(1000.0)
+        sink.down = False
+        await until(lambda: journal.cursor("sink:fake") == 10, "cursor at 10 after the server is back")
+    finally:
+        await stop_all([f], [task])
+    assert sink.ids() == list(range(1, 11))
+    assert f.state.connected is True and f.state.failures == 0
+
+
+async def test_backoff_doubles_with_jitter_up_to_max(journal: Journal) -> None:
+    journal.append(readings(1))
+    sink = FakeSink()
+    sink.down = True
+    sleeps = Sleeps()
+    f = forwarder(sink, journal, sleeps)
+    task = asyncio.create_task(f.run())
+    try:
+        await until(lambda: len(sleeps.delays) >= 7, "seven retries")
+    finally:
+        await stop_all([f], [task])
+    caps = [1.0, 2.0, 4.0, 8.0, 8.0, 8.0, 8.0]
+    for delay, cap in zip(sleeps.delays, caps, strict=False):
+        assert cap / 2 <= delay <= cap  # equal jitter: half fixed, half random
+    assert len(set(sleeps.delays[3:7])) == 4  # jitter really varies the delay
+
+
+async def test_bad_point_isolated_logged_and_skipped(journal: Journal, caplog: pytest.LogCaptureFixture) -> None:
+    journal.append(readings(64))
+    sink = FakeSink(batch_size=64)
+    sink.bad = {13.0, 40.0}  # ids 14 and 41
+    f = forwarder(sink, journal)
+    await run_until(f, lambda: journal.cursor("sink:fake") == 64, "cursor past the bad points")
+    assert sorted(sink.ids()) == [i for i in range(1, 65) if i not in (14, 41)]
+    assert sink.ids() == sorted(sink.ids())  # still oldest first
+    assert f.state.rejected == 2 and f.stats.get("forward_rejected") == 2
+    assert "reading id 14 " in caplog.text and "reading id 41 " in caplog.text
+
+
+async def test_restart_resumes_from_cursor(journal: Journal, tmp_path: Path) -> None:
+    journal.append(readings(30))
+    journal.set_cursor("sink:fake", 12)  # a previous run confirmed up to id 12
+    sink = FakeSink()
+    f = forwarder(sink, journal)
+    await run_until(f, lambda: journal.cursor("sink:fake") == 30, "cursor at 30")
+    assert sink.ids() == list(range(13, 31))
+    journal.close()
+    again = Journal(tmp_path / "journal.db")  # the cursor is durable
+    assert again.cursor("sink:fake") == 30
+
+
+async def test_wakes_on_new_readings_and_keeps_order(journal: Journal) -> None:
+    sink = FakeSink(batch_size=7)
+    f = Forwarder(sink, journal, ManualClock(T0), Stats(), poll_interval=3600.0)  # only notify() can wake it
+    task = asyncio.create_task(f.run())
+    try:
+        for k in range(5):
+            stored = await asyncio.to_thread(journal.append, readings(10, start=10 * k))
+            f.notify(stored)
+            await until(lambda k=k: journal.cursor("sink:fake") == 10 * (k + 1), f"cursor at {10 * (k + 1)}")
+    finally:
+        await stop_all([f], [task])
+    assert sink.ids() == list(range(1, 51))
+
+
+async def test_fault_readings_are_forwarded_too(journal: Journal) -> None:
+    journal.append([Reading("c1", "z1", "s1", Quantity.TEMPERATURE, 85.0, T0, Quality.FAULT, "known error value 85")])
+    sink = FakeSink()
+    f = forwarder(sink, journal)
+    await run_until(f, lambda: journal.cursor("sink:fake") == 1, "cursor at 1")
+    assert sink.ids() == [1]
+
+
+async def test_unexpected_exception_is_retried_not_fatal(journal: Journal) -> None:
+    journal.append(readings(3))
+    sink = FakeSink()
+    broken = {"left": 2}
+    write = sink.write
+
+    async def flaky(rs: Sequence[Reading]) -> None:
+        if broken["left"]:
+            broken["left"] -= 1
+            raise RuntimeError("bug")
+        await write(rs)
+
+    sink.write = flaky  # type: ignore[method-assign]
+    f = forwarder(sink, journal)
+    await run_until(f, lambda: journal.cursor("sink:fake") == 3, "cursor at 3 after two crashes")
+    assert f.stats.get("forward_errors") == 2
+
+
+async def test_journal_read_error_does_not_end_forwarding(journal: Journal, monkeypatch: pytest.MonkeyPatch) -> None:
+    journal.append(readings(3))
+    sink = FakeSink()
+    f = forwarder(sink, journal)
+    real = journal.read_after
+    fails = {"left": 2}
+
+    def flaky(last_id: int, limit: int) -> list[Reading]:
+        if fails["left"]:
+            fails["left"] -= 1
+            raise OSError("disk I/O error")
+        return real(last_id, limit)
+
+    monkeypatch.setattr(journal, "read_after", flaky)
+    await run_until(f, lambda: journal.cursor("sink:fake") == 3, "cursor at 3 after two read errors")
+    assert f.stats.get("forward_read_errors") == 2 and sink.ids() == [1, 2, 3]

@@ -1,0 +1,165 @@
+"""`type: influxdb1` against a real InfluxDB 1.6.7: schema, exact values and ms timestamps, no duplicates
+on resend, a server that goes away and comes back, and a point the server refuses."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon.clock import ManualClock
+from daemon.errors import SinkError
+from daemon.forwarder import Forwarder, stop_all
+from daemon.journal import Journal
+from daemon.model import Quality, Quantity, Reading
+from daemon.stats import Stats
+from drivers.sinks.influxdb import InfluxDB1Config, InfluxDB1Sink
+from tests.peers import InfluxD, wait_until
+
+pytestmark = [pytest.mark.peer, pytest.mark.asyncio]
+T0 = 1_763_800_000.123  # ms-exact in float seconds
+COMMODITIES = {"room1": "kiwifruit"}
+
+
+def sink_for(url: str, db: str, **options: Any) -> InfluxDB1Sink:
+    cfg = InfluxDB1Config.model_validate({"id": "up", "type": "influxdb1", "url": url, "database": db, **options})
+    return InfluxDB1Sink(cfg, COMMODITIES)
+
+
+def sample_readings(n: int, t0: float = T0) -> list[Reading]:
+    """Temperature and humidity of two sensors in two rooms, odd values, ms-spaced timestamps."""
+    out = []
+    for i in range(n):
+        ts = round(t0 + i * 60.007, 3)
+        out.append(Reading("c1", "room1", "s1", Quantity.TEMPERATURE, round(0.5 + i * 0.001, 4), ts))
+        out.append(Reading("c1", "room1", "s1", Quantity.HUMIDITY, round(90.25 - i * 0.01, 4), ts))
+        out.append(Reading("c1", "room 2,东", "s=2", Quantity.TEMPERATURE, round(-18.5 + i * 0.002, 4), ts + 0.001))
+    return out
+
+
+def stored(tmp_path: Path, readings: list[Reading]) -> tuple[Journal, list[Reading]]:
+    journal = Journal(tmp_path / "journal.db")
+    return journal, journal.append(readings)
+
+
+def as_rows(points: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
+    """(time, zone, sensor, quantity, value) for each field set in each point."""
+    out = set()
+    for p in points:
+        for q in ("temperature", "humidity"):
+            if p.get(q) is not None:
+                out.add((p["time"], p["zone"], p["sensor"], q, p[q]))
+    return out
+
+
+def expected(readings: list[Reading]) -> set[tuple[Any, ...]]:
+    return {(round(r.ts * 1000), r.zone, r.sensor, r.quantity.value, r.value) for r in readings if r.good}
+
+
+async def test_readings_read_back_exactly(influxd: InfluxD, influx_db: str, tmp_path: Path) -> None:
+    _, rs = stored(tmp_path, sample_readings(20))
+    sink = sink_for(influxd.url, influx_db)
+    await sink.write(rs)
+    await sink.close()
+    points = influxd.points(influx_db, "readings")
+    assert as_rows(points) == expected(rs)
+    assert len(points) == 40  # temperature + humidity of s1 share a point: same series and time
+    room1 = [p for p in points if p["zone"] == "room1"]
+    assert {p["commodity"] for p in room1} == {"kiwifruit"} and {p["site"] for p in points} == {"c1"}
+    assert {p["commodity"] for p in points if p["zone"] != "room1"} == {None}  # no commodity: no tag
+    assert influxd.points(influx_db, "sensor_faults") == []
+
+
+async def test_fault_readings_go_to_sensor_faults_only(influxd: InfluxD, influx_db: str, tmp_path: Path) -> None:
+    faults = [
+        Reading("c1", "room1", "s1", Quantity.TEMPERATURE, 85.0, T0, Quality.FAULT, "known error value 85"),
+        Reading("c1", "room1", "s1", Quantity.HUMIDITY, None, T0 + 1, Quality.FAULT, 'no value "null"'),
+    ]
+    _, rs = stored(tmp_path, [*faults, *sample_readings(1, T0 + 60)])
+    await sink_for(influxd.url, influx_db).write(rs)
+    got = sorted(influxd.points(influx_db, "sensor_faults"), key=lambda p: p["time"])
+    assert [(p["time"], p["quantity"], p["value"], p["note"]) for p in got] == [
+        (round(T0 * 1000), "temperature", 85.0, "known error value 85"),
+        (round(T0 * 1000) + 1000, "humidity", None, 'no value "null"'),
+    ]
+    assert got[0]["commodity"] == "kiwifruit" and got[0]["sensor"] == "s1"
+    assert all(p["temperature"] != 85.0 for p in influxd.points(influx_db, "readings"))
+
+
+async def test_resend_makes_no_duplicate(influxd: InfluxD, influx_db: str, tmp_path: Path) -> None:
+    _, rs = stored(tmp_path, sample_readings(50))
+    sink = sink_for(influxd.url, influx_db, gzip=False)
+    await sink.write(rs)
+    await sink.write(rs)  # a crash between send and cursor update resends the batch
+    await sink.write(rs[10:60])  # and a resend may be cut differently
+    counts = influxd.query('SELECT count(temperature) AS t, count(humidity) AS h FROM readings', influx_db)
+    assert counts[0]["values"][0][1:] == [100, 50]
+    assert as_rows(influxd.points(influx_db, "readings")) == expected(rs)
+
+
+async def test_unknown_database_is_retryable(influxd: InfluxD, tmp_path: Path) -> None:
+    _, rs = stored(tmp_path, sample_readings(1))
+    with pytest.raises(SinkError) as err:
+        await sink_for(influxd.url, "no_such_db").write(rs)
+    assert err.value.retryable and "404" in str(err.value) and "no_such_db" in str(err.value)
+
+
+async def test_refused_point_is_isolated_by_the_forwarder(influxd: InfluxD, influx_db: str, tmp_path: Path) -> None:
+    """A field type conflict (humidity once written as a string) refuses those points only."""
+    influxd.write(influx_db, f'readings,site=other humidity="wet" {round(T0 * 1000)}')
+    journal, rs = stored(tmp_path, sample_readings(10))
+    f = Forwarder(sink_for(influxd.url, influx_db), journal, ManualClock(T0), Stats(), poll_interval=0.05)
+    task = asyncio.create_task(f.run())
+    try:
+        await asyncio.to_thread(wait_until, lambda: journal.cursor("sink:up") == rs[-1].id, 30, "cursor at the end")
+    finally:
+        await stop_all([f], [task])
+    assert f.state.rejected == 10  # the ten humidity readings
+    got = as_rows([p for p in influxd.points(influx_db, "readings") if p["site"] == "c1"])
+    assert got == expected([r for r in rs if r.quantity is Quantity.TEMPERATURE])
+
+
+async def test_server_stopped_and_started_mid_run(tmp_path: Path) -> None:
+    """Readings journaled while the server is down arrive once it is back; the cursor waits for it."""
+    server = InfluxD(tmp_path / "influxd")
+    server.start()
+    try:
+        server.create_database("cc")
+        journal = Journal(tmp_path / "journal.db")
+        f = Forwarder(sink_for(server.url, "cc", timeout=2), journal, ManualClock(T0), Stats(), poll_interval=0.05,
+                      backoff_initial=0.05, backoff_max=0.5, rng=random.Random(7))
+        task = asyncio.create_task(f.run())
+        all_readings: list[Reading] = []
+
+        async def add(n: int, t0: float) -> int:
+            new = await asyncio.to_thread(journal.append, sample_readings(n, t0))
+            all_readings.extend(new)
+            f.notify(new)
+            return int(new[-1].id or 0)
+
+        def cursor() -> int:
+            return journal.cursor("sink:up")
+
+        try:
+            last = await add(100, T0)
+            await asyncio.to_thread(wait_until, lambda: cursor() == last, 30, "first part forwarded")
+            await asyncio.to_thread(server.stop)
+            last_confirmed = cursor()
+            last = await add(100, T0 + 10_000)
+            await asyncio.to_thread(wait_until, lambda: f.state.failures >= 3, 30, "three failed attempts")
+            assert cursor() == last_confirmed  # nothing confirmed while the server is away
+            assert f.state.connected is False
+            last = await add(100, T0 + 20_000)
+            await asyncio.to_thread(server.start)
+            await asyncio.to_thread(wait_until, lambda: cursor() == last, 60, "backlog forwarded after restart")
+        finally:
+            await stop_all([f], [task])
+        assert f.state.connected is True
+        counts = server.query('SELECT count(temperature) AS t, count(humidity) AS h FROM readings', "cc")
+        assert counts[0]["values"][0][1:] == [600, 300]
+        assert as_rows(server.points("cc", "readings")) == expected(all_readings)
+    finally:
+        server.stop()
