@@ -2,8 +2,10 @@
 
 Downsampling runs inside SQLite (`GROUP BY` over `ts_ms / step` on the series/time index),
 so a year of 1-minute readings becomes at most `max_points` rows per series without
-the readings ever reaching Python. Buckets are aligned to the site's local midnight
-(its current UTC offset), so day buckets are calendar days where the managers are.
+the readings ever reaching Python. Past `storage.raw_retention` only retention's 5-minute
+rollups remain; they are read alongside raw readings and weighted by their count.
+Buckets are aligned to the site's local midnight (its current UTC offset), so day
+buckets are calendar days where the managers are.
 """
 
 from __future__ import annotations
@@ -46,21 +48,33 @@ class Series:
                 "columns": list(COLUMNS), "rows": [list(r) for r in self.rows]}
 
 
+# Raw GOOD readings, plus the 5-minute rollups that retention leaves once raw rows are gone:
+# (ts_ms, min, sum, max, n) so both kinds aggregate the same way.
+_POINTS = """
+WITH pts(ts_ms, lo, sm, hi, n) AS (
+    SELECT ts_ms, value, value, value, 1 FROM readings
+    WHERE series = :sid AND ts_ms >= :a AND ts_ms < :b AND quality = 0 AND value IS NOT NULL
+    UNION ALL
+    SELECT bucket_ms, min, mean * n, max, n FROM rollup_5m
+    WHERE series = :sid AND bucket_ms >= :a AND bucket_ms < :b AND n > 0
+)
+"""
+
+
 def raw_rows(journal: Journal, sid: int, start: float, end: float, limit: int) -> list[tuple[float, ...]]:
-    rows = journal.read(
-        "SELECT ts_ms, value FROM readings WHERE series = ? AND ts_ms >= ? AND ts_ms < ? AND quality = 0 "
-        "AND value IS NOT NULL ORDER BY ts_ms LIMIT ?", (sid, round(start * 1000), round(end * 1000), limit))
-    return [(ts / 1000, v, v, v, 1) for ts, v in rows]
+    """Readings as they are; where only rollups remain, one point per 5-minute row."""
+    rows = journal.read(_POINTS + "SELECT ts_ms, lo, sm / n, hi, n FROM pts ORDER BY ts_ms LIMIT :limit",
+                        {"sid": sid, "a": round(start * 1000), "b": round(end * 1000), "limit": limit})
+    return [(ts / 1000, lo, round(mean, 3), hi, n) for ts, lo, mean, hi, n in rows]
 
 
 def bucket_rows(journal: Journal, sid: int, start: float, end: float, step: int,
                 offset_s: int = 0) -> list[tuple[float, ...]]:
     """min/mean/max/count per `step`-second bucket, computed by SQLite; ts = bucket start."""
-    step_ms, off_ms = step * 1000, offset_s * 1000
     rows = journal.read(
-        "SELECT (ts_ms + ?) / ? AS b, MIN(value), AVG(value), MAX(value), COUNT(*) FROM readings "
-        "WHERE series = ? AND ts_ms >= ? AND ts_ms < ? AND quality = 0 AND value IS NOT NULL "
-        "GROUP BY b ORDER BY b", (off_ms, step_ms, sid, round(start * 1000), round(end * 1000)))
+        _POINTS + "SELECT (ts_ms + :off) / :step AS bk, MIN(lo), SUM(sm) / SUM(n), MAX(hi), SUM(n) FROM pts "
+        "GROUP BY bk ORDER BY bk",
+        {"sid": sid, "a": round(start * 1000), "b": round(end * 1000), "off": offset_s * 1000, "step": step * 1000})
     return [(b * step - offset_s, lo, round(mean, 3), hi, n) for b, lo, mean, hi, n in rows]
 
 

@@ -324,7 +324,7 @@ class Journal:
             and (quantity is None or key[3] == quantity)
         }
 
-    def read(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def read(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
         """A read-only query on this thread's reader connection (for reports, lots, history)."""
         return [tuple(r) for r in self._reader().execute(sql, args)]
 

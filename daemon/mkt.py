@@ -6,6 +6,8 @@ no-data limit, 5 x its interval by default). A longer silence is a *gap*: it wei
 nothing in the mean and the MKT, counts neither in nor out of range, and is reported as
 `gap_minutes`; completeness shows it too. The last reading before a period's start holds
 into the period (clipped), so a period that begins between two readings is not short.
+Where retention has replaced raw readings by 5-minute rollups, each rollup is one value
+(its mean) held for its 5 minutes; counts and extremes stay exact.
 
 MKT per USP <1079>: T_k = (ΔH/R) / -ln( Σ w_i·exp(-ΔH/(R·T_i)) / Σ w_i ), with T in kelvin,
 ΔH/R = 10000 K (ΔH = 83.144 kJ/mol) and w_i the time each value held.
@@ -122,6 +124,18 @@ class Summary:
     gap_minutes: float
 
 
+@dataclass(frozen=True, slots=True)
+class Rollup:
+    """A 5-minute row retention left where raw readings were deleted (`n` GOOD readings in it)."""
+
+    start: float
+    seconds: float
+    n: int
+    min: float
+    mean: float
+    max: float
+
+
 def summarize(
     samples: Sequence[tuple[float, float]],
     start: float,
@@ -131,20 +145,34 @@ def summarize(
     max_hold: float,
     low: float | None,
     high: float | None,
+    rolled: Sequence[Rollup] = (),
 ) -> tuple[Summary, list[Segment]]:
-    """One sensor's summary over [start, end); `samples` may include the last one before `start`."""
+    """One sensor's summary over [start, end); `samples` may include the last one before `start`.
+
+    Rolled-up periods count their readings and extremes exactly; for MKT, mean and time out
+    of range each 5-minute row is one held value, its mean.
+    """
     segs = segments(samples, start, end, max_hold)
+    for r in rolled:
+        a, b = max(r.start, start), min(r.start + r.seconds, end)
+        if b > a:
+            segs.append(Segment(a, b, r.mean))
+    segs.sort(key=lambda s: s.start)
     inside = [v for ts, v in samples if start <= ts < end]
+    counted = [r for r in rolled if start <= r.start < end]
+    lows = inside + [r.min for r in counted]
+    highs = inside + [r.max for r in counted]
+    count = len(inside) + sum(r.n for r in counted)
     oor = out_of_range(segs, low, high)
     above = sum(b - a for a, b, k in oor if k == "above")
     below = sum(b - a for a, b, k in oor if k == "below")
     span = max(0.0, end - start)
     return Summary(
-        count=len(inside),
+        count=count,
         expected=span / interval,
-        completeness=completeness(len(inside), start, end, interval),
-        min=min(inside, default=None),
-        max=max(inside, default=None),
+        completeness=completeness(count, start, end, interval),
+        min=min(lows, default=None),
+        max=max(highs, default=None),
         mean=time_mean(segs),
         mkt=mean_kinetic(segs),
         minutes_above=above / 60,

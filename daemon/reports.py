@@ -23,11 +23,12 @@ from daemon.config import AppConfig
 from daemon.excursions import Excursion, excursions
 from daemon.journal import Journal
 from daemon.messages import render
-from daemon.mkt import DH_R, Segment, Summary, combine, summarize
+from daemon.mkt import DH_R, Rollup, Segment, Summary, combine, summarize
 from daemon.rules import zone_limits
 
 PeriodKind = Literal["day", "week", "month", "custom"]
 DEFAULT_INTERVAL = 60.0
+ROLLUP_MS = 300_000  # retention's rollup_5m bucket
 
 
 class ReportError(ValueError):
@@ -78,8 +79,10 @@ def period_bounds(kind: PeriodKind, tz: zoneinfo.ZoneInfo, now: float, *, day: s
     return lo, min(hi, now)
 
 
-def _samples(journal: Journal, sid: int, start: float, end: float, max_hold: float) -> list[tuple[float, float]]:
-    """Good readings in [start, end) plus the last one before `start` that still holds into it."""
+def _samples(journal: Journal, sid: int, start: float, end: float,
+             max_hold: float) -> tuple[list[tuple[float, float]], list[Rollup]]:
+    """Good readings in [start, end) plus the last one before `start` that still holds into it,
+    and the 5-minute rollups retention left in the period."""
     before = journal.read(
         "SELECT ts_ms, value FROM readings WHERE series = ? AND quality = 0 AND value IS NOT NULL "
         "AND ts_ms < ? AND ts_ms >= ? ORDER BY ts_ms DESC LIMIT 1",
@@ -87,7 +90,11 @@ def _samples(journal: Journal, sid: int, start: float, end: float, max_hold: flo
     rows = journal.read(
         "SELECT ts_ms, value FROM readings WHERE series = ? AND quality = 0 AND value IS NOT NULL "
         "AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms", (sid, round(start * 1000), round(end * 1000)))
-    return [(ts / 1000, float(v)) for ts, v in [*before, *rows]]
+    rolled = journal.read(
+        "SELECT bucket_ms, n, min, mean, max FROM rollup_5m WHERE series = ? AND n > 0 AND bucket_ms >= ? "
+        "AND bucket_ms < ? ORDER BY bucket_ms", (sid, round(start * 1000) - ROLLUP_MS, round(end * 1000)))
+    return ([(ts / 1000, float(v)) for ts, v in [*before, *rows]],
+            [Rollup(b / 1000, ROLLUP_MS / 1000, n, lo, mean, hi) for b, n, lo, mean, hi in rolled])
 
 
 @dataclass
@@ -112,8 +119,9 @@ def zone_stats(journal: Journal, cfg: AppConfig, zone: str, quantity: str, start
         sc = sensors.get(sensor)
         interval = sc.interval if sc else DEFAULT_INTERVAL
         hold = sc.stale_after_s if sc else 5 * DEFAULT_INTERVAL
-        parts[sensor] = summarize(_samples(journal, sid, start, end, hold), start, end, interval=interval,
-                                  max_hold=hold, low=low, high=high)
+        samples, rolled = _samples(journal, sid, start, end, hold)
+        parts[sensor] = summarize(samples, start, end, interval=interval, max_hold=hold, low=low, high=high,
+                                  rolled=rolled)
     for s in sensors.values():  # a configured sensor that never reported still counts as expected
         if s.id not in parts and quantity == "temperature":
             parts[s.id] = summarize([], start, end, interval=s.interval, max_hold=s.stale_after_s, low=low, high=high)

@@ -147,3 +147,29 @@ def test_cli_qr(tmp_path: Path) -> None:
     out = tmp_path / "lot.png"
     assert main(["qr", "FJ-1", "--base-url", "https://trace.example.cn/", "-o", str(out)]) == 0
     assert out.read_bytes() == qr_png("https://trace.example.cn/trace/FJ-1")
+
+
+def test_report_and_history_after_retention_rolled_the_day_up(setup: tuple[AppConfig, Journal]) -> None:
+    """Past raw_retention only 5-minute rollups remain; the report and the chart still add up."""
+    from daemon import history
+    from daemon.clock import ManualClock
+    from daemon.retention import Retention
+    from daemon.stats import Stats
+
+    cfg, j = setup
+    before = compliance(j, cfg, "z1", DAY0, DAY0 + 86400, now=DAY0 + 200 * 86400).temperature
+    j.append([Reading("t1", "z1", "s1", Quantity.TEMPERATURE, 6.0, DAY0 + 199 * 86400)])  # retention keeps the newest
+    Retention(j, ManualClock(DAY0 + 200 * 86400), Stats(), raw_retention=90 * 86400, rollup_retention=730 * 86400,
+              cursors=[]).run_pass()
+    assert j.read("SELECT COUNT(*) FROM readings WHERE ts_ms < ?", (int((DAY0 + 86400) * 1000),))[0][0] == 0
+    after = compliance(j, cfg, "z1", DAY0, DAY0 + 86400, now=DAY0 + 200 * 86400).temperature
+    assert before is not None and after is not None
+    s1, s1_raw = after.sensors["s1"], before.sensors["s1"]
+    assert (s1.count, s1.min, s1.max, s1.minutes_above) == (1440, 6.0, 9.0, 30)
+    assert s1.mkt == pytest.approx(s1_raw.mkt, abs=0.01) and s1.mean == pytest.approx(s1_raw.mean, abs=0.01)
+    assert after.zone.minutes_above == 30 and after.sensors["s2"].count == 144
+    (chart,) = history.history(j, start=DAY0, end=DAY0 + 86400, sensor="s1", quantity="temperature",
+                               max_points=24, offset_s=8 * 3600)
+    assert chart.step == 3600 and len(chart.rows) == 24
+    ten = next(r for r in chart.rows if r[0] == DAY0 + 10 * 3600)
+    assert ten[1:] == (6.0, 7.5, 9.0, 60)
