@@ -15,10 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
+from playwright.async_api import Page, async_playwright
 
 from daemon.cli import main
 from daemon.clock import ManualClock
-from daemon.model import Quantity, Reading
+from daemon.journal import AlertRow
+from daemon.model import Quantity, Reading, Sample
 from daemon.pdf import FLAGS, find_chromium
 from daemon.runtime import Daemon
 from tests.conftest import MINIMAL, make_config
@@ -33,7 +35,8 @@ CONFIG = MINIMAL.replace("api: {enabled: false}", """api:
   tokens:
     - {name: zhang, role: staff, token: {value: staff-secret}}
     - {name: li, role: manager, token: {value: manager-secret}}
-""").replace("type: simulated, setpoint: 6.5}", "type: simulated, setpoint: 6.5, failures: [{kind: silent, at: 0}]}")
+""").replace("type: simulated, setpoint: 6.5}", "type: simulated, setpoint: 6.5, failures: [{kind: silent, at: 0}]}"
+          ).replace("storage: {journal: journal.db}", "storage: {journal: journal.db, flush_interval: 0.01}")
 
 
 def usp_day(d: Daemon) -> None:
@@ -136,3 +139,85 @@ def test_cli_report_pdf(tmp_path: Path) -> None:
     assert "Cold-chain compliance report" in text and "7.76 °C" in text
     ART.mkdir(parents=True, exist_ok=True)
     shutil.copy(out, ART / "report-cli-en.pdf")
+
+
+@pytest_asyncio.fixture
+async def page() -> AsyncIterator[Page]:
+    """A Playwright page in the Debian Chromium (Playwright's own browser download is not used)."""
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=find_chromium(), args=["--no-sandbox", "--disable-gpu"])
+        try:
+            yield await browser.new_page(viewport={"width": 1000, "height": 1200})
+        finally:
+            await browser.close()
+
+
+@pytest.mark.asyncio
+async def test_acknowledge_an_alarm_by_clicking_on_the_zones_page(daemon: tuple[Daemon, str], page: Page) -> None:
+    """Staff type their token once, then a comment, and tap Acknowledge; the journal records who."""
+    d, base = daemon
+    clock: ManualClock = d.clock  # type: ignore[assignment]
+    await too_warm(d, clock)
+    alarm = await poll(lambda: firing(d), "the alarm to fire")
+    await page.goto(f"{base}/")
+    button = page.locator(f'[data-ack="{alarm.id}"]')
+    await button.wait_for()
+    await page.locator("svg.chart polyline").first.wait_for(state="attached")  # the last 24 h, range dashed
+    assert await page.locator("svg.chart line.limit").count() == 2
+    await page.fill("#token", "staff-secret")
+    await page.press("#token", "Tab")  # leaving the field saves the token (change event)
+    await page.fill(f'li[data-alert="{alarm.id}"] input[name="comment"]', "门没关好，已关门")
+    ART.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ART / "zones-before-ack.png"), full_page=True)
+    await button.click()
+
+    async def acked() -> AlertRow | None:
+        row = await asyncio.to_thread(d.journal.alert, alarm.id)
+        return row if row is not None and row.state == "acknowledged" else None
+
+    row = await poll(acked, "the acknowledgement to reach the journal")
+    assert row.acked_by == "zhang"
+    events = await asyncio.to_thread(d.journal.alert_events, alarm.id)
+    assert events[-1][2:] == ("zhang (web)", "门没关好，已关门")
+    await page.locator(".acked").wait_for()
+    await page.screenshot(path=str(ART / "zones-after-ack.png"), full_page=True)
+
+
+@pytest.mark.asyncio
+async def test_acknowledge_without_a_token_is_refused_on_the_page(daemon: tuple[Daemon, str], page: Page) -> None:
+    d, base = daemon
+    clock: ManualClock = d.clock  # type: ignore[assignment]
+    await too_warm(d, clock)
+    alarm = await poll(lambda: firing(d), "the alarm to fire")
+    await page.goto(f"{base}/?lang=en")
+    await page.locator(f'[data-ack="{alarm.id}"]').click()  # no token typed
+    error = page.locator(".ack-error")
+    await error.filter(has_text="401").wait_for()
+    assert "staff token" in (await error.text_content() or "")
+    assert (await asyncio.to_thread(d.journal.alert, alarm.id)).state == "firing"  # type: ignore[union-attr]
+
+
+async def firing(d: Daemon) -> AlertRow | None:
+    rows = await asyncio.to_thread(d.journal.alerts, open_only=True, zone="z1")
+    return next((a for a in rows if a.state == "firing"), None)
+
+
+async def too_warm(d: Daemon, clock: ManualClock) -> None:
+    """18 minutes at 9.5 °C, three readings at a time (never 5 min silent): past mandarin's 8 °C and 10 min delay."""
+    for _ in range(6):
+        start = clock.now()
+        clock.advance(180)
+        await d.pipeline.emit([Sample("s1", "temperature", 9.5, "C", ts=start + i * 60) for i in range(3)])
+
+
+async def poll(check, what: str, seconds: float = 15.0):  # type: ignore[no-untyped-def]
+    """Await `check()` until it returns something truthy, or fail after a bounded wait."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        got = await check()
+        if got:
+            return got
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)

@@ -1,6 +1,6 @@
 // Zones page: polls /api/v1/zones and redraws. No framework, no CDN: works offline.
 "use strict";
-let lang = document.body.dataset.lang || "zh-CN";
+let lang = new URLSearchParams(location.search).get("lang") || document.body.dataset.lang || "zh-CN";
 let T = {};
 
 const t = (k) => T[k] || k;
@@ -42,17 +42,104 @@ function zoneCard(z) {
     row.append(v, right);
     card.append(row);
   }
+  const chart = charts[z.id];
+  if (chart) card.append(chart.svg);
   const ul = el("ul", "alerts");
   for (const a of z.alerts.filter((a) => a.state !== "pending")) {
-    ul.append(el("li", null, `#${a.id} ${a.kind_text} ${a.value !== null ? fmt(a.value) : ""} · ${t("page.since")} ${time(a.started)}${a.detail ? " · " + a.detail : ""}`));
+    const li = el("li", null, `#${a.id} ${a.kind_text} ${a.value !== null ? fmt(a.value) : ""} · ${t("page.since")} ${time(a.started)}${a.detail ? " · " + a.detail : ""}`);
+    li.dataset.alert = a.id;
+    if (a.state === "firing") li.append(ackForm(a));
+    if (a.state === "acknowledged") li.append(el("span", "acked", ` · ${t("state.acknowledged")} ${a.acked_by || ""}`));
+    ul.append(li);
   }
   card.append(ul);
   return card;
 }
 
+// Acknowledge from the page: the staff token is kept in this browser only (localStorage).
+const comments = {};
+function ackForm(a) {
+  const form = el("form", "ack");
+  const comment = el("input");
+  comment.name = "comment";
+  comment.placeholder = t("page.ack_comment");
+  comment.value = comments[a.id] || "";
+  comment.addEventListener("input", () => (comments[a.id] = comment.value));
+  const button = el("button", null, t("page.ack"));
+  button.type = "submit";
+  button.dataset.ack = a.id;
+  const msg = el("span", "ack-error");
+  form.append(comment, button, msg);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const token = localStorage.getItem("coldchain-token") || "";
+    const r = await fetch(`/api/v1/alerts/${a.id}/ack?lang=${encodeURIComponent(lang)}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+      body: JSON.stringify({ comment: comment.value || null }),
+    });
+    if (r.ok) {
+      delete comments[a.id];
+      document.activeElement.blur();
+      await refresh();
+    } else {
+      msg.textContent = ` ${t("page.ack_failed")} (${r.status})`;
+    }
+  });
+  return form;
+}
+
+// The last 24 h of each room, downsampled by the server, with the storage range dashed.
+const charts = {};
+const SVG = "http://www.w3.org/2000/svg";
+function svgEl(tag, attrs) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  return e;
+}
+
+function drawChart(z, series, start, end) {
+  const W = 320, H = 90, P = 4;
+  const pts = series.flatMap((s) => s.rows.map((r) => r[2]));
+  const lim = [z.limits.temp_low, z.limits.temp_high].filter((v) => v !== null && v !== undefined);
+  const svg = svgEl("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", "aria-label": t("page.last_24h") });
+  svg.append(svgEl("title", {}));
+  svg.firstChild.textContent = t("page.last_24h");
+  if (!pts.length) return svg;
+  let lo = Math.min(...pts, ...lim), hi = Math.max(...pts, ...lim);
+  if (hi - lo < 1) { lo -= 0.5; hi += 0.5; }
+  const x = (ts) => P + ((ts - start) / (end - start)) * (W - 2 * P);
+  const y = (v) => H - P - ((v - lo) / (hi - lo)) * (H - 2 * P);
+  for (const v of lim) {
+    svg.append(svgEl("line", { x1: P, x2: W - P, y1: y(v), y2: y(v), class: "limit" }));
+    const label = svgEl("text", { x: W - P, y: y(v) - 2, class: "limit-label" });
+    label.textContent = `${fmt(v)}`;
+    svg.append(label);
+  }
+  for (const s of series) {
+    const line = s.rows.map((r) => `${x(r[0]).toFixed(1)},${y(r[2]).toFixed(1)}`).join(" ");
+    svg.append(svgEl("polyline", { points: line, class: "series" }));
+  }
+  return svg;
+}
+
+async function loadCharts(zones, now) {
+  for (const z of zones) {
+    const c = charts[z.id];
+    if (c && now - c.at < 60) continue;
+    const start = now - 86400;
+    const q = `zone=${encodeURIComponent(z.id)}&quantity=temperature&start=${start}&end=${now}&max_points=300`;
+    const data = await (await fetch(`/api/v1/history?${q}`)).json();
+    charts[z.id] = { at: now, svg: drawChart(z, data.series, start, now) };
+  }
+}
+
 async function refresh() {
+  // do not redraw under someone typing a comment or the token
+  if (document.activeElement && document.activeElement.tagName === "INPUT") return;
   try {
     const data = await (await fetch(`/api/v1/zones?lang=${encodeURIComponent(lang)}`)).json();
+    await loadCharts(data.zones, data.time);
     document.getElementById("site").textContent = `${data.site.name} · ${t("page.title")}`;
     document.getElementById("zones").replaceChildren(...data.zones.map(zoneCard));
     document.getElementById("updated").textContent = time(data.time);
@@ -60,6 +147,10 @@ async function refresh() {
     document.getElementById("updated").textContent = String(e);
   }
 }
+
+const tokenInput = document.getElementById("token");
+tokenInput.value = localStorage.getItem("coldchain-token") || "";
+tokenInput.addEventListener("change", () => localStorage.setItem("coldchain-token", tokenInput.value.trim()));
 
 document.getElementById("lang").addEventListener("click", async () => {
   lang = lang === "zh-CN" ? "en" : "zh-CN";
