@@ -90,8 +90,9 @@ def router(d: Daemon, tokens: Tokens) -> APIRouter:
                         headers={"Cache-Control": "public, max-age=86400"})
 
     @r.get("/trace/{code}", response_class=HTMLResponse)
-    async def trace_page(code: str, lang: str | None = None) -> HTMLResponse:
-        lang = lang if lang in LANGS else d.cfg.site.language
+    async def trace_page(code: str, request: Request, lang: str | None = None) -> HTMLResponse:
+        lang = lang if lang in LANGS else browser_lang(request.headers.get("accept-language", ""),
+                                                         d.cfg.site.language)
         try:
             rec = public_record(await asyncio.to_thread(lots.record, code, d.clock.now()))
         except LotNotFound:
@@ -100,6 +101,17 @@ def router(d: Daemon, tokens: Tokens) -> APIRouter:
         return HTMLResponse(_page(lang, code, _body(rec, lang, d.cfg.site.name, tz)))
 
     return r
+
+
+def browser_lang(accept: str, default: str) -> str:
+    """A buyer's phone says which language it prefers; Chinese unless it asks for English first."""
+    for part in accept.split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("zh"):
+            return "zh-CN"
+        if tag.startswith("en"):
+            return "en"
+    return default
 
 
 _CSS = """body{font-family:"WenQuanYi Zen Hei","Noto Sans CJK SC",sans-serif;margin:0 auto;max-width:42rem;padding:1rem;

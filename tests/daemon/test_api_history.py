@@ -235,6 +235,10 @@ async def test_lots_roles_record_trace_and_qr(running) -> None:  # type: ignore[
     assert "Cold-chain record" in en.text and "Room 2" in en.text and "estimate" in en.text
     for page in (zh.text, en.text):
         assert "zhang" not in page and "张师傅" not in page and "+86" not in page and "<script" not in page
+    by_header = await http.get(f"/trace/{code}", headers={"Accept-Language": "en-US,en;q=0.9,zh;q=0.5"})
+    assert "Cold-chain record" in by_header.text
+    by_header = await http.get(f"/trace/{code}", headers={"Accept-Language": "zh-TW,zh;q=0.9,en;q=0.5"})
+    assert "冷链追溯" in by_header.text
     missing = await http.get("/trace/NOPE-1")
     assert missing.status_code == 404 and "NOPE-1" in missing.text
     png = await http.get(f"/trace/{code}/qr.png")
