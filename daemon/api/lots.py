@@ -7,6 +7,7 @@ import html
 import math
 import zoneinfo
 from datetime import datetime
+from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -21,6 +22,8 @@ from daemon.shelflife import Q10
 
 if TYPE_CHECKING:
     from daemon.runtime import Daemon
+
+STATIC = files("daemon.api").joinpath("static")
 
 
 class CheckInBody(BaseModel):
@@ -75,6 +78,18 @@ def router(d: Daemon, tokens: Tokens) -> APIRouter:
     async def audit_log(target: str | None = None, limit: int = Query(500, ge=1, le=5000),
                         caller: Caller = Depends(tokens.require("manager"))) -> dict[str, Any]:  # noqa: B008
         return {"entries": await asyncio.to_thread(audit_entries, d.journal, target, limit)}
+
+    # -- the staff page (static; the API calls in it carry the staff token)
+
+    @r.get("/lots", response_class=HTMLResponse)
+    async def lots_page() -> HTMLResponse:
+        page = STATIC.joinpath("lots.html").read_text(encoding="utf-8")
+        return HTMLResponse(page.replace("{{LANG}}", d.cfg.site.language))
+
+    @r.get("/lots.js")
+    async def lots_js() -> Response:
+        return Response(STATIC.joinpath("lots.js").read_text(encoding="utf-8"),
+                        media_type="text/javascript; charset=utf-8")
 
     # -- public: what a buyer reaches from the QR code; no login, no names, no phone numbers
 

@@ -197,6 +197,28 @@ async def test_acknowledge_without_a_token_is_refused_on_the_page(daemon: tuple[
     assert (await asyncio.to_thread(d.journal.alert, alarm.id)).state == "firing"  # type: ignore[union-attr]
 
 
+@pytest.mark.asyncio
+async def test_staff_check_a_lot_in_and_out_on_the_lots_page(daemon: tuple[Daemon, str], page: Page) -> None:
+    d, base = daemon
+    await page.goto(f"{base}/lots")
+    await page.fill("#token", "staff-secret")
+    await page.press("#token", "Tab")
+    await page.fill("#checkin input[name=code]", "CQ-FJ-0042")
+    assert await page.input_value("#checkin input[name=commodity]") == "mandarin"  # the room's commodity
+    await page.fill("#checkin input[name=quantity]", "640")
+    await page.fill("#checkin input[name=origin]", "奉节县草堂镇")
+    await page.click("#checkin button[type=submit]")
+    await page.locator('tr[data-lot="CQ-FJ-0042"]').wait_for()
+    ART.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ART / "lots.png"), full_page=True)
+    lot = await asyncio.to_thread(lambda: d.journal.read("SELECT quantity, origin, created_by FROM lots"))
+    assert lot == [(640.0, "奉节县草堂镇", "zhang")]
+    await page.click('[data-checkout="CQ-FJ-0042"]')
+    await page.locator('tr[data-lot="CQ-FJ-0042"]').wait_for(state="detached")
+    actions = await asyncio.to_thread(lambda: d.journal.read("SELECT action, who FROM audit_log ORDER BY id"))
+    assert actions == [("lot.check_in", "zhang"), ("lot.check_out", "zhang")]
+
+
 async def firing(d: Daemon) -> AlertRow | None:
     rows = await asyncio.to_thread(d.journal.alerts, open_only=True, zone="z1")
     return next((a for a in rows if a.state == "firing"), None)

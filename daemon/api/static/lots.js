@@ -1,0 +1,127 @@
+// Lots page for staff: check a lot in, move it, check it out. Same token as the rooms page.
+"use strict";
+let lang = new URLSearchParams(location.search).get("lang") || document.body.dataset.lang || "zh-CN";
+let T = {};
+let zones = [];
+const t = (k) => T[k] || k;
+const el = (tag, cls, text) => {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined) e.textContent = text;
+  return e;
+};
+const token = () => localStorage.getItem("coldchain-token") || "";
+const time = (ts) => (ts ? new Date(ts * 1000).toLocaleString(lang) : "–");
+
+async function call(method, url, body) {
+  const r = await fetch(url, {
+    method,
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token()}` },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(`${t("page.lot_failed")} (${r.status}) ${data.detail || ""}`);
+  return data;
+}
+
+function row(lot) {
+  const tr = el("tr");
+  tr.dataset.lot = lot.code;
+  const link = el("a", null, lot.code);
+  link.href = `/trace/${encodeURIComponent(lot.code)}?lang=${encodeURIComponent(lang)}`;
+  const zoneName = (zones.find((z) => z.id === lot.zone) || { name: lot.zone }).name;
+  const move = el("select");
+  move.name = "move";
+  for (const z of zones) {
+    const o = el("option", null, z.name);
+    o.value = z.id;
+    o.selected = z.id === lot.zone;
+    move.append(o);
+  }
+  const moveBtn = el("button", null, t("page.move"));
+  moveBtn.dataset.move = lot.code;
+  moveBtn.onclick = () => act(() => call("POST", `/api/v1/lots/${encodeURIComponent(lot.code)}/move`, { zone: move.value }));
+  const outBtn = el("button", null, t("page.check_out"));
+  outBtn.dataset.checkout = lot.code;
+  outBtn.onclick = () => act(() => call("POST", `/api/v1/lots/${encodeURIComponent(lot.code)}/checkout`));
+  const cells = [link, el("span", null, lot.commodity), el("span", null, zoneName),
+    el("span", null, `${lot.quantity ?? ""} ${lot.unit || ""}`), el("span", null, time(lot.created)), move, moveBtn, outBtn];
+  for (const c of cells) {
+    const td = el("td");
+    td.append(c);
+    tr.append(td);
+  }
+  return tr;
+}
+
+async function act(fn) {
+  const err = document.getElementById("lots-error");
+  err.textContent = "";
+  try {
+    await fn();
+    await refresh();
+  } catch (e) {
+    err.textContent = String(e.message || e);
+  }
+}
+
+async function refresh() {
+  const table = document.getElementById("lots");
+  try {
+    const data = await call("GET", "/api/v1/lots?in_storage=true");
+    const head = el("tr");
+    for (const k of ["page.lot_code", "page.lot_commodity", "page.lot_zone", "page.lot_quantity", "page.lot_since"]) {
+      head.append(el("th", null, t(k)));
+    }
+    table.replaceChildren(head, ...data.lots.map(row));
+    document.getElementById("lots-error").textContent = "";
+    if (!data.lots.length) table.append(el("tr", null, t("page.no_lots")));
+  } catch (e) {
+    document.getElementById("lots-error").textContent = String(e.message || e);
+  }
+}
+
+async function init() {
+  T = await (await fetch(`/api/v1/messages/${lang}`)).json();
+  document.documentElement.lang = lang;
+  document.title = t("page.lots");
+  document.querySelectorAll("[data-t]").forEach((n) => (n.textContent = t(n.dataset.t)));
+  zones = (await (await fetch(`/api/v1/zones?lang=${encodeURIComponent(lang)}`)).json()).zones;
+  const form = document.getElementById("checkin");
+  for (const z of zones) {
+    const o = el("option", null, z.name);
+    o.value = z.id;
+    form.zone.append(o);
+  }
+  const fill = () => {
+    const z = zones.find((x) => x.id === form.zone.value);
+    if (z && z.commodity) form.commodity.value = z.commodity.key;
+  };
+  form.zone.addEventListener("change", fill);
+  fill();
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const err = document.getElementById("checkin-error");
+    err.textContent = "";
+    try {
+      await call("POST", "/api/v1/lots", {
+        code: form.code.value.trim(), zone: form.zone.value, commodity: form.commodity.value.trim(),
+        quantity: form.quantity.value === "" ? null : Number(form.quantity.value),
+        unit: form.unit.value || null, origin: form.origin.value || null,
+      });
+      form.code.value = "";
+      await refresh();
+    } catch (e) {
+      err.textContent = String(e.message || e);
+    }
+  });
+  const tok = document.getElementById("token");
+  tok.value = token();
+  tok.addEventListener("change", async () => {
+    localStorage.setItem("coldchain-token", tok.value.trim());
+    await refresh();
+  });
+  await refresh();
+}
+
+init();
