@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.model import Quality, Quantity, Reading
+from daemon.sinks import AlarmEvent
 
 SCHEMA = [
     # version 1
@@ -340,6 +341,19 @@ class Journal:
     def alert(self, alert_id: int) -> AlertRow | None:
         row = self._reader().execute(f"SELECT {self._ALERT_COLS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
         return AlertRow(*row) if row else None
+
+    def events_after(self, last_id: int, limit: int, site: str) -> list[AlarmEvent]:
+        """Audit-log entries with id > last_id, each with its alarm's place and kind, for sinks."""
+        rows = self._reader().execute(
+            "SELECT e.id, e.alert_id, e.ts, e.state, e.who, e.comment, a.zone, a.sensor, a.kind, a.severity, "
+            "a.value, a.limit_value FROM alert_events e JOIN alerts a ON a.id = e.alert_id "
+            "WHERE e.id > ? ORDER BY e.id LIMIT ?",
+            (last_id, limit),
+        )
+        return [AlarmEvent(r[0], r[1], r[2], r[3], r[4], r[5], site, *r[6:]) for r in rows]
+
+    def max_event_id(self) -> int:
+        return int(self._reader().execute("SELECT COALESCE(MAX(id), 0) FROM alert_events").fetchone()[0])
 
     def alert_events(self, alert_id: int) -> list[tuple[float, str, str, str | None]]:
         return list(

@@ -72,7 +72,8 @@ class Daemon:
         self._inflight: set[asyncio.Future[Any]] = set()
         self.pipeline.subscribers += [self._to_live, self._to_rules]
         commodities = {z.id: z.commodity for z in cfg.zones if z.commodity}
-        self.forwarders = [Forwarder(SINKS[s.type](s, commodities), self.journal, self.clock, self.stats)
+        self.forwarders = [Forwarder(SINKS[s.type](s, commodities), self.journal, self.clock, self.stats,
+                                      site=cfg.site.id)
                            for s in cfg.sinks]  # one durable cursor each: sink:<id>
         self.pipeline.subscribers += [f.notify for f in self.forwarders]
         self.retention = Retention(self.journal, self.clock, self.stats, raw_retention=cfg.storage.raw_retention,
