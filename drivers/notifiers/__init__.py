@@ -1,3 +1,3 @@
 """Built-in notifiers (explicit import list)."""
 
-from drivers.notifiers import console  # noqa: F401
+from drivers.notifiers import console, gsm_modem  # noqa: F401
