@@ -116,7 +116,7 @@ class GsmModemNotifier(Notifier):
         self._outgoing: dict[int, _Outgoing] = {}
         self._parts: dict[tuple[str, int, int], _Parts] = {}
         self._counts = {"sent": 0, "parts": 0, "received": 0, "reports": 0, "timeouts": 0, "resets": 0,
-                        "reopens": 0, "send_errors": 0}
+                        "reopens": 0, "send_errors": 0, "scans": 0, "incoming_errors": 0}
         self._last_error: str | None = None
         self._radio: dict[str, object] = {}
 
@@ -124,6 +124,11 @@ class GsmModemNotifier(Notifier):
     def ready(self) -> bool:
         """The port is open and the modem initialised (PDU mode, reports routed)."""
         return self._ready.is_set()
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Sent, received, reports, timeouts, resets, reopens ... since start (also in `health()`)."""
+        return dict(self._counts)
 
     # -- port lifecycle
 
@@ -377,6 +382,7 @@ class GsmModemNotifier(Notifier):
                 stored.append((int(line[6:].split(",")[0]), lines[i + 1]))
         for index, pdu_hex in stored:
             await self._process_stored(index, pdu_hex)
+        self._counts["scans"] += 1
 
     async def _process_stored(self, index: int, pdu_hex: str) -> None:
         """Decode a stored message; hand replies to the core and delete only after the callback returned."""
@@ -408,6 +414,7 @@ class GsmModemNotifier(Notifier):
                 try:
                     self.ctx.on_incoming(incoming)
                 except Exception:
+                    self._counts["incoming_errors"] += 1
                     log.exception("%s: on_incoming failed; SMS from %s stays on the SIM", self.source, msg.sender)
                     return
         async with self._lock:
