@@ -36,6 +36,7 @@ class FakeModem:
         self.creg = "0,1"
         self.cereg = "0,1"
         self.cops = '0,0,"CHINA MOBILE",7'
+        self.pin: str | None = None  # set: the SIM asks for this PIN until AT+CPIN="<pin>"
         self.inside_csq = ""  # unsolicited text to slip between the +CSQ line and its OK
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -143,7 +144,13 @@ class FakeModem:
                 used = len(self.storage)
             self._send(f"\r\n+CPMS: {used},30,{used},30,{used},30\r\n{ok}")
         elif up == "AT+CPIN?":
-            self._send(f"\r\n+CPIN: READY\r\n{ok}")
+            self._send(f"\r\n+CPIN: {'SIM PIN' if self.pin else 'READY'}\r\n{ok}")
+        elif up.startswith("AT+CPIN="):
+            if self.pin and cmd.split("=", 1)[1].strip('"') == self.pin:
+                self.pin = None
+                self._send(ok)
+            else:
+                self._send("\r\n+CME ERROR: 16\r\n")  # incorrect password
         elif up == "AT+CSQ":
             self._send(f"\r\n+CSQ: {self.csq}\r\n{self.inside_csq}{ok}")
         elif up == "AT+CREG?":

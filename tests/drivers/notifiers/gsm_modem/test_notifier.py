@@ -6,16 +6,18 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from daemon.errors import NotifierError
+from daemon.errors import ConfigError, NotifierError
 from daemon.notify import Incoming, Message, NotifierContext
 from drivers import load_all
 from drivers.notifiers.gsm_modem import SAMPLE_YAML, GsmModemConfig, GsmModemNotifier, signal_dbm
 from drivers.registry import NOTIFIERS
+from tests.conftest import MINIMAL, make_config
 from tests.drivers.notifiers.gsm_modem.conftest import PtyPair
 from tests.drivers.notifiers.gsm_modem.fake_modem import FakeModem
 from tests.drivers.notifiers.gsm_modem.test_pdu import ACK_DELIVER, ALARM_1, ALARM_1_PDU, ALARM_2_PDUS, alarm_2_text
@@ -249,3 +251,48 @@ async def test_unplugged_modem_is_reopened_with_backoff(ptys: PtyPair, modem: Fa
             replugged.stop()
     assert health["reopens"] == 1
     assert replugged.commands[: len(INIT)] == INIT
+
+
+async def test_sim_pin_from_pin_file(ptys: PtyPair, modem: FakeModem, tmp_path: Path) -> None:
+    modem.pin = "4321"
+    pin_file = tmp_path / "sim.pin"
+    pin_file.write_text("4321\n")
+    n = make(ptys, pin_file=str(pin_file))
+    try:
+        assert await n.send(msg("test")) == "1"
+    finally:
+        await n.close()
+    assert 'AT+CPIN="4321"' in modem.commands
+
+
+async def test_sim_pin_missing_is_a_clear_error(ptys: PtyPair, modem: FakeModem) -> None:
+    modem.pin = "4321"
+    n = make(ptys)
+    with pytest.raises(NotifierError, match="asks for a PIN but no pin_file") as info:
+        await n.send(msg("test"))
+    assert str(ptys.client_end) in str(info.value)
+    health = await n.health()
+    assert health["state"] == "down" and "PIN" in str(health["last_error"])
+
+
+async def test_not_registered_shows_in_health(ptys: PtyPair, modem: FakeModem) -> None:
+    modem.creg, modem.cereg, modem.csq = "0,2", "0,3", "99,99"
+    n = make(ptys)
+    try:
+        health = await n.health()
+    finally:
+        await n.close()
+    assert health["registered"] is False
+    assert health["registration"] == {"creg": "searching", "cereg": "denied"}
+    assert health["signal_dbm"] is None
+
+
+async def test_app_config_accepts_a_gsm_modem_entry(tmp_path: Path) -> None:
+    text = MINIMAL.replace("  - {id: out, type: console}",
+                           "  - {id: sms, type: gsm_modem, port: /dev/ttyUSB2, validity: 12h, xonxoff: true}")
+    cfg = make_config(tmp_path, text)
+    [entry] = cfg.notifiers
+    assert isinstance(entry, GsmModemConfig)
+    assert (entry.validity, entry.xonxoff) == (43200.0, True)
+    with pytest.raises(ConfigError, match="baudrate"):
+        make_config(tmp_path, text.replace("validity: 12h", "baudrate: 1234"))
