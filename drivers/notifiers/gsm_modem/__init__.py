@@ -156,7 +156,6 @@ class GsmModemNotifier(Notifier):
             self._consecutive_timeouts += 1
             self._counts["timeouts"] += 1
             if self._consecutive_timeouts >= self.cfg.max_timeouts and not self._resetting:
-                self._ready.clear()
                 self._events.put_nowait(_Reset(f"{self._consecutive_timeouts} consecutive timeouts"))
             raise
         except AtCommandError:
@@ -288,7 +287,7 @@ class GsmModemNotifier(Notifier):
                             await self._open()
                     except AtError as exc:
                         self._last_error = f"open/init: {exc}"
-                        log.warning("%s: %s; retrying in %.0f s", self.source, exc, backoff)
+                        log.warning("%s: %s; retrying in %.1f s", self.source, exc, backoff)
                         await asyncio.sleep(backoff)
                         backoff = min(backoff * 2, self.cfg.reopen_backoff_max)
                         continue
@@ -299,8 +298,10 @@ class GsmModemNotifier(Notifier):
                 try:
                     event = await asyncio.wait_for(self._events.get(), wait)
                 except TimeoutError:
-                    await self._periodic_health()
-                    next_health = time.monotonic() + self.cfg.health_interval
+                    ok = await self._periodic_health()
+                    # after a timeout, probe again soon so a hung modem reaches max_timeouts in seconds, not hours
+                    again = self.cfg.health_interval if ok else min(self.cfg.health_interval, self.cfg.command_timeout)
+                    next_health = time.monotonic() + again
                     continue
                 await self._handle(event)
         finally:
@@ -488,17 +489,19 @@ class GsmModemNotifier(Notifier):
                 "registration": {k: _REG_STATES.get(v, str(v)) for k, v in regs.items()},
                 "signal_dbm": signal_dbm(rssi), "operator": operator, "checked_at": time.time()}
 
-    async def _periodic_health(self) -> None:
+    async def _periodic_health(self) -> bool:
+        """Read registration and signal; False when the modem did not answer in time."""
         if not self._ready.is_set():
-            return
+            return True
         try:
             self._radio = await self._read_radio()
         except AtError as exc:
             self._last_error = f"health check: {exc}"
             log.warning("%s: health check failed: %s", self.source, exc)
-            return
+            return not isinstance(exc, AtTimeout)
         if not self._radio["registered"]:
             log.warning("%s: modem not registered on the network: %s", self.source, self._radio["registration"])
+        return True
 
     async def health(self) -> dict[str, object]:
         """Port state, registration, signal (dBm), operator and counters, read fresh when the modem is idle."""

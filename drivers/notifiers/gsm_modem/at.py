@@ -193,7 +193,12 @@ class AtPort:
                     self._idle()
                     continue
                 if req is not None:
-                    self._execute(req)
+                    try:
+                        self._execute(req)
+                    except (serial.SerialException, OSError) as exc:
+                        if not req.future.done():  # the port died mid-command: its caller must not wait forever
+                            req.future.set_exception(AtPortError(f"{self.port}: port lost: {exc}"))
+                        raise
         except (serial.SerialException, OSError) as exc:
             self._dead = f"port lost: {exc}"
             log.warning("%s: %s", self.port, self._dead)
@@ -211,7 +216,7 @@ class AtPort:
                 req = self._requests.get_nowait()
             except queue.Empty:
                 return
-            if req is not None and not req.future.done():
+            if req is not None and req.future.set_running_or_notify_cancel():
                 req.future.set_exception(AtPortError(f"{self.port}: {reason}"))
 
     def _idle(self) -> None:
@@ -285,8 +290,8 @@ class AtPort:
                 self._fill(deadline)
 
     def _execute(self, req: _Request) -> None:
-        if req.future.cancelled():
-            return
+        if not req.future.set_running_or_notify_cancel():
+            return  # the caller gave up (task cancelled) before the command went out
         shown = "AT+CPIN=<hidden>" if req.command.upper().startswith("AT+CPIN=") else req.command
         # Complete lines already here belong to nobody waiting: route them before this command's answer.
         while (line := self._pop_line()) is not None:

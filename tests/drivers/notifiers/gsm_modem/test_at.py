@@ -98,3 +98,12 @@ def test_lost_port_fails_commands(ptys: PtyPair, modem: FakeModem, port: AtPort)
 def test_missing_port_cannot_open(ptys: PtyPair) -> None:
     with pytest.raises(AtPortError, match="cannot open"):
         AtPort(str(ptys.client_end) + "-nope", on_urc=lambda _u: None).start().result(5)
+
+
+def test_port_lost_in_the_middle_of_a_command_fails_that_command(ptys: PtyPair, modem: FakeModem,
+                                                                 port: AtPort) -> None:
+    modem.hung = True
+    pending = port.submit("AT+CSQ", 30)
+    ptys.stop()
+    with pytest.raises(AtPortError, match="port lost"):
+        pending.result(10)

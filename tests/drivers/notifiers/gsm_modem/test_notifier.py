@@ -229,7 +229,8 @@ async def test_silent_modem_times_out_then_is_reset_and_recovers(ptys: PtyPair, 
         await eventually(lambda: n.ready, what="re-initialised after reset")
         assert await n.send(msg("ALARM room1", outbox_id=2)) == "1"
         health = await n.health()
-    assert health["resets"] == 1 and health["timeouts"] >= 1
+    assert health["state"] == "ready"
+    assert n.counts["resets"] == 1 and n.counts["timeouts"] >= 1
     assert modem.commands.count("ATE0") == 2  # initialised again after the reboot turned echo back on
 
 
@@ -296,3 +297,12 @@ async def test_app_config_accepts_a_gsm_modem_entry(tmp_path: Path) -> None:
     assert (entry.validity, entry.xonxoff) == (43200.0, True)
     with pytest.raises(ConfigError, match="baudrate"):
         make_config(tmp_path, text.replace("validity: 12h", "baudrate: 1234"))
+
+
+async def test_hung_modem_is_found_by_the_health_check_without_any_send(ptys: PtyPair, modem: FakeModem) -> None:
+    n = make(ptys, health_interval=0.2, max_timeouts=2)
+    async with running(n):
+        modem.hung = True
+        await eventually(lambda: modem.boots == 1, what="reset after health-check timeouts")
+        await eventually(lambda: n.ready and n.counts["resets"] == 1, what="ready again")
+        assert await n.send(msg("ALARM room1")) == "1"
