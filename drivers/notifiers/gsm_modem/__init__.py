@@ -67,7 +67,13 @@ class _Parts:
     """Parts of a concatenated incoming message seen so far: seq -> (SIM index, text)."""
 
     total: int
+    ts: float
     got: dict[int, tuple[int, str]] = field(default_factory=dict)
+    first_seen: float = field(default_factory=time.monotonic)
+
+    def text(self) -> str:
+        """The parts in order; a part that never came shows as an ellipsis."""
+        return "".join(self.got[s][1] if s in self.got else "…" for s in range(1, self.total + 1))
 
 
 def signal_dbm(rssi: int) -> int | None:
@@ -249,6 +255,8 @@ class GsmModemNotifier(Notifier):
         await self._ensure_ready()
         mrs: list[int] = []
         async with self._lock:
+            if self._port is None or not self._port.alive:  # a reset or a lost port got the lock first
+                raise NotifierError(self.source, f"{self.cfg.port}: modem not ready ({self._last_error})")
             for i, part in enumerate(parts, start=1):
                 try:
                     resp = await self._cmd(f"AT+CMGS={part.tpdu_length}", self.cfg.send_timeout, pdu_hex=part.hex)
@@ -337,6 +345,7 @@ class GsmModemNotifier(Notifier):
     async def _reset(self, reason: str) -> None:
         """A modem that stopped answering: AT+CFUN=1,1 (if it still listens), then reopen and re-initialise."""
         self._resetting = True
+        self._ready.clear()
         self._counts["resets"] += 1
         self._last_error = f"reset: {reason}"
         log.warning("%s: resetting modem on %s: %s", self.source, self.cfg.port, reason)
@@ -387,40 +396,56 @@ class GsmModemNotifier(Notifier):
 
     async def _process_stored(self, index: int, pdu_hex: str) -> None:
         """Decode a stored message; hand replies to the core and delete only after the callback returned."""
-        delete = [index]
         try:
             msg = pdu.decode(pdu_hex)
         except pdu.PduError as exc:
             log.error("%s: SIM index %d holds an undecodable PDU %s (%s); deleting it", self.source, index,
                       pdu_hex, exc)
-        else:
-            if isinstance(msg, pdu.Submit):
-                return  # an outgoing message someone stored on the SIM: not ours to delete
-            if isinstance(msg, pdu.StatusReport):
-                self._on_pdu(pdu_hex, msg)
-            else:
-                text = msg.text
-                if msg.concat is not None and msg.concat.total > 1:
-                    key = (msg.sender, msg.concat.reference, msg.concat.total)
-                    parts = self._parts.setdefault(key, _Parts(msg.concat.total))
-                    parts.got[msg.concat.seq] = (index, msg.text)
-                    if len(parts.got) < parts.total:
-                        return  # wait for the other parts; they stay on the SIM
-                    del self._parts[key]
-                    delete = [parts.got[s][0] for s in sorted(parts.got)]
-                    text = "".join(parts.got[s][1] for s in sorted(parts.got))
-                incoming = Incoming(msg.sender, text, msg.timestamp.timestamp(), channel=self.config.id)
-                self._counts["received"] += 1
-                log.info("%s: SMS from %s: %r", self.source, msg.sender, text)
-                try:
-                    self.ctx.on_incoming(incoming)
-                except Exception:
-                    self._counts["incoming_errors"] += 1
-                    log.exception("%s: on_incoming failed; SMS from %s stays on the SIM", self.source, msg.sender)
-                    return
+            await self._delete([index])
+            return
+        if isinstance(msg, pdu.Submit):
+            return  # an outgoing message someone stored on the SIM: not ours to delete
+        if isinstance(msg, pdu.StatusReport):
+            self._on_pdu(pdu_hex, msg)
+            await self._delete([index])
+            return
+        if msg.concat is None or msg.concat.total <= 1:
+            await self._hand_over(msg.sender, msg.text, msg.timestamp.timestamp(), [index])
+            return
+        key = (msg.sender, msg.concat.reference, msg.concat.total)
+        parts = self._parts.setdefault(key, _Parts(msg.concat.total, msg.timestamp.timestamp()))
+        parts.got[msg.concat.seq] = (index, msg.text)
+        if len(parts.got) == parts.total:
+            del self._parts[key]
+            await self._hand_over(msg.sender, parts.text(), parts.ts, [i for i, _ in parts.got.values()])
+        # else: wait for the other parts; this one stays on the SIM
+
+    async def _hand_over(self, sender: str, text: str, ts: float, indexes: list[int]) -> None:
+        """Give a reply to the core; delete it from the SIM only if the callback returned."""
+        self._counts["received"] += 1
+        log.info("%s: SMS from %s: %r", self.source, sender, text)
+        try:
+            self.ctx.on_incoming(Incoming(sender, text, ts, channel=self.config.id))
+        except Exception:
+            self._counts["incoming_errors"] += 1
+            log.exception("%s: on_incoming failed; SMS from %s stays on the SIM", self.source, sender)
+            return
+        await self._delete(indexes)
+
+    async def _delete(self, indexes: list[int]) -> None:
         async with self._lock:
-            for i in delete:
+            for i in indexes:
                 await self._cmd(f"AT+CMGD={i}")
+
+    async def _flush_stale_parts(self) -> None:
+        """Hand over replies whose missing parts never came, so orphan parts cannot fill the SIM."""
+        now = time.monotonic()
+        for key, parts in list(self._parts.items()):
+            if now - parts.first_seen >= self.cfg.partial_reply_timeout:
+                del self._parts[key]
+                log.warning("%s: reply from %s has %d of %d parts after %.0f s; handing it over incomplete",
+                            self.source, key[0], len(parts.got), parts.total, now - parts.first_seen)
+                await self._hand_over(key[0], parts.text(), parts.ts, [i for i, _ in parts.got.values()])
 
     def _on_pdu(self, pdu_hex: str, report: pdu.StatusReport | None) -> None:
         """A status report: combine the parts of one message, then tell the core once."""
@@ -480,12 +505,23 @@ class GsmModemNotifier(Notifier):
                 cops = (await self._cmd("AT+COPS?")).prefixed("+COPS:")
             except AtCommandError:
                 cops = []
+            try:
+                cpms = (await self._cmd("AT+CPMS?")).prefixed("+CPMS:")
+            except AtCommandError:
+                cpms = []
         rssi = int(csq[0].split(",")[0]) if csq and csq[0].split(",")[0].isdigit() else 99
         operator = None
         if cops and '"' in cops[0]:
             operator = cops[0].split('"')[1]
         registered = any(s in (1, 5, 6, 7) for s in regs.values())
-        return {"registered": registered,
+        storage: dict[str, int] = {}
+        fields = cpms[0].split(",") if cpms else []
+        if len(fields) >= 3 and fields[1].strip().isdigit() and fields[2].strip().isdigit():
+            storage = {"used": int(fields[1]), "total": int(fields[2])}
+            if storage["total"] and storage["used"] >= storage["total"] - 2:
+                log.warning("%s: SIM message storage nearly full (%d/%d): new replies may be refused",
+                            self.source, storage["used"], storage["total"])
+        return {"registered": registered, "sim_storage": storage,
                 "registration": {k: _REG_STATES.get(v, str(v)) for k, v in regs.items()},
                 "signal_dbm": signal_dbm(rssi), "operator": operator, "checked_at": time.time()}
 
@@ -494,6 +530,7 @@ class GsmModemNotifier(Notifier):
         if not self._ready.is_set():
             return True
         try:
+            await self._flush_stale_parts()
             self._radio = await self._read_radio()
         except AtError as exc:
             self._last_error = f"health check: {exc}"

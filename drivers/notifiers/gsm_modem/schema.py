@@ -38,4 +38,7 @@ class GsmModemConfig(NotifierBase):
     reset_wait: Duration = Field(default=20.0, ge=0, description="pause after AT+CFUN=1,1 before reopening")
     reopen_backoff: Duration = Field(default=2.0, gt=0, description="first wait before reopening a lost port")
     reopen_backoff_max: Duration = Field(default=300.0, gt=0, description="longest wait between reopen attempts")
+    partial_reply_timeout: Duration = Field(
+        default=3600.0, gt=0, description="hand over a multi-part reply with parts missing after this long"
+    )
     health_interval: Duration = Field(default=300.0, gt=0, description="how often registration and signal are read")

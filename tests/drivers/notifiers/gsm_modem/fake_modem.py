@@ -143,6 +143,10 @@ class FakeModem:
             with self._lock:
                 used = len(self.storage)
             self._send(f"\r\n+CPMS: {used},30,{used},30,{used},30\r\n{ok}")
+        elif up == "AT+CPMS?":
+            with self._lock:
+                used = len(self.storage)
+            self._send(f'\r\n+CPMS: "SM",{used},30,"SM",{used},30,"SM",{used},30\r\n{ok}')
         elif up == "AT+CPIN?":
             self._send(f"\r\n+CPIN: {'SIM PIN' if self.pin else 'READY'}\r\n{ok}")
         elif up.startswith("AT+CPIN="):

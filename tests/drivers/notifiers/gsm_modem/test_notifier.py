@@ -105,6 +105,7 @@ async def test_init_sequence_and_health(ptys: PtyPair, modem: FakeModem) -> None
     assert health["registered"] is True
     assert health["registration"] == {"creg": "home", "cereg": "home"}
     assert (health["signal_dbm"], health["operator"]) == (-71, "CHINA MOBILE")
+    assert health["sim_storage"] == {"used": 0, "total": 30}
 
 
 async def test_chinese_alarm_single_part_pdu_on_the_wire(ptys: PtyPair, modem: FakeModem) -> None:
@@ -225,8 +226,8 @@ async def test_silent_modem_times_out_then_is_reset_and_recovers(ptys: PtyPair, 
         with pytest.raises(NotifierError, match="prompt") as info:
             await asyncio.wait_for(n.send(msg("ALARM room1")), 10)
         assert str(ptys.client_end) in str(info.value)
-        await eventually(lambda: modem.boots == 1, what="AT+CFUN=1,1 reset")
-        await eventually(lambda: n.ready, what="re-initialised after reset")
+        await eventually(lambda: n.counts["resets"] == 1 and n.ready, what="reset and re-initialised")
+        assert modem.boots == 1  # AT+CFUN=1,1 got through
         assert await n.send(msg("ALARM room1", outbox_id=2)) == "1"
         health = await n.health()
     assert health["state"] == "ready"
@@ -306,3 +307,28 @@ async def test_hung_modem_is_found_by_the_health_check_without_any_send(ptys: Pt
         await eventually(lambda: modem.boots == 1, what="reset after health-check timeouts")
         await eventually(lambda: n.ready and n.counts["resets"] == 1, what="ready again")
         assert await n.send(msg("ALARM room1")) == "1"
+
+
+def deliver_part(text: str, ref: int, total: int, seq: int) -> str:
+    """An SMS-DELIVER from +8613800138000, UCS2, with an 8-bit concatenation UDH (FO 0x44: UDHI)."""
+    ud = bytes([5, 0, 3, ref, total, seq]) + text.encode("utf-16-be")
+    return ("00440D91683108108300F0000842112201000023" + f"{len(ud):02X}" + ud.hex()).upper()
+
+
+async def test_multi_part_reply_is_joined_then_all_parts_deleted(ptys: PtyPair, modem: FakeModem) -> None:
+    rec = Recorder(modem)
+    async with running(make(ptys, rec.ctx)):
+        second = modem.deliver(deliver_part("已处理，压缩机复位", 7, 2, 2))  # parts may arrive out of order
+        first = modem.deliver(deliver_part("ACK 17 ", 7, 2, 1))
+        await eventually(lambda: {first, second} <= set(modem.deleted), what="both parts deleted")
+    assert [m.text for m in rec.incoming] == ["ACK 17 已处理，压缩机复位"]
+    assert rec.deleted_at_callback == [[]]
+
+
+async def test_reply_with_a_part_missing_is_handed_over_after_the_timeout(ptys: PtyPair, modem: FakeModem) -> None:
+    rec = Recorder(modem)
+    n = make(ptys, rec.ctx, partial_reply_timeout=0.3, health_interval=0.1)
+    async with running(n):
+        index = modem.deliver(deliver_part("ACK 17 ", 9, 2, 1))
+        await eventually(lambda: index in modem.deleted, what="orphan part handed over and deleted")
+    assert [m.text for m in rec.incoming] == ["ACK 17 …"]
