@@ -88,6 +88,11 @@ SCHEMA = [
         PRIMARY KEY (series, bucket_ms)
     ) WITHOUT ROWID;
     """,
+    # version 4: delivery reports (SMS +CDS, cloud receipts) on the message they confirm
+    """
+    ALTER TABLE outbox ADD COLUMN delivered INTEGER;
+    ALTER TABLE outbox ADD COLUMN delivery_detail TEXT;
+    """,
 ]
 
 
@@ -397,6 +402,24 @@ class Journal:
                 "sent_at=CASE WHEN ?='sent' THEN ? ELSE sent_at END WHERE id=?",
                 (state, error, ref, next_try, state, time.time(), outbox_id),
             )
+
+    def mark_delivered(self, notifier: str, ref: str, delivered: bool, detail: str) -> int | None:
+        """Record a delivery report on the newest sent message of `notifier` with that reference.
+
+        Modem references wrap at 256, so the newest match is the one the report is about."""
+        with self.transaction() as db:
+            row = db.execute("SELECT id FROM outbox WHERE notifier=? AND state='sent' AND ref=? ORDER BY id DESC "
+                             "LIMIT 1", (notifier, ref)).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE outbox SET delivered=?, delivery_detail=? WHERE id=?",
+                       (1 if delivered else 0, detail or None, row[0]))
+            return int(row[0])
+
+    def delivery(self, outbox_id: int) -> tuple[int | None, str | None]:
+        row = self._reader().execute("SELECT delivered, delivery_detail FROM outbox WHERE id=?",
+                                     (outbox_id,)).fetchone()
+        return (row[0], row[1]) if row else (None, None)
 
     def due_escalations(self, now: float) -> list[int]:
         rows = self._reader().execute(

@@ -75,6 +75,12 @@ async def test_compressor_failure_sms_ack_by_reply_and_resolve(
         assert first.startswith("【冷库告警】测试冷库2号库温度") and f"回复ACK {alarm.id}确认" in first
         assert alarm.fired is not None and alarm.fired - alarm.started >= 600  # not before the 10 min delay
 
+        # the network confirms delivery of the alarm SMS: +CDS with its message reference
+        (first_row,) = d.journal.outbox(alert_id=alarm.id)
+        mr = int(str(first_row.ref).split(",")[0])
+        modem.status_report(f"0006{mr:02X}0D91683108108300F0111011719551401110117195714000")
+        await until(lambda: d.journal.delivery(first_row.id)[0] == 1, "the delivery report on the alarm message")
+
         modem.deliver(ACK_FROM_ZHANG)  # the reply arrives: +CMTI, then the notifier reads it
         await until(lambda: (a := d.journal.alert(alarm.id)) is not None and a.state == "acknowledged",
                     "the alarm acknowledged by the SMS reply")
