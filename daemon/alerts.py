@@ -244,13 +244,16 @@ class AlertManager:
                 self.stats.inc("alarms_resolved")
             return self._row(db, aid)
 
-    def _tell_everyone_told(self, db: sqlite3.Connection, row: AlertRow, key: str, **extra: object) -> None:
+    def _tell_everyone_told(self, db: sqlite3.Connection, row: AlertRow, key: str, *, skip: str | None = None,
+                            **extra: object) -> None:
         told = db.execute(
             "SELECT contact, address, notifier, lang, fallbacks FROM outbox WHERE alert_id=? "
             "AND msg_key NOT IN ('resolve', 'ack.notice', 'ack.reply') GROUP BY contact ORDER BY MIN(id)",
             (row.id,),
         ).fetchall()
         for contact, address, notifier, lang, fallbacks in told:
+            if contact == skip:
+                continue
             rc = Recipient(contact, address, notifier, lang, tuple(filter(None, (fallbacks or "").split(","))))
             self._enqueue(db, row, rc, key, self.params(row, lang, **extra))
 
@@ -320,7 +323,7 @@ class AlertManager:
                        (now, who, alert_id))
             self._audit(db, alert_id, now, "acknowledged", comment, f"{who} ({via})")
             if self.cfg.escalation.notify_ack:
-                self._tell_everyone_told(db, self._row(db, alert_id), "ack.notice", who=who)
+                self._tell_everyone_told(db, self._row(db, alert_id), "ack.notice", skip=who, who=who)
         self.stats.inc("alarms_acknowledged")
         self.outbox_ready.set()
         return self.journal.alert(alert_id)

@@ -27,7 +27,7 @@ from daemon.clock import Clock
 from daemon.errors import SinkError
 from daemon.journal import Journal
 from daemon.model import Reading
-from daemon.sinks import Sink
+from daemon.sinks import AlarmEvent, Sink
 from daemon.stats import Stats
 
 log = logging.getLogger("coldchain.forwarder")
@@ -67,6 +67,7 @@ class Forwarder:
         backoff_max: float = 60.0,
         rng: random.Random | None = None,
         sleep: Sleep = asyncio.sleep,
+        site: str = "",
     ) -> None:
         self.sink = sink
         self.journal = journal
@@ -83,6 +84,9 @@ class Forwarder:
         self._stopping = False
         self.state = UplinkState(sink=sink.config.id, type=sink.type_key)
         self.state.cursor = journal.cursor(self.cursor_name)
+        self.site = site
+        self.events_cursor_name = f"events:{sink.config.id}"
+        self.events_cursor = journal.cursor(self.events_cursor_name)
 
     # -- triggers
 
@@ -104,17 +108,22 @@ class Forwarder:
             self._wake.clear()
             try:
                 batch = await asyncio.to_thread(self.journal.read_after, self.state.cursor, self.batch_size)
+                events = await asyncio.to_thread(self.journal.events_after, self.events_cursor, 500, self.site) \
+                    if self.sink.supports_events else []
             except Exception:  # an I/O error on the SD card: the journal may recover, forwarding must go on
                 self.stats.inc("forward_read_errors")
                 log.exception("%s: reading the journal after id %d failed", self.cursor_name, self.state.cursor)
                 await self._sleep(self.poll_interval)
                 continue
-            if not batch:
+            if not batch and not events:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
                 continue
             try:
-                await self._send(batch)
+                if events:
+                    await self._send_events(events)
+                if batch:
+                    await self._send(batch)
             except Exception as exc:  # a bug in a sink must not end forwarding: retry it like an outage
                 if not isinstance(exc, SinkError):
                     log.exception("%s: unexpected error from %s", self.cursor_name, self.sink.source)
@@ -146,6 +155,27 @@ class Forwarder:
         else:
             self._succeeded(len(batch))
         await self._advance(int(batch[-1].id or 0))
+
+    async def _send_events(self, events: Sequence[AlarmEvent]) -> None:
+        """Alarm audit entries, oldest first; one the server refuses is logged and skipped like a reading."""
+        try:
+            await self.sink.write_events(events)
+        except SinkError as exc:
+            if exc.retryable:
+                raise
+            if len(events) > 1:
+                mid = len(events) // 2
+                await self._send_events(events[:mid])
+                await self._send_events(events[mid:])
+                return
+            self.stats.inc("forward_events_rejected")
+            log.error("%s: alarm event id %d refused by the server, skipped: %s", self.events_cursor_name,
+                      events[0].id, exc)
+        else:
+            self.stats.inc("forward_events_sent", len(events))
+        last = events[-1].id
+        await asyncio.to_thread(self.journal.set_cursor, self.events_cursor_name, last)
+        self.events_cursor = last
 
     async def _advance(self, last_id: int) -> None:
         await asyncio.to_thread(self.journal.set_cursor, self.cursor_name, last_id)

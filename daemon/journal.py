@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.model import Quality, Quantity, Reading
+from daemon.sinks import AlarmEvent
 
 SCHEMA = [
     # version 1
@@ -87,7 +88,12 @@ SCHEMA = [
         PRIMARY KEY (series, bucket_ms)
     ) WITHOUT ROWID;
     """,
-    # version 4: lots (traceability codes) with their stays in zones, and the audit log of who changed what
+    # version 4: delivery reports (SMS +CDS, cloud receipts) on the message they confirm
+    """
+    ALTER TABLE outbox ADD COLUMN delivered INTEGER;
+    ALTER TABLE outbox ADD COLUMN delivery_detail TEXT;
+    """,
+    # version 5: lots (traceability codes) with their stays in zones, and the audit log of who changed what
     """
     CREATE TABLE lots (
         code TEXT PRIMARY KEY, commodity TEXT NOT NULL, quantity REAL, unit TEXT, origin TEXT,
@@ -374,6 +380,19 @@ class Journal:
         row = self._reader().execute(f"SELECT {self._ALERT_COLS} FROM alerts WHERE id = ?", (alert_id,)).fetchone()
         return AlertRow(*row) if row else None
 
+    def events_after(self, last_id: int, limit: int, site: str) -> list[AlarmEvent]:
+        """Audit-log entries with id > last_id, each with its alarm's place and kind, for sinks."""
+        rows = self._reader().execute(
+            "SELECT e.id, e.alert_id, e.ts, e.state, e.who, e.comment, a.zone, a.sensor, a.kind, a.severity, "
+            "a.value, a.limit_value FROM alert_events e JOIN alerts a ON a.id = e.alert_id "
+            "WHERE e.id > ? ORDER BY e.id LIMIT ?",
+            (last_id, limit),
+        )
+        return [AlarmEvent(r[0], r[1], r[2], r[3], r[4], r[5], site, *r[6:]) for r in rows]
+
+    def max_event_id(self) -> int:
+        return int(self._reader().execute("SELECT COALESCE(MAX(id), 0) FROM alert_events").fetchone()[0])
+
     def alert_events(self, alert_id: int) -> list[tuple[float, str, str, str | None]]:
         return list(
             self._reader().execute(
@@ -416,6 +435,24 @@ class Journal:
                 "sent_at=CASE WHEN ?='sent' THEN ? ELSE sent_at END WHERE id=?",
                 (state, error, ref, next_try, state, time.time(), outbox_id),
             )
+
+    def mark_delivered(self, notifier: str, ref: str, delivered: bool, detail: str) -> int | None:
+        """Record a delivery report on the newest sent message of `notifier` with that reference.
+
+        Modem references wrap at 256, so the newest match is the one the report is about."""
+        with self.transaction() as db:
+            row = db.execute("SELECT id FROM outbox WHERE notifier=? AND state='sent' AND ref=? ORDER BY id DESC "
+                             "LIMIT 1", (notifier, ref)).fetchone()
+            if row is None:
+                return None
+            db.execute("UPDATE outbox SET delivered=?, delivery_detail=? WHERE id=?",
+                       (1 if delivered else 0, detail or None, row[0]))
+            return int(row[0])
+
+    def delivery(self, outbox_id: int) -> tuple[int | None, str | None]:
+        row = self._reader().execute("SELECT delivered, delivery_detail FROM outbox WHERE id=?",
+                                     (outbox_id,)).fetchone()
+        return (row[0], row[1]) if row else (None, None)
 
     def due_escalations(self, now: float) -> list[int]:
         rows = self._reader().execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import Callable, Coroutine
@@ -48,13 +49,16 @@ class Daemon:
         self.rules.restore(self.alerts.open_tracks())
         self.reload_mutes()
         self.live.update(self.journal.latest())
-        nctx = NotifierContext(on_incoming=self._incoming, on_delivery=self._delivery,
-                               log=logging.getLogger("coldchain.notify"))
-        self.notifiers: dict[str, Notifier] = {n.id: NOTIFIERS[n.type](n, nctx) for n in cfg.notifiers}
+        def nctx(channel: str) -> NotifierContext:
+            return NotifierContext(on_incoming=self._incoming,
+                                   on_delivery=functools.partial(self._delivery, channel),
+                                   log=logging.getLogger(f"coldchain.notify.{channel}"))
+
+        self.notifiers: dict[str, Notifier] = {n.id: NOTIFIERS[n.type](n, nctx(n.id)) for n in cfg.notifiers}
         if "log" not in self.notifiers:
             from drivers.notifiers.console import ConsoleConfig, ConsoleNotifier
 
-            self.notifiers["log"] = ConsoleNotifier(ConsoleConfig(id="log", type="console", stream="log"), nctx)
+            self.notifiers["log"] = ConsoleNotifier(ConsoleConfig(id="log", type="console", stream="log"), nctx("log"))
         esc = cfg.escalation
         self.dispatcher = Dispatcher(self.journal, self.notifiers, self.stats, self.alerts.outbox_ready, self.clock,
                                      retry_after=esc.retry_after, max_attempts=esc.max_attempts)
@@ -72,7 +76,8 @@ class Daemon:
         self._inflight: set[asyncio.Future[Any]] = set()
         self.pipeline.subscribers += [self._to_live, self._to_rules]
         commodities = {z.id: z.commodity for z in cfg.zones if z.commodity}
-        self.forwarders = [Forwarder(SINKS[s.type](s, commodities), self.journal, self.clock, self.stats)
+        self.forwarders = [Forwarder(SINKS[s.type](s, commodities), self.journal, self.clock, self.stats,
+                                      site=cfg.site.id)
                            for s in cfg.sinks]  # one durable cursor each: sink:<id>
         self.pipeline.subscribers += [f.notify for f in self.forwarders]
         self.retention = Retention(self.journal, self.clock, self.stats, raw_retention=cfg.storage.raw_retention,
@@ -111,10 +116,17 @@ class Daemon:
         self._loop.call_soon_threadsafe(
             lambda: self._spawn(self._in_thread(self.alerts.handle_incoming, msg), "incoming"))
 
-    def _delivery(self, ref: str, delivered: bool, detail: str) -> None:
-        log.info("delivery report for %s: %s%s", ref, "delivered" if delivered else "NOT delivered",
-                 f" ({detail})" if detail else "")
+    def _delivery(self, channel: str, ref: str, delivered: bool, detail: str) -> None:
+        """A channel's delivery report (may come from its own thread): recorded on the message."""
         self.stats.inc("messages_delivered" if delivered else "messages_undelivered")
+
+        def record() -> None:
+            oid = self.journal.mark_delivered(channel, ref, delivered, detail)
+            level = logging.INFO if delivered else logging.WARNING
+            log.log(level, "%s: message %s (ref %s) %s%s", channel, oid if oid else "?", ref,
+                    "delivered" if delivered else "NOT delivered", f": {detail}" if detail else "")
+
+        self._loop.call_soon_threadsafe(lambda: self._spawn(self._in_thread(record), "incoming"))
 
     def _set_online(self, sensor: str, online: bool, reason: str) -> None:
         was = self.live.sensors.get(sensor)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,11 +28,35 @@ class SinkBase(BaseModel):
     timeout: Duration = 10.0
 
 
+@dataclass(frozen=True, slots=True)
+class AlarmEvent:
+    """One entry of the alarm audit log (firing, escalated, acknowledged, resolved ...) for a sink."""
+
+    id: int
+    alert_id: int
+    ts: float
+    state: str
+    who: str
+    comment: str | None
+    site: str
+    zone: str
+    sensor: str | None
+    kind: str
+    severity: str
+    value: float | None
+    limit: float | None
+
+
 class Sink(abc.ABC):
-    """Writes batches of readings to one server."""
+    """Writes batches of readings to one server.
+
+    Sinks that also keep the alarm history set `supports_events` and implement
+    `write_events()`; the forwarder then sends the audit log too, from a second cursor.
+    """
 
     Config: ClassVar[type[SinkBase]]
     type_key: ClassVar[str] = ""
+    supports_events: ClassVar[bool] = False
 
     def __init__(self, config: SinkBase, commodities: dict[str, str]) -> None:
         self.config = config
@@ -44,6 +69,10 @@ class Sink(abc.ABC):
     @abc.abstractmethod
     async def write(self, readings: Sequence[Reading]) -> None:
         """Write all of `readings` or raise SinkError."""
+
+    async def write_events(self, events: Sequence[AlarmEvent]) -> None:
+        """Write all of `events` or raise SinkError (only called when `supports_events`)."""
+        raise NotImplementedError(f"{self.source} does not keep alarm events")
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

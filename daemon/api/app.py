@@ -156,8 +156,11 @@ def create_app(d: Daemon) -> FastAPI:
         events = await asyncio.to_thread(d.journal.alert_events, alert_id)
         out["events"] = [{"ts": ts, "state": st, "who": who, "comment": c} for ts, st, who, c in events]
         msgs = await asyncio.to_thread(d.journal.outbox, alert_id=alert_id)
+        deliveries = {m.id: await asyncio.to_thread(d.journal.delivery, m.id) for m in msgs}
         out["messages"] = [{"contact": m.contact, "channel": m.notifier, "state": m.state, "created": m.created,
-                            "sent_at": m.sent_at, "kind": m.msg_key} for m in msgs]
+                            "sent_at": m.sent_at, "kind": m.msg_key,
+                            "delivered": None if deliveries[m.id][0] is None else bool(deliveries[m.id][0]),
+                            "delivery_detail": deliveries[m.id][1]} for m in msgs]
         return out
 
     @app.get("/api/v1/messages/{lang}")

@@ -1,3 +1,3 @@
 """Built-in notifiers (explicit import list)."""
 
-from drivers.notifiers import apprise, cloud_sms, console  # noqa: F401
+from drivers.notifiers import apprise, cloud_sms, console, gsm_modem  # noqa: F401

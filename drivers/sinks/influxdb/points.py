@@ -17,9 +17,11 @@ from influxdb_client import Point, WritePrecision
 
 from daemon.errors import SinkError
 from daemon.model import Quantity, Reading
+from daemon.sinks import AlarmEvent
 
 READINGS = "readings"
 FAULTS = "sensor_faults"
+EVENTS = "alarm_events"
 PRECISION = WritePrecision.MS
 
 
@@ -67,3 +69,24 @@ def encode(source: str, readings: Sequence[Reading], commodities: Mapping[str, s
             raise SinkError(source, f"reading id {r.id} cannot be written as line protocol", retryable=False)
         lines.append(line)
     return "\n".join(lines).encode("utf-8")
+
+
+def event_point(e: AlarmEvent, commodity: str | None) -> Point:
+    """`alarm_events`: tags place, kind, severity and state (so two states at one ms do not overwrite);
+    fields alert_id, who, comment, value, limit."""
+    p = Point(EVENTS).tag("site", e.site).tag("zone", e.zone).tag("kind", e.kind).tag("severity", e.severity)
+    p.tag("state", e.state).field("alert_id", e.alert_id).field("who", e.who)
+    if e.sensor:
+        p.tag("sensor", e.sensor)
+    if commodity:
+        p.tag("commodity", commodity)
+    if e.comment:
+        p.field("comment", e.comment)
+    for name, v in (("value", e.value), ("limit", e.limit)):
+        if v is not None and math.isfinite(v):
+            p.field(name, float(v))
+    return p.time(round(e.ts * 1000), PRECISION)
+
+
+def encode_events(events: Sequence[AlarmEvent], commodities: Mapping[str, str]) -> bytes:
+    return "\n".join(event_point(e, commodities.get(e.zone)).to_line_protocol() for e in events).encode("utf-8")

@@ -14,9 +14,9 @@ import urllib3
 
 from daemon.errors import SinkError
 from daemon.model import Reading
-from daemon.sinks import Sink
+from daemon.sinks import AlarmEvent, Sink
 from drivers.registry import sink
-from drivers.sinks.influxdb.points import encode
+from drivers.sinks.influxdb.points import encode, encode_events
 from drivers.sinks.influxdb.schema import InfluxDB1Config
 
 SAMPLE_YAML: str = resources.files(__package__).joinpath("sample_influxdb1.yaml").read_text(encoding="utf-8")
@@ -31,6 +31,8 @@ REFUSED = frozenset({400, 413})
 @sink("influxdb1")
 class InfluxDB1Sink(Sink):
     """One urllib3 pool per sink; each batch is one POST, confirmed by HTTP 204."""
+
+    supports_events = True
 
     Config = InfluxDB1Config
 
@@ -60,8 +62,11 @@ class InfluxDB1Sink(Sink):
     async def write(self, readings: Sequence[Reading]) -> None:
         await asyncio.to_thread(self._post, readings)  # ~45 µs per line with Point: keep it off the loop
 
-    def _post(self, readings: Sequence[Reading]) -> None:
-        body = encode(self.source, readings, self.commodities)
+    async def write_events(self, events: Sequence[AlarmEvent]) -> None:
+        await asyncio.to_thread(self._post, [], encode_events(events, self.commodities))
+
+    def _post(self, readings: Sequence[Reading], body: bytes | None = None) -> None:
+        body = encode(self.source, readings, self.commodities) if body is None else body
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         password = self.cfg.secret(self.source)
         if self.cfg.username is not None:

@@ -19,9 +19,9 @@ from influxdb_client.client.write_api import SYNCHRONOUS, WriteApi
 
 from daemon.errors import SinkError
 from daemon.model import Reading
-from daemon.sinks import Sink
+from daemon.sinks import AlarmEvent, Sink
 from drivers.registry import sink
-from drivers.sinks.influxdb.points import PRECISION, encode
+from drivers.sinks.influxdb.points import PRECISION, encode, encode_events
 from drivers.sinks.influxdb.schema import InfluxDB2Config
 
 SAMPLE_YAML: str = resources.files(__package__).joinpath("sample_influxdb2.yaml").read_text(encoding="utf-8")
@@ -35,6 +35,8 @@ REFUSED = frozenset({400, 413, 422})
 @sink("influxdb2")
 class InfluxDB2Sink(Sink):
     """One InfluxDBClient per sink, created on first use and again after a failure."""
+
+    supports_events = True
 
     Config = InfluxDB2Config
 
@@ -64,8 +66,11 @@ class InfluxDB2Sink(Sink):
     async def write(self, readings: Sequence[Reading]) -> None:
         await asyncio.to_thread(self._write, readings)  # ~45 µs per line with Point: keep it off the loop
 
-    def _write(self, readings: Sequence[Reading]) -> None:
-        body = encode(self.source, readings, self.commodities)
+    async def write_events(self, events: Sequence[AlarmEvent]) -> None:
+        await asyncio.to_thread(self._write, [], encode_events(events, self.commodities))
+
+    def _write(self, readings: Sequence[Reading], body: bytes | None = None) -> None:
+        body = encode(self.source, readings, self.commodities) if body is None else body
         try:
             self._write_api().write(bucket=self.cfg.bucket, org=self.cfg.org, record=body, write_precision=PRECISION)
         except InfluxDBError as exc:

@@ -163,3 +163,38 @@ async def test_server_stopped_and_started_mid_run(tmp_path: Path) -> None:
         assert as_rows(server.points("cc", "readings")) == expected(all_readings)
     finally:
         server.stop()
+
+
+async def test_alarm_events_reach_alarm_events_measurement(influxd: InfluxD, influx_db: str, tmp_path: Path) -> None:
+    """The alarm audit log (fired, acknowledged by whom, resolved) is forwarded from its own cursor."""
+    from daemon.alerts import AlertManager
+    from daemon.rules import RuleEvent
+    from tests.conftest import make_config
+
+    cfg = make_config(tmp_path)
+    journal = Journal(tmp_path / "journal.db")
+    am = AlertManager(cfg, journal, ManualClock(T0 + 700), Stats())
+    key = "z1/s1/temp_high"
+    am.apply([RuleEvent("pending", key, "z1", "s1", "temp_high", "warning", T0, T0, 9.0, 8.0, 9.0)])
+    am.apply([RuleEvent("fire", key, "z1", "s1", "temp_high", "warning", T0 + 600, T0, 9.2, 8.0, 9.2)])
+    aid = journal.alerts()[0].id
+    am.acknowledge(aid, "zhang", "门没关好")
+    journal.append(sample_readings(1))
+    f = Forwarder(sink_for(influxd.url, influx_db), journal, ManualClock(T0), Stats(), poll_interval=0.05, site="t1")
+    task = asyncio.create_task(f.run())
+    try:
+        got: list[dict[str, Any]] = []
+        for _ in range(400):  # the forwarder runs on this loop: poll without blocking it
+            got = await asyncio.to_thread(influxd.points, influx_db, "alarm_events")
+            if len(got) == 3:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await stop_all([f], [task])
+    rows = sorted((p["time"], p["state"], p["alert_id"], p["who"], p["kind"], p["zone"]) for p in got)
+    assert [r[1] for r in rows] == ["pending", "firing", "acknowledged"]
+    assert rows[1][0] == round((T0 + 600) * 1000) and rows[2][3] == "zhang (web)"
+    assert {r[2] for r in rows} == {aid} and {r[4] for r in rows} == {"temp_high"}
+    acked = next(p for p in got if p["state"] == "acknowledged")
+    assert acked["comment"] == "门没关好" and acked["site"] == "t1"
+    assert journal.cursor("events:up") == 3
