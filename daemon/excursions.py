@@ -75,8 +75,11 @@ def excursions(journal: Journal, *, start: float, end: float, now: float, zone: 
         events = journal.alert_events(a.id)
         ack_comment = next((c for _, st, _, c in events if st == "acknowledged" and c), None)
         actions = [c for _, st, _, c in events if c and st not in ("acknowledged", "pending", "firing", "escalated")]
-        told = [{"contact": m.contact, "channel": m.notifier, "state": m.state, "sent_at": m.sent_at,
-                 "kind": m.msg_key} for m in journal.outbox(alert_id=a.id)]
+        told = [{"contact": c, "channel": n, "state": st, "sent_at": sent, "kind": k,
+                 "delivered": None if dl is None else bool(dl)}
+                for c, n, st, sent, k, dl in journal.read(
+                    "SELECT contact, notifier, state, sent_at, msg_key, delivered FROM outbox WHERE alert_id = ? "
+                    "ORDER BY id", (a.id,))]
         stop = a.resolved if a.resolved is not None else now
         out.append(Excursion(
             id=a.id, zone=a.zone, sensor=a.sensor, kind=a.kind, severity=a.severity, state=a.state, start=a.started,

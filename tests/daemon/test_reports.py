@@ -77,6 +77,7 @@ def test_day_report_numbers(setup: tuple[AppConfig, Journal]) -> None:
     assert [e.id for e in r.excursions] == [1] and [e.id for e in r.device_alarms] == [2]  # cancelled is not one
     e = r.excursions[0]
     assert e.minutes == 30 and e.acked_by == "张师傅" and e.comment == "关好库门" and e.told[0]["contact"] == "zhang"
+    assert e.told[0]["delivered"] is None  # no delivery report came back
     assert r.humidity is not None and r.humidity.sensors["s1"].count == 144 and r.humidity.zone.mean == 92.0
     data = r.json()
     assert data["excursion_count"] == 1 and data["acknowledged_count"] == 1
