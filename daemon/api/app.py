@@ -16,6 +16,7 @@ from daemon.api import history as history_api
 from daemon.api import lots as lots_api
 from daemon.api import metrics as metrics_api
 from daemon.api import reports as reports_api
+from daemon.api import settings as settings_api
 from daemon.api.auth import Caller, Tokens
 from daemon.api.views import alert_json, reading_json, zones_json
 from daemon.messages import LANGS, catalog
@@ -60,6 +61,7 @@ def create_app(d: Daemon) -> FastAPI:
     app.include_router(history_api.router(d))
     app.include_router(lots_api.router(d, tokens))
     app.include_router(metrics_api.router(d))
+    app.include_router(settings_api.router(d, tokens))
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:

@@ -149,6 +149,15 @@ async def test_excursions_reports_and_roles(running) -> None:  # type: ignore[no
     assert (await http.get(url, params={"zone": "z1", "period": "custom", "start": "x", "end": "y"},
                            headers=MANAGER)).status_code == 422
 
+    assert (await http.get("/api/v1/config")).status_code == 401
+    assert (await http.get("/api/v1/config", headers=STAFF)).status_code == 403
+    for who in (MANAGER, INSTALLER):
+        conf = await http.get("/api/v1/config", headers=who)
+        assert conf.status_code == 200 and conf.json()["site"]["id"] == "t1"
+        assert "staff-secret" not in conf.text and "manager-secret" not in conf.text and "inst-secret" not in conf.text
+        assert conf.json()["api"]["tokens"][0] == {"name": "zhang", "role": "staff",
+                                                   "token": {"file": None, "env": None, "value": "***"}}
+
     m = await http.get("/metrics")
     assert m.headers["content-type"].startswith("text/plain; version=0.0.4")
     lines = m.text.splitlines()

@@ -1,0 +1,34 @@
+"""The settings view for managers and installers: the running config with every secret blanked."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Depends
+
+from daemon.api.auth import Caller, Tokens
+
+if TYPE_CHECKING:
+    from daemon.runtime import Daemon
+
+SECRET_KEYS = frozenset({"value", "password", "token", "secret", "access_key_secret", "secret_key"})
+
+
+def redact(node: Any) -> Any:
+    """A copy with the value of every secret-looking key replaced (a reference to a file or env var stays)."""
+    if isinstance(node, dict):
+        return {k: ("***" if k in SECRET_KEYS and isinstance(v, str) else redact(v)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [redact(v) for v in node]
+    return node
+
+
+def router(d: Daemon, tokens: Tokens) -> APIRouter:
+    r = APIRouter()
+
+    @r.get("/api/v1/config")
+    async def config_view(caller: Caller = Depends(tokens.require("manager", "installer"))) -> dict[str, Any]:  # noqa: B008
+        out: dict[str, Any] = redact(d.cfg.model_dump(mode="json"))
+        return out
+
+    return r
