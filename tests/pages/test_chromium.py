@@ -201,6 +201,7 @@ async def test_acknowledge_without_a_token_is_refused_on_the_page(daemon: tuple[
 async def test_staff_check_a_lot_in_and_out_on_the_lots_page(daemon: tuple[Daemon, str], page: Page) -> None:
     d, base = daemon
     await page.goto(f"{base}/lots")
+    await page.locator("#checkin select[name=zone] option").first.wait_for(state="attached")  # rooms loaded
     await page.fill("#token", "staff-secret")
     await page.press("#token", "Tab")
     await page.fill("#checkin input[name=code]", "CQ-FJ-0042")

@@ -135,8 +135,9 @@ async function loadCharts(zones, now) {
 }
 
 async function refresh() {
-  // do not redraw under someone typing a comment or the token
-  if (document.activeElement && document.activeElement.tagName === "INPUT") return;
+  // do not redraw under someone typing a comment or the token, or pressing a form's button
+  const active = document.activeElement;
+  if (active && (active.tagName === "INPUT" || active.closest("form"))) return;
   try {
     const data = await (await fetch(`/api/v1/zones?lang=${encodeURIComponent(lang)}`)).json();
     await loadCharts(data.zones, data.time);

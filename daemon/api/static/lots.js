@@ -115,13 +115,14 @@ async function init() {
       err.textContent = String(e.message || e);
     }
   });
-  const tok = document.getElementById("token");
-  tok.value = token();
-  tok.addEventListener("change", async () => {
-    localStorage.setItem("coldchain-token", tok.value.trim());
-    await refresh();
-  });
   await refresh();
 }
 
+// The token field works at once, before the texts and rooms have loaded.
+const tok = document.getElementById("token");
+tok.value = token();
+tok.addEventListener("change", async () => {
+  localStorage.setItem("coldchain-token", tok.value.trim());
+  await refresh();
+});
 init();
