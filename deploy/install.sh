@@ -218,8 +218,8 @@ install_venv() {
     "${pip[@]}" install "$wheel"
     "${pip[@]}" check >/dev/null || die "pip check found broken dependencies in $VENV"
     if [ -n "$ROOT" ]; then
-        # The scripts pip wrote start with #!$ROOT$PREFIX/bin/python; on the target it is $PREFIX.
-        grep -rlI --null -F "$VENV/bin/" "$VENV/bin" | xargs -0 -r sed -i "s|$VENV/bin/|$PREFIX/bin/|g"
+        # Scripts and activate files name $ROOT$PREFIX (#!$ROOT$PREFIX/bin/python); on the target it is $PREFIX.
+        grep -rlI --null -F "$VENV" "$VENV/bin" | xargs -0 -r sed -i "s|$VENV|$PREFIX|g"
     fi
     mkdir -p "$VENV/share"
     cp "$SRC/README.md" "$VENV/share/README.md"
