@@ -36,7 +36,7 @@ test: system-deps $(VENV)/.installed lint
 
 # On the Pi: install or upgrade into /opt/coldchain with the systemd unit (see docs/install.md).
 install:
-	sudo deploy/install.sh $(ARGS)
+	@SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; $$SUDO deploy/install.sh $(ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
