@@ -4,8 +4,8 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 # Real peers the tests talk to (Debian packages): MQTT broker, serial pty pairs,
 # InfluxDB 1.6.7 and VictoriaMetrics (its /api/v2/write stands in for InfluxDB 2.x).
-# The installer's tests: shellcheck, and systemd for systemd-analyze verify, -sysusers and -tmpfiles.
-APT_PKGS := mosquitto mosquitto-clients socat influxdb victoria-metrics shellcheck systemd
+# The installer's tests: shellcheck, systemd (systemd-analyze verify, -sysusers, -tmpfiles), python3-venv.
+APT_PKGS := mosquitto mosquitto-clients socat influxdb victoria-metrics shellcheck systemd python3-venv
 
 .PHONY: demo test lint system-deps venv clean install
 

@@ -19,6 +19,10 @@
 # systemd-tmpfiles apply them on the target's first boot); without --root they are applied now.
 # pip honours PIP_INDEX_URL, PIP_EXTRA_INDEX_URL, PIP_FIND_LINKS and PIP_NO_INDEX (offline installs).
 set -euo pipefail
+umask 022   # the venv and unit must be readable by the coldchain user and by systemd, whatever root's umask is
+# Only the environment's own packages: a PYTHONPATH (or user site) would hide missing dependencies from pip.
+unset PYTHONPATH PYTHONHOME PYTHONUSERBASE VIRTUAL_ENV PIP_USER PIP_TARGET PIP_PREFIX
+export PYTHONNOUSERSITE=1
 
 PROG=${0##*/}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -227,6 +231,12 @@ install_venv() {
     [ "$fresh" = 1 ] || say "the environment keeps its Python: to change it, --uninstall first"
 }
 
+check_user_can_run() {
+    [ "$LIVE" = 1 ] || return 0
+    runuser -u "$USER_NAME" -- "$VENV/bin/python" -I -c 'import daemon' 2>/dev/null \
+        || die "user $USER_NAME cannot run $VENV/bin/python: is $PYTHON under /root or a home folder? Use a system Python (--python /usr/bin/python3)"
+}
+
 install_config() {
     mkdir -p "$CONF"
     chmod 0755 "$CONF"
@@ -298,13 +308,15 @@ install_unit() {
 check_python
 create_user
 install_venv
+check_user_can_run
 install_config
 install_unit
 
-"$VENV/bin/python" -m daemon check-config "$CONF/config.yaml" >/dev/null 2>&1 \
-    || say "note: ${CONF_DIR}/config.yaml does not pass check-config yet (see below)"
+if ! "$VENV/bin/python" -I -m daemon check-config "$CONF/config.yaml" >/dev/null 2>&1; then
+    say "note: ${CONF_DIR}/config.yaml does not pass check-config yet: run step 2 below to see why"
+fi
 cat <<EOF
-$PROG: done: coldchain $("$VENV/bin/python" -m daemon --version 2>/dev/null | cut -d' ' -f2) in $PREFIX
+$PROG: done: coldchain $("$VENV/bin/python" -I -m daemon --version 2>/dev/null | cut -d' ' -f2) in $PREFIX
 next steps:
   1. edit ${CONF_DIR}/config.yaml (site, rooms, sensors, contacts); secrets go in ${CONF_DIR}/environment or files
   2. $PREFIX/bin/coldchain check-config ${CONF_DIR}/config.yaml

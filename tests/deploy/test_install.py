@@ -58,7 +58,7 @@ def mode(p: Path) -> int:
 
 
 def installed_python(root: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(root / "opt/coldchain/bin/python"), "-m", "daemon", *map(str, args)],
+    return subprocess.run([str(root / "opt/coldchain/bin/python"), "-I", "-m", "daemon", *map(str, args)],
                           capture_output=True, text=True, timeout=120)
 
 
@@ -199,3 +199,63 @@ def test_script_is_shellcheck_clean() -> None:
     assert exe, "shellcheck not found: apt-get install shellcheck (make test does)"
     p = subprocess.run([exe, str(SCRIPT)], capture_output=True, text=True)
     assert p.returncode == 0, p.stdout
+
+
+LIVE = r"""
+set -euo pipefail
+# Private copies of everything the installer writes to; the machine itself is left as it was.
+for d in etc opt var/lib var/log; do
+    n=${d//\//_}
+    mkdir -p "$T/$n/up" "$T/$n/work"
+    mount -t overlay overlay -o "lowerdir=/$d,upperdir=$T/$n/up,workdir=$T/$n/work" "/$d"
+done
+"$SCRIPT" --python /usr/bin/python3
+echo "== state"
+id coldchain
+stat -c '%U:%G %a %n' /etc/coldchain/config.yaml /etc/coldchain/environment /var/lib/coldchain \
+    /opt/coldchain/bin/coldchain /etc/systemd/system/coldchain.service
+echo "== doctor"
+runuser -u coldchain -- /opt/coldchain/bin/coldchain doctor --config /etc/coldchain/config.yaml --seconds 1.5 --lang en
+echo "== upgrade"
+echo "# edited on site" >> /etc/coldchain/config.yaml
+runuser -u coldchain -- /opt/coldchain/bin/coldchain doctor --config /etc/coldchain/config.yaml --seconds 1.5 >/dev/null
+"$SCRIPT" --python /usr/bin/python3
+tail -n 1 /etc/coldchain/config.yaml
+stat -c '%U:%G %a %n' /var/lib/coldchain/journal.db 2>/dev/null || echo "no journal (doctor does not create it)"
+echo "== purge"
+"$SCRIPT" --uninstall --purge
+id coldchain 2>&1 || true
+ls /etc/coldchain /var/lib/coldchain /opt/coldchain 2>&1 || true
+"""
+
+
+def test_live_install_as_root_in_a_private_mount_namespace(tmp_path: Path) -> None:
+    """The path a Pi takes (useradd, chown, runuser), with /etc, /opt, /var/lib, /var/log overlaid in a mount
+    namespace (`unshare -m`, as root) so that this machine keeps its own."""
+    assert os.geteuid() == 0, "this test runs the installer as root, as on the Pi (CI runs as root)"
+    assert shutil.which("unshare") and os.access("/usr/bin/python3", os.X_OK)
+    env = {k: v for k, v in os.environ.items() if k not in ("DESTDIR", "VIRTUAL_ENV")}
+    env |= {"T": str(tmp_path), "SCRIPT": str(SCRIPT)}
+    host = [Path(x) for x in ("/etc/coldchain", "/var/lib/coldchain", "/opt/coldchain", "/etc/passwd")]
+    before = [p.exists() and p.stat().st_mtime for p in host]
+    p = subprocess.run(["unshare", "-m", "--propagation", "private", "bash", "-c", LIVE], capture_output=True,
+                       text=True, env=env, timeout=900, cwd=tmp_path)
+    out = p.stdout
+    assert p.returncode == 0, out + p.stderr
+    assert "created system user coldchain" in out and "systemd is not running here: systemctl not called" in out
+    state = out.split("== state")[1].split("== doctor")[0]
+    assert "groups=" in state and "(dialout)" in state
+    assert "root:coldchain 640 /etc/coldchain/config.yaml" in state
+    assert "root:root 600 /etc/coldchain/environment" in state
+    assert "coldchain:coldchain 750 /var/lib/coldchain" in state
+    assert "root:root 755 /opt/coldchain/bin/coldchain" in state
+    assert "root:root 644 /etc/systemd/system/coldchain.service" in state
+    doctor = out.split("== doctor")[1].split("== upgrade")[0]
+    assert "✓ journal /var/lib/coldchain/journal.db: writable" in doctor and "All good" in doctor
+    upgrade = out.split("== upgrade")[1].split("== purge")[0]
+    assert "user coldchain exists" in upgrade and "kept your /etc/coldchain/config.yaml" in upgrade
+    assert "# edited on site" in upgrade
+    purge = out.split("== purge")[1]
+    assert "deleted user coldchain" in purge and "no such user" in purge
+    assert purge.count("No such file or directory") == 3
+    assert [p.exists() and p.stat().st_mtime for p in host] == before  # outside the namespace nothing changed
