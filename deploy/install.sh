@@ -25,6 +25,7 @@ unset PYTHONPATH PYTHONHOME PYTHONUSERBASE VIRTUAL_ENV PIP_USER PIP_TARGET PIP_P
 export PYTHONNOUSERSITE=1
 
 PROG=${0##*/}
+ARGS=$*
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SRC=$(cd "$HERE/.." && pwd)
 ROOT=${DESTDIR:-}
@@ -92,10 +93,10 @@ if [ -n "$ROOT" ]; then
     [ "$ROOT" != / ] || ROOT=""
 fi
 
-# Under systemd, not into a root: only then are systemctl, useradd and chown used.
+# LIVE: installing onto this machine (useradd, chown); SYSTEMD: and systemd runs it (systemctl).
 LIVE=0
 if [ -z "$ROOT" ]; then
-    [ "$(id -u)" = 0 ] || die "run as root (sudo $0 $*), or stage into a folder with --root DIR"
+    [ "$(id -u)" = 0 ] || die "run as root (sudo $0 $ARGS), or stage into a folder with --root DIR"
     LIVE=1
 fi
 SYSTEMD=0
@@ -113,6 +114,9 @@ TMPFILES=$ROOT/etc/tmpfiles.d/coldchain.conf
 # ------------------------------------------------------------------ uninstall
 
 uninstall() {
+    if [ -e "$VENV" ] && [ ! -f "$VENV/$MARKER" ]; then
+        die "$VENV was not made by this installer (no $MARKER); nothing removed"
+    fi
     if [ "$SYSTEMD" = 1 ]; then
         say "stopping and disabling $UNIT"
         systemctl disable --now "$UNIT" >/dev/null 2>&1 || true
@@ -124,7 +128,6 @@ uninstall() {
     rm -f "$UNITS/multi-user.target.wants/$UNIT" "$UNITS/$UNIT" "$TMPFILES"
     [ "$SYSTEMD" = 0 ] || systemctl daemon-reload
     if [ -e "$VENV" ]; then
-        [ -f "$VENV/$MARKER" ] || die "$VENV was not made by this installer (no $MARKER); not deleting it"
         rm -rf "$VENV"
         say "removed $VENV"
     fi
@@ -135,8 +138,11 @@ uninstall() {
     rm -rf "$CONF" "$STATE" "$SYSUSERS"
     say "purged $CONF and $STATE"
     if [ "$LIVE" = 1 ] && id "$USER_NAME" >/dev/null 2>&1; then
-        userdel "$USER_NAME" || say "could not delete user $USER_NAME (still logged in?)"
-        say "deleted user $USER_NAME"
+        if userdel "$USER_NAME"; then
+            say "deleted user $USER_NAME"
+        else
+            say "could not delete user $USER_NAME (a process still runs as it?)"
+        fi
     fi
 }
 

@@ -176,8 +176,12 @@ def test_uninstall_leaves_a_prefix_it_did_not_make(tmp_path: Path) -> None:
     foreign = tmp_path / "opt/coldchain"
     foreign.mkdir(parents=True)
     (foreign / "precious").write_text("x")
+    unit = tmp_path / UNIT
+    unit.parent.mkdir(parents=True)
+    unit.write_text("[Unit]\n")
     p = run_installer("--uninstall", "--root", tmp_path, check=False)
-    assert p.returncode == 1 and "was not made by this installer" in p.stderr
+    assert unit.exists()  # refused before anything was removed
+    assert p.returncode == 1 and "was not made by this installer (no .coldchain-install); nothing removed" in p.stderr
     assert (foreign / "precious").exists()
 
 
