@@ -73,7 +73,7 @@ def test_files_and_permissions_land_under_the_root(staged: Staged) -> None:
     assert mode(r / UNIT) == 0o644
     link = r / "etc/systemd/system/multi-user.target.wants/coldchain.service"
     assert link.is_symlink() and os.readlink(link) == "/etc/systemd/system/coldchain.service"
-    assert (r / "opt/coldchain/share/README.md").is_file()
+    assert (r / "opt/coldchain/share/README.md").is_file() and (r / "opt/coldchain/share/install.md").is_file()
     # The scripts point at the venv as the target sees it, not at the staging folder.
     assert (r / "opt/coldchain/bin/coldchain").read_text().splitlines()[0] == "#!/opt/coldchain/bin/python"
     assert not [p for p in (r / "opt/coldchain/bin").iterdir() if p.is_file() and str(r) in p.read_text(errors="replace")]
@@ -233,6 +233,7 @@ ls /etc/coldchain /var/lib/coldchain /opt/coldchain 2>&1 || true
 """
 
 
+@pytest.mark.root
 def test_live_install_as_root_in_a_private_mount_namespace(tmp_path: Path) -> None:
     """The path a Pi takes (useradd, chown, runuser), with /etc, /opt, /var/lib, /var/log overlaid in a mount
     namespace (`unshare -m`, as root) so that this machine keeps its own."""
@@ -263,3 +264,10 @@ def test_live_install_as_root_in_a_private_mount_namespace(tmp_path: Path) -> No
     assert "deleted user coldchain" in purge and "no such user" in purge
     assert purge.count("No such file or directory") == 3
     assert [p.exists() and p.stat().st_mtime for p in host] == before  # outside the namespace nothing changed
+
+
+def test_destdir_works_like_root(tmp_path: Path) -> None:
+    env = {**os.environ, "DESTDIR": str(tmp_path)}
+    p = subprocess.run(["bash", str(SCRIPT), "--uninstall"], capture_output=True, text=True, env=env, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "into a root" in p.stdout and f"kept {tmp_path}/etc/coldchain" in p.stdout
