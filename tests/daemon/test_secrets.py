@@ -65,3 +65,12 @@ def test_config_show_bad_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFi
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "mqtt.pasword: unknown key 'pasword'; did you mean 'password'?" in err and "hunter2" not in err
+
+
+def test_secrets_stay_out_of_reprs(tmp_path: Path) -> None:
+    """A config printed by accident (a debug line, a traceback's locals) still does not show them."""
+    from tests.conftest import make_config
+
+    cfg = make_config(tmp_path, CONFIG)
+    assert "hunter2-mqtt" not in repr(cfg) and "tok-zhang-123" not in repr(cfg)
+    assert "tok-zhang-123" not in str(cfg.api.tokens[0].token)
