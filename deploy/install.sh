@@ -41,6 +41,7 @@ STATE_DIR=/var/lib/coldchain
 UNIT_DIR=/etc/systemd/system
 UNIT=coldchain.service
 MARKER=.coldchain-install   # in PREFIX: proves a folder is ours before --uninstall deletes it
+EXAMPLE=$SRC/config/example.yaml
 
 say() { printf '%s: %s\n' "$PROG" "$*"; }
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
@@ -54,7 +55,8 @@ usage: $PROG [--root DIR] [--prefix DIR] [--python PY] [--wheel FILE] [--no-star
                  systemctl is not called: both are recorded for the target system instead
   --prefix DIR   where the virtual environment goes (default /opt/coldchain)
   --python PY    the Python (>= 3.11) to build the environment with (default python3)
-  --wheel FILE   install this wheel instead of the checkout the script sits in ($SRC)
+  --wheel FILE   install this wheel instead of the checkout the script sits in ($SRC);
+                 the example config comes from the wheel, the unit from the checkout
   --no-start     on an upgrade, do not restart a running service
   --uninstall    remove the program, the unit and its link; keep config, journal and user
   --purge        with --uninstall: also delete $CONF_DIR, $STATE_DIR and the user
@@ -155,7 +157,7 @@ fi
 
 [ -z "$WHEEL" ] || [ -f "$WHEEL" ] || die "no such wheel: $WHEEL"
 [ -n "$WHEEL" ] || [ -f "$SRC/pyproject.toml" ] || die "no project at $SRC: give --wheel FILE"
-[ -f "$SRC/config/example.yaml" ] || die "missing $SRC/config/example.yaml"
+[ -n "$WHEEL" ] || [ -f "$SRC/config/example.yaml" ] || die "missing $SRC/config/example.yaml"
 [ -f "$SRC/deploy/systemd/$UNIT" ] || die "missing $SRC/deploy/systemd/$UNIT"
 
 check_python() {
@@ -235,6 +237,9 @@ install_venv() {
     cp "$SRC/README.md" "$VENV/share/README.md"
     [ ! -f "$SRC/docs/install.md" ] || cp "$SRC/docs/install.md" "$VENV/share/install.md"
     [ "$fresh" = 1 ] || say "the environment keeps its Python: to change it, --uninstall first"
+    # The example config of the version just installed (a --wheel may be newer than this checkout).
+    EXAMPLE=$("$VENV/bin/python" -I -c 'from daemon.catalog import default_catalog_path as p; print(p().parent / "example.yaml")')
+    [ -f "$EXAMPLE" ] || EXAMPLE=$SRC/config/example.yaml
 }
 
 check_user_can_run() {
@@ -247,14 +252,14 @@ install_config() {
     mkdir -p "$CONF"
     chmod 0755 "$CONF"
     if [ -f "$CONF/config.yaml" ]; then
-        if cmp -s "$SRC/config/example.yaml" "$CONF/config.yaml"; then
+        if cmp -s "$EXAMPLE" "$CONF/config.yaml"; then
             rm -f "$CONF/config.yaml.new"
         else
-            install -m 0644 "$SRC/config/example.yaml" "$CONF/config.yaml.new"
+            install -m 0644 "$EXAMPLE" "$CONF/config.yaml.new"
             say "kept your ${CONF_DIR}/config.yaml; this version's example is beside it as config.yaml.new"
         fi
     else
-        install -m 0640 "$SRC/config/example.yaml" "$CONF/config.yaml"
+        install -m 0640 "$EXAMPLE" "$CONF/config.yaml"
         say "wrote ${CONF_DIR}/config.yaml from the example: edit it (site, rooms, sensors, contacts)"
     fi
     if [ ! -f "$CONF/environment" ]; then

@@ -138,7 +138,8 @@ def test_unit_is_what_systemd_expects(staged: Staged, tmp_path: Path) -> None:
     assert "Unknown key 'WatchdogSecs'" in p.stderr
 
 
-def test_second_run_upgrades_and_keeps_config_and_journal(copy: Path) -> None:
+def test_second_run_upgrades_and_keeps_config_and_journal(copy: Path, tmp_path: Path) -> None:
+    """The upgrade comes as a built wheel here (the other way an installer gets a release)."""
     conf = copy / "etc/coldchain/config.yaml"
     mine = conf.read_text().replace("fengjie-caotang", "my-center")
     conf.write_text(mine)
@@ -146,8 +147,12 @@ def test_second_run_upgrades_and_keeps_config_and_journal(copy: Path) -> None:
     j = Journal(copy / "var/lib/coldchain/journal.db")
     j.append([Reading("my-center", "room1", "t1", Quantity.TEMPERATURE, 0.4, 1_700_000_000.0, Quality.GOOD)])
     j.close()
-    p = run_installer("--root", copy, "--python", sys.executable)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"), str(ROOT)],
+                   check=True, capture_output=True, timeout=600)
+    (wheel,) = (tmp_path / "dist").glob("coldchain_monitor-*.whl")
+    p = run_installer("--root", copy, "--python", sys.executable, "--wheel", wheel)
     out = p.stdout + p.stderr
+    assert f"installing {wheel.name}" in out
     assert "upgrading the environment" in out and "kept your /etc/coldchain/config.yaml" in out
     assert conf.read_text() == mine
     assert (copy / "etc/coldchain/config.yaml.new").read_bytes() == (ROOT / "config/example.yaml").read_bytes()
