@@ -32,8 +32,8 @@ def test_secret_names(name: str, secret: bool) -> None:
 
 
 def test_masked_replaces_values_and_keeps_where_they_are() -> None:
-    assert masked(SecretRef(value="abc")) == MASK
-    assert masked(SecretRef(env="TOKEN_A")) == "*** (env TOKEN_A)"
+    assert masked(SecretRef.model_validate({"value": "abc"})) == MASK
+    assert masked(SecretRef.model_validate({"env": "TOKEN_A"})) == "*** (env TOKEN_A)"
     assert masked({"password": "x", "user": "u", "nested": [{"api_key": "k", "port": 1}], "token": None}) == {
         "password": MASK, "user": "u", "nested": [{"api_key": MASK, "port": 1}], "token": None}
 
