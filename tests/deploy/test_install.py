@@ -223,6 +223,15 @@ echo "== state"
 id coldchain
 stat -c '%U:%G %a %n' /etc/coldchain/config.yaml /etc/coldchain/environment /var/lib/coldchain \
     /opt/coldchain/bin/coldchain /etc/systemd/system/coldchain.service
+/opt/coldchain/bin/coldchain check-config /etc/coldchain/config.yaml >/dev/null  # the shipped example is valid
+# The example names real RS485/MQTT sensors this machine lacks: doctor runs on a simulated room here.
+cat > /etc/coldchain/config.yaml <<'YAML'
+site: {id: t1, name: 奉节县草堂镇冷库}
+storage: {journal: /var/lib/coldchain/journal.db}
+zones: [{id: r1, name: 1号库, commodity: mandarin}]
+sensors: [{id: s1, zone: r1, type: simulated, setpoint: 6.5, interval: 1s}]
+notifiers: [{id: console, type: console}]
+YAML
 echo "== doctor"
 runuser -u coldchain -- /opt/coldchain/bin/coldchain doctor --config /etc/coldchain/config.yaml --seconds 1.5 --lang en
 echo "== upgrade"
