@@ -4,11 +4,13 @@ PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 # Real peers the tests talk to (Debian packages): MQTT broker, serial pty pairs,
 # InfluxDB 1.6.7 and VictoriaMetrics (its /api/v2/write stands in for InfluxDB 2.x).
-# Headless Chromium prints reports to PDF and drives the page tests; WenQuanYi gives it CJK glyphs;
-# pdftotext (poppler-utils) reads the PDFs back in tests.
-APT_PKGS := mosquitto mosquitto-clients openssl socat influxdb victoria-metrics chromium fonts-wqy-zenhei poppler-utils
+# The installer's tests: shellcheck, systemd (systemd-analyze verify, -sysusers, -tmpfiles), python3-venv;
+# the TLS broker tests: openssl. Headless Chromium prints reports to PDF and drives the page tests;
+# WenQuanYi gives it CJK glyphs; pdftotext (poppler-utils) reads the PDFs back in tests.
+APT_PKGS := mosquitto mosquitto-clients openssl socat influxdb victoria-metrics shellcheck systemd python3-venv \
+            chromium fonts-wqy-zenhei poppler-utils
 
-.PHONY: demo test lint system-deps venv clean
+.PHONY: demo test lint system-deps venv clean install
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +36,10 @@ lint: $(VENV)/.installed
 
 test: system-deps $(VENV)/.installed lint
 	$(PY) -m pytest $(ARGS)
+
+# On the Pi: install or upgrade into /opt/coldchain with the systemd unit (see docs/install.md).
+install:
+	@SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; $$SUDO deploy/install.sh $(ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,4 +1,8 @@
-"""`coldchain run | check-config | demo | doctor | sample | report | qr`: the daemon's command line."""
+"""`coldchain run | check-config | config show | doctor | demo | sample | report | qr`: the daemon's command line.
+
+Exit codes: 0 all good; 1 `doctor` found something a running daemon needs broken (each ✗ line says
+what); 2 the config (or a command's arguments) is wrong, with `file:line: key: message` lines.
+"""
 
 from __future__ import annotations
 
@@ -114,6 +118,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if rep.problems else 0
 
 
+def cmd_config_show(args: argparse.Namespace) -> int:
+    import yaml
+
+    from daemon.secrets import masked
+
+    cfg = _load(args.config)
+    print(f"# effective config of {args.config}: defaults filled in, durations in seconds, secrets shown as ***")
+    print(yaml.safe_dump(masked(cfg), allow_unicode=True, sort_keys=False, width=120), end="")
+    return 0
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     import importlib
 
@@ -156,6 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     c = sub.add_parser("check-config", help="validate a config file without starting anything")
     c.add_argument("file")
     c.set_defaults(fn=cmd_check_config)
+    cf = sub.add_parser("config", help="show the effective config").add_subparsers(dest="config_cmd", required=True)
+    cs = cf.add_parser("show", help="print the config with defaults filled in and secrets masked (YAML)")
+    cs.add_argument("--config", "-c", required=True)
+    cs.set_defaults(fn=cmd_config_show)
     d = sub.add_parser("demo", help="run a simulated center with no external service")
     d.add_argument("--port", type=int, default=8080, help="web page port on 127.0.0.1 (0 = any free port)")
     d.add_argument("--data-dir", help="journal folder (default: a new temp folder)")
@@ -163,7 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     d.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
     d.add_argument("--lang", choices=["zh-CN", "en"], default=None)
     d.set_defaults(fn=cmd_demo)
-    doc = sub.add_parser("doctor", help="check config, journal, clock, ports, every sensor and channel")
+    doc = sub.add_parser("doctor", help="check config, journal, clock, ports, every sensor and channel",
+                         epilog="exit 0: all good (! lines are warnings); 1: something a running daemon needs is "
+                                "broken (the ✗ lines); 2: the config is invalid")
     doc.add_argument("--config", "-c", required=True)
     doc.add_argument("--seconds", type=float, default=10.0, help="how long to listen/poll each sensor")
     doc.add_argument("--send-test-sms", metavar="NUMBER", help="send a test message to this number")

@@ -71,7 +71,7 @@ class MqttConfig(_Strict):
     port: int = Field(1883, ge=1, le=65535)
     client_id: str | None = Field(None, description="stable id of the persistent session; default coldchain-<site>")
     username: str | None = None
-    password: str | None = None
+    password: str | None = Field(None, repr=False, description="prefer password_file: this file is often shared")
     password_file: Path | None = None
     keepalive: int = Field(60, ge=5, le=3600)
     tls: TlsConfig | None = None

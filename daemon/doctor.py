@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import logging
 import os
 import tempfile
@@ -80,8 +81,12 @@ def check_clock(rep: Report) -> None:
 def check_ports(cfg: AppConfig, rep: Report) -> None:
     ports = sorted({str(p) for s in cfg.sensors if (p := getattr(s, "port", None))})
     for port in ports:
-        present = os.path.exists(port)
-        rep.add("ok" if present else "fail", "doctor.port_ok" if present else "doctor.port_missing", port=port)
+        if not os.path.exists(port):
+            rep.add("fail", "doctor.port_missing", port=port)
+        elif not os.access(port, os.R_OK | os.W_OK):  # run doctor as the service's user for this to mean something
+            rep.add("fail", "doctor.port_denied", port=port, user=getpass.getuser())
+        else:
+            rep.add("ok", "doctor.port_ok", port=port)
 
 
 def _values(values: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ row per (site, zone, sensor, quantity) and one narrow row per value.
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 import time
@@ -213,6 +214,21 @@ class Journal:
     def quick_check(self) -> str:
         """SQLite's own consistency check; 'ok' when the file is sound."""
         return str(self._reader().execute("PRAGMA quick_check").fetchone()[0])
+
+    @property
+    def run_mark(self) -> Path:
+        """Exists while a daemon uses the journal; left behind by a power cut, SIGKILL or crash."""
+        return self.path.with_name(self.path.name + ".running")
+
+    def begin_run(self) -> str | None:
+        """Mark the journal in use. After an unclean stop, returns `quick_check()`'s answer; else None."""
+        result = self.quick_check() if self.run_mark.exists() else None
+        self.run_mark.write_text(f"{os.getpid()}\n", encoding="utf-8")
+        return result
+
+    def end_run(self) -> None:
+        """The daemon stopped cleanly: everything it acknowledged is committed."""
+        self.run_mark.unlink(missing_ok=True)
 
     def journal_mode(self) -> str:
         return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])

@@ -398,7 +398,10 @@ def main_report(cfg: AppConfig, args: Any) -> int:
             return 0
         text = {"csv": lambda: to_csv(rep, lang), "html": lambda: to_html(rep, lang),
                 "json": lambda: json.dumps(rep.json(), ensure_ascii=False, indent=1)}[args.format]()
-    except (ReportError, PdfError) as exc:
+    except ReportError as exc:  # the arguments are wrong: exit 2, like a bad config
+        print(f"coldchain report: {exc}", file=sys.stderr)
+        return 2
+    except PdfError as exc:
         print(f"coldchain report: {exc}", file=sys.stderr)
         return 1
     if args.out:

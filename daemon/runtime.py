@@ -220,6 +220,7 @@ class Daemon:
     async def start(self) -> None:
         """Start every task; returns once the API (if enabled) is listening."""
         self._loop = asyncio.get_running_loop()
+        await self._check_after_unclean_stop()
         self._spawn(self.pipeline.run(), "pipeline")
         for n in self.notifiers.values():
             self._spawn(self._supervise(n, restart_on_return=False), n.source)
@@ -240,6 +241,20 @@ class Daemon:
         notify("READY=1\nSTATUS=monitoring " + f"{len(self.cfg.sensors)} sensors")
         log.info("coldchain running: site %s, %d sensors, %d zones, journal %s", self.cfg.site.id,
                  len(self.cfg.sensors), len(self.cfg.zones), self.journal.path)
+
+    async def _check_after_unclean_stop(self) -> None:
+        """A power cut or kill left the run mark: check the journal's file, say what was found, carry on."""
+        result = await asyncio.to_thread(self.journal.begin_run)
+        if result is None:
+            return
+        if result == "ok":
+            log.warning("the previous run did not stop cleanly (power cut, kill or crash); "
+                        "journal PRAGMA quick_check: ok; resuming from the last committed reading")
+        else:
+            self.stats.inc("journal_damaged")
+            log.error("the previous run did not stop cleanly and journal PRAGMA quick_check reports: %s; "
+                      "monitoring continues, but copy %s aside and run `coldchain doctor`", result,
+                      self.journal.path)
 
     async def _start_api(self) -> None:
         import uvicorn
@@ -303,4 +318,5 @@ class Daemon:
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
         self.journal.close()
+        self.journal.end_run()
         log.info("coldchain stopped; journal closed cleanly")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import to_jsonable_python
 
 
 class SecretRef(BaseModel):
@@ -40,3 +42,45 @@ class SecretRef(BaseModel):
     def __str__(self) -> str:
         where = f"file {self.file}" if self.file else f"env {self.env}" if self.env else "config"
         return f"<secret from {where}>"
+
+
+MASK = "***"
+# A field whose name has one of these words (split at "_"), or ends in "_key", holds a secret.
+# "*_file", "*_path" and "*_env" name where a secret is, not the secret; a bare `key` is a lookup key.
+_SECRET_WORDS = frozenset(
+    {"password", "passwd", "passphrase", "secret", "token", "apikey", "credentials", "pin", "puk"}
+)
+
+
+def is_secret_name(name: str) -> bool:
+    """`password`, `auth_token`, `api_key`, `secret_key` ...; not `tokens`, `keepalive`, `key` or `key_file`."""
+    words = name.lower().split("_")
+    if words[-1] in ("file", "path", "env"):
+        return False
+    return any(w in _SECRET_WORDS for w in words) or (len(words) > 1 and words[-1] == "key")
+
+
+def masked(obj: Any) -> Any:
+    """Plain data (for YAML/JSON) of a config model with every secret replaced by `***`.
+
+    A SecretRef becomes `*** (file PATH)` / `*** (env NAME)` / `***`: where the secret is, never what.
+    """
+    if isinstance(obj, SecretRef):
+        where = f" (file {obj.file})" if obj.file else f" (env {obj.env})" if obj.env else ""
+        return MASK + where
+    if isinstance(obj, BaseModel):
+        out: dict[str, Any] = {}
+        fields = dict.fromkeys(type(obj).model_fields)
+        fields.update(dict.fromkeys(obj.model_extra or {}))
+        for name in fields:
+            value = getattr(obj, name)
+            if is_secret_name(name) and value is not None and not isinstance(value, SecretRef | BaseModel):
+                out[name] = MASK
+            else:
+                out[name] = masked(value)
+        return out
+    if isinstance(obj, dict):
+        return {str(k): MASK if is_secret_name(str(k)) and v is not None else masked(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set | frozenset):
+        return [masked(v) for v in obj]
+    return to_jsonable_python(obj)

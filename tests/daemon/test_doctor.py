@@ -41,3 +41,25 @@ def test_doctor_unwritable_journal(tmp_path: Path, capsys: pytest.CaptureFixture
     rc = main(["doctor", "--config", str(cfg), "--seconds", "1", "--lang", "en"])
     out = capsys.readouterr().out
     assert rc == 1 and "✗ journal /proc/nope/journal.db: cannot write" in out
+
+
+def test_port_present_but_not_openable_names_the_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service user outside `dialout`: doctor (run as that user) says which group to join."""
+    from types import SimpleNamespace
+    from typing import Any, cast
+
+    from daemon import doctor
+
+    port = tmp_path / "ttyUSB0"
+    port.write_text("")
+    cfg = cast(Any, SimpleNamespace(sensors=[SimpleNamespace(port=str(port)), SimpleNamespace(port=str(port))]))
+    rep = doctor.Report("en")
+    monkeypatch.setattr(doctor.os, "access", lambda path, mode: False)  # root may open anything; the service user may not
+    monkeypatch.setattr(doctor.getpass, "getuser", lambda: "coldchain")
+    doctor.check_ports(cfg, rep)
+    assert rep.lines == [("fail", f"serial port {port} is there but user coldchain may not open it: add it to the "
+                                  "dialout group (sudo usermod -a -G dialout coldchain), then restart the service")]
+    monkeypatch.undo()
+    rep = doctor.Report("en")
+    doctor.check_ports(cfg, rep)
+    assert rep.lines == [("ok", f"serial port {port} present")]

@@ -113,3 +113,18 @@ def test_acknowledged_readings_survive_sigkill(tmp_path: Path) -> None:
     j = Journal(db)
     rows = j.read_after(0, 10_000_000)
     assert len(rows) == j.max_id() and len(rows) % 50 == 0  # whole batches only, no torn transaction
+
+
+def test_run_mark_tells_an_unclean_stop(tmp_path: Path) -> None:
+    """begin_run/end_run bracket a daemon's use; a mark left behind (power cut, SIGKILL) makes the next start check."""
+    j = Journal(tmp_path / "j.db")
+    assert j.begin_run() is None and j.run_mark.read_text().strip() == str(os.getpid())
+    j.close()
+    j.end_run()
+    j = Journal(tmp_path / "j.db")
+    assert j.begin_run() is None  # the previous stop was clean: no check needed
+    j.append([reading(0)])
+    del j  # gone without end_run, as after a kill
+    j = Journal(tmp_path / "j.db")
+    assert j.begin_run() == "ok"
+    assert j.count() == 1

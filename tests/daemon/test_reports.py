@@ -138,7 +138,7 @@ def test_cli_report_csv_json(setup: tuple[AppConfig, Journal], tmp_path: Path,
                  "-o", str(out), "--lang", "en"]) == 0
     assert out.read_text(encoding="utf-8").startswith("\ufeffCold-chain compliance report")
     assert main(["report", "-c", str(conf), "-z", "zz", "--from", "2025-11-20", "--to", "2025-11-20",
-                 "-f", "csv"]) == 1
+                 "-f", "csv"]) == 2
     assert "unknown zone 'zz'" in capsys.readouterr().err
 
 
