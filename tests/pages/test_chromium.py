@@ -244,3 +244,21 @@ async def poll(check, what: str, seconds: float = 15.0):  # type: ignore[no-unty
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+@pytest.mark.asyncio
+async def test_upload_state_shows_on_the_zones_page(tmp_path: Path, page: Page) -> None:
+    """A dead regional InfluxDB is visible to staff: the footer says the upload is down and what waits."""
+    cfg = CONFIG + 'sinks:\n  - {id: county-hub, type: influxdb1, url: "http://127.0.0.1:9", database: cc, timeout: 1}\n'
+    d = Daemon(make_config(tmp_path, cfg), clock=ManualClock(T0))
+    await d.start()
+    try:
+        usp_day(d)
+        d.forwarders[0].notify([])
+        await page.goto(f"http://127.0.0.1:{d.api_port}/?lang=en")
+        footer = page.locator("#uplinks")
+        await footer.filter(has_text="county-hub: down").wait_for()
+        assert "1440 waiting" in (await footer.text_content() or "")
+        assert await footer.get_attribute("class") == "offline"
+    finally:
+        await d.stop()

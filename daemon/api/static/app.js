@@ -134,6 +134,20 @@ async function loadCharts(zones, now) {
   }
 }
 
+// Upload state from /healthz: is the regional InfluxDB reachable, and how much waits on the box.
+const ago = (s) => (s < 120 ? `${Math.round(s)} s` : s < 7200 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`);
+async function refreshUplinks() {
+  const health = await (await fetch("/healthz")).json();
+  const lines = (health.uplinks || []).map((u) => {
+    const state = u.connected === false ? t("page.uplink_down") : t("page.uplink_ok");
+    const backlog = u.lag_readings > 0 ? " · " + t("page.backlog").replace("{n}", u.lag_readings).replace("{age}", ago(u.lag_seconds)) : "";
+    return `${t("page.uplink")} ${u.sink}: ${state}${backlog}`;
+  });
+  const el = document.getElementById("uplinks");
+  el.textContent = lines.join(" · ");
+  el.className = (health.uplinks || []).some((u) => u.connected === false) ? "offline" : "";
+}
+
 async function refresh() {
   // do not redraw under someone typing a comment or the token, or pressing a form's button
   const active = document.activeElement;
@@ -144,6 +158,9 @@ async function refresh() {
     document.getElementById("site").textContent = `${data.site.name} · ${t("page.title")}`;
     document.getElementById("zones").replaceChildren(...data.zones.map(zoneCard));
     document.getElementById("updated").textContent = time(data.time);
+    document.getElementById("box").textContent = (data.site.alerts || [])
+      .map((a) => `${t("page.box")}: ${a.detail || a.kind_text}`).join(" · ");
+    await refreshUplinks();
   } catch (e) {
     document.getElementById("updated").textContent = String(e);
   }
