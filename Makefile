@@ -6,7 +6,7 @@ PY      := $(VENV)/bin/python
 # InfluxDB 1.6.7 and VictoriaMetrics (its /api/v2/write stands in for InfluxDB 2.x).
 APT_PKGS := mosquitto mosquitto-clients openssl socat influxdb victoria-metrics
 
-.PHONY: demo test lint system-deps venv clean
+.PHONY: demo test lint system-deps venv clean bench bench-peers
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,28 @@ system-deps:
 	fi
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check daemon drivers tests
+	$(VENV)/bin/ruff check daemon drivers tests bench
 
 test: system-deps $(VENV)/.installed lint
 	$(PY) -m pytest $(ARGS)
 
+# The peers users pick instead of us, for scenario 7 of the benchmark: Node-RED 4 with
+# node-red-contrib-influxdb (npm; Node-RED 5 needs a newer Node.js than Debian's) and
+# mqtt2influxdb 1.5.2 (PyPI, in a venv of its own: it wants influxdb 5.x and an old schema).
+BENCH_DIR := .bench
+$(BENCH_DIR)/node-red/.installed:
+	mkdir -p $(BENCH_DIR)/node-red
+	cd $(BENCH_DIR)/node-red && npm install --no-audit --no-fund --silent node-red@4.1.15 node-red-contrib-influxdb@0.7.0
+	touch $@
+$(BENCH_DIR)/m2i/.installed:
+	$(PYTHON) -m venv $(BENCH_DIR)/m2i
+	$(BENCH_DIR)/m2i/bin/pip install -q mqtt2influxdb==1.5.2
+	touch $@
+bench-peers: $(BENCH_DIR)/node-red/.installed $(BENCH_DIR)/m2i/.installed
+
+# Every scenario against real peers; prints the table and writes docs/benchmarks.md (~8 min).
+bench: system-deps $(VENV)/.installed bench-peers
+	$(PY) -m bench $(ARGS)
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_DIR) build dist *.egg-info .pytest_cache .ruff_cache
