@@ -12,19 +12,23 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping, Sequence
-
-from influxdb_client import Point, WritePrecision
+from typing import TYPE_CHECKING
 
 from daemon.errors import SinkError
 from daemon.model import Quantity, Reading
 
+if TYPE_CHECKING:
+    from influxdb_client import Point
+
 READINGS = "readings"
 FAULTS = "sensor_faults"
-PRECISION = WritePrecision.MS
+PRECISION = "ms"  # WritePrecision.MS; influxdb_client is imported on first use (~25 MB RSS on a Pi otherwise)
 
 
 def to_point(r: Reading, commodity: str | None) -> Point:
     """GOOD readings go to `readings` (field named by quantity); FAULT ones to `sensor_faults`."""
+    from influxdb_client import Point  # first use only: load_all() imports this module even with no sink
+
     if r.good and r.value is not None:
         p = Point(READINGS).field(r.quantity.value, float(r.value))
     else:
@@ -34,7 +38,7 @@ def to_point(r: Reading, commodity: str | None) -> Point:
     p.tag("site", r.site).tag("zone", r.zone).tag("sensor", r.sensor)
     if commodity:
         p.tag("commodity", commodity)
-    return p.time(round(r.ts * 1000), PRECISION)
+    return p.time(round(r.ts * 1000), PRECISION)  # type: ignore[arg-type]
 
 
 @functools.lru_cache(maxsize=4096)
