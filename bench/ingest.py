@@ -133,7 +133,7 @@ def run(tmp: Path, n: int = 50_000, sensors: int = 100) -> list[Result]:
         base_rate, ours_rate = n / base_s, stored / ours_s
         ratio = ours_rate / base_rate
         out.append(Result(
-            key=f"ingest_{label.split()[0]}", title=f"1. MQTT -> journal ingest vs bare paho, QoS 1 ({label})",
+            key=f"ingest@{label.split()[0]}", title=f"1. MQTT -> journal ingest vs bare paho, QoS 1 ({label})",
             value=ratio, unit="x", target=">= 0.8", met=check(ratio, ">= 0.8") if label == "tuned broker" else None,
             raw={"messages": n, "sensors": sensors, "stored": stored, "ours_msg_per_s": round(ours_rate),
                  "bare_paho_msg_per_s": round(base_rate), "ours_s": round(ours_s, 3), "bare_s": round(base_s, 3),
