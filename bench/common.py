@@ -103,6 +103,7 @@ def machine(extra: dict[str, str] | None = None) -> dict[str, str]:
         "CPU": f"{cpu}, {os.cpu_count()} cores",
         "RAM": f"{mem_kb / 1024 / 1024:.1f} GiB",
         "OS": f"{platform.system()} {platform.release()}",
+        "load average at start (1/5/15 min)": " / ".join(f"{x:.1f}" for x in os.getloadavg()),
         "Python": platform.python_version(),
         "SQLite": sqlite3.sqlite_version,
         "paho-mqtt": paho.mqtt.__version__,
