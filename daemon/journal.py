@@ -90,6 +90,9 @@ SCHEMA = [
 ]
 
 
+Row = tuple[int, int, int, float | None, int, str | None]
+"""A readings row as stored: (id, ts_ms, series, value, quality, note)."""
+
 _QUANTITY = {q.value: q for q in Quantity}
 _QUALITY = {int(q): q for q in Quality}
 
@@ -259,6 +262,20 @@ class Journal:
             (last_id, limit),
         )
         return [self._row(r) for r in rows]
+
+    def read_rows_after(self, last_id: int, limit: int) -> list[Row]:
+        """`read_after` as stored rows, for sinks that encode rows themselves (see `series_key`)."""
+        return self._reader().execute(
+            "SELECT id, ts_ms, series, value, quality, note FROM readings WHERE id > ? ORDER BY id LIMIT ?",
+            (last_id, limit),
+        ).fetchall()
+
+    def series_key(self, sid: int) -> tuple[str, str, str, str]:
+        """(site, zone, sensor, quantity) of a series id."""
+        return self._series_rev.get(sid) or self._refresh_series(sid)
+
+    def row_reading(self, row: Row) -> Reading:
+        return self._row(row)
 
     def max_id(self) -> int:
         return int(self._reader().execute("SELECT COALESCE(MAX(id), 0) FROM readings").fetchone()[0])

@@ -20,6 +20,8 @@ from daemon.model import Quantity, Reading
 if TYPE_CHECKING:
     from influxdb_client import Point
 
+    from daemon.journal import Journal, Row
+
 READINGS = "readings"
 FAULTS = "sensor_faults"
 PRECISION = "ms"  # WritePrecision.MS; influxdb_client is imported on first use (~25 MB RSS on a Pi otherwise)
@@ -68,6 +70,32 @@ def encode(source: str, readings: Sequence[Reading], commodities: Mapping[str, s
     for r in readings:
         line = _line(r, commodities.get(r.zone))
         if not line:  # Point drops non-finite fields and empty tags; nothing left to send
+            raise SinkError(source, f"reading id {r.id} cannot be written as line protocol", retryable=False)
+        lines.append(line)
+    return "\n".join(lines).encode("utf-8")
+
+
+def encode_rows(source: str, rows: Sequence[Row], journal: Journal, commodities: Mapping[str, str]) -> bytes:
+    """`encode()` of journal rows, byte for byte, without a Reading per row: the series prefix is
+    looked up once per series id, GOOD finite values are formatted here, anything else goes
+    through `encode()`'s own path (`tests/.../test_points.py` checks the bytes match)."""
+    lines = []
+    prefixes: dict[int, str] = {}
+    for row in rows:
+        _, ts_ms, sid, value, quality, _note = row
+        if quality == 0 and value is not None and math.isfinite(value):
+            prefix = prefixes.get(sid)
+            if prefix is None:
+                site, zone, sensor, qty = journal.series_key(sid)
+                prefix = prefixes[sid] = _series_prefix(site, zone, sensor, commodities.get(zone), Quantity(qty))
+            text = str(float(value))
+            if text.endswith(".0"):
+                text = text[:-2]
+            lines.append(f"{prefix}={text} {ts_ms}")
+            continue
+        r = journal.row_reading(row)
+        line = _line(r, commodities.get(r.zone))
+        if not line:
             raise SinkError(source, f"reading id {r.id} cannot be written as line protocol", retryable=False)
         lines.append(line)
     return "\n".join(lines).encode("utf-8")
