@@ -20,7 +20,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/coldchain demo $(ARGS)
 
 system-deps:
-	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PKGS) $(EXTRA_APT); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -38,6 +38,7 @@ test: system-deps $(VENV)/.installed lint
 # mqtt2influxdb 1.5.2 (PyPI, in a venv of its own: it wants influxdb 5.x and an old schema).
 BENCH_DIR := .bench
 $(BENCH_DIR)/node-red/.installed:
+	@command -v npm >/dev/null || $(MAKE) system-deps EXTRA_APT="nodejs npm"
 	mkdir -p $(BENCH_DIR)/node-red
 	cd $(BENCH_DIR)/node-red && npm install --no-audit --no-fund --silent node-red@4.1.15 node-red-contrib-influxdb@0.7.0
 	touch $@

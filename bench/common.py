@@ -22,7 +22,7 @@ from tests.peers import InfluxD, Mosquitto, wait_until
 
 __all__ = ["BenchBroker", "InfluxD", "Result", "app_config", "machine", "wait_until"]
 
-# The broker the box runs (deploy/mosquitto/coldchain.conf): deep queues so that a burst or an
+# The broker settings docs/benchmarks.md recommends for the box: deep queues so that a burst or an
 # outage of the daemon costs memory on the broker, not readings; a wide QoS 1 window so that the
 # daemon, which acknowledges only after its journal commit, gets more than 20 messages per commit.
 BROKER_TUNING = "max_queued_messages 1000000\nmax_inflight_messages 1000\n"

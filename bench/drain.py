@@ -87,10 +87,14 @@ def run(tmp: Path, influx: InfluxD, n: int = 1_000_000, gzip: bool = True) -> li
     raw_db, our_db = f"raw_{stamp}", f"ours_{stamp}"
     influx.create_database(raw_db)
     influx.create_database(our_db)
+    c0 = time.process_time()
     raw_s = raw_post(influx, raw_db, bodies)
+    c1 = time.process_time()
     cfg = InfluxDB1Config.model_validate({"id": "bench", "type": "influxdb1", "url": influx.url, "database": our_db,
                                           "gzip": gzip})
+    c2 = time.process_time()
     ours_s = asyncio.run(forward(j, InfluxDB1Sink(cfg, {}), max_id))
+    c3 = time.process_time()
     j.close()
     got_raw, got_ours = count(influx, raw_db), count(influx, our_db)
     influx.query(f'DROP DATABASE "{raw_db}"')
@@ -101,5 +105,7 @@ def run(tmp: Path, influx: InfluxD, n: int = 1_000_000, gzip: bool = True) -> li
         target=">= 0.7", met=check(ratio, ">= 0.7"),
         raw={"readings": n, "batch": size, "gzip": gzip, "ours_readings_per_s": round(max_id / ours_s),
              "raw_post_readings_per_s": round(max_id / raw_s), "ours_s": round(ours_s, 2), "raw_s": round(raw_s, 2),
+             "ours_cpu_us_per_reading": round(1e6 * (c3 - c2) / max_id, 1),
+             "raw_post_cpu_us_per_reading": round(1e6 * (c1 - c0) / max_id, 1),
              "points_in_influx_ours": got_ours, "points_in_influx_raw": got_raw, "backlog_build_s": round(build_s, 1)},
     )]

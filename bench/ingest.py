@@ -122,19 +122,22 @@ def baseline_ingest(port: int, sensors: int, n: int) -> float:
 def run(tmp: Path, n: int = 50_000, sensors: int = 100) -> list[Result]:
     logging.getLogger("coldchain").setLevel(logging.WARNING)
     out: list[Result] = []
-    for label, extra in (("tuned broker", None), ("stock broker", "max_queued_messages 1000000\n")):
-        broker = BenchBroker(tmp / f"mosq-{label[:5]}", **({"extra": extra} if extra else {}))
+    # Both brokers get a deep queue (the preload must fit); they differ in the QoS 1 window.
+    for label, extra in (("tuned broker, in-flight 1000", None),
+                         ("broker in-flight 20, Debian default", "max_queued_messages 1000000\n")):
+        tag = "tuned" if extra is None else "stock"
+        broker = BenchBroker(tmp / f"mosq-{tag}", **({"extra": extra} if extra else {}))
         broker.start()
         try:
             base_s = baseline_ingest(broker.port, sensors, n)
-            ours_s, stored = daemon_ingest(tmp / f"ingest-{label[:5]}", broker.port, sensors, n)
+            ours_s, stored = daemon_ingest(tmp / f"ingest-{tag}", broker.port, sensors, n)
         finally:
             broker.stop()
         base_rate, ours_rate = n / base_s, stored / ours_s
         ratio = ours_rate / base_rate
         out.append(Result(
-            key=f"ingest@{label.split()[0]}", title=f"1. MQTT -> journal ingest vs bare paho, QoS 1 ({label})",
-            value=ratio, unit="x", target=">= 0.8", met=check(ratio, ">= 0.8") if label == "tuned broker" else None,
+            key=f"ingest@{tag}", title=f"1. MQTT -> journal ingest vs bare paho, QoS 1 ({label})",
+            value=ratio, unit="x", target=">= 0.8", met=check(ratio, ">= 0.8") if tag == "tuned" else None,
             raw={"messages": n, "sensors": sensors, "stored": stored, "ours_msg_per_s": round(ours_rate),
                  "bare_paho_msg_per_s": round(base_rate), "ours_s": round(ours_s, 3), "bare_s": round(base_s, 3),
                  "broker_extra_config": (extra or BenchBroker.__init__.__defaults__[0]).strip().replace("\n", "; ")},
