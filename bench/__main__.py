@@ -110,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         results.extend(rs)
 
     try:
-        step("ingest", lambda: ingest.run(tmp / "ingest", n=500 if q else 30_000, sensors=10 if q else 100))
+        step("ingest", lambda: ingest.run(tmp / "ingest", n=500 if q else 20_000, sensors=10 if q else 100,
+                                          repeat=1 if q else 2))
         step("drain", lambda: drain.run(tmp / "drain", influx, n=2_000 if q else args.drain_size))
         step("query", lambda: query.run(tmp / "query", minutes=1_000 if q else query.YEAR_MIN))
         for flush, label in ((0.2, ""), (0.0, "flush_interval 0")):  # the default, then group commit

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.peer
 
 
 def test_ingest_stores_every_message(tmp_path: Path) -> None:
-    results = ingest.run(tmp_path, n=300, sensors=5)
+    results = ingest.run(tmp_path, n=300, sensors=5, repeat=1)
     assert [r.raw["stored"] for r in results] == [300, 300]
     assert all(r.value > 0 for r in results)
 
