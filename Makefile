@@ -10,7 +10,7 @@ PY      := $(VENV)/bin/python
 APT_PKGS := mosquitto mosquitto-clients openssl socat influxdb victoria-metrics shellcheck systemd python3-venv \
             chromium fonts-wqy-zenhei poppler-utils
 
-.PHONY: demo test lint system-deps venv clean install
+.PHONY: demo test lint system-deps venv clean install bench bench-peers
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/coldchain demo $(ARGS)
 
 system-deps:
-	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PKGS) $(EXTRA_APT); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
@@ -32,7 +32,7 @@ system-deps:
 	fi
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check daemon drivers tests
+	$(VENV)/bin/ruff check daemon drivers tests bench
 
 test: system-deps $(VENV)/.installed lint
 	$(PY) -m pytest $(ARGS)
@@ -41,5 +41,24 @@ test: system-deps $(VENV)/.installed lint
 install:
 	@SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; $$SUDO deploy/install.sh $(ARGS)
 
+# The peers users pick instead of us, for scenario 7 of the benchmark: Node-RED 4 with
+# node-red-contrib-influxdb (npm; Node-RED 5 needs a newer Node.js than Debian's) and
+# mqtt2influxdb 1.5.2 (PyPI, in a venv of its own: it wants influxdb 5.x and an old schema).
+BENCH_DIR := .bench
+$(BENCH_DIR)/node-red/.installed:
+	@command -v npm >/dev/null || $(MAKE) system-deps EXTRA_APT="nodejs npm"
+	mkdir -p $(BENCH_DIR)/node-red
+	cd $(BENCH_DIR)/node-red && npm install --no-audit --no-fund --silent node-red@4.1.15 node-red-contrib-influxdb@0.7.0
+	touch $@
+$(BENCH_DIR)/m2i/.installed:
+	$(PYTHON) -m venv $(BENCH_DIR)/m2i
+	$(BENCH_DIR)/m2i/bin/pip install -q mqtt2influxdb==1.5.2
+	touch $@
+bench-peers: $(BENCH_DIR)/node-red/.installed $(BENCH_DIR)/m2i/.installed
+
+# Every scenario against real peers; prints the table and writes docs/benchmarks.md (~8 min).
+bench: system-deps $(VENV)/.installed bench-peers
+	$(PY) -m bench $(ARGS)
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_DIR) build dist *.egg-info .pytest_cache .ruff_cache

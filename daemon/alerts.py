@@ -102,7 +102,25 @@ class AlertManager:
         self.stats = stats
         self.listeners: list[Callable[[str, AlertRow, list[str]], None]] = []
         self.outbox_ready = asyncio.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None  # the dispatcher's loop, set by the daemon at start
         self.contacts = {c.id: c for c in cfg.contacts}
+
+    def wake_dispatcher(self) -> None:
+        """Tell the dispatcher there is mail. apply(), escalate() and the others run in worker threads, and
+        asyncio.Event.set() from another thread does not wake a sleeping loop: the dispatcher then waited
+        for the next unrelated wake-up (the pipeline's flush timer), ~200 ms of alarm latency."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            self.outbox_ready.set()
+            return
+        try:
+            here = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            here = False
+        if here:
+            self.outbox_ready.set()
+        else:
+            loop.call_soon_threadsafe(self.outbox_ready.set)
 
     # -- who is told
 
@@ -186,7 +204,7 @@ class AlertManager:
                 except Exception:
                     log.exception("alert listener failed")
         if changes:
-            self.outbox_ready.set()
+            self.wake_dispatcher()
 
     @staticmethod
     def _row(db: sqlite3.Connection, aid: int) -> AlertRow:
@@ -307,7 +325,7 @@ class AlertManager:
                 out.append(row)
                 self.stats.inc("escalations")
         if out:
-            self.outbox_ready.set()
+            self.wake_dispatcher()
         return out
 
     # -- acknowledgement
@@ -325,7 +343,7 @@ class AlertManager:
             if self.cfg.escalation.notify_ack:
                 self._tell_everyone_told(db, self._row(db, alert_id), "ack.notice", skip=who, who=who)
         self.stats.inc("alarms_acknowledged")
-        self.outbox_ready.set()
+        self.wake_dispatcher()
         return self.journal.alert(alert_id)
 
     def handle_incoming(self, msg: Incoming) -> str:
@@ -366,7 +384,7 @@ class AlertManager:
         log.info("SMS from %s via %s: %r -> %s%s", msg.sender, msg.channel, msg.text, outcome,
                  f" (alarm {alert_id})" if alert_id else "")
         self.stats.inc(f"incoming_{outcome.replace(' ', '_')}")
-        self.outbox_ready.set()
+        self.wake_dispatcher()
         return outcome
 
     def open_tracks(self) -> list[tuple[str, str, float, float | None]]:

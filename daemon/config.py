@@ -55,7 +55,11 @@ class StorageConfig(_Strict):
     rollup_retention: Duration = Field(
         731 * 86400.0, description="keep 5-minute min/mean/max of older readings this long (EN 12830: >= 1 year)"
     )
-    flush_interval: Duration = Field(0.2, gt=0, le=5, description="longest wait before a batch is written")
+    flush_interval: Duration = Field(
+        0.2, ge=0, le=5,
+        description="longest wait before a batch is written; 0 = as soon as the previous commit is done "
+        "(group commit: lowest alarm latency, more writes to the SD card at low rates)",
+    )
     batch_max: int = Field(1000, ge=1, le=100_000)
 
 

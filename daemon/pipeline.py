@@ -69,15 +69,23 @@ class Pipeline:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((readings, fut))
         self._count += len(readings)
-        if self._count >= self.cfg.storage.batch_max:
+        if self._count >= self.cfg.storage.batch_max or self.cfg.storage.flush_interval == 0:
             self._wake.set()
         await fut
 
     async def run(self) -> None:
-        """Flush whenever a batch is full or `flush_interval` has passed."""
+        """Flush whenever a batch is full or `flush_interval` has passed.
+
+        `flush_interval: 0` is group commit: write as soon as the previous commit is done; what
+        arrives during a commit goes into the next one, so batches grow with the load by themselves.
+        Lowest latency (alarms, MQTT acks), but one commit per reading at low rates (SD card writes)."""
+        interval = self.cfg.storage.flush_interval
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.cfg.storage.flush_interval)
+            if interval > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=interval)
+            else:
+                await self._wake.wait()
             self._wake.clear()
             await self.flush()
 

@@ -221,6 +221,7 @@ class Daemon:
         """Start every task; returns once the API (if enabled) is listening."""
         self._loop = asyncio.get_running_loop()
         await self._check_after_unclean_stop()
+        self.alerts.loop = self._loop  # alarm writes run in threads; they wake the dispatcher through the loop
         self._spawn(self.pipeline.run(), "pipeline")
         for n in self.notifiers.values():
             self._spawn(self._supervise(n, restart_on_return=False), n.source)

@@ -10,12 +10,15 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from daemon.durations import Duration
 from daemon.model import Reading
+
+if TYPE_CHECKING:
+    from daemon.journal import Journal, Row
 
 
 class SinkBase(BaseModel):
@@ -73,6 +76,19 @@ class Sink(abc.ABC):
     async def write_events(self, events: Sequence[AlarmEvent]) -> None:
         """Write all of `events` or raise SinkError (only called when `supports_events`)."""
         raise NotImplementedError(f"{self.source} does not keep alarm events")
+
+    async def write_rows(self, rows: Sequence[Row], journal: Journal, prepared: object = None) -> None:
+        """Optional fast path: write stored journal rows (`Journal.read_rows_after`), resolving series
+        with `journal.series_key`. A sink that overrides it gets rows; the others get `write()`.
+        A refusal (SinkError, not retryable) is then isolated through `write()`, reading by reading.
+        `prepared` is what `prepare_rows` returned for these rows (None: make the body here)."""
+        await self.write([journal.row_reading(r) for r in rows])
+
+    def prepare_rows(self, rows: Sequence[Row], journal: Journal) -> object:
+        """Optional, blocking (the forwarder calls it in a thread, for the next batch of a backlog while
+        the current one is sent): the request body for `rows`, or None. Must not raise for bad content:
+        return None and let `write_rows` raise it."""
+        return None
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -222,3 +222,22 @@ async def test_journal_read_error_does_not_end_forwarding(journal: Journal, monk
     monkeypatch.setattr(journal, "read_after", flaky)
     await run_until(f, lambda: journal.cursor("sink:fake") == 3, "cursor at 3 after two read errors")
     assert f.stats.get("forward_read_errors") == 2 and sink.ids() == [1, 2, 3]
+
+
+async def test_backlog_read_ahead_is_dropped_when_a_batch_fails(journal: Journal) -> None:
+    """The next batch is read while one is on the wire; a failed send must not skip past it."""
+    journal.append(readings(350))
+    fail_on = {2}  # the second write fails once, after the third batch was already read ahead
+
+    class Flaky(FakeSink):
+        async def write(self, rs: Sequence[Reading]) -> None:
+            self.calls += 1
+            if self.calls in fail_on:
+                raise SinkError(self.source, "connection reset")
+            self.confirmed.append([int(r.id or 0) for r in rs])
+
+    sink = Flaky(batch_size=100)
+    f = forwarder(sink, journal)
+    await run_until(f, lambda: journal.cursor("sink:fake") == 350, "cursor at 350")
+    assert sink.ids() == list(range(1, 351))  # oldest first, each once
+    assert [len(b) for b in sink.confirmed] == [100, 100, 100, 50]

@@ -13,14 +13,15 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
-
-import httpx
 
 from daemon.errors import NotifierError
 from daemon.notify import Message, Notifier, NotifierBase, NotifierContext
 from drivers.notifiers.cloud_sms.schema import CloudSmsBase, Secret
+
+if TYPE_CHECKING:  # httpx (with h11, anyio, httpcore) is imported on first send: load_all() imports every driver
+    import httpx
 
 
 class CloudSmsError(NotifierError):
@@ -99,12 +100,16 @@ class CloudSmsNotifier(Notifier):
 
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
+            import httpx
+
             timeout = httpx.Timeout(self.base_cfg.timeout, connect=self.base_cfg.connect_timeout)
             self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False)
         return self._client
 
     async def post(self, content: bytes, headers: Mapping[str, str]) -> httpx.Response:
         """One POST, never repeated; transport failures become CloudSmsError."""
+        import httpx
+
         where = self.endpoint_label()
         try:
             return await self.client().post(self.endpoint, content=content, headers=dict(headers))

@@ -12,21 +12,27 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping, Sequence
-
-from influxdb_client import Point, WritePrecision
+from typing import TYPE_CHECKING
 
 from daemon.errors import SinkError
 from daemon.model import Quantity, Reading
 from daemon.sinks import AlarmEvent
 
+if TYPE_CHECKING:
+    from influxdb_client import Point
+
+    from daemon.journal import Journal, Row
+
 READINGS = "readings"
 FAULTS = "sensor_faults"
 EVENTS = "alarm_events"
-PRECISION = WritePrecision.MS
+PRECISION = "ms"  # WritePrecision.MS; influxdb_client is imported on first use (~25 MB RSS on a Pi otherwise)
 
 
 def to_point(r: Reading, commodity: str | None) -> Point:
     """GOOD readings go to `readings` (field named by quantity); FAULT ones to `sensor_faults`."""
+    from influxdb_client import Point  # first use only: load_all() imports this module even with no sink
+
     if r.good and r.value is not None:
         p = Point(READINGS).field(r.quantity.value, float(r.value))
     else:
@@ -36,7 +42,7 @@ def to_point(r: Reading, commodity: str | None) -> Point:
     p.tag("site", r.site).tag("zone", r.zone).tag("sensor", r.sensor)
     if commodity:
         p.tag("commodity", commodity)
-    return p.time(round(r.ts * 1000), PRECISION)
+    return p.time(round(r.ts * 1000), PRECISION)  # type: ignore[arg-type]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -74,6 +80,8 @@ def encode(source: str, readings: Sequence[Reading], commodities: Mapping[str, s
 def event_point(e: AlarmEvent, commodity: str | None) -> Point:
     """`alarm_events`: tags place, kind, severity and state (so two states at one ms do not overwrite);
     fields alert_id, who, comment, value, limit."""
+    from influxdb_client import Point  # first use only, as in to_point
+
     p = Point(EVENTS).tag("site", e.site).tag("zone", e.zone).tag("kind", e.kind).tag("severity", e.severity)
     p.tag("state", e.state).field("alert_id", e.alert_id).field("who", e.who)
     if e.sensor:
@@ -90,3 +98,29 @@ def event_point(e: AlarmEvent, commodity: str | None) -> Point:
 
 def encode_events(events: Sequence[AlarmEvent], commodities: Mapping[str, str]) -> bytes:
     return "\n".join(event_point(e, commodities.get(e.zone)).to_line_protocol() for e in events).encode("utf-8")
+
+
+def encode_rows(source: str, rows: Sequence[Row], journal: Journal, commodities: Mapping[str, str]) -> bytes:
+    """`encode()` of journal rows, byte for byte, without a Reading per row: the series prefix is
+    looked up once per series id, GOOD finite values are formatted here, anything else goes
+    through `encode()`'s own path (`tests/.../test_points.py` checks the bytes match)."""
+    lines = []
+    prefixes: dict[int, str] = {}
+    for row in rows:
+        _, ts_ms, sid, value, quality, _note = row
+        if quality == 0 and value is not None and math.isfinite(value):
+            prefix = prefixes.get(sid)
+            if prefix is None:
+                site, zone, sensor, qty = journal.series_key(sid)
+                prefix = prefixes[sid] = _series_prefix(site, zone, sensor, commodities.get(zone), Quantity(qty))
+            text = str(float(value))
+            if text.endswith(".0"):
+                text = text[:-2]
+            lines.append(f"{prefix}={text} {ts_ms}")
+            continue
+        r = journal.row_reading(row)
+        line = _line(r, commodities.get(r.zone))
+        if not line:
+            raise SinkError(source, f"reading id {r.id} cannot be written as line protocol", retryable=False)
+        lines.append(line)
+    return "\n".join(lines).encode("utf-8")

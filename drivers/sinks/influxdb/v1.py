@@ -13,10 +13,11 @@ from urllib.parse import urlencode
 import urllib3
 
 from daemon.errors import SinkError
+from daemon.journal import Journal, Row
 from daemon.model import Reading
 from daemon.sinks import AlarmEvent, Sink
 from drivers.registry import sink
-from drivers.sinks.influxdb.points import encode, encode_events
+from drivers.sinks.influxdb.points import encode, encode_events, encode_rows
 from drivers.sinks.influxdb.schema import InfluxDB1Config
 
 SAMPLE_YAML: str = resources.files(__package__).joinpath("sample_influxdb1.yaml").read_text(encoding="utf-8")
@@ -60,19 +61,34 @@ class InfluxDB1Sink(Sink):
         return self._http
 
     async def write(self, readings: Sequence[Reading]) -> None:
-        await asyncio.to_thread(self._post, readings)  # ~45 µs per line with Point: keep it off the loop
+        await asyncio.to_thread(lambda: self._post(self._body(encode(self.source, readings, self.commodities))))
 
     async def write_events(self, events: Sequence[AlarmEvent]) -> None:
-        await asyncio.to_thread(self._post, [], encode_events(events, self.commodities))
+        await asyncio.to_thread(lambda: self._post(self._body(encode_events(events, self.commodities))))
 
-    def _post(self, readings: Sequence[Reading], body: bytes | None = None) -> None:
-        body = encode(self.source, readings, self.commodities) if body is None else body
+    def prepare_rows(self, rows: Sequence[Row], journal: Journal) -> object:
+        try:
+            return self._body(encode_rows(self.source, rows, journal, self.commodities))
+        except SinkError:
+            return None  # write_rows raises it again, where the forwarder isolates the refused reading
+
+    async def write_rows(self, rows: Sequence[Row], journal: Journal, prepared: object = None) -> None:
+        def post() -> None:
+            body = prepared if isinstance(prepared, bytes) else self._body(
+                encode_rows(self.source, rows, journal, self.commodities))
+            self._post(body)
+
+        await asyncio.to_thread(post)
+
+    def _body(self, lines: bytes) -> bytes:
+        return gzip.compress(lines, compresslevel=5) if self.cfg.gzip else lines
+
+    def _post(self, body: bytes) -> None:
         headers = {"Content-Type": "text/plain; charset=utf-8"}
         password = self.cfg.secret(self.source)
         if self.cfg.username is not None:
             headers.update(urllib3.make_headers(basic_auth=f"{self.cfg.username}:{password or ''}"))
         if self.cfg.gzip:
-            body = gzip.compress(body, compresslevel=5)
             headers["Content-Encoding"] = "gzip"
         try:
             resp = self._pool().request("POST", self.write_url, body=body, headers=headers, preload_content=True)

@@ -45,3 +45,25 @@ def test_fault_goes_to_sensor_faults_with_its_note() -> None:
     assert encode("t", [r], {}) == (
         b'sensor_faults,quantity=temperature,sensor=s1,site=c1,zone=room1 note="says \\"85\\"",value=85 1763800000000'
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(readings, min_size=1, max_size=8))
+def test_encode_rows_matches_encode_byte_for_byte(tmp_path_factory: pytest.TempPathFactory, rs: list[Reading]) -> None:
+    """The forwarder's fast path (journal rows, no Reading per row) writes exactly what encode() writes."""
+    from daemon.journal import Journal
+    from drivers.sinks.influxdb.points import encode_rows
+
+    j = Journal(tmp_path_factory.mktemp("rows") / "j.db")
+    stored = j.append(rs)
+    rows = j.read_rows_after(0, 100)
+    commodities = {"room1": "kiwifruit", "z=3": "plum 李"}
+    try:
+        want = encode("t", [j.row_reading(r) for r in rows], commodities)
+    except SinkError:
+        with pytest.raises(SinkError):
+            encode_rows("t", rows, j, commodities)
+    else:
+        assert encode_rows("t", rows, j, commodities) == want
+    assert len(rows) == len(stored)
+    j.close()

@@ -1,0 +1,90 @@
+"""The daemon side of bench/fleet.py: the real Daemon with a recording notifier, in a process
+that imports only the daemon (so VmRSS is the daemon's, not the bench's or pytest's).
+
+    python -m bench.fleet_child CONFIG.json
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import yaml
+
+
+async def _child(cfg_path: str) -> None:
+    from typing import Literal
+
+    from daemon.config import parse_config
+    from daemon.notify import Message, Notifier, NotifierBase
+    from daemon.runtime import Daemon
+    from drivers import load_all
+    from drivers.registry import notifier
+
+    load_all()
+
+    class RecordConfig(NotifierBase):
+        type: Literal["bench_record"]  # type: ignore[assignment]
+        out: str
+
+    @notifier("bench_record")
+    class Recorder(Notifier):
+        Config: ClassVar[type[NotifierBase]] = RecordConfig
+        sends: ClassVar[list[tuple[float, int | None, str]]] = []
+
+        async def send(self, message: Message) -> str | None:
+            self.sends.append((time.time(), message.alert_id, message.key))
+            return str(message.outbox_id)
+
+    doc = json.loads(Path(cfg_path).read_text(encoding="utf-8"))
+    text = yaml.safe_dump(doc, allow_unicode=True)  # as an installer writes it: a YAML file
+    d = Daemon(parse_config(text, "fleet.yaml", base_dir=Path(cfg_path).parent))
+    stages = _instrument(d)
+    await d.start()
+    print("ready", flush=True)
+    await d.wait()
+    await d.stop()
+    with open(doc["notifiers"][0]["out"], "w", encoding="utf-8") as f:
+        for t, aid, key in Recorder.sends:
+            f.write(json.dumps({"t": t, "alert_id": aid, "key": key}) + "\n")
+    Path(doc["notifiers"][0]["out"]).with_name("stages.json").write_text(json.dumps(stages), encoding="utf-8")
+
+
+def _instrument(d: Any) -> dict[str, Any]:
+    """Stamp the stages of an alarm from outside the core: the driver's emit() (start, and return =
+    journal commit done) for hot readings, and AlertManager.apply() returning a `fire`."""
+    stages: dict[str, Any] = {"emits": {}, "fired": {}}
+    for drv in d.drivers:
+        orig_emit = drv.ctx.emit
+
+        async def emit(samples: Any, _orig: Any = orig_emit) -> None:
+            t0 = time.time()
+            await _orig(samples)
+            t1 = time.time()
+            for s in samples:
+                if s.value is not None and s.value >= 12:
+                    stages["emits"].setdefault(s.sensor, []).append((t0, t1))
+
+        drv.ctx.emit = emit
+    orig_apply = d.alerts.apply
+
+    def apply(events: Any) -> Any:
+        out = orig_apply(events)
+        t = time.time()
+        for action, row in out:
+            if action == "fire":
+                stages["fired"][str(row.id)] = t
+        return out
+
+    d.alerts.apply = apply
+    return stages
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncio.run(_child(sys.argv[1]))

@@ -1,0 +1,46 @@
+"""The benchmark harness (bench/) at tiny sizes: every scenario runs against its real peers and
+counts what it should. Counts only: timings belong to `make bench`, never to a test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench import drain, fleet, ingest, peers_compare, query
+from bench.common import InfluxD
+from tests.peers import influxd
+
+__all__ = ["influxd"]
+pytestmark = pytest.mark.peer
+
+
+def test_ingest_stores_every_message(tmp_path: Path) -> None:
+    results = ingest.run(tmp_path, n=300, sensors=5, repeat=1)
+    assert [r.raw["stored"] for r in results] == [300, 300]
+    assert all(r.value > 0 for r in results)
+
+
+def test_drain_puts_the_whole_backlog_in_influxdb(tmp_path: Path, influxd: InfluxD) -> None:
+    (r,) = drain.run(tmp_path, influxd, n=1_500)
+    assert r.raw["points_in_influx_ours"] == r.raw["points_in_influx_raw"] == 1_500
+
+
+def test_query_returns_every_minute(tmp_path: Path) -> None:
+    (r,) = query.run(tmp_path, minutes=600)
+    assert r.raw["readings_returned"] == 600
+    assert r.raw["api_readings_returned"] == 600
+
+
+def test_fleet_measures_memory_disk_and_alarm_latency(tmp_path: Path) -> None:
+    lat, mem, disk = fleet.run(tmp_path, sensors=6, period=1.0, steady=2.0, hot=2, alarm_phase=8.0)
+    assert lat.raw["alarms"] >= 1 and lat.value > 0
+    assert mem.raw["rss_mb"] > 0 and mem.raw["readings"] > 0
+    assert disk.raw["readings"] > 0
+
+
+@pytest.mark.skipif(peers_compare.available() is not None, reason=str(peers_compare.available()))
+def test_peers_compare_counts_arrivals(tmp_path: Path, influxd: InfluxD) -> None:
+    (r,) = peers_compare.run(tmp_path, influxd, steady_s=2.0, per_topic=50)
+    assert r.raw["ours"]["steady_arrived"] == r.raw["ours"]["steady_sent"] > 0
+    assert r.raw["ours"]["burst_lost"] == 0
