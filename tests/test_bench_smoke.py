@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import drain, fleet, ingest, peers_compare, query
+from bench import drain, fleet, ingest, query
 from bench.common import InfluxD
 from tests.peers import influxd
 
@@ -39,8 +39,5 @@ def test_fleet_measures_memory_disk_and_alarm_latency(tmp_path: Path) -> None:
     assert disk.raw["readings"] > 0
 
 
-@pytest.mark.skipif(peers_compare.available() is not None, reason=str(peers_compare.available()))
-def test_peers_compare_counts_arrivals(tmp_path: Path, influxd: InfluxD) -> None:
-    (r,) = peers_compare.run(tmp_path, influxd, steady_s=2.0, per_topic=50)
-    assert r.raw["ours"]["steady_arrived"] == r.raw["ours"]["steady_sent"] > 0
-    assert r.raw["ours"]["burst_lost"] == 0
+# The comparison with Node-RED and mqtt2influxdb (scenario 7) needs those peers, which `make bench`
+# installs (`make bench-peers`: npm and a venv of their own); it runs there, not in `make test`.
