@@ -172,7 +172,8 @@ class Journal:
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite already rolled back after SQLITE_FULL / IOERR
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 
