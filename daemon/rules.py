@@ -238,6 +238,14 @@ class Rules:
         for key, state, started, peak in open_alerts:
             self.tracks[key] = _Track("pending" if state == "pending" else "firing", started, None, peak)
 
+    def forget(self, keys: Iterable[str], open_alerts: Iterable[tuple[str, str, float, float | None]]) -> None:
+        """Events for `keys` could not be stored (journal full): put their timers back as the journal has them,
+        so the next evaluation raises them again instead of believing them raised."""
+        keys = set(keys)
+        for key in keys:
+            self.tracks.pop(key, None)
+        self.restore(a for a in open_alerts if a[0] in keys)
+
     # -- evaluation
 
     def on_readings(self, readings: Sequence[Reading]) -> list[RuleEvent]:
