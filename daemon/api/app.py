@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from importlib.resources import files
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Path, Query
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from daemon.runtime import Daemon
 
 STATIC = files("daemon.api").joinpath("static")
+# Journal ids are SQLite INTEGERs: a larger number in a URL is a 422, not an OverflowError (500).
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
 
@@ -104,7 +106,7 @@ def create_app(d: Daemon) -> FastAPI:
 
     @app.post("/api/v1/alerts/{alert_id}/ack")
     async def ack(
-        alert_id: int, body: AckBody, lang: str | None = None,
+        alert_id: RowId, body: AckBody, lang: str | None = None,
         caller: Caller = Depends(tokens.require("staff", "manager")),  # noqa: B008
     ) -> dict[str, Any]:
         row = await asyncio.to_thread(d.alerts.acknowledge, alert_id, caller.name, body.comment, "web")
@@ -127,7 +129,7 @@ def create_app(d: Daemon) -> FastAPI:
 
     @app.delete("/api/v1/mutes/{mute_id}")
     async def unmute(
-        mute_id: int, caller: Caller = Depends(tokens.require("staff", "manager", "installer")),  # noqa: B008
+        mute_id: RowId, caller: Caller = Depends(tokens.require("staff", "manager", "installer")),  # noqa: B008
     ) -> dict[str, Any]:
         if not await asyncio.to_thread(d.unmute, mute_id, caller.name):
             raise HTTPException(404, f"no active mute {mute_id}")
@@ -140,7 +142,7 @@ def create_app(d: Daemon) -> FastAPI:
                           for i, z, a, b, r, w in rows]}
 
     @app.get("/api/v1/alerts/{alert_id}")
-    async def alert(alert_id: int, lang: str | None = None) -> dict[str, Any]:
+    async def alert(alert_id: RowId, lang: str | None = None) -> dict[str, Any]:
         row = await asyncio.to_thread(d.journal.alert, alert_id)
         if row is None:
             raise HTTPException(404, f"no alarm {alert_id}")
