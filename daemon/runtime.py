@@ -137,11 +137,29 @@ class Daemon:
         period = max(1.0, min((s.stale_after_s for s in self.cfg.sensors), default=60.0) / 6)
         while True:
             await self.clock.sleep(period)
-            async with self._rules_lock:
-                events = self.rules.tick(self.clock.now())
-                if events:
-                    await self._apply(events)
-                await self._in_thread(self.alerts.escalate)
+            await self.tick()
+
+    async def tick(self) -> None:
+        """Time-driven alarm work: a clock step first, then no-data and delays, then escalation."""
+        async with self._rules_lock:
+            step = self.clock.jumped()
+            if step:
+                await self._clock_jumped(step)
+            events = self.rules.tick(self.clock.now())
+            if events:
+                await self._apply(events)
+            await self._in_thread(self.alerts.escalate)
+
+    async def _clock_jumped(self, step: float) -> None:
+        """NTP stepped the clock (a Pi without RTC boots with a stale time): timers move with it, so no alarm
+        fires early or late and no silence is invented; readings already stored keep their stamps."""
+        self.stats.inc("clock_jumps")
+        log.warning("system clock stepped by %+.0f s; alarm delays, no-data and escalation timers moved with it",
+                    step)
+        self.rules.clock_jumped(step)
+        self.started_at += step
+        await self._in_thread(self.journal.shift_timers, step, self.clock.now() - step)
+        self.reload_mutes()
 
     def reload_mutes(self) -> None:
         self.rules.set_mutes((z, a, b, reason) for _, z, a, b, reason, _ in self.journal.mutes(
