@@ -17,5 +17,8 @@ settings.register_profile(
 FUZZ = settings.get_profile("fuzz")
 
 # A whole config parse (catalog, every driver's schema) costs ~10 ms more than a payload parse.
-CONFIG_EXAMPLES = 10_000 if LONG else 150
+CONFIG_EXAMPLES = 3_000 if LONG else 150
 CONFIG_FUZZ = settings(FUZZ, max_examples=CONFIG_EXAMPLES)
+
+# A whole byte stream through `exchange` waits out its line timeout when nothing matches.
+STREAM_FUZZ = settings(FUZZ, max_examples=2_000 if LONG else 150)

@@ -81,7 +81,7 @@ def api_schema(served: Served) -> schemathesis.BaseSchema:
     return schemathesis.openapi.from_url(f"{served.base}/openapi.json")
 
 
-EXAMPLES = settings(max_examples=500 if LONG else 15, deadline=None,
+EXAMPLES = settings(max_examples=200 if LONG else 15, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from daemon.errors import SensorError
 from drivers.sensors.serial_line import SerialLineConfig, exchange, parse_line
 from tests.drivers.sensors.fakes import FakeSerial
-from tests.fuzz.budget import FUZZ
+from tests.fuzz.budget import FUZZ, STREAM_FUZZ
 
 SOURCE = "serial_line:/dev/ttyFAKE#s1"
 CONFIGS: dict[str, dict[str, Any]] = {
@@ -77,7 +77,7 @@ def test_exchange_on_garbage_bytes_answers_or_times_out(name: str) -> None:
     stream = st.one_of(st.binary(max_size=300),
                        st.lists(LINES, max_size=4).map(lambda ls: "\r\n".join(ls).encode("utf-8", "replace")))
 
-    @FUZZ
+    @STREAM_FUZZ
     @given(stream)
     def run(data: bytes) -> None:
         port = FakeSerial({request: data})
