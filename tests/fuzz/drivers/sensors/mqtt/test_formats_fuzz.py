@@ -45,7 +45,8 @@ KEYS = ["Temperature", "Humidity", "TempUnit", "Time", "StatusSNS", "AM2301", "D
         "humidity", "tC", "tF", "rh", "value", "params", "method", "temperature:0", "humidity:0", "tmp", "hum",
         "data", "t", "ts", "time", "v", "battery", "linkquality"]
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**30, 10**30), st.floats(allow_nan=True, allow_infinity=True),
+    st.none(), st.booleans(), st.integers(-10**30, 10**30), st.integers(10**308, 10**320),
+    st.floats(allow_nan=True, allow_infinity=True),
     st.sampled_from(["nan", "NaN", "-nan", "null", "unavailable", "", " 12.5 ", "85.0", "1e400", "inf", "C", "F",
                      "2024-02-30T25:61:00", "2024-01-01T00:00:00Z", "00000566CC39", "１２.５", "\x00"]),
     st.text(max_size=20),
@@ -59,7 +60,9 @@ def payloads() -> st.SearchStrategy[bytes]:
     """Mostly JSON built from the formats' own keys (deep enough to reach every branch), some raw bytes."""
     def dump(v: Any) -> bytes:
         return json.dumps(v, allow_nan=True).encode()
-    return st.one_of(JSON.map(dump), st.binary(max_size=200), st.text(max_size=60).map(str.encode))
+    extremes = st.sampled_from([b"1" * 5000, b"[" * 100_000, b"1" + b"0" * 400, b'{"temperature": 1' + b"0" * 400
+                                + b"}", b'{"value": Infinity}', b'{"Temperature": -Infinity}', b"NaN"])
+    return st.one_of(JSON.map(dump), st.binary(max_size=200), st.text(max_size=60).map(str.encode), extremes)
 
 
 def config(fmt: str, options: dict[str, Any]) -> MqttSensorConfig:
