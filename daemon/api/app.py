@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from importlib.resources import files
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
@@ -25,21 +28,24 @@ RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
 
 
+MAX_EPOCH = 253_402_300_799.0  # 9999-12-31T23:59:59Z
+
+
 def parse_time(value: str | None, name: str) -> float | None:
     """Epoch seconds from epoch seconds or ISO 8601 (naive means UTC)."""
     if value is None or value == "":
         return None
     try:
-        return float(value)
+        t = float(value)
     except ValueError:
-        pass
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise HTTPException(422, f"{name}: {value!r} is neither epoch seconds nor ISO 8601") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
+        try:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise HTTPException(422, f"{name}: {value!r} is neither epoch seconds nor ISO 8601") from None
+        t = (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+    if not -MAX_EPOCH <= t <= MAX_EPOCH:  # also nan and inf; the journal keeps ms in a 64-bit INTEGER
+        raise HTTPException(422, f"{name}: {value!r} is not a time between the years 1 and 9999")
+    return t
 
 
 class AckBody(BaseModel):
@@ -54,6 +60,13 @@ class MuteBody(BaseModel):
 def create_app(d: Daemon) -> FastAPI:
     app = FastAPI(title="coldchain-monitor", version=__version__, docs_url="/api/docs", redoc_url=None)
     tokens = Tokens(d.cfg.api)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> Response:
+        """FastAPI's own 422, but ASCII-escaped: it echoes the input, and a lone surrogate in it made the
+        UTF-8 encoding of the error itself fail with a 500."""
+        body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True)
+        return Response(body, status_code=422, media_type="application/json")
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
