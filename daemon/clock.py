@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+
+JUMP = 60.0
+"""A wall-clock step larger than this (seconds) between two checks is a jump, not drift or slewing."""
 
 
 class Clock:
@@ -11,17 +15,36 @@ class Clock:
 
     Every component (rules, drivers, stale checks) reads time and sleeps through one
     Clock, so a demo at speed 60 shows an hour of cold-room life in a minute.
+
+    At speed 1 the clock is the system's wall clock, so an NTP correction after a boot
+    without RTC reaches every new timestamp; `jumped()` reports such a step so that
+    timers counted in wall time (alarm delays, no-data, escalation) can be moved with it.
+    Sleeps are monotonic and never stretched or cut short by a jump.
     """
 
-    def __init__(self, speed: float = 1.0, start: float | None = None) -> None:
+    def __init__(self, speed: float = 1.0, start: float | None = None,
+                 wall: Callable[[], float] = time.time) -> None:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.speed = speed
+        self._wall = wall if speed == 1.0 and start is None else None
         self._real0 = time.monotonic()
-        self._sim0 = time.time() if start is None else start
+        self._sim0 = wall() if start is None else start
+        self._seen = (self._real0, self._sim0)
 
     def now(self) -> float:
+        if self._wall is not None:
+            return self._wall()
         return self._sim0 + (time.monotonic() - self._real0) * self.speed
+
+    def jumped(self) -> float:
+        """Seconds the wall clock stepped since the last call (0.0 below `JUMP`, or for a simulated clock)."""
+        if self._wall is None:
+            return 0.0
+        mono, wall = time.monotonic(), self._wall()
+        step = wall - (self._seen[1] + (mono - self._seen[0]))
+        self._seen = (mono, wall)
+        return step if abs(step) > JUMP else 0.0
 
     async def sleep(self, seconds: float) -> None:
         """Sleep `seconds` of clock time."""
@@ -38,6 +61,7 @@ class ManualClock(Clock):
 
     def __init__(self, start: float = 1_700_000_000.0, auto_advance: bool = False) -> None:
         super().__init__()
+        self._wall = None  # time moves only by advance(); it never jumps by itself
         self._t = start
         self.auto_advance = auto_advance
 

@@ -264,6 +264,8 @@ def suggest(word: str, options: Iterable[str]) -> str:
 def key_path(loc: Sequence[int | str]) -> str:
     out = ""
     for part in loc:
+        if not isinstance(part, int) and not str(part).isprintable():
+            part = repr(str(part))  # a stray CR or escape in a key must not garble the terminal
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 
@@ -369,7 +371,7 @@ def _validate_entries(
             problems.append(f"{fname}:{lines.line(where)}: {key_path(where)}: expected a mapping")
             continue
         kind = entry.get("type")
-        if kind not in table:
+        if not isinstance(kind, str) or kind not in table:  # `type: []` too: not hashable, not a type
             known = ", ".join(sorted(table)) or "none"
             hint = suggest(str(kind), table) if kind else ""
             what = f"unknown {section[:-1]} type {kind!r}" if kind else "required key 'type' is missing"
@@ -488,6 +490,10 @@ def parse_config(text: str, fname: str = "config.yaml", base_dir: Path | None = 
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         raise ConfigError([f"{fname}:{line}: YAML syntax error: {exc.problem or exc}"]) from None
+    except yaml.reader.ReaderError as exc:  # a control character (a paste from a PDF, a stray NUL)
+        line = text.count("\n", 0, exc.position) + 1
+        ch = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        raise ConfigError([f"{fname}:{line}: YAML syntax error: control character {ch} is not allowed"]) from None
     lines = _Lines(root)
     if not isinstance(raw, dict):
         raise ConfigError([f"{fname}:1: the file must be a mapping with keys site, sensors, zones ..."])

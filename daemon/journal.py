@@ -204,7 +204,8 @@ class Journal:
             try:
                 yield self._db
             except BaseException:
-                self._db.execute("ROLLBACK")
+                if self._db.in_transaction:  # SQLite already rolled back after SQLITE_FULL / IOERR
+                    self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 
@@ -521,6 +522,16 @@ class Journal:
             sql += " WHERE end > ?"
             args = (active_at,)
         return [tuple(r) for r in self._reader().execute(sql + " ORDER BY id", args)]  # type: ignore[misc]
+
+    def shift_timers(self, step: float, now: float) -> None:
+        """The wall clock stepped by `step`: escalation and retry times, and mutes still in force at `now`
+        (the old clock's time), move with it; stored history (readings, alarm times, audit) does not."""
+        with self.transaction() as db:
+            db.execute("UPDATE alerts SET esc_next = esc_next + ? WHERE esc_next IS NOT NULL "
+                       "AND state IN ('pending', 'firing')", (step,))
+            db.execute("UPDATE outbox SET next_try = next_try + ? WHERE next_try IS NOT NULL AND state = 'pending'",
+                       (step,))
+            db.execute("UPDATE mutes SET start = start + ?, end = end + ? WHERE end > ?", (step, step, now))
 
     def due_outbox(self, now: float, limit: int = 200) -> list[OutboxRow]:
         """Pending messages whose retry time has come, oldest first."""

@@ -238,6 +238,32 @@ class Rules:
         for key, state, started, peak in open_alerts:
             self.tracks[key] = _Track("pending" if state == "pending" else "firing", started, None, peak)
 
+    def clock_jumped(self, step: float) -> None:
+        """The wall clock stepped by `step` seconds (NTP after a boot without RTC): move every timer with it,
+        so a delay, a silence or a window is measured in time that really passed, and readings stamped after
+        the step are not taken for late ones."""
+        for st in self.sensors.values():
+            st.last_seen += step
+            st.last_ts = {q: t + step for q, t in st.last_ts.items()}
+            st.same_value = {q: (v, t + step) for q, (v, t) in st.same_value.items()}
+            if st.prev_temp is not None:
+                st.prev_temp = (st.prev_temp[0] + step, st.prev_temp[1])
+            for i, dq in st.exposure.items():
+                st.exposure[i] = collections.deque((a + step, secs) for a, secs in dq)
+            st.recent = collections.deque((t + step, v) for t, v in st.recent)
+        for tr in self.tracks.values():
+            tr.started += step
+            if tr.in_since is not None:
+                tr.in_since += step
+
+    def forget(self, keys: Iterable[str], open_alerts: Iterable[tuple[str, str, float, float | None]]) -> None:
+        """Events for `keys` could not be stored (journal full): put their timers back as the journal has them,
+        so the next evaluation raises them again instead of believing them raised."""
+        keys = set(keys)
+        for key in keys:
+            self.tracks.pop(key, None)
+        self.restore(a for a in open_alerts if a[0] in keys)
+
     # -- evaluation
 
     def on_readings(self, readings: Sequence[Reading]) -> list[RuleEvent]:

@@ -21,7 +21,7 @@ from daemon.model import Reading
 from daemon.notify import Incoming, Notifier, NotifierContext
 from daemon.pipeline import Pipeline
 from daemon.retention import Retention
-from daemon.rules import Rules
+from daemon.rules import RuleEvent, Rules
 from daemon.sources import DriverContext, SensorDriver
 from daemon.stats import Stats
 from daemon.systemd import notify, watchdog_interval
@@ -105,11 +105,22 @@ class Daemon:
     def _to_live(self, readings: list[Reading]) -> None:
         self.live.update(readings)
 
+    async def _apply(self, events: list[RuleEvent]) -> None:
+        """Store rule events (blocking work in a thread). If the journal refuses them (disk full), the rules
+        forget them too, so the alarm is raised again on the next evaluation rather than lost."""
+        try:
+            await self._in_thread(self.alerts.apply, events)
+        except Exception:
+            self.stats.inc("alarm_write_errors")
+            with contextlib.suppress(Exception):
+                self.rules.forget((e.key for e in events), await asyncio.to_thread(self.alerts.open_tracks))
+            raise
+
     async def _to_rules(self, readings: list[Reading]) -> None:
         async with self._rules_lock:
             events = self.rules.on_readings(readings)
             if events:
-                await self._in_thread(self.alerts.apply, events)
+                await self._apply(events)
 
     def _incoming(self, msg: Incoming) -> None:
         """Called by a channel (possibly from its own thread) for every message received."""
@@ -138,11 +149,29 @@ class Daemon:
         period = max(1.0, min((s.stale_after_s for s in self.cfg.sensors), default=60.0) / 6)
         while True:
             await self.clock.sleep(period)
-            async with self._rules_lock:
-                events = self.rules.tick(self.clock.now())
-                if events:
-                    await self._in_thread(self.alerts.apply, events)
-                await self._in_thread(self.alerts.escalate)
+            await self.tick()
+
+    async def tick(self) -> None:
+        """Time-driven alarm work: a clock step first, then no-data and delays, then escalation."""
+        async with self._rules_lock:
+            step = self.clock.jumped()
+            if step:
+                await self._clock_jumped(step)
+            events = self.rules.tick(self.clock.now())
+            if events:
+                await self._apply(events)
+            await self._in_thread(self.alerts.escalate)
+
+    async def _clock_jumped(self, step: float) -> None:
+        """NTP stepped the clock (a Pi without RTC boots with a stale time): timers move with it, so no alarm
+        fires early or late and no silence is invented; readings already stored keep their stamps."""
+        self.stats.inc("clock_jumps")
+        log.warning("system clock stepped by %+.0f s; alarm delays, no-data and escalation timers moved with it",
+                    step)
+        self.rules.clock_jumped(step)
+        self.started_at += step
+        await self._in_thread(self.journal.shift_timers, step, self.clock.now() - step)
+        self.reload_mutes()
 
     def reload_mutes(self) -> None:
         self.rules.set_mutes((z, a, b, reason) for _, z, a, b, reason, _ in self.journal.mutes(
@@ -177,7 +206,7 @@ class Daemon:
                 events += self.rules.box("clock", not synced, now, "box.clock")
             if events:
                 async with self._rules_lock:
-                    await self._in_thread(self.alerts.apply, events)
+                    await self._apply(events)
             await self.clock.sleep(60)
 
     async def _watchdog(self, period: float) -> None:
@@ -209,6 +238,22 @@ class Daemon:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 60.0)
 
+    async def _keep_running(self, name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run a core loop (outbox, ticker, box health) again after an error such as a full disk: a task that
+        died here would stop every SMS or every no-data alarm until the next restart, silently."""
+        backoff = 1.0
+        while True:
+            try:
+                await loop()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.stats.inc("task_errors")
+                log.exception("%s failed; running it again in %.0f s", name, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 60.0)
+
     # -- lifecycle
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
@@ -225,9 +270,9 @@ class Daemon:
         self._spawn(self.pipeline.run(), "pipeline")
         for n in self.notifiers.values():
             self._spawn(self._supervise(n, restart_on_return=False), n.source)
-        self._spawn(self.dispatcher.run(), "dispatcher")
-        self._spawn(self._ticker(), "ticker")
-        self._spawn(self._box_health(), "box-health")
+        self._spawn(self._keep_running("outbox dispatcher", self.dispatcher.run), "dispatcher")
+        self._spawn(self._keep_running("alarm ticker", self._ticker), "ticker")
+        self._spawn(self._keep_running("box-health check", self._box_health), "box-health")
         for d in self.drivers:
             self._spawn(self._supervise(d), d.source)
         for f in self.forwarders:

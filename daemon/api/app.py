@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime
 from importlib.resources import files
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
@@ -25,7 +28,12 @@ if TYPE_CHECKING:
     from daemon.runtime import Daemon
 
 STATIC = files("daemon.api").joinpath("static")
+# Journal ids are SQLite INTEGERs: a larger number in a URL is a 422, not an OverflowError (500).
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 _TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+
+
+MAX_EPOCH = 253_402_300_799.0  # 9999-12-31T23:59:59Z
 
 
 def parse_time(value: str | None, name: str) -> float | None:
@@ -33,16 +41,16 @@ def parse_time(value: str | None, name: str) -> float | None:
     if value is None or value == "":
         return None
     try:
-        return float(value)
+        t = float(value)
     except ValueError:
-        pass
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise HTTPException(422, f"{name}: {value!r} is neither epoch seconds nor ISO 8601") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
+        try:
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise HTTPException(422, f"{name}: {value!r} is neither epoch seconds nor ISO 8601") from None
+        t = (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+    if not -MAX_EPOCH <= t <= MAX_EPOCH:  # also nan and inf; the journal keeps ms in a 64-bit INTEGER
+        raise HTTPException(422, f"{name}: {value!r} is not a time between the years 1 and 9999")
+    return t
 
 
 class AckBody(BaseModel):
@@ -62,6 +70,13 @@ def create_app(d: Daemon) -> FastAPI:
     app.include_router(lots_api.router(d, tokens))
     app.include_router(metrics_api.router(d))
     app.include_router(settings_api.router(d, tokens))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> Response:
+        """FastAPI's own 422, but ASCII-escaped: it echoes the input, and a lone surrogate in it made the
+        UTF-8 encoding of the error itself fail with a 500."""
+        body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True)
+        return Response(body, status_code=422, media_type="application/json")
 
     @app.get("/healthz")
     async def healthz() -> dict[str, Any]:
@@ -114,7 +129,7 @@ def create_app(d: Daemon) -> FastAPI:
 
     @app.post("/api/v1/alerts/{alert_id}/ack")
     async def ack(
-        alert_id: int, body: AckBody, lang: str | None = None,
+        alert_id: RowId, body: AckBody, lang: str | None = None,
         caller: Caller = Depends(tokens.require("staff", "manager")),  # noqa: B008
     ) -> dict[str, Any]:
         row = await asyncio.to_thread(d.alerts.acknowledge, alert_id, caller.name, body.comment, "web")
@@ -137,7 +152,7 @@ def create_app(d: Daemon) -> FastAPI:
 
     @app.delete("/api/v1/mutes/{mute_id}")
     async def unmute(
-        mute_id: int, caller: Caller = Depends(tokens.require("staff", "manager", "installer")),  # noqa: B008
+        mute_id: RowId, caller: Caller = Depends(tokens.require("staff", "manager", "installer")),  # noqa: B008
     ) -> dict[str, Any]:
         if not await asyncio.to_thread(d.unmute, mute_id, caller.name):
             raise HTTPException(404, f"no active mute {mute_id}")
@@ -150,7 +165,7 @@ def create_app(d: Daemon) -> FastAPI:
                           for i, z, a, b, r, w in rows]}
 
     @app.get("/api/v1/alerts/{alert_id}")
-    async def alert(alert_id: int, lang: str | None = None) -> dict[str, Any]:
+    async def alert(alert_id: RowId, lang: str | None = None) -> dict[str, Any]:
         row = await asyncio.to_thread(d.journal.alert, alert_id)
         if row is None:
             raise HTTPException(404, f"no alarm {alert_id}")

@@ -104,6 +104,31 @@ def test_yaml_syntax_error_has_line() -> None:
     assert p.startswith("config.yaml:") and "YAML syntax error" in p
 
 
+def test_control_character_is_a_syntax_error_with_line() -> None:
+    # found by tests/fuzz: PyYAML's ReaderError is not a MarkedYAMLError and escaped as a traceback
+    text = MINIMAL.replace("name: 测试冷库", "name: 测试\x1f冷库")
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "\x1f" in ln)
+    assert problems(text) == [f"config.yaml:{line}: YAML syntax error: control character U+001F is not allowed"]
+
+
+def test_unprintable_key_is_quoted() -> None:
+    # found by tests/fuzz: a key holding a CR was printed raw, garbling the problem line
+    text = MINIMAL + '"bad\\rkey": 1\n'
+    (p,) = problems(text)
+    assert p == f"config.yaml:{len(text.splitlines())}: 'bad\\rkey': unknown key 'bad\\rkey'"
+
+
+@pytest.mark.parametrize("key", ["type", "preset"])
+def test_list_where_a_name_belongs_is_reported(key: str) -> None:
+    # found by tests/fuzz: `type: []` / `preset: []` raised TypeError (unhashable) in the loader
+    text = MINIMAL.replace("{id: s1, zone: z1, type: simulated, setpoint: 6.5}",
+                           "{id: s1, zone: z1, type: modbus_rtu, port: /dev/ttyUSB0, address: 1, preset: xy_md02}")
+    text = text.replace(f"{key}: {'modbus_rtu' if key == 'type' else 'xy_md02'}", f"{key}: []")
+    found = problems(text)
+    assert all(p.startswith("config.yaml:") for p in found)
+    assert any(f"sensors[0].{key}:" in p for p in found), found
+
+
 def test_key_written_twice_is_an_error() -> None:
     text = MINIMAL + "api: {enabled: true}\n"
     ps = problems(text)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from daemon.journal import Journal
 from daemon.model import Quality, Quantity, Reading
@@ -87,6 +90,20 @@ while True:
     print(stored[-1].id, flush=True)  # acknowledged: committed
     i += 50
 """
+
+
+def test_full_journal_reports_the_full_disk_and_recovers(tmp_path: Path) -> None:
+    # found by tests/faults: SQLite rolls back by itself on SQLITE_FULL, and our ROLLBACK then raised
+    # "cannot rollback - no transaction is active", hiding the real cause from the log
+    j = Journal(tmp_path / "j.db")
+    j.append([reading(0)])
+    pages = j._db.execute("PRAGMA page_count").fetchone()[0]
+    j._db.execute(f"PRAGMA max_page_count={pages}")
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        j.append([Reading("site", "z1", f"s{i}", Quantity.TEMPERATURE, 1.0, 1_700_000_000 + i) for i in range(5000)])
+    j._db.execute("PRAGMA max_page_count=4294967294")
+    assert [r.value for r in j.append([reading(7)])] == [0.7]
+    assert j.count() == 2 and j.quick_check() == "ok"
 
 
 def test_acknowledged_readings_survive_sigkill(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ driver counts and logs once per topic and reason.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -49,8 +50,10 @@ Parser = Callable[[str, bytes, MqttSensorConfig, DeviceState], list[Sample]]
 def load_json(payload: bytes) -> Any:
     try:
         return json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, ValueError):  # ValueError: also an integer of over 4300 digits
         raise BadPayload("not JSON") from None
+    except RecursionError:  # "[[[[..." nested deeper than the interpreter's stack
+        raise BadPayload("JSON nested too deep") from None
 
 
 def text(payload: bytes) -> str:
@@ -68,16 +71,18 @@ def value_sample(sensor: str, quantity: str, raw: Any, unit: str, topic: str, ts
         return Sample(sensor, quantity, None, unit, ts, f"{what} is null on {topic}")
     if isinstance(raw, bool):
         return Sample(sensor, quantity, None, unit, ts, f"{what} is not a number ({raw!r}) on {topic}")
+    value: float | None = None
     if isinstance(raw, (int, float)):
-        return Sample(sensor, quantity, float(raw), unit, ts)
-    if isinstance(raw, str):
+        with contextlib.suppress(OverflowError):  # an integer beyond a float's range
+            value = float(raw)
+    elif isinstance(raw, str):
         s = raw.strip()
         if s.lower() in NO_VALUE:
             return Sample(sensor, quantity, None, unit, ts, f"{what} is {s or 'empty'!r} on {topic}")
-        try:
-            return Sample(sensor, quantity, float(s), unit, ts)
-        except ValueError:
-            pass
+        with contextlib.suppress(ValueError):
+            value = float(s)
+    if value is not None and math.isfinite(value):  # Infinity, 1e400, "inf" are no measurement either
+        return Sample(sensor, quantity, value, unit, ts)
     return Sample(sensor, quantity, None, unit, ts, f"{what} is not a number ({str(raw)[:40]!r}) on {topic}")
 
 

@@ -8,6 +8,7 @@ Formats: PROTOCOLS.md 2.1 (READ -> `16.02C,55.85%`) and 2.2 (the Arduino DHT ske
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from importlib import resources
@@ -78,8 +79,19 @@ def parse_line(cfg: SerialLineConfig, text: str, source: str) -> dict[str, Value
         elif raw.lower() == "nan":
             out[q] = Value(None, fault=f"{source}: device printed nan for {q}")
         else:
-            out[q] = Value(float(raw), units[q])
+            out[q] = _number(raw, units[q], q, source)
     return out
+
+
+def _number(raw: str, unit: str, quantity: str, source: str) -> Value:
+    """A captured group as a value; a loose pattern may capture text or `inf`, which is the device's fault."""
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        return Value(None, fault=f"{source}: {quantity} {raw[:40]!r} is not a number")
+    return Value(value, unit)
 
 
 def exchange(port: SerialLike, cfg: SerialLineConfig, source: str) -> dict[str, Value]:

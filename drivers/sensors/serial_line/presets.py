@@ -36,6 +36,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 def apply_preset(raw: dict[str, Any]) -> dict[str, Any]:
     """`raw` with the named preset's values under it; explicit keys win."""
     name = raw.get("preset")
-    if name not in PRESETS:
+    if not isinstance(name, str) or name not in PRESETS:  # `preset: []` is reported by the Literal too
         return raw  # no preset, or an unknown one: the Literal on `preset` reports it
     return {**PRESETS[name], **raw}

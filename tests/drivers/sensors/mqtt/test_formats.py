@@ -385,3 +385,17 @@ def test_dig() -> None:
     assert dig(doc, "a.b.0.c") == (True, 1)
     assert dig(doc, "a.x") == (False, None)
     assert dig(doc, "") == (True, doc)
+
+
+# found by tests/fuzz (long run): these escaped as ValueError, RecursionError or OverflowError, or gave inf
+@pytest.mark.parametrize(("payload", "reason"), [("1" * 5000, "not JSON"), ("[" * 100_000, "JSON nested too deep")])
+def test_pathological_json_is_a_bad_payload(payload: str, reason: str) -> None:
+    with pytest.raises(BadPayload) as err:
+        run(cfg("zigbee2mqtt", "zigbee2mqtt/x"), "zigbee2mqtt/x", payload)
+    assert err.value.reason == reason
+
+
+@pytest.mark.parametrize("raw", ["1" + "0" * 400, "1e400", "Infinity", '"inf"', '"-Infinity"'])
+def test_number_beyond_a_float_is_a_fault_naming_the_topic(raw: str) -> None:
+    (s,) = run(cfg("zigbee2mqtt", "zigbee2mqtt/x"), "zigbee2mqtt/x", f'{{"temperature": {raw}}}')
+    assert s.value is None and s.fault is not None and "zigbee2mqtt/x" in s.fault

@@ -137,3 +137,11 @@ def test_preset_keys_can_be_overridden() -> None:
 def test_invalid_options_rejected(options: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         line_sensor(**options)
+
+
+@pytest.mark.parametrize("raw", ["abc", "-", "inf", "1e999", "Humidity:"])
+def test_loose_pattern_capturing_text_gives_a_fault_not_a_crash(raw: str) -> None:
+    # found by tests/fuzz: float() raised ValueError in the bus thread and restarted the whole port's driver
+    loose = line_sensor(pattern=r"T=(?P<temperature>\S+)")
+    assert parse_line(loose, f"T={raw}", SRC) == {
+        "temperature": Value(None, fault=f"{SRC}: temperature {raw!r} is not a number")}
