@@ -8,6 +8,7 @@ import contextlib
 import functools
 import logging
 import signal
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -27,6 +28,7 @@ from daemon.stats import Stats
 from daemon.systemd import notify, watchdog_interval
 
 log = logging.getLogger("coldchain")
+RAN_WELL = 300.0  # seconds a crashed driver must have run before its restart backoff starts over
 
 
 class Daemon:
@@ -73,6 +75,7 @@ class Daemon:
                                     logging.getLogger(f"coldchain.driver.{kind}"), cfg)
                 self.drivers.append(cls(group, ctx))
         self._rules_lock = asyncio.Lock()
+        self._restart_sleep: Callable[[float], Coroutine[Any, Any, None]] = asyncio.sleep  # tests make it instant
         self._inflight: set[asyncio.Future[Any]] = set()
         self.pipeline.subscribers += [self._to_live, self._to_rules]
         commodities = {z.id: z.commodity for z in cfg.zones if z.commodity}
@@ -225,6 +228,7 @@ class Daemon:
         """Restart a crashed driver with backoff; the others, alarms and SMS keep running."""
         backoff = 1.0
         while True:
+            started = time.monotonic()
             try:
                 await driver.run()
                 if not restart_on_return:
@@ -234,8 +238,10 @@ class Daemon:
                 raise
             except Exception:
                 self.stats.inc("driver_crashes")
+                if time.monotonic() - started > RAN_WELL:
+                    backoff = 1.0  # it ran fine for a while: a new fault, not the same one again
                 log.exception("driver %s crashed; restarting in %.0f s", driver.source, backoff)
-            await asyncio.sleep(backoff)
+            await self._restart_sleep(backoff)
             backoff = min(backoff * 2, 60.0)
 
     async def _keep_running(self, name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
