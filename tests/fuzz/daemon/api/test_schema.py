@@ -35,7 +35,10 @@ API = CONFIG.replace(
 # who may write where; GET is open on the box's LAN
 ROLES = {("POST", "/api/v1/alerts/{alert_id}/ack"): {"staff", "manager"},
          ("POST", "/api/v1/zones/{zone_id}/mute"): {"staff", "manager", "installer"},
-         ("DELETE", "/api/v1/mutes/{mute_id}"): {"staff", "manager", "installer"}}
+         ("DELETE", "/api/v1/mutes/{mute_id}"): {"staff", "manager", "installer"},
+         ("POST", "/api/v1/lots"): {"staff", "manager"},
+         ("POST", "/api/v1/lots/{code}/move"): {"staff", "manager"},
+         ("POST", "/api/v1/lots/{code}/checkout"): {"staff", "manager"}}
 
 
 class Served:
@@ -59,10 +62,11 @@ class Served:
         await d.wait()
         await d.stop()
 
-    def writes(self) -> tuple[int, int]:
-        """(acknowledged alarms, mutes) in the journal."""
+    def writes(self) -> tuple[int, int, int]:
+        """(acknowledged alarms, mutes, audit-log entries: every lot change) in the journal."""
         j = self.daemon.journal
-        return sum(1 for a in j.alerts(limit=100_000) if a.acked is not None), len(j.mutes())
+        audit = int(j._reader().execute("SELECT COUNT(*) FROM audit_log").fetchone()[0])
+        return sum(1 for a in j.alerts(limit=100_000) if a.acked is not None), len(j.mutes()), audit
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.daemon.request_stop)
