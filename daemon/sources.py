@@ -10,6 +10,7 @@ RS485 bus or one MQTT connection). Its `run()` pushes `Sample`s through
 from __future__ import annotations
 
 import abc
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -61,6 +62,8 @@ class SensorBase(BaseModel):
 
 
 Emit = Callable[[Sequence[Sample]], Awaitable[None]]
+# Queue samples without waiting: the future completes at their journal commit (None: nothing to store).
+Submit = Callable[[Sequence[Sample]], asyncio.Future[None] | None]
 
 
 @dataclass
@@ -72,6 +75,18 @@ class DriverContext:
     set_online: Callable[[str, bool, str], None]
     log: logging.Logger
     settings: AppConfig
+    submit: Submit | None = None
+
+    def submitter(self) -> Submit:
+        """`submit`, or for a context without one (doctor, tests) emit() run as a task."""
+        if self.submit is not None:
+            return self.submit
+        emit = self.emit
+
+        def submit(samples: Sequence[Sample]) -> asyncio.Future[None]:
+            return asyncio.ensure_future(emit(samples))
+
+        return submit
 
 
 class SensorDriver(abc.ABC):

@@ -395,6 +395,49 @@ async def test_ack_only_after_journal_so_a_failed_write_is_redelivered(broker: B
     assert [(s.sensor, s.value) for s in rec.samples] == [("z2m", 7.5)]
 
 
+class HeldCommits(Recorder):
+    """A context with `submit`: every batch's commit stays open until the test completes it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.commits: list[asyncio.Future[None]] = []
+
+    def submit(self, samples: Sequence[Sample]) -> asyncio.Future[None]:
+        self.samples += samples
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.commits.append(fut)
+        return fut
+
+    def ctx(self, cfg: AppConfig) -> DriverContext:
+        c = super().ctx(cfg)
+        c.submit = self.submit
+        return c
+
+
+@pytest.mark.asyncio
+async def test_next_batch_is_read_while_the_last_commits_and_acks_wait_for_the_commit(
+        broker: Broker, tmp_path: Path) -> None:
+    u = uid()
+    cfg = config(tmp_path, {"port": broker.port, "client_id": f"t-{u}"},
+                 [{"id": "z2m", "format": "zigbee2mqtt", "topic": f"zigbee2mqtt/{u}"}])
+    rec = HeldCommits()
+    driver = MqttDriver(cfg.sensors, rec.ctx(cfg))
+    async with driving(driver):
+        await until(lambda: driver.connected, "connection")
+        broker.publish(f"zigbee2mqtt/{u}", '{"temperature": 1.5}')
+        await until(lambda: len(rec.commits) == 1, "first batch")
+        broker.publish(f"zigbee2mqtt/{u}", '{"temperature": 2.5}')
+        await until(lambda: len(rec.commits) == 2, "second batch while the first is not committed")
+        rec.commits[0].set_exception(OSError("journal write failed (disk full)"))
+        await until(lambda: not driver.connected or driver._client is None, "run() to end on the failed commit")
+    # neither message was acknowledged (the second's commit never completed): both come back
+    rec2 = Recorder()
+    driver2 = MqttDriver(cfg.sensors, rec2.ctx(cfg))
+    async with driving(driver2):
+        await until(lambda: len(rec2.samples) >= 2, "redelivery of both unacknowledged messages")
+    assert sorted(s.value for s in rec2.samples) == [1.5, 2.5]
+
+
 @pytest.mark.asyncio
 async def test_retained_data_is_skipped_unless_allowed(broker: Broker, tmp_path: Path) -> None:
     u = uid()
