@@ -352,6 +352,11 @@ class Daemon:
         """Stop drivers first, then flush what they sent, then the rest; close the journal last."""
         notify("STOPPING=1")
         drivers = [t for t in self._tasks if t.get_name() in {d.source for d in self.drivers}]
+        for d in self.drivers:  # no new input; commit what was taken in; let drivers acknowledge it
+            d.quiesce()
+        await self.pipeline.flush()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*(d.settle() for d in self.drivers)), timeout=10)
         for t in drivers:
             t.cancel()
         await asyncio.gather(*drivers, return_exceptions=True)

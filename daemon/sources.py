@@ -113,6 +113,12 @@ class SensorDriver(abc.ABC):
     async def run(self) -> None:
         """Produce samples until cancelled. Raise only for bugs; report device trouble as faults."""
 
+    def quiesce(self) -> None:  # noqa: B027 - optional hook
+        """Shutdown, step 1: take no new input; the core is about to commit what was submitted."""
+
+    async def settle(self) -> None:  # noqa: B027 - optional hook
+        """Shutdown, step 2, after that commit: finish what depended on it (MQTT acknowledgements)."""
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release ports and connections; called on shutdown."""
 

@@ -39,6 +39,7 @@ __all__ = ["SAMPLE_YAML", "MqttDriver", "MqttSensorConfig"]
 SAMPLE_YAML: str = resources.files(__name__).joinpath("sample.yaml").read_text(encoding="utf-8")
 """A commented `sensors:` list with one entry per format."""
 
+SETTLE_TIMEOUT = 5.0  # seconds a shutdown waits for the last acknowledgements
 INFLIGHT_BATCHES = 8  # batches handed to the journal and not yet acknowledged (bounds unacked messages)
 BATCH_MAX = 500  # messages journaled (and acknowledged) together, unless storage.batch_max is larger
 UNMAPPED_MAX = 200  # topics remembered for the installer
@@ -144,6 +145,8 @@ class MqttDriver(SensorDriver):
         self._gen = 0  # bumped on every (dis)connect: acks of an old connection's mids are void
         self._gen_lock = threading.Lock()
         self._client: paho.Client | None = None
+        self._quiet = False  # shutting down (quiesce): take no new messages
+        self._inflight: asyncio.Queue[Any] | None = None  # batches submitted and not yet acknowledged
         self._retained_gen = -1
         self._retained_seen: set[tuple[str, int]] = set()
 
@@ -281,11 +284,14 @@ class MqttDriver(SensorDriver):
             inflight: asyncio.Queue[tuple[asyncio.Future[None] | None, list[tuple[int, paho.MQTTMessage]]]] = \
                 asyncio.Queue(maxsize=INFLIGHT_BATCHES)
             acker = asyncio.create_task(self._acker(client, inflight), name=f"{self.source} acks")
+            self._inflight = inflight
             try:
                 while True:
                     if acker.done():
                         acker.result()  # re-raises why acknowledging stopped (a failed commit)
                     batch = [queue.get_nowait() if not queue.empty() else await _unless_failed(queue.get(), acker)]
+                    if self._quiet:
+                        continue  # shutting down: not submitted, not acknowledged, so redelivered next run
                     while not queue.empty() and len(batch) < batch_max:
                         batch.append(queue.get_nowait())
                     samples: list[Sample] = []
@@ -324,6 +330,7 @@ class MqttDriver(SensorDriver):
                 await asyncio.wait({committed})  # not `await committed`: cancelling us must not cancel it
                 committed.result()
             self._ack(client, acks)
+            inflight.task_done()
 
     def _ack(self, client: paho.Client, acks: list[tuple[int, paho.MQTTMessage]]) -> None:
         """Acknowledge in arrival order; a message from a dropped connection is redelivered instead."""
@@ -331,6 +338,18 @@ class MqttDriver(SensorDriver):
             for gen, msg in acks:
                 if msg.qos > 0 and gen == self._gen:
                     client.ack(msg.mid, msg.qos)
+
+    def quiesce(self) -> None:
+        self._quiet = True
+
+    async def settle(self) -> None:
+        """Acknowledge what the shutdown's last commit stored: otherwise the broker redelivers it on the next
+        start and the journal holds it twice."""
+        inflight = self._inflight
+        if inflight is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(inflight.join(), timeout=SETTLE_TIMEOUT)
 
     async def close(self) -> None:
         client = self._client

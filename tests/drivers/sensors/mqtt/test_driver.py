@@ -377,6 +377,37 @@ async def test_messages_published_while_down_arrive_after_restart(
 
 
 @pytest.mark.asyncio
+async def test_a_clean_stop_acknowledges_what_it_committed_so_nothing_comes_back_twice(
+        broker: Broker, tmp_path: Path) -> None:
+    u = uid()
+
+    def cfg() -> AppConfig:
+        c = config(tmp_path, {"port": broker.port, "client_id": f"t-{u}"},
+                   [{"id": "z2m", "format": "zigbee2mqtt", "topic": f"zigbee2mqtt/{u}"}])
+        c.storage.flush_interval = 3600.0  # nothing commits before stop() does (values inside the limits)
+        return c
+
+    d = Daemon(cfg())
+    await d.start()
+    try:
+        await until(lambda: mqtt_driver(d).connected, "connection")
+        for k in range(20):
+            broker.publish(f"zigbee2mqtt/{u}", json.dumps({"temperature": 6 + k / 20}), qos=1)
+            if k == 0:  # the subscription is in place once the first one is in
+                await until(lambda: d.pipeline._count == 1, "the first reading")
+        await until(lambda: d.pipeline._count == 20, "20 readings submitted, not yet committed")
+    finally:
+        await d.stop()  # commits the 20, then acknowledges them
+    async with running(cfg()) as d:
+        await until(lambda: mqtt_driver(d).connected, "reconnection")
+        broker.publish(f"zigbee2mqtt/{u}", '{"temperature": 6.99}', qos=1)  # after any redelivery
+        await until(lambda: d.pipeline._count >= 1, "the marker")
+        await d.pipeline.flush()
+        values = journal_values(d, "z2m")
+    assert values == [6 + k / 20 for k in range(20)] + [6.99]  # none twice, none lost
+
+
+@pytest.mark.asyncio
 async def test_ack_only_after_journal_so_a_failed_write_is_redelivered(broker: Broker, tmp_path: Path) -> None:
     u = uid()
     cfg = config(tmp_path, {"port": broker.port, "client_id": f"t-{u}"},
