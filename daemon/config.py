@@ -57,8 +57,9 @@ class StorageConfig(_Strict):
     )
     flush_interval: Duration = Field(
         0.2, ge=0, le=5,
-        description="longest wait before a batch is written; 0 = as soon as the previous commit is done "
-        "(group commit: lowest alarm latency, more writes to the SD card at low rates)",
+        description="longest wait before a batch of quiet readings is written (a reading that changes an alarm "
+        "is written at once); 0 = as soon as the previous commit is done (group commit: fastest MQTT "
+        "acknowledgements, many more writes to the SD card at low rates)",
     )
     batch_max: int = Field(1000, ge=1, le=100_000)
 

@@ -72,12 +72,15 @@ class Daemon:
             cls = SENSORS[kind]
             for group in cls.group(sensors):
                 ctx = DriverContext(self.clock, self.pipeline.emit, self._set_online,
-                                    logging.getLogger(f"coldchain.driver.{kind}"), cfg)
+                                    logging.getLogger(f"coldchain.driver.{kind}"), cfg, self.pipeline.submit)
                 self.drivers.append(cls(group, ctx))
         self._rules_lock = asyncio.Lock()
         self._restart_sleep: Callable[[float], Coroutine[Any, Any, None]] = asyncio.sleep  # tests make it instant
         self._inflight: set[asyncio.Future[Any]] = set()
-        self.pipeline.subscribers += [self._to_live, self._to_rules]
+        # rules see readings as they arrive; their events are stored once those readings are (pipeline.py)
+        self.pipeline.screen, self.pipeline.release, self.pipeline.discard = (
+            self.rules.on_readings, self._release, self._discard)
+        self.pipeline.subscribers.append(self._to_live)
         commodities = {z.id: z.commodity for z in cfg.zones if z.commodity}
         self.forwarders = [Forwarder(SINKS[s.type](s, commodities), self.journal, self.clock, self.stats,
                                       site=cfg.site.id)
@@ -119,11 +122,18 @@ class Daemon:
                 self.rules.forget((e.key for e in events), await asyncio.to_thread(self.alerts.open_tracks))
             raise
 
-    async def _to_rules(self, readings: list[Reading]) -> None:
+    async def _release(self, events: list[RuleEvent]) -> None:
+        """Rule events whose readings are committed (or time-driven ones), stored in the order they were made."""
         async with self._rules_lock:
-            events = self.rules.on_readings(readings)
-            if events:
-                await self._apply(events)
+            await self._apply(events)
+
+    def _discard(self, events: list[RuleEvent], exc: BaseException) -> None:
+        """The readings behind these events were not stored (disk full): nothing is raised for them now; the
+        rules forget them so the reading's redelivery, or the next one, raises them again."""
+        self.stats.inc("alarm_events_discarded", len(events))
+        log.warning("%d alarm events dropped with their unstored readings (%s); re-evaluated on the next reading",
+                    len(events), exc)
+        self.rules.forget((e.key for e in events), self.alerts.open_tracks())
 
     def _incoming(self, msg: Incoming) -> None:
         """Called by a channel (possibly from its own thread) for every message received."""
@@ -160,10 +170,10 @@ class Daemon:
             step = self.clock.jumped()
             if step:
                 await self._clock_jumped(step)
-            events = self.rules.tick(self.clock.now())
-            if events:
-                await self._apply(events)
-            await self._in_thread(self.alerts.escalate)
+        events = self.rules.tick(self.clock.now())
+        if events:
+            await self.pipeline.after_commit(events)
+        await self._in_thread(self.alerts.escalate)
 
     async def _clock_jumped(self, step: float) -> None:
         """NTP stepped the clock (a Pi without RTC boots with a stale time): timers move with it, so no alarm
@@ -208,8 +218,7 @@ class Daemon:
             if synced is not None and now - self.started_at > 3600:
                 events += self.rules.box("clock", not synced, now, "box.clock")
             if events:
-                async with self._rules_lock:
-                    await self._apply(events)
+                await self.pipeline.after_commit(events)
             await self.clock.sleep(60)
 
     async def _watchdog(self, period: float) -> None:
@@ -343,6 +352,11 @@ class Daemon:
         """Stop drivers first, then flush what they sent, then the rest; close the journal last."""
         notify("STOPPING=1")
         drivers = [t for t in self._tasks if t.get_name() in {d.source for d in self.drivers}]
+        for d in self.drivers:  # no new input; commit what was taken in; let drivers acknowledge it
+            d.quiesce()
+        await self.pipeline.flush()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*(d.settle() for d in self.drivers)), timeout=10)
         for t in drivers:
             t.cancel()
         await asyncio.gather(*drivers, return_exceptions=True)

@@ -49,12 +49,14 @@ def to_si(quantity: Quantity, value: float, unit: str) -> float:
     raise ValueError(f"unknown unit {unit!r} for {quantity.value}")
 
 
+_QUANTITIES = {q.value: q for q in Quantity}
+
+
 def normalize(sample: Sample, sensor: SensorBase, site: str, now: float) -> Reading:
     """The Reading for `sample`: GOOD with an SI value, or FAULT with a note saying why."""
-    try:
-        qty = Quantity(sample.quantity)
-    except ValueError:
-        raise Rejected(f"sensor {sensor.id}: unknown quantity {sample.quantity!r}") from None
+    qty = _QUANTITIES.get(sample.quantity)  # a dict, not Quantity(...): once per reading on the ingest path
+    if qty is None:
+        raise Rejected(f"sensor {sensor.id}: unknown quantity {sample.quantity!r}")
     ts = sample.ts if sample.ts is not None else now
     note = ""
     if ts > now + FUTURE_TOLERANCE:

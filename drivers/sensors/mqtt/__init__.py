@@ -14,7 +14,7 @@ import contextlib
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -39,6 +39,8 @@ __all__ = ["SAMPLE_YAML", "MqttDriver", "MqttSensorConfig"]
 SAMPLE_YAML: str = resources.files(__name__).joinpath("sample.yaml").read_text(encoding="utf-8")
 """A commented `sensors:` list with one entry per format."""
 
+SETTLE_TIMEOUT = 5.0  # seconds a shutdown waits for the last acknowledgements
+INFLIGHT_BATCHES = 8  # batches handed to the journal and not yet acknowledged (bounds unacked messages)
 BATCH_MAX = 500  # messages journaled (and acknowledged) together, unless storage.batch_max is larger
 UNMAPPED_MAX = 200  # topics remembered for the installer
 PAYLOAD_SHOWN = 200  # characters of a payload kept for `unmapped` / `probe`
@@ -80,6 +82,17 @@ def _poster(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[object]) -> Ca
             loop.call_soon_threadsafe(deliver)
 
     return post
+
+
+async def _unless_failed(aw: Coroutine[Any, Any, Any], guard: asyncio.Task[None]) -> Any:
+    """Await `aw`, unless `guard` (the acker) ends first: then re-raise why it ended."""
+    task = asyncio.ensure_future(aw)
+    done, _ = await asyncio.wait({task, guard}, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        return task.result()
+    task.cancel()
+    guard.result()
+    raise RuntimeError("MQTT acknowledgements stopped")
 
 
 def _shown(payload: bytes) -> str:
@@ -132,6 +145,8 @@ class MqttDriver(SensorDriver):
         self._gen = 0  # bumped on every (dis)connect: acks of an old connection's mids are void
         self._gen_lock = threading.Lock()
         self._client: paho.Client | None = None
+        self._quiet = False  # shutting down (quiesce): take no new messages
+        self._inflight: asyncio.Queue[Any] | None = None  # batches submitted and not yet acknowledged
         self._retained_gen = -1
         self._retained_seen: set[tuple[str, int]] = set()
 
@@ -263,27 +278,59 @@ class MqttDriver(SensorDriver):
             # flush_interval before its commit (and its acks): the bench measured 2,000 msg/s that way.
             settings = self.ctx.settings
             batch_max = max(BATCH_MAX, settings.storage.batch_max if settings is not None else 0)
-            while True:
-                batch = [await queue.get()]
-                while not queue.empty() and len(batch) < batch_max:
-                    batch.append(queue.get_nowait())
-                samples: list[Sample] = []
-                acks: list[tuple[int, paho.MQTTMessage]] = []
-                for item in batch:
-                    if isinstance(item, _Conn):
-                        self._conn_event(item)
-                        continue
-                    assert isinstance(item, tuple)
-                    gen, msg = item
-                    samples += self._handle(msg, gen)
-                    acks.append((gen, msg))
-                if samples:
-                    await self.ctx.emit(samples)  # raises if the journal failed: then no ack
-                self._ack(client, acks)
+            submit = self.ctx.submitter()
+            # Batches are handed on without waiting for their commit (that is the acker's job), so the
+            # next batch is parsed and screened by the rules while the journal writes this one.
+            inflight: asyncio.Queue[tuple[asyncio.Future[None] | None, list[tuple[int, paho.MQTTMessage]]]] = \
+                asyncio.Queue(maxsize=INFLIGHT_BATCHES)
+            acker = asyncio.create_task(self._acker(client, inflight), name=f"{self.source} acks")
+            self._inflight = inflight
+            try:
+                while True:
+                    if acker.done():
+                        acker.result()  # re-raises why acknowledging stopped (a failed commit)
+                    batch = [queue.get_nowait() if not queue.empty() else await _unless_failed(queue.get(), acker)]
+                    if self._quiet:
+                        continue  # shutting down: not submitted, not acknowledged, so redelivered next run
+                    while not queue.empty() and len(batch) < batch_max:
+                        batch.append(queue.get_nowait())
+                    samples: list[Sample] = []
+                    acks: list[tuple[int, paho.MQTTMessage]] = []
+                    for item in batch:
+                        if isinstance(item, _Conn):
+                            self._conn_event(item)
+                            continue
+                        assert isinstance(item, tuple)
+                        gen, msg = item
+                        samples += self._handle(msg, gen)
+                        acks.append((gen, msg))
+                    if acks:
+                        entry = (submit(samples) if samples else None, acks)
+                        if inflight.full():
+                            await _unless_failed(inflight.put(entry), acker)
+                        else:
+                            inflight.put_nowait(entry)
+            finally:
+                acker.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await acker
         finally:
             self._client = None
             self.connected = False
             await asyncio.to_thread(self._shutdown, client)
+
+    async def _acker(self, client: paho.Client,
+                     inflight: asyncio.Queue[tuple[asyncio.Future[None] | None, list[tuple[int, paho.MQTTMessage]]]],
+                     ) -> None:
+        """Acknowledge each batch once its readings are committed, in order; a failed commit (disk full)
+        ends the run unacknowledged, so the broker redelivers after the reconnect."""
+        while True:
+            committed, acks = await inflight.get()
+            if committed is not None:
+                await asyncio.wait({committed})  # not `await committed`: cancelling us must not cancel it
+                committed.result()
+            self._ack(client, acks)
+            inflight.task_done()
 
     def _ack(self, client: paho.Client, acks: list[tuple[int, paho.MQTTMessage]]) -> None:
         """Acknowledge in arrival order; a message from a dropped connection is redelivered instead."""
@@ -291,6 +338,18 @@ class MqttDriver(SensorDriver):
             for gen, msg in acks:
                 if msg.qos > 0 and gen == self._gen:
                     client.ack(msg.mid, msg.qos)
+
+    def quiesce(self) -> None:
+        self._quiet = True
+
+    async def settle(self) -> None:
+        """Acknowledge what the shutdown's last commit stored: otherwise the broker redelivers it on the next
+        start and the journal holds it twice."""
+        inflight = self._inflight
+        if inflight is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(inflight.join(), timeout=SETTLE_TIMEOUT)
 
     async def close(self) -> None:
         client = self._client

@@ -377,6 +377,37 @@ async def test_messages_published_while_down_arrive_after_restart(
 
 
 @pytest.mark.asyncio
+async def test_a_clean_stop_acknowledges_what_it_committed_so_nothing_comes_back_twice(
+        broker: Broker, tmp_path: Path) -> None:
+    u = uid()
+
+    def cfg() -> AppConfig:
+        c = config(tmp_path, {"port": broker.port, "client_id": f"t-{u}"},
+                   [{"id": "z2m", "format": "zigbee2mqtt", "topic": f"zigbee2mqtt/{u}"}])
+        c.storage.flush_interval = 3600.0  # nothing commits before stop() does (values inside the limits)
+        return c
+
+    d = Daemon(cfg())
+    await d.start()
+    try:
+        await until(lambda: mqtt_driver(d).connected, "connection")
+        for k in range(20):
+            broker.publish(f"zigbee2mqtt/{u}", json.dumps({"temperature": 6 + k / 20}), qos=1)
+            if k == 0:  # the subscription is in place once the first one is in
+                await until(lambda: d.pipeline._count == 1, "the first reading")
+        await until(lambda: d.pipeline._count == 20, "20 readings submitted, not yet committed")
+    finally:
+        await d.stop()  # commits the 20, then acknowledges them
+    async with running(cfg()) as d:
+        await until(lambda: mqtt_driver(d).connected, "reconnection")
+        broker.publish(f"zigbee2mqtt/{u}", '{"temperature": 6.99}', qos=1)  # after any redelivery
+        await until(lambda: d.pipeline._count >= 1, "the marker")
+        await d.pipeline.flush()
+        values = journal_values(d, "z2m")
+    assert values == [6 + k / 20 for k in range(20)] + [6.99]  # none twice, none lost
+
+
+@pytest.mark.asyncio
 async def test_ack_only_after_journal_so_a_failed_write_is_redelivered(broker: Broker, tmp_path: Path) -> None:
     u = uid()
     cfg = config(tmp_path, {"port": broker.port, "client_id": f"t-{u}"},
@@ -393,6 +424,49 @@ async def test_ack_only_after_journal_so_a_failed_write_is_redelivered(broker: B
     async with driving(driver):  # what the daemon's supervisor does: run() again
         await until(lambda: rec.samples, "redelivery of the unacknowledged message")
     assert [(s.sensor, s.value) for s in rec.samples] == [("z2m", 7.5)]
+
+
+class HeldCommits(Recorder):
+    """A context with `submit`: every batch's commit stays open until the test completes it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.commits: list[asyncio.Future[None]] = []
+
+    def submit(self, samples: Sequence[Sample]) -> asyncio.Future[None]:
+        self.samples += samples
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.commits.append(fut)
+        return fut
+
+    def ctx(self, cfg: AppConfig) -> DriverContext:
+        c = super().ctx(cfg)
+        c.submit = self.submit
+        return c
+
+
+@pytest.mark.asyncio
+async def test_next_batch_is_read_while_the_last_commits_and_acks_wait_for_the_commit(
+        broker: Broker, tmp_path: Path) -> None:
+    u = uid()
+    cfg = config(tmp_path, {"port": broker.port, "client_id": f"t-{u}"},
+                 [{"id": "z2m", "format": "zigbee2mqtt", "topic": f"zigbee2mqtt/{u}"}])
+    rec = HeldCommits()
+    driver = MqttDriver(cfg.sensors, rec.ctx(cfg))
+    async with driving(driver):
+        await until(lambda: driver.connected, "connection")
+        broker.publish(f"zigbee2mqtt/{u}", '{"temperature": 1.5}')
+        await until(lambda: len(rec.commits) == 1, "first batch")
+        broker.publish(f"zigbee2mqtt/{u}", '{"temperature": 2.5}')
+        await until(lambda: len(rec.commits) == 2, "second batch while the first is not committed")
+        rec.commits[0].set_exception(OSError("journal write failed (disk full)"))
+        await until(lambda: not driver.connected or driver._client is None, "run() to end on the failed commit")
+    # neither message was acknowledged (the second's commit never completed): both come back
+    rec2 = Recorder()
+    driver2 = MqttDriver(cfg.sensors, rec2.ctx(cfg))
+    async with driving(driver2):
+        await until(lambda: len(rec2.samples) >= 2, "redelivery of both unacknowledged messages")
+    assert sorted(s.value for s in rec2.samples) == [1.5, 2.5]
 
 
 @pytest.mark.asyncio
