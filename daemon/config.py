@@ -51,6 +51,11 @@ class SiteConfig(_Strict):
 class StorageConfig(_Strict):
     journal: Path = Field(Path("/var/lib/coldchain/journal.db"), description="SQLite journal file")
     min_free_mb: int = Field(200, ge=1, description="box-health alarm below this much free disk")
+    reserve_mb: int = Field(
+        8, ge=0, le=1024,
+        description="disk space held beside the journal and given back when the disk is full, so alarms and "
+        "their SMS can still be stored (readings may use half of it); 0 = off",
+    )
     raw_retention: Duration = Field(90 * 86400.0, description="keep raw readings this long")
     rollup_retention: Duration = Field(
         731 * 86400.0, description="keep 5-minute min/mean/max of older readings this long (EN 12830: >= 1 year)"
