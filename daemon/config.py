@@ -523,9 +523,28 @@ def parse_config(text: str, fname: str = "config.yaml", base_dir: Path | None = 
     if problems:
         raise ConfigError(problems)
     assert cfg is not None
-    if base_dir is not None and not cfg.storage.journal.is_absolute():
-        cfg.storage.journal = (base_dir / cfg.storage.journal).resolve()
+    if base_dir is not None:
+        _paths_from(base_dir, cfg)
     return cfg
+
+
+def _paths_from(base_dir: Path, node: Any) -> None:
+    """Make every relative path in the config (journal, secret files, password_file, TLS files ...) relative to
+    `base_dir`, the config file's folder: systemd starts the daemon in `/`, not beside its config."""
+    if isinstance(node, BaseModel):
+        for name in type(node).model_fields:
+            value = getattr(node, name)
+            if isinstance(value, Path):
+                if not value.is_absolute():
+                    setattr(node, name, (base_dir / value).resolve())
+            else:
+                _paths_from(base_dir, value)
+    elif isinstance(node, list | tuple):
+        for item in node:
+            _paths_from(base_dir, item)
+    elif isinstance(node, dict):
+        for item in node.values():
+            _paths_from(base_dir, item)
 
 
 def load_config(path: str | Path) -> AppConfig:
