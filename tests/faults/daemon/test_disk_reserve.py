@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -20,35 +19,17 @@ from pathlib import Path
 
 import pytest
 
-from daemon.clock import Clock
 from daemon.errors import ReadingsHeldBack
 from daemon.journal import Journal
 from daemon.model import Quantity, Reading
 from daemon.reserve import MB, Reserve
-from daemon.runtime import Daemon
-from tests.conftest import make_config
 from tests.drivers.sensors.mqtt.conftest import Broker
-from tests.drivers.sensors.mqtt.test_driver import journal_values, mqtt_driver, uid, until
+from tests.drivers.sensors.mqtt.test_driver import journal_values, mqtt_driver, until
+from tests.faults.daemon.test_disk_full import CONFIG as DISK_FULL_CONFIG
+from tests.faults.daemon.test_disk_full import Fed, core_tasks_alive
+from tests.faults.daemon.test_disk_full import sms as sent
 
-CONFIG = """
-site: {{id: full, name: 满盘测试}}
-storage: {{journal: "{journal}", flush_interval: 0.05, min_free_mb: 3, reserve_mb: 2}}
-mqtt: {{host: 127.0.0.1, port: {port}, client_id: "{client}", persistent_session: true, qos: 1,
-        reconnect_min: 1, reconnect_max: 2}}
-zones:
-  - id: z1
-    name: 1号库
-    commodity: mandarin
-    alarms: {{temperature: {{high: 8.0, delay: 0s, clear_delay: 0s}}, no_data: false}}
-sensors:
-  - {{id: m1, zone: z1, type: mqtt, format: json, topic: "{topic}", values: {{temperature: t}}}}
-notifiers:
-  - {{id: out, type: console, stream: log}}
-contacts:
-  - {{id: zhang, name: 张师傅, phone: "+8613800138000"}}
-  - {{id: li, name: 李经理, phone: "+8613900139000"}}
-api: {{enabled: false}}
-"""
+CONFIG = DISK_FULL_CONFIG.replace("reserve_mb: 0", "reserve_mb: 2")
 
 
 class SmallDisk:
@@ -117,24 +98,11 @@ def test_a_write_refused_by_the_full_disk_is_retried_in_the_reserve(disk: SmallD
         j.close()
 
 
-def sent(d: Daemon) -> list[str]:
-    """What the console channel sent: the outbox rows marked sent."""
-    return [o.text for o in d.journal.outbox(state="sent", limit=100_000)]
-
-
 @pytest.mark.peer
 @pytest.mark.asyncio
 async def test_alarms_and_sms_work_on_a_full_disk(broker: Broker, disk: SmallDisk) -> None:
-    topic = f"faults/reserve/{uid()}"
-    cfg = make_config(disk.root, CONFIG.format(journal=disk.root / "journal.db", port=broker.port,
-                                               client=f"reserve-{uid()}", topic=topic))
-    d = Daemon(cfg, clock=Clock(speed=60))  # the box-health check runs every real second
-    published: list[float] = []
-
-    async def publish(t: float) -> None:
-        published.append(t)
-        await asyncio.to_thread(broker.publish, topic, json.dumps({"t": t}))
-
+    fed = Fed(broker, disk.root, CONFIG, "reserve")
+    d, cfg, publish, published = fed.d, fed.cfg, fed.publish, fed.published
     await d.start()
     try:
         await until(lambda: mqtt_driver(d).connected, "the MQTT connection")
@@ -171,8 +139,7 @@ async def test_alarms_and_sms_work_on_a_full_disk(broker: Broker, disk: SmallDis
                     "the temperature alarm resolved")
         await until(lambda: any(a.kind == "box_health" and a.state == "resolved" for a in d.journal.alerts()),
                     "the disk alarm resolved")
-        assert all(not t.done() for t in d._tasks if t.get_name() in ("pipeline", "dispatcher", "ticker",
-                                                                      "box-health"))
+        assert core_tasks_alive(d)
         print(f"{d.stats.get('readings_held_back')} batches held back, {d.stats.get('journal_write_errors')} journal "
               f"write errors, {d.stats.get('disk_reserve_releases')} release(s), {len(sent(d))} SMS sent")
     finally:
