@@ -9,6 +9,7 @@ row per (site, zone, sensor, quantity) and one narrow row per value.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import threading
@@ -118,6 +119,16 @@ SCHEMA = [
 Row = tuple[int, int, int, float | None, int, str | None]
 """A readings row as stored: (id, ts_ms, series, value, quality, note)."""
 
+SQLITE_FULL = 13
+
+
+def disk_full(exc: BaseException) -> bool:
+    """True for SQLite's "database or disk is full" and for ENOSPC."""
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == SQLITE_FULL or "disk is full" in str(exc)
+    return isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+
+
 _QUANTITY = {q.value: q for q in Quantity}
 _QUALITY = {int(q): q for q in Quality}
 
@@ -173,6 +184,10 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._local = threading.local()
+        self.on_full: Callable[[], None] | None = None
+        """Called when a write fails because the disk is full (the disk reserve gives its space back)."""
+        self.readings_gate: Callable[[], None] | None = None
+        """Called before readings are written; raises to refuse them (the disk reserve keeps space for alarms)."""
         self._db = self._connect()
         self._migrate()
         self._series: dict[tuple[str, str, str, str], int] = {}
@@ -203,11 +218,13 @@ class Journal:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
-            except BaseException:
+                self._db.execute("COMMIT")  # in the try: a COMMIT refused by a full disk is rolled back too
+            except BaseException as exc:
                 if self._db.in_transaction:  # SQLite already rolled back after SQLITE_FULL / IOERR
                     self._db.execute("ROLLBACK")
+                if self.on_full is not None and disk_full(exc):
+                    self.on_full()
                 raise
-            self._db.execute("COMMIT")
 
     def _migrate(self) -> None:
         with self._lock:
@@ -268,6 +285,8 @@ class Journal:
         """Write a batch in one transaction; returns the readings with their journal ids."""
         if not readings:
             return []
+        if self.readings_gate is not None:
+            self.readings_gate()
         out: list[Reading] = []
         try:
             with self.transaction() as db:

@@ -21,6 +21,7 @@ from daemon.live import LiveView
 from daemon.model import Reading
 from daemon.notify import Incoming, Notifier, NotifierContext
 from daemon.pipeline import Pipeline
+from daemon.reserve import Reserve
 from daemon.retention import Retention
 from daemon.rules import RuleEvent, Rules
 from daemon.sources import DriverContext, SensorDriver
@@ -43,6 +44,8 @@ class Daemon:
         self.clock = clock or Clock()
         self.stats = Stats()
         self.journal = journal or Journal(cfg.storage.journal)
+        self.reserve = Reserve(self.journal.path, cfg.storage.reserve_mb, self.stats)  # disk full: daemon/reserve.py
+        self.reserve.attach(self.journal)
         self.live = LiveView()
         self.started_at = self.clock.now()
         self.pipeline = Pipeline(cfg, self.journal, self.clock, self.stats)
@@ -115,7 +118,7 @@ class Daemon:
         """Store rule events (blocking work in a thread). If the journal refuses them (disk full), the rules
         forget them too, so the alarm is raised again on the next evaluation rather than lost."""
         try:
-            await self._in_thread(self.alerts.apply, events)
+            await self._in_thread(self.reserve.retrying, self.alerts.apply, events)  # once more in the reserve
         except Exception:
             self.stats.inc("alarm_write_errors")
             with contextlib.suppress(Exception):
@@ -212,7 +215,7 @@ class Daemon:
         while True:
             now = self.clock.now()
             events = []
-            free = await asyncio.to_thread(health.free_mb, self.journal.path)
+            free = await asyncio.to_thread(self.reserve.check)  # releases or re-makes the disk reserve first
             events += self.rules.box("disk", free < self.cfg.storage.min_free_mb, now, f"box.disk|free={free:.0f}")
             synced = health.clock_synchronised()
             if synced is not None and now - self.started_at > 3600:
@@ -222,11 +225,16 @@ class Daemon:
             await self.clock.sleep(60)
 
     async def _watchdog(self, period: float) -> None:
-        """Pet systemd's watchdog only while the loop runs and the journal accepts writes."""
-        last_errors = self.stats.get("journal_write_errors")
+        """Pet systemd's watchdog only while the loop runs and the journal accepts writes (readings held back by
+        the disk reserve do not count: a restart would not free the disk, and would pause the SMS)."""
+
+        def failed() -> int:
+            return self.stats.get("journal_write_errors") - self.stats.get("readings_held_back")
+
+        last_errors = failed()
         while True:
             await asyncio.sleep(period)
-            errors = self.stats.get("journal_write_errors")
+            errors = failed()
             if errors == last_errors:
                 notify("WATCHDOG=1")
             else:

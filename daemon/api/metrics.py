@@ -21,6 +21,8 @@ HELP = {
     "sensor_faults": "Readings flagged as sensor faults.",
     "driver_crashes": "Sensor or notifier driver crashes (each restarted with backoff).",
     "journal_write_errors": "Failed journal writes.",
+    "readings_held_back": "Reading batches refused on a full disk to keep the disk reserve for alarms.",
+    "disk_reserve_releases": "Times the disk reserve was given back to the journal on a full disk.",
     "alarms_fired": "Alarms that fired.",
     "alarms_resolved": "Alarms resolved.",
     "alarms_acknowledged": "Alarms acknowledged.",
