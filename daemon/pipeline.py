@@ -22,6 +22,7 @@ from typing import Any
 
 from daemon.clock import Clock
 from daemon.config import AppConfig
+from daemon.errors import ReadingsHeldBack
 from daemon.journal import Journal
 from daemon.model import Reading, Sample
 from daemon.stats import Stats
@@ -170,7 +171,13 @@ class Pipeline:
             return stored
 
     async def _release(self, batch: list[_Entry], failed: BaseException | None) -> None:
-        """Hand on what was held for committed readings (in order); forget what was held for lost ones."""
+        """Hand on what was held for committed readings (in order); forget what was held for lost ones.
+
+        Readings held back on purpose (a full disk keeps its reserve for alarms) still release their
+        alarm events: the alarm row keeps the value, and the reading itself comes back later (MQTT
+        redelivers it) without raising the alarm twice."""
+        if isinstance(failed, ReadingsHeldBack):
+            failed = None
         lost = [i for e in batch if e.readings and failed is not None for i in e.held]
         if lost and self.discard is not None:
             try:

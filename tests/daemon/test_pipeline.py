@@ -144,3 +144,28 @@ async def test_after_commit_keeps_the_order_the_events_were_made_in(tmp_path: Pa
     await asyncio.wait_for(asyncio.gather(first, tick), 10)
     await p.flush()
     assert released == ["reading 1.0", "reading 2.0", "tick", "reading 3.0"]
+
+
+async def test_readings_held_back_by_a_full_disk_still_raise_their_alarms(tmp_path: Path) -> None:
+    from daemon.errors import ReadingsHeldBack
+
+    class HeldBack(Journal):
+        def append(self, readings):  # type: ignore[no-untyped-def]
+            raise ReadingsHeldBack("disk full: readings wait, the reserve serves alarms")
+
+    p = Pipeline(_slow_timer(tmp_path), HeldBack(tmp_path / "j.db"), Clock(), Stats())
+    released: list[list[str]] = []
+    discarded: list[list[str]] = []
+
+    async def release(items: list[str]) -> None:
+        released.append(items)
+
+    p.screen = lambda rs: ["fire"]
+    p.release = release
+    p.discard = lambda items, exc: discarded.append(items)
+    fut = p.submit([_sample(12.0)])
+    assert fut is not None
+    await p.flush()
+    with pytest.raises(ReadingsHeldBack):
+        await fut  # not stored, so not acknowledged: MQTT brings it back later
+    assert released == [["fire"]] and discarded == []
