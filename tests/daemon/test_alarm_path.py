@@ -12,18 +12,11 @@ from daemon.clock import ManualClock
 from daemon.model import Sample
 from daemon.runtime import Daemon
 from tests.conftest import MINIMAL, make_config
+from tests.peers import until
 
 T0 = 1_700_000_000.0
 CONFIG = MINIMAL.replace("commodity: mandarin}", "commodity: mandarin, alarms: {temperature: {delay: 0}}}").replace(
     "type: simulated, setpoint: 6.5}", "type: simulated, setpoint: 6.5, failures: [{kind: silent, at: 0}]}")
-
-
-async def _until(cond, what: str) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(500):
-        if cond():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"no {what}")
 
 
 @pytest.mark.asyncio
@@ -44,8 +37,8 @@ async def test_an_alarm_reading_is_committed_and_paged_without_waiting_for_the_f
         assert hot is not None
         await asyncio.wait_for(asyncio.gather(quiet, hot), 10)
         assert d.journal.count() == 2
-        await _until(lambda: [a.state for a in d.journal.alerts()] == ["firing"], "alarm")
-        await _until(lambda: d.journal.outbox(), "message in the outbox")
+        await until(lambda: [a.state for a in d.journal.alerts()] == ["firing"], "alarm")
+        await until(lambda: d.journal.outbox(), "message in the outbox")
         (alert,) = d.journal.alerts()
         assert alert.value == 12.0 and alert.sensor == "s1"
     finally:

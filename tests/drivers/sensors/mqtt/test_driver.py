@@ -9,7 +9,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from daemon.sources import DriverContext
 from drivers.sensors.mqtt import MqttDriver
 from tests.conftest import make_config
 from tests.drivers.sensors.mqtt.conftest import Broker, RestartableBroker
+from tests.peers import until
 
 pytestmark = pytest.mark.peer
 
@@ -44,17 +45,6 @@ def config(tmp_path: Path, mqtt: dict[str, Any], sensors: list[dict[str, Any]]) 
         "api": {"enabled": True, "port": 0},
     }
     return make_config(tmp_path, yaml.safe_dump(doc, allow_unicode=True))
-
-
-async def until(pred: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    """Poll `pred` until it is truthy; fail naming `what` after a bounded wait."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @contextlib.asynccontextmanager
