@@ -115,7 +115,7 @@ SCHEMA = [
     # version 6: rollups of every reading, kept current from a cursor (daemon/rollups.py). rollup_5m now
     # counts every reading up to the `raw` cursor, not only those retention deleted; the cursor starts
     # at 0 and the `hourly` row asks for the hours of the rows retention made so far: the daemon's first
-    # rolls backfill both, in small transactions
+    # rolls backfill both, in small transactions. Raw rows may be missing only before `deleted_before`
     """
     CREATE TABLE rollup_1h (
         series INTEGER NOT NULL REFERENCES series(id),
@@ -127,6 +127,7 @@ SCHEMA = [
     ) WITHOUT ROWID;
     CREATE TABLE rollup_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     INSERT INTO rollup_state (name, value) VALUES ('raw', 0);
+    INSERT INTO rollup_state (name, value) SELECT 'deleted_before', COALESCE(MAX(bucket_ms) + 300000, 0) FROM rollup_5m;
     INSERT INTO rollup_state (name, value) SELECT 'hourly', 0 WHERE EXISTS (SELECT 1 FROM rollup_5m);
     """,
 ]

@@ -98,6 +98,7 @@ class Retention:
         # never delete the newest row: SQLite gives a new row max(id)+1, and ids below a forwarder's
         # cursor would never be sent (a center idle for a season would otherwise empty the table)
         upto = min(upto, self.journal.max_id() - 1, rollups.state(self.journal).cursor)
+        rollups.mark_deleted_before(self.journal, cutoff)  # readers subtract raw rows from rollups up to here
         t0 = time.monotonic()
         deleted = 0
         with self.journal.transaction() as db:

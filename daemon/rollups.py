@@ -7,21 +7,21 @@ that readers take from the raw table, so a reader that adds tier rows and the ta
 reading once. A late reading (a device buffer sent days later) gets a new, higher id, so the
 next roll merges it into its old bucket.
 
-The rolls run off the ingest path (`Roller`, every minute, and at the start of each retention
-pass) rather than inside `Journal.append`: one `GROUP BY` over the ids since the last roll costs
-less than an UPSERT per touched bucket in every commit, and it dirties each series' rollup pages
-once a minute instead of once per commit (bench/findings.md has the figures).
+The rolls run off the ingest path (`Roller`, every 5 minutes, and at the start of each retention
+pass) rather than inside `Journal.append`: one `GROUP BY` over the ids since the last roll writes
+each series' bucket once per roll, where an UPSERT per touched bucket in every commit writes it once
+per reading at real-time rates, in the transaction ingest waits for (bench/findings.md has the figures).
 
-The hourly tier is a function of the 5-minute one: a roll recomputes the hours it touched from
-their 5-minute rows, so redoing an hour is harmless. Journal v6 queues two backfills that the
-first rolls do in small transactions (a box with months of data starts at once): the raw cursor
-starts at 0, and the `hourly` row asks for every series' hours to be recomputed from the 5-minute
-rows retention made before v6. Until that is done readers use the 5-minute tier.
+Both tiers are merged from the same readings in the same transaction. Journal v6 queues two
+backfills that the first rolls do in small transactions (a box with months of data starts at once):
+the raw cursor starts at 0, and the `hourly` row asks for every series' hours to be computed from
+the 5-minute rows retention made before v6. Until that is done readers use the 5-minute tier.
 
 Raw rows stay until retention deletes them (only at or below the cursor), so for one bucket raw
 rows and a rollup row may both exist; `ARCHIVED_5M` gives what a 5-minute row holds beyond the raw
 rows still in the journal, for readers that show raw readings where they exist (reports, charts
-of short ranges).
+of short ranges). Retention records how far it may have deleted (`deleted_before`), so that
+subtraction only runs where raw rows can be missing.
 """
 
 from __future__ import annotations
@@ -40,13 +40,14 @@ log = logging.getLogger("coldchain.rollups")
 FIVE_MIN_MS = 300_000
 HOUR_MS = 3_600_000
 TIERS = {300: "rollup_5m", 3600: "rollup_1h"}  # bucket width in seconds -> table
+ROLL_INTERVAL = 300.0  # s: a sensor's readings of 5 minutes cost one UPSERT per tier; history reads <= 5 min raw
 CHUNK = 50_000  # journal ids per roll transaction: ~0.1 s on a Pi, so ingest never waits long
 TAIL_SCAN_MAX = 200_000  # above this many unrolled ids, readers find the tail through the (series, ts) index
 
-# Readings (lo, hi] of the journal folded into their 5-minute buckets, merged into rows that exist.
-_ROLL_5M = """
-INSERT INTO rollup_5m (series, bucket_ms, n, min, mean, max, faults)
-SELECT series, ts_ms / 300000 * 300000 AS b,
+# Readings (lo, hi] of the journal folded into their buckets of one tier, merged into rows that exist.
+_ROLL = """
+INSERT INTO {table} (series, bucket_ms, n, min, mean, max, faults)
+SELECT series, ts_ms / {width} * {width} AS b,
        SUM(quality = 0 AND value IS NOT NULL),
        MIN(CASE WHEN quality = 0 THEN value END),
        AVG(CASE WHEN quality = 0 THEN value END),
@@ -64,46 +65,43 @@ ON CONFLICT (series, bucket_ms) DO UPDATE SET
     n = n + excluded.n,
     faults = faults + excluded.faults
 """
+_ROLLS = [_ROLL.format(table=table, width=width * 1000) for width, table in TIERS.items()]
 
-# An hour from its 5-minute rows (x / 0 is NULL in SQLite: an hour of faults only has no mean).
-_HOUR_OF = """
-SELECT r.series, r.bucket_ms / 3600000 * 3600000 AS h, SUM(r.n), MIN(r.min), SUM(r.mean * r.n) / SUM(r.n),
-       MAX(r.max), SUM(r.faults)
-FROM rollup_5m r
-"""
-# The hours that readings (lo, hi] fall in, recomputed.
-_ROLL_1H = f"""
+# Every hour of one series from its 5-minute rows (v6 backfill of the rows retention made before the
+# hourly tier; x / 0 is NULL in SQLite: an hour of faults only has no mean).
+_REBUILD_1H = """
 INSERT OR REPLACE INTO rollup_1h (series, bucket_ms, n, min, mean, max, faults)
-{_HOUR_OF}
-JOIN (SELECT DISTINCT series, ts_ms / 3600000 * 3600000 AS th FROM readings NOT INDEXED
-      WHERE id > :lo AND id <= :hi) t
-  ON r.series = t.series AND r.bucket_ms >= t.th AND r.bucket_ms < t.th + 3600000
-GROUP BY r.series, h
-"""
-# Every hour of one series, recomputed (v6 backfill of the rows retention made before the hourly tier).
-_REBUILD_1H = f"""
-INSERT OR REPLACE INTO rollup_1h (series, bucket_ms, n, min, mean, max, faults)
-{_HOUR_OF}
-WHERE r.series = :sid
-GROUP BY r.series, h
+SELECT series, bucket_ms / 3600000 * 3600000 AS h, SUM(n), MIN(min), SUM(mean * n) / SUM(n), MAX(max), SUM(faults)
+FROM rollup_5m WHERE series = :sid
+GROUP BY series, h
 """
 
 CURSOR_SQL = "(SELECT value FROM rollup_state WHERE name = 'raw')"
 
+DELETED_SQL = "(SELECT value FROM rollup_state WHERE name = 'deleted_before')"
+
 # What the 5-minute rows with bucket_ms in [:a, :b) of series :sid hold beyond the GOOD raw rows still in
 # the journal (and rolled): (bucket_ms, min, sum, max, n). Count and sum are exact; min and max are the
 # bucket's, which covers the raw rows left too (they differ only in a bucket that is partly deleted).
-# One GROUP BY of rollup rows and negated raw rows: no join, which SQLite would run as a nested scan.
+# Only buckets before `deleted_before` (retention's highest cutoff) can have lost raw rows, so a range
+# retention never reached costs nothing. One GROUP BY of rollup rows and negated raw rows: no join,
+# which SQLite would run as a nested scan.
 ARCHIVED_5M = f"""
 SELECT bucket_ms, MIN(lo), SUM(sm), MAX(hi), SUM(n) FROM (
     SELECT bucket_ms, min AS lo, mean * n AS sm, max AS hi, n FROM rollup_5m
-    WHERE series = :sid AND bucket_ms >= :a AND bucket_ms < :b AND n > 0
+    WHERE series = :sid AND bucket_ms >= :a AND bucket_ms < MIN(:b, {DELETED_SQL}) AND n > 0
     UNION ALL
     SELECT ts_ms / 300000 * 300000, NULL, -value, NULL, -1 FROM readings
-    WHERE series = :sid AND ts_ms >= :a AND ts_ms < :b + 300000 AND quality = 0 AND value IS NOT NULL
-      AND id <= {CURSOR_SQL}
+    WHERE series = :sid AND ts_ms >= :a AND ts_ms < MIN(:b + 300000, {DELETED_SQL} + 300000) AND quality = 0
+      AND value IS NOT NULL AND id <= {CURSOR_SQL}
 ) GROUP BY bucket_ms HAVING SUM(n) > 0
 """
+
+
+def mark_deleted_before(journal: Journal, ts_ms: int) -> None:
+    """Retention is about to delete raw rows older than `ts_ms` (call before it does)."""
+    with journal.transaction() as db:
+        db.execute("UPDATE rollup_state SET value = MAX(value, ?) WHERE name = 'deleted_before'", (ts_ms,))
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +133,8 @@ def roll(journal: Journal, max_ids: int = CHUNK) -> int:
         hi = min(top, lo + max_ids)
         if hi <= lo:
             return 0
-        args = {"lo": lo, "hi": hi}
-        db.execute(_ROLL_5M, args)
-        db.execute(_ROLL_1H, args)
+        for sql in _ROLLS:
+            db.execute(sql, {"lo": lo, "hi": hi})
         db.execute("UPDATE rollup_state SET value = ? WHERE name = 'raw'", (hi,))
     return hi - lo
 
@@ -174,7 +171,7 @@ def catch_up(journal: Journal, stop: threading.Event | None = None, max_ids: int
 class Roller:
     """Keeps the tiers current: a roll every `interval` seconds of real time, in a thread."""
 
-    def __init__(self, journal: Journal, stats: Stats, interval: float = 60.0) -> None:
+    def __init__(self, journal: Journal, stats: Stats, interval: float = ROLL_INTERVAL) -> None:
         self.journal = journal
         self.stats = stats
         self.interval = interval

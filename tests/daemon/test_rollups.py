@@ -141,6 +141,19 @@ def same_chart(got: list[Any], want: list[Any]) -> None:
         assert [r[2] for r in a] == pytest.approx([r[2] for r in b], abs=0.0011)
 
 
+def archived(j: Journal) -> dict[tuple[int, int], tuple[Any, ...]]:
+    out = {}
+    for sid in (1, 2):
+        for b, lo, sm, hi, n in j.read(rollups.ARCHIVED_5M, {"sid": sid, "a": 0, "b": 10**13}):
+            out[(sid, b)] = (n, lo, pytest.approx(sm / n, abs=1e-9), hi)
+    return out
+
+
+def archived_want(deleted: list[Reading]) -> dict[tuple[int, int], tuple[Any, ...]]:
+    sid = {"s1": 1, "s2": 2}
+    return {(sid[s], b): (n, lo, mean, hi) for (s, b), (n, lo, mean, hi, _) in brute(deleted, 300).items() if n}
+
+
 def test_v6_backfills_the_tiers_from_raw_rows_and_retentions_rows(tmp_path: Path) -> None:
     rng = random.Random(6)
     deleted = random_readings(rng, 400, 86400)  # day 1: only retention's 5-minute rows are left
@@ -150,12 +163,15 @@ def test_v6_backfills_the_tiers_from_raw_rows_and_retentions_rows(tmp_path: Path
     v5_journal(path, raw, deleted)
     j = Journal(path)
     assert j.read("PRAGMA user_version") == [(len(SCHEMA),)]
-    assert j.read("SELECT name, value FROM rollup_state ORDER BY name") == [("hourly", 0), ("raw", 0)]
+    assert j.read("SELECT name, value FROM rollup_state ORDER BY name") == [
+        ("deleted_before", max(b for _, b in brute(deleted, 300)) + 300_000), ("hourly", 0), ("raw", 0)]
     st = rollups.state(j)
     assert st.widths() == (300,) and st.lag == len(raw)  # the hourly tier waits for its backfill
     everything = deleted + raw
     whole_hours = chart(j, 40, T0, T0 + 4 * 86400)  # 3 h steps: from the 5-minute tier plus the tail for now
+    assert archived(j) == archived_want(deleted)  # what reports take from the rollups: the deleted readings
     assert rollups.catch_up(j, max_ids=100) == j.max_id()
+    assert archived(j) == archived_want(deleted)  # still only those, now that the rollups hold the raw rows too
     assert rollups.state(j) == rollups.State(j.max_id(), True, 0)
     same(tier(j, "rollup_5m"), brute(everything, 300))
     same(tier(j, "rollup_1h"), brute(everything, 3600))
@@ -167,5 +183,5 @@ def test_v6_backfills_the_tiers_from_raw_rows_and_retentions_rows(tmp_path: Path
 
 
 def test_a_new_journal_needs_no_hourly_backfill(journal: Journal) -> None:
-    assert journal.read("SELECT name, value FROM rollup_state") == [("raw", 0)]
+    assert journal.read("SELECT name, value FROM rollup_state ORDER BY name") == [("deleted_before", 0), ("raw", 0)]
     assert rollups.state(journal).widths() == (3600, 300)
