@@ -147,16 +147,21 @@ def ingest_cost(tmp: Path, sensors: int = 100, minutes: int = 600, batch: int = 
         path = tmp / f"append-{mode}.db"
         j = _UpsertJournal(path) if mode == "upsert" else Journal(path)
         j.append(readings[:1])  # the series row exists before the clock starts
-        w0, c0, t0 = _write_bytes(), time.process_time(), time.perf_counter()
         per_roll = sensors * round(rollups.ROLL_INTERVAL / 60)  # what the Roller finds at each pass
+        w0, c0 = _write_bytes(), time.process_time()
+        append_s = roll_s = 0.0
         for i in range(1, len(readings), batch):
+            t0 = time.perf_counter()
             j.append(readings[i:i + batch])
+            t1 = time.perf_counter()
             if mode == "roller" and i // per_roll != (i + batch) // per_roll:
-                rollups.catch_up(j)
-        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+                rollups.catch_up(j)  # in the daemon: the Roller's thread, its own transaction
+            append_s, roll_s = append_s + t1 - t0, roll_s + time.perf_counter() - t1
+        cpu = time.process_time() - c0
         j.close()  # folds the WAL in
         n = len(readings) - 1
-        out[mode] = {"readings_per_s": round(n / elapsed), "cpu_us_per_reading": round(1e6 * cpu / n, 1),
+        out[mode] = {"append_readings_per_s": round(n / append_s), "roll_us_per_reading": round(1e6 * roll_s / n, 1),
+                     "cpu_us_per_reading": round(1e6 * cpu / n, 1),
                      "file_bytes_per_reading": round(path.stat().st_size / len(readings), 1),
                      "written_bytes_per_reading": round((_write_bytes() - w0) / n)}
     return out
@@ -202,11 +207,14 @@ def run(tmp: Path, minutes: int = YEAR_MIN, append_minutes: int = 600) -> list[R
              "api_ms": round(api_s * 1000, 1), "api_limit": 100_000, "sensors_in_journal": 4},
         notes=["every raw reading of the year: what an export asks, not what the chart asks"],
     ), Result(
-        key="rollup_cost", title="6. Journal.append with the Roller's rollups vs without (readings/s)",
-        value=cost["roller"]["readings_per_s"] / cost["raw"]["readings_per_s"], unit="x", target="n/a", met=None,
+        key="rollup_cost", title="6. journal CPU per reading with the Roller's rollups vs without",
+        value=cost["roller"]["cpu_us_per_reading"] / cost["raw"]["cpu_us_per_reading"], unit="x", target="n/a",
+        met=None,
         raw=cost,
         notes=[f"{cost['readings']:,} 1-minute readings of 100 sensors, batches of {cost['batch']}; `roller`: a "
                "roll per 5 minutes of readings (the Roller's interval, in data time); `upsert`: the "
                "alternative, an UPSERT per touched (series, bucket) and tier inside each append",
-               "file bytes = journal after the WAL is folded in; written = bytes this process sent to the disk"],
+               "append_readings_per_s: time inside Journal.append only; roll_us_per_reading: time inside the rolls; "
+               "cpu: the whole loop. File bytes = journal after the WAL is folded in; written = bytes this "
+               "process sent to the disk (WAL, checkpoints)"],
     )]
