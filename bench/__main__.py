@@ -47,9 +47,17 @@ BOUNDS = {
             "pages to the WAL (table leaf, index leaf ...), the filesystem journals the fsync, and the "
             "checkpoint writes the pages again; so written bytes per reading = that per-commit cost / "
             "readings per commit, set by `flush_interval` and the reading rate.",
+    "history": "SQLite reading the hourly rollup tier (8,760 rows for the year), the 5-minute rows and raw "
+               "readings at the range's edges, and the raw tail the 5-minute roll has not reached (rowid range "
+               "scan), grouped into ~730 buckets; then FastAPI's JSON. The raw GROUP BY it replaces reads all "
+               "525,600 rows through the (series, ts_ms) index.",
     "query": "building one Python Reading per row (525,600 of them) and SQLite's row fetch; the API caps a "
-             "request at 100,000 readings. A year at 1-minute resolution is a job for server-side "
-             "downsampling (on feat-reports, not on main yet).",
+             "request at 100,000 readings. A year at 1-minute resolution is what the history endpoint's "
+             "server-side buckets are for.",
+    "rollup_cost": "the roll's UPSERT of one row per series and tier every 5 minutes, and the pages it "
+                   "dirties (one per series and tier, keyed (series, bucket)): per reading, that cost divided "
+                   "by the readings a series has in 5 minutes. Journal.append itself is unchanged; the roll "
+                   "runs in its own thread and transaction.",
     "peers": "the broker's per-client queue (`max_queued_messages`, 1000 by default) when a consumer falls "
              "behind a burst; ours keeps a persistent QoS 1 session and acknowledges after the journal.",
 }

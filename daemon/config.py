@@ -58,7 +58,8 @@ class StorageConfig(_Strict):
     )
     raw_retention: Duration = Field(90 * 86400.0, description="keep raw readings this long")
     rollup_retention: Duration = Field(
-        731 * 86400.0, description="keep 5-minute min/mean/max of older readings this long (EN 12830: >= 1 year)"
+        731 * 86400.0,
+        description="keep the 5-minute and hourly min/mean/max of readings this long (EN 12830: >= 1 year)",
     )
     flush_interval: Duration = Field(
         0.2, ge=0, le=5,

@@ -79,7 +79,7 @@ SCHEMA = [
         text TEXT NOT NULL, alert_id INTEGER, outcome TEXT NOT NULL
     );
     """,
-    # version 3: raw readings past storage.raw_retention end here (daemon/retention.py)
+    # version 3: raw readings past storage.raw_retention end here (daemon/retention.py); since v6, every reading
     """
     CREATE TABLE rollup_5m (
         series INTEGER NOT NULL REFERENCES series(id),
@@ -112,6 +112,24 @@ SCHEMA = [
         action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT
     );
     CREATE INDEX audit_log_target ON audit_log (target, ts);
+    """,
+    # version 6: rollups of every reading, kept current from a cursor (daemon/rollups.py). rollup_5m now
+    # counts every reading up to the `raw` cursor, not only those retention deleted; the cursor starts
+    # at 0 and the `hourly` row asks for the hours of the rows retention made so far: the daemon's first
+    # rolls backfill both, in small transactions. Raw rows may be missing only before `deleted_before`
+    """
+    CREATE TABLE rollup_1h (
+        series INTEGER NOT NULL REFERENCES series(id),
+        bucket_ms INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        min REAL, mean REAL, max REAL,
+        faults INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (series, bucket_ms)
+    ) WITHOUT ROWID;
+    CREATE TABLE rollup_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO rollup_state (name, value) VALUES ('raw', 0);
+    INSERT INTO rollup_state (name, value) SELECT 'deleted_before', COALESCE(MAX(bucket_ms) + 300000, 0) FROM rollup_5m;
+    INSERT INTO rollup_state (name, value) SELECT 'hourly', 0 WHERE EXISTS (SELECT 1 FROM rollup_5m);
     """,
 ]
 
@@ -225,6 +243,19 @@ class Journal:
                 if self.on_full is not None and disk_full(exc):
                     self.on_full()
                 raise
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """`read` calls inside see one state of the journal (one read transaction on this thread's reader)."""
+        db = self._reader()
+        if db.in_transaction:
+            yield
+            return
+        db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            db.execute("COMMIT")
 
     def _migrate(self) -> None:
         with self._lock:

@@ -23,6 +23,7 @@ from daemon.notify import Incoming, Notifier, NotifierContext
 from daemon.pipeline import Pipeline
 from daemon.reserve import Reserve
 from daemon.retention import Retention
+from daemon.rollups import Roller
 from daemon.rules import RuleEvent, Rules
 from daemon.sources import DriverContext, SensorDriver
 from daemon.stats import Stats
@@ -92,6 +93,7 @@ class Daemon:
         self.retention = Retention(self.journal, self.clock, self.stats, raw_retention=cfg.storage.raw_retention,
                                    rollup_retention=cfg.storage.rollup_retention,
                                    cursors=[f.cursor_name for f in self.forwarders])
+        self.roller = Roller(self.journal, self.stats)  # keeps the history's rollups current
         self.extra_tasks: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
@@ -301,6 +303,7 @@ class Daemon:
         for f in self.forwarders:
             self._spawn(f.run(), f.cursor_name)
         self._spawn(self.retention.run(), "retention")
+        self._spawn(self.roller.run(), "rollups")
         for factory in self.extra_tasks:
             self._spawn(factory(), getattr(factory, "__name__", "task"))
         if self.cfg.api.enabled:
@@ -377,6 +380,7 @@ class Daemon:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.dispatcher.drain(), timeout=5)
         self.retention.stop()
+        self.roller.stop()
         names = {f.cursor_name for f in self.forwarders}
         await stop_all(self.forwarders, [t for t in self._tasks if t.get_name() in names])
         for f in self.forwarders:

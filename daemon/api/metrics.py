@@ -31,6 +31,8 @@ HELP = {
     "messages_failed": "Notification attempts that failed.",
     "messages_delivered": "Delivery reports: delivered.",
     "messages_undelivered": "Delivery reports: not delivered.",
+    "rollup_errors": "Failed rolls of readings into the history rollups.",
+    "retention_errors": "Failed retention passes.",
 }
 
 
@@ -52,6 +54,7 @@ def _db_facts(d: Daemon) -> dict[str, Any]:
         "outbox": j.read("SELECT state, COUNT(*) FROM outbox GROUP BY state"),
         "max_id": j.max_id(),
         "cursors": dict(j.read("SELECT name, last_id FROM cursors")),
+        "rollup_cursor": j.read("SELECT value FROM rollup_state WHERE name = 'raw'")[0][0],
         "sinks": [n for n in names if n],
         "lots": j.read("SELECT COUNT(*) FROM lots WHERE checked_out IS NULL")[0][0],
     }
@@ -84,6 +87,8 @@ def render_metrics(d: Daemon, facts: dict[str, Any]) -> str:
     sinks = sorted(set(facts["sinks"]) | set(cursors))
     metric("journal_lag_readings", "gauge", "Readings in the journal a sink has not forwarded yet.",
            [({"sink": s}, max(0, facts["max_id"] - cursors.get(s, 0))) for s in sinks])
+    metric("rollup_lag_readings", "gauge", "Journal ids not yet counted in the history rollups (rolled every "
+           "5 min; retention deletes nothing above them).", [({}, max(0, facts["max_id"] - facts["rollup_cursor"]))])
     sensors = []
     values = []
     for s in d.cfg.sensors:

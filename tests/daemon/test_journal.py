@@ -64,6 +64,17 @@ def test_cursor_is_durable(tmp_path: Path) -> None:
     assert Journal(tmp_path / "j.db").cursor("sink:a") == 42
 
 
+def test_snapshot_reads_see_one_state(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j.db")
+    j.append([reading(0)])
+    with j.snapshot():
+        first = j.read("SELECT COUNT(*) FROM readings")
+        j.append([reading(1)])  # the writer commits meanwhile
+        with j.snapshot():  # nested: the same read transaction
+            assert j.read("SELECT COUNT(*) FROM readings") == first == [(1,)]
+    assert j.read("SELECT COUNT(*) FROM readings") == [(2,)]
+
+
 def test_failed_transaction_writes_nothing(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.db")
     j.append([reading(0)])

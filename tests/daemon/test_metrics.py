@@ -26,6 +26,7 @@ def test_lag_per_sink_and_counters(tmp_path: Path) -> None:
     lines = text.splitlines()
     assert 'coldchain_journal_lag_readings{sink="sink:hub"} 3' in lines
     assert 'coldchain_journal_lag_readings{sink="sink:new"} 10' in lines  # no cursor yet: everything waits
+    assert "coldchain_rollup_lag_readings 10" in lines  # no roll yet
     assert "coldchain_messages_sent_total 2" in lines and "coldchain_messages_failed_total 1" in lines
     assert "# TYPE coldchain_readings_stored_total counter" in lines
     assert 'coldchain_alarms{state="firing"} 0' in lines and "coldchain_lots_in_storage 0" in lines
