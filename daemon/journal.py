@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import sqlite3
 import threading
@@ -575,8 +576,14 @@ class Journal:
 
     def shift_timers(self, step: float, now: float) -> None:
         """The wall clock stepped by `step`: escalation and retry times, and mutes still in force at `now`
-        (the old clock's time), move with it; stored history (readings, alarm times, audit) does not."""
+        (the old clock's time), move with it; stored history (readings, alarm times, audit) does not. The step
+        itself goes to the audit log (`GET /api/v1/audit?target=clock`), with the last reading stamped before it,
+        so whoever reads the history knows which stamps came from the old clock."""
         with self.transaction() as db:
+            last = db.execute("SELECT max(id) FROM readings").fetchone()[0]
+            db.execute("INSERT INTO audit_log (ts, who, role, action, target, detail) VALUES (?,?,?,?,?,?)",
+                       (now + step, "coldchain", "system", "clock.step", "clock",
+                        json.dumps({"step_s": round(step, 3), "last_reading_before": last})))
             db.execute("UPDATE alerts SET esc_next = esc_next + ? WHERE esc_next IS NOT NULL "
                        "AND state IN ('pending', 'firing')", (step,))
             db.execute("UPDATE outbox SET next_try = next_try + ? WHERE next_try IS NOT NULL AND state = 'pending'",

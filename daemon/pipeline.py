@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from daemon.stats import Stats
 from daemon.validate import Rejected, normalize
 
 log = logging.getLogger("coldchain.pipeline")
+UNSYNCED_NOTE = "clock not synchronised"
 Subscriber = Callable[[list[Reading]], Awaitable[None] | None]
 Screen = Callable[[list[Reading]], list[Any]]
 Release = Callable[[list[Any]], Awaitable[None]]
@@ -66,6 +68,7 @@ class Pipeline:
     def to_readings(self, samples: Sequence[Sample]) -> list[Reading]:
         """Validate samples; faults are kept (as FAULT readings), unplaceable ones counted and dropped."""
         now = self.clock.now()
+        unsynced = self.clock.synchronised() is False
         out: list[Reading] = []
         for s in samples:
             sensor = self.sensors.get(s.sensor)
@@ -81,6 +84,11 @@ class Pipeline:
                 if self.stats.once(("rejected", s.sensor, s.quantity)):
                     log.warning("%s", exc)
                 continue
+            if unsynced and s.ts is None and not r.note:
+                # stamped by a clock NTP has not set yet (a Pi without RTC after a power cut): kept as is, but
+                # marked, so a report or an export shows which times may be off (docs/robustness.md)
+                r = dataclasses.replace(r, note=UNSYNCED_NOTE)
+                self.stats.inc("readings_clock_unsynchronised")
             if not r.good:
                 self.stats.inc("sensor_faults")
                 if self.stats.once(("fault", r.sensor, r.quantity.value, r.note.split(" ")[0])):
