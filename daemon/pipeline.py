@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -68,7 +67,9 @@ class Pipeline:
     def to_readings(self, samples: Sequence[Sample]) -> list[Reading]:
         """Validate samples; faults are kept (as FAULT readings), unplaceable ones counted and dropped."""
         now = self.clock.now()
-        unsynced = self.clock.synchronised() is False
+        # stamped by a clock NTP has not set yet (a Pi without RTC after a power cut): kept as is, but marked,
+        # so a report or an export shows which times may be off (docs/robustness.md)
+        receive_note = UNSYNCED_NOTE if self.clock.synchronised() is False else ""
         out: list[Reading] = []
         for s in samples:
             sensor = self.sensors.get(s.sensor)
@@ -78,17 +79,12 @@ class Pipeline:
                     log.warning("sample for unknown sensor %r dropped (not in the config)", s.sensor)
                 continue
             try:
-                r = normalize(s, sensor, self.cfg.site.id, now)
+                r = normalize(s, sensor, self.cfg.site.id, now, receive_note)
             except Rejected as exc:
                 self.stats.inc("samples_rejected")
                 if self.stats.once(("rejected", s.sensor, s.quantity)):
                     log.warning("%s", exc)
                 continue
-            if unsynced and s.ts is None and not r.note:
-                # stamped by a clock NTP has not set yet (a Pi without RTC after a power cut): kept as is, but
-                # marked, so a report or an export shows which times may be off (docs/robustness.md)
-                r = dataclasses.replace(r, note=UNSYNCED_NOTE)
-                self.stats.inc("readings_clock_unsynchronised")
             if not r.good:
                 self.stats.inc("sensor_faults")
                 if self.stats.once(("fault", r.sensor, r.quantity.value, r.note.split(" ")[0])):
