@@ -102,25 +102,45 @@ def encode_events(events: Sequence[AlarmEvent], commodities: Mapping[str, str]) 
 
 def encode_rows(source: str, rows: Sequence[Row], journal: Journal, commodities: Mapping[str, str]) -> bytes:
     """`encode()` of journal rows, byte for byte, without a Reading per row: the series prefix is
-    looked up once per series id, GOOD finite values are formatted here, anything else goes
-    through `encode()`'s own path (`tests/.../test_points.py` checks the bytes match)."""
-    lines = []
+    looked up once per series id, the text of a value once per distinct value (sensors repeat
+    their values; a dict look-up is ~4x cheaper than formatting the float), GOOD finite values
+    are formatted here, anything else goes through `encode()`'s own path (`tests/.../test_points.py`
+    checks the bytes match)."""
+    lines: list[str] = []
+    append = lines.append
     prefixes: dict[int, str] = {}
+    texts: dict[float, str] = {}
     for row in rows:
         _, ts_ms, sid, value, quality, _note = row
-        if quality == 0 and value is not None and math.isfinite(value):
-            prefix = prefixes.get(sid)
-            if prefix is None:
-                site, zone, sensor, qty = journal.series_key(sid)
-                prefix = prefixes[sid] = _series_prefix(site, zone, sensor, commodities.get(zone), Quantity(qty))
-            text = str(float(value))
-            if text.endswith(".0"):
-                text = text[:-2]
-            lines.append(f"{prefix}={text} {ts_ms}")
-            continue
+        if quality == 0 and value is not None:
+            text = texts.get(value) or _value_text(value, texts)
+            if text:
+                prefix = prefixes.get(sid) or _prefix(sid, journal, commodities, prefixes)
+                append(f"{prefix}{text} {ts_ms}")
+                continue
         r = journal.row_reading(row)
         line = _line(r, commodities.get(r.zone))
         if not line:
             raise SinkError(source, f"reading id {r.id} cannot be written as line protocol", retryable=False)
-        lines.append(line)
+        append(line)
     return "\n".join(lines).encode("utf-8")
+
+
+def _value_text(value: float, texts: dict[float, str]) -> str:
+    """A GOOD value as Point writes it ("" if not finite: Point would drop it), remembered in `texts`."""
+    value = float(value)
+    if not math.isfinite(value):
+        return ""
+    text = str(value)
+    if text.endswith(".0"):  # as Point does: whole floats without ".0" (still floats: no "i")
+        text = text[:-2]
+    if value:  # not 0.0: it is equal to -0.0 as a key, but written differently
+        texts[value] = text
+    return text
+
+
+def _prefix(sid: int, journal: Journal, commodities: Mapping[str, str], prefixes: dict[int, str]) -> str:
+    """`readings,<tags> <field>=` of a series id, remembered in `prefixes`."""
+    site, zone, sensor, qty = journal.series_key(sid)
+    prefix = prefixes[sid] = _series_prefix(site, zone, sensor, commodities.get(zone), Quantity(qty)) + "="
+    return prefix
