@@ -13,11 +13,11 @@ from urllib.parse import urlencode
 import urllib3
 
 from daemon.errors import SinkError
-from daemon.journal import Journal, Row
+from daemon.journal import Journal
 from daemon.model import Reading
-from daemon.sinks import AlarmEvent, Sink
+from daemon.sinks import AlarmEvent, Batch, Sink
 from drivers.registry import sink
-from drivers.sinks.influxdb.points import encode, encode_events, encode_rows
+from drivers.sinks.influxdb.points import encode, encode_events, prepare_lines
 from drivers.sinks.influxdb.schema import InfluxDB1Config
 
 SAMPLE_YAML: str = resources.files(__package__).joinpath("sample_influxdb1.yaml").read_text(encoding="utf-8")
@@ -27,6 +27,9 @@ SAMPLE_YAML: str = resources.files(__package__).joinpath("sample_influxdb1.yaml"
 # 413: the body is too big. Both are about this content: the forwarder splits the batch. Anything else
 # (5xx, 401/403, 404 database not found) is a state of the server that an operator or time can fix.
 REFUSED = frozenset({400, 413})
+# Request bodies are gzipped at this level: 4.6 bytes per reading against 5.6 at level 1 (bench data);
+# level 1 saves ~0.2 us of CPU per reading, a 4G link pays for the bytes on every reading, for ever.
+GZIP_LEVEL = 5
 
 
 @sink("influxdb1")
@@ -66,22 +69,21 @@ class InfluxDB1Sink(Sink):
     async def write_events(self, events: Sequence[AlarmEvent]) -> None:
         await asyncio.to_thread(lambda: self._post(self._body(encode_events(events, self.commodities))))
 
-    def prepare_rows(self, rows: Sequence[Row], journal: Journal) -> object:
-        try:
-            return self._body(encode_rows(self.source, rows, journal, self.commodities))
-        except SinkError:
-            return None  # write_rows raises it again, where the forwarder isolates the refused reading
+    def prepare(self, journal: Journal, after: int, limit: int) -> Batch | None:
+        batch = prepare_lines(self.source, journal, after, limit, self.commodities)
+        if batch is None or not isinstance(batch.payload, bytes):
+            return batch
+        return Batch(batch.after, batch.last, batch.count, self._body(batch.payload))
 
-    async def write_rows(self, rows: Sequence[Row], journal: Journal, prepared: object = None) -> None:
-        def post() -> None:
-            body = prepared if isinstance(prepared, bytes) else self._body(
-                encode_rows(self.source, rows, journal, self.commodities))
-            self._post(body)
-
-        await asyncio.to_thread(post)
+    async def write_batch(self, batch: Batch) -> None:
+        body = batch.payload
+        if isinstance(body, SinkError):
+            raise body
+        assert isinstance(body, bytes)
+        await asyncio.to_thread(lambda: self._post(body))
 
     def _body(self, lines: bytes) -> bytes:
-        return gzip.compress(lines, compresslevel=5) if self.cfg.gzip else lines
+        return gzip.compress(lines, compresslevel=GZIP_LEVEL) if self.cfg.gzip else lines
 
     def _post(self, body: bytes) -> None:
         headers = {"Content-Type": "text/plain; charset=utf-8"}

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 import urllib3
 
 from daemon.errors import SinkError
-from daemon.journal import Journal, Row
+from daemon.journal import Journal
 from daemon.model import Reading
-from daemon.sinks import AlarmEvent, Sink
+from daemon.sinks import AlarmEvent, Batch, Sink
 from drivers.registry import sink
-from drivers.sinks.influxdb.points import PRECISION, encode, encode_events, encode_rows
+from drivers.sinks.influxdb.points import PRECISION, encode, encode_events, prepare_lines
 from drivers.sinks.influxdb.schema import InfluxDB2Config
 
 if TYPE_CHECKING:  # influxdb_client costs ~25 MB of RSS: imported when a v2 sink first writes
@@ -74,19 +74,15 @@ class InfluxDB2Sink(Sink):
     async def write_events(self, events: Sequence[AlarmEvent]) -> None:
         await asyncio.to_thread(lambda: self._write(encode_events(events, self.commodities)))
 
-    def prepare_rows(self, rows: Sequence[Row], journal: Journal) -> object:
-        try:
-            return encode_rows(self.source, rows, journal, self.commodities)
-        except SinkError:
-            return None  # write_rows raises it again, where the forwarder isolates the refused reading
+    def prepare(self, journal: Journal, after: int, limit: int) -> Batch | None:
+        return prepare_lines(self.source, journal, after, limit, self.commodities)  # the client gzips
 
-    async def write_rows(self, rows: Sequence[Row], journal: Journal, prepared: object = None) -> None:
-        def write() -> None:
-            body = prepared if isinstance(prepared, bytes) else encode_rows(
-                self.source, rows, journal, self.commodities)
-            self._write(body)
-
-        await asyncio.to_thread(write)
+    async def write_batch(self, batch: Batch) -> None:
+        body = batch.payload
+        if isinstance(body, SinkError):
+            raise body
+        assert isinstance(body, bytes)
+        await asyncio.to_thread(lambda: self._write(body))
 
     def _write(self, body: bytes) -> None:
         from influxdb_client.client.exceptions import InfluxDBError
