@@ -16,6 +16,10 @@ Errors, decided per `SinkError.retryable`:
   batch in halves until the refused reading is alone, send the good ones, then skip the refused
   one: log it with its journal id, count it (`forward_rejected`), and move on. It stays in the
   journal; only the uplink goes without it. One bad point must not stop the queue for ever.
+
+A cursor past the newest journal id (the journal was restored from a backup or replaced) would
+send nothing for ever: it is logged, counted (`forward_cursor_resets`) and set back to 0, so the
+journal is sent again from its oldest reading (docs/forwarding.md).
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ class UplinkState:
     sent: int = 0
     rejected: int = 0
     failures: int = 0  # consecutive failed attempts; 0 while connected
+    cursor_resets: int = 0  # cursor found past the newest journal id, set back to 0
 
 
 class Forwarder:
@@ -99,6 +104,7 @@ class Forwarder:
         self.site = site
         self.events_cursor_name = f"events:{sink.config.id}"
         self.events_cursor = journal.cursor(self.events_cursor_name)
+        self._check_cursors()
         self._next_after = self.state.cursor
 
     # -- triggers
@@ -132,6 +138,8 @@ class Forwarder:
                 if not self._inflight and not events:
                     with contextlib.suppress(Exception):  # a failed cursor write only means a resend later
                         await self._committed()
+                        await asyncio.to_thread(self._check_cursors)
+                        self._next_after = self.state.cursor
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
                     continue
@@ -273,6 +281,33 @@ class Forwarder:
         pending, self._committing = self._committing, None
         if pending is not None:
             await pending
+
+    def _check_cursors(self) -> None:
+        """Blocking. A cursor past the newest id of its journal table belongs to other rows (a journal
+        restored from a backup, or replaced): it would skip every reading until the ids caught up.
+        Log it, count it, and start again from 0: re-sending what the server has already overwrites
+        the same points; skipping could lose readings the server never got."""
+        newest = self.journal.max_id()
+        if self.state.cursor > newest:
+            log.error("%s: cursor at journal id %d, but the newest reading is id %d: the journal was restored from "
+                      "a backup or replaced. Sending it again from its oldest reading (%s keeps one point per "
+                      "series and time: what it has already is overwritten, not doubled)", self.cursor_name,
+                      self.state.cursor, newest, self.sink.source)
+            self._reset_cursor(self.cursor_name)
+            self.state.cursor = 0
+        if self.sink.supports_events:
+            newest = self.journal.max_event_id()
+            if self.events_cursor > newest:
+                log.error("%s: cursor at alarm event id %d, but the newest is id %d: the journal was restored or "
+                          "replaced. Sending its alarm events again from the oldest", self.events_cursor_name,
+                          self.events_cursor, newest)
+                self._reset_cursor(self.events_cursor_name)
+                self.events_cursor = 0
+
+    def _reset_cursor(self, name: str) -> None:
+        self.journal.set_cursor(name, 0)
+        self.state.cursor_resets += 1
+        self.stats.inc("forward_cursor_resets")
 
     # -- state
 

@@ -15,7 +15,7 @@ from daemon.errors import SinkError
 from daemon.forwarder import Forwarder, stop_all
 from daemon.journal import Journal
 from daemon.model import Quality, Quantity, Reading
-from daemon.sinks import Batch, Sink, SinkBase
+from daemon.sinks import AlarmEvent, Batch, Sink, SinkBase
 from daemon.stats import Stats
 
 pytestmark = pytest.mark.asyncio
@@ -361,3 +361,46 @@ async def test_stop_keeps_what_the_server_confirmed_in_order(journal: Journal) -
     sink.answer(0)
     await asyncio.wait_for(task, 10)
     assert journal.cursor("sink:fake") == 200 and len(sink.sends) == 2
+
+
+async def test_cursor_past_the_journal_is_reset_and_everything_sent(journal: Journal,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """A journal restored from a backup (or replaced) under a cursor: its ids start below the cursor."""
+    journal.append(readings(10))
+    journal.set_cursor("sink:fake", 500)
+    sink = FakeSink()
+    f = forwarder(sink, journal)  # found when the forwarder starts
+    assert "sink:fake: cursor at journal id 500, but the newest reading is id 10" in caplog.text
+    assert journal.cursor("sink:fake") == 0 and f.stats.get("forward_cursor_resets") == 1
+    await run_until(f, lambda: journal.cursor("sink:fake") == 10, "cursor at 10")
+    assert sink.ids() == list(range(1, 11)) and f.state.cursor_resets == 1
+
+
+async def test_cursor_past_the_journal_found_while_running(journal: Journal, caplog: pytest.LogCaptureFixture) -> None:
+    journal.append(readings(10))
+    sink = FakeSink()
+    f = forwarder(sink, journal)
+    task = asyncio.create_task(f.run())
+    try:
+        await until(lambda: journal.cursor("sink:fake") == 10, "cursor at 10")
+        with journal.transaction() as db:  # the newest rows vanish under the forwarder: new ones reuse their ids
+            db.execute("DELETE FROM readings WHERE id > 5")
+        f.notify(journal.append(readings(3, start=100)))  # ids 6, 7, 8
+        await until(lambda: f.state.cursor_resets == 1 and journal.cursor("sink:fake") == 8, "reset, then cursor at 8")
+    finally:
+        await stop_all([f], [task])
+    assert sink.ids()[10:] == list(range(1, 9))  # everything the journal holds now, once more
+    assert f.stats.get("forward_cursor_resets") == 1 and "newest reading is id 8" in caplog.text
+
+
+async def test_alarm_event_cursor_past_the_journal_is_reset(journal: Journal, caplog: pytest.LogCaptureFixture) -> None:
+    class EventSink(FakeSink):
+        supports_events = True
+
+        async def write_events(self, events: Sequence[AlarmEvent]) -> None:
+            raise AssertionError("no events in this journal")
+
+    journal.set_cursor("events:fake", 7)
+    f = forwarder(EventSink(), journal)
+    assert journal.cursor("events:fake") == 0 and f.events_cursor == 0 and f.state.cursor_resets == 1
+    assert "events:fake: cursor at alarm event id 7, but the newest is id 0" in caplog.text

@@ -254,3 +254,33 @@ async def test_backlog_two_batches_at_a_time_server_stopped_mid_drain(tmp_path: 
         assert "pool is full" not in caplog.text  # one connection per request on the wire
     finally:
         server.stop()
+
+
+async def test_cursor_past_the_journal_sends_what_it_holds_again(influxd: InfluxD, influx_db: str, tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """While the daemon is stopped, the newest rows of the journal vanish under the cursor (the readings
+    restored from an older backup). At the next start the cursor is reset, the journal sent again, new
+    readings (which take the vanished ids) follow, and InfluxDB holds every reading once."""
+    journal, first = stored(tmp_path, sample_readings(20))
+    f = Forwarder(sink_for(influxd.url, influx_db), journal, ManualClock(T0), Stats(), poll_interval=0.05)
+    task = asyncio.create_task(f.run())
+    try:
+        await asyncio.to_thread(wait_until, lambda: journal.cursor("sink:up") == 60, 30, "cursor at 60")
+    finally:
+        await stop_all([f], [task])
+    with journal.transaction() as db:
+        db.execute("DELETE FROM readings WHERE id > 30")
+    again = Forwarder(sink_for(influxd.url, influx_db), journal, ManualClock(T0), Stats(), poll_interval=0.05)
+    assert again.state.cursor == 0 and again.stats.get("forward_cursor_resets") == 1
+    assert "sink:up: cursor at journal id 60, but the newest reading is id 30" in caplog.text
+    task = asyncio.create_task(again.run())
+    try:
+        later = await asyncio.to_thread(journal.append, sample_readings(10, T0 + 100_000))
+        again.notify(later)
+        assert [r.id for r in later] == list(range(31, 61))  # the vanished ids, other readings
+        await asyncio.to_thread(wait_until, lambda: journal.cursor("sink:up") == 60, 30, "cursor at 60 again")
+    finally:
+        await stop_all([again], [task])
+    counts = influxd.query('SELECT count(temperature) AS t, count(humidity) AS h FROM readings', influx_db)
+    assert counts[0]["values"][0][1:] == [60, 30]  # 40 + 20 temperature, 20 + 10 humidity: none twice
+    assert as_rows(influxd.points(influx_db, "readings")) == expected(first + later)
