@@ -362,6 +362,19 @@ class Journal:
             (last_id, limit),
         ).fetchall()
 
+    def read_values_after(self, last_id: int, limit: int) -> tuple[int, list[tuple[int, int, float | None]]]:
+        """`read_rows_after` in three columns, for a sink's fast path: (id of the last row, [(ts_ms, series,
+        value)]); value is None for a row that is not GOOD or has no value (read that batch as rows).
+        Fewer Python objects than full rows: reading rows was a third of a backlog drain's CPU (py-spy)."""
+        db = self._reader()
+        last = db.execute("SELECT max(id) FROM (SELECT id FROM readings WHERE id > ? ORDER BY id LIMIT ?)",
+                          (last_id, limit)).fetchone()[0]
+        if last is None:
+            return last_id, []
+        return last, db.execute(
+            "SELECT ts_ms, series, CASE WHEN quality = 0 THEN value END FROM readings WHERE id > ? AND id <= ? "
+            "ORDER BY id", (last_id, last)).fetchall()
+
     def series_key(self, sid: int) -> tuple[str, str, str, str]:
         """(site, zone, sensor, quantity) of a series id."""
         return self._series_rev.get(sid) or self._refresh_series(sid)
