@@ -201,8 +201,8 @@ def run(tmp: Path, minutes: int = YEAR_MIN, append_minutes: int = 600) -> list[R
                "backfill: rolling every row of the journal (4 series x a year) into both tiers, as the first "
                "rolls after the v6 upgrade do"],
     ), Result(
-        key="query", title="6. history of one sensor, one year of 1-min data (Journal.query, raw rows)",
-        value=ms, unit="ms", target="<= 200", met=check(ms, "<= 200"),
+        key="query", title="6. every raw reading of a year for one sensor (Journal.query; export, not the chart)",
+        value=ms, unit="ms", target="n/a", met=None,
         raw={"readings_returned": n, "journal_query_ms": round(ms, 1), "api_readings_returned": api_n,
              "api_ms": round(api_s * 1000, 1), "api_limit": 100_000, "sensors_in_journal": 4},
         notes=["every raw reading of the year: what an export asks, not what the chart asks"],
