@@ -138,9 +138,12 @@ class GsmModemNotifier(Notifier):
 
     # -- port lifecycle
 
-    def _fail(self, what: str, exc: BaseException) -> NotifierError:
+    def _fail(self, what: str, exc: BaseException, *, maybe_sent: bool = False) -> NotifierError:
         """A NotifierError for the outbox; AT errors already start with the port name."""
         self._last_error = f"{what}: {exc}"
+        if maybe_sent:
+            return NotifierError(self.source, f"{what}: {exc}; the PDU was handed over, so the modem may have sent it",
+                                 maybe_sent=True)
         return NotifierError(self.source, f"{what}: {exc}")
 
     def _post(self, event: Urc | _Lost | _Reset | _Scan) -> None:
@@ -262,7 +265,9 @@ class GsmModemNotifier(Notifier):
                     resp = await self._cmd(f"AT+CMGS={part.tpdu_length}", self.cfg.send_timeout, pdu_hex=part.hex)
                 except AtError as exc:
                     self._counts["send_errors"] += 1
-                    raise self._fail(f"SMS to {message.address} (part {i}/{len(parts)})", exc) from exc
+                    # the modem had this part and never answered: the person may have it, never send it again here
+                    raise self._fail(f"SMS to {message.address} (part {i}/{len(parts)})", exc,
+                                     maybe_sent=exc.submitted) from exc
                 values = resp.prefixed("+CMGS:")
                 mr = int(values[0].split(",")[0]) if values and values[0].split(",")[0].isdigit() else -1
                 mrs.append(mr)

@@ -38,7 +38,15 @@ _READ_SLICE = 0.05  # seconds a read may block before the thread looks at its qu
 
 
 class AtError(Exception):
-    """An AT command failed; the message names the port and the command."""
+    """An AT command failed; the message names the port and the command.
+
+    `submitted` is True when the PDU of an `AT+CMGS` had been written before the failure (no final result
+    code after it, or the port went away): the modem may have sent the SMS.
+    """
+
+    def __init__(self, message: str, *, submitted: bool = False) -> None:
+        super().__init__(message)
+        self.submitted = submitted
 
 
 class AtCommandError(AtError):
@@ -83,6 +91,7 @@ class _Request:
     pdu: str | None
     prompt_timeout: float
     future: Future[Response] = field(default_factory=Future)
+    submitted: bool = False  # the PDU went out after the prompt
 
 
 def response_prefix(command: str) -> str | None:
@@ -197,7 +206,8 @@ class AtPort:
                         self._execute(req)
                     except (serial.SerialException, OSError) as exc:
                         if not req.future.done():  # the port died mid-command: its caller must not wait forever
-                            req.future.set_exception(AtPortError(f"{self.port}: port lost: {exc}"))
+                            req.future.set_exception(AtPortError(f"{self.port}: port lost: {exc}",
+                                                                 submitted=req.submitted))
                         raise
         except (serial.SerialException, OSError) as exc:
             self._dead = f"port lost: {exc}"
@@ -310,11 +320,12 @@ class AtPort:
                     self._write(ESC)  # leave the text-entry state, or the next command becomes message text
                 what = "'> ' prompt" if awaiting_prompt else "final result code"
                 req.future.set_exception(AtTimeout(f"{self.port}: {shown}: no {what} within "
-                                                   f"{time.monotonic() - start:.1f} s"))
+                                                   f"{time.monotonic() - start:.1f} s", submitted=req.submitted))
                 return
             if line == ">" and awaiting_prompt:
                 assert req.pdu is not None
                 log.debug("%s: > <PDU %d hex digits> ^Z", self.port, len(req.pdu))
+                req.submitted = True  # from here on the modem may send it, whatever happens to its answer
                 self._write(req.pdu.encode("ascii") + CTRL_Z)
                 awaiting_prompt = False
                 deadline = time.monotonic() + req.timeout
