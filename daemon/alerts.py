@@ -424,8 +424,11 @@ class Dispatcher:
         while True:
             await self.drain()
             self.ready.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that lands as the event is
+            # set, and the daemon's stop then waited forever for this loop
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.ready.wait(), timeout=min(self.retry_after, 10.0))
+                async with asyncio.timeout(min(self.retry_after, 10.0)):
+                    await self.ready.wait()
 
     def _fall_back(self, db: sqlite3.Connection, row: OutboxRow) -> bool:
         chain = [c for c in (row.fallbacks or "").split(",") if c]

@@ -289,6 +289,25 @@ def test_non_retryable_and_maybe_sent_are_not_retried_on_the_same_channel(
 
 
 @pytest.mark.asyncio
+async def test_dispatcher_ends_when_cancelled_as_it_is_woken(config: AppConfig, tmp_path: Path) -> None:
+    """Daemon.stop() cancels the dispatcher. A wake-up in the same loop pass (a reply or a report just stored) made
+    Python 3.11's asyncio.wait_for swallow the cancel: the dispatcher ran on and stop() waited for it forever."""
+    am, j = manager(config, tmp_path)
+    d = Dispatcher(j, {"out": ConsoleNotifier(ConsoleConfig(id="out", type="console", stream="log"))}, am.stats,
+                   am.outbox_ready, ManualClock(T0))
+    task = asyncio.create_task(d.run())
+    for _ in range(500):  # until it sleeps on the event (bounded)
+        await asyncio.sleep(0.01)
+        if am.outbox_ready._waiters:  # type: ignore[attr-defined]
+            break
+    assert am.outbox_ready._waiters, "the dispatcher never went to sleep"  # type: ignore[attr-defined]
+    am.outbox_ready.set()
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=5)
+    assert task in done and task.cancelled(), "the cancel was swallowed: the dispatcher is still running"
+
+
+@pytest.mark.asyncio
 async def test_alarm_stored_in_a_worker_thread_wakes_the_dispatcher_through_its_loop(
         config: AppConfig, tmp_path: Path) -> None:
     """apply() runs in a thread; Event.set() there would not wake the sleeping loop (bench: +200 ms)."""

@@ -245,7 +245,8 @@ class GsmModemNotifier(Notifier):
             raise NotifierError(self.source, f"{self.cfg.port}: modem is being reset ({self._last_error})")
         if self._running:
             try:
-                await asyncio.wait_for(self._ready.wait(), self.cfg.command_timeout)
+                async with asyncio.timeout(self.cfg.command_timeout):  # not wait_for: see run()
+                    await self._ready.wait()
             except TimeoutError:
                 raise NotifierError(self.source, f"{self.cfg.port}: modem not ready ({self._last_error})") from None
             return
@@ -323,7 +324,10 @@ class GsmModemNotifier(Notifier):
                     next_health = time.monotonic()
                 wait = max(0.0, next_health - time.monotonic())
                 try:
-                    event = await asyncio.wait_for(self._events.get(), wait)
+                    # Not asyncio.wait_for: on Python 3.11 it swallows a cancel that lands as the event arrives,
+                    # and this loop then never ends (the daemon's stop waited forever for it).
+                    async with asyncio.timeout(wait):
+                        event = await self._events.get()
                 except TimeoutError:
                     ok = await self._periodic_health()
                     # after a timeout, probe again soon so a hung modem reaches max_timeouts in seconds, not hours

@@ -16,6 +16,7 @@ from daemon.errors import ConfigError, NotifierError
 from daemon.notify import Incoming, Message, NotifierContext
 from drivers import load_all
 from drivers.notifiers.gsm_modem import SAMPLE_YAML, GsmModemConfig, GsmModemNotifier, signal_dbm
+from drivers.notifiers.gsm_modem.at import Urc
 from drivers.registry import NOTIFIERS
 from tests.conftest import MINIMAL, make_config
 from tests.drivers.notifiers.gsm_modem.conftest import PtyPair
@@ -248,6 +249,22 @@ async def test_modem_silent_after_taking_the_pdu_may_have_sent_it(ptys: PtyPair,
         assert len(modem.sent) == 1
         await eventually(lambda: n.counts["resets"] == 1 and n.ready, what="reset and re-initialised")
         assert await n.send(msg("ALARM room2", outbox_id=2)) == "2"
+
+
+async def test_run_ends_when_cancelled_as_a_modem_event_arrives(ptys: PtyPair, modem: FakeModem) -> None:
+    """Daemon.stop() cancels run(). An event queued in the same loop pass (a reset request, a URC) made Python
+    3.11's asyncio.wait_for swallow the cancel: run() went on forever and the daemon never finished stopping."""
+    n = make(ptys)
+    task = asyncio.create_task(n.run())
+    try:
+        await eventually(lambda: n.ready and n.counts["scans"] >= 1, what="modem ready")
+        await eventually(lambda: bool(n._events._getters), what="run() waiting for events")  # type: ignore[attr-defined]
+        n._events.put_nowait(Urc("RING"))
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert task in done and task.cancelled(), "the cancel was swallowed: run() is still going"
+    finally:
+        await n.close()
 
 
 async def test_unplugged_modem_is_reopened_with_backoff(ptys: PtyPair, modem: FakeModem) -> None:
