@@ -488,9 +488,14 @@ class Dispatcher:
             return state
 
         state = await asyncio.to_thread(fail)
+        if row.fallbacks:
+            then = " — handed to the next channel"
+        elif state == "unknown":  # not "will retry": it never is, on this channel
+            then = " — it may have been sent; not resending on this channel"
+        else:
+            then = " — giving up" if state == "failed" else " — will retry"
         log.warning("message %d to %s via %s failed (attempt %d): %s%s", row.id, row.contact, row.notifier, attempts,
-                    error, " — handed to the next channel" if row.fallbacks else
-                    (" — giving up" if state == "failed" else " — will retry"))
+                    error, then)
         if state == "failed" and not row.fallbacks:
             log.error("message %d to %s could not be delivered on any channel", row.id, row.contact)
         self.ready.set()

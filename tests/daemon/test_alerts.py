@@ -274,7 +274,7 @@ class Refusing(Flaky):
 
 @pytest.mark.parametrize(("retryable", "maybe_sent", "state"), [(False, False, "failed"), (True, True, "unknown")])
 def test_non_retryable_and_maybe_sent_are_not_retried_on_the_same_channel(
-    config: AppConfig, tmp_path: Path, retryable: bool, maybe_sent: bool, state: str
+    config: AppConfig, tmp_path: Path, retryable: bool, maybe_sent: bool, state: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     am, j = manager(config, tmp_path)
     am.apply([ev("fire", 600)])
@@ -286,6 +286,10 @@ def test_non_retryable_and_maybe_sent_are_not_retried_on_the_same_channel(
         clock.advance(3600)
     (row,) = j.outbox()
     assert (row.state, row.attempts) == (state, 1)
+    assert "will retry" not in caplog.text  # the log said so for `unknown`, and it never was retried
+    if maybe_sent:
+        assert f"message {row.id} to zhang via out failed (attempt 1): cloud:aliyun: refused — it may have been " \
+               "sent; not resending on this channel" in caplog.text
 
 
 @pytest.mark.asyncio
