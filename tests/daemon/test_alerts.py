@@ -212,6 +212,20 @@ def test_short_reply_acknowledges_latest_alarm_sent_to_that_phone(tmp_path: Path
     assert j.alert(latest).state == "acknowledged"  # type: ignore[union-attr]
 
 
+def test_chatter_that_starts_with_a_number_acknowledges_nothing(tmp_path: Path) -> None:
+    """`2号库门已关` ("room 2's door is closed") acknowledged alarm 2 and stopped its escalation, and `1。` (an IME adds
+    the full stop) named alarm 1 instead of the latest: a number counts alone or after an ACK word only."""
+    am, j, _clock = esc_manager(tmp_path)
+    am.apply([ev("fire", 600), ev("fire", 600, key="z1/s1/other")])
+    first, latest = sorted(a.id for a in j.alerts())
+    for text in (f"{latest}号库门已关", f"{first}0分钟后到", f"{first} 号库"):
+        assert am.handle_incoming(Incoming("+8613800138000", text, T0 + 700, "out")) == "not an acknowledgement", text
+    assert {a.state for a in j.alerts()} == {"firing"}
+    assert am.handle_incoming(Incoming("+8613800138000", "1。", T0 + 700, "out")) == "acknowledged"
+    assert [a.id for a in j.alerts() if a.state == "acknowledged"] == [latest]
+    assert am.handle_incoming(Incoming("+8613800138000", f"#{first}", T0 + 700, "out")) == "acknowledged"
+
+
 def test_unknown_sender_and_chatter_change_nothing(tmp_path: Path) -> None:
     am, j, _clock = esc_manager(tmp_path)
     am.apply([ev("fire", 600)])
