@@ -33,7 +33,7 @@ log = logging.getLogger("coldchain.notify.gsm_modem")
 
 _REG_STATES = {0: "not registered", 1: "home", 2: "searching", 3: "denied", 4: "unknown", 5: "roaming",
                6: "home (SMS only)", 7: "roaming (SMS only)"}
-_CMTI = re.compile(r'^\+CMTI:\s*"?(\w+)"?\s*,\s*([0-9]{1,9})\s*$')
+_CMTI = re.compile(r'^\+CMTI:\s*"?(\w+)"?\s*,\s*([0-9]{1,9})(?=\s*(?:,|$))')
 _NUMBER = re.compile(r"\s*([0-9]{1,9})\s*")
 _BOOT_URCS = ("RDY", "SMS Ready", "+CFUN: 1")
 _PENDING_REPORTS = 512  # outgoing parts remembered for matching delivery reports (TP-MR wraps at 256)

@@ -226,6 +226,11 @@ def test_what_the_fuzz_found_is_counted_as_bad_input_naming_the_port(caplog: pyt
             assert rig.n.counts["bad_input"] == 1, what
             assert f"bad input from the modem on {PORT}" in caplog.text, what
 
+        rig = Rig()  # a module that appends a field after the index: still read
+        with rig.port.virtual_time():
+            loop.run_until_complete(rig.n._on_urc(Urc('+CMTI: "ME",12,"x"')))
+        assert "AT+CMGR=12" in rig.port.commands and rig.n.counts["bad_input"] == 0
+
         rig = Rig()  # +CSQ: ² (a superscript two is isdigit() but not int()): signal unknown, not a crash
         rig.answers["AT+CSQ"] = [b"\r\n+CSQ: \xb2,0\r\n\r\nOK\r\n"]
         with rig.port.virtual_time():
