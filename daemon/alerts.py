@@ -49,8 +49,35 @@ TEXT_KEY = {
     "band": "alert.band",
     "box_health": "alert.box_health",
 }
-ACK_RX = re.compile(r"^\s*(?:ack|ok|确认|收到|已收到|好)?\s*[#＃]?\s*(\d{1,9})?\s*[。.!！]?\s*(.*)$", re.I | re.S)
-ACK_WORD = re.compile(r"^\s*(ack|ok|确认|收到|已收到|好|1)\b", re.I)
+ACK_RX = re.compile(r"^\s*(?:ack|ok|确认|收到|已收到|好)?\s*[#＃]?\s*(\d{1,9})?\s*[。.!！,，:：]?\s*(.*)$", re.I | re.S)
+ACK_WORD = re.compile(r"^\s*(?:ack|ok|确认|收到|已收到|好)(?:\b|(?=[#＃\d]))", re.I)
+BARE_NUMBER = re.compile(r"^\s*[#＃]?\s*(\d{1,9})\s*[。.!！]?\s*$")
+# A phone's IME in full-width mode types ＡＣＫ　１７: letters, digits and the space folded one to one for matching
+FULL_WIDTH = {0x3000: " ", **{c: chr(c - 0xFEE0) for c in range(0xFF01, 0xFF5F) if chr(c - 0xFEE0).isalnum()}}
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What an SMS reply asks for: `alert_id` None means the latest open alarm sent to the sender."""
+
+    is_ack: bool
+    alert_id: int | None = None
+    comment: str | None = None
+
+
+def parse_reply(text: str) -> Reply:
+    """`ACK 17`, `ack17`, `确认 17`, `收到17 门已关` name alarm 17 (what follows is the comment); `ACK`, `收到`,
+    `确认`, `OK` or a bare `1` mean the latest alarm; a reply that is only a number (`17`, `#17`) names that alarm.
+    Anything else is chatter, including text that merely starts with a number (`10分钟后到`)."""
+    folded = text.translate(FULL_WIDTH)  # same length: the comment is cut from the text as the person typed it
+    if bare := BARE_NUMBER.match(folded):
+        number = int(bare.group(1))
+        return Reply(True, None if number == 1 else number)  # "1" is the plain-phone shortcut for "the latest"
+    if not ACK_WORD.match(folded):
+        return Reply(False)
+    m = ACK_RX.match(folded)
+    assert m is not None  # every part of it is optional
+    return Reply(True, int(m.group(1)) if m.group(1) else None, text[m.start(2):].strip() or None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,10 +384,8 @@ class AlertManager:
         """An SMS reply: `ACK 17`, `确认17`, `收到` or `1` acknowledges (blocking). Returns the outcome."""
         sender = phone_key(msg.sender)
         contact = next((c for c in self.cfg.contacts if c.phone and phone_key(c.phone) == sender), None)
-        m = ACK_RX.match(msg.text)
-        # A bare "1" is the plain-phone shortcut for "the latest alarm sent to me"; "ACK 1" names alarm 1.
-        wanted = int(m.group(1)) if m and m.group(1) and msg.text.strip() != "1" else None
-        is_ack = bool(ACK_WORD.match(msg.text)) or wanted is not None
+        reply = parse_reply(msg.text)
+        wanted, is_ack = reply.alert_id, reply.is_ack
         alert_id: int | None = None
         if contact is None:
             outcome = "unknown sender"
@@ -374,10 +399,9 @@ class AlertManager:
                 open_told = [a for a in told if (r := self.journal.alert(a)) and r.state in ("firing", "pending")]
                 alert_id = max(open_told) if open_told else None
             outcome = "no matching alarm" if alert_id is None else "acknowledged"
-            if alert_id is not None:
-                comment = m.group(2).strip() if m and m.group(2) else None
-                if self.acknowledge(alert_id, contact.id, comment or msg.text.strip(), via=f"SMS {msg.sender}") is None:
-                    outcome = "already acknowledged or resolved"
+            if alert_id is not None and self.acknowledge(alert_id, contact.id, reply.comment or msg.text.strip(),
+                                                         via=f"SMS {msg.sender}") is None:
+                outcome = "already acknowledged or resolved"
         with self.journal.transaction() as db:
             db.execute("INSERT INTO incoming (ts, channel, sender, text, alert_id, outcome) VALUES (?,?,?,?,?,?)",
                        (msg.ts, msg.channel, msg.sender, msg.text, alert_id, outcome))
@@ -431,8 +455,11 @@ class Dispatcher:
         while True:
             await self.drain()
             self.ready.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancel that lands as the event is
+            # set, and the daemon's stop then waited forever for this loop
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.ready.wait(), timeout=min(self.retry_after, 10.0))
+                async with asyncio.timeout(min(self.retry_after, 10.0)):
+                    await self.ready.wait()
 
     def _fall_back(self, db: sqlite3.Connection, row: OutboxRow) -> bool:
         chain = [c for c in (row.fallbacks or "").split(",") if c]
@@ -492,9 +519,14 @@ class Dispatcher:
             return state
 
         state = await asyncio.to_thread(fail)
+        if row.fallbacks:
+            then = " — handed to the next channel"
+        elif state == "unknown":  # not "will retry": it never is, on this channel
+            then = " — it may have been sent; not resending on this channel"
+        else:
+            then = " — giving up" if state == "failed" else " — will retry"
         log.warning("message %d to %s via %s failed (attempt %d): %s%s", row.id, row.contact, row.notifier, attempts,
-                    error, " — handed to the next channel" if row.fallbacks else
-                    (" — giving up" if state == "failed" else " — will retry"))
+                    error, then)
         if state == "failed" and not row.fallbacks:
             log.error("message %d to %s could not be delivered on any channel", row.id, row.contact)
         self.ready.set()

@@ -212,6 +212,20 @@ def test_short_reply_acknowledges_latest_alarm_sent_to_that_phone(tmp_path: Path
     assert j.alert(latest).state == "acknowledged"  # type: ignore[union-attr]
 
 
+def test_chatter_that_starts_with_a_number_acknowledges_nothing(tmp_path: Path) -> None:
+    """`2号库门已关` ("room 2's door is closed") acknowledged alarm 2 and stopped its escalation, and `1。` (an IME adds
+    the full stop) named alarm 1 instead of the latest: a number counts alone or after an ACK word only."""
+    am, j, _clock = esc_manager(tmp_path)
+    am.apply([ev("fire", 600), ev("fire", 600, key="z1/s1/other")])
+    first, latest = sorted(a.id for a in j.alerts())
+    for text in (f"{latest}号库门已关", f"{first}0分钟后到", f"{first} 号库"):
+        assert am.handle_incoming(Incoming("+8613800138000", text, T0 + 700, "out")) == "not an acknowledgement", text
+    assert {a.state for a in j.alerts()} == {"firing"}
+    assert am.handle_incoming(Incoming("+8613800138000", "1。", T0 + 700, "out")) == "acknowledged"
+    assert [a.id for a in j.alerts() if a.state == "acknowledged"] == [latest]
+    assert am.handle_incoming(Incoming("+8613800138000", f"#{first}", T0 + 700, "out")) == "acknowledged"
+
+
 def test_unknown_sender_and_chatter_change_nothing(tmp_path: Path) -> None:
     am, j, _clock = esc_manager(tmp_path)
     am.apply([ev("fire", 600)])
@@ -274,7 +288,7 @@ class Refusing(Flaky):
 
 @pytest.mark.parametrize(("retryable", "maybe_sent", "state"), [(False, False, "failed"), (True, True, "unknown")])
 def test_non_retryable_and_maybe_sent_are_not_retried_on_the_same_channel(
-    config: AppConfig, tmp_path: Path, retryable: bool, maybe_sent: bool, state: str
+    config: AppConfig, tmp_path: Path, retryable: bool, maybe_sent: bool, state: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     am, j = manager(config, tmp_path)
     am.apply([ev("fire", 600)])
@@ -286,6 +300,29 @@ def test_non_retryable_and_maybe_sent_are_not_retried_on_the_same_channel(
         clock.advance(3600)
     (row,) = j.outbox()
     assert (row.state, row.attempts) == (state, 1)
+    assert "will retry" not in caplog.text  # the log said so for `unknown`, and it never was retried
+    if maybe_sent:
+        assert f"message {row.id} to zhang via out failed (attempt 1): cloud:aliyun: refused — it may have been " \
+               "sent; not resending on this channel" in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_dispatcher_ends_when_cancelled_as_it_is_woken(config: AppConfig, tmp_path: Path) -> None:
+    """Daemon.stop() cancels the dispatcher. A wake-up in the same loop pass (a reply or a report just stored) made
+    Python 3.11's asyncio.wait_for swallow the cancel: the dispatcher ran on and stop() waited for it forever."""
+    am, j = manager(config, tmp_path)
+    d = Dispatcher(j, {"out": ConsoleNotifier(ConsoleConfig(id="out", type="console", stream="log"))}, am.stats,
+                   am.outbox_ready, ManualClock(T0))
+    task = asyncio.create_task(d.run())
+    for _ in range(500):  # until it sleeps on the event (bounded)
+        await asyncio.sleep(0.01)
+        if am.outbox_ready._waiters:  # type: ignore[attr-defined]
+            break
+    assert am.outbox_ready._waiters, "the dispatcher never went to sleep"  # type: ignore[attr-defined]
+    am.outbox_ready.set()
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=5)
+    assert task in done and task.cancelled(), "the cancel was swallowed: the dispatcher is still running"
 
 
 @pytest.mark.asyncio

@@ -33,7 +33,8 @@ log = logging.getLogger("coldchain.notify.gsm_modem")
 
 _REG_STATES = {0: "not registered", 1: "home", 2: "searching", 3: "denied", 4: "unknown", 5: "roaming",
                6: "home (SMS only)", 7: "roaming (SMS only)"}
-_CMTI = re.compile(r'^\+CMTI:\s*"?(\w+)"?\s*,\s*(\d+)')
+_CMTI = re.compile(r'^\+CMTI:\s*"?(\w+)"?\s*,\s*([0-9]{1,9})(?=\s*(?:,|$))')
+_NUMBER = re.compile(r"\s*([0-9]{1,9})\s*")
 _BOOT_URCS = ("RDY", "SMS Ready", "+CFUN: 1")
 _PENDING_REPORTS = 512  # outgoing parts remembered for matching delivery reports (TP-MR wraps at 256)
 
@@ -74,6 +75,12 @@ class _Parts:
     def text(self) -> str:
         """The parts in order; a part that never came shows as an ellipsis."""
         return "".join(self.got[s][1] if s in self.got else "…" for s in range(1, self.total + 1))
+
+
+def number(field: str) -> int | None:
+    """A small non-negative integer as modems print it; None for anything else (noise, `²`, 5,000 digits)."""
+    m = _NUMBER.fullmatch(field)
+    return int(m.group(1)) if m else None
 
 
 def signal_dbm(rssi: int) -> int | None:
@@ -122,7 +129,7 @@ class GsmModemNotifier(Notifier):
         self._outgoing: dict[int, _Outgoing] = {}
         self._parts: dict[tuple[str, int, int], _Parts] = {}
         self._counts = {"sent": 0, "parts": 0, "received": 0, "reports": 0, "timeouts": 0, "resets": 0,
-                        "reopens": 0, "send_errors": 0, "scans": 0, "incoming_errors": 0}
+                        "reopens": 0, "send_errors": 0, "scans": 0, "incoming_errors": 0, "bad_input": 0}
         self._last_error: str | None = None
         self._radio: dict[str, object] = {}
 
@@ -138,10 +145,18 @@ class GsmModemNotifier(Notifier):
 
     # -- port lifecycle
 
-    def _fail(self, what: str, exc: BaseException) -> NotifierError:
+    def _fail(self, what: str, exc: BaseException, *, maybe_sent: bool = False) -> NotifierError:
         """A NotifierError for the outbox; AT errors already start with the port name."""
         self._last_error = f"{what}: {exc}"
+        if maybe_sent:
+            return NotifierError(self.source, f"{what}: {exc}; the PDU was handed over, so the modem may have sent it",
+                                 maybe_sent=True)
         return NotifierError(self.source, f"{what}: {exc}")
+
+    def _bad_input(self, what: str) -> None:
+        """Something the modem printed that cannot be used: counted and logged naming the port."""
+        self._counts["bad_input"] += 1
+        log.warning("%s: bad input from the modem on %s: %s", self.source, self.cfg.port, what)
 
     def _post(self, event: Urc | _Lost | _Reset | _Scan) -> None:
         """Hand an event from the AT thread to the event loop."""
@@ -230,7 +245,8 @@ class GsmModemNotifier(Notifier):
             raise NotifierError(self.source, f"{self.cfg.port}: modem is being reset ({self._last_error})")
         if self._running:
             try:
-                await asyncio.wait_for(self._ready.wait(), self.cfg.command_timeout)
+                async with asyncio.timeout(self.cfg.command_timeout):  # not wait_for: see run()
+                    await self._ready.wait()
             except TimeoutError:
                 raise NotifierError(self.source, f"{self.cfg.port}: modem not ready ({self._last_error})") from None
             return
@@ -262,10 +278,14 @@ class GsmModemNotifier(Notifier):
                     resp = await self._cmd(f"AT+CMGS={part.tpdu_length}", self.cfg.send_timeout, pdu_hex=part.hex)
                 except AtError as exc:
                     self._counts["send_errors"] += 1
-                    raise self._fail(f"SMS to {message.address} (part {i}/{len(parts)})", exc) from exc
+                    # the modem had this part and never answered: the person may have it, never send it again here
+                    raise self._fail(f"SMS to {message.address} (part {i}/{len(parts)})", exc,
+                                     maybe_sent=exc.submitted) from exc
                 values = resp.prefixed("+CMGS:")
-                mr = int(values[0].split(",")[0]) if values and values[0].split(",")[0].isdigit() else -1
-                mrs.append(mr)
+                mr = number(values[0].split(",")[0]) if values else None
+                if mr is None:  # sent all the same (OK came); only its delivery report cannot be matched
+                    self._bad_input(f"SMS {message.outbox_id} part {i}: no message reference in {resp.lines!r}")
+                mrs.append(-1 if mr is None else mr)
         self._counts["sent"] += 1
         self._counts["parts"] += len(parts)
         ref = ",".join(str(m) for m in mrs)
@@ -304,7 +324,10 @@ class GsmModemNotifier(Notifier):
                     next_health = time.monotonic()
                 wait = max(0.0, next_health - time.monotonic())
                 try:
-                    event = await asyncio.wait_for(self._events.get(), wait)
+                    # Not asyncio.wait_for: on Python 3.11 it swallows a cancel that lands as the event arrives,
+                    # and this loop then never ends (the daemon's stop waited forever for it).
+                    async with asyncio.timeout(wait):
+                        event = await self._events.get()
                 except TimeoutError:
                     ok = await self._periodic_health()
                     # after a timeout, probe again soon so a hung modem reaches max_timeouts in seconds, not hours
@@ -363,9 +386,13 @@ class GsmModemNotifier(Notifier):
         line = urc.line
         if m := _CMTI.match(line):
             await self._read_stored(int(m.group(2)))
+        elif line.startswith("+CMTI:"):
+            self._bad_input(f"{line[:200]!r}: no SIM index to read")
         elif line.startswith("+CDS:"):
             if urc.pdu:
                 self._on_pdu(urc.pdu, None)
+            else:
+                self._bad_input(f"{line!r} without the PDU line after it")
         elif line.startswith("+CDSI:"):
             log.warning("%s: %s: report stored instead of sent as +CDS (check AT+CNMI ds=1)", self.source, line)
         elif line.startswith(_BOOT_URCS) and not self._resetting:
@@ -389,7 +416,11 @@ class GsmModemNotifier(Notifier):
         lines = resp.lines
         for i, line in enumerate(lines):
             if line.startswith("+CMGL:") and i + 1 < len(lines):
-                stored.append((int(line[6:].split(",")[0]), lines[i + 1]))
+                index = number(line[6:].split(",")[0])
+                if index is None:
+                    self._bad_input(f"{line[:200]!r}: no SIM index; the message after it is skipped")
+                    continue
+                stored.append((index, lines[i + 1]))
         for index, pdu_hex in stored:
             await self._process_stored(index, pdu_hex)
         self._counts["scans"] += 1
@@ -399,8 +430,7 @@ class GsmModemNotifier(Notifier):
         try:
             msg = pdu.decode(pdu_hex)
         except pdu.PduError as exc:
-            log.error("%s: SIM index %d holds an undecodable PDU %s (%s); deleting it", self.source, index,
-                      pdu_hex, exc)
+            self._bad_input(f"SIM index {index} holds an undecodable PDU {pdu_hex[:400]!r} ({exc}); deleting it")
             await self._delete([index])
             return
         if isinstance(msg, pdu.Submit):
@@ -453,10 +483,10 @@ class GsmModemNotifier(Notifier):
             try:
                 decoded = pdu.decode(pdu_hex)
             except pdu.PduError as exc:
-                log.error("%s: undecodable status report %s: %s", self.source, pdu_hex, exc)
+                self._bad_input(f"undecodable status report {pdu_hex[:400]!r}: {exc}")
                 return
             if not isinstance(decoded, pdu.StatusReport):
-                log.warning("%s: +CDS carried a %s, not a status report", self.source, type(decoded).__name__)
+                self._bad_input(f"+CDS carried a {type(decoded).__name__}, not a status report: {pdu_hex[:400]!r}")
                 return
             report = decoded
         self._counts["reports"] += 1
@@ -499,8 +529,8 @@ class GsmModemNotifier(Notifier):
                     continue  # a 2G-only modem has no CEREG
                 if values:
                     fields = values[0].split(",")
-                    if len(fields) >= 2 and fields[1].strip().isdigit():
-                        regs[cmd[3:-1].lower()] = int(fields[1])
+                    if len(fields) >= 2 and (stat := number(fields[1])) is not None:
+                        regs[cmd[3:-1].lower()] = stat
             try:
                 cops = (await self._cmd("AT+COPS?")).prefixed("+COPS:")
             except AtCommandError:
@@ -509,21 +539,22 @@ class GsmModemNotifier(Notifier):
                 cpms = (await self._cmd("AT+CPMS?")).prefixed("+CPMS:")
             except AtCommandError:
                 cpms = []
-        rssi = int(csq[0].split(",")[0]) if csq and csq[0].split(",")[0].isdigit() else 99
+        rssi = number(csq[0].split(",")[0]) if csq else None
         operator = None
         if cops and '"' in cops[0]:
             operator = cops[0].split('"')[1]
         registered = any(s in (1, 5, 6, 7) for s in regs.values())
         storage: dict[str, int] = {}
         fields = cpms[0].split(",") if cpms else []
-        if len(fields) >= 3 and fields[1].strip().isdigit() and fields[2].strip().isdigit():
-            storage = {"used": int(fields[1]), "total": int(fields[2])}
+        used, total = (number(fields[1]), number(fields[2])) if len(fields) >= 3 else (None, None)
+        if used is not None and total is not None:
+            storage = {"used": used, "total": total}
             if storage["total"] and storage["used"] >= storage["total"] - 2:
                 log.warning("%s: SIM message storage nearly full (%d/%d): new replies may be refused",
                             self.source, storage["used"], storage["total"])
         return {"registered": registered, "sim_storage": storage,
                 "registration": {k: _REG_STATES.get(v, str(v)) for k, v in regs.items()},
-                "signal_dbm": signal_dbm(rssi), "operator": operator, "checked_at": time.time()}
+                "signal_dbm": signal_dbm(99 if rssi is None else rssi), "operator": operator, "checked_at": time.time()}
 
     async def _periodic_health(self) -> bool:
         """Read registration and signal; False when the modem did not answer in time."""

@@ -24,6 +24,11 @@ from dataclasses import dataclass, field
 
 import serial
 
+try:
+    from termios import error as _TermiosError
+except ImportError:  # not POSIX
+    _TermiosError = OSError  # type: ignore[assignment,misc]
+
 log = logging.getLogger("coldchain.notify.gsm_modem.at")
 
 CTRL_Z, ESC = b"\x1a", b"\x1b"
@@ -35,10 +40,21 @@ _BARE_URCS = ("RING", "RDY", "SMS Ready", "Call Ready", "NORMAL POWER DOWN", "PO
 # Unsolicited codes followed by a second line holding a PDU.
 _PDU_URCS = ("+CDS:", "+CMT:", "+CBM:")
 _READ_SLICE = 0.05  # seconds a read may block before the thread looks at its queue again
+# What a port that went away raises. pyserial does not wrap everything: flush() on an unplugged USB modem
+# raises termios.error (EIO), which is neither a SerialException nor an OSError.
+_PORT_ERRORS = (serial.SerialException, OSError, _TermiosError)
 
 
 class AtError(Exception):
-    """An AT command failed; the message names the port and the command."""
+    """An AT command failed; the message names the port and the command.
+
+    `submitted` is True when the PDU of an `AT+CMGS` had been written before the failure (no final result
+    code after it, or the port went away): the modem may have sent the SMS.
+    """
+
+    def __init__(self, message: str, *, submitted: bool = False) -> None:
+        super().__init__(message)
+        self.submitted = submitted
 
 
 class AtCommandError(AtError):
@@ -83,6 +99,7 @@ class _Request:
     pdu: str | None
     prompt_timeout: float
     future: Future[Response] = field(default_factory=Future)
+    submitted: bool = False  # the PDU went out after the prompt
 
 
 def response_prefix(command: str) -> str | None:
@@ -180,7 +197,7 @@ class AtPort:
         try:
             self._serial = serial.Serial(self.port, self.baudrate, timeout=_READ_SLICE, write_timeout=2.0,
                                          rtscts=self.rtscts, xonxoff=self.xonxoff, dsrdtr=False, exclusive=True)
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except (*_PORT_ERRORS, ValueError) as exc:
             self._dead = f"cannot open: {exc}"
             opened.set_exception(AtPortError(f"{self.port}: cannot open: {exc}"))
             return
@@ -195,16 +212,20 @@ class AtPort:
                 if req is not None:
                     try:
                         self._execute(req)
-                    except (serial.SerialException, OSError) as exc:
+                    except Exception as exc:
                         if not req.future.done():  # the port died mid-command: its caller must not wait forever
-                            req.future.set_exception(AtPortError(f"{self.port}: port lost: {exc}"))
+                            req.future.set_exception(AtPortError(f"{self.port}: port lost: {exc}",
+                                                                 submitted=req.submitted))
                         raise
-        except (serial.SerialException, OSError) as exc:
+        except _PORT_ERRORS as exc:
             self._dead = f"port lost: {exc}"
             log.warning("%s: %s", self.port, self._dead)
+        except Exception as exc:  # a bug here must not leave the notifier waiting on a dead thread
+            self._dead = f"AT thread failed: {exc!r}"
+            log.exception("%s: %s", self.port, self._dead)
         finally:
             self._fail_queued()
-            with contextlib.suppress(serial.SerialException, OSError):
+            with contextlib.suppress(*_PORT_ERRORS):
                 self._serial.close()
             if self._dead is not None and not self._stop.is_set() and self.on_lost is not None:
                 self.on_lost(self._dead)
@@ -310,11 +331,12 @@ class AtPort:
                     self._write(ESC)  # leave the text-entry state, or the next command becomes message text
                 what = "'> ' prompt" if awaiting_prompt else "final result code"
                 req.future.set_exception(AtTimeout(f"{self.port}: {shown}: no {what} within "
-                                                   f"{time.monotonic() - start:.1f} s"))
+                                                   f"{time.monotonic() - start:.1f} s", submitted=req.submitted))
                 return
             if line == ">" and awaiting_prompt:
                 assert req.pdu is not None
                 log.debug("%s: > <PDU %d hex digits> ^Z", self.port, len(req.pdu))
+                req.submitted = True  # from here on the modem may send it, whatever happens to its answer
                 self._write(req.pdu.encode("ascii") + CTRL_Z)
                 awaiting_prompt = False
                 deadline = time.monotonic() + req.timeout

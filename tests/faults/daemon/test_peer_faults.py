@@ -6,7 +6,7 @@ answer 500, stall past the sink's timeout, or refuse one sensor's points as Infl
 "partial write"). In each phase: readings of the healthy paths are journaled and a new temperature
 alarm is raised and sent. Afterwards: InfluxDB holds every journaled reading but the refused ones.
 
-The GSM modem driver is not on main yet: "a modem that stops answering" is not covered here.
+A modem that stops answering or is unplugged: `test_modem_faults.py`.
 """
 
 from __future__ import annotations

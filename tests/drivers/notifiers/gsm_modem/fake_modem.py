@@ -2,8 +2,10 @@
 
 Speaks what SIM800 / Quectel EC2x answer to the commands the notifier uses: echo until ATE0,
 OK/ERROR/+CMS ERROR, the `> ` prompt of AT+CMGS, `+CMGS: <mr>`, `+CMTI`, `+CMGR`/`+CMGL` from a
-stored-message table, `+CDS` reports, CSQ/CREG/CEREG/COPS answers, and two failure modes: `hung`
-(answers nothing; AT+CFUN=1,1 reboots it unless `deaf` too) and `cmgs_error`.
+stored-message table, `+CDS` reports, CSQ/CREG/CEREG/COPS answers, and failure modes: `hung`
+(answers nothing; AT+CFUN=1,1 reboots it unless `deaf` too), `cmgs_error`, `hang_after_submit` (takes
+the next PDU, which counts as sent, then answers nothing: the modem died between the network and the answer),
+and `on_submit` (takes the next PDU, then runs the test's hook instead of answering, e.g. pulls the plug).
 
 Run alone against a pty for manual trials: `python fake_modem.py /tmp/ttyMODEM`.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import serial
 
@@ -31,6 +34,8 @@ class FakeModem:
         self.hung = False  # answers nothing ...
         self.deaf = False  # ... and ignores AT+CFUN=1,1 too (only power would help)
         self.cmgs_error = False
+        self.hang_after_submit = False
+        self.on_submit: Callable[[], None] | None = None
         self.boots = 0
         self.csq = "21,0"
         self.creg = "0,1"
@@ -113,6 +118,13 @@ class FakeModem:
         with self._lock:
             self.sent.append((length, pdu_hex))
             mr, self.next_mr = self.next_mr, (self.next_mr + 1) % 256
+        if self.hang_after_submit:
+            self.hang_after_submit, self.hung = False, True
+            return
+        if self.on_submit is not None:
+            hook, self.on_submit = self.on_submit, None
+            hook()
+            return
         self._send(f"\r\n+CMGS: {mr}\r\n\r\nOK\r\n")
 
     def _reboot(self) -> None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import queue
+import termios
+import time
 from collections.abc import Iterator
 
 import pytest
 
+from drivers.notifiers.gsm_modem import at
 from drivers.notifiers.gsm_modem.at import AtCommandError, AtPort, AtPortError, AtTimeout, Urc, is_urc, response_prefix
 from tests.drivers.notifiers.gsm_modem.conftest import PtyPair
 from tests.drivers.notifiers.gsm_modem.fake_modem import FakeModem
@@ -107,3 +110,56 @@ def test_port_lost_in_the_middle_of_a_command_fails_that_command(ptys: PtyPair, 
     ptys.stop()
     with pytest.raises(AtPortError, match="port lost"):
         pending.result(10)
+
+
+class UnpluggedDuringThePdu:
+    """pyserial's POSIX port whose USB modem goes away as the PDU is written: flush() (tcdrain) raises
+    termios.error, which is neither a SerialException nor an OSError."""
+
+    def __init__(self, *_args: object, **_kwargs: object) -> None:
+        self.timeout = 0.05
+        self.out = b""
+        self.pdu_written = False
+
+    @property
+    def in_waiting(self) -> int:
+        return len(self.out)
+
+    def read(self, size: int = 1) -> bytes:
+        if not self.out:
+            time.sleep(0.01)
+            return b""
+        data, self.out = self.out[:size], self.out[size:]
+        return data
+
+    def write(self, data: bytes) -> int:
+        if data.startswith(b"AT+CMGS="):
+            self.out += b"\r\n> "
+        elif data.endswith(b"\x1a"):
+            self.pdu_written = True
+        return len(data)
+
+    def flush(self) -> None:
+        if self.pdu_written:
+            raise termios.error(5, "Input/output error")
+
+    def close(self) -> None:
+        pass
+
+
+def test_port_gone_as_the_pdu_is_written_fails_the_send_as_maybe_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before, termios.error killed the AT thread without failing the command: send() awaited it forever,
+    with the command lock held, and the outbox dispatcher stopped sending on every channel."""
+    monkeypatch.setattr(at.serial, "Serial", UnpluggedDuringThePdu)
+    lost: queue.Queue[str] = queue.Queue()
+    p = AtPort("/dev/ttyGONE", on_urc=lambda _u: None, on_lost=lost.put)
+    p.start().result(5)
+    try:
+        pending = p.submit("AT+CMGS=44", 5, pdu="00", prompt_timeout=2)
+        with pytest.raises(AtPortError, match="port lost") as info:
+            pending.result(10)
+        assert info.value.submitted  # the modem had the PDU: it may have sent it
+        assert "port lost" in lost.get(timeout=5)  # the notifier is told, and reopens the port
+        assert not p.alive
+    finally:
+        p.close()

@@ -16,6 +16,7 @@ from daemon.errors import ConfigError, NotifierError
 from daemon.notify import Incoming, Message, NotifierContext
 from drivers import load_all
 from drivers.notifiers.gsm_modem import SAMPLE_YAML, GsmModemConfig, GsmModemNotifier, signal_dbm
+from drivers.notifiers.gsm_modem.at import Urc
 from drivers.registry import NOTIFIERS
 from tests.conftest import MINIMAL, make_config
 from tests.drivers.notifiers.gsm_modem.conftest import PtyPair
@@ -226,6 +227,7 @@ async def test_silent_modem_times_out_then_is_reset_and_recovers(ptys: PtyPair, 
         with pytest.raises(NotifierError, match="prompt") as info:
             await asyncio.wait_for(n.send(msg("ALARM room1")), 10)
         assert str(ptys.client_end) in str(info.value)
+        assert not info.value.maybe_sent  # no prompt, no PDU: the modem cannot have sent it; retry is safe
         await eventually(lambda: n.counts["resets"] == 1 and n.ready, what="reset and re-initialised")
         assert modem.boots == 1  # AT+CFUN=1,1 got through
         assert await n.send(msg("ALARM room1", outbox_id=2)) == "1"
@@ -233,6 +235,36 @@ async def test_silent_modem_times_out_then_is_reset_and_recovers(ptys: PtyPair, 
     assert health["state"] == "ready"
     assert n.counts["resets"] == 1 and n.counts["timeouts"] >= 1
     assert modem.commands.count("ATE0") == 2  # initialised again after the reboot turned echo back on
+
+
+async def test_modem_silent_after_taking_the_pdu_may_have_sent_it(ptys: PtyPair, modem: FakeModem) -> None:
+    """The PDU went out after the prompt and no +CMGS/OK came back: the network may deliver it, so the outbox
+    must not send it again on this channel (before: a plain retryable error, resent after the reset)."""
+    n = make(ptys, max_timeouts=1)
+    async with running(n):
+        modem.hang_after_submit = True
+        with pytest.raises(NotifierError, match="no final result code") as info:
+            await asyncio.wait_for(n.send(msg("ALARM room1")), 10)
+        assert info.value.maybe_sent and "may have sent it" in str(info.value)
+        assert len(modem.sent) == 1
+        await eventually(lambda: n.counts["resets"] == 1 and n.ready, what="reset and re-initialised")
+        assert await n.send(msg("ALARM room2", outbox_id=2)) == "2"
+
+
+async def test_run_ends_when_cancelled_as_a_modem_event_arrives(ptys: PtyPair, modem: FakeModem) -> None:
+    """Daemon.stop() cancels run(). An event queued in the same loop pass (a reset request, a URC) made Python
+    3.11's asyncio.wait_for swallow the cancel: run() went on forever and the daemon never finished stopping."""
+    n = make(ptys)
+    task = asyncio.create_task(n.run())
+    try:
+        await eventually(lambda: n.ready and n.counts["scans"] >= 1, what="modem ready")
+        await eventually(lambda: bool(n._events._getters), what="run() waiting for events")  # type: ignore[attr-defined]
+        n._events.put_nowait(Urc("RING"))
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert task in done and task.cancelled(), "the cancel was swallowed: run() is still going"
+    finally:
+        await n.close()
 
 
 async def test_unplugged_modem_is_reopened_with_backoff(ptys: PtyPair, modem: FakeModem) -> None:
