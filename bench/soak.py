@@ -389,15 +389,21 @@ def _read(journal: Path, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         db.close()
 
 
-def slope_per_hour(points: list[tuple[float, float]]) -> float | None:
-    """Least-squares slope of (seconds, value), per hour."""
+def slope(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of (x, y) points."""
     if len(points) < 3:
         return None
     n = len(points)
-    mt = sum(t for t, _ in points) / n
-    mv = sum(v for _, v in points) / n
-    den = sum((t - mt) ** 2 for t, _ in points)
-    return 3600 * sum((t - mt) * (v - mv) for t, v in points) / den if den else None
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    den = sum((x - mx) ** 2 for x, _ in points)
+    return sum((x - mx) * (y - my) for x, y in points) / den if den else None
+
+
+def slope_per_hour(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of (seconds, value), per hour."""
+    s = slope(points)
+    return None if s is None else 3600 * s
 
 
 # ---------------------------------------------------------------- the run
@@ -706,7 +712,9 @@ class Soak:
         proc = [x for x in s if x["pid"] == last_pid]
         half = self.plan.duration / 2  # the loaded time: faults and all
         second = [(x["t"], x["rss_kb"] / 1024) for x in proc if half <= x["t"] <= self.plan.duration]
-        slope = slope_per_hour(second)
+        rss_slope = slope_per_hour(second)
+        growth = slope([(x["published"], x["journal_bytes"] + x["wal_bytes"]) for x in s
+                        if half <= x["t"] <= self.plan.duration])
         cpu = sum(e["cpu_s"] for e in self.child.ended)
         written = sum(e["write_bytes"] for e in self.child.ended)
         processes = [{**e, "levels": self._levels(e["pid"])} for e in self.child.ended]
@@ -716,7 +724,7 @@ class Soak:
         return {
             "memory": {"rss_start_mb": first["start"]["rss_mb"], "rss_after_warmup_mb": last["after_warmup"]["rss_mb"],
                        "rss_end_mb": last["end"]["rss_mb"], "rss_max_mb": round(max(x["rss_kb"] for x in s) / 1024, 1),
-                       "slope_mb_per_hour_second_half": None if slope is None else round(slope, 2),
+                       "slope_mb_per_hour_second_half": None if rss_slope is None else round(rss_slope, 2),
                        "second_half_samples": len(second)},
             "fds": {"start": first["start"]["fds"], "after_warmup": last["after_warmup"]["fds"],
                     "end": last["end"]["fds"], "max": max(x["fds"] for x in s)},
@@ -726,6 +734,7 @@ class Soak:
             "cpu": {"seconds": round(cpu, 1), "ms_per_reading": round(1000 * cpu / max(stored, 1), 3),
                     "percent_of_one_core": round(100 * cpu / max(self.t_end, 1), 1)},
             "disk": {"journal_bytes_end": journal_end, "bytes_per_reading": round(journal_end / max(stored, 1), 1),
+                     "growth_bytes_per_reading_second_half": None if growth is None else round(growth, 1),
                      "wal_max_bytes": max(x["wal_bytes"] for x in s),
                      "block_writes_bytes_per_reading": round(written / max(stored, 1), 1)},
             "metrics": {"scrapes": len(ms), "failed_scrapes": self.scrape_failures,
@@ -801,7 +810,8 @@ def summary(r: dict[str, Any]) -> str:
         f"{r['threads']['after_warmup']} -> {r['threads']['end']} (max {r['threads']['max']}); not back to "
         f"their level: {not_back(r) or 'none'}",
         f"CPU {r['cpu']['ms_per_reading']} ms/reading ({r['cpu']['percent_of_one_core']} % of a core); journal "
-        f"{r['disk']['bytes_per_reading']} B/reading (file from empty), block writes "
+        f"{r['disk']['bytes_per_reading']} B/reading (file from empty; "
+        f"{r['disk']['growth_bytes_per_reading_second_half']} over the second half), block writes "
         f"{r['disk']['block_writes_bytes_per_reading']} B/reading, WAL max {r['disk']['wal_max_bytes']} B",
         f"metrics: {r['metrics']}",
         f"daemon log: {r['log']['errors']} error lines; load average {r['load_average']}",
