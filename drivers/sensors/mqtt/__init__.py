@@ -41,6 +41,7 @@ SAMPLE_YAML: str = resources.files(__name__).joinpath("sample.yaml").read_text(e
 
 SETTLE_TIMEOUT = 5.0  # seconds a shutdown waits for the last acknowledgements
 INFLIGHT_BATCHES = 8  # batches handed to the journal and not yet acknowledged (bounds unacked messages)
+STORED_UNACKED_MAX = 100_000  # stored messages whose acknowledgement the connection took with it (see _ack)
 BATCH_MAX = 500  # messages journaled (and acknowledged) together, unless storage.batch_max is larger
 UNMAPPED_MAX = 200  # topics remembered for the installer
 PAYLOAD_SHOWN = 200  # characters of a payload kept for `unmapped` / `probe`
@@ -149,6 +150,10 @@ class MqttDriver(SensorDriver):
         self._inflight: asyncio.Queue[Any] | None = None  # batches submitted and not yet acknowledged
         self._retained_gen = -1
         self._retained_seen: set[tuple[str, int]] = set()
+        # (packet id, topic, payload) of messages journaled whose acknowledgement could not be sent (the
+        # connection dropped during their commit): the broker resends them with DUP set, and they are
+        # acknowledged without being stored twice. Touched under _gen_lock (the acker and the loop).
+        self._stored_unacked: Counter[tuple[int, str, bytes]] = Counter()
 
     @property
     def source(self) -> str:
@@ -302,7 +307,8 @@ class MqttDriver(SensorDriver):
                             continue
                         assert isinstance(item, tuple)
                         gen, msg = item
-                        samples += self._handle(msg, gen)
+                        if not (msg.dup and self._already_stored(msg)):
+                            samples += self._handle(msg, gen)
                         acks.append((gen, msg))
                     if acks:
                         entry = (submit(samples) if samples else None, acks)
@@ -333,11 +339,31 @@ class MqttDriver(SensorDriver):
             inflight.task_done()
 
     def _ack(self, client: paho.Client, acks: list[tuple[int, paho.MQTTMessage]]) -> None:
-        """Acknowledge in arrival order; a message from a dropped connection is redelivered instead."""
+        """Acknowledge in arrival order. A message of a dropped connection cannot be: it is stored, and the
+        broker will resend it (same packet id, DUP set) on the resumed session; remember it, so that copy is
+        acknowledged and not stored again (the soak found one such duplicate per broker restart)."""
         with self._gen_lock:
             for gen, msg in acks:
-                if msg.qos > 0 and gen == self._gen:
+                if msg.qos == 0:
+                    continue
+                if gen == self._gen:
                     client.ack(msg.mid, msg.qos)
+                elif len(self._stored_unacked) < STORED_UNACKED_MAX:
+                    self._stored_unacked[(msg.mid, msg.topic, bytes(msg.payload))] += 1
+
+    def _already_stored(self, msg: paho.MQTTMessage) -> bool:
+        """A resent message (DUP) that was journaled before its connection dropped: acknowledge, don't store."""
+        key = (msg.mid, msg.topic, bytes(msg.payload))
+        with self._gen_lock:
+            n = self._stored_unacked.get(key, 0)
+            if not n:
+                return False
+            if n == 1:
+                del self._stored_unacked[key]
+            else:
+                self._stored_unacked[key] = n - 1
+        self.counters["redelivered_already_stored"] += 1
+        return True
 
     def quiesce(self) -> None:
         self._quiet = True
@@ -373,6 +399,9 @@ class MqttDriver(SensorDriver):
         log = self.ctx.log
         if ev.kind == "connected":
             self.connected, self.state = True, f"connected ({ev.detail})"
+            if ev.detail == "new session":  # the broker forgot the session: nothing will be resent
+                with self._gen_lock:
+                    self._stored_unacked.clear()
             self._logged = {k for k in self._logged if k[0] == "bad"}
             log.info("%s: connected as %s (%s)", self.source, self.client_id, ev.detail)
             self._all_online(True, f"MQTT broker {where} connected")

@@ -24,7 +24,7 @@ from daemon.runtime import Daemon
 from daemon.sources import DriverContext
 from drivers.sensors.mqtt import MqttDriver
 from tests.conftest import make_config
-from tests.drivers.sensors.mqtt.conftest import Broker, RestartableBroker
+from tests.drivers.sensors.mqtt.conftest import Broker, PersistentBroker, RestartableBroker
 from tests.peers import until
 
 pytestmark = pytest.mark.peer
@@ -457,6 +457,42 @@ async def test_next_batch_is_read_while_the_last_commits_and_acks_wait_for_the_c
     async with driving(driver2):
         await until(lambda: len(rec2.samples) >= 2, "redelivery of both unacknowledged messages")
     assert sorted(s.value for s in rec2.samples) == [1.5, 2.5]
+
+
+@pytest.mark.asyncio
+async def test_a_message_stored_as_the_broker_went_down_is_not_stored_again_when_resent(
+        persistent_broker: PersistentBroker, tmp_path: Path) -> None:
+    b, u = persistent_broker, uid()
+    topic = f"zigbee2mqtt/{u}"
+    cfg = config(tmp_path, {"port": b.port, "client_id": f"t-{u}"}, [{"id": "z2m", "format": "zigbee2mqtt",
+                                                                     "topic": topic}])
+    rec = HeldCommits()
+    driver = MqttDriver(cfg.sensors, rec.ctx(cfg))
+    async with driving(driver):
+        await until(lambda: driver.connected, "connection")
+        b.publish(topic, '{"temperature": 1.5}')
+        await until(lambda: len(rec.commits) == 1, "the message submitted")
+        b.stop()  # saves the session, the message in flight to us; our acknowledgement has nowhere to go
+        await until(lambda: not driver.connected, "the lost connection")
+        rec.commits[0].set_result(None)  # ... once it is stored
+        b.start()
+        await until(lambda: driver.connected, "the reconnect")  # the broker resends it first, with DUP set
+        b.publish(topic, '{"temperature": 1.5}')  # the same payload in a new message: a reading
+        b.publish(topic, '{"temperature": 2.5}')
+        await until(lambda: 2.5 in [s.value for s in rec.samples], "the marker")
+        for c in rec.commits:
+            if not c.done():
+                c.set_result(None)
+        await driver.settle()
+    assert [s.value for s in rec.samples] == [1.5, 1.5, 2.5]
+    assert driver.counters["redelivered_already_stored"] == 1
+    rec2 = Recorder()  # both were acknowledged: the session holds nothing more for us
+    driver2 = MqttDriver(cfg.sensors, rec2.ctx(cfg))
+    async with driving(driver2):
+        await until(lambda: driver2.connected, "connection of the next run")
+        b.publish(topic, '{"temperature": 2.5}')
+        await until(lambda: rec2.samples, "the marker")
+    assert [s.value for s in rec2.samples] == [2.5]
 
 
 @pytest.mark.asyncio
