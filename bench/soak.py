@@ -759,27 +759,40 @@ class Soak:
 EXECUTOR_MAX = min(32, (os.cpu_count() or 1) + 4)  # asyncio's default executor (asyncio.to_thread)
 
 
+SINK_POOL_MAX = 3  # an InfluxDB sink's threads: max_in_flight (2) batches + alarm events (drivers/sinks/influxdb)
+
+
+def _pooled(threads: dict[str, int]) -> int:
+    """Threads of the pools that grow on demand: asyncio's default executor and the InfluxDB sinks' own."""
+    return sum(n for name, n in threads.items() if name == "asyncio" or name.startswith("influxdb"))
+
+
 def not_back(report: dict[str, Any]) -> list[str]:
     """What did not come back to its level at the quiet end of each daemon process (empty: all did).
 
     - every thread but the default executor's (`asyncio_N`, grown on demand up to EXECUTOR_MAX) is back;
     - journal connections (2 fds each, plus one for the shared -shm): the writer, and at most one reader
       per thread that reads (the main thread and each executor thread);
-    - TCP: at most one connection each to the broker, InfluxDB and from our /metrics scraper; unix
+    - the InfluxDB sink's own pool (`influxdb1-<id>…`, up to SINK_POOL_MAX threads, also grown on demand);
+    - TCP: at most one connection each to the broker and from our /metrics scraper, and to InfluxDB one per
+      sink thread (two batches on the wire plus alarm events, each on its keep-alive connection); unix
       sockets, paho's socket pair, pipes, epoll and other files at most as many as after warm-up."""
     out = []
     for p in report["processes"]:
         w, e, pid = p["levels"]["after_warmup"], p["levels"]["end"], p["pid"]
-        pool_w, pool_e = w["python_threads"].get("asyncio", 0), e["python_threads"].get("asyncio", 0)
+        pool_w, pool_e = _pooled(w["python_threads"]), _pooled(e["python_threads"])
+        for name, n in e["python_threads"].items():
+            if name.startswith("influxdb") and n > SINK_POOL_MAX:
+                out.append(f"pid {pid}: {n} threads in the sink pool {name}, more than {SINK_POOL_MAX}")
         if e["threads"] - pool_e != w["threads"] - pool_w:
             out.append(f"pid {pid}: threads other than the executor's: {w['threads'] - pool_w} after warm-up, "
                        f"{e['threads'] - pool_e} at the end ({w['python_threads']} -> {e['python_threads']})")
-        if pool_e > EXECUTOR_MAX:
+        if e["python_threads"].get("asyncio", 0) > EXECUTOR_MAX:
             out.append(f"pid {pid}: {pool_e} executor threads, more than {EXECUTOR_MAX}")
-        if (e.get("journal", 0) - 1) / 2 > pool_e + 2:
+        if (e.get("journal", 0) - 1) / 2 > e["python_threads"].get("asyncio", 0) + 2:
             out.append(f"pid {pid}: {e.get('journal')} journal fds for {pool_e} executor threads")
-        for kind in ("mqtt", "influx", "api"):
-            if e.get(kind, 0) > 1:
+        for kind, most in (("mqtt", 1), ("influx", SINK_POOL_MAX), ("api", 1)):
+            if e.get(kind, 0) > most:
                 out.append(f"pid {pid}: {e[kind]} {kind} connections at the end")
         for kind in ("unix", "tcp other", "listen", "pipe", "anon", "file"):
             if e.get(kind, 0) > w.get(kind, 0):
