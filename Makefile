@@ -10,7 +10,7 @@ PY      := $(VENV)/bin/python
 APT_PKGS := mosquitto mosquitto-clients openssl socat influxdb victoria-metrics shellcheck systemd python3-venv \
             chromium fonts-wqy-zenhei poppler-utils
 
-.PHONY: demo test lint system-deps venv clean install bench bench-peers
+.PHONY: demo test lint system-deps venv clean install bench bench-peers soak
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,12 @@ bench-peers: $(BENCH_DIR)/node-red/.installed $(BENCH_DIR)/m2i/.installed
 # Every scenario against real peers; prints the table and writes docs/benchmarks.md (~8 min).
 bench: system-deps $(VENV)/.installed bench-peers
 	$(PY) -m bench $(ARGS)
+
+# The soak (docs/robustness.md): 200 MQTT sensors, faults cycling, exact counts at the end. MINUTES of load,
+# then a few minutes of settling; journal, logs, samples and report.json go to a temp folder it names.
+MINUTES ?= 45
+soak: system-deps $(VENV)/.installed
+	$(PY) -m bench.soak --minutes $(MINUTES) $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(BENCH_DIR) build dist *.egg-info .pytest_cache .ruff_cache

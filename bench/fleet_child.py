@@ -56,21 +56,26 @@ async def _child(cfg_path: str) -> None:
 
 
 def _instrument(d: Any) -> dict[str, Any]:
-    """Stamp the stages of an alarm from outside the core: the driver's emit() (start, and return =
-    journal commit done) for hot readings, and AlertManager.apply() returning a `fire`."""
+    """Stamp the stages of an alarm from outside the core: the driver's submit() (call, and its
+    future done = journal commit) for hot readings, and AlertManager.apply() returning a `fire`."""
     stages: dict[str, Any] = {"emits": {}, "fired": {}}
     for drv in d.drivers:
-        orig_emit = drv.ctx.emit
+        orig_submit = drv.ctx.submitter()
 
-        async def emit(samples: Any, _orig: Any = orig_emit) -> None:
+        def submit(samples: Any, _orig: Any = orig_submit) -> Any:
             t0 = time.time()
-            await _orig(samples)
-            t1 = time.time()
-            for s in samples:
-                if s.value is not None and s.value >= 12:
-                    stages["emits"].setdefault(s.sensor, []).append((t0, t1))
+            fut = _orig(samples)
+            hot = [s.sensor for s in samples if s.value is not None and s.value >= 12]
+            if fut is not None and hot:
+                def done(_: Any, t0: float = t0, hot: list[str] = hot) -> None:
+                    t1 = time.time()
+                    for sensor in hot:
+                        stages["emits"].setdefault(sensor, []).append((t0, t1))
 
-        drv.ctx.emit = emit
+                fut.add_done_callback(done)
+            return fut
+
+        drv.ctx.submit = submit
     orig_apply = d.alerts.apply
 
     def apply(events: Any) -> Any:

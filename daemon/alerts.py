@@ -208,18 +208,25 @@ class AlertManager:
     # -- persistence of rule events
 
     def apply(self, events: Sequence[RuleEvent]) -> list[tuple[str, AlertRow]]:
-        """Persist events (blocking; call from a thread). Returns (action, row) for each change."""
+        """Persist events (blocking; call from a thread). Returns (action, row) for each change.
+
+        An event the journal refuses (disk full) does not stop the others; once they are stored and announced,
+        the first refusal is raised, so the caller knows the rules are ahead of the journal (`Rules.forget`)."""
         changes: list[tuple[str, AlertRow]] = []
+        refused: sqlite3.Error | None = None
         for ev in events:
             try:
                 row = self._apply_one(ev)
-            except sqlite3.Error:
-                log.exception("could not store alarm event %s %s", ev.action, ev.key)
+            except sqlite3.Error as exc:
+                log.error("could not store alarm event %s %s: %s", ev.action, ev.key, exc)
                 self.stats.inc("alarm_store_errors")
+                refused = refused or exc
                 continue
             if row is not None:
                 changes.append((ev.action, row))
         self._announce(changes)
+        if refused is not None:
+            raise refused
         return changes
 
     def _announce(self, changes: list[tuple[str, AlertRow]]) -> None:

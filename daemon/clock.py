@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
+SYNC_RECHECK = 30.0  # seconds between two questions to the kernel about its NTP state
 JUMP = 60.0
 """A wall-clock step larger than this (seconds) between two checks is a jump, not drift or slewing."""
 
@@ -31,6 +32,23 @@ class Clock:
         self._real0 = time.monotonic()
         self._sim0 = wall() if start is None else start
         self._seen = (self._real0, self._sim0)
+        self._synced: tuple[float, bool | None] = (float("-inf"), None)  # (monotonic when asked, answer)
+        self.kernel_synchronised: Callable[[], bool | None] | None = None
+        """Where the NTP state comes from (daemon.health by default); only asked for the real wall clock."""
+
+    def synchronised(self) -> bool | None:
+        """Is the wall clock NTP-synchronised? None for a simulated clock or when the kernel does not say.
+
+        Asked for every batch of readings, answered from a 30 s cache (one adjtimex call)."""
+        if self._wall is None:
+            return None
+        mono = time.monotonic()
+        if mono - self._synced[0] > SYNC_RECHECK:
+            ask = self.kernel_synchronised
+            if ask is None:
+                from daemon.health import clock_synchronised as ask
+            self._synced = (mono, ask())
+        return self._synced[1]
 
     def now(self) -> float:
         if self._wall is not None:
@@ -44,7 +62,10 @@ class Clock:
         mono, wall = time.monotonic(), self._wall()
         step = wall - (self._seen[1] + (mono - self._seen[0]))
         self._seen = (mono, wall)
-        return step if abs(step) > JUMP else 0.0
+        if abs(step) <= JUMP:
+            return 0.0
+        self._synced = (float("-inf"), None)  # a step is NTP at work: ask the kernel again at once
+        return step
 
     async def sleep(self, seconds: float) -> None:
         """Sleep `seconds` of clock time."""

@@ -51,14 +51,21 @@ class SiteConfig(_Strict):
 class StorageConfig(_Strict):
     journal: Path = Field(Path("/var/lib/coldchain/journal.db"), description="SQLite journal file")
     min_free_mb: int = Field(200, ge=1, description="box-health alarm below this much free disk")
+    reserve_mb: int = Field(
+        8, ge=0, le=1024,
+        description="disk space held beside the journal and given back when the disk is full, so alarms and "
+        "their SMS can still be stored (readings may use half of it); 0 = off",
+    )
     raw_retention: Duration = Field(90 * 86400.0, description="keep raw readings this long")
     rollup_retention: Duration = Field(
-        731 * 86400.0, description="keep 5-minute min/mean/max of older readings this long (EN 12830: >= 1 year)"
+        731 * 86400.0,
+        description="keep the 5-minute and hourly min/mean/max of readings this long (EN 12830: >= 1 year)",
     )
     flush_interval: Duration = Field(
         0.2, ge=0, le=5,
-        description="longest wait before a batch is written; 0 = as soon as the previous commit is done "
-        "(group commit: lowest alarm latency, more writes to the SD card at low rates)",
+        description="longest wait before a batch of quiet readings is written (a reading that changes an alarm "
+        "is written at once); 0 = as soon as the previous commit is done (group commit: fastest MQTT "
+        "acknowledgements, many more writes to the SD card at low rates)",
     )
     batch_max: int = Field(1000, ge=1, le=100_000)
 
@@ -518,9 +525,28 @@ def parse_config(text: str, fname: str = "config.yaml", base_dir: Path | None = 
     if problems:
         raise ConfigError(problems)
     assert cfg is not None
-    if base_dir is not None and not cfg.storage.journal.is_absolute():
-        cfg.storage.journal = (base_dir / cfg.storage.journal).resolve()
+    if base_dir is not None:
+        _paths_from(base_dir, cfg)
     return cfg
+
+
+def _paths_from(base_dir: Path, node: Any) -> None:
+    """Make every relative path in the config (journal, secret files, password_file, TLS files ...) relative to
+    `base_dir`, the config file's folder: systemd starts the daemon in `/`, not beside its config."""
+    if isinstance(node, BaseModel):
+        for name in type(node).model_fields:
+            value = getattr(node, name)
+            if isinstance(value, Path):
+                if not value.is_absolute():
+                    setattr(node, name, (base_dir / value).resolve())
+            else:
+                _paths_from(base_dir, value)
+    elif isinstance(node, list | tuple):
+        for item in node:
+            _paths_from(base_dir, item)
+    elif isinstance(node, dict):
+        for item in node.values():
+            _paths_from(base_dir, item)
 
 
 def load_config(path: str | Path) -> AppConfig:

@@ -2,6 +2,7 @@
 
 ColdChainError
  ├── ConfigError            a config file is wrong (file:line: key path: message)
+ ├── ReadingsHeldBack       the disk is full: readings wait so the disk reserve serves alarms and SMS
  └── DriverError            a driver failed; `source` names device, port or endpoint
       ├── SensorError
       │    ├── SensorTimeout        we asked; nothing (or garbage) came back
@@ -23,6 +24,11 @@ class ConfigError(ColdChainError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
+
+
+class ReadingsHeldBack(ColdChainError):
+    """The disk is full and the disk reserve is released: readings are refused (not acknowledged) so that its
+    last half stays for alarms, acknowledgements and SMS (`daemon/reserve.py`)."""
 
 
 class DriverError(ColdChainError):

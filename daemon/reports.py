@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from daemon import __version__, history
+from daemon import __version__, history, rollups
 from daemon.catalog import Commodity
 from daemon.config import AppConfig
 from daemon.excursions import Excursion, excursions
@@ -28,7 +28,7 @@ from daemon.rules import zone_limits
 
 PeriodKind = Literal["day", "week", "month", "custom"]
 DEFAULT_INTERVAL = 60.0
-ROLLUP_MS = 300_000  # retention's rollup_5m bucket
+ROLLUP_MS = rollups.FIVE_MIN_MS
 
 
 class ReportError(ValueError):
@@ -82,19 +82,21 @@ def period_bounds(kind: PeriodKind, tz: zoneinfo.ZoneInfo, now: float, *, day: s
 def _samples(journal: Journal, sid: int, start: float, end: float,
              max_hold: float) -> tuple[list[tuple[float, float]], list[Rollup]]:
     """Good readings in [start, end) plus the last one before `start` that still holds into it,
-    and the 5-minute rollups retention left in the period."""
-    before = journal.read(
-        "SELECT ts_ms, value FROM readings WHERE series = ? AND quality = 0 AND value IS NOT NULL "
-        "AND ts_ms < ? AND ts_ms >= ? ORDER BY ts_ms DESC LIMIT 1",
-        (sid, round(start * 1000), round((start - max_hold) * 1000)))
-    rows = journal.read(
-        "SELECT ts_ms, value FROM readings WHERE series = ? AND quality = 0 AND value IS NOT NULL "
-        "AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms", (sid, round(start * 1000), round(end * 1000)))
-    rolled = journal.read(
-        "SELECT bucket_ms, n, min, mean, max FROM rollup_5m WHERE series = ? AND n > 0 AND bucket_ms >= ? "
-        "AND bucket_ms < ? ORDER BY bucket_ms", (sid, round(start * 1000) - ROLLUP_MS, round(end * 1000)))
+    and the 5-minute rollups of readings retention deleted in the period (one read transaction,
+    so a retention pass cannot move readings between the two)."""
+    with journal.snapshot():
+        before = journal.read(
+            "SELECT ts_ms, value FROM readings WHERE series = ? AND quality = 0 AND value IS NOT NULL "
+            "AND ts_ms < ? AND ts_ms >= ? ORDER BY ts_ms DESC LIMIT 1",
+            (sid, round(start * 1000), round((start - max_hold) * 1000)))
+        rows = journal.read(
+            "SELECT ts_ms, value FROM readings WHERE series = ? AND quality = 0 AND value IS NOT NULL "
+            "AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms", (sid, round(start * 1000), round(end * 1000)))
+        rolled = journal.read(
+            f"SELECT * FROM ({rollups.ARCHIVED_5M}) ORDER BY 1",
+            {"sid": sid, "a": round(start * 1000) - ROLLUP_MS, "b": round(end * 1000)})
     return ([(ts / 1000, float(v)) for ts, v in [*before, *rows]],
-            [Rollup(b / 1000, ROLLUP_MS / 1000, n, lo, mean, hi) for b, n, lo, mean, hi in rolled])
+            [Rollup(b / 1000, ROLLUP_MS / 1000, n, lo, sm / n, hi) for b, lo, sm, hi, n in rolled])
 
 
 @dataclass

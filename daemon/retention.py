@@ -1,16 +1,16 @@
-"""Local retention: raw readings older than `storage.raw_retention` become 5-minute min/mean/max rows.
+"""Local retention: raw readings older than `storage.raw_retention` are deleted; their rollups stay.
 
 The SD card must not fill up, yet the record must last (EN 12830 asks >= 1 year, HACCP 1-2 years),
-and nothing may vanish before the uplink has it. So one pass:
+and nothing may vanish before the uplink has it. The 5-minute and hourly rollups (daemon/rollups.py)
+already count every rolled reading, so one pass:
 
-1. rolls raw readings older than the cutoff into `rollup_5m` (per series and 5-minute bucket: count,
-   min, mean, max of GOOD values, and the number of FAULT readings), merging into buckets that
-   exist already (a late reading with an old timestamp still counts),
-2. deletes those raw rows in the same transaction — but only rows every configured forwarder has
-   confirmed (id <= the lowest `sink:<id>` cursor), and never the newest row, which keeps journal
-   ids rising. When a forwarder holds back rows older than the budget, the pass keeps them and
-   says so in the log,
-3. drops rollup rows older than `storage.rollup_retention` (default 2 years).
+1. rolls whatever the rollups have not reached yet (so a deleted reading is always in them),
+2. deletes raw rows older than the cutoff (whole 5-minute buckets of time) — but only rows the rolls
+   have reached (id <= the rollup cursor) and every configured forwarder has confirmed (id <= the
+   lowest `sink:<id>` cursor), and never the newest row, which keeps journal ids rising. When a
+   forwarder holds back rows older than the budget, the pass keeps them and says so in the log,
+3. drops rollup rows older than `storage.rollup_retention` (default 2 years), whole hours of them so
+   the hourly tier always matches the 5-minute one.
 """
 
 from __future__ import annotations
@@ -23,33 +23,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from daemon import rollups
 from daemon.clock import Clock
 from daemon.journal import Journal
 from daemon.stats import Stats
 
 log = logging.getLogger("coldchain.retention")
-BUCKET_MS = 300_000
+BUCKET_MS = rollups.FIVE_MIN_MS
 
-_ROLL = """
-INSERT INTO rollup_5m (series, bucket_ms, n, min, mean, max, faults)
-SELECT series, (ts_ms / :bucket) * :bucket AS b,
-       SUM(quality = 0 AND value IS NOT NULL),
-       MIN(CASE WHEN quality = 0 THEN value END),
-       AVG(CASE WHEN quality = 0 THEN value END),
-       MAX(CASE WHEN quality = 0 THEN value END),
-       SUM(quality != 0 OR value IS NULL)
-FROM readings WHERE series = :series AND ts_ms >= :start AND ts_ms < :end AND id <= :upto
-GROUP BY series, b
-ON CONFLICT (series, bucket_ms) DO UPDATE SET
-    mean = CASE WHEN n + excluded.n > 0
-                THEN (COALESCE(mean, 0) * n + COALESCE(excluded.mean, 0) * excluded.n) / (n + excluded.n) END,
-    min = CASE WHEN min IS NULL THEN excluded.min WHEN excluded.min IS NULL THEN min
-               ELSE MIN(min, excluded.min) END,
-    max = CASE WHEN max IS NULL THEN excluded.max WHEN excluded.max IS NULL THEN max
-               ELSE MAX(max, excluded.max) END,
-    n = n + excluded.n,
-    faults = faults + excluded.faults
-"""
 _DELETE = "DELETE FROM readings WHERE series = :series AND ts_ms >= :start AND ts_ms < :end AND id <= :upto"
 
 
@@ -57,7 +38,7 @@ _DELETE = "DELETE FROM readings WHERE series = :series AND ts_ms >= :start AND t
 class PassResult:
     """What one retention pass did."""
 
-    rolled: int  # raw readings folded into rollups and deleted
+    deleted: int  # raw readings deleted (the rollups keep counting them)
     held: int  # raw readings past the budget kept because a forwarder has not confirmed them
     rollups_dropped: int
 
@@ -112,12 +93,14 @@ class Retention:
     def run_pass(self) -> PassResult:
         now = self.clock.now()
         cutoff = int((now - self.raw_retention) * 1000) // BUCKET_MS * BUCKET_MS  # whole buckets only
+        rollups.catch_up(self.journal, self._stopping)
         upto, slowest = self.confirmed_upto()
         # never delete the newest row: SQLite gives a new row max(id)+1, and ids below a forwarder's
         # cursor would never be sent (a center idle for a season would otherwise empty the table)
-        upto = min(upto, self.journal.max_id() - 1)
+        upto = min(upto, self.journal.max_id() - 1, rollups.state(self.journal).cursor)
+        rollups.mark_deleted_before(self.journal, cutoff)  # readers subtract raw rows from rollups up to here
         t0 = time.monotonic()
-        rolled = 0
+        deleted = 0
         with self.journal.transaction() as db:
             series = [int(row[0]) for row in db.execute("SELECT id FROM series ORDER BY id")]
         for sid in series:  # per series, oldest first, one time window per transaction (index: series, ts_ms)
@@ -125,19 +108,19 @@ class Retention:
             while start is not None and not self._stopping.is_set():
                 end = min(start + self.window_ms, cutoff)
                 with self.journal.transaction() as db:
-                    args = {"bucket": BUCKET_MS, "series": sid, "start": start, "end": end, "upto": upto}
-                    db.execute(_ROLL, args)
-                    rolled += db.execute(_DELETE, args).rowcount
+                    args = {"series": sid, "start": start, "end": end, "upto": upto}
+                    deleted += db.execute(_DELETE, args).rowcount
                 start = self._next_ts(sid, end - 1, cutoff, upto)
         held = self._held(upto, cutoff, slowest)
         with self.journal.transaction() as db:
-            keep_from = int((now - self.rollup_retention) * 1000)
-            dropped = db.execute("DELETE FROM rollup_5m WHERE bucket_ms < ?", (keep_from,)).rowcount
-        if rolled or dropped:
-            self.stats.inc("retention_rolled", rolled)
-            log.info("retention: %d raw readings older than %s rolled into 5-minute rows, %d old rollups dropped "
-                     "(%.1f s)", rolled, _day(cutoff / 1000), dropped, time.monotonic() - t0)
-        return PassResult(rolled, held, dropped)
+            keep_from = int((now - self.rollup_retention) * 1000) // rollups.HOUR_MS * rollups.HOUR_MS
+            dropped = sum(db.execute(f"DELETE FROM {table} WHERE bucket_ms < ?", (keep_from,)).rowcount
+                          for table in rollups.TIERS.values())
+        if deleted or dropped:
+            self.stats.inc("retention_deleted", deleted)
+            log.info("retention: %d raw readings older than %s deleted (the rollups keep them), %d old rollup "
+                     "rows dropped (%.1f s)", deleted, _day(cutoff / 1000), dropped, time.monotonic() - t0)
+        return PassResult(deleted, held, dropped)
 
     def _next_ts(self, series: int, after: int, cutoff: int, upto: int) -> int | None:
         """The oldest timestamp > `after` of a deletable row of `series`, or None."""

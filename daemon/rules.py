@@ -318,8 +318,12 @@ class Rules:
     def _threshold(self, th: Threshold, r: Reading) -> list[RuleEvent]:
         assert r.value is not None
         key = f"{r.zone}/{r.sensor}/{th.kind}"
-        tr = self.tracks.setdefault(key, _Track())
         v, ts = r.value, r.ts
+        tr = self.tracks.get(key)
+        if (tr is None or tr.state == "idle") and not th.out(v):
+            return []  # the common case, inside the limit with nothing open: no mute or defrost look-up
+        if tr is None:
+            tr = self.tracks[key] = _Track()
         ev = []
         quiet = self._suppressed(r.zone, th.kind, ts)
         if tr.state == "pending" and quiet:

@@ -21,7 +21,9 @@ from daemon.live import LiveView
 from daemon.model import Reading
 from daemon.notify import Incoming, Notifier, NotifierContext
 from daemon.pipeline import Pipeline
+from daemon.reserve import Reserve
 from daemon.retention import Retention
+from daemon.rollups import Roller
 from daemon.rules import RuleEvent, Rules
 from daemon.sources import DriverContext, SensorDriver
 from daemon.stats import Stats
@@ -43,6 +45,8 @@ class Daemon:
         self.clock = clock or Clock()
         self.stats = Stats()
         self.journal = journal or Journal(cfg.storage.journal)
+        self.reserve = Reserve(self.journal.path, cfg.storage.reserve_mb, self.stats)  # disk full: daemon/reserve.py
+        self.reserve.attach(self.journal)
         self.live = LiveView()
         self.started_at = self.clock.now()
         self.pipeline = Pipeline(cfg, self.journal, self.clock, self.stats)
@@ -72,12 +76,15 @@ class Daemon:
             cls = SENSORS[kind]
             for group in cls.group(sensors):
                 ctx = DriverContext(self.clock, self.pipeline.emit, self._set_online,
-                                    logging.getLogger(f"coldchain.driver.{kind}"), cfg)
+                                    logging.getLogger(f"coldchain.driver.{kind}"), cfg, self.pipeline.submit)
                 self.drivers.append(cls(group, ctx))
         self._rules_lock = asyncio.Lock()
         self._restart_sleep: Callable[[float], Coroutine[Any, Any, None]] = asyncio.sleep  # tests make it instant
         self._inflight: set[asyncio.Future[Any]] = set()
-        self.pipeline.subscribers += [self._to_live, self._to_rules]
+        # rules see readings as they arrive; their events are stored once those readings are (pipeline.py)
+        self.pipeline.screen, self.pipeline.release, self.pipeline.discard = (
+            self.rules.on_readings, self._release, self._discard)
+        self.pipeline.subscribers.append(self._to_live)
         commodities = {z.id: z.commodity for z in cfg.zones if z.commodity}
         self.forwarders = [Forwarder(SINKS[s.type](s, commodities), self.journal, self.clock, self.stats,
                                       site=cfg.site.id)
@@ -86,6 +93,7 @@ class Daemon:
         self.retention = Retention(self.journal, self.clock, self.stats, raw_retention=cfg.storage.raw_retention,
                                    rollup_retention=cfg.storage.rollup_retention,
                                    cursors=[f.cursor_name for f in self.forwarders])
+        self.roller = Roller(self.journal, self.stats)  # keeps the history's rollups current
         self.extra_tasks: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
@@ -112,18 +120,25 @@ class Daemon:
         """Store rule events (blocking work in a thread). If the journal refuses them (disk full), the rules
         forget them too, so the alarm is raised again on the next evaluation rather than lost."""
         try:
-            await self._in_thread(self.alerts.apply, events)
+            await self._in_thread(self.reserve.retrying, self.alerts.apply, events)  # once more in the reserve
         except Exception:
             self.stats.inc("alarm_write_errors")
             with contextlib.suppress(Exception):
                 self.rules.forget((e.key for e in events), await asyncio.to_thread(self.alerts.open_tracks))
             raise
 
-    async def _to_rules(self, readings: list[Reading]) -> None:
+    async def _release(self, events: list[RuleEvent]) -> None:
+        """Rule events whose readings are committed (or time-driven ones), stored in the order they were made."""
         async with self._rules_lock:
-            events = self.rules.on_readings(readings)
-            if events:
-                await self._apply(events)
+            await self._apply(events)
+
+    def _discard(self, events: list[RuleEvent], exc: BaseException) -> None:
+        """The readings behind these events were not stored (disk full): nothing is raised for them now; the
+        rules forget them so the reading's redelivery, or the next one, raises them again."""
+        self.stats.inc("alarm_events_discarded", len(events))
+        log.warning("%d alarm events dropped with their unstored readings (%s); re-evaluated on the next reading",
+                    len(events), exc)
+        self.rules.forget((e.key for e in events), self.alerts.open_tracks())
 
     def _incoming(self, msg: Incoming) -> None:
         """Called by a channel (possibly from its own thread) for every message received."""
@@ -160,10 +175,10 @@ class Daemon:
             step = self.clock.jumped()
             if step:
                 await self._clock_jumped(step)
-            events = self.rules.tick(self.clock.now())
-            if events:
-                await self._apply(events)
-            await self._in_thread(self.alerts.escalate)
+        events = self.rules.tick(self.clock.now())
+        if events:
+            await self.pipeline.after_commit(events)
+        await self._in_thread(self.alerts.escalate)
 
     async def _clock_jumped(self, step: float) -> None:
         """NTP stepped the clock (a Pi without RTC boots with a stale time): timers move with it, so no alarm
@@ -202,22 +217,26 @@ class Daemon:
         while True:
             now = self.clock.now()
             events = []
-            free = await asyncio.to_thread(health.free_mb, self.journal.path)
+            free = await asyncio.to_thread(self.reserve.check)  # releases or re-makes the disk reserve first
             events += self.rules.box("disk", free < self.cfg.storage.min_free_mb, now, f"box.disk|free={free:.0f}")
             synced = health.clock_synchronised()
             if synced is not None and now - self.started_at > 3600:
                 events += self.rules.box("clock", not synced, now, "box.clock")
             if events:
-                async with self._rules_lock:
-                    await self._apply(events)
+                await self.pipeline.after_commit(events)
             await self.clock.sleep(60)
 
     async def _watchdog(self, period: float) -> None:
-        """Pet systemd's watchdog only while the loop runs and the journal accepts writes."""
-        last_errors = self.stats.get("journal_write_errors")
+        """Pet systemd's watchdog only while the loop runs and the journal accepts writes (readings held back by
+        the disk reserve do not count: a restart would not free the disk, and would pause the SMS)."""
+
+        def failed() -> int:
+            return self.stats.get("journal_write_errors") - self.stats.get("readings_held_back")
+
+        last_errors = failed()
         while True:
             await asyncio.sleep(period)
-            errors = self.stats.get("journal_write_errors")
+            errors = failed()
             if errors == last_errors:
                 notify("WATCHDOG=1")
             else:
@@ -284,6 +303,7 @@ class Daemon:
         for f in self.forwarders:
             self._spawn(f.run(), f.cursor_name)
         self._spawn(self.retention.run(), "retention")
+        self._spawn(self.roller.run(), "rollups")
         for factory in self.extra_tasks:
             self._spawn(factory(), getattr(factory, "__name__", "task"))
         if self.cfg.api.enabled:
@@ -343,6 +363,11 @@ class Daemon:
         """Stop drivers first, then flush what they sent, then the rest; close the journal last."""
         notify("STOPPING=1")
         drivers = [t for t in self._tasks if t.get_name() in {d.source for d in self.drivers}]
+        for d in self.drivers:  # no new input; commit what was taken in; let drivers acknowledge it
+            d.quiesce()
+        await self.pipeline.flush()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*(d.settle() for d in self.drivers)), timeout=10)
         for t in drivers:
             t.cancel()
         await asyncio.gather(*drivers, return_exceptions=True)
@@ -355,6 +380,7 @@ class Daemon:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.dispatcher.drain(), timeout=5)
         self.retention.stop()
+        self.roller.stop()
         names = {f.cursor_name for f in self.forwarders}
         await stop_all(self.forwarders, [t for t in self._tasks if t.get_name() in names])
         for f in self.forwarders:

@@ -6,17 +6,20 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_core import to_jsonable_python
 
 
 class SecretRef(BaseModel):
-    """Exactly one of `file` (preferred), `env`, or `value` (only for trials)."""
+    """Exactly one of `file` (preferred), `env`, or `value` (only for trials).
+
+    A relative `file` is relative to the config file's folder (`parse_config` makes it absolute), not to the
+    directory the daemon was started from: systemd starts it in `/`."""
 
     model_config = ConfigDict(extra="forbid")
     file: Path | None = Field(None, description="a file holding only the secret (mode 0600)")
     env: str | None = Field(None, description="an environment variable holding the secret")
-    value: str | None = Field(None, description="the secret itself: only for trials", repr=False)
+    value: SecretStr | None = Field(None, description="the secret itself: only for trials")
 
     @model_validator(mode="after")
     def _one(self) -> SecretRef:
@@ -25,19 +28,29 @@ class SecretRef(BaseModel):
         return self
 
     def resolve(self) -> str:
-        """The secret; raises ValueError naming where it should have been (never the secret)."""
+        """The secret, read now (a rotated file is picked up); surrounding blanks dropped.
+
+        Raises ValueError naming where it should have been (never the secret), also when it is empty:
+        an empty secret would let an empty password or bearer token through."""
         if self.value is not None:
-            return self.value
-        if self.env is not None:
-            got = os.environ.get(self.env)
-            if not got:
-                raise ValueError(f"environment variable {self.env} is not set")
-            return got
-        assert self.file is not None
-        try:
-            return self.file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ValueError(f"cannot read secret file {self.file}: {exc.strerror or exc}") from None
+            got = self.value.get_secret_value().strip()
+        elif self.env is not None:
+            got = os.environ.get(self.env, "").strip()
+        else:
+            assert self.file is not None
+            try:
+                got = self.file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(f"cannot read secret file {self.file}: {exc.strerror or exc}") from None
+        if not got:
+            raise ValueError(f"{self.where()} is empty or unset")
+        return got
+
+    def where(self) -> str:
+        """Where the secret comes from, for messages (never the secret itself)."""
+        if self.file is not None:
+            return f"secret file {self.file}"
+        return f"environment variable {self.env}" if self.env is not None else "the secret in the config"
 
     def __str__(self) -> str:
         where = f"file {self.file}" if self.file else f"env {self.env}" if self.env else "config"

@@ -2,7 +2,8 @@
 
 A sink receives batches of journaled readings in journal order and either confirms
 the whole batch (returns) or raises `SinkError`; the forwarder advances its durable
-cursor only after a confirmed batch.
+cursor only over batches confirmed in journal order. A sink may let the forwarder have
+`max_in_flight` batches on the wire at once; each is still confirmed or refused whole.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from daemon.durations import Duration
 from daemon.model import Reading
 
 if TYPE_CHECKING:
-    from daemon.journal import Journal, Row
+    from daemon.journal import Journal
 
 
 class SinkBase(BaseModel):
@@ -29,6 +30,16 @@ class SinkBase(BaseModel):
     type: str
     batch_size: int = Field(default=5000, ge=1, le=100_000)
     timeout: Duration = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """The journal's readings with after < id <= last (`count` of them), as the sink will send them."""
+
+    after: int
+    last: int
+    count: int
+    payload: object  # what `Sink.prepare` made: the Readings by default, or a request body
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +71,7 @@ class Sink(abc.ABC):
     Config: ClassVar[type[SinkBase]]
     type_key: ClassVar[str] = ""
     supports_events: ClassVar[bool] = False
+    max_in_flight: ClassVar[int] = 1  # batches the forwarder may have on the wire at once
 
     def __init__(self, config: SinkBase, commodities: dict[str, str]) -> None:
         self.config = config
@@ -77,18 +89,20 @@ class Sink(abc.ABC):
         """Write all of `events` or raise SinkError (only called when `supports_events`)."""
         raise NotImplementedError(f"{self.source} does not keep alarm events")
 
-    async def write_rows(self, rows: Sequence[Row], journal: Journal, prepared: object = None) -> None:
-        """Optional fast path: write stored journal rows (`Journal.read_rows_after`), resolving series
-        with `journal.series_key`. A sink that overrides it gets rows; the others get `write()`.
-        A refusal (SinkError, not retryable) is then isolated through `write()`, reading by reading.
-        `prepared` is what `prepare_rows` returned for these rows (None: make the body here)."""
-        await self.write([journal.row_reading(r) for r in rows])
+    def prepare(self, journal: Journal, after: int, limit: int) -> Batch | None:
+        """Blocking (the forwarder calls it in a thread; during a backlog, while the previous batch is on
+        the wire): the next `limit` readings after id `after`, ready to send, or None if there are none.
+        The default reads Readings for `write()`. A sink that makes its request body here keeps only the
+        body, and must not raise for bad content: it keeps the SinkError as the payload and raises it
+        from `write_batch`, where the forwarder isolates the refused reading through `write()`."""
+        readings = journal.read_after(after, limit)
+        if not readings:
+            return None
+        return Batch(after, int(readings[-1].id or 0), len(readings), readings)
 
-    def prepare_rows(self, rows: Sequence[Row], journal: Journal) -> object:
-        """Optional, blocking (the forwarder calls it in a thread, for the next batch of a backlog while
-        the current one is sent): the request body for `rows`, or None. Must not raise for bad content:
-        return None and let `write_rows` raise it."""
-        return None
+    async def write_batch(self, batch: Batch) -> None:
+        """Write a prepared batch whole or raise SinkError (as `write()`)."""
+        await self.write(batch.payload)  # type: ignore[arg-type]
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -10,6 +10,7 @@ RS485 bus or one MQTT connection). Its `run()` pushes `Sample`s through
 from __future__ import annotations
 
 import abc
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -61,6 +62,8 @@ class SensorBase(BaseModel):
 
 
 Emit = Callable[[Sequence[Sample]], Awaitable[None]]
+# Queue samples without waiting: the future completes at their journal commit (None: nothing to store).
+Submit = Callable[[Sequence[Sample]], asyncio.Future[None] | None]
 
 
 @dataclass
@@ -72,6 +75,18 @@ class DriverContext:
     set_online: Callable[[str, bool, str], None]
     log: logging.Logger
     settings: AppConfig
+    submit: Submit | None = None
+
+    def submitter(self) -> Submit:
+        """`submit`, or for a context without one (doctor, tests) emit() run as a task."""
+        if self.submit is not None:
+            return self.submit
+        emit = self.emit
+
+        def submit(samples: Sequence[Sample]) -> asyncio.Future[None]:
+            return asyncio.ensure_future(emit(samples))
+
+        return submit
 
 
 class SensorDriver(abc.ABC):
@@ -97,6 +112,12 @@ class SensorDriver(abc.ABC):
     @abc.abstractmethod
     async def run(self) -> None:
         """Produce samples until cancelled. Raise only for bugs; report device trouble as faults."""
+
+    def quiesce(self) -> None:  # noqa: B027 - optional hook
+        """Shutdown, step 1: take no new input; the core is about to commit what was submitted."""
+
+    async def settle(self) -> None:  # noqa: B027 - optional hook
+        """Shutdown, step 2, after that commit: finish what depended on it (MQTT acknowledgements)."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release ports and connections; called on shutdown."""

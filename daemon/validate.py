@@ -49,14 +49,18 @@ def to_si(quantity: Quantity, value: float, unit: str) -> float:
     raise ValueError(f"unknown unit {unit!r} for {quantity.value}")
 
 
-def normalize(sample: Sample, sensor: SensorBase, site: str, now: float) -> Reading:
-    """The Reading for `sample`: GOOD with an SI value, or FAULT with a note saying why."""
-    try:
-        qty = Quantity(sample.quantity)
-    except ValueError:
-        raise Rejected(f"sensor {sensor.id}: unknown quantity {sample.quantity!r}") from None
+_QUANTITIES = {q.value: q for q in Quantity}
+
+
+def normalize(sample: Sample, sensor: SensorBase, site: str, now: float, receive_note: str = "") -> Reading:
+    """The Reading for `sample`: GOOD with an SI value, or FAULT with a note saying why.
+
+    `receive_note` goes on a good reading stamped with `now` (the pipeline says when that clock is unsynchronised)."""
+    qty = _QUANTITIES.get(sample.quantity)  # a dict, not Quantity(...): once per reading on the ingest path
+    if qty is None:
+        raise Rejected(f"sensor {sensor.id}: unknown quantity {sample.quantity!r}")
     ts = sample.ts if sample.ts is not None else now
-    note = ""
+    note = receive_note if sample.ts is None else ""
     if ts > now + FUTURE_TOLERANCE:
         ts, note = now, "device clock ahead; receive time used"
 

@@ -7,6 +7,8 @@ deadline), and is stopped by its own pid. `stop()` + `start()` keeps the data an
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import shutil
 import subprocess
@@ -37,6 +39,23 @@ def wait_until(check: Callable[[], Any], deadline_s: float, what: str, every: fl
             last_exc = exc
         time.sleep(every)
     raise AssertionError(f"timed out after {deadline_s} s waiting for {what}" + (f" ({last_exc})" if last_exc else ""))
+
+
+async def until(check: Callable[[], Any], what: str, timeout: float = 30.0, every: float = 0.02) -> Any:
+    """Await `check()` (plain or async) until it returns something truthy; fail naming `what` after `timeout` s.
+
+    The one polling helper of the async tests: a bounded wait for a state, never a timing assertion."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        got = check()
+        if inspect.isawaitable(got):
+            got = await got
+        if got:
+            return got
+        if loop.time() > end:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        await asyncio.sleep(every)
 
 
 class _Peer:

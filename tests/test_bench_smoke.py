@@ -27,8 +27,10 @@ def test_drain_puts_the_whole_backlog_in_influxdb(tmp_path: Path, influxd: Influ
 
 
 def test_query_returns_every_minute(tmp_path: Path) -> None:
-    chart, r = query.run(tmp_path, minutes=600)
+    chart, r, cost = query.run(tmp_path, minutes=600, append_minutes=3)
     assert 0 < chart.raw["points_returned"] <= 600 and chart.raw["readings_in_range"] == 600
+    assert chart.raw["same_buckets"] and chart.raw["backfill_ids"] == 4 * 600 + 4
+    assert cost.raw["readings"] == 300 and all(cost.raw[m]["append_readings_per_s"] > 0 for m in ("raw", "roller", "upsert"))
     assert r.raw["readings_returned"] == 600
     assert r.raw["api_readings_returned"] == 600
 

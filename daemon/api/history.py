@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 
 from daemon import history as hist
+from daemon.api.download import attachment
 from daemon.excursions import excursions
 from daemon.messages import LANGS, render
 from daemon.reports import ReportError, parse_when
@@ -67,7 +68,7 @@ def router(d: Daemon) -> APIRouter:
                                          offset_s=offset)
         if format == "csv":
             return Response(hist.to_csv(series), media_type="text/csv; charset=utf-8",
-                            headers={"Content-Disposition": f'attachment; filename="history-{zone or "all"}.csv"'})
+                            headers=attachment(f"history-{zone or 'all'}.csv"))
         return JSONResponse({"start": a, "end": b, "series": [s.json() for s in series]})
 
     @r.get("/api/v1/excursions")

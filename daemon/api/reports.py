@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from daemon.api.auth import Caller, Tokens
+from daemon.api.download import attachment
 from daemon.messages import LANGS
 from daemon.pdf import PdfError, html_to_pdf
 from daemon.reports import ReportError, compliance, period_bounds, to_csv, to_html
@@ -48,7 +49,7 @@ def router(d: Daemon, tokens: Tokens) -> APIRouter:
             return JSONResponse(rep.json())
         if format == "csv":
             return Response(to_csv(rep, lang), media_type="text/csv; charset=utf-8",
-                            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+                            headers=attachment(f"{name}.csv"))
         page = to_html(rep, lang)
         if format == "html":
             return HTMLResponse(page)
@@ -59,6 +60,6 @@ def router(d: Daemon, tokens: Tokens) -> APIRouter:
                 raise HTTPException(503, str(exc)) from None
             body = out.read_bytes()
         return Response(body, media_type="application/pdf",
-                        headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'})
+                        headers=attachment(f"{name}.pdf"))
 
     return r

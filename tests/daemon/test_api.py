@@ -62,6 +62,7 @@ async def test_api_end_to_end(tmp_path: Path) -> None:
             health = (await http.get("/healthz")).json()
             assert health["status"] == "ok" and health["journal"]["journal_mode"] == "wal"
             assert health["journal"]["last_id"] == 13 and health["counters"]["readings_stored"] == 13
+            assert health["disk_reserve"] == "held"  # made by the first box-health check, at start
 
             page = await http.get("/")
             assert page.status_code == 200 and 'lang="zh-CN"' in page.text and "/static/app.js" in page.text

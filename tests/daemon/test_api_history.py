@@ -102,6 +102,12 @@ async def test_history_of_a_year_is_downsampled_on_the_server(running) -> None: 
     rows = list(csv.reader(io.StringIO(c.text.lstrip("\ufeff"))))
     assert rows[0] == ["zone", "sensor", "quantity", "step_s", "time_utc", "ts", "min", "mean", "max", "count"]
     assert len(rows) - 1 <= 1000 and rows[1][3] == "300" and rows[1][4] == "2025-11-19T16:00:00Z"
+    # a zone id from the query string lands in the file name: non-latin-1 must not break the header
+    c = await http.get("/api/v1/history", params={"zone": "冷库ğ", "start": "2025-11-20", "end": "2025-11-22",
+                                                  "format": "csv"})
+    assert c.status_code == 200
+    assert c.headers["content-disposition"] == ('attachment; filename="history-___.csv"; '
+                                                "filename*=UTF-8''history-%E5%86%B7%E5%BA%93%C4%9F.csv")
     bad = await http.get("/api/v1/history", params={"start": "2025-11-22", "end": "2025-11-20"})
     assert bad.status_code == 422
 

@@ -15,7 +15,7 @@ from daemon.errors import SinkError
 from daemon.forwarder import Forwarder, stop_all
 from daemon.journal import Journal
 from daemon.model import Quality, Quantity, Reading
-from daemon.sinks import Sink, SinkBase
+from daemon.sinks import AlarmEvent, Batch, Sink, SinkBase
 from daemon.stats import Stats
 
 pytestmark = pytest.mark.asyncio
@@ -241,3 +241,166 @@ async def test_backlog_read_ahead_is_dropped_when_a_batch_fails(journal: Journal
     await run_until(f, lambda: journal.cursor("sink:fake") == 350, "cursor at 350")
     assert sink.ids() == list(range(1, 351))  # oldest first, each once
     assert [len(b) for b in sink.confirmed] == [100, 100, 100, 50]
+
+
+class GatedSink(FakeSink):
+    """Up to two batches on the wire; each is answered (by FakeSink.write: confirmed, or refused if
+    down or bad) only when the test opens its gate, so answers can come in any order."""
+
+    max_in_flight = 2
+
+    def __init__(self, batch_size: int = 100) -> None:
+        super().__init__(batch_size)
+        self.sends: list[tuple[Batch, asyncio.Event]] = []  # in the order put on the wire
+        self.on_wire = self.most_on_wire = 0
+
+    async def write_batch(self, batch: Batch) -> None:
+        gate = asyncio.Event()
+        self.sends.append((batch, gate))
+        self.on_wire += 1
+        self.most_on_wire = max(self.most_on_wire, self.on_wire)
+        try:
+            await gate.wait()
+            await self.write(batch.payload)  # type: ignore[arg-type]
+        finally:
+            self.on_wire -= 1
+
+    def answer(self, i: int) -> None:
+        self.sends[i][1].set()
+
+    def spans(self) -> list[tuple[int, int]]:
+        return [(b.after, b.last) for b, _ in self.sends]
+
+
+async def settle(n: int = 20) -> None:
+    """Let the forwarder take every step it can without new answers."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def test_two_batches_on_the_wire_cursor_moves_only_over_a_confirmed_prefix(journal: Journal) -> None:
+    journal.append(readings(300))
+    sink = GatedSink(batch_size=100)
+    f = forwarder(sink, journal)
+    task = asyncio.create_task(f.run())
+    try:
+        await until(lambda: len(sink.sends) == 2, "two batches on the wire")
+        sink.answer(1)  # the second batch is confirmed first
+        await until(lambda: len(sink.confirmed) == 1, "second batch confirmed by the server")
+        await settle()
+        assert journal.cursor("sink:fake") == 0 and f.state.cursor == 0 and f.state.sent == 0
+        assert len(sink.sends) == 2  # the window is full until the oldest answers
+        sink.answer(0)
+        await until(lambda: len(sink.sends) == 3, "third batch sent once the first is confirmed")
+        assert f.state.cursor == 200 and f.state.sent == 200
+        sink.answer(2)
+        await until(lambda: journal.cursor("sink:fake") == 300, "cursor at 300")
+    finally:
+        await stop_all([f], [task])
+    assert sink.spans() == [(0, 100), (100, 200), (200, 300)]
+    assert sorted(sink.ids()) == list(range(1, 301)) and sink.most_on_wire == 2
+
+
+async def test_a_failed_batch_sends_the_ones_after_it_again(journal: Journal) -> None:
+    """The server took the second batch, then the first failed: the cursor stays before both, both go
+    again (InfluxDB keeps one point per series and time), and `sent` counts each reading once."""
+    journal.append(readings(300))
+    sink = GatedSink(batch_size=100)
+    sleeps = Sleeps()
+    f = forwarder(sink, journal, sleeps)
+    task = asyncio.create_task(f.run())
+    try:
+        await until(lambda: len(sink.sends) == 2, "two batches on the wire")
+        sink.answer(1)
+        await until(lambda: len(sink.confirmed) == 1, "second batch confirmed by the server")
+        sink.down = True
+        sink.answer(0)
+        await until(lambda: len(sleeps.delays) == 1, "a backoff after the failure")
+        assert journal.cursor("sink:fake") == 0 and f.state.failures == 1
+        sink.down = False
+        await until(lambda: len(sink.sends) == 4, "both batches sent again")
+        assert sink.spans()[2:] == [(0, 100), (100, 200)]
+        sink.answer(3)
+        sink.answer(2)
+        await until(lambda: len(sink.sends) == 5, "then the third")
+        sink.answer(4)
+        await until(lambda: journal.cursor("sink:fake") == 300, "cursor at 300")
+    finally:
+        await stop_all([f], [task])
+    assert [c[0] for c in sink.confirmed] == [101, 101, 1, 201]  # the second batch twice: at least once
+    assert f.state.sent == 300 and f.stats.get("forward_sent") == 300 and f.stats.get("forward_errors") == 1
+
+
+async def test_a_refused_reading_in_the_oldest_batch_with_another_on_the_wire(journal: Journal) -> None:
+    journal.append(readings(200))
+    sink = GatedSink(batch_size=100)
+    sink.bad = {13.0}  # id 14
+    f = forwarder(sink, journal)
+    task = asyncio.create_task(f.run())
+    try:
+        await until(lambda: len(sink.sends) == 2, "two batches on the wire")
+        sink.answer(1)
+        sink.answer(0)  # refused: isolated by halving through write(), not gated
+        await until(lambda: f.state.cursor == 100 and len(sink.sends) == 3, "first settled, second sent again")
+        sink.answer(2)
+        await until(lambda: journal.cursor("sink:fake") == 200, "cursor at 200")
+    finally:
+        await stop_all([f], [task])
+    assert set(sink.ids()) == set(range(1, 201)) - {14}
+    assert f.state.rejected == 1 and f.state.sent == 199
+
+
+async def test_stop_keeps_what_the_server_confirmed_in_order(journal: Journal) -> None:
+    journal.append(readings(300))
+    sink = GatedSink(batch_size=100)
+    f = forwarder(sink, journal)
+    task = asyncio.create_task(f.run())
+    await until(lambda: len(sink.sends) == 2, "two batches on the wire")
+    f.stop()
+    sink.answer(1)
+    sink.answer(0)
+    await asyncio.wait_for(task, 10)
+    assert journal.cursor("sink:fake") == 200 and len(sink.sends) == 2
+
+
+async def test_cursor_past_the_journal_is_reset_and_everything_sent(journal: Journal,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """A journal restored from a backup (or replaced) under a cursor: its ids start below the cursor."""
+    journal.append(readings(10))
+    journal.set_cursor("sink:fake", 500)
+    sink = FakeSink()
+    f = forwarder(sink, journal)  # found when the forwarder starts
+    assert "sink:fake: cursor at journal id 500, but the newest reading is id 10" in caplog.text
+    assert journal.cursor("sink:fake") == 0 and f.stats.get("forward_cursor_resets") == 1
+    await run_until(f, lambda: journal.cursor("sink:fake") == 10, "cursor at 10")
+    assert sink.ids() == list(range(1, 11)) and f.state.cursor_resets == 1
+
+
+async def test_cursor_past_the_journal_found_while_running(journal: Journal, caplog: pytest.LogCaptureFixture) -> None:
+    journal.append(readings(10))
+    sink = FakeSink()
+    f = forwarder(sink, journal)
+    task = asyncio.create_task(f.run())
+    try:
+        await until(lambda: journal.cursor("sink:fake") == 10, "cursor at 10")
+        with journal.transaction() as db:  # the newest rows vanish under the forwarder: new ones reuse their ids
+            db.execute("DELETE FROM readings WHERE id > 5")
+        f.notify(journal.append(readings(3, start=100)))  # ids 6, 7, 8
+        await until(lambda: f.state.cursor_resets == 1 and journal.cursor("sink:fake") == 8, "reset, then cursor at 8")
+    finally:
+        await stop_all([f], [task])
+    assert sink.ids()[10:] == list(range(1, 9))  # everything the journal holds now, once more
+    assert f.stats.get("forward_cursor_resets") == 1 and "newest reading is id 8" in caplog.text
+
+
+async def test_alarm_event_cursor_past_the_journal_is_reset(journal: Journal, caplog: pytest.LogCaptureFixture) -> None:
+    class EventSink(FakeSink):
+        supports_events = True
+
+        async def write_events(self, events: Sequence[AlarmEvent]) -> None:
+            raise AssertionError("no events in this journal")
+
+    journal.set_cursor("events:fake", 7)
+    f = forwarder(EventSink(), journal)
+    assert journal.cursor("events:fake") == 0 and f.events_cursor == 0 and f.state.cursor_resets == 1
+    assert "events:fake: cursor at alarm event id 7, but the newest is id 0" in caplog.text

@@ -64,6 +64,17 @@ def test_cursor_is_durable(tmp_path: Path) -> None:
     assert Journal(tmp_path / "j.db").cursor("sink:a") == 42
 
 
+def test_snapshot_reads_see_one_state(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j.db")
+    j.append([reading(0)])
+    with j.snapshot():
+        first = j.read("SELECT COUNT(*) FROM readings")
+        j.append([reading(1)])  # the writer commits meanwhile
+        with j.snapshot():  # nested: the same read transaction
+            assert j.read("SELECT COUNT(*) FROM readings") == first == [(1,)]
+    assert j.read("SELECT COUNT(*) FROM readings") == [(2,)]
+
+
 def test_failed_transaction_writes_nothing(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.db")
     j.append([reading(0)])
@@ -145,3 +156,20 @@ def test_run_mark_tells_an_unclean_stop(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.db")
     assert j.begin_run() == "ok"
     assert j.count() == 1
+
+
+def test_read_values_after_is_read_rows_after_in_three_columns(tmp_path: Path) -> None:
+    """The forwarders' fast path: the last id and (ts_ms, series, value); no value for a row that is
+    not GOOD or has none, so that the caller reads that batch as full rows."""
+    j = Journal(tmp_path / "j.db")
+    j.append([reading(i) for i in range(6)])
+    with j.transaction() as db:
+        db.execute("DELETE FROM readings WHERE id = 3")  # ids need not be contiguous
+    j.append([Reading("site", "z1", "s1", Quantity.TEMPERATURE, 85.0, 1_700_000_100, Quality.FAULT, "85"),
+              Reading("site", "z1", "s1", Quantity.HUMIDITY, None, 1_700_000_101)])
+    rows = j.read_rows_after(1, 3)
+    assert j.read_values_after(1, 3) == (5, [(ts, sid, v) for _, ts, sid, v, _, _ in rows])
+    assert [r[0] for r in rows] == [2, 4, 5]
+    last, values = j.read_values_after(5, 10)
+    assert last == 8 and [v for _, _, v in values] == [0.5, None, None]  # a FAULT, a GOOD without value
+    assert j.read_values_after(8, 10) == (8, [])

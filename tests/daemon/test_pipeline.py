@@ -59,3 +59,113 @@ async def test_group_commit_batches_what_arrives_during_a_commit(tmp_path: Path)
     assert j.batches == [1, 3]
     assert [len(b) for b in seen] == [1, 3]
     assert j.count() == 4
+
+
+def _slow_timer(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A config whose flush timer never fires during a test: only a full batch or held events commit."""
+    cfg = make_config(tmp_path, MINIMAL)
+    cfg.storage.flush_interval = 3600.0  # above what the config accepts (5 s): out of the test's way
+    return cfg
+
+
+async def test_held_events_commit_their_readings_at_once_and_are_released_after(tmp_path: Path) -> None:
+    cfg = _slow_timer(tmp_path)
+    j = Journal(tmp_path / "j.db")
+    p = Pipeline(cfg, j, Clock(), Stats())
+    released: list[tuple[list[str], int]] = []
+
+    async def release(items: list[str]) -> None:
+        released.append((items, j.count()))  # how many readings were committed when the events left
+
+    p.screen = lambda rs: [f"hot {r.value}" for r in rs if r.value is not None and r.value > 8]
+    p.release = release
+    runner = asyncio.create_task(p.run())
+    quiet = p.submit([_sample(5.0)])
+    assert quiet is not None
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not quiet.done() and j.count() == 0  # a quiet reading waits for the (hour-long) timer
+    hot = p.submit([_sample(9.5)])
+    assert hot is not None
+    await asyncio.wait_for(asyncio.gather(quiet, hot), 10)  # no timer: the held event forced the commit
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)
+    assert released == [(["hot 9.5"], 2)]  # released once, after both readings were in the journal
+
+
+async def test_events_of_readings_that_were_not_stored_are_discarded_not_released(tmp_path: Path) -> None:
+    cfg = _slow_timer(tmp_path)
+
+    class FullJournal(Journal):
+        def append(self, readings):  # type: ignore[no-untyped-def]
+            raise OSError(28, "No space left on device")
+
+    p = Pipeline(cfg, FullJournal(tmp_path / "j.db"), Clock(), Stats())
+    released: list[list[str]] = []
+    discarded: list[list[str]] = []
+
+    async def release(items: list[str]) -> None:
+        released.append(items)
+
+    p.screen = lambda rs: ["fire"]
+    p.release = release
+    p.discard = lambda items, exc: discarded.append(items)
+    fut = p.submit([_sample(9.5)])
+    assert fut is not None
+    tick = asyncio.create_task(p.after_commit(["tick event"]))  # made after the reading's event
+    await p.flush()
+    await asyncio.wait_for(tick, 10)
+    with pytest.raises(OSError, match="No space"):
+        await fut
+    assert discarded == [["fire"]]
+    assert released == [["tick event"]]  # time-driven events do not depend on the lost readings
+    assert p.stats.get("journal_write_errors") == 1
+
+
+async def test_after_commit_keeps_the_order_the_events_were_made_in(tmp_path: Path) -> None:
+    cfg = _slow_timer(tmp_path)
+    j = SlowJournal(tmp_path / "j.db")
+    p = Pipeline(cfg, j, Clock(), Stats())
+    released: list[str] = []
+
+    async def release(items: list[str]) -> None:
+        released.extend(items)
+
+    p.screen = lambda rs: [f"reading {r.value}" for r in rs]
+    p.release = release
+    p.submit([_sample(1.0)])
+    first = asyncio.create_task(p.flush())
+    await asyncio.to_thread(j.entered.wait, 10)  # first commit in progress
+    p.submit([_sample(2.0)])
+    tick = asyncio.create_task(p.after_commit(["tick"]))
+    await asyncio.sleep(0)
+    p.submit([_sample(3.0)])  # made after the tick's events: released after them
+    j.release.set()
+    await asyncio.wait_for(asyncio.gather(first, tick), 10)
+    await p.flush()
+    assert released == ["reading 1.0", "reading 2.0", "tick", "reading 3.0"]
+
+
+async def test_readings_held_back_by_a_full_disk_still_raise_their_alarms(tmp_path: Path) -> None:
+    from daemon.errors import ReadingsHeldBack
+
+    class HeldBack(Journal):
+        def append(self, readings):  # type: ignore[no-untyped-def]
+            raise ReadingsHeldBack("disk full: readings wait, the reserve serves alarms")
+
+    p = Pipeline(_slow_timer(tmp_path), HeldBack(tmp_path / "j.db"), Clock(), Stats())
+    released: list[list[str]] = []
+    discarded: list[list[str]] = []
+
+    async def release(items: list[str]) -> None:
+        released.append(items)
+
+    p.screen = lambda rs: ["fire"]
+    p.release = release
+    p.discard = lambda items, exc: discarded.append(items)
+    fut = p.submit([_sample(12.0)])
+    assert fut is not None
+    await p.flush()
+    with pytest.raises(ReadingsHeldBack):
+        await fut  # not stored, so not acknowledged: MQTT brings it back later
+    assert released == [["fire"]] and discarded == []

@@ -174,3 +174,39 @@ def test_report_and_history_after_retention_rolled_the_day_up(setup: tuple[AppCo
     assert chart.step == 3600 and len(chart.rows) == 24
     ten = next(r for r in chart.rows if r[0] == DAY0 + 10 * 3600)
     assert ten[1:] == (6.0, 7.5, 9.0, 60)
+
+
+def test_report_counts_each_reading_once_whatever_rolls_and_retention_did(setup: tuple[AppConfig, Journal]) -> None:
+    """The rollups count every reading, raw rows stay until retention: a report takes from the rollups only
+    what the raw rows no longer hold, also in a 5-minute bucket that retention deleted only part of."""
+    from daemon import rollups
+    from daemon.clock import ManualClock
+    from daemon.mkt import Rollup
+    from daemon.reports import _samples
+    from daemon.retention import Retention
+    from daemon.stats import Stats
+
+    cfg, j = setup
+    now = DAY0 + 200 * 86400
+
+    def report():  # type: ignore[no-untyped-def]
+        return compliance(j, cfg, "z1", DAY0, DAY0 + 86400, now=now).temperature
+
+    nothing_rolled = report()
+    rollups.catch_up(j)
+    assert report() == nothing_rolled  # every raw row still there: the rollups add nothing
+    (sid,) = j.series_ids(sensor="s1", quantity="temperature")
+    ((upto,),) = j.read("SELECT id FROM readings WHERE series = ? AND ts_ms = ?", (sid, int((DAY0 + 602 * 60) * 1000)))
+    j.set_cursor("sink:central", upto)  # the uplink has s1 up to 10:02, in the middle of the 10:00 bucket
+    j.append([Reading("t1", "z1", "s1", Quantity.TEMPERATURE, 6.0, now - 60)])
+    result = Retention(j, ManualClock(now), Stats(), raw_retention=90 * 86400, rollup_retention=730 * 86400,
+                       cursors=["sink:central"]).run_pass()
+    assert result.deleted > 0 and result.held > 0
+    _, rolled = _samples(j, sid, DAY0, DAY0 + 86400, 300)
+    assert rolled[-1] == Rollup(DAY0 + 600 * 60, 300, 3, 9.0, 9.0, 9.0)  # 10:00-10:02 deleted; 10:03, 10:04 raw
+    after = report()
+    assert after is not None and nothing_rolled is not None
+    s1, s1_raw = after.sensors["s1"], nothing_rolled.sensors["s1"]
+    assert (s1.count, s1.min, s1.max) == (s1_raw.count, s1_raw.min, s1_raw.max) == (1440, 6.0, 9.0)
+    assert s1.mean == pytest.approx(s1_raw.mean, abs=0.01) and s1.mkt == pytest.approx(s1_raw.mkt, abs=0.01)
+    assert after.sensors["s2"] == nothing_rolled.sensors["s2"]  # s2's rows came later: all held, all raw

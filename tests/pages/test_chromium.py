@@ -24,6 +24,7 @@ from daemon.model import Quantity, Reading, Sample
 from daemon.pdf import FLAGS, find_chromium
 from daemon.runtime import Daemon
 from tests.conftest import MINIMAL, make_config
+from tests.peers import until
 
 pytestmark = pytest.mark.peer
 ART = Path(__file__).resolve().parents[2] / "artifacts" / "pages"
@@ -158,7 +159,7 @@ async def test_acknowledge_an_alarm_by_clicking_on_the_zones_page(daemon: tuple[
     d, base = daemon
     clock: ManualClock = d.clock  # type: ignore[assignment]
     await too_warm(d, clock)
-    alarm = await poll(lambda: firing(d), "the alarm to fire")
+    alarm = await until(lambda: firing(d), "the alarm to fire")
     await page.goto(f"{base}/")
     button = page.locator(f'[data-ack="{alarm.id}"]')
     await button.wait_for()
@@ -175,7 +176,7 @@ async def test_acknowledge_an_alarm_by_clicking_on_the_zones_page(daemon: tuple[
         row = await asyncio.to_thread(d.journal.alert, alarm.id)
         return row if row is not None and row.state == "acknowledged" else None
 
-    row = await poll(acked, "the acknowledgement to reach the journal")
+    row = await until(acked, "the acknowledgement to reach the journal")
     assert row.acked_by == "zhang"
     events = await asyncio.to_thread(d.journal.alert_events, alarm.id)
     assert events[-1][2:] == ("zhang (web)", "门没关好，已关门")
@@ -188,7 +189,7 @@ async def test_acknowledge_without_a_token_is_refused_on_the_page(daemon: tuple[
     d, base = daemon
     clock: ManualClock = d.clock  # type: ignore[assignment]
     await too_warm(d, clock)
-    alarm = await poll(lambda: firing(d), "the alarm to fire")
+    alarm = await until(lambda: firing(d), "the alarm to fire")
     await page.goto(f"{base}/?lang=en")
     await page.locator(f'[data-ack="{alarm.id}"]').click()  # no token typed
     error = page.locator(".ack-error")
@@ -231,19 +232,6 @@ async def too_warm(d: Daemon, clock: ManualClock) -> None:
         start = clock.now()
         clock.advance(180)
         await d.pipeline.emit([Sample("s1", "temperature", 9.5, "C", ts=start + i * 60) for i in range(3)])
-
-
-async def poll(check, what: str, seconds: float = 15.0):  # type: ignore[no-untyped-def]
-    """Await `check()` until it returns something truthy, or fail after a bounded wait."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while True:
-        got = await check()
-        if got:
-            return got
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.asyncio

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import os
 import re
 from collections import OrderedDict
 from importlib import resources
@@ -146,18 +145,13 @@ class AppriseNotifier(Notifier):
         return out
 
     def _read_source(self, src: UrlSource) -> list[str]:
-        if src.env is not None:
-            value = os.environ.get(src.env, "")
-            if not value.strip():
-                raise NotifierError(self.source, f"environment variable {src.env} is empty or unset")
-            return value.split()
-        assert src.file is not None
         try:
-            text = src.file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise NotifierError(self.source, f"cannot read URL file {src.file}: {exc.strerror}") from None
-        lines = [ln.strip() for ln in text.splitlines()]
-        urls = [ln for ln in lines if ln and not ln.startswith("#")]
+            text = src.resolve()
+        except ValueError as exc:
+            raise NotifierError(self.source, f"URLs: {exc}") from None
+        if src.file is None:
+            return text.split()
+        urls = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")]
         if not urls:
             raise NotifierError(self.source, f"URL file {src.file} holds no URL")
         return urls

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from daemon.notify import NotifierBase
+from daemon.secrets import SecretRef
 
 
-class UrlSource(BaseModel):
-    """Apprise URLs kept out of the config file, since they usually carry tokens or passwords."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    file: Path | None = Field(default=None, description="file with one URL per line; '#' starts a comment")
-    env: str | None = Field(default=None, description="environment variable with URLs separated by spaces/lines")
-
-    @model_validator(mode="after")
-    def _one(self) -> UrlSource:
-        if (self.file is None) == (self.env is None):
-            raise ValueError("give exactly one of file or env")
-        return self
+class UrlSource(SecretRef):
+    """Apprise URLs kept out of the config file, since they usually carry tokens or passwords: `file` (one URL
+    a line, '#' starts a comment) or `env` (URLs separated by blanks); `value` as for any secret."""
 
 
 class AppriseConfig(NotifierBase):

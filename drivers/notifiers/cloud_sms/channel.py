@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 from daemon.errors import NotifierError
 from daemon.notify import Message, Notifier, NotifierBase, NotifierContext
-from drivers.notifiers.cloud_sms.schema import CloudSmsBase, Secret
+from daemon.secrets import SecretRef
+from drivers.notifiers.cloud_sms.schema import CloudSmsBase
 
 if TYPE_CHECKING:  # httpx (with h11, anyio, httpcore) is imported on first send: load_all() imports every driver
     import httpx
@@ -73,13 +74,13 @@ class CloudSmsNotifier(Notifier):
         self.last_error = str(err)
         return err
 
-    def credential(self, value: str | Secret, what: str) -> str:
+    def credential(self, value: str | SecretRef, what: str) -> str:
         """A credential read now, so a rotated key file is picked up without a restart."""
         if isinstance(value, str):
             return value
         try:
-            return value.read()
-        except LookupError as exc:
+            return value.resolve()
+        except ValueError as exc:
             raise self.fail(f"{what}: {exc}", retryable=False) from None
 
     @staticmethod

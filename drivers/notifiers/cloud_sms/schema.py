@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from daemon.durations import Duration
 from daemon.notify import NotifierBase
+from daemon.secrets import SecretRef
 
 Kind = Literal[
     "alert.temp_high", "alert.temp_low", "alert.freeze", "alert.rh_high", "alert.rh_low",
@@ -18,42 +17,6 @@ Kind = Literal[
 
 PARAMS = frozenset({"site", "zone", "commodity", "value", "limit", "minutes", "id", "sensor", "detail", "what", "text"})
 """What a template may use: the alarm texts' placeholders (Message.params) and `text`, the rendered message."""
-
-
-class Secret(BaseModel):
-    """A credential from a file (chmod 600) or an environment variable; `value` inline only for demos."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    file: Path | None = Field(default=None, description="file holding the secret (surrounding blanks dropped)")
-    env: str | None = Field(default=None, description="environment variable holding the secret")
-    value: SecretStr | None = Field(default=None, description="the secret itself; it then sits in the config")
-
-    @model_validator(mode="after")
-    def _one(self) -> Secret:
-        if sum(x is not None for x in (self.file, self.env, self.value)) != 1:
-            raise ValueError("give exactly one of file, env or value")
-        return self
-
-    def where(self) -> str:
-        """Where the secret comes from, for error messages (never the secret)."""
-        return f"file {self.file}" if self.file else f"environment variable {self.env}" if self.env else "config"
-
-    def read(self) -> str:
-        """The secret now; raises LookupError naming the source if it is missing or empty."""
-        if self.value is not None:
-            text = self.value.get_secret_value()
-        elif self.env is not None:
-            text = os.environ.get(self.env, "")
-        else:
-            assert self.file is not None
-            try:
-                text = self.file.read_text(encoding="utf-8")
-            except OSError as exc:
-                raise LookupError(f"cannot read {self.where()}: {exc.strerror}") from None
-        if not text.strip():
-            raise LookupError(f"{self.where()} is empty or unset")
-        return text.strip()
 
 
 def _check_names(names: list[str]) -> list[str]:
@@ -110,8 +73,8 @@ class AliyunSmsConfig(CloudSmsBase):
     """Aliyun Dysmsapi 2017-05-25 SendSms."""
 
     type: Literal["aliyun_sms"]
-    access_key_id: str | Secret = Field(description="AccessKey ID (or {env: ...} / {file: ...})")
-    access_key_secret: Secret = Field(description="AccessKey secret: {file: ...} or {env: ...}")
+    access_key_id: str | SecretRef = Field(description="AccessKey ID (or {env: ...} / {file: ...})")
+    access_key_secret: SecretRef = Field(description="AccessKey secret: {file: ...} or {env: ...}")
     region: str = Field(default="cn-hangzhou", description="RegionId parameter")
     endpoint: str = Field(default="https://dysmsapi.aliyuncs.com/", pattern=r"^https?://",
                           description="API URL; another region's host, or a local server in tests")
@@ -156,8 +119,8 @@ class TencentSmsConfig(CloudSmsBase):
     """Tencent Cloud SMS API 3.0 (2021-01-11) SendSms."""
 
     type: Literal["tencent_sms"]
-    secret_id: str | Secret = Field(description="SecretId (or {env: ...} / {file: ...})")
-    secret_key: Secret = Field(description="SecretKey: {file: ...} or {env: ...}")
+    secret_id: str | SecretRef = Field(description="SecretId (or {env: ...} / {file: ...})")
+    secret_key: SecretRef = Field(description="SecretKey: {file: ...} or {env: ...}")
     sdk_app_id: str = Field(pattern=r"^[0-9]+$", description="SmsSdkAppId, e.g. 1400006666")
     region: str = Field(default="ap-guangzhou", description="X-TC-Region: ap-guangzhou, ap-beijing or ap-nanjing")
     endpoint: str = Field(default="https://sms.tencentcloudapi.com/", pattern=r"^https?://",

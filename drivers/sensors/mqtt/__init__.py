@@ -14,7 +14,7 @@ import contextlib
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -39,6 +39,9 @@ __all__ = ["SAMPLE_YAML", "MqttDriver", "MqttSensorConfig"]
 SAMPLE_YAML: str = resources.files(__name__).joinpath("sample.yaml").read_text(encoding="utf-8")
 """A commented `sensors:` list with one entry per format."""
 
+SETTLE_TIMEOUT = 5.0  # seconds a shutdown waits for the last acknowledgements
+INFLIGHT_BATCHES = 8  # batches handed to the journal and not yet acknowledged (bounds unacked messages)
+STORED_UNACKED_MAX = 100_000  # stored messages whose acknowledgement the connection took with it (see _ack)
 BATCH_MAX = 500  # messages journaled (and acknowledged) together, unless storage.batch_max is larger
 UNMAPPED_MAX = 200  # topics remembered for the installer
 PAYLOAD_SHOWN = 200  # characters of a payload kept for `unmapped` / `probe`
@@ -80,6 +83,17 @@ def _poster(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[object]) -> Ca
             loop.call_soon_threadsafe(deliver)
 
     return post
+
+
+async def _unless_failed(aw: Coroutine[Any, Any, Any], guard: asyncio.Task[None]) -> Any:
+    """Await `aw`, unless `guard` (the acker) ends first: then re-raise why it ended."""
+    task = asyncio.ensure_future(aw)
+    done, _ = await asyncio.wait({task, guard}, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        return task.result()
+    task.cancel()
+    guard.result()
+    raise RuntimeError("MQTT acknowledgements stopped")
 
 
 def _shown(payload: bytes) -> str:
@@ -132,8 +146,14 @@ class MqttDriver(SensorDriver):
         self._gen = 0  # bumped on every (dis)connect: acks of an old connection's mids are void
         self._gen_lock = threading.Lock()
         self._client: paho.Client | None = None
+        self._quiet = False  # shutting down (quiesce): take no new messages
+        self._inflight: asyncio.Queue[Any] | None = None  # batches submitted and not yet acknowledged
         self._retained_gen = -1
         self._retained_seen: set[tuple[str, int]] = set()
+        # (packet id, topic, payload) of messages journaled whose acknowledgement could not be sent (the
+        # connection dropped during their commit): the broker resends them with DUP set, and they are
+        # acknowledged without being stored twice. Touched under _gen_lock (the acker and the loop).
+        self._stored_unacked: Counter[tuple[int, str, bytes]] = Counter()
 
     @property
     def source(self) -> str:
@@ -263,34 +283,99 @@ class MqttDriver(SensorDriver):
             # flush_interval before its commit (and its acks): the bench measured 2,000 msg/s that way.
             settings = self.ctx.settings
             batch_max = max(BATCH_MAX, settings.storage.batch_max if settings is not None else 0)
-            while True:
-                batch = [await queue.get()]
-                while not queue.empty() and len(batch) < batch_max:
-                    batch.append(queue.get_nowait())
-                samples: list[Sample] = []
-                acks: list[tuple[int, paho.MQTTMessage]] = []
-                for item in batch:
-                    if isinstance(item, _Conn):
-                        self._conn_event(item)
-                        continue
-                    assert isinstance(item, tuple)
-                    gen, msg = item
-                    samples += self._handle(msg, gen)
-                    acks.append((gen, msg))
-                if samples:
-                    await self.ctx.emit(samples)  # raises if the journal failed: then no ack
-                self._ack(client, acks)
+            submit = self.ctx.submitter()
+            # Batches are handed on without waiting for their commit (that is the acker's job), so the
+            # next batch is parsed and screened by the rules while the journal writes this one.
+            inflight: asyncio.Queue[tuple[asyncio.Future[None] | None, list[tuple[int, paho.MQTTMessage]]]] = \
+                asyncio.Queue(maxsize=INFLIGHT_BATCHES)
+            acker = asyncio.create_task(self._acker(client, inflight), name=f"{self.source} acks")
+            self._inflight = inflight
+            try:
+                while True:
+                    if acker.done():
+                        acker.result()  # re-raises why acknowledging stopped (a failed commit)
+                    batch = [queue.get_nowait() if not queue.empty() else await _unless_failed(queue.get(), acker)]
+                    if self._quiet:
+                        continue  # shutting down: not submitted, not acknowledged, so redelivered next run
+                    while not queue.empty() and len(batch) < batch_max:
+                        batch.append(queue.get_nowait())
+                    samples: list[Sample] = []
+                    acks: list[tuple[int, paho.MQTTMessage]] = []
+                    for item in batch:
+                        if isinstance(item, _Conn):
+                            self._conn_event(item)
+                            continue
+                        assert isinstance(item, tuple)
+                        gen, msg = item
+                        if not (msg.dup and self._already_stored(msg)):
+                            samples += self._handle(msg, gen)
+                        acks.append((gen, msg))
+                    if acks:
+                        entry = (submit(samples) if samples else None, acks)
+                        if inflight.full():
+                            await _unless_failed(inflight.put(entry), acker)
+                        else:
+                            inflight.put_nowait(entry)
+            finally:
+                acker.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await acker
         finally:
             self._client = None
             self.connected = False
             await asyncio.to_thread(self._shutdown, client)
 
+    async def _acker(self, client: paho.Client,
+                     inflight: asyncio.Queue[tuple[asyncio.Future[None] | None, list[tuple[int, paho.MQTTMessage]]]],
+                     ) -> None:
+        """Acknowledge each batch once its readings are committed, in order; a failed commit (disk full)
+        ends the run unacknowledged, so the broker redelivers after the reconnect."""
+        while True:
+            committed, acks = await inflight.get()
+            if committed is not None:
+                await asyncio.wait({committed})  # not `await committed`: cancelling us must not cancel it
+                committed.result()
+            self._ack(client, acks)
+            inflight.task_done()
+
     def _ack(self, client: paho.Client, acks: list[tuple[int, paho.MQTTMessage]]) -> None:
-        """Acknowledge in arrival order; a message from a dropped connection is redelivered instead."""
+        """Acknowledge in arrival order. A message of a dropped connection cannot be: it is stored, and the
+        broker will resend it (same packet id, DUP set) on the resumed session; remember it, so that copy is
+        acknowledged and not stored again (the soak found one such duplicate per broker restart)."""
         with self._gen_lock:
             for gen, msg in acks:
-                if msg.qos > 0 and gen == self._gen:
+                if msg.qos == 0:
+                    continue
+                if gen == self._gen:
                     client.ack(msg.mid, msg.qos)
+                elif len(self._stored_unacked) < STORED_UNACKED_MAX:
+                    self._stored_unacked[(msg.mid, msg.topic, bytes(msg.payload))] += 1
+
+    def _already_stored(self, msg: paho.MQTTMessage) -> bool:
+        """A resent message (DUP) that was journaled before its connection dropped: acknowledge, don't store."""
+        key = (msg.mid, msg.topic, bytes(msg.payload))
+        with self._gen_lock:
+            n = self._stored_unacked.get(key, 0)
+            if not n:
+                return False
+            if n == 1:
+                del self._stored_unacked[key]
+            else:
+                self._stored_unacked[key] = n - 1
+        self.counters["redelivered_already_stored"] += 1
+        return True
+
+    def quiesce(self) -> None:
+        self._quiet = True
+
+    async def settle(self) -> None:
+        """Acknowledge what the shutdown's last commit stored: otherwise the broker redelivers it on the next
+        start and the journal holds it twice."""
+        inflight = self._inflight
+        if inflight is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(inflight.join(), timeout=SETTLE_TIMEOUT)
 
     async def close(self) -> None:
         client = self._client
@@ -314,6 +399,9 @@ class MqttDriver(SensorDriver):
         log = self.ctx.log
         if ev.kind == "connected":
             self.connected, self.state = True, f"connected ({ev.detail})"
+            if ev.detail == "new session":  # the broker forgot the session: nothing will be resent
+                with self._gen_lock:
+                    self._stored_unacked.clear()
             self._logged = {k for k in self._logged if k[0] == "bad"}
             log.info("%s: connected as %s (%s)", self.source, self.client_id, ev.detail)
             self._all_online(True, f"MQTT broker {where} connected")

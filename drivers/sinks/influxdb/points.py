@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from daemon.errors import SinkError
 from daemon.model import Quantity, Reading
-from daemon.sinks import AlarmEvent
+from daemon.sinks import AlarmEvent, Batch
 
 if TYPE_CHECKING:
     from influxdb_client import Point
@@ -102,25 +102,82 @@ def encode_events(events: Sequence[AlarmEvent], commodities: Mapping[str, str]) 
 
 def encode_rows(source: str, rows: Sequence[Row], journal: Journal, commodities: Mapping[str, str]) -> bytes:
     """`encode()` of journal rows, byte for byte, without a Reading per row: the series prefix is
-    looked up once per series id, GOOD finite values are formatted here, anything else goes
-    through `encode()`'s own path (`tests/.../test_points.py` checks the bytes match)."""
-    lines = []
+    looked up once per series id, the text of a value once per distinct value (sensors repeat
+    their values; a dict look-up is ~4x cheaper than formatting the float), GOOD finite values
+    are formatted here, anything else goes through `encode()`'s own path (`tests/.../test_points.py`
+    checks the bytes match)."""
+    lines: list[str] = []
+    append = lines.append
     prefixes: dict[int, str] = {}
+    texts: dict[float, str] = {}
     for row in rows:
         _, ts_ms, sid, value, quality, _note = row
-        if quality == 0 and value is not None and math.isfinite(value):
-            prefix = prefixes.get(sid)
-            if prefix is None:
-                site, zone, sensor, qty = journal.series_key(sid)
-                prefix = prefixes[sid] = _series_prefix(site, zone, sensor, commodities.get(zone), Quantity(qty))
-            text = str(float(value))
-            if text.endswith(".0"):
-                text = text[:-2]
-            lines.append(f"{prefix}={text} {ts_ms}")
-            continue
+        if quality == 0 and value is not None:
+            text = texts.get(value) or _value_text(value, texts)
+            if text:
+                prefix = prefixes.get(sid) or _prefix(sid, journal, commodities, prefixes)
+                append(f"{prefix}{text} {ts_ms}")
+                continue
         r = journal.row_reading(row)
         line = _line(r, commodities.get(r.zone))
         if not line:
             raise SinkError(source, f"reading id {r.id} cannot be written as line protocol", retryable=False)
-        lines.append(line)
+        append(line)
     return "\n".join(lines).encode("utf-8")
+
+
+def encode_values(values: Sequence[tuple[int, int, float | None]], journal: Journal,
+                  commodities: Mapping[str, str]) -> bytes | None:
+    """`encode_rows()` of rows given as (ts_ms, series, GOOD value) (`Journal.read_values_after`), byte for
+    byte; None if a row has no GOOD finite value (encode those rows with `encode_rows`, which knows
+    the faults' notes and refuses what cannot be written, with its journal id)."""
+    lines: list[str] = []
+    append = lines.append
+    prefixes: dict[int, str] = {}
+    texts: dict[float, str] = {}
+    for ts_ms, sid, value in values:
+        text = texts.get(value) or _value_text(value, texts)
+        if not text:
+            return None
+        prefix = prefixes.get(sid) or _prefix(sid, journal, commodities, prefixes)
+        append(f"{prefix}{text} {ts_ms}")
+    return "\n".join(lines).encode("utf-8")
+
+
+def _value_text(value: float | None, texts: dict[float, str]) -> str:
+    """A GOOD value as Point writes it ("" if none or not finite: Point would drop it), remembered in `texts`."""
+    if value is None:
+        return ""
+    value = float(value)
+    if not math.isfinite(value):
+        return ""
+    text = str(value)
+    if text.endswith(".0"):  # as Point does: whole floats without ".0" (still floats: no "i")
+        text = text[:-2]
+    if value:  # not 0.0: it is equal to -0.0 as a key, but written differently
+        texts[value] = text
+    return text
+
+
+def _prefix(sid: int, journal: Journal, commodities: Mapping[str, str], prefixes: dict[int, str]) -> str:
+    """`readings,<tags> <field>=` of a series id, remembered in `prefixes`."""
+    site, zone, sensor, qty = journal.series_key(sid)
+    prefix = prefixes[sid] = _series_prefix(site, zone, sensor, commodities.get(zone), Quantity(qty)) + "="
+    return prefix
+
+
+def prepare_lines(source: str, journal: Journal, after: int, limit: int,
+                  commodities: Mapping[str, str]) -> Batch | None:
+    """The next `limit` readings after id `after` as one body of line protocol (the payload), or None if
+    there are none. The payload is the SinkError instead when a reading cannot be written: raise it
+    at send time, where the forwarder isolates that reading."""
+    last, values = journal.read_values_after(after, limit)
+    if not values:
+        return None
+    lines = encode_values(values, journal, commodities)
+    if lines is None:  # faults (or no value) in this batch: from the full rows, in journal order
+        try:
+            lines = encode_rows(source, journal.read_rows_after(after, len(values)), journal, commodities)
+        except SinkError as exc:
+            return Batch(after, last, len(values), exc)
+    return Batch(after, last, len(values), lines)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gzip
 import json
+import threading
 from collections.abc import Sequence
 from importlib import resources
 from urllib.parse import urlencode
@@ -13,12 +13,13 @@ from urllib.parse import urlencode
 import urllib3
 
 from daemon.errors import SinkError
-from daemon.journal import Journal, Row
+from daemon.journal import Journal
 from daemon.model import Reading
-from daemon.sinks import AlarmEvent, Sink
+from daemon.sinks import AlarmEvent, Batch, Sink
 from drivers.registry import sink
-from drivers.sinks.influxdb.points import encode, encode_events, encode_rows
+from drivers.sinks.influxdb.points import encode, encode_events, prepare_lines
 from drivers.sinks.influxdb.schema import InfluxDB1Config
+from drivers.sinks.influxdb.threads import SinkThreads
 
 SAMPLE_YAML: str = resources.files(__package__).joinpath("sample_influxdb1.yaml").read_text(encoding="utf-8")
 """A commented `sinks:` list item showing every option with its default."""
@@ -27,13 +28,20 @@ SAMPLE_YAML: str = resources.files(__package__).joinpath("sample_influxdb1.yaml"
 # 413: the body is too big. Both are about this content: the forwarder splits the batch. Anything else
 # (5xx, 401/403, 404 database not found) is a state of the server that an operator or time can fix.
 REFUSED = frozenset({400, 413})
+# Request bodies are gzipped at this level: 4.6 bytes per reading against 5.6 at level 1 (bench data);
+# level 1 saves ~0.2 us of CPU per reading, a 4G link pays for the bytes on every reading, for ever.
+GZIP_LEVEL = 5
 
 
 @sink("influxdb1")
 class InfluxDB1Sink(Sink):
-    """One urllib3 pool per sink; each batch is one POST, confirmed by HTTP 204."""
+    """One urllib3 pool per sink; each batch is one POST, confirmed by HTTP 204. Two batches may be on
+    the wire at once, so a link's round trip is not paid per batch: a backlog drained 1.6-1.8 x faster
+    through a proxy holding each answer back 80 ms (a 4G round trip). InfluxDB 1.x takes concurrent
+    writes; the forwarder still confirms them in journal order."""
 
     supports_events = True
+    max_in_flight = 2
 
     Config = InfluxDB1Config
 
@@ -45,43 +53,46 @@ class InfluxDB1Sink(Sink):
             query["rp"] = config.retention_policy
         self.write_url = f"{config.url.rstrip('/')}/write?{urlencode(query)}"
         self._http: urllib3.PoolManager | None = None
+        self._lock = threading.Lock()
+        self._threads = SinkThreads(f"influxdb1-{config.id}", self.max_in_flight + 1)  # + alarm events
 
     @property
     def source(self) -> str:
         return f"influxdb1:{self.config.id} ({self.cfg.url.rstrip('/')}, db {self.cfg.database})"
 
     def _pool(self) -> urllib3.PoolManager:
-        if self._http is None:
-            tls = self.cfg.tls
-            self._http = urllib3.PoolManager(
-                num_pools=1, maxsize=1, retries=False, timeout=urllib3.Timeout(total=self.cfg.timeout),
-                cert_reqs="CERT_REQUIRED" if tls.verify else "CERT_NONE",
-                ca_certs=str(tls.ca_file) if tls.ca_file else None,
-            )
-        return self._http
+        with self._lock:  # two batches' threads may come here first at once
+            if self._http is None:
+                tls = self.cfg.tls
+                self._http = urllib3.PoolManager(
+                    num_pools=1, maxsize=self._threads.workers, retries=False,
+                    timeout=urllib3.Timeout(total=self.cfg.timeout),
+                    cert_reqs="CERT_REQUIRED" if tls.verify else "CERT_NONE",
+                    ca_certs=str(tls.ca_file) if tls.ca_file else None,
+                )
+            return self._http
 
     async def write(self, readings: Sequence[Reading]) -> None:
-        await asyncio.to_thread(lambda: self._post(self._body(encode(self.source, readings, self.commodities))))
+        await self._threads.call(lambda: self._post(self._body(encode(self.source, readings, self.commodities))))
 
     async def write_events(self, events: Sequence[AlarmEvent]) -> None:
-        await asyncio.to_thread(lambda: self._post(self._body(encode_events(events, self.commodities))))
+        await self._threads.call(lambda: self._post(self._body(encode_events(events, self.commodities))))
 
-    def prepare_rows(self, rows: Sequence[Row], journal: Journal) -> object:
-        try:
-            return self._body(encode_rows(self.source, rows, journal, self.commodities))
-        except SinkError:
-            return None  # write_rows raises it again, where the forwarder isolates the refused reading
+    def prepare(self, journal: Journal, after: int, limit: int) -> Batch | None:
+        batch = prepare_lines(self.source, journal, after, limit, self.commodities)
+        if batch is None or not isinstance(batch.payload, bytes):
+            return batch
+        return Batch(batch.after, batch.last, batch.count, self._body(batch.payload))
 
-    async def write_rows(self, rows: Sequence[Row], journal: Journal, prepared: object = None) -> None:
-        def post() -> None:
-            body = prepared if isinstance(prepared, bytes) else self._body(
-                encode_rows(self.source, rows, journal, self.commodities))
-            self._post(body)
-
-        await asyncio.to_thread(post)
+    async def write_batch(self, batch: Batch) -> None:
+        body = batch.payload
+        if isinstance(body, SinkError):
+            raise body
+        assert isinstance(body, bytes)
+        await self._threads.call(lambda: self._post(body))
 
     def _body(self, lines: bytes) -> bytes:
-        return gzip.compress(lines, compresslevel=5) if self.cfg.gzip else lines
+        return gzip.compress(lines, compresslevel=GZIP_LEVEL) if self.cfg.gzip else lines
 
     def _post(self, body: bytes) -> None:
         headers = {"Content-Type": "text/plain; charset=utf-8"}
@@ -100,6 +111,7 @@ class InfluxDB1Sink(Sink):
                         retryable=resp.status not in REFUSED)
 
     async def close(self) -> None:
+        self._threads.close()
         if self._http is not None:
             self._http.clear()
             self._http = None

@@ -8,6 +8,7 @@ on its own) is not used, nor its retries: the forwarder owns both.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -15,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 import urllib3
 
 from daemon.errors import SinkError
-from daemon.journal import Journal, Row
+from daemon.journal import Journal
 from daemon.model import Reading
-from daemon.sinks import AlarmEvent, Sink
+from daemon.sinks import AlarmEvent, Batch, Sink
 from drivers.registry import sink
-from drivers.sinks.influxdb.points import PRECISION, encode, encode_events, encode_rows
+from drivers.sinks.influxdb.points import PRECISION, encode, encode_events, prepare_lines
 from drivers.sinks.influxdb.schema import InfluxDB2Config
+from drivers.sinks.influxdb.threads import SinkThreads
 
 if TYPE_CHECKING:  # influxdb_client costs ~25 MB of RSS: imported when a v2 sink first writes
     from influxdb_client import InfluxDBClient
@@ -36,9 +38,11 @@ REFUSED = frozenset({400, 413, 422})
 
 @sink("influxdb2")
 class InfluxDB2Sink(Sink):
-    """One InfluxDBClient per sink, created on first use and again after a failure."""
+    """One InfluxDBClient per sink, created on first use and again after a failure. Two batches may be
+    on the wire at once (see InfluxDB1Sink); the client's urllib3 pool is thread-safe."""
 
     supports_events = True
+    max_in_flight = 2
 
     Config = InfluxDB2Config
 
@@ -47,46 +51,47 @@ class InfluxDB2Sink(Sink):
         self.cfg = config
         self._client: InfluxDBClient | None = None
         self._api: WriteApi | None = None
+        self._lock = threading.Lock()
+        self._threads = SinkThreads(f"influxdb2-{config.id}", self.max_in_flight + 1)  # + alarm events
 
     @property
     def source(self) -> str:
         return f"influxdb2:{self.config.id} ({self.cfg.url.rstrip('/')}, bucket {self.cfg.bucket})"
 
     def _write_api(self) -> WriteApi:
-        if self._api is None:
-            from influxdb_client import InfluxDBClient
-            from influxdb_client.client.write_api import SYNCHRONOUS
+        with self._lock:
+            return self._api or self._connect()
 
-            tls = self.cfg.tls
-            kwargs: dict[str, Any] = {"verify_ssl": tls.verify, "retries": False}
-            if tls.ca_file is not None:
-                kwargs["ssl_ca_cert"] = str(tls.ca_file)
-            self._client = InfluxDBClient(
-                url=self.cfg.url, token=self.cfg.secret(self.source), org=self.cfg.org,
-                timeout=int(self.cfg.timeout * 1000), enable_gzip=self.cfg.gzip, **kwargs,
-            )
-            self._api = self._client.write_api(write_options=SYNCHRONOUS)
+    def _connect(self) -> WriteApi:
+        from influxdb_client import InfluxDBClient
+        from influxdb_client.client.write_api import SYNCHRONOUS
+
+        tls = self.cfg.tls
+        kwargs: dict[str, Any] = {"verify_ssl": tls.verify, "retries": False}
+        if tls.ca_file is not None:
+            kwargs["ssl_ca_cert"] = str(tls.ca_file)
+        self._client = InfluxDBClient(
+            url=self.cfg.url, token=self.cfg.secret(self.source), org=self.cfg.org,
+            timeout=int(self.cfg.timeout * 1000), enable_gzip=self.cfg.gzip, **kwargs,
+        )
+        self._api = self._client.write_api(write_options=SYNCHRONOUS)
         return self._api
 
     async def write(self, readings: Sequence[Reading]) -> None:
-        await asyncio.to_thread(lambda: self._write(encode(self.source, readings, self.commodities)))
+        await self._threads.call(lambda: self._write(encode(self.source, readings, self.commodities)))
 
     async def write_events(self, events: Sequence[AlarmEvent]) -> None:
-        await asyncio.to_thread(lambda: self._write(encode_events(events, self.commodities)))
+        await self._threads.call(lambda: self._write(encode_events(events, self.commodities)))
 
-    def prepare_rows(self, rows: Sequence[Row], journal: Journal) -> object:
-        try:
-            return encode_rows(self.source, rows, journal, self.commodities)
-        except SinkError:
-            return None  # write_rows raises it again, where the forwarder isolates the refused reading
+    def prepare(self, journal: Journal, after: int, limit: int) -> Batch | None:
+        return prepare_lines(self.source, journal, after, limit, self.commodities)  # the client gzips
 
-    async def write_rows(self, rows: Sequence[Row], journal: Journal, prepared: object = None) -> None:
-        def write() -> None:
-            body = prepared if isinstance(prepared, bytes) else encode_rows(
-                self.source, rows, journal, self.commodities)
-            self._write(body)
-
-        await asyncio.to_thread(write)
+    async def write_batch(self, batch: Batch) -> None:
+        body = batch.payload
+        if isinstance(body, SinkError):
+            raise body
+        assert isinstance(body, bytes)
+        await self._threads.call(lambda: self._write(body))
 
     def _write(self, body: bytes) -> None:
         from influxdb_client.client.exceptions import InfluxDBError
@@ -105,9 +110,11 @@ class InfluxDB2Sink(Sink):
             raise SinkError(self.source, f"no answer: {type(inner).__name__}: {inner}") from None
 
     def _reset(self) -> None:
-        client, self._client, self._api = self._client, None, None
+        with self._lock:
+            client, self._client, self._api = self._client, None, None
         if client is not None:
-            client.close()
+            client.close()  # a batch still on the wire with it fails, and is sent again
 
     async def close(self) -> None:
+        self._threads.close()
         await asyncio.to_thread(self._reset)

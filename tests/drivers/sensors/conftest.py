@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from daemon.sources import SensorDriver
+from tests.peers import until  # noqa: F401 - the sensor tests import it from here
 
 DEADLINE = 10.0
 
@@ -29,15 +30,6 @@ def wait_for(cond: Callable[[], bool], what: str, deadline: float = DEADLINE) ->
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {deadline:g} s waiting for {what}")
         time.sleep(0.02)
-
-
-async def until(cond: Callable[[], bool], what: str, deadline: float = 3 * DEADLINE) -> None:
-    """Yield to the loop until `cond` holds; fail naming `what` after `deadline` seconds."""
-    end = time.monotonic() + deadline
-    while not cond():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {deadline:g} s waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @contextlib.asynccontextmanager

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from daemon.clock import Clock
+from daemon.lots import audit_entries
 from daemon.model import Sample
 from daemon.runtime import Daemon
 from tests.conftest import make_config
@@ -67,7 +68,10 @@ def esc_next(d: Daemon, alert_id: int) -> float:
 @pytest.mark.parametrize("step", [+9 * HOUR, -3 * HOUR])
 async def test_clock_step_moves_timers_and_new_stamps(tmp_path: Path, step: float) -> None:
     wall = Wall(boot=1_700_000_000.0)  # the stale time a Pi without RTC boots with
-    d = Daemon(make_config(tmp_path, CONFIG), clock=Clock(wall=wall))
+    synced = False  # what the kernel says of NTP: not yet
+    clock = Clock(wall=wall)
+    clock.kernel_synchronised = lambda: synced
+    d = Daemon(make_config(tmp_path, CONFIG), clock=clock)
     await d.start()
     try:
         await d.pipeline.emit([Sample("s1", "temperature", 9.5, "C"), Sample("s2", "temperature", 9.5, "C"),
@@ -79,7 +83,12 @@ async def test_clock_step_moves_timers_and_new_stamps(tmp_path: Path, step: floa
         assert esc_next(d, firing.id) == pytest.approx(wall() + 30 * 60, abs=60)
         mid = d.mute("z3", 2 * HOUR, "defrost by hand", "zhang")
 
+        before = d.journal.query(sensor="s3")
+        assert [r.note for r in before] == ["clock not synchronised"]  # marked, so exports show it
+        last_before = max(r.id or 0 for s in ("s1", "s2", "s3") for r in d.journal.query(sensor=s))
+
         wall.step(step)  # NTP
+        synced = True
         await d.tick()
         assert d.stats.get("clock_jumps") == 1
         # nothing fired early (10 min delay), no silence invented (15 min stale_after), no early escalation
@@ -93,7 +102,12 @@ async def test_clock_step_moves_timers_and_new_stamps(tmp_path: Path, step: floa
         # back in range before the delay ended, it cancels the pending alarm
         await d.pipeline.emit([Sample("s1", "temperature", 6.0, "C")])
         last = max(d.journal.query(sensor="s1"), key=lambda r: r.id or 0)
-        assert last.ts == pytest.approx(wall(), abs=5)
+        assert last.ts == pytest.approx(wall(), abs=5) and last.note == ""
+        # the step is on record, with the last reading the old clock stamped (stored stamps are not rewritten)
+        (entry,) = audit_entries(d.journal, "clock")
+        assert entry["action"] == "clock.step" and entry["who"] == "coldchain"
+        assert entry["detail"]["step_s"] == pytest.approx(step, abs=5)
+        assert entry["detail"]["last_reading_before"] == last_before
         await until(lambda: states(d)[("z1", "temp_high")] == "cancelled", "the pending alarm cancelled")
     finally:
         await d.stop()
@@ -109,3 +123,21 @@ def test_simulated_and_manual_clocks_never_jump() -> None:
     wall.step(-600)
     assert c.jumped() == pytest.approx(-600, abs=1)
     assert c.jumped() == 0.0
+
+
+def test_only_the_real_wall_clock_asks_the_kernel_and_a_jump_asks_again() -> None:
+    assert Clock(speed=60).synchronised() is None  # a demo's simulated time is never "unsynchronised"
+    asked: list[bool] = []
+
+    def kernel() -> bool:
+        asked.append(True)
+        return len(asked) > 1
+
+    wall = Wall(boot=1_700_000_000.0)
+    c = Clock(wall=wall)
+    c.kernel_synchronised = kernel
+    assert c.synchronised() is False and c.synchronised() is False
+    assert len(asked) == 1  # cached: one adjtimex per 30 s, not one per batch
+    wall.step(3600)
+    assert c.jumped() == pytest.approx(3600, abs=1)
+    assert c.synchronised() is True and len(asked) == 2

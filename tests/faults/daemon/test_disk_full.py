@@ -36,7 +36,7 @@ MB = 1_000_000
 
 CONFIG = """
 site: {{id: full, name: 满盘测试}}
-storage: {{journal: "{journal}", flush_interval: 0.05, min_free_mb: 3}}
+storage: {{journal: "{journal}", flush_interval: 0.05, min_free_mb: 3, reserve_mb: 0}}
 mqtt: {{host: 127.0.0.1, port: {port}, client_id: "{client}", persistent_session: true, qos: 1,
         reconnect_min: 1, reconnect_max: 2}}
 zones:
@@ -106,6 +106,20 @@ def disk(tmp_path: Path) -> Iterator[Disk]:
             subprocess.run(["umount", "-l", str(root)], check=True)
 
 
+class Fed:
+    """A daemon with its journal on `root`, fed by `broker` on a topic of its own; `publish()` records values."""
+
+    def __init__(self, broker: Broker, root: Path, config: str, name: str) -> None:
+        self.broker, self.topic, self.published = broker, f"faults/{name}/{uid()}", list[float]()
+        self.cfg = make_config(root, config.format(journal=root / "journal.db", port=broker.port,
+                                                   client=f"{name}-{uid()}", topic=self.topic))
+        self.d = Daemon(self.cfg, clock=Clock(speed=60))  # the box-health check runs every real second
+
+    async def publish(self, t: float) -> None:
+        self.published.append(t)
+        await asyncio.to_thread(self.broker.publish, self.topic, json.dumps({"t": t}))
+
+
 def sms(d: Daemon) -> list[str]:
     """What the console channel sent: the outbox rows marked sent."""
     return [r.text for r in d.journal.outbox(state="sent", limit=100_000)]
@@ -117,17 +131,9 @@ def core_tasks_alive(d: Daemon) -> bool:
 
 @pytest.mark.asyncio
 async def test_disk_nearly_full_then_full_then_freed(broker: Broker, disk: Disk) -> None:
-    topic = f"faults/disk/{uid()}"
-    cfg = make_config(disk.root, CONFIG.format(journal=disk.root / "journal.db", port=broker.port,
-                                               client=f"full-{uid()}", topic=topic))
-    d = Daemon(cfg, clock=Clock(speed=60))  # the box-health check runs every real second
+    fed = Fed(broker, disk.root, CONFIG, "full")
+    d, cfg, publish, published = fed.d, fed.cfg, fed.publish, fed.published
     disk.journal = d.journal
-    published: list[float] = []
-
-    async def publish(t: float) -> None:
-        published.append(t)
-        await asyncio.to_thread(broker.publish, topic, json.dumps({"t": t}))
-
     await d.start()
     try:
         await until(lambda: mqtt_driver(d).connected, "the MQTT connection")

@@ -52,6 +52,25 @@ async def test_alarm_refused_by_the_journal_is_raised_again(tmp_path: Path) -> N
 
 
 @pytest.mark.asyncio
+async def test_alarm_refused_inside_the_alert_manager_reaches_the_rules(tmp_path: Path) -> None:
+    """`AlertManager.apply` stores the other events, then raises: before, it logged the refusal and returned,
+    so the rules believed the alarm stored and never raised it again."""
+    d = Daemon(make_config(tmp_path), clock=Clock())
+    try:
+        now = d.clock.now()
+        events = d.rules.box("disk", True, now, "box.disk|free=1") + d.rules.box("clock", True, now, "box.clock")
+        assert len(events) == 2
+        d.alerts._apply_one = failing(d.alerts._apply_one, 1)  # type: ignore[method-assign]
+        with pytest.raises(sqlite3.OperationalError):
+            await d._apply(events)
+        assert [a.key for a in d.journal.alerts()] == [events[1].key], "the second event was not stored"
+        again = d.rules.box("disk", True, now + 60, "box.disk|free=1")
+        assert [e.action for e in again] == ["fire"], "the rules still believed the refused alarm was stored"
+    finally:
+        d.journal.close()
+
+
+@pytest.mark.asyncio
 async def test_outbox_dispatcher_outlives_a_refused_write(tmp_path: Path) -> None:
     d = Daemon(make_config(tmp_path), clock=Clock())
     d.journal.claim_outbox = failing(d.journal.claim_outbox, 2)  # type: ignore[method-assign]

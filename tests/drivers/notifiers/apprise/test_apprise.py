@@ -107,7 +107,7 @@ async def test_missing_secret_sources_name_the_source(tmp_path: Path, monkeypatc
     monkeypatch.delenv("NO_SUCH_URL", raising=False)
     with pytest.raises(NotifierError, match="environment variable NO_SUCH_URL is empty or unset"):
         await make({"env": "NO_SUCH_URL"}).send(msg())
-    with pytest.raises(NotifierError, match="cannot read URL file"):
+    with pytest.raises(NotifierError, match="URLs: cannot read secret file"):
         await make({"file": str(tmp_path / "missing")}).send(msg())
     health = await make({"env": "NO_SUCH_URL"}).health()
     assert "NO_SUCH_URL" in str(health["error"])
@@ -123,7 +123,7 @@ def test_service_label_hides_tokens() -> None:
 def test_config_rejects_unknown_scheme_and_bad_source() -> None:
     with pytest.raises(ValueError, match=r"urls\[0\]: Apprise does not understand this bogus:// URL"):
         AppriseConfig.model_validate({"id": "a", "type": "apprise", "urls": ["bogus://x"]})
-    with pytest.raises(ValueError, match="exactly one of file or env"):
+    with pytest.raises(ValueError, match="exactly one of file, env or value"):
         AppriseConfig.model_validate({"id": "a", "type": "apprise", "urls": [{"file": "/x", "env": "Y"}]})
 
 

@@ -184,7 +184,7 @@ async def test_secret_from_file_and_env(http_server: RecordingServer, tmp_path: 
 @pytest.mark.asyncio
 async def test_missing_secret_names_its_source(tmp_path: Path) -> None:
     n = make("http://127.0.0.1:9/", access_key_secret={"file": str(tmp_path / "nope")})
-    with pytest.raises(CloudSmsError, match=r"access_key_secret: cannot read file .*nope") as err:
+    with pytest.raises(CloudSmsError, match=r"access_key_secret: cannot read secret file .*nope") as err:
         await n.send(alarm())
     assert err.value.retryable is False
     health = await n.health()

@@ -169,6 +169,21 @@ class RestartableBroker(Broker):
         self.proc, self.log = _start(self.tmp, self._body(self.port), [self.port])
 
 
+class PersistentBroker(RestartableBroker):
+    """A restartable broker with persistence on: a restart keeps each session and its in-flight messages."""
+
+    def _body(self, port: int) -> str:  # type: ignore[override]
+        return super()._body(port) + f"persistence true\npersistence_location {self.tmp}/\n"
+
+
+@pytest.fixture
+def persistent_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PersistentBroker]:
+    b = PersistentBroker(tmp_path_factory.mktemp("mosquitto-persist"))
+    yield b
+    if b.proc.poll() is None:
+        _stop(b.proc)
+
+
 @pytest.fixture
 def restartable_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RestartableBroker]:
     b = RestartableBroker(tmp_path_factory.mktemp("mosquitto-restart"))

@@ -9,7 +9,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,8 @@ from daemon.runtime import Daemon
 from daemon.sources import DriverContext
 from drivers.sensors.mqtt import MqttDriver
 from tests.conftest import make_config
-from tests.drivers.sensors.mqtt.conftest import Broker, RestartableBroker
+from tests.drivers.sensors.mqtt.conftest import Broker, PersistentBroker, RestartableBroker
+from tests.peers import until
 
 pytestmark = pytest.mark.peer
 
@@ -44,17 +45,6 @@ def config(tmp_path: Path, mqtt: dict[str, Any], sensors: list[dict[str, Any]]) 
         "api": {"enabled": True, "port": 0},
     }
     return make_config(tmp_path, yaml.safe_dump(doc, allow_unicode=True))
-
-
-async def until(pred: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    """Poll `pred` until it is truthy; fail naming `what` after a bounded wait."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @contextlib.asynccontextmanager
@@ -377,6 +367,37 @@ async def test_messages_published_while_down_arrive_after_restart(
 
 
 @pytest.mark.asyncio
+async def test_a_clean_stop_acknowledges_what_it_committed_so_nothing_comes_back_twice(
+        broker: Broker, tmp_path: Path) -> None:
+    u = uid()
+
+    def cfg() -> AppConfig:
+        c = config(tmp_path, {"port": broker.port, "client_id": f"t-{u}"},
+                   [{"id": "z2m", "format": "zigbee2mqtt", "topic": f"zigbee2mqtt/{u}"}])
+        c.storage.flush_interval = 3600.0  # nothing commits before stop() does (values inside the limits)
+        return c
+
+    d = Daemon(cfg())
+    await d.start()
+    try:
+        await until(lambda: mqtt_driver(d).connected, "connection")
+        for k in range(20):
+            broker.publish(f"zigbee2mqtt/{u}", json.dumps({"temperature": 6 + k / 20}), qos=1)
+            if k == 0:  # the subscription is in place once the first one is in
+                await until(lambda: d.pipeline._count == 1, "the first reading")
+        await until(lambda: d.pipeline._count == 20, "20 readings submitted, not yet committed")
+    finally:
+        await d.stop()  # commits the 20, then acknowledges them
+    async with running(cfg()) as d:
+        await until(lambda: mqtt_driver(d).connected, "reconnection")
+        broker.publish(f"zigbee2mqtt/{u}", '{"temperature": 6.99}', qos=1)  # after any redelivery
+        await until(lambda: d.pipeline._count >= 1, "the marker")
+        await d.pipeline.flush()
+        values = journal_values(d, "z2m")
+    assert values == [6 + k / 20 for k in range(20)] + [6.99]  # none twice, none lost
+
+
+@pytest.mark.asyncio
 async def test_ack_only_after_journal_so_a_failed_write_is_redelivered(broker: Broker, tmp_path: Path) -> None:
     u = uid()
     cfg = config(tmp_path, {"port": broker.port, "client_id": f"t-{u}"},
@@ -393,6 +414,85 @@ async def test_ack_only_after_journal_so_a_failed_write_is_redelivered(broker: B
     async with driving(driver):  # what the daemon's supervisor does: run() again
         await until(lambda: rec.samples, "redelivery of the unacknowledged message")
     assert [(s.sensor, s.value) for s in rec.samples] == [("z2m", 7.5)]
+
+
+class HeldCommits(Recorder):
+    """A context with `submit`: every batch's commit stays open until the test completes it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.commits: list[asyncio.Future[None]] = []
+
+    def submit(self, samples: Sequence[Sample]) -> asyncio.Future[None]:
+        self.samples += samples
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.commits.append(fut)
+        return fut
+
+    def ctx(self, cfg: AppConfig) -> DriverContext:
+        c = super().ctx(cfg)
+        c.submit = self.submit
+        return c
+
+
+@pytest.mark.asyncio
+async def test_next_batch_is_read_while_the_last_commits_and_acks_wait_for_the_commit(
+        broker: Broker, tmp_path: Path) -> None:
+    u = uid()
+    cfg = config(tmp_path, {"port": broker.port, "client_id": f"t-{u}"},
+                 [{"id": "z2m", "format": "zigbee2mqtt", "topic": f"zigbee2mqtt/{u}"}])
+    rec = HeldCommits()
+    driver = MqttDriver(cfg.sensors, rec.ctx(cfg))
+    async with driving(driver):
+        await until(lambda: driver.connected, "connection")
+        broker.publish(f"zigbee2mqtt/{u}", '{"temperature": 1.5}')
+        await until(lambda: len(rec.commits) == 1, "first batch")
+        broker.publish(f"zigbee2mqtt/{u}", '{"temperature": 2.5}')
+        await until(lambda: len(rec.commits) == 2, "second batch while the first is not committed")
+        rec.commits[0].set_exception(OSError("journal write failed (disk full)"))
+        await until(lambda: not driver.connected or driver._client is None, "run() to end on the failed commit")
+    # neither message was acknowledged (the second's commit never completed): both come back
+    rec2 = Recorder()
+    driver2 = MqttDriver(cfg.sensors, rec2.ctx(cfg))
+    async with driving(driver2):
+        await until(lambda: len(rec2.samples) >= 2, "redelivery of both unacknowledged messages")
+    assert sorted(s.value for s in rec2.samples) == [1.5, 2.5]
+
+
+@pytest.mark.asyncio
+async def test_a_message_stored_as_the_broker_went_down_is_not_stored_again_when_resent(
+        persistent_broker: PersistentBroker, tmp_path: Path) -> None:
+    b, u = persistent_broker, uid()
+    topic = f"zigbee2mqtt/{u}"
+    cfg = config(tmp_path, {"port": b.port, "client_id": f"t-{u}"}, [{"id": "z2m", "format": "zigbee2mqtt",
+                                                                     "topic": topic}])
+    rec = HeldCommits()
+    driver = MqttDriver(cfg.sensors, rec.ctx(cfg))
+    async with driving(driver):
+        await until(lambda: driver.connected, "connection")
+        b.publish(topic, '{"temperature": 1.5}')
+        await until(lambda: len(rec.commits) == 1, "the message submitted")
+        b.stop()  # saves the session, the message in flight to us; our acknowledgement has nowhere to go
+        await until(lambda: not driver.connected, "the lost connection")
+        rec.commits[0].set_result(None)  # ... once it is stored
+        b.start()
+        await until(lambda: driver.connected, "the reconnect")  # the broker resends it first, with DUP set
+        b.publish(topic, '{"temperature": 1.5}')  # the same payload in a new message: a reading
+        b.publish(topic, '{"temperature": 2.5}')
+        await until(lambda: 2.5 in [s.value for s in rec.samples], "the marker")
+        for c in rec.commits:
+            if not c.done():
+                c.set_result(None)
+        await driver.settle()
+    assert [s.value for s in rec.samples] == [1.5, 1.5, 2.5]
+    assert driver.counters["redelivered_already_stored"] == 1
+    rec2 = Recorder()  # both were acknowledged: the session holds nothing more for us
+    driver2 = MqttDriver(cfg.sensors, rec2.ctx(cfg))
+    async with driving(driver2):
+        await until(lambda: driver2.connected, "connection of the next run")
+        b.publish(topic, '{"temperature": 2.5}')
+        await until(lambda: rec2.samples, "the marker")
+    assert [s.value for s in rec2.samples] == [2.5]
 
 
 @pytest.mark.asyncio

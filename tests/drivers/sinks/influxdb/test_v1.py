@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -198,3 +199,88 @@ async def test_alarm_events_reach_alarm_events_measurement(influxd: InfluxD, inf
     acked = next(p for p in got if p["state"] == "acknowledged")
     assert acked["comment"] == "门没关好" and acked["site"] == "t1"
     assert journal.cursor("events:up") == 3
+
+
+class Watched(InfluxDB1Sink):
+    """Counts the POSTs on the wire at once, and stops the server just before POST number `stop_at`."""
+
+    def __init__(self, cfg: InfluxDB1Config, server: InfluxD, stop_at: int) -> None:
+        super().__init__(cfg, COMMODITIES)
+        self.server, self.stop_at = server, stop_at
+        self.lock = threading.Lock()
+        self.posts = self.on_wire = self.most_on_wire = 0
+
+    def _post(self, body: bytes) -> None:
+        with self.lock:
+            self.posts += 1
+            self.on_wire += 1
+            self.most_on_wire = max(self.most_on_wire, self.on_wire)
+            stop = self.posts == self.stop_at
+        try:
+            if stop:
+                self.server.stop()  # the batch beside this one is on the wire, or about to be
+            super()._post(body)
+        finally:
+            with self.lock:
+                self.on_wire -= 1
+
+
+async def test_backlog_two_batches_at_a_time_server_stopped_mid_drain(tmp_path: Path,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """A backlog of 60 batches, two on the wire at once, and the server gone at the 10th: afterwards
+    every reading is in InfluxDB once and the cursor is at the end."""
+    server = InfluxD(tmp_path / "influxd")
+    server.start()
+    try:
+        server.create_database("cc")
+        journal, rs = stored(tmp_path, sample_readings(1000))
+        cfg = InfluxDB1Config.model_validate({"id": "up", "type": "influxdb1", "url": server.url, "database": "cc",
+                                              "batch_size": 50, "timeout": 2})
+        sink = Watched(cfg, server, stop_at=10)
+        f = Forwarder(sink, journal, ManualClock(T0), Stats(), poll_interval=0.05, backoff_initial=0.05,
+                      backoff_max=0.5, rng=random.Random(5))
+        task = asyncio.create_task(f.run())
+        try:
+            await asyncio.to_thread(wait_until, lambda: f.state.failures >= 2, 30, "two failed attempts")
+            assert journal.cursor("sink:up") <= 9 * 50
+            await asyncio.to_thread(server.start)
+            await asyncio.to_thread(wait_until, lambda: journal.cursor("sink:up") == rs[-1].id, 60, "backlog forwarded")
+        finally:
+            await stop_all([f], [task])
+        counts = server.query('SELECT count(temperature) AS t, count(humidity) AS h FROM readings', "cc")
+        assert counts[0]["values"][0][1:] == [2000, 1000]
+        assert as_rows(server.points("cc", "readings")) == expected(rs)
+        assert f.state.sent == len(rs) and sink.most_on_wire <= 2
+        assert "pool is full" not in caplog.text  # one connection per request on the wire
+    finally:
+        server.stop()
+
+
+async def test_cursor_past_the_journal_sends_what_it_holds_again(influxd: InfluxD, influx_db: str, tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """While the daemon is stopped, the newest rows of the journal vanish under the cursor (the readings
+    restored from an older backup). At the next start the cursor is reset, the journal sent again, new
+    readings (which take the vanished ids) follow, and InfluxDB holds every reading once."""
+    journal, first = stored(tmp_path, sample_readings(20))
+    f = Forwarder(sink_for(influxd.url, influx_db), journal, ManualClock(T0), Stats(), poll_interval=0.05)
+    task = asyncio.create_task(f.run())
+    try:
+        await asyncio.to_thread(wait_until, lambda: journal.cursor("sink:up") == 60, 30, "cursor at 60")
+    finally:
+        await stop_all([f], [task])
+    with journal.transaction() as db:
+        db.execute("DELETE FROM readings WHERE id > 30")
+    again = Forwarder(sink_for(influxd.url, influx_db), journal, ManualClock(T0), Stats(), poll_interval=0.05)
+    assert again.state.cursor == 0 and again.stats.get("forward_cursor_resets") == 1
+    assert "sink:up: cursor at journal id 60, but the newest reading is id 30" in caplog.text
+    task = asyncio.create_task(again.run())
+    try:
+        later = await asyncio.to_thread(journal.append, sample_readings(10, T0 + 100_000))
+        again.notify(later)
+        assert [r.id for r in later] == list(range(31, 61))  # the vanished ids, other readings
+        await asyncio.to_thread(wait_until, lambda: journal.cursor("sink:up") == 60, 30, "cursor at 60 again")
+    finally:
+        await stop_all([again], [task])
+    counts = influxd.query('SELECT count(temperature) AS t, count(humidity) AS h FROM readings', influx_db)
+    assert counts[0]["values"][0][1:] == [60, 30]  # 40 + 20 temperature, 20 + 10 humidity: none twice
+    assert as_rows(influxd.points(influx_db, "readings")) == expected(first + later)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -159,5 +160,55 @@ async def test_server_stopped_and_started_mid_run(tmp_path: Path) -> None:
         finally:
             await stop_all([f], [task])
         assert exported(server, "v2-restart") == expected(all_readings)
+    finally:
+        server.stop()
+
+
+class Watched(InfluxDB2Sink):
+    """Counts the writes on the wire at once, and stops the server just before write number `stop_at`."""
+
+    def __init__(self, cfg: InfluxDB2Config, server: VictoriaMetrics, stop_at: int) -> None:
+        super().__init__(cfg, COMMODITIES)
+        self.server, self.stop_at = server, stop_at
+        self.lock = threading.Lock()
+        self.writes = self.on_wire = self.most_on_wire = 0
+
+    def _write(self, body: bytes) -> None:
+        with self.lock:
+            self.writes += 1
+            self.on_wire += 1
+            self.most_on_wire = max(self.most_on_wire, self.on_wire)
+            stop = self.writes == self.stop_at
+        try:
+            if stop:
+                self.server.stop()
+            super()._write(body)
+        finally:
+            with self.lock:
+                self.on_wire -= 1
+
+
+async def test_backlog_two_batches_at_a_time_server_stopped_mid_drain(tmp_path: Path) -> None:
+    """influxdb-client's write API from two threads at once; the server gone at the 10th batch of 60."""
+    server = VictoriaMetrics(tmp_path / "vm")
+    server.start()
+    try:
+        journal, rs = stored(tmp_path, sample_readings("v2-pipe", 1000))
+        cfg = InfluxDB2Config.model_validate({"id": "v2", "type": "influxdb2", "url": server.url, "org": "o",
+                                              "bucket": "b", "token": TOKEN, "batch_size": 50, "timeout": 2})
+        sink = Watched(cfg, server, stop_at=10)
+        f = Forwarder(sink, journal, ManualClock(T0), Stats(), poll_interval=0.05, backoff_initial=0.05,
+                      backoff_max=0.5, rng=random.Random(5))
+        task = asyncio.create_task(f.run())
+        try:
+            await asyncio.to_thread(wait_until, lambda: f.state.failures >= 2, 30, "two failed attempts")
+            assert journal.cursor("sink:v2") <= 9 * 50
+            await asyncio.to_thread(server.start)
+            await asyncio.to_thread(wait_until, lambda: journal.cursor("sink:v2") == rs[-1].id, 60, "backlog forwarded")
+        finally:
+            await stop_all([f], [task])
+            await sink.close()
+        assert exported(server, "v2-pipe") == expected(rs)
+        assert f.state.sent == len(rs) and sink.most_on_wire <= 2
     finally:
         server.stop()
