@@ -132,7 +132,7 @@ def to_epoch(raw: Any, fmt: str, tz: str) -> float | None:
         if not isinstance(raw, str):
             return None
         dt = datetime.fromisoformat(raw.replace("Z", "+00:00")) if fmt == "iso" else datetime.strptime(raw, fmt)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond a float (10**400)
         return None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=zoneinfo.ZoneInfo(tz))

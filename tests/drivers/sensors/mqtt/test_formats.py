@@ -374,6 +374,8 @@ def test_json_scalar_payload_is_bad() -> None:
     ("2023-11-14T22:13:20Z", "iso", 1700000000.0),
     ("2023-11-15 06:13:20", "%Y-%m-%d %H:%M:%S", 1700000000.0),
     ("garbage", "iso", None),
+    (10**400, "epoch_ms", None),  # found by the long fuzz run: OverflowError escaped the parser
+    (10**400, "epoch_s", None),
 ])
 def test_to_epoch(raw: Any, fmt: str, expected: float | None) -> None:
     assert to_epoch(raw, fmt, "Asia/Shanghai") == (pytest.approx(expected) if expected else None)
