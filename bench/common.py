@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from daemon.config import AppConfig, parse_config
+from daemon.app.plugins import parse_config
+from daemon.config.schema import AppConfig
 from tests.peers import InfluxD, Mosquitto, wait_until
 
 __all__ = ["BenchBroker", "InfluxD", "Result", "app_config", "machine", "wait_until"]

@@ -21,11 +21,11 @@ from pathlib import Path
 import urllib3
 
 from bench.common import InfluxD, Result, check
-from daemon.clock import Clock
-from daemon.forwarder import Forwarder
-from daemon.journal import Journal
-from daemon.model import Quantity, Reading
-from daemon.stats import Stats
+from daemon.forwarding.forwarder import Forwarder
+from daemon.ports.clock import Clock
+from daemon.ports.model import Quantity, Reading
+from daemon.ports.stats import Stats
+from daemon.storage.journal import Journal
 from drivers.sinks.influxdb.schema import InfluxDB1Config
 from drivers.sinks.influxdb.v1 import InfluxDB1Sink
 

@@ -30,7 +30,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.common import PY, BenchBroker, Result, check, proc_stat
-from daemon.journal import Journal
+from daemon.storage.journal import Journal
 
 TOPIC = "bench/fleet/{}"
 ZONES = 50

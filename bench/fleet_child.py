@@ -20,9 +20,9 @@ import yaml
 async def _child(cfg_path: str) -> None:
     from typing import Literal
 
-    from daemon.config import parse_config
-    from daemon.notify import Message, Notifier, NotifierBase
-    from daemon.runtime import Daemon
+    from daemon.app.plugins import parse_config
+    from daemon.app.runtime import Daemon
+    from daemon.ports.notify import Message, Notifier, NotifierBase
     from drivers import load_all
     from drivers.registry import notifier
 

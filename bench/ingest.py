@@ -18,7 +18,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.common import BenchBroker, Result, app_config, check
-from daemon.runtime import Daemon
+from daemon.app.runtime import Daemon
 
 TOPIC = "bench/ingest/{}"
 

@@ -22,10 +22,11 @@ from typing import Any
 import httpx
 
 from bench.common import Result, app_config, check
-from daemon import history, rollups
-from daemon.journal import Journal
-from daemon.model import Quantity, Reading
-from daemon.runtime import Daemon
+from daemon.app.runtime import Daemon
+from daemon.ports.model import Quantity, Reading
+from daemon.reports import history
+from daemon.storage import rollups
+from daemon.storage.journal import Journal
 
 YEAR_MIN = 365 * 24 * 60
 T0 = 1_730_000_000.0

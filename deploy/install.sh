@@ -238,7 +238,7 @@ install_venv() {
     [ ! -f "$SRC/docs/install.md" ] || cp "$SRC/docs/install.md" "$VENV/share/install.md"
     [ "$fresh" = 1 ] || say "the environment keeps its Python: to change it, --uninstall first"
     # The example config of the version just installed (a --wheel may be newer than this checkout).
-    EXAMPLE=$("$VENV/bin/python" -I -c 'from daemon.catalog import default_catalog_path as p; print(p().parent / "example.yaml")')
+    EXAMPLE=$("$VENV/bin/python" -I -c 'from daemon.config.catalog import default_catalog_path as p; print(p().parent / "example.yaml")')
     [ -f "$EXAMPLE" ] || EXAMPLE=$SRC/config/example.yaml
 }
 

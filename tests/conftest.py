@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import AppConfig, parse_config
+from daemon.app.plugins import parse_config
+from daemon.config.schema import AppConfig
 
 MINIMAL = """
 site: {id: t1, name: 测试冷库}

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from daemon.journal import Journal
+from daemon.storage.journal import Journal
 from tests.conftest import MINIMAL
 
 ROOT = Path(__file__).resolve().parents[1]

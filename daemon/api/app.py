@@ -25,7 +25,7 @@ from daemon.api.views import alert_json, reading_json, zones_json
 from daemon.messages import LANGS, catalog
 
 if TYPE_CHECKING:
-    from daemon.runtime import Daemon
+    from daemon.app.runtime import Daemon
 
 STATIC = files("daemon.api").joinpath("static")
 # Journal ids are SQLite INTEGERs: a larger number in a URL is a 422, not an OverflowError (500).

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from fastapi import Header, HTTPException
 
-from daemon.config import ApiConfig
+from daemon.config.schema import ApiConfig
 
 log = logging.getLogger("coldchain.api")
 

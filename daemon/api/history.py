@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 
-from daemon import history as hist
 from daemon.api.download import attachment
-from daemon.excursions import excursions
 from daemon.messages import LANGS, render
-from daemon.reports import ReportError, parse_when
+from daemon.reports import history as hist
+from daemon.reports.compliance import ReportError, parse_when
+from daemon.reports.excursions import excursions
 
 if TYPE_CHECKING:
-    from daemon.runtime import Daemon
+    from daemon.app.runtime import Daemon
 
 DAY = 86400.0
 MAX_SPAN = 3 * 366 * DAY

@@ -15,13 +15,13 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from daemon.api.auth import Caller, Tokens
-from daemon.lots import LotError, LotNotFound, Lots, Who, audit_entries, public_record
+from daemon.lots.qr import qr_png, trace_url
+from daemon.lots.shelflife import Q10
+from daemon.lots.store import LotError, LotNotFound, Lots, Who, audit_entries, public_record
 from daemon.messages import LANGS, render
-from daemon.qr import qr_png, trace_url
-from daemon.shelflife import Q10
 
 if TYPE_CHECKING:
-    from daemon.runtime import Daemon
+    from daemon.app.runtime import Daemon
 
 STATIC = files("daemon.api").joinpath("static")
 

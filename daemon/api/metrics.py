@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
 if TYPE_CHECKING:
-    from daemon.runtime import Daemon
+    from daemon.app.runtime import Daemon
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Counters with their meaning; any other counter the daemon keeps is exported with a generic help.

@@ -15,11 +15,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from daemon.api.auth import Caller, Tokens
 from daemon.api.download import attachment
 from daemon.messages import LANGS
-from daemon.pdf import PdfError, html_to_pdf
-from daemon.reports import ReportError, compliance, period_bounds, to_csv, to_html
+from daemon.reports.compliance import ReportError, compliance, period_bounds, to_csv, to_html
+from daemon.reports.pdf import PdfError, html_to_pdf
 
 if TYPE_CHECKING:
-    from daemon.runtime import Daemon
+    from daemon.app.runtime import Daemon
 
 
 def router(d: Daemon, tokens: Tokens) -> APIRouter:

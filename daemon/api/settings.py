@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from daemon.api.auth import Caller, Tokens
 
 if TYPE_CHECKING:
-    from daemon.runtime import Daemon
+    from daemon.app.runtime import Daemon
 
 SECRET_KEYS = frozenset({"value", "password", "token", "secret", "access_key_secret", "secret_key"})
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from daemon.alerts import render_detail
-from daemon.journal import AlertRow
+from daemon.alarms.lifecycle import render_detail
 from daemon.messages import render
-from daemon.model import Reading
+from daemon.ports.model import Reading
+from daemon.storage.journal import AlertRow
 
 if TYPE_CHECKING:
-    from daemon.runtime import Daemon
+    from daemon.app.runtime import Daemon
 
 _RANK = {"firing": 3, "acknowledged": 2, "pending": 1}
 

@@ -8,7 +8,7 @@ from typing import Literal, TextIO
 
 from pydantic import Field
 
-from daemon.notify import Message, Notifier, NotifierBase, NotifierContext
+from daemon.ports.notify import Message, Notifier, NotifierBase, NotifierContext
 from drivers.registry import notifier
 
 log = logging.getLogger("coldchain.notify.console")

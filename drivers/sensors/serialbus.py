@@ -20,9 +20,9 @@ from typing import Any, Generic, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from daemon.errors import ConfigError, SensorError
-from daemon.model import Sample
-from daemon.sources import DriverContext, SensorBase, SensorDriver
+from daemon.ports.errors import ConfigError, SensorError
+from daemon.ports.model import Sample
+from daemon.ports.sources import DriverContext, SensorBase, SensorDriver
 from drivers.sensors.serialport import PortDown, PortSettings, SerialLike, SerialLink, bus_conflicts, group_by_port
 
 # APScheduler logs every job run at INFO; a bus polled each minute would fill the log.

@@ -14,10 +14,10 @@ import logging
 import sys
 import time
 
-from daemon.clock import Clock
-from daemon.config import load_config
-from daemon.journal import Journal
-from daemon.runtime import Daemon
+from daemon.app.plugins import load_config
+from daemon.app.runtime import Daemon
+from daemon.ports.clock import Clock
+from daemon.storage.journal import Journal
 
 
 async def main(config: str, speed: float) -> None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.clock import ManualClock
-from daemon.model import Sample
-from daemon.runtime import Daemon
+from daemon.app.runtime import Daemon
+from daemon.ports.clock import ManualClock
+from daemon.ports.model import Sample
 from tests.conftest import MINIMAL, make_config
 from tests.peers import until
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from daemon.alerts import AlertManager, Dispatcher
-from daemon.clock import ManualClock
-from daemon.config import AppConfig
-from daemon.errors import NotifierError
-from daemon.journal import Journal
-from daemon.notify import Incoming, Message, Notifier
-from daemon.rules import RuleEvent
-from daemon.stats import Stats
+from daemon.alarms.lifecycle import AlertManager, Dispatcher
+from daemon.alarms.rules import RuleEvent
+from daemon.config.schema import AppConfig
+from daemon.ports.clock import ManualClock
+from daemon.ports.errors import NotifierError
+from daemon.ports.notify import Incoming, Message, Notifier
+from daemon.ports.stats import Stats
+from daemon.storage.journal import Journal
 from drivers.notifiers.console import ConsoleConfig, ConsoleNotifier
 from tests.conftest import MINIMAL, make_config
 

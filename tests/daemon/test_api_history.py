@@ -13,10 +13,10 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from daemon.clock import ManualClock
-from daemon.model import Quantity, Reading, Sample
-from daemon.qr import qr_png
-from daemon.runtime import Daemon
+from daemon.app.runtime import Daemon
+from daemon.lots.qr import qr_png
+from daemon.ports.clock import ManualClock
+from daemon.ports.model import Quantity, Reading, Sample
 from tests.conftest import MINIMAL, make_config
 
 T0 = 1_763_568_000.0  # 2025-11-20 00:00 Asia/Shanghai

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.cli import main
-from daemon.config import load_config, parse_config
-from daemon.errors import ConfigError
+from daemon.app.cli import main
+from daemon.app.plugins import load_config, parse_config
+from daemon.ports.errors import ConfigError
 from tests.conftest import MINIMAL
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.cli import main
+from daemon.app.cli import main
 from tests.conftest import MINIMAL
 
 
@@ -48,7 +48,7 @@ def test_port_present_but_not_openable_names_the_group(tmp_path: Path, monkeypat
     from types import SimpleNamespace
     from typing import Any, cast
 
-    from daemon import doctor
+    from daemon.app import doctor
 
     port = tmp_path / "ttyUSB0"
     port.write_text("")

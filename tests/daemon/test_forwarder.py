@@ -10,13 +10,13 @@ from typing import Literal
 
 import pytest
 
-from daemon.clock import ManualClock
-from daemon.errors import SinkError
-from daemon.forwarder import Forwarder, stop_all
-from daemon.journal import Journal
-from daemon.model import Quality, Quantity, Reading
-from daemon.sinks import AlarmEvent, Batch, Sink, SinkBase
-from daemon.stats import Stats
+from daemon.forwarding.forwarder import Forwarder, stop_all
+from daemon.ports.clock import ManualClock
+from daemon.ports.errors import SinkError
+from daemon.ports.model import Quality, Quantity, Reading
+from daemon.ports.sinks import AlarmEvent, Batch, Sink, SinkBase
+from daemon.ports.stats import Stats
+from daemon.storage.journal import Journal
 
 pytestmark = pytest.mark.asyncio
 T0 = 1_700_000_000.0

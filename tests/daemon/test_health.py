@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from daemon import health
+from daemon.ports.clock import clock_synchronised
+from daemon.storage import disk as health
 
 
 def test_free_mb_of_missing_path_uses_parent(tmp_path: Path) -> None:
@@ -12,4 +13,4 @@ def test_free_mb_of_missing_path_uses_parent(tmp_path: Path) -> None:
 
 
 def test_clock_state_is_known_on_linux() -> None:
-    assert health.clock_synchronised() in (True, False)
+    assert clock_synchronised() in (True, False)

@@ -14,12 +14,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from daemon import history, rollups
-from daemon.clock import ManualClock
-from daemon.journal import Journal
-from daemon.model import Quality, Quantity, Reading
-from daemon.retention import Retention
-from daemon.stats import Stats
+from daemon.ports.clock import ManualClock
+from daemon.ports.model import Quality, Quantity, Reading
+from daemon.ports.stats import Stats
+from daemon.reports import history
+from daemon.storage import rollups
+from daemon.storage.journal import Journal
+from daemon.storage.retention import Retention
 
 T0 = 1_763_568_000.0  # on an hour boundary
 DAYS = 3

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.journal import Journal
-from daemon.model import Quality, Quantity, Reading
+from daemon.ports.model import Quality, Quantity, Reading
+from daemon.storage.journal import Journal
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,8 +91,8 @@ def test_failed_transaction_writes_nothing(tmp_path: Path) -> None:
 
 WRITER = """
 import sys, time
-from daemon.journal import Journal
-from daemon.model import Quality, Quantity, Reading
+from daemon.storage.journal import Journal
+from daemon.ports.model import Quality, Quantity, Reading
 j = Journal(sys.argv[1])
 i = int(sys.argv[2])
 while True:

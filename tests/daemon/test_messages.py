@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from daemon.alerts import TEXT_KEY, AlertManager
-from daemon.catalog import load_catalog
-from daemon.clock import ManualClock
-from daemon.journal import AlertRow, Journal
+from daemon.alarms.lifecycle import TEXT_KEY, AlertManager
+from daemon.config.catalog import load_catalog
 from daemon.messages import LANGS, catalog, placeholders, render
-from daemon.stats import Stats
+from daemon.ports.clock import ManualClock
+from daemon.ports.stats import Stats
+from daemon.storage.journal import AlertRow, Journal
 from tests.conftest import make_config
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from daemon.api.metrics import _db_facts, render_metrics
-from daemon.clock import ManualClock
-from daemon.model import Quantity, Reading
-from daemon.runtime import Daemon
+from daemon.app.runtime import Daemon
+from daemon.ports.clock import ManualClock
+from daemon.ports.model import Quantity, Reading
 from tests.conftest import make_config
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.mkt import (
+from daemon.reports.mkt import (
     Segment,
     combine,
     completeness,

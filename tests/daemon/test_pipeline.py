@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from daemon.clock import Clock
-from daemon.journal import Journal
-from daemon.model import Reading, Sample
-from daemon.pipeline import Pipeline
-from daemon.stats import Stats
+from daemon.ingest.pipeline import Pipeline
+from daemon.ports.clock import Clock
+from daemon.ports.model import Reading, Sample
+from daemon.ports.stats import Stats
+from daemon.storage.journal import Journal
 from tests.conftest import MINIMAL, make_config
 
 pytestmark = pytest.mark.asyncio
@@ -147,7 +147,7 @@ async def test_after_commit_keeps_the_order_the_events_were_made_in(tmp_path: Pa
 
 
 async def test_readings_held_back_by_a_full_disk_still_raise_their_alarms(tmp_path: Path) -> None:
-    from daemon.errors import ReadingsHeldBack
+    from daemon.ports.errors import ReadingsHeldBack
 
     class HeldBack(Journal):
         def append(self, readings):  # type: ignore[no-untyped-def]

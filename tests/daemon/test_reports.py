@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from daemon.cli import main
-from daemon.config import AppConfig
-from daemon.journal import Journal
-from daemon.model import Quantity, Reading
-from daemon.reports import ReportError, compliance, period_bounds, to_csv, to_html
+from daemon.app.cli import main
+from daemon.config.schema import AppConfig
+from daemon.ports.model import Quantity, Reading
+from daemon.reports.compliance import ReportError, compliance, period_bounds, to_csv, to_html
+from daemon.storage.journal import Journal
 from tests.conftest import MINIMAL, make_config
 
 TZ = zoneinfo.ZoneInfo("Asia/Shanghai")
@@ -143,7 +143,7 @@ def test_cli_report_csv_json(setup: tuple[AppConfig, Journal], tmp_path: Path,
 
 
 def test_cli_qr(tmp_path: Path) -> None:
-    from daemon.qr import qr_png
+    from daemon.lots.qr import qr_png
 
     out = tmp_path / "lot.png"
     assert main(["qr", "FJ-1", "--base-url", "https://trace.example.cn/", "-o", str(out)]) == 0
@@ -152,10 +152,10 @@ def test_cli_qr(tmp_path: Path) -> None:
 
 def test_report_and_history_after_retention_rolled_the_day_up(setup: tuple[AppConfig, Journal]) -> None:
     """Past raw_retention only 5-minute rollups remain; the report and the chart still add up."""
-    from daemon import history
-    from daemon.clock import ManualClock
-    from daemon.retention import Retention
-    from daemon.stats import Stats
+    from daemon.ports.clock import ManualClock
+    from daemon.ports.stats import Stats
+    from daemon.reports import history
+    from daemon.storage.retention import Retention
 
     cfg, j = setup
     before = compliance(j, cfg, "z1", DAY0, DAY0 + 86400, now=DAY0 + 200 * 86400).temperature
@@ -179,12 +179,12 @@ def test_report_and_history_after_retention_rolled_the_day_up(setup: tuple[AppCo
 def test_report_counts_each_reading_once_whatever_rolls_and_retention_did(setup: tuple[AppConfig, Journal]) -> None:
     """The rollups count every reading, raw rows stay until retention: a report takes from the rollups only
     what the raw rows no longer hold, also in a 5-minute bucket that retention deleted only part of."""
-    from daemon import rollups
-    from daemon.clock import ManualClock
-    from daemon.mkt import Rollup
-    from daemon.reports import _samples
-    from daemon.retention import Retention
-    from daemon.stats import Stats
+    from daemon.ports.clock import ManualClock
+    from daemon.ports.stats import Stats
+    from daemon.reports.compliance import _samples
+    from daemon.reports.mkt import Rollup
+    from daemon.storage import rollups
+    from daemon.storage.retention import Retention
 
     cfg, j = setup
     now = DAY0 + 200 * 86400

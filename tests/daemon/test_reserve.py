@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from daemon import health
-from daemon.errors import ReadingsHeldBack
-from daemon.journal import Journal, disk_full
-from daemon.reserve import MB, Reserve
-from daemon.runtime import Daemon
-from daemon.stats import Stats
+from daemon.app.runtime import Daemon
+from daemon.ports.errors import ReadingsHeldBack
+from daemon.ports.stats import Stats
+from daemon.storage import disk as health
+from daemon.storage.journal import Journal, disk_full
+from daemon.storage.reserve import MB, Reserve
 from tests.conftest import make_config
 
 
@@ -125,7 +125,7 @@ def test_disk_full_errors() -> None:
 async def test_readings_held_back_do_not_stop_the_watchdog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A restart would not free the disk and would pause the SMS; a journal that fails otherwise still stops it."""
     pets: list[str] = []
-    monkeypatch.setattr("daemon.runtime.notify", lambda state: pets.append(state) or True)
+    monkeypatch.setattr("daemon.app.runtime.notify", lambda state: pets.append(state) or True)
     d = Daemon(make_config(tmp_path))
     task = asyncio.create_task(d._watchdog(0.02))
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from daemon import rollups as tiers
-from daemon.clock import ManualClock
-from daemon.journal import SCHEMA, Journal
-from daemon.model import Quality, Quantity, Reading
-from daemon.retention import Retention
-from daemon.stats import Stats
+from daemon.ports.clock import ManualClock
+from daemon.ports.model import Quality, Quantity, Reading
+from daemon.ports.stats import Stats
+from daemon.storage import rollups as tiers
+from daemon.storage.journal import SCHEMA, Journal
+from daemon.storage.retention import Retention
 
 DAY = 86400.0
 NOW = 1_763_800_000.0  # not on a 5-minute boundary: the cutoff floors to one

@@ -13,10 +13,11 @@ from typing import Any
 
 import pytest
 
-from daemon import history, rollups
-from daemon.journal import SCHEMA, Journal
-from daemon.model import Quality, Quantity, Reading
-from daemon.stats import Stats
+from daemon.ports.model import Quality, Quantity, Reading
+from daemon.ports.stats import Stats
+from daemon.reports import history
+from daemon.storage import rollups
+from daemon.storage.journal import SCHEMA, Journal
 
 T0 = 1_763_568_000.0  # 2025-11-20 00:00 Asia/Shanghai, on an hour boundary
 Tier = dict[tuple[str, int], tuple[int, float | None, float | None, float | None, int]]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from daemon.catalog import load_catalog
-from daemon.config import AppConfig
-from daemon.model import Quality, Quantity, Reading
-from daemon.rules import Rules, zone_limits
+from daemon.alarms.rules import Rules, zone_limits
+from daemon.config.catalog import load_catalog
+from daemon.config.schema import AppConfig
+from daemon.ports.model import Quality, Quantity, Reading
 from tests.conftest import MINIMAL, make_config
 
 T0 = 1_700_000_000.0

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from daemon.cli import main
-from daemon.secrets import MASK, SecretRef, is_secret_name, masked
+from daemon.app.cli import main
+from daemon.ports.secrets import MASK, SecretRef, is_secret_name, masked
 from tests.conftest import MINIMAL
 
 CONFIG = MINIMAL.replace("api: {enabled: false}", """

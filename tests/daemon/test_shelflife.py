@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from daemon.catalog import load_catalog
-from daemon.mkt import Segment
-from daemon.shelflife import estimate, parse_storage_life, rate
+from daemon.config.catalog import load_catalog
+from daemon.lots.shelflife import estimate, parse_storage_life, rate
+from daemon.reports.mkt import Segment
 
 DAY = 86400.0
 

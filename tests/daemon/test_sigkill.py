@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from daemon.clock import Clock
-from daemon.config import load_config
-from daemon.forwarder import Forwarder, stop_all
-from daemon.journal import Journal
-from daemon.stats import Stats
+from daemon.app.plugins import load_config
+from daemon.forwarding.forwarder import Forwarder, stop_all
+from daemon.ports.clock import Clock
+from daemon.ports.stats import Stats
+from daemon.storage.journal import Journal
 from drivers import load_all
 from drivers.registry import SINKS
 from tests.peers import InfluxD, wait_until

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon import runtime
-from daemon.runtime import Daemon
-from daemon.sources import SensorDriver
+from daemon.app import runtime
+from daemon.app.runtime import Daemon
+from daemon.ports.sources import SensorDriver
 from tests.conftest import make_config
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.systemd import notify, watchdog_interval
+from daemon.app.systemd import notify, watchdog_interval
 
 
 def test_notify_sends_datagram(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from daemon.clock import ManualClock
-from daemon.config import AppConfig
-from daemon.journal import Journal
-from daemon.model import Quality, Quantity, Sample
-from daemon.pipeline import Pipeline
-from daemon.sources import PhysicalRange
-from daemon.stats import Stats
-from daemon.validate import Rejected, normalize, to_si
+from daemon.config.schema import AppConfig
+from daemon.ingest.pipeline import Pipeline
+from daemon.ingest.validate import Rejected, normalize, to_si
+from daemon.ports.clock import ManualClock
+from daemon.ports.model import Quality, Quantity, Sample
+from daemon.ports.sources import PhysicalRange
+from daemon.ports.stats import Stats
+from daemon.storage.journal import Journal
 
 NOW = 1_700_000_000.0
 

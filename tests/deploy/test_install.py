@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.journal import Journal
-from daemon.model import Quality, Quantity, Reading
+from daemon.ports.model import Quality, Quantity, Reading
+from daemon.storage.journal import Journal
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "deploy" / "install.sh"

@@ -17,12 +17,12 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Page, async_playwright
 
-from daemon.cli import main
-from daemon.clock import ManualClock
-from daemon.journal import AlertRow
-from daemon.model import Quantity, Reading, Sample
-from daemon.pdf import FLAGS, find_chromium
-from daemon.runtime import Daemon
+from daemon.app.cli import main
+from daemon.app.runtime import Daemon
+from daemon.ports.clock import ManualClock
+from daemon.ports.model import Quantity, Reading, Sample
+from daemon.reports.pdf import FLAGS, find_chromium
+from daemon.storage.journal import AlertRow
 from tests.conftest import MINIMAL, make_config
 from tests.peers import until
 
@@ -124,7 +124,7 @@ async def test_report_prints_to_pdf_over_http(daemon: tuple[Daemon, str]) -> Non
 
 def test_cli_report_pdf(tmp_path: Path) -> None:
     cfg = make_config(tmp_path, MINIMAL)
-    from daemon.journal import Journal
+    from daemon.storage.journal import Journal
 
     j = Journal(cfg.storage.journal)
     j.append([Reading("t1", "z1", "s1", Quantity.TEMPERATURE, 5.0 if i < 23 * 60 else 25.0, T0 + i * 60)

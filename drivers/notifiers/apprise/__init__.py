@@ -16,8 +16,8 @@ from importlib import resources
 from typing import ClassVar
 from urllib.parse import quote, unquote, urlsplit
 
-from daemon.errors import NotifierError
-from daemon.notify import Message, Notifier, NotifierBase, NotifierContext
+from daemon.ports.errors import NotifierError
+from daemon.ports.notify import Message, Notifier, NotifierBase, NotifierContext
 from drivers.notifiers.apprise.schema import AppriseConfig, UrlSource
 from drivers.registry import notifier
 

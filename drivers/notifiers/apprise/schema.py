@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from daemon.notify import NotifierBase
-from daemon.secrets import SecretRef
+from daemon.ports.notify import NotifierBase
+from daemon.ports.secrets import SecretRef
 
 
 class UrlSource(SecretRef):

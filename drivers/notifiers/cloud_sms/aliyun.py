@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
-from daemon.notify import Message, NotifierBase, NotifierContext
+from daemon.ports.notify import Message, NotifierBase, NotifierContext
 from drivers.notifiers.cloud_sms.channel import CloudSmsError, CloudSmsNotifier
 from drivers.notifiers.cloud_sms.schema import AliyunSmsConfig, AliyunTemplate
 from drivers.notifiers.cloud_sms.signing import (

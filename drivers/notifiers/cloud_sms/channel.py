@@ -16,9 +16,9 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
-from daemon.errors import NotifierError
-from daemon.notify import Message, Notifier, NotifierBase, NotifierContext
-from daemon.secrets import SecretRef
+from daemon.ports.errors import NotifierError
+from daemon.ports.notify import Message, Notifier, NotifierBase, NotifierContext
+from daemon.ports.secrets import SecretRef
 from drivers.notifiers.cloud_sms.schema import CloudSmsBase
 
 if TYPE_CHECKING:  # httpx (with h11, anyio, httpcore) is imported on first send: load_all() imports every driver

@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from daemon.durations import Duration
-from daemon.notify import NotifierBase
-from daemon.secrets import SecretRef
+from daemon.ports.durations import Duration
+from daemon.ports.notify import NotifierBase
+from daemon.ports.secrets import SecretRef
 
 Kind = Literal[
     "alert.temp_high", "alert.temp_low", "alert.freeze", "alert.rh_high", "alert.rh_low",

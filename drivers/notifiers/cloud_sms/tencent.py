@@ -6,7 +6,7 @@ import json
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from daemon.notify import Message, NotifierBase, NotifierContext
+from daemon.ports.notify import Message, NotifierBase, NotifierContext
 from drivers.notifiers.cloud_sms.channel import CloudSmsError, CloudSmsNotifier
 from drivers.notifiers.cloud_sms.schema import TencentSmsConfig, TencentTemplate
 from drivers.notifiers.cloud_sms.signing import tc3_authorization

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from importlib import resources
 
-from daemon.errors import NotifierError
-from daemon.notify import Incoming, Message, Notifier, NotifierBase, NotifierContext
+from daemon.ports.errors import NotifierError
+from daemon.ports.notify import Incoming, Message, Notifier, NotifierBase, NotifierContext
 from drivers.notifiers.gsm_modem import pdu
 from drivers.notifiers.gsm_modem.at import AtCommandError, AtError, AtPort, AtPortError, AtTimeout, Response, Urc
 from drivers.notifiers.gsm_modem.schema import GsmModemConfig

@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from daemon.durations import Duration
-from daemon.notify import NotifierBase
+from daemon.ports.durations import Duration
+from daemon.ports.notify import NotifierBase
 
 
 class GsmModemConfig(NotifierBase):

@@ -14,7 +14,7 @@ from typing import Any
 
 import minimalmodbus
 
-from daemon.errors import SensorReportedError, SensorTimeout
+from daemon.ports.errors import SensorReportedError, SensorTimeout
 from drivers.registry import sensor
 from drivers.sensors.modbus_rtu.schema import PRESETS, ModbusRtuConfig, RegisterConfig
 from drivers.sensors.serialbus import SerialBusDriver, Value

@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from daemon.durations import Duration
-from daemon.sources import SensorBase
+from daemon.ports.durations import Duration
+from daemon.ports.sources import SensorBase
 from drivers.sensors.modbus_rtu.presets import PRESETS, apply_preset
 from drivers.sensors.serialport import PortSettings
 

@@ -25,10 +25,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from daemon.config import MqttConfig
-from daemon.errors import SensorError
-from daemon.model import Sample
-from daemon.sources import DriverContext, SensorBase, SensorDriver
+from daemon.ports.broker import MqttConfig
+from daemon.ports.errors import SensorError
+from daemon.ports.model import Sample
+from daemon.ports.sources import DriverContext, SensorBase, SensorDriver
 from drivers.registry import sensor
 from drivers.sensors.mqtt.formats import BadPayload, DeviceState, parse
 from drivers.sensors.mqtt.schema import MqttSensorConfig

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from daemon.model import Sample
+from daemon.ports.model import Sample
 from drivers.sensors.mqtt.schema import MqttSensorConfig, TimestampPath
 
 HUMIDITY_UNIT = "%"

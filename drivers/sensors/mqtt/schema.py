@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from daemon.sources import SensorBase
+from daemon.ports.sources import SensorBase
 
 Format = Literal["tasmota", "zigbee2mqtt", "shelly_gen1", "shelly_gen2", "esphome", "homeassistant", "json"]
 QuantityName = Literal["temperature", "humidity"]

@@ -14,7 +14,7 @@ import time
 from importlib import resources
 from typing import Any
 
-from daemon.errors import SensorReportedError, SensorTimeout
+from daemon.ports.errors import SensorReportedError, SensorTimeout
 from drivers.registry import sensor
 from drivers.sensors.serial_line.schema import PRESETS, SerialLineConfig
 from drivers.sensors.serialbus import SerialBusDriver, Value

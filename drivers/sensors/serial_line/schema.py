@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from daemon.durations import Duration
-from daemon.sources import SensorBase
+from daemon.ports.durations import Duration
+from daemon.ports.sources import SensorBase
 from drivers.sensors.serial_line.presets import PRESETS, apply_preset
 from drivers.sensors.serialport import PortSettings
 

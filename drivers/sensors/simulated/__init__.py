@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
-from daemon.model import Sample
-from daemon.sources import DriverContext, SensorBase, SensorDriver
+from daemon.ports.model import Sample
+from daemon.ports.sources import DriverContext, SensorBase, SensorDriver
 from drivers.registry import sensor
 from drivers.sensors.simulated.physics import ColdRoom, Report
 from drivers.sensors.simulated.schema import SimulatedConfig

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from daemon.durations import Duration
-from daemon.sources import SensorBase
+from daemon.ports.durations import Duration
+from daemon.ports.sources import SensorBase
 
 FailureKind = Literal["compressor", "stuck", "silent", "fault_values"]
 

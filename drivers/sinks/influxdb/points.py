@@ -14,14 +14,14 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from daemon.errors import SinkError
-from daemon.model import Quantity, Reading
-from daemon.sinks import AlarmEvent, Batch
+from daemon.ports.errors import SinkError
+from daemon.ports.model import Quantity, Reading
+from daemon.ports.sinks import AlarmEvent, Batch
 
 if TYPE_CHECKING:
     from influxdb_client import Point
 
-    from daemon.journal import Journal, Row
+    from daemon.ports.sinks import JournalReader, Row
 
 READINGS = "readings"
 FAULTS = "sensor_faults"
@@ -100,7 +100,7 @@ def encode_events(events: Sequence[AlarmEvent], commodities: Mapping[str, str]) 
     return "\n".join(event_point(e, commodities.get(e.zone)).to_line_protocol() for e in events).encode("utf-8")
 
 
-def encode_rows(source: str, rows: Sequence[Row], journal: Journal, commodities: Mapping[str, str]) -> bytes:
+def encode_rows(source: str, rows: Sequence[Row], journal: JournalReader, commodities: Mapping[str, str]) -> bytes:
     """`encode()` of journal rows, byte for byte, without a Reading per row: the series prefix is
     looked up once per series id, the text of a value once per distinct value (sensors repeat
     their values; a dict look-up is ~4x cheaper than formatting the float), GOOD finite values
@@ -126,7 +126,7 @@ def encode_rows(source: str, rows: Sequence[Row], journal: Journal, commodities:
     return "\n".join(lines).encode("utf-8")
 
 
-def encode_values(values: Sequence[tuple[int, int, float | None]], journal: Journal,
+def encode_values(values: Sequence[tuple[int, int, float | None]], journal: JournalReader,
                   commodities: Mapping[str, str]) -> bytes | None:
     """`encode_rows()` of rows given as (ts_ms, series, GOOD value) (`Journal.read_values_after`), byte for
     byte; None if a row has no GOOD finite value (encode those rows with `encode_rows`, which knows
@@ -159,14 +159,14 @@ def _value_text(value: float | None, texts: dict[float, str]) -> str:
     return text
 
 
-def _prefix(sid: int, journal: Journal, commodities: Mapping[str, str], prefixes: dict[int, str]) -> str:
+def _prefix(sid: int, journal: JournalReader, commodities: Mapping[str, str], prefixes: dict[int, str]) -> str:
     """`readings,<tags> <field>=` of a series id, remembered in `prefixes`."""
     site, zone, sensor, qty = journal.series_key(sid)
     prefix = prefixes[sid] = _series_prefix(site, zone, sensor, commodities.get(zone), Quantity(qty)) + "="
     return prefix
 
 
-def prepare_lines(source: str, journal: Journal, after: int, limit: int,
+def prepare_lines(source: str, journal: JournalReader, after: int, limit: int,
                   commodities: Mapping[str, str]) -> Batch | None:
     """The next `limit` readings after id `after` as one body of line protocol (the payload), or None if
     there are none. The payload is the SinkError instead when a reading cannot be written: raise it

@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from daemon.errors import SinkError
-from daemon.sinks import SinkBase
+from daemon.ports.errors import SinkError
+from daemon.ports.sinks import SinkBase
 
 
 class TlsOptions(BaseModel):

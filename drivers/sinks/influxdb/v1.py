@@ -12,10 +12,9 @@ from urllib.parse import urlencode
 
 import urllib3
 
-from daemon.errors import SinkError
-from daemon.journal import Journal
-from daemon.model import Reading
-from daemon.sinks import AlarmEvent, Batch, Sink
+from daemon.ports.errors import SinkError
+from daemon.ports.model import Reading
+from daemon.ports.sinks import AlarmEvent, Batch, JournalReader, Sink
 from drivers.registry import sink
 from drivers.sinks.influxdb.points import encode, encode_events, prepare_lines
 from drivers.sinks.influxdb.schema import InfluxDB1Config
@@ -78,7 +77,7 @@ class InfluxDB1Sink(Sink):
     async def write_events(self, events: Sequence[AlarmEvent]) -> None:
         await self._threads.call(lambda: self._post(self._body(encode_events(events, self.commodities))))
 
-    def prepare(self, journal: Journal, after: int, limit: int) -> Batch | None:
+    def prepare(self, journal: JournalReader, after: int, limit: int) -> Batch | None:
         batch = prepare_lines(self.source, journal, after, limit, self.commodities)
         if batch is None or not isinstance(batch.payload, bytes):
             return batch

@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 import urllib3
 
-from daemon.errors import SinkError
-from daemon.journal import Journal
-from daemon.model import Reading
-from daemon.sinks import AlarmEvent, Batch, Sink
+from daemon.ports.errors import SinkError
+from daemon.ports.model import Reading
+from daemon.ports.sinks import AlarmEvent, Batch, JournalReader, Sink
 from drivers.registry import sink
 from drivers.sinks.influxdb.points import PRECISION, encode, encode_events, prepare_lines
 from drivers.sinks.influxdb.schema import InfluxDB2Config
@@ -83,7 +82,7 @@ class InfluxDB2Sink(Sink):
     async def write_events(self, events: Sequence[AlarmEvent]) -> None:
         await self._threads.call(lambda: self._write(encode_events(events, self.commodities)))
 
-    def prepare(self, journal: Journal, after: int, limit: int) -> Batch | None:
+    def prepare(self, journal: JournalReader, after: int, limit: int) -> Batch | None:
         return prepare_lines(self.source, journal, after, limit, self.commodities)  # the client gzips
 
     async def write_batch(self, batch: Batch) -> None:

@@ -21,9 +21,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from daemon.errors import SinkError
-from daemon.model import Reading
-from daemon.sinks import Sink
+from daemon.ports.errors import SinkError
+from daemon.ports.model import Reading
+from daemon.ports.sinks import Sink
 from drivers.registry import sink
 from drivers.sinks.mqtt_uplink.schema import MqttUplinkConfig, UplinkTls
 

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from daemon.api import create_app
-from daemon.clock import Clock
-from daemon.model import Sample
-from daemon.runtime import Daemon
+from daemon.app.runtime import Daemon
+from daemon.ports.clock import Clock
+from daemon.ports.model import Sample
 from tests.conftest import MINIMAL, free_port, make_config
 from tests.peers import InfluxD
 

@@ -8,12 +8,12 @@ from urllib.parse import unquote
 
 import pytest
 
-from daemon.alerts import AlertManager, Dispatcher
-from daemon.clock import ManualClock
-from daemon.errors import ConfigError
-from daemon.journal import Journal
-from daemon.rules import RuleEvent
-from daemon.stats import Stats
+from daemon.alarms.lifecycle import AlertManager, Dispatcher
+from daemon.alarms.rules import RuleEvent
+from daemon.ports.clock import ManualClock
+from daemon.ports.errors import ConfigError
+from daemon.ports.stats import Stats
+from daemon.storage.journal import Journal
 from drivers.registry import NOTIFIERS
 from tests.conftest import MINIMAL, make_config
 from tests.drivers.notifiers.conftest import RecordingServer

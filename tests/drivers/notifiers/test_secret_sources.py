@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import load_config
-from daemon.secrets import SecretRef, masked
+from daemon.app.plugins import load_config
+from daemon.ports.secrets import SecretRef, masked
 from drivers.notifiers.apprise import AppriseNotifier
 from drivers.notifiers.cloud_sms import AliyunSmsNotifier, TencentSmsNotifier
 

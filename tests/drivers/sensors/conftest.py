@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.sources import SensorDriver
+from daemon.ports.sources import SensorDriver
 from tests.peers import until  # noqa: F401 - the sensor tests import it from here
 
 DEADLINE = 10.0

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from daemon.clock import ManualClock
-from daemon.model import Sample
-from daemon.sources import DriverContext
+from daemon.ports.clock import ManualClock
+from daemon.ports.model import Sample
+from daemon.ports.sources import DriverContext
 
 
 def frame(hexbytes: str) -> bytes:

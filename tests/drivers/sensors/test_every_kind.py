@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from daemon.runtime import Daemon
+from daemon.app.runtime import Daemon
 from tests.conftest import make_config
 from tests.drivers.sensors.conftest import PtyPair, until
 from tests.drivers.sensors.modbus_rtu.test_peer import DEVICES, ModbusPeer

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from daemon.clock import Clock
-from daemon.lots import audit_entries
-from daemon.model import Sample
-from daemon.runtime import Daemon
+from daemon.app.runtime import Daemon
+from daemon.lots.store import audit_entries
+from daemon.ports.clock import Clock
+from daemon.ports.model import Sample
 from tests.conftest import make_config
 from tests.drivers.sensors.mqtt.test_driver import until
 

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from daemon import health
-from daemon.clock import Clock
-from daemon.journal import Journal
-from daemon.runtime import Daemon
+from daemon.app.runtime import Daemon
+from daemon.ports.clock import Clock
+from daemon.storage import disk as health
+from daemon.storage.journal import Journal
 from tests.conftest import make_config
 from tests.drivers.sensors.mqtt.conftest import Broker
 from tests.drivers.sensors.mqtt.test_driver import journal_values, mqtt_driver, uid, until

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from daemon.errors import ReadingsHeldBack
-from daemon.journal import Journal
-from daemon.model import Quantity, Reading
-from daemon.reserve import MB, Reserve
+from daemon.ports.errors import ReadingsHeldBack
+from daemon.ports.model import Quantity, Reading
+from daemon.storage.journal import Journal
+from daemon.storage.reserve import MB, Reserve
 from tests.drivers.sensors.mqtt.conftest import Broker
 from tests.drivers.sensors.mqtt.test_driver import journal_values, mqtt_driver, until
 from tests.faults.daemon.test_disk_full import CONFIG as DISK_FULL_CONFIG

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from daemon.clock import Clock
-from daemon.runtime import Daemon
+from daemon.app.runtime import Daemon
+from daemon.ports.clock import Clock
 from tests.conftest import make_config
 from tests.drivers.sensors.mqtt.test_driver import until
 

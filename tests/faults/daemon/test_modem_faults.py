@@ -29,10 +29,10 @@ from pathlib import Path
 
 import pytest
 
-from daemon.clock import Clock
-from daemon.journal import OutboxRow
-from daemon.notify import Notifier
-from daemon.runtime import Daemon
+from daemon.app.runtime import Daemon
+from daemon.ports.clock import Clock
+from daemon.ports.notify import Notifier
+from daemon.storage.journal import OutboxRow
 from drivers.notifiers.gsm_modem import GsmModemNotifier
 from drivers.notifiers.gsm_modem.pdu import Submit, decode
 from tests.conftest import make_config

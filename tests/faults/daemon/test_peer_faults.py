@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 import urllib3
 
-from daemon.clock import Clock
-from daemon.runtime import Daemon
+from daemon.app.runtime import Daemon
+from daemon.ports.clock import Clock
 from tests.conftest import make_config
 from tests.drivers.sensors.conftest import PtyPair
 from tests.drivers.sensors.mqtt.conftest import RestartableBroker

@@ -26,11 +26,11 @@ from pathlib import Path
 
 import pytest
 
-from daemon.alerts import Dispatcher
-from daemon.clock import Clock
-from daemon.config import load_config
-from daemon.journal import Journal
-from daemon.stats import Stats
+from daemon.alarms.lifecycle import Dispatcher
+from daemon.app.plugins import load_config
+from daemon.ports.clock import Clock
+from daemon.ports.stats import Stats
+from daemon.storage.journal import Journal
 from drivers import load_all
 from drivers.registry import NOTIFIERS
 from tests.daemon.test_sigkill import run_once

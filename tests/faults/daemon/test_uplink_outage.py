@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from daemon.clock import Clock
-from daemon.journal import Journal
-from daemon.model import Reading
-from daemon.runtime import Daemon
+from daemon.app.runtime import Daemon
+from daemon.ports.clock import Clock
+from daemon.ports.model import Reading
+from daemon.storage.journal import Journal
 from tests.conftest import make_config
 from tests.daemon.test_sigkill import influx_rows
 from tests.drivers.sensors.mqtt.test_driver import until

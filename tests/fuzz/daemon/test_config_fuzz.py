@@ -13,8 +13,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.config import AppConfig, parse_config
-from daemon.errors import ConfigError
+from daemon.app.plugins import parse_config
+from daemon.config.schema import AppConfig
+from daemon.ports.errors import ConfigError
 from tests.conftest import MINIMAL
 from tests.fuzz.budget import CONFIG_FUZZ
 

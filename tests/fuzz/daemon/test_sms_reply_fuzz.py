@@ -17,12 +17,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.alerts import AlertManager, parse_reply, phone_key
-from daemon.clock import ManualClock
-from daemon.journal import Journal
-from daemon.notify import Incoming
-from daemon.rules import RuleEvent
-from daemon.stats import Stats
+from daemon.alarms.lifecycle import AlertManager, parse_reply, phone_key
+from daemon.alarms.rules import RuleEvent
+from daemon.ports.clock import ManualClock
+from daemon.ports.notify import Incoming
+from daemon.ports.stats import Stats
+from daemon.storage.journal import Journal
 from tests.conftest import make_config
 from tests.daemon.test_alerts import ESCALATION, T0
 from tests.fuzz.budget import CONFIG_FUZZ, FUZZ

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, unquote
 import pytest
 import yaml
 
-from daemon.errors import NotifierError
-from daemon.notify import Message
+from daemon.ports.errors import NotifierError
+from daemon.ports.notify import Message
 from drivers.notifiers.apprise import SAMPLE_YAML, AppriseConfig, AppriseNotifier, service_label
 from tests.conftest import free_port
 from tests.drivers.notifiers.conftest import RecordingServer

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from daemon.notify import Message
+from daemon.ports.notify import Message
 
 TEXT = "【冷库告警】测试冷库1号库温度9.2℃，高于砂糖橘上限8.0℃已12分钟。回复ACK 17确认"
 PARAMS = {"site": "测试冷库", "zone": "1号库", "commodity": "砂糖橘", "value": "9.2", "limit": "8.0",

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl
 import pytest
 import yaml
 
-from daemon.notify import Message
+from daemon.ports.notify import Message
 from drivers.notifiers.cloud_sms import ALIYUN_SAMPLE_YAML, AliyunSmsConfig, AliyunSmsNotifier, CloudSmsError
 from drivers.notifiers.cloud_sms.aliyun import aliyun_number
 from drivers.notifiers.cloud_sms.signing import aliyun_signature

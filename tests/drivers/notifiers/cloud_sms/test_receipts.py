@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from daemon.notify import NotifierContext
+from daemon.ports.notify import NotifierContext
 from drivers.notifiers.cloud_sms.signing import aliyun_signature, tc3_authorization
 from tests.drivers.notifiers.cloud_sms import test_aliyun as ali
 from tests.drivers.notifiers.cloud_sms import test_tencent as ten

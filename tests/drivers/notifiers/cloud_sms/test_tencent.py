@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from daemon.notify import Message
+from daemon.ports.notify import Message
 from drivers.notifiers.cloud_sms import TENCENT_SAMPLE_YAML, CloudSmsError, TencentSmsConfig, TencentSmsNotifier
 from drivers.notifiers.cloud_sms.signing import tc3_authorization
 from drivers.notifiers.cloud_sms.tencent import e164, retryable

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.clock import Clock
-from daemon.runtime import Daemon
+from daemon.app.runtime import Daemon
+from daemon.ports.clock import Clock
 from drivers.notifiers.gsm_modem.pdu import Submit, decode
 from tests.conftest import make_config
 from tests.drivers.notifiers.gsm_modem.conftest import PtyPair

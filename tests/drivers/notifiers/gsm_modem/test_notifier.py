@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
-from daemon.errors import ConfigError, NotifierError
-from daemon.notify import Incoming, Message, NotifierContext
+from daemon.ports.errors import ConfigError, NotifierError
+from daemon.ports.notify import Incoming, Message, NotifierContext
 from drivers import load_all
 from drivers.notifiers.gsm_modem import SAMPLE_YAML, GsmModemConfig, GsmModemNotifier, signal_dbm
 from drivers.notifiers.gsm_modem.at import Urc

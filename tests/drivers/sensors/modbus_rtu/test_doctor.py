@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import parse_config
-from daemon.doctor import run_doctor
+from daemon.app.doctor import run_doctor
+from daemon.app.plugins import parse_config
 from tests.drivers.sensors.conftest import PtyPair
 from tests.drivers.sensors.modbus_rtu.test_peer import DEVICES, ModbusPeer
 

@@ -11,7 +11,7 @@ import serial
 import yaml
 from pydantic import ValidationError
 
-from daemon.errors import ConfigError
+from daemon.ports.errors import ConfigError
 from drivers.registry import SENSORS
 from drivers.sensors.modbus_rtu import SAMPLE_YAML, ModbusRtuConfig, ModbusRtuDriver
 from drivers.sensors.serialport import PortDown, PortSettings, SerialLink

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from daemon.errors import SensorReportedError, SensorTimeout
+from daemon.ports.errors import SensorReportedError, SensorTimeout
 from drivers.sensors.modbus_rtu import ModbusRtuConfig, RegisterConfig, decode, plan_reads, scan, transact
 from tests.drivers.sensors.fakes import FakeSerial, frame
 

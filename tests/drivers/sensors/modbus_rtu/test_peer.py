@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from daemon.runtime import Daemon
+from daemon.app.runtime import Daemon
 from drivers.sensors.modbus_rtu import ModbusRtuConfig, ModbusRtuDriver, scan
 from tests.conftest import make_config
 from tests.drivers.sensors.conftest import DEADLINE, PtyPair, running, until

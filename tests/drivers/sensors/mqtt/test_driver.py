@@ -17,11 +17,11 @@ import httpx
 import pytest
 import yaml
 
-from daemon.clock import Clock
-from daemon.config import AppConfig
-from daemon.model import Sample
-from daemon.runtime import Daemon
-from daemon.sources import DriverContext
+from daemon.app.runtime import Daemon
+from daemon.config.schema import AppConfig
+from daemon.ports.clock import Clock
+from daemon.ports.model import Sample
+from daemon.ports.sources import DriverContext
 from drivers.sensors.mqtt import MqttDriver
 from tests.conftest import make_config
 from tests.drivers.sensors.mqtt.conftest import Broker, PersistentBroker, RestartableBroker

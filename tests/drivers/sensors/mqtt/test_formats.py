@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from daemon.model import Sample
+from daemon.ports.model import Sample
 from drivers.sensors.mqtt.formats import BadPayload, DeviceState, dig, parse, to_epoch
 from drivers.sensors.mqtt.schema import MqttSensorConfig
 

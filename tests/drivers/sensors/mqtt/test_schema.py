@@ -10,9 +10,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from daemon.clock import Clock
-from daemon.errors import ConfigError
-from daemon.sources import DriverContext
+from daemon.ports.clock import Clock
+from daemon.ports.errors import ConfigError
+from daemon.ports.sources import DriverContext
 from drivers.registry import SENSORS
 from drivers.sensors.mqtt import SAMPLE_YAML, MqttDriver, MqttSensorConfig
 from drivers.sensors.mqtt.formats import BadPayload

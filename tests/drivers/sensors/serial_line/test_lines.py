@@ -8,7 +8,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from daemon.errors import ConfigError, SensorReportedError, SensorTimeout
+from daemon.ports.errors import ConfigError, SensorReportedError, SensorTimeout
 from drivers.registry import SENSORS
 from drivers.sensors.serial_line import SAMPLE_YAML, SerialLineConfig, SerialLineDriver, exchange, parse_line, read_line
 from drivers.sensors.serialbus import Value

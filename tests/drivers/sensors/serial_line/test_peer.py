@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import serial
 
-from daemon.runtime import Daemon
+from daemon.app.runtime import Daemon
 from drivers.sensors.serial_line import SerialLineConfig, SerialLineDriver
 from tests.conftest import make_config
 from tests.drivers.sensors.conftest import PtyPair, running, until

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from daemon.clock import ManualClock
-from daemon.model import Sample
-from daemon.sources import DriverContext
+from daemon.ports.clock import ManualClock
+from daemon.ports.model import Sample
+from daemon.ports.sources import DriverContext
 from drivers.registry import SENSORS
 from drivers.sensors.simulated import SAMPLE_YAML, SimulatedConfig, SimulatedDriver
 from drivers.sensors.simulated.schema import DefrostConfig, DoorsConfig, HumidityConfig

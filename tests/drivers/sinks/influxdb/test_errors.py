@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from daemon.errors import SinkError
-from daemon.model import Quantity, Reading
+from daemon.ports.errors import SinkError
+from daemon.ports.model import Quantity, Reading
 from drivers.sinks.influxdb import InfluxDB1Config, InfluxDB1Sink, InfluxDB2Config, InfluxDB2Sink
 
 pytestmark = pytest.mark.asyncio

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.errors import SinkError
-from daemon.model import Quality, Quantity, Reading
+from daemon.ports.errors import SinkError
+from daemon.ports.model import Quality, Quantity, Reading
 from drivers.sinks.influxdb.points import encode, to_point
 
 names = st.text(min_size=1, max_size=12)  # spaces, commas, '=', quotes, backslashes, 冷库 ...
@@ -53,7 +53,7 @@ def test_fault_goes_to_sensor_faults_with_its_note() -> None:
 @given(st.lists(readings, min_size=1, max_size=8))
 def test_encode_rows_matches_encode_byte_for_byte(tmp_path_factory: pytest.TempPathFactory, rs: list[Reading]) -> None:
     """The forwarder's fast path (journal rows, no Reading per row) writes exactly what encode() writes."""
-    from daemon.journal import Journal
+    from daemon.storage.journal import Journal
     from drivers.sinks.influxdb.points import encode_rows
 
     j = Journal(tmp_path_factory.mktemp("rows") / "j.db")
@@ -77,7 +77,7 @@ def test_prepared_batches_match_encode_byte_for_byte(tmp_path_factory: pytest.Te
                                                      limit: int) -> None:
     """The drain's path (three columns per row, values' text remembered per batch; full rows when a batch
     holds a fault) writes exactly what encode() writes for the same readings, batch by batch."""
-    from daemon.journal import Journal
+    from daemon.storage.journal import Journal
     from drivers.sinks.influxdb.points import prepare_lines
 
     j = Journal(tmp_path_factory.mktemp("lines") / "j.db")
@@ -118,7 +118,7 @@ def test_value_text_is_remembered_per_value_but_zero_keeps_its_sign() -> None:
 def test_a_value_that_cannot_be_written_is_kept_as_the_batch_refusal(tmp_path: Path) -> None:
     """Made ahead of the send, a batch holding an infinite GOOD value carries the refusal (with the
     reading's journal id) for the send to raise, where the forwarder isolates that reading."""
-    from daemon.journal import Journal
+    from daemon.storage.journal import Journal
     from drivers.sinks.influxdb.points import prepare_lines
 
     j = Journal(tmp_path / "j.db")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from daemon.errors import ConfigError
+from daemon.ports.errors import ConfigError
 from drivers.registry import SINKS
 from drivers.sinks.influxdb import v1, v2
 from tests.conftest import MINIMAL, make_config

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from daemon.clock import ManualClock
-from daemon.errors import SinkError
-from daemon.forwarder import Forwarder, stop_all
-from daemon.journal import Journal
-from daemon.model import Quality, Quantity, Reading
-from daemon.stats import Stats
+from daemon.forwarding.forwarder import Forwarder, stop_all
+from daemon.ports.clock import ManualClock
+from daemon.ports.errors import SinkError
+from daemon.ports.model import Quality, Quantity, Reading
+from daemon.ports.stats import Stats
+from daemon.storage.journal import Journal
 from drivers.sinks.influxdb import InfluxDB1Config, InfluxDB1Sink
 from tests.peers import InfluxD, wait_until
 
@@ -168,8 +168,8 @@ async def test_server_stopped_and_started_mid_run(tmp_path: Path) -> None:
 
 async def test_alarm_events_reach_alarm_events_measurement(influxd: InfluxD, influx_db: str, tmp_path: Path) -> None:
     """The alarm audit log (fired, acknowledged by whom, resolved) is forwarded from its own cursor."""
-    from daemon.alerts import AlertManager
-    from daemon.rules import RuleEvent
+    from daemon.alarms.lifecycle import AlertManager
+    from daemon.alarms.rules import RuleEvent
     from tests.conftest import make_config
 
     cfg = make_config(tmp_path)

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from daemon.clock import ManualClock
-from daemon.errors import SinkError
-from daemon.forwarder import Forwarder, stop_all
-from daemon.journal import Journal
-from daemon.model import Quality, Quantity, Reading
-from daemon.stats import Stats
+from daemon.forwarding.forwarder import Forwarder, stop_all
+from daemon.ports.clock import ManualClock
+from daemon.ports.errors import SinkError
+from daemon.ports.model import Quality, Quantity, Reading
+from daemon.ports.stats import Stats
+from daemon.storage.journal import Journal
 from drivers.sinks.influxdb import InfluxDB2Config, InfluxDB2Sink
 from tests.peers import VictoriaMetrics, wait_until
 

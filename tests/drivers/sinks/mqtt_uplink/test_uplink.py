@@ -19,12 +19,12 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from daemon.clock import ManualClock
-from daemon.errors import SinkError
-from daemon.forwarder import Forwarder, stop_all
-from daemon.journal import Journal
-from daemon.model import Quality, Quantity, Reading
-from daemon.stats import Stats
+from daemon.forwarding.forwarder import Forwarder, stop_all
+from daemon.ports.clock import ManualClock
+from daemon.ports.errors import SinkError
+from daemon.ports.model import Quality, Quantity, Reading
+from daemon.ports.stats import Stats
+from daemon.storage.journal import Journal
 from drivers.sinks.mqtt_uplink import SAMPLE_YAML, MqttUplinkConfig, MqttUplinkSink
 from tests.peers import Mosquitto, wait_until
 
@@ -108,7 +108,7 @@ async def test_readings_and_status_published(mosquitto: Mosquitto, subscriber: S
 
 KILLED_BOX = """
 import asyncio, sys
-from daemon.model import Quantity, Reading
+from daemon.ports.model import Quantity, Reading
 from drivers.sinks.mqtt_uplink import MqttUplinkConfig, MqttUplinkSink
 cfg = MqttUplinkConfig(id="region", type="mqtt_uplink", host="127.0.0.1", port=int(sys.argv[1]), keepalive=5)
 sink = MqttUplinkSink(cfg, {})

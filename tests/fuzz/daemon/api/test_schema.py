@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from daemon.clock import Clock
-from daemon.model import Sample
-from daemon.runtime import Daemon
+from daemon.app.runtime import Daemon
+from daemon.ports.clock import Clock
+from daemon.ports.model import Sample
 from tests.conftest import make_config
 from tests.daemon.test_api import CONFIG
 from tests.fuzz.budget import LONG

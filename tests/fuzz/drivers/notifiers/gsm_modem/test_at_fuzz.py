@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.errors import NotifierError
-from daemon.notify import Incoming, Message, NotifierContext
+from daemon.ports.errors import NotifierError
+from daemon.ports.notify import Incoming, Message, NotifierContext
 from drivers.notifiers.gsm_modem import GsmModemConfig, GsmModemNotifier
 from drivers.notifiers.gsm_modem.at import AtError, Urc
 from tests.drivers.notifiers.gsm_modem.test_pdu import ACK_DELIVER

@@ -16,7 +16,7 @@ import logging
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.notify import Incoming, NotifierContext
+from daemon.ports.notify import Incoming, NotifierContext
 from drivers.notifiers.gsm_modem import GsmModemConfig, GsmModemNotifier, pdu
 from tests.fuzz.budget import FUZZ
 from tests.fuzz.drivers.notifiers.gsm_modem.scripted_port import PORT, ScriptedPort

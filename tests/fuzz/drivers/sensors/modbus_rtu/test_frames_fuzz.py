@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.errors import SensorError
+from daemon.ports.errors import SensorError
 from drivers.sensors.modbus_rtu import ModbusRtuConfig, decode, transact
 from drivers.sensors.modbus_rtu.schema import RegisterConfig
 from tests.drivers.sensors.fakes import FakeSerial

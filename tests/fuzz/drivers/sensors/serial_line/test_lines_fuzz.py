@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.errors import SensorError
+from daemon.ports.errors import SensorError
 from drivers.sensors.serial_line import SerialLineConfig, exchange, parse_line
 from tests.drivers.sensors.fakes import FakeSerial
 from tests.fuzz.budget import FUZZ, STREAM_FUZZ

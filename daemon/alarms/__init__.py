@@ -1,0 +1,1 @@
+"""Where an alarm is decided (rules), lives (lifecycle), escalates and is sent (outbox, dispatcher)."""

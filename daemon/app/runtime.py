@@ -1,0 +1,400 @@
+"""The running daemon: wires config, journal, drivers, pipeline, rules, alerts and API
+into one asyncio loop, and shuts them down in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import signal
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from daemon.alarms.lifecycle import AlertManager, Dispatcher
+from daemon.alarms.rules import RuleEvent, Rules
+from daemon.app import plugins
+from daemon.app.systemd import notify, watchdog_interval
+from daemon.config.schema import AppConfig
+from daemon.forwarding.forwarder import Forwarder, stop_all
+from daemon.ingest.live import LiveView
+from daemon.ingest.pipeline import Pipeline
+from daemon.ports.clock import Clock
+from daemon.ports.model import Reading
+from daemon.ports.notify import Incoming, Notifier, NotifierContext
+from daemon.ports.registry import Registry
+from daemon.ports.sources import DriverContext, SensorDriver
+from daemon.ports.stats import Stats
+from daemon.storage.journal import Journal
+from daemon.storage.reserve import Reserve
+from daemon.storage.retention import Retention
+from daemon.storage.rollups import Roller
+
+log = logging.getLogger("coldchain")
+RAN_WELL = 300.0  # seconds a crashed driver must have run before its restart backoff starts over
+
+
+class Daemon:
+    """One site's monitor. `start()` runs everything; `stop()` flushes and closes."""
+
+    def __init__(self, cfg: AppConfig, clock: Clock | None = None, journal: Journal | None = None,
+                 registry: Registry | None = None) -> None:
+        reg = registry or plugins.registry()
+        notifier_types, sensor_types, sink_types = reg.notifiers, reg.sensors, reg.sinks
+        self.cfg = cfg
+        self.clock = clock or Clock()
+        self.stats = Stats()
+        self.journal = journal or Journal(cfg.storage.journal)
+        self.reserve = Reserve(self.journal.path, cfg.storage.reserve_mb, self.stats)  # disk full: daemon/reserve.py
+        self.reserve.attach(self.journal)
+        self.live = LiveView()
+        self.started_at = self.clock.now()
+        self.pipeline = Pipeline(cfg, self.journal, self.clock, self.stats)
+        self.rules = Rules(cfg, self.clock.now())
+        self.alerts = AlertManager(cfg, self.journal, self.clock, self.stats)
+        self.rules.restore(self.alerts.open_tracks())
+        self.reload_mutes()
+        self.live.update(self.journal.latest())
+        def nctx(channel: str) -> NotifierContext:
+            return NotifierContext(on_incoming=self._incoming,
+                                   on_delivery=functools.partial(self._delivery, channel),
+                                   log=logging.getLogger(f"coldchain.notify.{channel}"))
+
+        self.notifiers: dict[str, Notifier] = {n.id: notifier_types[n.type](n, nctx(n.id)) for n in cfg.notifiers}
+        if "log" not in self.notifiers:
+            console = notifier_types["console"]  # the log is the channel of last resort
+            self.notifiers["log"] = console(console.Config(id="log", type="console", stream="log"), nctx("log"))
+        esc = cfg.escalation
+        self.dispatcher = Dispatcher(self.journal, self.notifiers, self.stats, self.alerts.outbox_ready, self.clock,
+                                     retry_after=esc.retry_after, max_attempts=esc.max_attempts)
+        self.drivers: list[SensorDriver] = []
+        by_type: dict[str, list[Any]] = {}
+        for s in cfg.sensors:
+            by_type.setdefault(s.type, []).append(s)
+        for kind, sensors in by_type.items():
+            cls = sensor_types[kind]
+            for group in cls.group(sensors):
+                ctx = DriverContext(self.clock, self.pipeline.emit, self._set_online,
+                                    logging.getLogger(f"coldchain.driver.{kind}"), cfg, self.pipeline.submit)
+                self.drivers.append(cls(group, ctx))
+        self._rules_lock = asyncio.Lock()
+        self._restart_sleep: Callable[[float], Coroutine[Any, Any, None]] = asyncio.sleep  # tests make it instant
+        self._inflight: set[asyncio.Future[Any]] = set()
+        # rules see readings as they arrive; their events are stored once those readings are (pipeline.py)
+        self.pipeline.screen, self.pipeline.release, self.pipeline.discard = (
+            self.rules.on_readings, self._release, self._discard)
+        self.pipeline.subscribers.append(self._to_live)
+        commodities = {z.id: z.commodity for z in cfg.zones if z.commodity}
+        self.forwarders = [Forwarder(sink_types[s.type](s, commodities), self.journal, self.clock, self.stats,
+                                      site=cfg.site.id)
+                           for s in cfg.sinks]  # one durable cursor each: sink:<id>
+        self.pipeline.subscribers += [f.notify for f in self.forwarders]
+        self.retention = Retention(self.journal, self.clock, self.stats, raw_retention=cfg.storage.raw_retention,
+                                   rollup_retention=cfg.storage.rollup_retention,
+                                   cursors=[f.cursor_name for f in self.forwarders])
+        self.roller = Roller(self.journal, self.stats)  # keeps the history's rollups current
+        self.extra_tasks: list[Callable[[], Coroutine[Any, Any, None]]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
+        self.api_port: int | None = None
+
+    # -- journal work in threads
+
+    async def _in_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run blocking journal work in a thread that `stop()` waits for before closing the journal.
+
+        A cancelled caller does not stop a thread that is already writing; without this, an
+        alarm being stored at shutdown would hit a closed database."""
+        fut = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+        self._inflight.add(fut)
+        fut.add_done_callback(self._inflight.discard)
+        return await asyncio.shield(fut)
+
+    # -- fan-out
+
+    def _to_live(self, readings: list[Reading]) -> None:
+        self.live.update(readings)
+
+    async def _apply(self, events: list[RuleEvent]) -> None:
+        """Store rule events (blocking work in a thread). If the journal refuses them (disk full), the rules
+        forget them too, so the alarm is raised again on the next evaluation rather than lost."""
+        try:
+            await self._in_thread(self.reserve.retrying, self.alerts.apply, events)  # once more in the reserve
+        except Exception:
+            self.stats.inc("alarm_write_errors")
+            with contextlib.suppress(Exception):
+                self.rules.forget((e.key for e in events), await asyncio.to_thread(self.alerts.open_tracks))
+            raise
+
+    async def _release(self, events: list[RuleEvent]) -> None:
+        """Rule events whose readings are committed (or time-driven ones), stored in the order they were made."""
+        async with self._rules_lock:
+            await self._apply(events)
+
+    def _discard(self, events: list[RuleEvent], exc: BaseException) -> None:
+        """The readings behind these events were not stored (disk full): nothing is raised for them now; the
+        rules forget them so the reading's redelivery, or the next one, raises them again."""
+        self.stats.inc("alarm_events_discarded", len(events))
+        log.warning("%d alarm events dropped with their unstored readings (%s); re-evaluated on the next reading",
+                    len(events), exc)
+        self.rules.forget((e.key for e in events), self.alerts.open_tracks())
+
+    def _incoming(self, msg: Incoming) -> None:
+        """Called by a channel (possibly from its own thread) for every message received."""
+        self._loop.call_soon_threadsafe(
+            lambda: self._spawn(self._in_thread(self.alerts.handle_incoming, msg), "incoming"))
+
+    def _delivery(self, channel: str, ref: str, delivered: bool, detail: str) -> None:
+        """A channel's delivery report (may come from its own thread): recorded on the message."""
+        self.stats.inc("messages_delivered" if delivered else "messages_undelivered")
+
+        def record() -> None:
+            oid = self.journal.mark_delivered(channel, ref, delivered, detail)
+            level = logging.INFO if delivered else logging.WARNING
+            log.log(level, "%s: message %s (ref %s) %s%s", channel, oid if oid else "?", ref,
+                    "delivered" if delivered else "NOT delivered", f": {detail}" if detail else "")
+
+        self._loop.call_soon_threadsafe(lambda: self._spawn(self._in_thread(record), "incoming"))
+
+    def _set_online(self, sensor: str, online: bool, reason: str) -> None:
+        was = self.live.sensors.get(sensor)
+        if was is None or was.online != online:
+            log.info("sensor %s is %s%s", sensor, "online" if online else "offline", f" ({reason})" if reason else "")
+        self.live.set_online(sensor, online, reason)
+
+    async def _ticker(self) -> None:
+        period = max(1.0, min((s.stale_after_s for s in self.cfg.sensors), default=60.0) / 6)
+        while True:
+            await self.clock.sleep(period)
+            await self.tick()
+
+    async def tick(self) -> None:
+        """Time-driven alarm work: a clock step first, then no-data and delays, then escalation."""
+        async with self._rules_lock:
+            step = self.clock.jumped()
+            if step:
+                await self._clock_jumped(step)
+        events = self.rules.tick(self.clock.now())
+        if events:
+            await self.pipeline.after_commit(events)
+        await self._in_thread(self.alerts.escalate)
+
+    async def _clock_jumped(self, step: float) -> None:
+        """NTP stepped the clock (a Pi without RTC boots with a stale time): timers move with it, so no alarm
+        fires early or late and no silence is invented; readings already stored keep their stamps."""
+        self.stats.inc("clock_jumps")
+        log.warning("system clock stepped by %+.0f s; alarm delays, no-data and escalation timers moved with it",
+                    step)
+        self.rules.clock_jumped(step)
+        self.started_at += step
+        await self._in_thread(self.journal.shift_timers, step, self.clock.now() - step)
+        self.reload_mutes()
+
+    def reload_mutes(self) -> None:
+        self.rules.set_mutes((z, a, b, reason) for _, z, a, b, reason, _ in self.journal.mutes(
+            active_at=self.clock.now()))
+
+    def mute(self, zone: str, seconds: float, reason: str, who: str) -> int:
+        """Maintenance: no new alarms for `zone` for `seconds` (blocking; logged and stored)."""
+        now = self.clock.now()
+        mid = self.journal.add_mute(zone, now, now + seconds, reason, who)
+        log.warning("zone %s muted for %.0f min by %s: %s", zone, seconds / 60, who, reason)
+        self.reload_mutes()
+        return mid
+
+    def unmute(self, mute_id: int, who: str) -> bool:
+        ok = self.journal.end_mute(mute_id, self.clock.now())
+        if ok:
+            log.warning("mute %d ended early by %s", mute_id, who)
+        self.reload_mutes()
+        return ok
+
+    async def _box_health(self) -> None:
+        """Every minute: disk under the journal, clock synchronised (after an hour's grace for NTP)."""
+        from daemon.ports.clock import clock_synchronised
+
+        while True:
+            now = self.clock.now()
+            events = []
+            free = await asyncio.to_thread(self.reserve.check)  # releases or re-makes the disk reserve first
+            events += self.rules.box("disk", free < self.cfg.storage.min_free_mb, now, f"box.disk|free={free:.0f}")
+            synced = clock_synchronised()
+            if synced is not None and now - self.started_at > 3600:
+                events += self.rules.box("clock", not synced, now, "box.clock")
+            if events:
+                await self.pipeline.after_commit(events)
+            await self.clock.sleep(60)
+
+    async def _watchdog(self, period: float) -> None:
+        """Pet systemd's watchdog only while the loop runs and the journal accepts writes (readings held back by
+        the disk reserve do not count: a restart would not free the disk, and would pause the SMS)."""
+
+        def failed() -> int:
+            return self.stats.get("journal_write_errors") - self.stats.get("readings_held_back")
+
+        last_errors = failed()
+        while True:
+            await asyncio.sleep(period)
+            errors = failed()
+            if errors == last_errors:
+                notify("WATCHDOG=1")
+            else:
+                log.error("journal writes failing: not petting the watchdog")
+            last_errors = errors
+
+    async def _supervise(self, driver: SensorDriver | Notifier, restart_on_return: bool = True) -> None:
+        """Restart a crashed driver with backoff; the others, alarms and SMS keep running."""
+        backoff = 1.0
+        while True:
+            started = time.monotonic()
+            try:
+                await driver.run()
+                if not restart_on_return:
+                    return
+                log.warning("driver %s stopped by itself; restarting", driver.source)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.stats.inc("driver_crashes")
+                if time.monotonic() - started > RAN_WELL:
+                    backoff = 1.0  # it ran fine for a while: a new fault, not the same one again
+                log.exception("driver %s crashed; restarting in %.0f s", driver.source, backoff)
+            await self._restart_sleep(backoff)
+            backoff = min(backoff * 2, 60.0)
+
+    async def _keep_running(self, name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run a core loop (outbox, ticker, box health) again after an error such as a full disk: a task that
+        died here would stop every SMS or every no-data alarm until the next restart, silently."""
+        backoff = 1.0
+        while True:
+            try:
+                await loop()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.stats.inc("task_errors")
+                log.exception("%s failed; running it again in %.0f s", name, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 60.0)
+
+    # -- lifecycle
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.append(task)
+        if name == "incoming":
+            task.add_done_callback(self._tasks.remove)
+
+    async def start(self) -> None:
+        """Start every task; returns once the API (if enabled) is listening."""
+        self._loop = asyncio.get_running_loop()
+        await self._check_after_unclean_stop()
+        self.alerts.loop = self._loop  # alarm writes run in threads; they wake the dispatcher through the loop
+        self._spawn(self.pipeline.run(), "pipeline")
+        for n in self.notifiers.values():
+            self._spawn(self._supervise(n, restart_on_return=False), n.source)
+        self._spawn(self._keep_running("outbox dispatcher", self.dispatcher.run), "dispatcher")
+        self._spawn(self._keep_running("alarm ticker", self._ticker), "ticker")
+        self._spawn(self._keep_running("box-health check", self._box_health), "box-health")
+        for d in self.drivers:
+            self._spawn(self._supervise(d), d.source)
+        for f in self.forwarders:
+            self._spawn(f.run(), f.cursor_name)
+        self._spawn(self.retention.run(), "retention")
+        self._spawn(self.roller.run(), "rollups")
+        for factory in self.extra_tasks:
+            self._spawn(factory(), getattr(factory, "__name__", "task"))
+        if self.cfg.api.enabled:
+            await self._start_api()
+        if (period := watchdog_interval()) is not None:
+            self._spawn(self._watchdog(period), "watchdog")
+        notify("READY=1\nSTATUS=monitoring " + f"{len(self.cfg.sensors)} sensors")
+        log.info("coldchain running: site %s, %d sensors, %d zones, journal %s", self.cfg.site.id,
+                 len(self.cfg.sensors), len(self.cfg.zones), self.journal.path)
+
+    async def _check_after_unclean_stop(self) -> None:
+        """A power cut or kill left the run mark: check the journal's file, say what was found, carry on."""
+        result = await asyncio.to_thread(self.journal.begin_run)
+        if result is None:
+            return
+        if result == "ok":
+            log.warning("the previous run did not stop cleanly (power cut, kill or crash); "
+                        "journal PRAGMA quick_check: ok; resuming from the last committed reading")
+        else:
+            self.stats.inc("journal_damaged")
+            log.error("the previous run did not stop cleanly and journal PRAGMA quick_check reports: %s; "
+                      "monitoring continues, but copy %s aside and run `coldchain doctor`", result,
+                      self.journal.path)
+
+    async def _start_api(self) -> None:
+        import uvicorn
+
+        from daemon.api import create_app
+
+        config = uvicorn.Config(create_app(self), host=self.cfg.api.host, port=self.cfg.api.port,
+                                log_level="warning", lifespan="off", access_log=False)
+        server = uvicorn.Server(config)
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._server = server
+        self._spawn(server.serve(), "api")
+        while not server.started:
+            await asyncio.sleep(0.02)
+            for t in self._tasks:
+                if t.get_name() == "api" and t.done():
+                    t.result()  # re-raise why the API could not start (port in use ...)
+                    raise SystemExit(f"API on {self.cfg.api.host}:{self.cfg.api.port} stopped at start")
+        self.api_port = server.servers[0].sockets[0].getsockname()[1]
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def wait(self, duration: float | None = None) -> None:
+        """Run until SIGTERM/SIGINT, `request_stop()`, or `duration` real seconds."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self._stop.set)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=duration)
+
+    async def stop(self) -> None:
+        """Stop drivers first, then flush what they sent, then the rest; close the journal last."""
+        notify("STOPPING=1")
+        drivers = [t for t in self._tasks if t.get_name() in {d.source for d in self.drivers}]
+        for d in self.drivers:  # no new input; commit what was taken in; let drivers acknowledge it
+            d.quiesce()
+        await self.pipeline.flush()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*(d.settle() for d in self.drivers)), timeout=10)
+        for t in drivers:
+            t.cancel()
+        await asyncio.gather(*drivers, return_exceptions=True)
+        for d in self.drivers:
+            with contextlib.suppress(Exception):
+                await d.close()
+        await self.pipeline.flush()
+        if getattr(self, "_server", None) is not None:
+            self._server.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.dispatcher.drain(), timeout=5)
+        self.retention.stop()
+        self.roller.stop()
+        names = {f.cursor_name for f in self.forwarders}
+        await stop_all(self.forwarders, [t for t in self._tasks if t.get_name() in names])
+        for f in self.forwarders:
+            with contextlib.suppress(Exception):
+                await f.sink.close()
+        for t in self._tasks:
+            if not t.done():
+                t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for n in self.notifiers.values():
+            with contextlib.suppress(Exception):
+                await n.close()
+        if self._inflight:
+            await asyncio.gather(*self._inflight, return_exceptions=True)
+        self.journal.close()
+        self.journal.end_run()
+        log.info("coldchain stopped; journal closed cleanly")

@@ -1,0 +1,1 @@
+"""Store-and-forward of the journal to sinks (InfluxDB, MQTT uplink), one durable cursor each."""

@@ -1,0 +1,215 @@
+"""Source -> validate/normalize -> screen by the rules -> journal (in batches) -> fan-out.
+
+`submit()` queues samples and returns a future that completes when their readings are
+committed to the journal, so a driver may acknowledge its device (MQTT QoS 1, a finished
+Modbus poll) once it is done, and go on reading meanwhile. `emit()` is submit-and-wait.
+
+Alarm latency without one commit per reading: the rules `screen` readings as they arrive,
+before their commit. What the screen holds back (rule events) is `release`d only after the
+readings it came from are committed, in arrival order, and a batch that holds anything is
+committed at once instead of waiting for `flush_interval`. So an SMS never leaves for a
+reading that is not in the journal, and quiet batches still share one commit (SD card wear).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from daemon.config.schema import AppConfig
+from daemon.ingest.validate import Rejected, normalize
+from daemon.ports.clock import Clock
+from daemon.ports.errors import ReadingsHeldBack
+from daemon.ports.model import Reading, Sample
+from daemon.ports.stats import Stats
+from daemon.storage.journal import Journal
+
+log = logging.getLogger("coldchain.pipeline")
+UNSYNCED_NOTE = "clock not synchronised"
+Subscriber = Callable[[list[Reading]], Awaitable[None] | None]
+Screen = Callable[[list[Reading]], list[Any]]
+Release = Callable[[list[Any]], Awaitable[None]]
+Discard = Callable[[list[Any], BaseException], None]
+
+
+@dataclass
+class _Entry:
+    """One submit() (readings) or hold() (no readings): what waits for the next commit."""
+
+    readings: list[Reading]
+    committed: asyncio.Future[None]
+    held: list[Any] = field(default_factory=list)
+    released: asyncio.Future[None] | None = None
+
+
+class Pipeline:
+    """Batches readings into journal transactions; one writer, many emitters."""
+
+    def __init__(self, cfg: AppConfig, journal: Journal, clock: Clock, stats: Stats) -> None:
+        self.cfg = cfg
+        self.journal = journal
+        self.clock = clock
+        self.stats = stats
+        self.sensors = {s.id: s for s in cfg.sensors}
+        self.subscribers: list[Subscriber] = []
+        self.screen: Screen | None = None
+        self.release: Release | None = None
+        self.discard: Discard | None = None
+        self._pending: list[_Entry] = []
+        self._count = 0
+        self._wake = asyncio.Event()
+        self._flushing = asyncio.Lock()
+
+    def to_readings(self, samples: Sequence[Sample]) -> list[Reading]:
+        """Validate samples; faults are kept (as FAULT readings), unplaceable ones counted and dropped."""
+        now = self.clock.now()
+        # stamped by a clock NTP has not set yet (a Pi without RTC after a power cut): kept as is, but marked,
+        # so a report or an export shows which times may be off (docs/robustness.md)
+        receive_note = UNSYNCED_NOTE if self.clock.synchronised() is False else ""
+        out: list[Reading] = []
+        for s in samples:
+            sensor = self.sensors.get(s.sensor)
+            if sensor is None:
+                self.stats.inc("samples_unknown_sensor")
+                if self.stats.once(("unknown_sensor", s.sensor)):
+                    log.warning("sample for unknown sensor %r dropped (not in the config)", s.sensor)
+                continue
+            try:
+                r = normalize(s, sensor, self.cfg.site.id, now, receive_note)
+            except Rejected as exc:
+                self.stats.inc("samples_rejected")
+                if self.stats.once(("rejected", s.sensor, s.quantity)):
+                    log.warning("%s", exc)
+                continue
+            if not r.good:
+                self.stats.inc("sensor_faults")
+                if self.stats.once(("fault", r.sensor, r.quantity.value, r.note.split(" ")[0])):
+                    log.warning("sensor %s (%s): %s", r.sensor, r.quantity.value, r.note)
+            out.append(r)
+        return out
+
+    def submit(self, samples: Sequence[Sample]) -> asyncio.Future[None] | None:
+        """Queue samples; the future completes once their readings are committed (None: nothing to store)."""
+        readings = self.to_readings(samples)
+        if not readings:
+            return None
+        held: list[Any] = []
+        if self.screen is not None:
+            try:
+                held = self.screen(readings)
+            except Exception:
+                self.stats.inc("subscriber_errors")
+                log.exception("screening %d readings failed; they are still stored", len(readings))
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Entry(readings, fut, held))
+        self._count += len(readings)
+        if held or self._count >= self.cfg.storage.batch_max or self.cfg.storage.flush_interval == 0:
+            self._wake.set()
+        return fut
+
+    async def emit(self, samples: Sequence[Sample]) -> None:
+        """Queue samples and wait until their readings are in the journal."""
+        fut = self.submit(samples)
+        if fut is not None:
+            await fut
+
+    async def after_commit(self, held: list[Any]) -> None:
+        """Release `held` after every reading submitted before it is committed, and wait for that.
+
+        Time-driven rule events (delays, no data, box health) take this path so they are stored in
+        the order the rules made them, after the reading events made before them."""
+        loop = asyncio.get_running_loop()
+        entry = _Entry([], loop.create_future(), held, loop.create_future())
+        self._pending.append(entry)
+        await self.flush()
+        assert entry.released is not None
+        await entry.released
+
+    async def run(self) -> None:
+        """Flush whenever a batch is full, holds rule events, or `flush_interval` has passed.
+
+        `flush_interval: 0` is group commit: write as soon as the previous commit is done; what
+        arrives during a commit goes into the next one, so batches grow with the load by themselves.
+        Lowest latency for MQTT acks, but one commit per reading at low rates (SD card writes)."""
+        interval = self.cfg.storage.flush_interval
+        while True:
+            if interval > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=interval)
+            else:
+                await self._wake.wait()
+            self._wake.clear()
+            await self.flush()
+
+    async def flush(self) -> list[Reading]:
+        """Commit what is pending, then release what it held, then tell the subscribers."""
+        async with self._flushing:
+            if not self._pending:
+                return []
+            batch, self._pending, self._count = self._pending, [], 0
+            readings = [r for e in batch for r in e.readings]
+            stored: list[Reading] = []
+            failed: BaseException | None = None
+            if readings:
+                try:
+                    stored = await asyncio.to_thread(self.journal.append, readings)
+                except Exception as exc:  # disk full, I/O error: the emitters must not acknowledge
+                    failed = exc
+                    self.stats.inc("journal_write_errors")
+                    log.error("journal write of %d readings failed: %s", len(readings), exc)
+                else:
+                    self.stats.inc("readings_stored", len(stored))
+            for e in batch:
+                if e.readings and not e.committed.done():
+                    if failed is None:
+                        e.committed.set_result(None)
+                    else:
+                        e.committed.set_exception(failed)
+            await self._release(batch, failed)
+            if stored:
+                await self._tell(stored)
+            return stored
+
+    async def _release(self, batch: list[_Entry], failed: BaseException | None) -> None:
+        """Hand on what was held for committed readings (in order); forget what was held for lost ones.
+
+        Readings held back on purpose (a full disk keeps its reserve for alarms) still release their
+        alarm events: the alarm row keeps the value, and the reading itself comes back later (MQTT
+        redelivers it) without raising the alarm twice."""
+        if isinstance(failed, ReadingsHeldBack):
+            failed = None
+        lost = [i for e in batch if e.readings and failed is not None for i in e.held]
+        if lost and self.discard is not None:
+            try:
+                self.discard(lost, failed or RuntimeError("journal write failed"))
+            except Exception:
+                log.exception("discarding %d held items failed", len(lost))
+        kept = [i for e in batch if not (e.readings and failed is not None) for i in e.held]
+        error: BaseException | None = None
+        if kept and self.release is not None:
+            try:
+                await self.release(kept)
+            except Exception as exc:
+                error = exc
+                self.stats.inc("subscriber_errors")
+                log.error("releasing %d held items failed: %s", len(kept), exc)
+        for e in batch:
+            if e.released is not None and not e.released.done():
+                if error is None:
+                    e.released.set_result(None)
+                else:
+                    e.released.set_exception(error)
+
+    async def _tell(self, stored: list[Reading]) -> None:
+        for sub in self.subscribers:
+            try:
+                res = sub(stored)
+                if res is not None:
+                    await res
+            except Exception:
+                self.stats.inc("subscriber_errors")
+                log.exception("reading subscriber %r failed", sub)

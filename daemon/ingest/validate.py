@@ -1,0 +1,92 @@
+"""Turn a driver's raw Sample into a Reading in SI units, or a counted sensor fault.
+
+Known error values (DS18B20 85.0 power-on and -127 disconnected, 999 and 327.67
+sentinels), NaN, unknown units and values outside the sensor's physical range are never
+temperatures: they become FAULT readings that keep the raw value as evidence.
+"""
+
+from __future__ import annotations
+
+import math
+
+from daemon.ports.model import Quality, Quantity, Reading, Sample
+from daemon.ports.sources import SensorBase
+
+PHYSICAL = {Quantity.TEMPERATURE: (-50.0, 70.0), Quantity.HUMIDITY: (0.0, 100.0)}
+ERROR_VALUES = {
+    Quantity.TEMPERATURE: (85.0, -127.0, 999.0, 327.67, -327.68),
+    Quantity.HUMIDITY: (999.0, 327.67, 655.35, 6553.5),
+}
+FAHRENHEIT_ERRORS = (-196.6,)  # DallasTemperature DEVICE_DISCONNECTED_F
+FUTURE_TOLERANCE = 300.0  # a device clock more than this ahead is not believed
+
+_TEMP_UNITS = {"": "C", "c": "C", "°c": "C", "degc": "C", "celsius": "C", "℃": "C",
+               "f": "F", "°f": "F", "degf": "F", "fahrenheit": "F", "k": "K", "kelvin": "K"}
+_RH_UNITS = {"": "%", "%": "%", "%rh": "%", "rh": "%", "percent": "%", "ratio": "ratio"}
+
+
+class Rejected(Exception):
+    """A sample that cannot be placed at all (unknown quantity); counted and dropped."""
+
+
+def to_si(quantity: Quantity, value: float, unit: str) -> float:
+    """Value in °C or %RH; raises ValueError for a unit that does not fit the quantity."""
+    u = unit.strip().lower()
+    if quantity is Quantity.TEMPERATURE:
+        kind = _TEMP_UNITS.get(u)
+        if kind == "C":
+            return value
+        if kind == "F":
+            return (value - 32.0) * 5.0 / 9.0
+        if kind == "K":
+            return value - 273.15
+    else:
+        kind = _RH_UNITS.get(u)
+        if kind == "%":
+            return value
+        if kind == "ratio":
+            return value * 100.0
+    raise ValueError(f"unknown unit {unit!r} for {quantity.value}")
+
+
+_QUANTITIES = {q.value: q for q in Quantity}
+
+
+def normalize(sample: Sample, sensor: SensorBase, site: str, now: float, receive_note: str = "") -> Reading:
+    """The Reading for `sample`: GOOD with an SI value, or FAULT with a note saying why.
+
+    `receive_note` goes on a good reading stamped with `now` (the pipeline says when that clock is unsynchronised)."""
+    qty = _QUANTITIES.get(sample.quantity)  # a dict, not Quantity(...): once per reading on the ingest path
+    if qty is None:
+        raise Rejected(f"sensor {sensor.id}: unknown quantity {sample.quantity!r}")
+    ts = sample.ts if sample.ts is not None else now
+    note = receive_note if sample.ts is None else ""
+    if ts > now + FUTURE_TOLERANCE:
+        ts, note = now, "device clock ahead; receive time used"
+
+    def fault(why: str, value: float | None = None) -> Reading:
+        return Reading(site, sensor.zone, sensor.id, qty, value, ts, Quality.FAULT, why)
+
+    if sample.fault or sample.value is None:
+        return fault(sample.fault or "no value")
+    raw = sample.value
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+        return fault(f"not a number: {raw!r}")
+    raw = float(raw)
+    if not math.isfinite(raw):
+        return fault(f"not a number: {raw}")
+    try:
+        value = to_si(qty, raw, sample.unit)
+    except ValueError as exc:
+        return fault(str(exc), raw)
+    errors = ERROR_VALUES[qty] if sensor.error_values is None else tuple(sensor.error_values.get(qty.value, ()))
+    if any(abs(value - e) < 1e-6 for e in errors) or (
+        qty is Quantity.TEMPERATURE and _TEMP_UNITS.get(sample.unit.strip().lower()) == "F"
+        and any(abs(raw - e) < 1e-6 for e in FAHRENHEIT_ERRORS)
+    ):
+        return fault(f"known error value {raw:g}", raw)
+    rng = sensor.ranges.get(qty.value)
+    lo, hi = (rng.min, rng.max) if rng else PHYSICAL[qty]
+    if not lo <= value <= hi:
+        return fault(f"{value:g} outside physical range {lo:g}..{hi:g}", raw)
+    return Reading(site, sensor.zone, sensor.id, qty, round(value, 4), ts, Quality.GOOD, note)

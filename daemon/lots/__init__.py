@@ -1,0 +1,1 @@
+"""Lots (traceability codes): check-in/out, their cold-chain record, shelf life, QR codes."""

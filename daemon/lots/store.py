@@ -1,0 +1,226 @@
+"""Lots (batches) by traceability code: check in, move, check out, and their cold-chain record.
+
+A lot has one history whatever rooms it passed through: its stays are rows of
+`lot_stays`, at most one open at a time (a unique index guards it). The record is
+computed from the journal on demand: per stay and overall min/max/mean/MKT, minutes
+outside the lot's commodity range, the excursions of the rooms while it was there, and
+the shelf-life estimate. Every change is written with its author to `audit_log` in the
+same transaction, so the log and the data cannot disagree.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from daemon.alarms.rules import zone_limits
+from daemon.config.catalog import Commodity, load_catalog
+from daemon.config.schema import AppConfig, ZoneConfig
+from daemon.lots.shelflife import estimate
+from daemon.reports.compliance import zone_stats
+from daemon.reports.excursions import excursions
+from daemon.reports.mkt import Segment, Summary, combine
+from daemon.storage.journal import Journal
+
+CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{2,63}$")
+
+
+class LotError(ValueError):
+    """A lot operation refused; `status` is the HTTP status it maps to."""
+
+    status = 422
+
+
+class LotNotFound(LotError):
+    status = 404
+
+
+class LotConflict(LotError):
+    status = 409
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    """The author of a change, as the audit log records it."""
+
+    name: str
+    role: str
+
+
+def audit(db: sqlite3.Connection, ts: float, who: Who, action: str, target: str, detail: dict[str, Any]) -> None:
+    db.execute("INSERT INTO audit_log (ts, who, role, action, target, detail) VALUES (?,?,?,?,?,?)",
+               (ts, who.name, who.role, action, target, json.dumps(detail, ensure_ascii=False, sort_keys=True)))
+
+
+def audit_entries(journal: Journal, target: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+    sql, args = "SELECT id, ts, who, role, action, target, detail FROM audit_log", []
+    if target is not None:
+        sql += " WHERE target = ?"
+        args.append(target)
+    rows = journal.read(sql + " ORDER BY id DESC LIMIT ?", [*args, limit])
+    return [{"id": i, "ts": ts, "who": w, "role": r, "action": a, "target": t, "detail": json.loads(d or "{}")}
+            for i, ts, w, r, a, t, d in rows]
+
+
+def lot_limits(com: Commodity) -> tuple[float | None, float | None]:
+    """The lot's own range (its commodity's), the same defaults a room storing it would get."""
+    lim = zone_limits(ZoneConfig(id="lot", name="lot", commodity=com.key), com)
+    return lim.temp_low, lim.temp_high
+
+
+class Lots:
+    """Lot operations on the journal (blocking: call from a thread in async code)."""
+
+    def __init__(self, journal: Journal, cfg: AppConfig) -> None:
+        self.journal = journal
+        self.cfg = cfg
+
+    def _zone(self, zone: str) -> ZoneConfig:
+        try:
+            return self.cfg.zone(zone)
+        except StopIteration:
+            raise LotNotFound(f"no zone {zone!r}; known: {', '.join(z.id for z in self.cfg.zones)}") from None
+
+    @staticmethod
+    def _open_stay(db: sqlite3.Connection, code: str) -> tuple[int, str] | None:
+        row = db.execute("SELECT id, zone FROM lot_stays WHERE lot = ? AND end IS NULL", (code,)).fetchone()
+        return (int(row[0]), str(row[1])) if row else None
+
+    def check_in(self, code: str, commodity: str, zone: str, now: float, who: Who, *, quantity: float | None = None,
+                 unit: str | None = None, origin: str | None = None) -> dict[str, Any]:
+        """A new lot arrives in `zone`; the code must be new."""
+        if not CODE.match(code):
+            raise LotError(f"traceability code {code!r}: 3-64 letters, digits, '.', '_' or '-'")
+        if commodity not in load_catalog():
+            raise LotError(f"unknown commodity {commodity!r}")
+        self._zone(zone)
+        with self.journal.transaction() as db:
+            if db.execute("SELECT 1 FROM lots WHERE code = ?", (code,)).fetchone():
+                raise LotConflict(f"lot {code} is already registered")
+            db.execute("INSERT INTO lots (code, commodity, quantity, unit, origin, created, created_by) "
+                       "VALUES (?,?,?,?,?,?,?)", (code, commodity, quantity, unit, origin, now, who.name))
+            db.execute("INSERT INTO lot_stays (lot, zone, start, who_in) VALUES (?,?,?,?)", (code, zone, now, who.name))
+            audit(db, now, who, "lot.check_in", code, {"zone": zone, "commodity": commodity, "quantity": quantity,
+                                                      "unit": unit, "origin": origin})
+        return self.get(code)
+
+    def move(self, code: str, zone: str, now: float, who: Who) -> dict[str, Any]:
+        """The lot goes to another room: its stay there starts when the last one ends."""
+        self._zone(zone)
+        with self.journal.transaction() as db:
+            stay = self._require_open(db, code)
+            if stay[1] == zone:
+                raise LotConflict(f"lot {code} is already in {zone}")
+            db.execute("UPDATE lot_stays SET end = ?, who_out = ? WHERE id = ?", (now, who.name, stay[0]))
+            db.execute("INSERT INTO lot_stays (lot, zone, start, who_in) VALUES (?,?,?,?)", (code, zone, now, who.name))
+            audit(db, now, who, "lot.move", code, {"from": stay[1], "to": zone})
+        return self.get(code)
+
+    def check_out(self, code: str, now: float, who: Who) -> dict[str, Any]:
+        """The lot leaves the center; its record is closed."""
+        with self.journal.transaction() as db:
+            stay = self._require_open(db, code)
+            db.execute("UPDATE lot_stays SET end = ?, who_out = ? WHERE id = ?", (now, who.name, stay[0]))
+            db.execute("UPDATE lots SET checked_out = ? WHERE code = ?", (now, code))
+            audit(db, now, who, "lot.check_out", code, {"zone": stay[1]})
+        return self.get(code)
+
+    def _require_open(self, db: sqlite3.Connection, code: str) -> tuple[int, str]:
+        if not db.execute("SELECT 1 FROM lots WHERE code = ?", (code,)).fetchone():
+            raise LotNotFound(f"no lot {code}")
+        stay = self._open_stay(db, code)
+        if stay is None:
+            raise LotConflict(f"lot {code} has been checked out")
+        return stay
+
+    def get(self, code: str) -> dict[str, Any]:
+        """The lot and its stays, without statistics."""
+        row = self.journal.read("SELECT code, commodity, quantity, unit, origin, created, created_by, checked_out "
+                                "FROM lots WHERE code = ?", (code,))
+        if not row:
+            raise LotNotFound(f"no lot {code}")
+        c, com, qty, unit, origin, created, by, out = row[0]
+        stays = self.journal.read("SELECT zone, start, end, who_in, who_out FROM lot_stays WHERE lot = ? "
+                                  "ORDER BY start, id", (code,))
+        return {"code": c, "commodity": com, "quantity": qty, "unit": unit, "origin": origin, "created": created,
+                "created_by": by, "checked_out": out, "zone": next((z for z, _, e, _, _ in stays if e is None), None),
+                "stays": [{"zone": z, "start": a, "end": b, "who_in": wi, "who_out": wo} for z, a, b, wi, wo in stays]}
+
+    def search(self, *, in_storage: bool | None = None, zone: str | None = None,
+               limit: int = 500) -> list[dict[str, Any]]:
+        sql = ("SELECT l.code, l.commodity, l.quantity, l.unit, l.origin, l.created, l.checked_out, s.zone "
+               "FROM lots l LEFT JOIN lot_stays s ON s.lot = l.code AND s.end IS NULL WHERE 1=1")
+        args: list[Any] = []
+        if in_storage is not None:
+            sql += " AND l.checked_out IS NULL" if in_storage else " AND l.checked_out IS NOT NULL"
+        if zone is not None:
+            sql += " AND s.zone = ?"
+            args.append(zone)
+        rows = self.journal.read(sql + " ORDER BY l.created DESC LIMIT ?", [*args, limit])
+        return [{"code": c, "commodity": com, "quantity": q, "unit": u, "origin": o, "created": cr,
+                 "checked_out": out, "zone": z} for c, com, q, u, o, cr, out, z in rows]
+
+    def record(self, code: str, now: float) -> dict[str, Any]:
+        """The lot's cold-chain record: per stay and overall statistics, excursions, shelf-life estimate."""
+        lot = self.get(code)
+        com = load_catalog().get(lot["commodity"])
+        low, high = lot_limits(com) if com else (None, None)
+        parts: list[tuple[Summary, list[Segment]]] = []
+        tracks = []
+        total_s = 0.0
+        exc_all = []
+        for stay in lot["stays"]:
+            a, b = stay["start"], stay["end"] if stay["end"] is not None else now
+            z = next((x for x in self.cfg.zones if x.id == stay["zone"]), None)
+            stay["zone_name"] = z.name if z else stay["zone"]
+            stay["zone_name_en"] = (z.name_en or z.name) if z else stay["zone"]
+            stay["hours"] = round((b - a) / 3600, 2)
+            st = zone_stats(self.journal, self.cfg, stay["zone"], "temperature", a, b, low, high) if b > a else None
+            stay["temperature"] = _summary_json(st.zone) if st else None
+            if st is not None:
+                parts.append((st.zone, [s for segs in st.tracks.values() for s in segs]))
+                tracks.append((a, b, list(st.tracks.values())))
+            else:
+                tracks.append((a, b, []))
+            total_s += max(0.0, b - a)
+            exc = excursions(self.journal, start=a, end=b, now=now, zone=stay["zone"], product_only=True)
+            stay["excursions"] = len(exc)
+            exc_all += [e for e in exc if e.id not in {x.id for x in exc_all}]
+        total = combine(parts, low, high, total_s) if parts else None
+        shelf = estimate(com, tracks) if com else None
+        return {
+            **lot,
+            "commodity_info": None if com is None else {
+                "key": com.key, "name_en": com.name_en, "name_zh": com.name_zh, "temp_min": com.temp_min,
+                "temp_max": com.temp_max, "storage_life": com.storage_life},
+            "limits": {"low": low, "high": high},
+            "hours": round(total_s / 3600, 2),
+            "temperature": _summary_json(total) if total else None,
+            "excursions": [e.json() for e in exc_all],
+            "shelf_life": shelf.json() if shelf else None,
+            "as_of": now,
+        }
+
+
+def _summary_json(s: Summary) -> dict[str, Any]:
+    return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(s).items()}
+
+
+PUBLIC_EXCURSION = ("kind", "start", "end", "minutes", "peak", "limit")
+
+
+def public_record(rec: dict[str, Any]) -> dict[str, Any]:
+    """The record a buyer sees from the QR code: no staff names, no phone numbers, no comments."""
+    return {
+        "code": rec["code"], "commodity": rec["commodity"], "commodity_info": rec["commodity_info"],
+        "quantity": rec["quantity"], "unit": rec["unit"], "origin": rec["origin"], "created": rec["created"],
+        "checked_out": rec["checked_out"], "hours": rec["hours"], "limits": rec["limits"],
+        "temperature": rec["temperature"], "shelf_life": rec["shelf_life"], "as_of": rec["as_of"],
+        "stays": [{k: s[k] for k in ("zone_name", "zone_name_en", "start", "end", "hours", "temperature")}
+                  for s in rec["stays"]],
+        "excursions": [{**{k: e[k] for k in PUBLIC_EXCURSION}, "minutes": round(e["minutes"], 1),
+                        "acknowledged": e["acked"] is not None} for e in rec["excursions"]],
+    }

@@ -1,0 +1,45 @@
+"""The MQTT broker connection (config section `mqtt:`), shared by the MQTT sensor driver and the core schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from daemon.ports.durations import Duration
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TlsConfig(_Strict):
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    insecure: bool = False
+
+
+class MqttConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    client_id: str | None = Field(None, description="stable id of the persistent session; default coldchain-<site>")
+    username: str | None = None
+    password: str | None = Field(None, repr=False, description="prefer password_file: this file is often shared")
+    password_file: Path | None = None
+    keepalive: int = Field(60, ge=5, le=3600)
+    tls: TlsConfig | None = None
+    protocol: Literal["3.1.1", "5"] = Field("3.1.1", description="MQTT protocol version")
+    qos: Literal[0, 1] = Field(1, description="QoS of the sensor subscriptions; 1 = acknowledged after journaling")
+    persistent_session: bool = Field(
+        True, description="keep the session (and QoS 1 messages) while the daemon is down"
+    )
+    session_expiry: Duration = Field(
+        7 * 86400.0, gt=0, description="MQTT 5: how long the broker keeps the session after a disconnect"
+    )
+    reconnect_min: Duration = Field(1.0, ge=1, description="first reconnect delay; doubles up to reconnect_max")
+    reconnect_max: Duration = Field(120.0, ge=1)
+    discover: list[str] | None = Field(
+        None, description="extra topic filters whose unmapped topics `doctor` lists; None = derived, [] = off"
+    )

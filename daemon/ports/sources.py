@@ -1,0 +1,153 @@
+"""The seam between the core and sensor drivers.
+
+A driver class declares `Config` (a `SensorBase` subclass whose `type` is a Literal),
+registers under that type key in `drivers.registry`, and is built with the configs of
+the sensors it serves (`group()` decides which sensors share one instance, e.g. one
+RS485 bus or one MQTT connection). Its `run()` pushes `Sample`s through
+`ctx.emit()`, which returns once they are in the journal.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from daemon.ports.broker import MqttConfig
+from daemon.ports.clock import Clock
+from daemon.ports.durations import Duration
+from daemon.ports.model import Sample
+
+SENSOR_ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+
+class PhysicalRange(BaseModel):
+    """What the sensor can physically measure; values outside are faults, not readings."""
+
+    model_config = ConfigDict(extra="forbid")
+    min: float
+    max: float
+
+
+class SensorBase(BaseModel):
+    """Options every sensor has, whatever its driver."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=SENSOR_ID, description="unique sensor id, used in alarms and InfluxDB tags")
+    zone: str = Field(description="id of the zone (cold room) this sensor measures")
+    type: str
+    name: str | None = None
+    interval: Duration = Field(default=60.0, gt=0, description="how often the sensor reports")
+    stale_after: Duration | None = Field(
+        default=None, gt=0, description="no-data alarm after this long; default 5 x interval"
+    )
+    ranges: dict[str, PhysicalRange] = Field(
+        default_factory=dict, description="override the physical range per quantity"
+    )
+    error_values: dict[str, list[float]] | None = Field(
+        default=None, description="override the known error values per quantity"
+    )
+
+    @property
+    def stale_after_s(self) -> float:
+        return self.stale_after if self.stale_after is not None else 5 * self.interval
+
+
+Emit = Callable[[Sequence[Sample]], Awaitable[None]]
+# Queue samples without waiting: the future completes at their journal commit (None: nothing to store).
+Submit = Callable[[Sequence[Sample]], asyncio.Future[None] | None]
+
+
+class SiteFacts(Protocol):
+    """The site, as a driver sees it."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def timezone(self) -> str: ...
+
+
+class StorageFacts(Protocol):
+    @property
+    def batch_max(self) -> int: ...
+
+
+class DriverSettings(Protocol):
+    """The parts of the whole config a driver may read (the app passes its `AppConfig`)."""
+
+    @property
+    def site(self) -> SiteFacts: ...
+
+    @property
+    def mqtt(self) -> MqttConfig | None: ...
+
+    @property
+    def storage(self) -> StorageFacts: ...
+
+
+@dataclass
+class DriverContext:
+    """What the core gives a driver: time, the way in, online state, and the config."""
+
+    clock: Clock
+    emit: Emit
+    set_online: Callable[[str, bool, str], None]
+    log: logging.Logger
+    settings: DriverSettings | None
+    submit: Submit | None = None
+
+    def submitter(self) -> Submit:
+        """`submit`, or for a context without one (doctor, tests) emit() run as a task."""
+        if self.submit is not None:
+            return self.submit
+        emit = self.emit
+
+        def submit(samples: Sequence[Sample]) -> asyncio.Future[None]:
+            return asyncio.ensure_future(emit(samples))
+
+        return submit
+
+
+class SensorDriver(abc.ABC):
+    """A running source of samples for one or more sensors."""
+
+    Config: ClassVar[type[SensorBase]]
+    type_key: ClassVar[str] = ""
+
+    def __init__(self, sensors: Sequence[SensorBase], ctx: DriverContext) -> None:
+        self.sensors = list(sensors)
+        self.ctx = ctx
+
+    @classmethod
+    def group(cls, sensors: Sequence[SensorBase]) -> list[list[SensorBase]]:
+        """Which sensors share one driver instance; by default each has its own."""
+        return [[s] for s in sensors]
+
+    @property
+    def source(self) -> str:
+        """Names this instance in logs and errors, e.g. `modbus_rtu:/dev/ttyUSB0`."""
+        return f"{self.type_key}:{','.join(s.id for s in self.sensors)}"
+
+    @abc.abstractmethod
+    async def run(self) -> None:
+        """Produce samples until cancelled. Raise only for bugs; report device trouble as faults."""
+
+    def quiesce(self) -> None:  # noqa: B027 - optional hook
+        """Shutdown, step 1: take no new input; the core is about to commit what was submitted."""
+
+    async def settle(self) -> None:  # noqa: B027 - optional hook
+        """Shutdown, step 2, after that commit: finish what depended on it (MQTT acknowledgements)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release ports and connections; called on shutdown."""
+
+    def describe(self) -> dict[str, Any]:
+        """Facts for `doctor` and the API (port, topics ...)."""
+        return {"source": self.source}

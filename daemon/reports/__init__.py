@@ -1,0 +1,1 @@
+"""Figures people read and sign: history, excursions, MKT, compliance reports, PDF."""

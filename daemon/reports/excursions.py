@@ -1,0 +1,89 @@
+"""Excursions: alarms that fired, with who was told, who acknowledged and what they did.
+
+An excursion is an alarm that reached `firing` (a door opened for two minutes is cancelled
+while pending and is not one). Its time out of range runs from `started` (the first reading
+outside) to `resolved`, or to now while it is still open. `public()` strips every name and
+phone number for the consumer trace page.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from daemon.storage.journal import AlertRow, Journal
+
+# Kinds about the goods' temperature and humidity; the others are about the equipment.
+PRODUCT_KINDS = frozenset({"temp_high", "temp_low", "freeze", "rh_high", "rh_low", "band", "exposure", "rate"})
+
+
+@dataclass
+class Excursion:
+    id: int
+    zone: str
+    sensor: str | None
+    kind: str
+    severity: str
+    state: str
+    start: float
+    fired: float | None
+    end: float | None
+    minutes: float
+    value: float | None
+    limit: float | None
+    peak: float | None
+    acked: float | None
+    acked_by: str | None
+    comment: str | None
+    actions: list[str] = field(default_factory=list)
+    told: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def product(self) -> bool:
+        return self.kind in PRODUCT_KINDS
+
+    def json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def public(self) -> dict[str, Any]:
+        """What a buyer may see: times, values, whether and when it was acknowledged; no people."""
+        return {"kind": self.kind, "start": self.start, "end": self.end, "minutes": round(self.minutes, 1),
+                "peak": self.peak, "limit": self.limit, "acknowledged": self.acked is not None,
+                "acked": self.acked, "resolved": self.end is not None}
+
+
+_COLS = ("id, key, zone, sensor, kind, severity, state, started, fired, acked, acked_by, resolved, "
+         "value, limit_value, peak, detail")
+
+
+def excursions(journal: Journal, *, start: float, end: float, now: float, zone: str | None = None,
+               product_only: bool = False, limit: int = 1000) -> list[Excursion]:
+    """Fired alarms overlapping [start, end), oldest first, with their audit trail and messages."""
+    sql = (f"SELECT {_COLS} FROM alerts WHERE fired IS NOT NULL AND started < ? "
+           "AND (resolved IS NULL OR resolved >= ?)")
+    args: list[Any] = [end, start]
+    if zone is not None:
+        sql += " AND zone = ?"
+        args.append(zone)
+    sql += " ORDER BY started, id LIMIT ?"
+    args.append(limit)
+    out = []
+    for row in journal.read(sql, args):
+        a = AlertRow(*row)
+        if product_only and a.kind not in PRODUCT_KINDS:
+            continue
+        events = journal.alert_events(a.id)
+        ack_comment = next((c for _, st, _, c in events if st == "acknowledged" and c), None)
+        actions = [c for _, st, _, c in events if c and st not in ("acknowledged", "pending", "firing", "escalated")]
+        told = [{"contact": c, "channel": n, "state": st, "sent_at": sent, "kind": k,
+                 "delivered": None if dl is None else bool(dl)}
+                for c, n, st, sent, k, dl in journal.read(
+                    "SELECT contact, notifier, state, sent_at, msg_key, delivered FROM outbox WHERE alert_id = ? "
+                    "ORDER BY id", (a.id,))]
+        stop = a.resolved if a.resolved is not None else now
+        out.append(Excursion(
+            id=a.id, zone=a.zone, sensor=a.sensor, kind=a.kind, severity=a.severity, state=a.state, start=a.started,
+            fired=a.fired, end=a.resolved, minutes=max(0.0, stop - a.started) / 60, value=a.value,
+            limit=a.limit_value, peak=a.peak, acked=a.acked, acked_by=a.acked_by, comment=ack_comment,
+            actions=actions, told=told))
+    return out

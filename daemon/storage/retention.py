@@ -1,0 +1,149 @@
+"""Local retention: raw readings older than `storage.raw_retention` are deleted; their rollups stay.
+
+The SD card must not fill up, yet the record must last (EN 12830 asks >= 1 year, HACCP 1-2 years),
+and nothing may vanish before the uplink has it. The 5-minute and hourly rollups (daemon/rollups.py)
+already count every rolled reading, so one pass:
+
+1. rolls whatever the rollups have not reached yet (so a deleted reading is always in them),
+2. deletes raw rows older than the cutoff (whole 5-minute buckets of time) — but only rows the rolls
+   have reached (id <= the rollup cursor) and every configured forwarder has confirmed (id <= the
+   lowest `sink:<id>` cursor), and never the newest row, which keeps journal ids rising. When a
+   forwarder holds back rows older than the budget, the pass keeps them and says so in the log,
+3. drops rollup rows older than `storage.rollup_retention` (default 2 years), whole hours of them so
+   the hourly tier always matches the 5-minute one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from daemon.ports.clock import Clock
+from daemon.ports.stats import Stats
+from daemon.storage import rollups
+from daemon.storage.journal import Journal
+
+log = logging.getLogger("coldchain.retention")
+BUCKET_MS = rollups.FIVE_MIN_MS
+
+_DELETE = "DELETE FROM readings WHERE series = :series AND ts_ms >= :start AND ts_ms < :end AND id <= :upto"
+
+
+@dataclass(frozen=True, slots=True)
+class PassResult:
+    """What one retention pass did."""
+
+    deleted: int  # raw readings deleted (the rollups keep counting them)
+    held: int  # raw readings past the budget kept because a forwarder has not confirmed them
+    rollups_dropped: int
+
+
+class Retention:
+    """Runs a pass every `interval` seconds of real time; blocking SQL runs in a thread."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        clock: Clock,
+        stats: Stats,
+        *,
+        raw_retention: float,
+        rollup_retention: float,
+        cursors: Sequence[str],
+        interval: float = 3600.0,
+        window: float = 86400.0,
+    ) -> None:
+        self.journal = journal
+        self.clock = clock
+        self.stats = stats
+        self.raw_retention = raw_retention
+        self.rollup_retention = rollup_retention
+        self.cursors = list(cursors)  # names of the configured forwarders' cursors
+        self.interval = interval
+        self.window_ms = int(window * 1000)  # readings of one series per transaction: a day is ~1440
+        self._stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Make a running pass end after its current window (each window is one transaction)."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(self.run_pass)
+            except Exception:  # a full disk or locked file must not end retention for good
+                self.stats.inc("retention_errors")
+                log.exception("retention pass failed; next try in %.0f s", self.interval)
+            await asyncio.sleep(self.interval)
+
+    def confirmed_upto(self) -> tuple[int, str | None]:
+        """The highest id every forwarder has confirmed, and the cursor that limits it (None: no limit)."""
+        upto, slowest = self.journal.max_id(), None
+        for name in self.cursors:
+            c = self.journal.cursor(name)
+            if c < upto:
+                upto, slowest = c, name
+        return upto, slowest
+
+    def run_pass(self) -> PassResult:
+        now = self.clock.now()
+        cutoff = int((now - self.raw_retention) * 1000) // BUCKET_MS * BUCKET_MS  # whole buckets only
+        rollups.catch_up(self.journal, self._stopping)
+        upto, slowest = self.confirmed_upto()
+        # never delete the newest row: SQLite gives a new row max(id)+1, and ids below a forwarder's
+        # cursor would never be sent (a center idle for a season would otherwise empty the table)
+        upto = min(upto, self.journal.max_id() - 1, rollups.state(self.journal).cursor)
+        rollups.mark_deleted_before(self.journal, cutoff)  # readers subtract raw rows from rollups up to here
+        t0 = time.monotonic()
+        deleted = 0
+        with self.journal.transaction() as db:
+            series = [int(row[0]) for row in db.execute("SELECT id FROM series ORDER BY id")]
+        for sid in series:  # per series, oldest first, one time window per transaction (index: series, ts_ms)
+            start = self._next_ts(sid, -1, cutoff, upto)
+            while start is not None and not self._stopping.is_set():
+                end = min(start + self.window_ms, cutoff)
+                with self.journal.transaction() as db:
+                    args = {"series": sid, "start": start, "end": end, "upto": upto}
+                    deleted += db.execute(_DELETE, args).rowcount
+                start = self._next_ts(sid, end - 1, cutoff, upto)
+        held = self._held(upto, cutoff, slowest)
+        with self.journal.transaction() as db:
+            keep_from = int((now - self.rollup_retention) * 1000) // rollups.HOUR_MS * rollups.HOUR_MS
+            dropped = sum(db.execute(f"DELETE FROM {table} WHERE bucket_ms < ?", (keep_from,)).rowcount
+                          for table in rollups.TIERS.values())
+        if deleted or dropped:
+            self.stats.inc("retention_deleted", deleted)
+            log.info("retention: %d raw readings older than %s deleted (the rollups keep them), %d old rollup "
+                     "rows dropped (%.1f s)", deleted, _day(cutoff / 1000), dropped, time.monotonic() - t0)
+        return PassResult(deleted, held, dropped)
+
+    def _next_ts(self, series: int, after: int, cutoff: int, upto: int) -> int | None:
+        """The oldest timestamp > `after` of a deletable row of `series`, or None."""
+        with self.journal.transaction() as db:
+            row = db.execute("SELECT MIN(ts_ms) FROM readings WHERE series = ? AND ts_ms > ? AND ts_ms < ? "
+                             "AND id <= ?", (series, after, cutoff, upto)).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def _held(self, upto: int, cutoff: int, slowest: str | None) -> int:
+        """Count raw rows past the budget that only wait for a forwarder, and say so."""
+        if slowest is None:
+            return 0
+        with self.journal.transaction() as db:
+            held, oldest = db.execute(
+                "SELECT COUNT(*), MIN(ts_ms) FROM readings WHERE id > ? AND ts_ms < ?", (upto, cutoff)
+            ).fetchone()
+        if held:
+            self.stats.inc("retention_held_passes")
+            log.warning("retention: keeping %d raw readings beyond raw_retention (oldest from %s): forwarder %s "
+                        "has not delivered them yet; the journal grows until the uplink catches up",
+                        held, _day(oldest / 1000), slowest)
+        return int(held)
+
+
+def _day(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
