@@ -8,20 +8,18 @@ import math
 import zoneinfo
 from datetime import datetime
 from importlib.resources import files
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from daemon.api.auth import Caller, Tokens
+from daemon.api.services import Services
 from daemon.lots.qr import qr_png, trace_url
 from daemon.lots.shelflife import Q10
 from daemon.lots.store import LotError, LotNotFound, Lots, Who, audit_entries, public_record
 from daemon.messages import LANGS, render
-
-if TYPE_CHECKING:
-    from daemon.app.runtime import Daemon
 
 STATIC = files("daemon.api").joinpath("static")
 
@@ -39,7 +37,7 @@ class MoveBody(BaseModel):
     zone: str
 
 
-def router(d: Daemon, tokens: Tokens) -> APIRouter:
+def router(d: Services, tokens: Tokens) -> APIRouter:
     r = APIRouter()
     lots = Lots(d.journal, d.cfg)
     staff = Depends(tokens.require("staff", "manager"))

@@ -26,7 +26,7 @@ from daemon.ports.notify import Incoming, Notifier, NotifierContext
 from daemon.ports.registry import Registry
 from daemon.ports.sources import DriverContext, SensorDriver
 from daemon.ports.stats import Stats
-from daemon.storage.journal import Journal
+from daemon.storage.journal import AlertRow, Journal
 from daemon.storage.reserve import Reserve
 from daemon.storage.retention import Retention
 from daemon.storage.rollups import Roller
@@ -194,6 +194,10 @@ class Daemon:
     def reload_mutes(self) -> None:
         self.rules.set_mutes((z, a, b, reason) for _, z, a, b, reason, _ in self.journal.mutes(
             active_at=self.clock.now()))
+
+    def acknowledge(self, alert_id: int, who: str, comment: str | None, via: str) -> AlertRow | None:
+        """Acknowledge a pending or firing alarm (blocking); stops its escalation. None if nothing to do."""
+        return self.alerts.acknowledge(alert_id, who, comment, via)
 
     def mute(self, zone: str, seconds: float, reason: str, who: str) -> int:
         """Maintenance: no new alarms for `zone` for `seconds` (blocking; logged and stored)."""
