@@ -5,19 +5,17 @@ from __future__ import annotations
 import asyncio
 import zoneinfo
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse, Response
 
 from daemon.api.download import attachment
+from daemon.api.services import Services
 from daemon.messages import LANGS, render
 from daemon.reports import history as hist
 from daemon.reports.compliance import ReportError, parse_when
 from daemon.reports.excursions import excursions
-
-if TYPE_CHECKING:
-    from daemon.app.runtime import Daemon
 
 DAY = 86400.0
 MAX_SPAN = 3 * 366 * DAY
@@ -37,7 +35,7 @@ def when(value: str | None, name: str, tz: zoneinfo.ZoneInfo) -> float | None:
         raise HTTPException(422, f"{name}: {exc}") from None
 
 
-def router(d: Daemon) -> APIRouter:
+def router(d: Services) -> APIRouter:
     r = APIRouter()
     tz = zoneinfo.ZoneInfo(d.cfg.site.timezone)
 

@@ -8,20 +8,18 @@ import math
 import zoneinfo
 from datetime import datetime
 from importlib.resources import files
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
 from daemon.api.auth import Caller, Tokens
+from daemon.api.services import Services
 from daemon.lots.qr import qr_png, trace_url
 from daemon.lots.shelflife import Q10
 from daemon.lots.store import LotError, LotNotFound, Lots, Who, audit_entries, public_record
 from daemon.messages import LANGS, render
-
-if TYPE_CHECKING:
-    from daemon.app.runtime import Daemon
 
 STATIC = files("daemon.api").joinpath("static")
 
@@ -39,31 +37,40 @@ class MoveBody(BaseModel):
     zone: str
 
 
-def router(d: Daemon, tokens: Tokens) -> APIRouter:
+def router(d: Services, tokens: Tokens) -> APIRouter:
     r = APIRouter()
     lots = Lots(d.journal, d.cfg)
-    staff = Depends(tokens.require("staff", "manager"))
-    tz = zoneinfo.ZoneInfo(d.cfg.site.timezone)
+    r.include_router(_staff(d, tokens, lots))
+    r.include_router(_public(d, lots))
+    return r
 
-    async def run(fn: Any, *args: Any, **kw: Any) -> dict[str, Any]:
-        try:
-            result: dict[str, Any] = await asyncio.to_thread(fn, *args, **kw)
-        except LotError as exc:
-            raise HTTPException(exc.status, str(exc)) from None
-        return result
+
+async def _run(fn: Any, *args: Any, **kw: Any) -> dict[str, Any]:
+    """A blocking lot operation in a thread; a LotError becomes its HTTP status."""
+    try:
+        result: dict[str, Any] = await asyncio.to_thread(fn, *args, **kw)
+    except LotError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    return result
+
+
+def _staff(d: Services, tokens: Tokens, lots: Lots) -> APIRouter:
+    """Every write is audited with the caller's name; the audit log itself is for managers."""
+    r = APIRouter()
+    staff = Depends(tokens.require("staff", "manager"))
 
     @r.post("/api/v1/lots", status_code=201)
     async def check_in(body: CheckInBody, caller: Caller = staff) -> dict[str, Any]:
-        return await run(lots.check_in, body.code, body.commodity, body.zone, d.clock.now(),
+        return await _run(lots.check_in, body.code, body.commodity, body.zone, d.clock.now(),
                          Who(caller.name, caller.role), quantity=body.quantity, unit=body.unit, origin=body.origin)
 
     @r.post("/api/v1/lots/{code}/move")
     async def move(code: str, body: MoveBody, caller: Caller = staff) -> dict[str, Any]:
-        return await run(lots.move, code, body.zone, d.clock.now(), Who(caller.name, caller.role))
+        return await _run(lots.move, code, body.zone, d.clock.now(), Who(caller.name, caller.role))
 
     @r.post("/api/v1/lots/{code}/checkout")
     async def check_out(code: str, caller: Caller = staff) -> dict[str, Any]:
-        return await run(lots.check_out, code, d.clock.now(), Who(caller.name, caller.role))
+        return await _run(lots.check_out, code, d.clock.now(), Who(caller.name, caller.role))
 
     @r.get("/api/v1/lots")
     async def lot_list(in_storage: bool | None = None, zone: str | None = None,
@@ -72,7 +79,7 @@ def router(d: Daemon, tokens: Tokens) -> APIRouter:
 
     @r.get("/api/v1/lots/{code}")
     async def lot_record(code: str, caller: Caller = staff) -> dict[str, Any]:
-        return await run(lots.record, code, d.clock.now())
+        return await _run(lots.record, code, d.clock.now())
 
     @r.get("/api/v1/audit")
     async def audit_log(target: str | None = None, limit: int = Query(500, ge=1, le=5000),
@@ -91,15 +98,21 @@ def router(d: Daemon, tokens: Tokens) -> APIRouter:
         return Response(STATIC.joinpath("lots.js").read_text(encoding="utf-8"),
                         media_type="text/javascript; charset=utf-8")
 
-    # -- public: what a buyer reaches from the QR code; no login, no names, no phone numbers
+    return r
+
+
+def _public(d: Services, lots: Lots) -> APIRouter:
+    """What a buyer reaches from the QR code; no login, no names, no phone numbers."""
+    r = APIRouter()
+    tz = zoneinfo.ZoneInfo(d.cfg.site.timezone)
 
     @r.get("/api/v1/trace/{code}")
     async def trace_json(code: str) -> dict[str, Any]:
-        return public_record(await run(lots.record, code, d.clock.now()))
+        return public_record(await _run(lots.record, code, d.clock.now()))
 
     @r.get("/trace/{code}/qr.png")
     async def qr(code: str, request: Request) -> Response:
-        await run(lots.get, code)
+        await _run(lots.get, code)
         base = d.cfg.api.public_url or str(request.base_url)
         return Response(qr_png(trace_url(base, code)), media_type="image/png",
                         headers={"Cache-Control": "public, max-age=86400"})

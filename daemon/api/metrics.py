@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
-if TYPE_CHECKING:
-    from daemon.app.runtime import Daemon
+from daemon.api.services import Services
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Counters with their meaning; any other counter the daemon keeps is exported with a generic help.
@@ -44,7 +43,7 @@ def _label(v: object) -> str:
     return str(v).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def _db_facts(d: Daemon) -> dict[str, Any]:
+def _db_facts(d: Services) -> dict[str, Any]:
     j = d.journal
     forwarders = getattr(d, "forwarders", None) or []
     names = [getattr(f, "cursor_name", None) or getattr(f, "name", None) or getattr(f, "id", None)
@@ -61,7 +60,7 @@ def _db_facts(d: Daemon) -> dict[str, Any]:
     }
 
 
-def render_metrics(d: Daemon, facts: dict[str, Any]) -> str:
+def render_metrics(d: Services, facts: dict[str, Any]) -> str:
     out: list[str] = []
 
     def metric(name: str, kind: str, help_: str, samples: list[tuple[dict[str, object], float]]) -> None:
@@ -109,7 +108,7 @@ def render_metrics(d: Daemon, facts: dict[str, Any]) -> str:
     return "".join(out)
 
 
-def router(d: Daemon) -> APIRouter:
+def router(d: Services) -> APIRouter:
     r = APIRouter()
 
     @r.get("/metrics")

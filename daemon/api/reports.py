@@ -7,22 +7,19 @@ import tempfile
 import zoneinfo
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from daemon.api.auth import Caller, Tokens
 from daemon.api.download import attachment
+from daemon.api.services import Services
 from daemon.messages import LANGS
 from daemon.reports.compliance import ReportError, compliance, period_bounds, to_csv, to_html
 from daemon.reports.pdf import PdfError, html_to_pdf
 
-if TYPE_CHECKING:
-    from daemon.app.runtime import Daemon
 
-
-def router(d: Daemon, tokens: Tokens) -> APIRouter:
+def router(d: Services, tokens: Tokens) -> APIRouter:
     r = APIRouter()
 
     @r.get("/api/v1/reports/compliance")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends
 
 from daemon.api.auth import Caller, Tokens
-
-if TYPE_CHECKING:
-    from daemon.app.runtime import Daemon
+from daemon.api.services import Services
 
 SECRET_KEYS = frozenset({"value", "password", "token", "secret", "access_key_secret", "secret_key"})
 
@@ -23,7 +21,7 @@ def redact(node: Any) -> Any:
     return node
 
 
-def router(d: Daemon, tokens: Tokens) -> APIRouter:
+def router(d: Services, tokens: Tokens) -> APIRouter:
     r = APIRouter()
 
     @r.get("/api/v1/config")

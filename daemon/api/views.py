@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from daemon.alarms.lifecycle import render_detail
+from daemon.api.services import Services
 from daemon.messages import render
 from daemon.ports.model import Reading
 from daemon.storage.journal import AlertRow
-
-if TYPE_CHECKING:
-    from daemon.app.runtime import Daemon
 
 _RANK = {"firing": 3, "acknowledged": 2, "pending": 1}
 
@@ -22,7 +20,7 @@ def reading_json(r: Reading) -> dict[str, Any]:
     }
 
 
-def alert_json(d: Daemon, a: AlertRow, lang: str) -> dict[str, Any]:
+def alert_json(a: AlertRow, lang: str) -> dict[str, Any]:
     return {
         "id": a.id, "zone": a.zone, "sensor": a.sensor, "kind": a.kind, "kind_text": render(f"kind.{a.kind}", lang),
         "severity": a.severity, "state": a.state, "started": a.started, "fired": a.fired, "acked": a.acked,
@@ -31,7 +29,7 @@ def alert_json(d: Daemon, a: AlertRow, lang: str) -> dict[str, Any]:
     }
 
 
-def zones_json(d: Daemon, open_alerts: list[AlertRow], lang: str) -> dict[str, Any]:
+def zones_json(d: Services, open_alerts: list[AlertRow], lang: str) -> dict[str, Any]:
     now = d.clock.now()
     out = []
     for z in d.cfg.zones:
@@ -62,8 +60,8 @@ def zones_json(d: Daemon, open_alerts: list[AlertRow], lang: str) -> dict[str, A
             "limits": {"temp_high": lim.temp_high, "temp_low": lim.temp_low, "freeze": lim.freeze,
                        "rh_high": lim.rh_high, "rh_low": lim.rh_low},
             "sensors": sensors,
-            "alerts": [alert_json(d, a, lang) for a in za],
+            "alerts": [alert_json(a, lang) for a in za],
         })
-    site_alerts = [alert_json(d, a, lang) for a in open_alerts if a.zone == "_site"]
+    site_alerts = [alert_json(a, lang) for a in open_alerts if a.zone == "_site"]
     return {"site": {"id": d.cfg.site.id, "name": d.cfg.site.name, "alerts": site_alerts}, "time": now, "lang": lang,
             "zones": out}

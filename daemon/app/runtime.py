@@ -9,7 +9,7 @@ import functools
 import logging
 import signal
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
 from daemon.alarms.lifecycle import AlertManager, Dispatcher
@@ -24,9 +24,10 @@ from daemon.ports.clock import Clock
 from daemon.ports.model import Reading
 from daemon.ports.notify import Incoming, Notifier, NotifierContext
 from daemon.ports.registry import Registry
+from daemon.ports.sinks import Sink
 from daemon.ports.sources import DriverContext, SensorDriver
 from daemon.ports.stats import Stats
-from daemon.storage.journal import Journal
+from daemon.storage.journal import AlertRow, Journal
 from daemon.storage.reserve import Reserve
 from daemon.storage.retention import Retention
 from daemon.storage.rollups import Roller
@@ -35,69 +36,95 @@ log = logging.getLogger("coldchain")
 RAN_WELL = 300.0  # seconds a crashed driver must have run before its restart backoff starts over
 
 
+def open_storage(cfg: AppConfig, stats: Stats, journal: Journal | None) -> tuple[Journal, Reserve]:
+    """The journal, with the disk space kept back for alarms when the disk fills (storage/reserve.py)."""
+    journal = journal or Journal(cfg.storage.journal)
+    reserve = Reserve(journal.path, cfg.storage.reserve_mb, stats)
+    reserve.attach(journal)
+    return journal, reserve
+
+
+def make_notifiers(cfg: AppConfig, types: Mapping[str, type[Notifier]],
+                   context: Callable[[str], NotifierContext]) -> dict[str, Notifier]:
+    """One notifier per configured channel, plus the log as the channel of last resort."""
+    notifiers: dict[str, Notifier] = {n.id: types[n.type](n, context(n.id)) for n in cfg.notifiers}
+    if "log" not in notifiers:
+        console = types["console"]
+        notifiers["log"] = console(console.Config(id="log", type="console", stream="log"), context("log"))
+    return notifiers
+
+
+def make_drivers(cfg: AppConfig, types: Mapping[str, type[SensorDriver]],
+                 context: Callable[[str], DriverContext]) -> list[SensorDriver]:
+    """One driver per group of sensors its type serves together (a bus, a broker, a single device)."""
+    by_type: dict[str, list[Any]] = {}
+    for s in cfg.sensors:
+        by_type.setdefault(s.type, []).append(s)
+    drivers: list[SensorDriver] = []
+    for kind, sensors in by_type.items():
+        cls = types[kind]
+        for group in cls.group(sensors):
+            drivers.append(cls(group, context(kind)))
+    return drivers
+
+
+def make_forwarders(cfg: AppConfig, types: Mapping[str, type[Sink]], journal: Journal, clock: Clock,
+                    stats: Stats) -> list[Forwarder]:
+    """One forwarder per uplink sink, each with its own durable cursor in the journal (sink:<id>)."""
+    commodities = {z.id: z.commodity for z in cfg.zones if z.commodity}
+    return [Forwarder(types[s.type](s, commodities), journal, clock, stats, site=cfg.site.id) for s in cfg.sinks]
+
+
 class Daemon:
     """One site's monitor. `start()` runs everything; `stop()` flushes and closes."""
 
     def __init__(self, cfg: AppConfig, clock: Clock | None = None, journal: Journal | None = None,
                  registry: Registry | None = None) -> None:
         reg = registry or plugins.registry()
-        notifier_types, sensor_types, sink_types = reg.notifiers, reg.sensors, reg.sinks
         self.cfg = cfg
         self.clock = clock or Clock()
         self.stats = Stats()
-        self.journal = journal or Journal(cfg.storage.journal)
-        self.reserve = Reserve(self.journal.path, cfg.storage.reserve_mb, self.stats)  # disk full: daemon/reserve.py
-        self.reserve.attach(self.journal)
+        self.journal, self.reserve = open_storage(cfg, self.stats, journal)
         self.live = LiveView()
         self.started_at = self.clock.now()
-        self.pipeline = Pipeline(cfg, self.journal, self.clock, self.stats)
+        # alarms: the rules go on with what was open at the last stop; the outbox with what was unsent
         self.rules = Rules(cfg, self.clock.now())
         self.alerts = AlertManager(cfg, self.journal, self.clock, self.stats)
         self.rules.restore(self.alerts.open_tracks())
         self.reload_mutes()
         self.live.update(self.journal.latest())
-        def nctx(channel: str) -> NotifierContext:
-            return NotifierContext(on_incoming=self._incoming,
-                                   on_delivery=functools.partial(self._delivery, channel),
-                                   log=logging.getLogger(f"coldchain.notify.{channel}"))
-
-        self.notifiers: dict[str, Notifier] = {n.id: notifier_types[n.type](n, nctx(n.id)) for n in cfg.notifiers}
-        if "log" not in self.notifiers:
-            console = notifier_types["console"]  # the log is the channel of last resort
-            self.notifiers["log"] = console(console.Config(id="log", type="console", stream="log"), nctx("log"))
+        self.notifiers = make_notifiers(cfg, reg.notifiers, self._notifier_context)
         esc = cfg.escalation
         self.dispatcher = Dispatcher(self.journal, self.notifiers, self.stats, self.alerts.outbox_ready, self.clock,
                                      retry_after=esc.retry_after, max_attempts=esc.max_attempts)
-        self.drivers: list[SensorDriver] = []
-        by_type: dict[str, list[Any]] = {}
-        for s in cfg.sensors:
-            by_type.setdefault(s.type, []).append(s)
-        for kind, sensors in by_type.items():
-            cls = sensor_types[kind]
-            for group in cls.group(sensors):
-                ctx = DriverContext(self.clock, self.pipeline.emit, self._set_online,
-                                    logging.getLogger(f"coldchain.driver.{kind}"), cfg, self.pipeline.submit)
-                self.drivers.append(cls(group, ctx))
-        self._rules_lock = asyncio.Lock()
-        self._restart_sleep: Callable[[float], Coroutine[Any, Any, None]] = asyncio.sleep  # tests make it instant
-        self._inflight: set[asyncio.Future[Any]] = set()
-        # rules see readings as they arrive; their events are stored once those readings are (pipeline.py)
-        self.pipeline.screen, self.pipeline.release, self.pipeline.discard = (
-            self.rules.on_readings, self._release, self._discard)
-        self.pipeline.subscribers.append(self._to_live)
-        commodities = {z.id: z.commodity for z in cfg.zones if z.commodity}
-        self.forwarders = [Forwarder(sink_types[s.type](s, commodities), self.journal, self.clock, self.stats,
-                                      site=cfg.site.id)
-                           for s in cfg.sinks]  # one durable cursor each: sink:<id>
-        self.pipeline.subscribers += [f.notify for f in self.forwarders]
+        # readings: the rules see them as they arrive; their events are stored once those readings are
+        # (pipeline.py); committed readings go on to the live view and every uplink
+        self.forwarders = make_forwarders(cfg, reg.sinks, self.journal, self.clock, self.stats)
+        self.pipeline = Pipeline(cfg, self.journal, self.clock, self.stats, screen=self.rules.on_readings,
+                                 release=self._release, discard=self._discard,
+                                 subscribers=[self._to_live, *(f.notify for f in self.forwarders)])
+        self.drivers = make_drivers(cfg, reg.sensors, self._driver_context)
+        # housekeeping: old readings go (never ahead of an uplink's cursor); history rollups stay current
         self.retention = Retention(self.journal, self.clock, self.stats, raw_retention=cfg.storage.raw_retention,
                                    rollup_retention=cfg.storage.rollup_retention,
                                    cursors=[f.cursor_name for f in self.forwarders])
-        self.roller = Roller(self.journal, self.stats)  # keeps the history's rollups current
+        self.roller = Roller(self.journal, self.stats)
+        # tasks
+        self._rules_lock = asyncio.Lock()
+        self._restart_sleep: Callable[[float], Coroutine[Any, Any, None]] = asyncio.sleep  # tests make it instant
+        self._inflight: set[asyncio.Future[Any]] = set()
         self.extra_tasks: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
         self.api_port: int | None = None
+
+    def _notifier_context(self, channel: str) -> NotifierContext:
+        return NotifierContext(on_incoming=self._incoming, on_delivery=functools.partial(self._delivery, channel),
+                               log=logging.getLogger(f"coldchain.notify.{channel}"))
+
+    def _driver_context(self, kind: str) -> DriverContext:
+        return DriverContext(self.clock, self.pipeline.emit, self._set_online,
+                             logging.getLogger(f"coldchain.driver.{kind}"), self.cfg, self.pipeline.submit)
 
     # -- journal work in threads
 
@@ -194,6 +221,10 @@ class Daemon:
     def reload_mutes(self) -> None:
         self.rules.set_mutes((z, a, b, reason) for _, z, a, b, reason, _ in self.journal.mutes(
             active_at=self.clock.now()))
+
+    def acknowledge(self, alert_id: int, who: str, comment: str | None, via: str) -> AlertRow | None:
+        """Acknowledge a pending or firing alarm (blocking); stops its escalation. None if nothing to do."""
+        return self.alerts.acknowledge(alert_id, who, comment, via)
 
     def mute(self, zone: str, seconds: float, reason: str, who: str) -> int:
         """Maintenance: no new alarms for `zone` for `seconds` (blocking; logged and stored)."""

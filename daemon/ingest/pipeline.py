@@ -49,16 +49,23 @@ class _Entry:
 class Pipeline:
     """Batches readings into journal transactions; one writer, many emitters."""
 
-    def __init__(self, cfg: AppConfig, journal: Journal, clock: Clock, stats: Stats) -> None:
+    def __init__(self, cfg: AppConfig, journal: Journal, clock: Clock, stats: Stats, *, screen: Screen | None = None,
+                 release: Release | None = None, discard: Discard | None = None,
+                 subscribers: Sequence[Subscriber] = ()) -> None:
+        """The hooks are fixed here, by whoever builds the pipeline (the daemon: the rules and the fan-out):
+
+        `screen` sees readings as they arrive and returns what to hold (rule events); `release` gets what
+        was held once its readings are committed, in arrival order; `discard` gets what was held for
+        readings that were not stored; `subscribers` get every committed batch (live view, forwarders)."""
         self.cfg = cfg
         self.journal = journal
         self.clock = clock
         self.stats = stats
         self.sensors = {s.id: s for s in cfg.sensors}
-        self.subscribers: list[Subscriber] = []
-        self.screen: Screen | None = None
-        self.release: Release | None = None
-        self.discard: Discard | None = None
+        self._screen = screen
+        self._on_release = release
+        self._on_discard = discard
+        self._subscribers = tuple(subscribers)
         self._pending: list[_Entry] = []
         self._count = 0
         self._wake = asyncio.Event()
@@ -98,9 +105,9 @@ class Pipeline:
         if not readings:
             return None
         held: list[Any] = []
-        if self.screen is not None:
+        if self._screen is not None:
             try:
-                held = self.screen(readings)
+                held = self._screen(readings)
             except Exception:
                 self.stats.inc("subscriber_errors")
                 log.exception("screening %d readings failed; they are still stored", len(readings))
@@ -183,16 +190,16 @@ class Pipeline:
         if isinstance(failed, ReadingsHeldBack):
             failed = None
         lost = [i for e in batch if e.readings and failed is not None for i in e.held]
-        if lost and self.discard is not None:
+        if lost and self._on_discard is not None:
             try:
-                self.discard(lost, failed or RuntimeError("journal write failed"))
+                self._on_discard(lost, failed or RuntimeError("journal write failed"))
             except Exception:
                 log.exception("discarding %d held items failed", len(lost))
         kept = [i for e in batch if not (e.readings and failed is not None) for i in e.held]
         error: BaseException | None = None
-        if kept and self.release is not None:
+        if kept and self._on_release is not None:
             try:
-                await self.release(kept)
+                await self._on_release(kept)
             except Exception as exc:
                 error = exc
                 self.stats.inc("subscriber_errors")
@@ -205,7 +212,7 @@ class Pipeline:
                     e.released.set_exception(error)
 
     async def _tell(self, stored: list[Reading]) -> None:
-        for sub in self.subscribers:
+        for sub in self._subscribers:
             try:
                 res = sub(stored)
                 if res is not None:

@@ -44,9 +44,8 @@ async def test_group_commit_batches_what_arrives_during_a_commit(tmp_path: Path)
                                                 "storage: {journal: journal.db, flush_interval: 0}"))
     assert cfg.storage.flush_interval == 0
     j = SlowJournal(tmp_path / "j.db")
-    p = Pipeline(cfg, j, Clock(), Stats())
     seen: list[list[Reading]] = []
-    p.subscribers.append(seen.append)
+    p = Pipeline(cfg, j, Clock(), Stats(), subscribers=[seen.append])
     runner = asyncio.create_task(p.run())
     first = asyncio.create_task(p.emit([_sample(5.0)]))
     await asyncio.to_thread(j.entered.wait, 10)  # the first commit started at once, no timer
@@ -71,14 +70,13 @@ def _slow_timer(tmp_path: Path):  # type: ignore[no-untyped-def]
 async def test_held_events_commit_their_readings_at_once_and_are_released_after(tmp_path: Path) -> None:
     cfg = _slow_timer(tmp_path)
     j = Journal(tmp_path / "j.db")
-    p = Pipeline(cfg, j, Clock(), Stats())
     released: list[tuple[list[str], int]] = []
 
     async def release(items: list[str]) -> None:
         released.append((items, j.count()))  # how many readings were committed when the events left
 
-    p.screen = lambda rs: [f"hot {r.value}" for r in rs if r.value is not None and r.value > 8]
-    p.release = release
+    p = Pipeline(cfg, j, Clock(), Stats(), release=release,
+                 screen=lambda rs: [f"hot {r.value}" for r in rs if r.value is not None and r.value > 8])
     runner = asyncio.create_task(p.run())
     quiet = p.submit([_sample(5.0)])
     assert quiet is not None
@@ -100,16 +98,14 @@ async def test_events_of_readings_that_were_not_stored_are_discarded_not_release
         def append(self, readings):  # type: ignore[no-untyped-def]
             raise OSError(28, "No space left on device")
 
-    p = Pipeline(cfg, FullJournal(tmp_path / "j.db"), Clock(), Stats())
     released: list[list[str]] = []
     discarded: list[list[str]] = []
 
     async def release(items: list[str]) -> None:
         released.append(items)
 
-    p.screen = lambda rs: ["fire"]
-    p.release = release
-    p.discard = lambda items, exc: discarded.append(items)
+    p = Pipeline(cfg, FullJournal(tmp_path / "j.db"), Clock(), Stats(), screen=lambda rs: ["fire"], release=release,
+                 discard=lambda items, exc: discarded.append(items))
     fut = p.submit([_sample(9.5)])
     assert fut is not None
     tick = asyncio.create_task(p.after_commit(["tick event"]))  # made after the reading's event
@@ -125,14 +121,12 @@ async def test_events_of_readings_that_were_not_stored_are_discarded_not_release
 async def test_after_commit_keeps_the_order_the_events_were_made_in(tmp_path: Path) -> None:
     cfg = _slow_timer(tmp_path)
     j = SlowJournal(tmp_path / "j.db")
-    p = Pipeline(cfg, j, Clock(), Stats())
     released: list[str] = []
 
     async def release(items: list[str]) -> None:
         released.extend(items)
 
-    p.screen = lambda rs: [f"reading {r.value}" for r in rs]
-    p.release = release
+    p = Pipeline(cfg, j, Clock(), Stats(), screen=lambda rs: [f"reading {r.value}" for r in rs], release=release)
     p.submit([_sample(1.0)])
     first = asyncio.create_task(p.flush())
     await asyncio.to_thread(j.entered.wait, 10)  # first commit in progress
@@ -153,16 +147,14 @@ async def test_readings_held_back_by_a_full_disk_still_raise_their_alarms(tmp_pa
         def append(self, readings):  # type: ignore[no-untyped-def]
             raise ReadingsHeldBack("disk full: readings wait, the reserve serves alarms")
 
-    p = Pipeline(_slow_timer(tmp_path), HeldBack(tmp_path / "j.db"), Clock(), Stats())
     released: list[list[str]] = []
     discarded: list[list[str]] = []
 
     async def release(items: list[str]) -> None:
         released.append(items)
 
-    p.screen = lambda rs: ["fire"]
-    p.release = release
-    p.discard = lambda items, exc: discarded.append(items)
+    p = Pipeline(_slow_timer(tmp_path), HeldBack(tmp_path / "j.db"), Clock(), Stats(), screen=lambda rs: ["fire"],
+                 release=release, discard=lambda items, exc: discarded.append(items))
     fut = p.submit([_sample(12.0)])
     assert fut is not None
     await p.flush()

@@ -107,9 +107,8 @@ def test_pipeline_counts_faults_logs_once_and_journals_them(
     async def go() -> None:
         j = Journal(tmp_path / "p.db")
         stats = Stats()
-        p = Pipeline(config, j, ManualClock(NOW), stats)
         seen: list[int] = []
-        p.subscribers.append(lambda rs: seen.extend(r.id or 0 for r in rs))
+        p = Pipeline(config, j, ManualClock(NOW), stats, subscribers=[lambda rs: seen.extend(r.id or 0 for r in rs)])
         runner = asyncio.create_task(p.run())
         samples = [Sample("s1", "temperature", 85.0, "C"), Sample("s1", "temperature", 4.0, "C"),
                    Sample("ghost", "temperature", 4.0, "C"), Sample("s1", "pressure", 1.0, "hPa")]
