@@ -8,17 +8,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from daemon.ports.durations import Duration
+from daemon.ports.tls import TlsConfig
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class TlsConfig(_Strict):
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    insecure: bool = False
 
 
 class MqttConfig(_Strict):
@@ -29,7 +23,7 @@ class MqttConfig(_Strict):
     password: str | None = Field(None, repr=False, description="prefer password_file: this file is often shared")
     password_file: Path | None = None
     keepalive: int = Field(60, ge=5, le=3600)
-    tls: TlsConfig | None = None
+    tls: TlsConfig | None = Field(None, description="TLS to the broker; omit for plain TCP")
     protocol: Literal["3.1.1", "5"] = Field("3.1.1", description="MQTT protocol version")
     qos: Literal[0, 1] = Field(1, description="QoS of the sensor subscriptions; 1 = acknowledged after journaling")
     persistent_session: bool = Field(

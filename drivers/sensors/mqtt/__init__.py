@@ -181,13 +181,9 @@ class MqttDriver(SensorDriver):
             client.username_pw_set(m.username, self._password())
         if m.tls is not None:
             try:
-                client.tls_set(ca_certs=str(m.tls.ca_file) if m.tls.ca_file else None,
-                               certfile=str(m.tls.cert_file) if m.tls.cert_file else None,
-                               keyfile=str(m.tls.key_file) if m.tls.key_file else None)
+                client.tls_set_context(m.tls.context())
             except (OSError, ValueError) as exc:
                 raise SensorError(self.source, f"mqtt.tls: {exc}") from exc
-            if m.tls.insecure:
-                client.tls_insecure_set(True)
         client.reconnect_delay_set(int(max(1, m.reconnect_min)), int(max(m.reconnect_min, m.reconnect_max)))
         client.manual_ack_set(manual_ack)
         return client

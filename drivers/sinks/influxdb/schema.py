@@ -6,19 +6,21 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from daemon.ports.errors import SinkError
 from daemon.ports.sinks import SinkBase
+from daemon.ports.tls import TlsConfig
 
 
-class TlsOptions(BaseModel):
-    """Server certificate checks for https:// URLs."""
+class InfluxTls(TlsConfig):
+    """TLS of https:// URLs. Neither HTTP client can skip only the host name check, so no `insecure`."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    verify: bool = Field(True, description="check the server certificate; false only for a lab")
-    ca_file: Path | None = Field(None, description="PEM file of the CA that signed the server; default: system CAs")
+    @model_validator(mode="after")
+    def _no_insecure(self) -> InfluxTls:
+        if self.insecure:
+            raise ValueError("insecure is not supported by the InfluxDB sinks; verify: false turns off all checks")
+        return self
 
 
 class InfluxDB2Config(SinkBase):
@@ -32,7 +34,7 @@ class InfluxDB2Config(SinkBase):
     token_file: Path | None = Field(None, description="file holding the API token (first line)")
     token_env: str | None = Field(None, description="environment variable holding the API token")
     gzip: bool = Field(True, description="compress request bodies (saves 4G data)")
-    tls: TlsOptions = Field(default_factory=TlsOptions)
+    tls: InfluxTls = Field(default_factory=InfluxTls)
 
     @model_validator(mode="after")
     def _one_token(self) -> InfluxDB2Config:
@@ -58,7 +60,7 @@ class InfluxDB1Config(SinkBase):
     password: SecretStr | None = Field(None, description="password; prefer password_file")
     password_file: Path | None = Field(None, description="file holding the password (first line)")
     gzip: bool = Field(True, description="compress request bodies (saves 4G data)")
-    tls: TlsOptions = Field(default_factory=TlsOptions)
+    tls: InfluxTls = Field(default_factory=InfluxTls)
 
     @model_validator(mode="after")
     def _password(self) -> InfluxDB1Config:

@@ -5,21 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from daemon.ports.errors import SinkError
 from daemon.ports.sinks import SinkBase
-
-
-class UplinkTls(BaseModel):
-    """TLS to the broker; present means TLS is on."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    verify: bool = Field(True, description="check the broker certificate; false only for a lab")
-    ca_file: Path | None = Field(None, description="PEM of the CA that signed the broker; default: system CAs")
-    cert_file: Path | None = Field(None, description="client certificate (PEM), if the broker wants one")
-    key_file: Path | None = Field(None, description="key of the client certificate")
+from daemon.ports.tls import TlsConfig
 
 
 class MqttUplinkConfig(SinkBase):
@@ -35,7 +25,7 @@ class MqttUplinkConfig(SinkBase):
     keepalive: int = Field(60, ge=5, le=3600, description="seconds; the broker declares the box dead after 1.5x")
     topic_prefix: str = Field("coldchain/{site}", description="topics start here; {site} is the site id")
     max_inflight: int = Field(100, ge=1, le=65535, description="QoS 1 messages awaiting PUBACK at once")
-    tls: UplinkTls | None = Field(None, description="TLS settings; omit for plain TCP")
+    tls: TlsConfig | None = Field(None, description="TLS settings; omit for plain TCP")
 
     @model_validator(mode="after")
     def _check(self) -> MqttUplinkConfig:
