@@ -162,12 +162,11 @@ class MqttDriver(SensorDriver):
     # ------------------------------------------------------------------ client
 
     def _password(self) -> str | None:
-        if self.mqtt.password_file is not None:
-            try:
-                return self.mqtt.password_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise SensorError(self.source, f"cannot read mqtt.password_file: {exc.strerror or exc}") from exc
-        return self.mqtt.password
+        ref = self.mqtt.password_ref()
+        try:
+            return None if ref is None else ref.resolve()
+        except ValueError as exc:
+            raise SensorError(self.source, f"mqtt: {exc}") from exc
 
     def _make_client(self, client_id: str, persistent: bool, manual_ack: bool) -> paho.Client:
         """A configured, not yet connected client; raises SensorError for unusable TLS/password files."""
