@@ -29,6 +29,7 @@ from daemon.messages import render
 from daemon.ports.clock import Clock
 from daemon.ports.errors import NotifierError
 from daemon.ports.notify import Incoming, Message, Notifier
+from daemon.ports.retry import Backoff
 from daemon.ports.stats import Stats
 from daemon.storage.journal import AlertRow, Journal, OutboxRow
 
@@ -116,7 +117,7 @@ def phone_key(number: str) -> str:
 
 
 def backoff(first: float, attempts: int) -> float:
-    return min(first * 2 ** max(0, attempts - 1), 900.0)
+    return Backoff(first, 900.0).nth(attempts)
 
 
 class AlertManager:

@@ -24,6 +24,7 @@ from daemon.ports.clock import Clock
 from daemon.ports.model import Reading
 from daemon.ports.notify import Incoming, Notifier, NotifierContext
 from daemon.ports.registry import Registry
+from daemon.ports.retry import Backoff
 from daemon.ports.sinks import Sink
 from daemon.ports.sources import DriverContext, SensorDriver
 from daemon.ports.stats import Stats
@@ -276,7 +277,7 @@ class Daemon:
 
     async def _supervise(self, driver: SensorDriver | Notifier, restart_on_return: bool = True) -> None:
         """Restart a crashed driver with backoff; the others, alarms and SMS keep running."""
-        backoff = 1.0
+        backoff = Backoff(1.0, 60.0)
         while True:
             started = time.monotonic()
             try:
@@ -289,15 +290,14 @@ class Daemon:
             except Exception:
                 self.stats.inc("driver_crashes")
                 if time.monotonic() - started > RAN_WELL:
-                    backoff = 1.0  # it ran fine for a while: a new fault, not the same one again
-                log.exception("driver %s crashed; restarting in %.0f s", driver.source, backoff)
-            await self._restart_sleep(backoff)
-            backoff = min(backoff * 2, 60.0)
+                    backoff.reset()  # it ran fine for a while: a new fault, not the same one again
+                log.exception("driver %s crashed; restarting in %.0f s", driver.source, backoff.upcoming)
+            await self._restart_sleep(backoff.next())
 
     async def _keep_running(self, name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run a core loop (outbox, ticker, box health) again after an error such as a full disk: a task that
         died here would stop every SMS or every no-data alarm until the next restart, silently."""
-        backoff = 1.0
+        backoff = Backoff(1.0, 60.0)
         while True:
             try:
                 await loop()
@@ -306,9 +306,8 @@ class Daemon:
                 raise
             except Exception:
                 self.stats.inc("task_errors")
-                log.exception("%s failed; running it again in %.0f s", name, backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 60.0)
+                log.exception("%s failed; running it again in %.0f s", name, backoff.upcoming)
+            await asyncio.sleep(backoff.next())
 
     # -- lifecycle
 

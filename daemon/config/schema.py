@@ -14,12 +14,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator, model_validator
 
 from daemon.config.catalog import Commodity, load_catalog
-from daemon.ports.broker import MqttConfig, TlsConfig
+from daemon.ports.broker import MqttConfig
 from daemon.ports.durations import Duration
 from daemon.ports.notify import NotifierBase
 from daemon.ports.secrets import SecretRef
 from daemon.ports.sinks import SinkBase
 from daemon.ports.sources import SENSOR_ID, SensorBase
+from daemon.ports.tls import TlsConfig
 
 LANGS = ("zh-CN", "en")
 Lang = Literal["zh-CN", "en"]

@@ -29,19 +29,19 @@ import contextlib
 import logging
 import random
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from daemon.ports.clock import Clock
 from daemon.ports.errors import SinkError
 from daemon.ports.model import Reading
+from daemon.ports.retry import Backoff, Sleep
 from daemon.ports.sinks import AlarmEvent, Batch, Sink
 from daemon.ports.stats import Stats
 from daemon.storage.journal import Journal
 
 log = logging.getLogger("coldchain.forwarder")
-Sleep = Callable[[float], Awaitable[None]]
 
 
 @dataclass
@@ -122,7 +122,7 @@ class Forwarder:
 
     async def run(self) -> None:
         """Forward until stopped: full speed while there is a backlog, then wait for new readings."""
-        backoff = self.backoff_initial
+        backoff = Backoff(self.backoff_initial, self.backoff_max, jitter=True, rng=self._rng)
         try:
             while not self._stopping:
                 self._wake.clear()
@@ -155,14 +155,13 @@ class Forwarder:
                         exc = SinkError(self.sink.source, f"{type(exc).__name__}: {exc}")
                     changed = str(exc) != self.state.last_error
                     self._failed(exc)
-                    delay = backoff * (0.5 + 0.5 * self._rng.random())  # "equal jitter": spreads many boxes
+                    delay = backoff.next()
                     level = logging.WARNING if changed or self.state.failures % 20 == 1 else logging.DEBUG
                     log.log(level, "%s: %s; %d readings waiting, attempt %d, retry in %.1f s", self.cursor_name, exc,
                             self.lag_readings(), self.state.failures, delay)  # an outage of hours: not a line a minute
                     await self._sleep(delay)
-                    backoff = min(backoff * 2, self.backoff_max)
                     continue
-                backoff = self.backoff_initial
+                backoff.reset()
             while self._inflight:  # stopping: keep what the server confirms, in order, as far as it goes
                 batch, sent = self._inflight[0]
                 try:

@@ -8,17 +8,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from daemon.ports.durations import Duration
+from daemon.ports.secrets import InlineSecret, SecretRef
+from daemon.ports.tls import TlsConfig
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class TlsConfig(_Strict):
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    insecure: bool = False
 
 
 class MqttConfig(_Strict):
@@ -26,10 +21,10 @@ class MqttConfig(_Strict):
     port: int = Field(1883, ge=1, le=65535)
     client_id: str | None = Field(None, description="stable id of the persistent session; default coldchain-<site>")
     username: str | None = None
-    password: str | None = Field(None, repr=False, description="prefer password_file: this file is often shared")
-    password_file: Path | None = None
+    password: InlineSecret | None = Field(None, description="prefer password_file: this file is often shared")
+    password_file: Path | None = Field(None, description="file holding the password; wins over password")
     keepalive: int = Field(60, ge=5, le=3600)
-    tls: TlsConfig | None = None
+    tls: TlsConfig | None = Field(None, description="TLS to the broker; omit for plain TCP")
     protocol: Literal["3.1.1", "5"] = Field("3.1.1", description="MQTT protocol version")
     qos: Literal[0, 1] = Field(1, description="QoS of the sensor subscriptions; 1 = acknowledged after journaling")
     persistent_session: bool = Field(
@@ -43,3 +38,7 @@ class MqttConfig(_Strict):
     discover: list[str] | None = Field(
         None, description="extra topic filters whose unmapped topics `doctor` lists; None = derived, [] = off"
     )
+
+    def password_ref(self) -> SecretRef | None:
+        """The broker password's source (password_file first), or None for no password."""
+        return SecretRef.from_keys("password", self.password, self.password_file)

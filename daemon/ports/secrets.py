@@ -1,12 +1,26 @@
-"""Secrets (tokens, passwords) come from a file or the environment, never from logs."""
+"""Secrets (tokens, passwords) come from a file or the environment, never from logs.
+
+Every secret is held as a `SecretRef` and read with `resolve()`. Two spellings reach it: the nested one
+(`token: {file: ...}` / `{env: ...}` / `{value: ...}`) and, where a driver had them first, flat keys beside
+the field (`password: ...` + `password_file: ...`, `token_file`, `token_env`), which `from_keys` maps."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    SerializerFunctionWrapHandler,
+    WrapSerializer,
+    model_validator,
+)
 from pydantic_core import to_jsonable_python
 
 
@@ -20,6 +34,21 @@ class SecretRef(BaseModel):
     file: Path | None = Field(None, description="a file holding only the secret (mode 0600)")
     env: str | None = Field(None, description="an environment variable holding the secret")
     value: SecretStr | None = Field(None, description="the secret itself: only for trials")
+    _key: str = PrivateAttr("")  # the flat key it was spelled with (`token_file`), for messages
+    _first_line: bool = PrivateAttr(False)  # a flat `*_file` of the sinks holds the secret on its first line
+
+    @classmethod
+    def from_keys(cls, key: str, given: SecretRef | None, file: Path | None = None, env: str | None = None, *,
+                  first_line: bool = False) -> SecretRef | None:
+        """The secret that `<key>_file`, `<key>_env` or `<key>` itself names, in that order; None if none does.
+
+        `first_line`: only the file's first line is the secret (what the InfluxDB and uplink sinks read)."""
+        if file is None and env is None:
+            return given
+        ref = cls(file=file) if file is not None else cls(env=env)
+        ref._key = f"{key}_file" if file is not None else f"{key}_env"
+        ref._first_line = first_line
+        return ref
 
     @model_validator(mode="after")
     def _one(self) -> SecretRef:
@@ -39,9 +68,10 @@ class SecretRef(BaseModel):
         else:
             assert self.file is not None
             try:
-                got = self.file.read_text(encoding="utf-8").strip()
+                text = self.file.read_text(encoding="utf-8")
             except OSError as exc:
-                raise ValueError(f"cannot read secret file {self.file}: {exc.strerror or exc}") from None
+                raise ValueError(f"cannot read {self.where()}: {exc.strerror or exc}") from None
+            got = (text.splitlines() or [""])[0].strip() if self._first_line else text.strip()
         if not got:
             raise ValueError(f"{self.where()} is empty or unset")
         return got
@@ -49,12 +79,27 @@ class SecretRef(BaseModel):
     def where(self) -> str:
         """Where the secret comes from, for messages (never the secret itself)."""
         if self.file is not None:
-            return f"secret file {self.file}"
-        return f"environment variable {self.env}" if self.env is not None else "the secret in the config"
+            return f"{self._key or 'secret file'} {self.file}"
+        if self.env is not None:
+            return f"environment variable {self.env}" + (f" ({self._key})" if self._key else "")
+        return "the secret in the config"
 
     def __str__(self) -> str:
         where = f"file {self.file}" if self.file else f"env {self.env}" if self.env else "config"
         return f"<secret from {where}>"
+
+
+def _plain_is_value(v: object) -> object:
+    return {"value": v} if isinstance(v, str | SecretStr) else v
+
+
+def _value_as_plain(ref: SecretRef, handler: SerializerFunctionWrapHandler) -> Any:
+    return ref.value if ref.value is not None else handler(ref)
+
+
+InlineSecret = Annotated[SecretRef, BeforeValidator(_plain_is_value), WrapSerializer(_value_as_plain)]
+"""A secret field that also takes the secret itself as a plain string (`password: hunter2`, the old flat
+spelling), and dumps it back as one (masked, a SecretStr), so a dump keeps the shape it had."""
 
 
 MASK = "***"

@@ -20,6 +20,8 @@ from typing import Any, Literal, Protocol, TypeVar
 import serial
 from pydantic import BaseModel, ConfigDict, Field
 
+from daemon.ports.retry import Backoff
+
 T = TypeVar("T")
 
 PORT_ERRORS: tuple[type[BaseException], ...] = (serial.SerialException, OSError, termios.error)
@@ -144,7 +146,7 @@ class SerialLink:
         self.serial: SerialLike | None = None
         self.state: Literal["closed", "open", "down"] = "closed"
         self.error = ""
-        self.backoff = BACKOFF_MIN
+        self.backoff = Backoff(BACKOFF_MIN, BACKOFF_MAX)
         self._retry_at = 0.0
 
     @property
@@ -164,10 +166,9 @@ class SerialLink:
         try:
             self.serial = self.opener(self.settings)
         except PORT_ERRORS as exc:
-            self._retry_at = time.monotonic() + self.backoff
-            self.backoff = min(self.backoff * 2, BACKOFF_MAX)
+            self._retry_at = time.monotonic() + self.backoff.next()
             raise PortDown(f"cannot open: {os_reason(exc)}") from exc
-        self.backoff = BACKOFF_MIN
+        self.backoff.reset()
         return self.serial
 
     def _call(self, fn: Callable[[SerialLike], T]) -> T:

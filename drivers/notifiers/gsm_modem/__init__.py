@@ -19,6 +19,7 @@ from importlib import resources
 
 from daemon.ports.errors import NotifierError
 from daemon.ports.notify import Incoming, Message, Notifier, NotifierBase, NotifierContext
+from daemon.ports.retry import Backoff
 from drivers.notifiers.gsm_modem import pdu
 from drivers.notifiers.gsm_modem.at import AtCommandError, AtError, AtPort, AtPortError, AtTimeout, Response, Urc
 from drivers.notifiers.gsm_modem.schema import GsmModemConfig
@@ -305,7 +306,7 @@ class GsmModemNotifier(Notifier):
         """Keep the modem open and healthy; handle replies and delivery reports until cancelled."""
         self._running = True
         self._loop = asyncio.get_running_loop()
-        backoff = self.cfg.reopen_backoff
+        backoff = Backoff(self.cfg.reopen_backoff, self.cfg.reopen_backoff_max)
         next_health = time.monotonic() + self.cfg.health_interval
         try:
             while True:
@@ -315,11 +316,10 @@ class GsmModemNotifier(Notifier):
                             await self._open()
                     except AtError as exc:
                         self._last_error = f"open/init: {exc}"
-                        log.warning("%s: %s; retrying in %.1f s", self.source, exc, backoff)
-                        await asyncio.sleep(backoff)
-                        backoff = min(backoff * 2, self.cfg.reopen_backoff_max)
+                        log.warning("%s: %s; retrying in %.1f s", self.source, exc, backoff.upcoming)
+                        await asyncio.sleep(backoff.next())
                         continue
-                    backoff = self.cfg.reopen_backoff
+                    backoff.reset()
                     self._drain_stale_resets()
                     next_health = time.monotonic()
                 wait = max(0.0, next_health - time.monotonic())

@@ -162,12 +162,11 @@ class MqttDriver(SensorDriver):
     # ------------------------------------------------------------------ client
 
     def _password(self) -> str | None:
-        if self.mqtt.password_file is not None:
-            try:
-                return self.mqtt.password_file.read_text(encoding="utf-8").strip()
-            except OSError as exc:
-                raise SensorError(self.source, f"cannot read mqtt.password_file: {exc.strerror or exc}") from exc
-        return self.mqtt.password
+        ref = self.mqtt.password_ref()
+        try:
+            return None if ref is None else ref.resolve()
+        except ValueError as exc:
+            raise SensorError(self.source, f"mqtt: {exc}") from exc
 
     def _make_client(self, client_id: str, persistent: bool, manual_ack: bool) -> paho.Client:
         """A configured, not yet connected client; raises SensorError for unusable TLS/password files."""
@@ -181,13 +180,9 @@ class MqttDriver(SensorDriver):
             client.username_pw_set(m.username, self._password())
         if m.tls is not None:
             try:
-                client.tls_set(ca_certs=str(m.tls.ca_file) if m.tls.ca_file else None,
-                               certfile=str(m.tls.cert_file) if m.tls.cert_file else None,
-                               keyfile=str(m.tls.key_file) if m.tls.key_file else None)
+                client.tls_set_context(m.tls.context())
             except (OSError, ValueError) as exc:
                 raise SensorError(self.source, f"mqtt.tls: {exc}") from exc
-            if m.tls.insecure:
-                client.tls_insecure_set(True)
         client.reconnect_delay_set(int(max(1, m.reconnect_min)), int(max(m.reconnect_min, m.reconnect_max)))
         client.manual_ack_set(manual_ack)
         return client

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, model_validator
 
 from daemon.ports.errors import SinkError
+from daemon.ports.secrets import InlineSecret, SecretRef
 from daemon.ports.sinks import SinkBase
+from daemon.ports.tls import TlsConfig
 
 
-class TlsOptions(BaseModel):
-    """Server certificate checks for https:// URLs."""
+class InfluxTls(TlsConfig):
+    """TLS of https:// URLs. Neither HTTP client can skip only the host name check, so no `insecure`."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    verify: bool = Field(True, description="check the server certificate; false only for a lab")
-    ca_file: Path | None = Field(None, description="PEM file of the CA that signed the server; default: system CAs")
+    @model_validator(mode="after")
+    def _no_insecure(self) -> InfluxTls:
+        if self.insecure:
+            raise ValueError("insecure is not supported by the InfluxDB sinks; verify: false turns off all checks")
+        return self
 
 
 class InfluxDB2Config(SinkBase):
@@ -28,11 +30,11 @@ class InfluxDB2Config(SinkBase):
     url: str = Field(pattern=r"^https?://", description="server base URL, e.g. https://influx.example.cn:8086")
     org: str = Field(description="organization name (ignored by 1.8 compatibility and VictoriaMetrics)")
     bucket: str = Field(description="bucket; for 1.8+ compatibility write `database/retention_policy`")
-    token: SecretStr | None = Field(None, description="API token; prefer token_file or token_env")
+    token: InlineSecret | None = Field(None, description="API token; prefer token_file or token_env")
     token_file: Path | None = Field(None, description="file holding the API token (first line)")
     token_env: str | None = Field(None, description="environment variable holding the API token")
     gzip: bool = Field(True, description="compress request bodies (saves 4G data)")
-    tls: TlsOptions = Field(default_factory=TlsOptions)
+    tls: InfluxTls = Field(default_factory=InfluxTls)
 
     @model_validator(mode="after")
     def _one_token(self) -> InfluxDB2Config:
@@ -44,7 +46,10 @@ class InfluxDB2Config(SinkBase):
 
     def secret(self, source: str) -> str:
         """The token, read now (a rotated file is picked up on reconnect); never logged."""
-        return _secret(source, "token", self.token, self.token_file, self.token_env)
+        token = _resolved(source, SecretRef.from_keys("token", self.token, self.token_file, self.token_env,
+                                                      first_line=True))
+        assert token is not None  # the validator wants one of the three
+        return token
 
 
 class InfluxDB1Config(SinkBase):
@@ -55,10 +60,10 @@ class InfluxDB1Config(SinkBase):
     database: str = Field(min_length=1, description="database to write to (must exist)")
     retention_policy: str | None = Field(None, description="retention policy; default: the database's default")
     username: str | None = Field(None, description="user for basic auth; omit when auth is disabled")
-    password: SecretStr | None = Field(None, description="password; prefer password_file")
+    password: InlineSecret | None = Field(None, description="password; prefer password_file")
     password_file: Path | None = Field(None, description="file holding the password (first line)")
     gzip: bool = Field(True, description="compress request bodies (saves 4G data)")
-    tls: TlsOptions = Field(default_factory=TlsOptions)
+    tls: InfluxTls = Field(default_factory=InfluxTls)
 
     @model_validator(mode="after")
     def _password(self) -> InfluxDB1Config:
@@ -69,25 +74,12 @@ class InfluxDB1Config(SinkBase):
         return self
 
     def secret(self, source: str) -> str | None:
-        if self.password is None and self.password_file is None:
-            return None
-        return _secret(source, "password", self.password, self.password_file, None)
+        return _resolved(source, SecretRef.from_keys("password", self.password, self.password_file, first_line=True))
 
 
-def _secret(source: str, what: str, value: SecretStr | None, file: Path | None, env: str | None) -> str:
-    """Resolve a secret at connect time: a missing file is an uplink error to retry, not a crash."""
-    if value is not None:
-        return value.get_secret_value()
-    if file is not None:
-        try:
-            text = file.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise SinkError(source, f"cannot read {what}_file {file}: {exc.strerror or exc}") from None
-        if not text or not text[0].strip():
-            raise SinkError(source, f"{what}_file {file} is empty")
-        return text[0].strip()
-    assert env is not None
-    got = os.environ.get(env, "").strip()
-    if not got:
-        raise SinkError(source, f"environment variable {env} ({what}) is not set")
-    return got
+def _resolved(source: str, ref: SecretRef | None) -> str | None:
+    """Read a secret at connect time: a missing file is an uplink error to retry, not a crash."""
+    try:
+        return None if ref is None else ref.resolve()
+    except ValueError as exc:
+        raise SinkError(source, str(exc)) from None

@@ -68,6 +68,8 @@ class InfluxDB1Sink(Sink):
                     timeout=urllib3.Timeout(total=self.cfg.timeout),
                     cert_reqs="CERT_REQUIRED" if tls.verify else "CERT_NONE",
                     ca_certs=str(tls.ca_file) if tls.ca_file else None,
+                    cert_file=str(tls.cert_file) if tls.cert_file else None,
+                    key_file=str(tls.key_file) if tls.key_file else None,
                 )
             return self._http
 

@@ -67,8 +67,9 @@ class InfluxDB2Sink(Sink):
 
         tls = self.cfg.tls
         kwargs: dict[str, Any] = {"verify_ssl": tls.verify, "retries": False}
-        if tls.ca_file is not None:
-            kwargs["ssl_ca_cert"] = str(tls.ca_file)
+        for key, path in (("ssl_ca_cert", tls.ca_file), ("cert_file", tls.cert_file), ("cert_key_file", tls.key_file)):
+            if path is not None:
+                kwargs[key] = str(path)
         self._client = InfluxDBClient(
             url=self.cfg.url, token=self.cfg.secret(self.source), org=self.cfg.org,
             timeout=int(self.cfg.timeout * 1000), enable_gzip=self.cfg.gzip, **kwargs,

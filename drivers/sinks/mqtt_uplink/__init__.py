@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import ssl
 import threading
 import time
 from collections.abc import Sequence
@@ -25,9 +24,9 @@ from daemon.ports.errors import SinkError
 from daemon.ports.model import Reading
 from daemon.ports.sinks import Sink
 from drivers.registry import sink
-from drivers.sinks.mqtt_uplink.schema import MqttUplinkConfig, UplinkTls
+from drivers.sinks.mqtt_uplink.schema import MqttUplinkConfig
 
-__all__ = ["SAMPLE_YAML", "MqttUplinkConfig", "MqttUplinkSink", "UplinkTls"]
+__all__ = ["SAMPLE_YAML", "MqttUplinkConfig", "MqttUplinkSink"]
 
 SAMPLE_YAML: str = resources.files(__name__).joinpath("sample.yaml").read_text(encoding="utf-8")
 """A commented `sinks:` list item showing every option with its default."""
@@ -85,11 +84,7 @@ class MqttUplinkSink(Sink):
         if cfg.username is not None:
             client.username_pw_set(cfg.username, self.cfg.secret(self.source))
         if cfg.tls is not None:
-            client.tls_set(ca_certs=str(cfg.tls.ca_file) if cfg.tls.ca_file else None,
-                           certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
-                           keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None,
-                           cert_reqs=ssl.CERT_REQUIRED if cfg.tls.verify else ssl.CERT_NONE)
-            client.tls_insecure_set(not cfg.tls.verify)
+            client.tls_set_context(cfg.tls.context())
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         self._connected.clear()

@@ -5,21 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import Field, model_validator
 
 from daemon.ports.errors import SinkError
+from daemon.ports.secrets import InlineSecret, SecretRef
 from daemon.ports.sinks import SinkBase
-
-
-class UplinkTls(BaseModel):
-    """TLS to the broker; present means TLS is on."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    verify: bool = Field(True, description="check the broker certificate; false only for a lab")
-    ca_file: Path | None = Field(None, description="PEM of the CA that signed the broker; default: system CAs")
-    cert_file: Path | None = Field(None, description="client certificate (PEM), if the broker wants one")
-    key_file: Path | None = Field(None, description="key of the client certificate")
+from daemon.ports.tls import TlsConfig
 
 
 class MqttUplinkConfig(SinkBase):
@@ -30,12 +21,12 @@ class MqttUplinkConfig(SinkBase):
     port: int = Field(1883, ge=1, le=65535, description="1883, or 8883 for TLS")
     client_id: str | None = Field(None, description="default coldchain-<site>-<sink id>")
     username: str | None = None
-    password: SecretStr | None = Field(None, description="prefer password_file; never logged")
+    password: InlineSecret | None = Field(None, description="prefer password_file; never logged")
     password_file: Path | None = Field(None, description="file holding the password (first line)")
     keepalive: int = Field(60, ge=5, le=3600, description="seconds; the broker declares the box dead after 1.5x")
     topic_prefix: str = Field("coldchain/{site}", description="topics start here; {site} is the site id")
     max_inflight: int = Field(100, ge=1, le=65535, description="QoS 1 messages awaiting PUBACK at once")
-    tls: UplinkTls | None = Field(None, description="TLS settings; omit for plain TCP")
+    tls: TlsConfig | None = Field(None, description="TLS settings; omit for plain TCP")
 
     @model_validator(mode="after")
     def _check(self) -> MqttUplinkConfig:
@@ -46,14 +37,9 @@ class MqttUplinkConfig(SinkBase):
         return self
 
     def secret(self, source: str) -> str | None:
-        if self.password is not None:
-            return self.password.get_secret_value()
-        if self.password_file is None:
-            return None
+        """The password, read now (a rotated file is picked up on reconnect); never logged."""
+        ref = SecretRef.from_keys("password", self.password, self.password_file, first_line=True)
         try:
-            lines = self.password_file.read_text(encoding="utf-8").splitlines()
-        except OSError as exc:
-            raise SinkError(source, f"cannot read password_file {self.password_file}: {exc.strerror or exc}") from None
-        if not lines or not lines[0].strip():
-            raise SinkError(source, f"password_file {self.password_file} is empty")
-        return lines[0].strip()
+            return None if ref is None else ref.resolve()
+        except ValueError as exc:
+            raise SinkError(source, str(exc)) from None
