@@ -29,7 +29,7 @@ async def _child(cfg_path: str) -> None:
     load_all()
 
     class RecordConfig(NotifierBase):
-        type: Literal["bench_record"]  # type: ignore[assignment]
+        type: Literal["bench_record"]
         out: str
 
     @notifier("bench_record")

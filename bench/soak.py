@@ -246,11 +246,11 @@ class Publisher:
         self._stop.set()
         self._thread.join(10)
         end = time.monotonic() + timeout
-        while time.monotonic() < end:
+        while True:
             with self._lock:
                 self._pending = [p for p in self._pending if not _acked(p[0])]
                 left = len(self._pending)
-            if not left:
+            if not left or time.monotonic() >= end:
                 break
             time.sleep(0.2)
         self.c.disconnect()

@@ -41,7 +41,7 @@ async def _child(cfg_path: str) -> None:
     out = open(doc["notifiers"][0]["out"], "a", encoding="utf-8")  # noqa: SIM115 - open for the process's life
 
     class RecordConfig(NotifierBase):
-        type: Literal["soak_record"]  # type: ignore[assignment]
+        type: Literal["soak_record"]
         out: str
 
     @notifier("soak_record")

@@ -225,7 +225,9 @@ def to_csv(r: Report, lang: str = "zh-CN") -> str:
     buf = io.StringIO()
     buf.write("\ufeff")
     w = csv.writer(buf, lineterminator="\r\n")
-    t = lambda k: render(k, lang)  # noqa: E731
+    def t(key: str) -> str:
+        return render(key, lang)
+
     w.writerow([t("report.title")])
     w.writerow([t("report.site"), r.site_name, r.site_id])
     w.writerow([t("report.zone"), r.zone_name if lang.startswith("zh") else r.zone_name_en, r.zone])
@@ -284,8 +286,13 @@ def _svg_chart(r: Report) -> str:
     if hi_v - lo_v < 1:
         lo_v, hi_v = lo_v - 0.5, hi_v + 0.5
     span_t = max(1.0, r.end - r.start)
-    x = lambda t: pad + (t - r.start) / span_t * (w - 2 * pad)  # noqa: E731
-    y = lambda v: h - pad / 2 - (v - lo_v) / (hi_v - lo_v) * (h - pad)  # noqa: E731
+
+    def x(t: float) -> float:
+        return pad + (t - r.start) / span_t * (w - 2 * pad)
+
+    def y(v: float) -> float:
+        return h - pad / 2 - (v - lo_v) / (hi_v - lo_v) * (h - pad)
+
     parts = [f'<svg viewBox="0 0 {w:.0f} {h:.0f}" xmlns="http://www.w3.org/2000/svg" role="img">']
     for lim in (r.temperature.low, r.temperature.high):
         if lim is not None:
@@ -304,7 +311,10 @@ def _svg_chart(r: Report) -> str:
 def to_html(r: Report, lang: str = "zh-CN") -> str:
     """A self-contained page (no scripts, no external assets) laid out for A4 printing."""
     e = html.escape
-    t = lambda k, **p: e(render(k, lang, **p))  # noqa: E731
+
+    def t(key: str, **params: object) -> str:
+        return e(render(key, lang, **params))
+
     zone_name = r.zone_name if lang.startswith("zh") else r.zone_name_en
     com = r.commodity
     out = [f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>{t("report.title")} '
@@ -385,7 +395,7 @@ def main_report(cfg: AppConfig, args: Any) -> int:
     lang = args.lang or cfg.site.language
     tz = zoneinfo.ZoneInfo(cfg.site.timezone)
     now = time.time()
-    kind = args.period or ("custom" if args.start else "day")
+    kind: PeriodKind = args.period or ("custom" if args.start else "day")  # argparse's choices are the kinds
     try:
         start, end = period_bounds(kind, tz, now, day=args.date, start=args.start, end=args.end)
         if not cfg.storage.journal.is_file():
