@@ -33,9 +33,9 @@ def suggest(word: str, options: Iterable[str]) -> str:
 def key_path(loc: Sequence[int | str]) -> str:
     out = ""
     for part in loc:
-        if not isinstance(part, int) and not str(part).isprintable():
-            part = repr(str(part))  # a stray CR or escape in a key must not garble the terminal
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        # a stray CR or escape in a key must not garble the terminal
+        shown = part if isinstance(part, int) or str(part).isprintable() else repr(str(part))
+        out += f"[{shown}]" if isinstance(shown, int) else (f".{shown}" if out else str(shown))
     return out
 
 
