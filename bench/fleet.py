@@ -123,6 +123,7 @@ def _checkpoint(tmp: Path) -> int:
     return _self_written() - before
 
 
+# long: one measurement told in order (start, warm-up, window, alarm phase, figures); the figures use its locals
 def run(tmp: Path, sensors: int = 500, period: float = 10.0, steady: float = 40.0, hot: int = 150,
         alarm_phase: float = 30.0, flush_interval: float = 0.2, label: str = "") -> list[Result]:
     tmp.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ import csv
 import html
 import io
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
@@ -343,6 +344,16 @@ def to_html(r: Report, lang: str = "zh-CN") -> str:
                    f'<td class="n">{_f(z.max)} °C</td><td class="n">{_f(z.mean, 2)} °C</td>'
                    f'<td class="n">{_f(z.minutes_out, 0)}</td><td class="n">{_f(z.completeness)} %</td></tr></table>')
         out.append(_svg_chart(r))
+    out += _html_quantities(r, lang, t)
+    out += _html_alarms(r, t)
+    out.append(f'<p class="note">{t("report.method")}</p></body></html>')
+    return "".join(out)
+
+
+def _html_quantities(r: Report, lang: str, t: Callable[..., str]) -> list[str]:
+    """One table per quantity: the whole zone, then each sensor."""
+    e = html.escape
+    out: list[str] = []
     for st in (r.temperature, r.humidity):
         if st is None:
             continue
@@ -361,6 +372,13 @@ def to_html(r: Report, lang: str = "zh-CN") -> str:
                        + f'<td class="n">{_f(s.minutes_above, 0)}</td><td class="n">{_f(s.minutes_below, 0)}</td>'
                        f'<td class="n">{_f(s.gap_minutes, 0)}</td></tr>')
         out.append("</table>")
+    return out
+
+
+def _html_alarms(r: Report, t: Callable[..., str]) -> list[str]:
+    """The product excursions, then the device alarms, each with who was told and who acknowledged."""
+    e = html.escape
+    out: list[str] = []
     for title, rows in (("report.excursions", r.excursions), ("report.device_alarms", r.device_alarms)):
         out.append(f'<h2>{t(title)} ({len(rows)})</h2>')
         if not rows:
@@ -377,8 +395,7 @@ def to_html(r: Report, lang: str = "zh-CN") -> str:
                        f'<td>{e(r.local(x.end)) or t("report.ongoing")}</td><td class="n">{x.minutes:.0f}</td>'
                        f'<td class="n">{_f(x.peak)}</td><td>{e(told)}</td><td>{acked}</td><td>{comment}</td></tr>')
         out.append("</table>")
-    out.append(f'<p class="note">{t("report.method")}</p></body></html>')
-    return "".join(out)
+    return out
 
 
 

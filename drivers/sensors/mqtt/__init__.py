@@ -299,17 +299,7 @@ class MqttDriver(SensorDriver):
                         continue  # shutting down: not submitted, not acknowledged, so redelivered next run
                     while not queue.empty() and len(batch) < batch_max:
                         batch.append(queue.get_nowait())
-                    samples: list[Sample] = []
-                    acks: list[tuple[int, paho.MQTTMessage]] = []
-                    for item in batch:
-                        if isinstance(item, _Conn):
-                            self._conn_event(item)
-                            continue
-                        assert isinstance(item, tuple)
-                        gen, msg = item
-                        if not (msg.dup and self._already_stored(msg)):
-                            samples += self._handle(msg, gen)
-                        acks.append((gen, msg))
+                    samples, acks = self._take(batch)
                     if acks:
                         entry = (submit(samples) if samples else None, acks)
                         if inflight.full():
@@ -324,6 +314,22 @@ class MqttDriver(SensorDriver):
             self._client = None
             self.connected = False
             await asyncio.to_thread(self._shutdown, client)
+
+    def _take(self, batch: list[object]) -> tuple[list[Sample], list[tuple[int, paho.MQTTMessage]]]:
+        """The samples of a batch from paho's thread and the messages to acknowledge once they are stored;
+        connection events on the way are applied in order."""
+        samples: list[Sample] = []
+        acks: list[tuple[int, paho.MQTTMessage]] = []
+        for item in batch:
+            if isinstance(item, _Conn):
+                self._conn_event(item)
+                continue
+            assert isinstance(item, tuple)
+            gen, msg = item
+            if not (msg.dup and self._already_stored(msg)):
+                samples += self._handle(msg, gen)
+            acks.append((gen, msg))
+        return samples, acks
 
     async def _acker(self, client: paho.Client,
                      inflight: asyncio.Queue[tuple[asyncio.Future[None] | None, list[tuple[int, paho.MQTTMessage]]]],
