@@ -31,8 +31,11 @@ system-deps:
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
 	fi
 
+# Style and bugs (ruff), types (mypy, [tool.mypy]) and the rooms' walls (import-linter, [tool.importlinter]).
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check daemon drivers tests bench
+	$(VENV)/bin/mypy daemon drivers bench
+	$(VENV)/bin/lint-imports --no-cache
 
 test: system-deps $(VENV)/.installed lint
 	$(PY) -m pytest $(ARGS)
@@ -67,4 +70,4 @@ soak: system-deps $(VENV)/.installed
 	$(PY) -m bench.soak --minutes $(MINUTES) $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(BENCH_DIR) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_DIR) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -123,6 +123,7 @@ def _checkpoint(tmp: Path) -> int:
     return _self_written() - before
 
 
+# long: one measurement told in order (start, warm-up, window, alarm phase, figures); the figures use its locals
 def run(tmp: Path, sensors: int = 500, period: float = 10.0, steady: float = 40.0, hot: int = 150,
         alarm_phase: float = 30.0, flush_interval: float = 0.2, label: str = "") -> list[Result]:
     tmp.mkdir(parents=True, exist_ok=True)
@@ -164,7 +165,7 @@ def run(tmp: Path, sensors: int = 500, period: float = 10.0, steady: float = 40.
     written = s1.get("write_bytes", 0) - s0.get("write_bytes", 0) + folded
     growth = f1 - f0
     parts: dict[str, list[float]] = {}
-    lat = latencies(tmp, pub.sent if pub else {}, parts)
+    lat = latencies(tmp, pub.sent, parts)
     p99 = _pct(lat, 99) * 1000 if lat else float("nan")
     rss_mb = s1["VmRSS"] / 1024
     suffix = f" ({label})" if label else ""
@@ -216,7 +217,7 @@ def latencies(tmp: Path, sent: dict[int, list[float]], parts: dict[str, list[flo
     out = []
     for s in sends:
         a = fired.get(s["alert_id"])
-        if a is None or not s["key"].startswith("alert.") or a.sensor is None:
+        if a is None or a.fired is None or not s["key"].startswith("alert.") or a.sensor is None:
             continue
         pubs = [t for t in sent.get(int(a.sensor[1:]), []) if t <= a.fired]
         if not pubs:

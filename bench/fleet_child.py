@@ -29,7 +29,7 @@ async def _child(cfg_path: str) -> None:
     load_all()
 
     class RecordConfig(NotifierBase):
-        type: Literal["bench_record"]  # type: ignore[assignment]
+        type: Literal["bench_record"]
         out: str
 
     @notifier("bench_record")
@@ -41,7 +41,7 @@ async def _child(cfg_path: str) -> None:
             self.sends.append((time.time(), message.alert_id, message.key))
             return str(message.outbox_id)
 
-    doc = json.loads(Path(cfg_path).read_text(encoding="utf-8"))
+    doc = json.loads(Path(cfg_path).read_text(encoding="utf-8"))  # noqa: ASYNC240 - before the daemon starts
     text = yaml.safe_dump(doc, allow_unicode=True)  # as an installer writes it: a YAML file
     d = Daemon(parse_config(text, "fleet.yaml", base_dir=Path(cfg_path).parent))
     stages = _instrument(d)
@@ -49,9 +49,8 @@ async def _child(cfg_path: str) -> None:
     print("ready", flush=True)
     await d.wait()
     await d.stop()
-    with open(doc["notifiers"][0]["out"], "w", encoding="utf-8") as f:
-        for t, aid, key in Recorder.sends:
-            f.write(json.dumps({"t": t, "alert_id": aid, "key": key}) + "\n")
+    with open(doc["notifiers"][0]["out"], "w", encoding="utf-8") as f:  # noqa: ASYNC230 - the daemon has stopped
+        f.writelines(json.dumps({"t": t, "alert_id": aid, "key": key}) + "\n" for t, aid, key in Recorder.sends)
     Path(doc["notifiers"][0]["out"]).with_name("stages.json").write_text(json.dumps(stages), encoding="utf-8")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench.common import BenchBroker, Result, app_config, check
+from bench.common import BROKER_TUNING, BenchBroker, Result, app_config, check
 from daemon.app.runtime import Daemon
 
 TOPIC = "bench/ingest/{}"
@@ -146,6 +146,6 @@ def run(tmp: Path, n: int = 50_000, sensors: int = 100, repeat: int = 2) -> list
                  "bare_paho_msg_per_s": round(base_rate), "ours_s": round(ours_s, 3), "bare_s": round(base_s, 3),
                  "runs": repeat,
                  "ours_runs_s": [round(x, 2) for x in ours], "bare_runs_s": [round(x, 2) for x in bases],
-                 "broker_extra_config": (extra or BenchBroker.__init__.__defaults__[0]).strip().replace("\n", "; ")},
+                 "broker_extra_config": (extra or BROKER_TUNING).strip().replace("\n", "; ")},
         ))
     return out

@@ -35,7 +35,7 @@ def wait_until(check: Callable[[], Any], deadline_s: float, what: str, every: fl
             result = check()
             if result:
                 return result
-        except Exception as exc:  # not up yet
+        except Exception as exc:  # noqa: BLE001 - not up yet, whatever the probe raised
             last_exc = exc
         time.sleep(every)
     raise AssertionError(f"timed out after {deadline_s} s waiting for {what}" + (f" ({last_exc})" if last_exc else ""))
@@ -166,7 +166,7 @@ bind-address = "127.0.0.1:{self.rpc_port}"
     def points(self, db: str, measurement: str) -> list[dict[str, Any]]:
         """Every point of `measurement` as a dict of column -> value (tags included)."""
         out = []
-        for s in self.query(f'SELECT * FROM "{measurement}"', db):
+        for s in self.query(f'SELECT * FROM "{measurement}"', db):  # noqa: S608 - the measurement is the test's own name
             cols = s["columns"]
             out += [dict(zip(cols, row, strict=True)) for row in s["values"]]
         return out

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from daemon.config.catalog import load_catalog
 from daemon.config.schema import AppConfig
@@ -32,9 +33,9 @@ def suggest(word: str, options: Iterable[str]) -> str:
 def key_path(loc: Sequence[int | str]) -> str:
     out = ""
     for part in loc:
-        if not isinstance(part, int) and not str(part).isprintable():
-            part = repr(str(part))  # a stray CR or escape in a key must not garble the terminal
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        # a stray CR or escape in a key must not garble the terminal
+        shown = part if isinstance(part, int) or str(part).isprintable() else repr(str(part))
+        out += f"[{shown}]" if isinstance(shown, int) else (f".{shown}" if out else str(shown))
     return out
 
 
@@ -85,7 +86,7 @@ class _Lines:
         return out
 
 
-def _message(err: Any, model: type[BaseModel] | None) -> str:
+def _message(err: ErrorDetails, model: type[BaseModel] | None) -> str:
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
         field = str(err["loc"][-1])
@@ -134,7 +135,7 @@ def _validate_entries(
         return []
     out = []
     for i, entry in enumerate(raw):
-        where = [section, i]
+        where: list[int | str] = [section, i]
         if not isinstance(entry, dict):
             problems.append(f"{fname}:{lines.line(where)}: {key_path(where)}: expected a mapping")
             continue
@@ -153,7 +154,7 @@ def _validate_entries(
             out.append(cls.model_validate(entry))
         except ValidationError as exc:
             for err in exc.errors():
-                loc = [*where, *err["loc"]]
+                loc: list[int | str] = [*where, *err["loc"]]
                 model = _model_at(cls, list(err["loc"]))
                 problems.append(f"{fname}:{lines.line(loc)}: {key_path(loc)}: {_message(err, model)}")
     return out

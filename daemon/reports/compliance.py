@@ -13,6 +13,7 @@ import csv
 import html
 import io
 import zoneinfo
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
@@ -95,7 +96,7 @@ def _samples(journal: Journal, sid: int, start: float, end: float,
             "SELECT ts_ms, value FROM readings WHERE series = ? AND quality = 0 AND value IS NOT NULL "
             "AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms", (sid, round(start * 1000), round(end * 1000)))
         rolled = journal.read(
-            f"SELECT * FROM ({rollups.ARCHIVED_5M}) ORDER BY 1",
+            f"SELECT * FROM ({rollups.ARCHIVED_5M}) ORDER BY 1",  # noqa: S608 - ARCHIVED_5M is rollups' own SQL; values are bound
             {"sid": sid, "a": round(start * 1000) - ROLLUP_MS, "b": round(end * 1000)})
     return ([(ts / 1000, float(v)) for ts, v in [*before, *rows]],
             [Rollup(b / 1000, ROLLUP_MS / 1000, n, lo, sm / n, hi) for b, lo, sm, hi, n in rolled])
@@ -225,7 +226,9 @@ def to_csv(r: Report, lang: str = "zh-CN") -> str:
     buf = io.StringIO()
     buf.write("\ufeff")
     w = csv.writer(buf, lineterminator="\r\n")
-    t = lambda k: render(k, lang)  # noqa: E731
+    def t(key: str) -> str:
+        return render(key, lang)
+
     w.writerow([t("report.title")])
     w.writerow([t("report.site"), r.site_name, r.site_id])
     w.writerow([t("report.zone"), r.zone_name if lang.startswith("zh") else r.zone_name_en, r.zone])
@@ -284,8 +287,13 @@ def _svg_chart(r: Report) -> str:
     if hi_v - lo_v < 1:
         lo_v, hi_v = lo_v - 0.5, hi_v + 0.5
     span_t = max(1.0, r.end - r.start)
-    x = lambda t: pad + (t - r.start) / span_t * (w - 2 * pad)  # noqa: E731
-    y = lambda v: h - pad / 2 - (v - lo_v) / (hi_v - lo_v) * (h - pad)  # noqa: E731
+
+    def x(t: float) -> float:
+        return pad + (t - r.start) / span_t * (w - 2 * pad)
+
+    def y(v: float) -> float:
+        return h - pad / 2 - (v - lo_v) / (hi_v - lo_v) * (h - pad)
+
     parts = [f'<svg viewBox="0 0 {w:.0f} {h:.0f}" xmlns="http://www.w3.org/2000/svg" role="img">']
     for lim in (r.temperature.low, r.temperature.high):
         if lim is not None:
@@ -304,7 +312,10 @@ def _svg_chart(r: Report) -> str:
 def to_html(r: Report, lang: str = "zh-CN") -> str:
     """A self-contained page (no scripts, no external assets) laid out for A4 printing."""
     e = html.escape
-    t = lambda k, **p: e(render(k, lang, **p))  # noqa: E731
+
+    def t(key: str, **params: object) -> str:
+        return e(render(key, lang, **params))
+
     zone_name = r.zone_name if lang.startswith("zh") else r.zone_name_en
     com = r.commodity
     out = [f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>{t("report.title")} '
@@ -333,6 +344,16 @@ def to_html(r: Report, lang: str = "zh-CN") -> str:
                    f'<td class="n">{_f(z.max)} °C</td><td class="n">{_f(z.mean, 2)} °C</td>'
                    f'<td class="n">{_f(z.minutes_out, 0)}</td><td class="n">{_f(z.completeness)} %</td></tr></table>')
         out.append(_svg_chart(r))
+    out += _html_quantities(r, lang, t)
+    out += _html_alarms(r, t)
+    out.append(f'<p class="note">{t("report.method")}</p></body></html>')
+    return "".join(out)
+
+
+def _html_quantities(r: Report, lang: str, t: Callable[..., str]) -> list[str]:
+    """One table per quantity: the whole zone, then each sensor."""
+    e = html.escape
+    out: list[str] = []
     for st in (r.temperature, r.humidity):
         if st is None:
             continue
@@ -351,6 +372,13 @@ def to_html(r: Report, lang: str = "zh-CN") -> str:
                        + f'<td class="n">{_f(s.minutes_above, 0)}</td><td class="n">{_f(s.minutes_below, 0)}</td>'
                        f'<td class="n">{_f(s.gap_minutes, 0)}</td></tr>')
         out.append("</table>")
+    return out
+
+
+def _html_alarms(r: Report, t: Callable[..., str]) -> list[str]:
+    """The product excursions, then the device alarms, each with who was told and who acknowledged."""
+    e = html.escape
+    out: list[str] = []
     for title, rows in (("report.excursions", r.excursions), ("report.device_alarms", r.device_alarms)):
         out.append(f'<h2>{t(title)} ({len(rows)})</h2>')
         if not rows:
@@ -367,8 +395,7 @@ def to_html(r: Report, lang: str = "zh-CN") -> str:
                        f'<td>{e(r.local(x.end)) or t("report.ongoing")}</td><td class="n">{x.minutes:.0f}</td>'
                        f'<td class="n">{_f(x.peak)}</td><td>{e(told)}</td><td>{acked}</td><td>{comment}</td></tr>')
         out.append("</table>")
-    out.append(f'<p class="note">{t("report.method")}</p></body></html>')
-    return "".join(out)
+    return out
 
 
 
@@ -385,7 +412,7 @@ def main_report(cfg: AppConfig, args: Any) -> int:
     lang = args.lang or cfg.site.language
     tz = zoneinfo.ZoneInfo(cfg.site.timezone)
     now = time.time()
-    kind = args.period or ("custom" if args.start else "day")
+    kind: PeriodKind = args.period or ("custom" if args.start else "day")  # argparse's choices are the kinds
     try:
         start, end = period_bounds(kind, tz, now, day=args.date, start=args.start, end=args.end)
         if not cfg.storage.journal.is_file():

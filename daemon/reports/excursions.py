@@ -59,7 +59,7 @@ _COLS = ("id, key, zone, sensor, kind, severity, state, started, fired, acked, a
 def excursions(journal: Journal, *, start: float, end: float, now: float, zone: str | None = None,
                product_only: bool = False, limit: int = 1000) -> list[Excursion]:
     """Fired alarms overlapping [start, end), oldest first, with their audit trail and messages."""
-    sql = (f"SELECT {_COLS} FROM alerts WHERE fired IS NOT NULL AND started < ? "
+    sql = (f"SELECT {_COLS} FROM alerts WHERE fired IS NOT NULL AND started < ? "  # noqa: S608 - _COLS is a constant column list; values are bound
            "AND (resolved IS NULL OR resolved >= ?)")
     args: list[Any] = [end, start]
     if zone is not None:

@@ -52,8 +52,8 @@ class Series:
 
 _RAW = ("SELECT ts_ms, value, value, value, 1 FROM readings {how} WHERE {where} series = :sid "
         "AND ts_ms >= :{a} AND ts_ms < :{b} AND quality = 0 AND value IS NOT NULL")
-_TIER = "SELECT bucket_ms, min, mean * n, max, n FROM {table} WHERE series = :sid AND bucket_ms >= :{a} " \
-        "AND bucket_ms < :{b} AND n > 0"
+_TIER = ("SELECT bucket_ms, min, mean * n, max, n FROM {table} WHERE series = :sid AND bucket_ms >= :{a} "
+         "AND bucket_ms < :{b} AND n > 0")
 
 
 def _ms(t: float) -> int:
@@ -103,7 +103,7 @@ def _tier_points(sid: int, a: int, b: int, widths: tuple[int, ...],
 def raw_rows(journal: Journal, sid: int, start: float, end: float, limit: int) -> list[tuple[float, ...]]:
     """Readings as they are; where retention deleted them, one point per 5-minute row."""
     a, b = _ms(start), _ms(end)
-    rows = journal.read(_FINE + "SELECT ts_ms, lo, sm / n, hi, n FROM pts ORDER BY ts_ms LIMIT :limit",
+    rows = journal.read(_FINE + "SELECT ts_ms, lo, sm / n, hi, n FROM pts ORDER BY ts_ms LIMIT :limit",  # noqa: S608 - _FINE is this module's SQL; values are bound
                         {"sid": sid, "a": a, "b": b, "limit": limit})
     return [(ts / 1000, lo, round(mean, 3), hi, n) for ts, lo, mean, hi, n in rows]
 
@@ -120,7 +120,7 @@ def bucket_rows(journal: Journal, sid: int, start: float, end: float, step: int,
         else:
             pts, args = _FINE, {"sid": sid, "a": a, "b": b}
         rows = journal.read(
-            pts + "SELECT (ts_ms + :off) / :step AS bk, MIN(lo), SUM(sm) / SUM(n), MAX(hi), SUM(n) FROM pts "
+            pts + "SELECT (ts_ms + :off) / :step AS bk, MIN(lo), SUM(sm) / SUM(n), MAX(hi), SUM(n) FROM pts "  # noqa: S608 - pts is this module's SQL; values are bound
             "GROUP BY bk ORDER BY bk", args | {"off": offset_s * 1000, "step": step * 1000})
     return [(bk * step - offset_s, lo, round(mean, 3), hi, n) for bk, lo, mean, hi, n in rows]
 

@@ -120,7 +120,7 @@ class SerialBusDriver(SensorDriver, Generic[C]):
                 await self.poll()
             except asyncio.CancelledError:
                 return  # the scheduler is shutting down with us; nothing to report
-            except Exception as exc:  # a bug: hand it to the supervisor, which restarts us
+            except Exception as exc:  # noqa: BLE001 - a bug: hand it to the supervisor, which restarts us
                 if not crashed.done():
                     crashed.set_exception(exc)
 

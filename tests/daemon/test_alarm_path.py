@@ -38,7 +38,7 @@ async def test_an_alarm_reading_is_committed_and_paged_without_waiting_for_the_f
         await asyncio.wait_for(asyncio.gather(quiet, hot), 10)
         assert d.journal.count() == 2
         await until(lambda: [a.state for a in d.journal.alerts()] == ["firing"], "alarm")
-        await until(lambda: d.journal.outbox(), "message in the outbox")
+        await until(d.journal.outbox, "message in the outbox")
         (alert,) = d.journal.alerts()
         assert alert.value == 12.0 and alert.sensor == "s1"
     finally:

@@ -302,8 +302,8 @@ def test_non_retryable_and_maybe_sent_are_not_retried_on_the_same_channel(
     assert (row.state, row.attempts) == (state, 1)
     assert "will retry" not in caplog.text  # the log said so for `unknown`, and it never was retried
     if maybe_sent:
-        assert f"message {row.id} to zhang via out failed (attempt 1): cloud:aliyun: refused — it may have been " \
-               "sent; not resending on this channel" in caplog.text
+        assert (f"message {row.id} to zhang via out failed (attempt 1): cloud:aliyun: refused — it may have been "
+                "sent; not resending on this channel") in caplog.text
 
 
 @pytest.mark.asyncio

@@ -175,6 +175,7 @@ async def test_excursions_reports_and_roles(running) -> None:  # type: ignore[no
 
 
 @pytest.mark.asyncio
+# long: one lot's life through every role, in order; each step needs the state the last one left
 async def test_lots_roles_record_trace_and_qr(running) -> None:  # type: ignore[no-untyped-def]
     d, clock, http = running
     body = {"code": "FJ-2025-0001", "commodity": "mandarin", "zone": "z1", "quantity": 1200, "unit": "kg",

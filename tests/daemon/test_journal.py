@@ -133,7 +133,7 @@ def test_acknowledged_readings_survive_sigkill(tmp_path: Path) -> None:
         p.send_signal(signal.SIGKILL)
         out, _ = p.communicate()
         lines = [first, *out.splitlines()]
-        acked = max(acked, max(int(x) for x in lines if x.strip()))
+        acked = max(acked, *(int(x) for x in lines if x.strip()))
         j = Journal(db)
         assert j.quick_check() == "ok"
         assert j.max_id() >= acked, f"round {round_}: acknowledged id {acked} missing (max {j.max_id()})"

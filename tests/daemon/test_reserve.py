@@ -108,7 +108,7 @@ def test_the_journal_releases_it_on_disk_full_and_the_write_is_retried(tmp_path:
         assert r.retrying(write) == "stored" and len(calls) == 2 and r.state == "released"
         with pytest.raises(sqlite3.OperationalError):  # released already: no second chance
             r.retrying(lambda: (_ for _ in ()).throw(sqlite3.OperationalError("database or disk is full")))
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="not the disk"):
             r.retrying(lambda: (_ for _ in ()).throw(ValueError("not the disk")))
     finally:
         j.close()

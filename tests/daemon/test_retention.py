@@ -34,7 +34,7 @@ def rollups(journal: Journal, before: float | None = None, table: str = "rollup_
     """Rollup rows, those of buckets before `before` only when given."""
     with journal.transaction() as db:
         return list(db.execute(
-            f"SELECT s.sensor, r.bucket_ms, r.n, r.min, r.mean, r.max, r.faults FROM {table} r "
+            f"SELECT s.sensor, r.bucket_ms, r.n, r.min, r.mean, r.max, r.faults FROM {table} r "  # noqa: S608 - table is the test's own constant
             "JOIN series s ON s.id = r.series WHERE r.bucket_ms < ? ORDER BY s.sensor, r.bucket_ms",
             (int((before or 1e11) * 1000),)))
 

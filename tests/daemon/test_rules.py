@@ -142,7 +142,7 @@ def test_defrost_window_holds_high_alarm_but_not_freeze(tmp_path: Path) -> None:
     cfg = zone_cfg(tmp_path, "{defrost: [{start: '06:00', duration: 30m}]}")
     r = Rules(cfg, T0)
     assert r.in_defrost("z1", T0) and r.in_defrost("z1", T0 + 1800) and not r.in_defrost("z1", T0 + 2000)
-    events = run(r, [(60 * i, 12.0) for i in range(0, 30)])  # warm air inside the window: nothing
+    events = run(r, [(60 * i, 12.0) for i in range(30)])  # warm air inside the window: nothing
     assert events == []
     events = run(r, [(1920 + 60 * i, 12.0) for i in range(12)])  # after recovery: the normal delay starts
     assert events == [("pending", "temp_high", 1920), ("fire", "temp_high", 2520)]  # window ends at +1900 s

@@ -11,7 +11,6 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,10 +46,10 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Staged:
 
 
 @pytest.fixture
-def copy(staged: Staged, tmp_path: Path) -> Iterator[Path]:
+def copy(staged: Staged, tmp_path: Path) -> Path:
     dest = tmp_path / "root"
     shutil.copytree(staged.root, dest, symlinks=True)
-    yield dest
+    return dest
 
 
 def mode(p: Path) -> int:

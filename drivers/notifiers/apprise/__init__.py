@@ -116,7 +116,7 @@ def _notify_one(url: str, body: str, title: str, kind: str) -> str:
         return "URL not understood by Apprise (unknown scheme or missing part)"
     try:
         result = ap.notify(body=body, title=title, notify_type=kind)
-    except Exception as exc:  # plugins are third-party code: any crash is this channel failing
+    except Exception as exc:  # noqa: BLE001 - plugins are third-party code: any crash is this channel failing
         return f"{type(exc).__name__} inside Apprise"
     return "" if result else f"service did not accept it ({result.status.name.lower()})"
 

@@ -16,7 +16,7 @@ import minimalmodbus
 
 from daemon.ports.errors import SensorReportedError, SensorTimeout
 from drivers.registry import sensor
-from drivers.sensors.modbus_rtu.schema import PRESETS, ModbusRtuConfig, RegisterConfig
+from drivers.sensors.modbus_rtu.schema import PRESETS, ModbusRtuConfig, QuantityName, RegisterConfig
 from drivers.sensors.serialbus import SerialBusDriver, Value
 from drivers.sensors.serialport import PortSettings, SerialLike, open_serial
 
@@ -36,7 +36,7 @@ class Read:
 
     start: int
     count: int
-    quantities: tuple[str, ...]
+    quantities: tuple[QuantityName, ...]
 
 
 def plan_reads(cfg: ModbusRtuConfig) -> list[Read]:
@@ -65,14 +65,15 @@ def decode(registers: Sequence[int], reg: RegisterConfig) -> float:
     return round(raw * reg.multiplier / reg.divisor, 6)
 
 
-def transact(port: SerialLike, cfg: ModbusRtuConfig, source: str) -> dict[str, float]:
+def transact(port: SerialLike, cfg: ModbusRtuConfig, source: str) -> dict[QuantityName, float]:
     """Poll one device (blocking, on the bus thread): its values, or SensorTimeout/SensorReportedError.
 
     Port failures (pyserial/OS errors) propagate so the link can mark the bus down.
     """
-    instrument = minimalmodbus.Instrument(port, cfg.address)
+    # minimalmodbus only duck-types a port object (read, write, timeout ...), which SerialLike is
+    instrument = minimalmodbus.Instrument(port, cfg.address)  # type: ignore[arg-type]
     port.timeout = cfg.timeout
-    values: dict[str, float] = {}
+    values: dict[QuantityName, float] = {}
     for rd in plan_reads(cfg):
         where = f"FC{cfg.function_code:02d} 0x{rd.start:04X}+{rd.count}"
         try:
@@ -84,7 +85,7 @@ def transact(port: SerialLike, cfg: ModbusRtuConfig, source: str) -> dict[str, f
         except minimalmodbus.ModbusException as exc:  # CRC error, wrong address, short frame
             raise SensorTimeout(source, f"bad answer to {where}: {exc}") from exc
         for q in rd.quantities:
-            reg = cfg.registers[q]  # type: ignore[index]
+            reg = cfg.registers[q]
             off = reg.number - rd.start
             values[q] = decode(words[off : off + reg.words], reg)
     return values

@@ -58,10 +58,10 @@ class ModbusRtuConfig(SensorBase, PortSettings):
     def _preset(cls, data: Any) -> Any:
         return apply_preset(data) if isinstance(data, dict) else data
 
-    def unit_of(self, quantity: str) -> str:
+    def unit_of(self, quantity: QuantityName) -> str:
         """Unit the scaled value is in."""
-        reg = self.registers[quantity]  # type: ignore[index]
+        reg = self.registers[quantity]
         return reg.unit if reg.unit is not None else DEFAULT_UNITS[quantity]
 
 
-__all__ = ["PRESETS", "ModbusRtuConfig", "RegisterConfig"]
+__all__ = ["PRESETS", "ModbusRtuConfig", "QuantityName", "RegisterConfig"]

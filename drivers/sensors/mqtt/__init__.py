@@ -14,7 +14,7 @@ import contextlib
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -294,17 +294,7 @@ class MqttDriver(SensorDriver):
                         continue  # shutting down: not submitted, not acknowledged, so redelivered next run
                     while not queue.empty() and len(batch) < batch_max:
                         batch.append(queue.get_nowait())
-                    samples: list[Sample] = []
-                    acks: list[tuple[int, paho.MQTTMessage]] = []
-                    for item in batch:
-                        if isinstance(item, _Conn):
-                            self._conn_event(item)
-                            continue
-                        assert isinstance(item, tuple)
-                        gen, msg = item
-                        if not (msg.dup and self._already_stored(msg)):
-                            samples += self._handle(msg, gen)
-                        acks.append((gen, msg))
+                    samples, acks = self._take(batch)
                     if acks:
                         entry = (submit(samples) if samples else None, acks)
                         if inflight.full():
@@ -319,6 +309,22 @@ class MqttDriver(SensorDriver):
             self._client = None
             self.connected = False
             await asyncio.to_thread(self._shutdown, client)
+
+    def _take(self, batch: list[object]) -> tuple[list[Sample], list[tuple[int, paho.MQTTMessage]]]:
+        """The samples of a batch from paho's thread and the messages to acknowledge once they are stored;
+        connection events on the way are applied in order."""
+        samples: list[Sample] = []
+        acks: list[tuple[int, paho.MQTTMessage]] = []
+        for item in batch:
+            if isinstance(item, _Conn):
+                self._conn_event(item)
+                continue
+            assert isinstance(item, tuple)
+            gen, msg = item
+            if not (msg.dup and self._already_stored(msg)):
+                samples += self._handle(msg, gen)
+            acks.append((gen, msg))
+        return samples, acks
 
     async def _acker(self, client: paho.Client,
                      inflight: asyncio.Queue[tuple[asyncio.Future[None] | None, list[tuple[int, paho.MQTTMessage]]]],
@@ -438,30 +444,44 @@ class MqttDriver(SensorDriver):
         data, av = self.routes.get(topic), self.avail.get(topic)
         if (data or av) and self._discovery_copy(msg):
             return []
-        if msg.retain:  # the broker sends a retained copy per matching filter (exact + discovery)
-            if gen != self._retained_gen:
-                self._retained_gen, self._retained_seen = gen, set()
-            key = (topic, hash(payload))
-            if key in self._retained_seen:
-                return []
-            self._retained_seen.add(key)
+        if msg.retain and self._retained_again(topic, payload, gen):
+            return []
         if not data and not av:
             self.counters["unmapped_messages"] += 1
             if topic not in self.unmapped and len(self.unmapped) < UNMAPPED_MAX:
                 self.unmapped[topic] = _shown(payload)
             return []
         self.counters["messages"] += 1
-        for s in av or ():
+        self._availability(av or (), topic, payload)
+        return self._samples(data or (), msg, topic, payload)
+
+    def _retained_again(self, topic: str, payload: bytes, gen: int) -> bool:
+        """True for a retained copy already handled since (re)subscribing: the broker sends one per matching
+        filter (exact + discovery)."""
+        if gen != self._retained_gen:
+            self._retained_gen, self._retained_seen = gen, set()
+        key = (topic, hash(payload))
+        if key in self._retained_seen:
+            return True
+        self._retained_seen.add(key)
+        return False
+
+    def _availability(self, sensors: Iterable[MqttSensorConfig], topic: str, payload: bytes) -> None:
+        for s in sensors:
             try:
                 online = parse_online(payload)
             except BadPayload as exc:
                 self._bad_payload(topic, exc.reason, payload)
                 break
             self.ctx.set_online(s.id, online, f"{topic}: {_shown(payload)[:40]}")
+
+    def _samples(self, sensors: Iterable[MqttSensorConfig], msg: paho.MQTTMessage, topic: str,
+                 payload: bytes) -> list[Sample]:
+        """Each mapped sensor's samples from one data message; a bad payload is noted once per reason."""
         out: list[Sample] = []
         now = self.ctx.clock.now()
         bad: set[str] = set()
-        for s in data or ():
+        for s in sensors:
             if msg.retain and not s.use_retained:
                 self.counters["retained_skipped"] += 1
                 continue
@@ -578,7 +598,7 @@ class MqttDriver(SensorDriver):
             except BadPayload as exc:
                 h["detail"] = f"bad payload on {topic}: {exc.reason}: {_shown(payload)[:80]}"
                 continue
-            except Exception as exc:  # parser bug: show it to the installer, keep probing
+            except Exception as exc:  # noqa: BLE001 - parser bug: show it to the installer, keep probing
                 h["detail"] = f"parser error on {topic}: {exc!r}"
                 continue
             h["messages"] += 1

@@ -131,7 +131,8 @@ def to_epoch(raw: Any, fmt: str, tz: str) -> float | None:
             return _finite(float(raw) / 1000.0)
         if not isinstance(raw, str):
             return None
-        dt = datetime.fromisoformat(raw.replace("Z", "+00:00")) if fmt == "iso" else datetime.strptime(raw, fmt)
+        # a naive device time is placed in the sensor's zone below
+        dt = datetime.fromisoformat(raw.replace("Z", "+00:00")) if fmt == "iso" else datetime.strptime(raw, fmt)  # noqa: DTZ007
     except (TypeError, ValueError, OverflowError):  # OverflowError: an integer beyond a float (10**400)
         return None
     if dt.tzinfo is None:

@@ -19,7 +19,7 @@ from daemon.ports.model import Quantity, Reading
 from daemon.ports.sinks import AlarmEvent, Batch
 
 if TYPE_CHECKING:
-    from influxdb_client import Point
+    from influxdb_client.client.write.point import Point
 
     from daemon.ports.sinks import JournalReader, Row
 
@@ -31,25 +31,28 @@ PRECISION = "ms"  # WritePrecision.MS; influxdb_client is imported on first use 
 
 def to_point(r: Reading, commodity: str | None) -> Point:
     """GOOD readings go to `readings` (field named by quantity); FAULT ones to `sensor_faults`."""
-    from influxdb_client import Point  # first use only: load_all() imports this module even with no sink
+    from influxdb_client.client.write.point import Point  # first use only: load_all() imports this module always
 
     if r.good and r.value is not None:
-        p = Point(READINGS).field(r.quantity.value, float(r.value))
+        p = Point(READINGS)
+        p.field(r.quantity.value, float(r.value))
     else:
-        p = Point(FAULTS).tag("quantity", r.quantity.value).field("note", r.note or "fault")
+        p = Point(FAULTS)
+        p.tag("quantity", r.quantity.value).field("note", r.note or "fault")
         if r.value is not None and math.isfinite(r.value):
             p.field("value", float(r.value))
     p.tag("site", r.site).tag("zone", r.zone).tag("sensor", r.sensor)
     if commodity:
         p.tag("commodity", commodity)
-    return p.time(round(r.ts * 1000), PRECISION)  # type: ignore[arg-type]
+    p.time(round(r.ts * 1000), PRECISION)
+    return p
 
 
 @functools.lru_cache(maxsize=4096)
 def _series_prefix(site: str, zone: str, sensor: str, commodity: str | None, quantity: Quantity) -> str:
     """`readings,<tags> <field>` exactly as Point writes it, made once per series (Point costs ~45 us a line)."""
     probe = Reading(site, zone, sensor, quantity, 1.0, 0.0)
-    line = to_point(probe, commodity).to_line_protocol()
+    line: str = to_point(probe, commodity).to_line_protocol()
     suffix = "=1 0"  # the probe's value and time, which Point writes last
     if not line.endswith(suffix):
         raise AssertionError(f"unexpected line protocol from Point: {line!r}")
@@ -63,7 +66,8 @@ def _line(r: Reading, commodity: str | None) -> str:
         if value.endswith(".0"):  # as Point does: whole floats without ".0" (still floats: no "i")
             value = value[:-2]
         return f"{_series_prefix(r.site, r.zone, r.sensor, commodity, r.quantity)}={value} {round(r.ts * 1000)}"
-    return to_point(r, commodity).to_line_protocol()
+    line: str = to_point(r, commodity).to_line_protocol()
+    return line
 
 
 def encode(source: str, readings: Sequence[Reading], commodities: Mapping[str, str]) -> bytes:
@@ -80,9 +84,10 @@ def encode(source: str, readings: Sequence[Reading], commodities: Mapping[str, s
 def event_point(e: AlarmEvent, commodity: str | None) -> Point:
     """`alarm_events`: tags place, kind, severity and state (so two states at one ms do not overwrite);
     fields alert_id, who, comment, value, limit."""
-    from influxdb_client import Point  # first use only, as in to_point
+    from influxdb_client.client.write.point import Point  # first use only, as in to_point
 
-    p = Point(EVENTS).tag("site", e.site).tag("zone", e.zone).tag("kind", e.kind).tag("severity", e.severity)
+    p = Point(EVENTS)
+    p.tag("site", e.site).tag("zone", e.zone).tag("kind", e.kind).tag("severity", e.severity)
     p.tag("state", e.state).field("alert_id", e.alert_id).field("who", e.who)
     if e.sensor:
         p.tag("sensor", e.sensor)
@@ -93,7 +98,8 @@ def event_point(e: AlarmEvent, commodity: str | None) -> Point:
     for name, v in (("value", e.value), ("limit", e.limit)):
         if v is not None and math.isfinite(v):
             p.field(name, float(v))
-    return p.time(round(e.ts * 1000), PRECISION)
+    p.time(round(e.ts * 1000), PRECISION)
+    return p
 
 
 def encode_events(events: Sequence[AlarmEvent], commodities: Mapping[str, str]) -> bytes:
@@ -136,6 +142,8 @@ def encode_values(values: Sequence[tuple[int, int, float | None]], journal: Jour
     prefixes: dict[int, str] = {}
     texts: dict[float, str] = {}
     for ts_ms, sid, value in values:
+        if value is None:
+            return None
         text = texts.get(value) or _value_text(value, texts)
         if not text:
             return None

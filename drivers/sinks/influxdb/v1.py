@@ -44,7 +44,7 @@ class InfluxDB1Sink(Sink):
 
     Config = InfluxDB1Config
 
-    def __init__(self, config: InfluxDB1Config, commodities: dict[str, str]) -> None:  # type: ignore[override]
+    def __init__(self, config: InfluxDB1Config, commodities: dict[str, str]) -> None:
         super().__init__(config, commodities)
         self.cfg = config
         query = {"db": config.database, "precision": "ms"}

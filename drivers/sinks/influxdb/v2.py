@@ -24,7 +24,7 @@ from drivers.sinks.influxdb.schema import InfluxDB2Config
 from drivers.sinks.influxdb.threads import SinkThreads
 
 if TYPE_CHECKING:  # influxdb_client costs ~25 MB of RSS: imported when a v2 sink first writes
-    from influxdb_client import InfluxDBClient
+    from influxdb_client.client.influxdb_client import InfluxDBClient
     from influxdb_client.client.write_api import WriteApi
 
 SAMPLE_YAML: str = resources.files(__package__).joinpath("sample_influxdb2.yaml").read_text(encoding="utf-8")
@@ -45,7 +45,7 @@ class InfluxDB2Sink(Sink):
 
     Config = InfluxDB2Config
 
-    def __init__(self, config: InfluxDB2Config, commodities: dict[str, str]) -> None:  # type: ignore[override]
+    def __init__(self, config: InfluxDB2Config, commodities: dict[str, str]) -> None:
         super().__init__(config, commodities)
         self.cfg = config
         self._client: InfluxDBClient | None = None
@@ -62,7 +62,7 @@ class InfluxDB2Sink(Sink):
             return self._api or self._connect()
 
     def _connect(self) -> WriteApi:
-        from influxdb_client import InfluxDBClient
+        from influxdb_client.client.influxdb_client import InfluxDBClient
         from influxdb_client.client.write_api import SYNCHRONOUS
 
         tls = self.cfg.tls
@@ -97,7 +97,8 @@ class InfluxDB2Sink(Sink):
         from influxdb_client.client.exceptions import InfluxDBError
 
         try:
-            self._write_api().write(bucket=self.cfg.bucket, org=self.cfg.org, record=body, write_precision=PRECISION)
+            self._write_api().write(bucket=self.cfg.bucket, org=self.cfg.org, record=body,
+                                    write_precision=PRECISION)  # type: ignore[arg-type]  # its constants are str
         except InfluxDBError as exc:
             status = getattr(exc, "status", None) or getattr(exc.response, "status", None)
             message = exc.message.decode("utf-8", "replace") if isinstance(exc.message, bytes) else str(exc.message)

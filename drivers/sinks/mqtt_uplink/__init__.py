@@ -49,7 +49,7 @@ class MqttUplinkSink(Sink):
 
     Config = MqttUplinkConfig
 
-    def __init__(self, config: MqttUplinkConfig, commodities: dict[str, str]) -> None:  # type: ignore[override]
+    def __init__(self, config: MqttUplinkConfig, commodities: dict[str, str]) -> None:
         super().__init__(config, commodities)
         self.cfg = config
         self._client: mqtt.Client | None = None
@@ -94,12 +94,18 @@ class MqttUplinkSink(Sink):
         except (OSError, ValueError) as exc:
             raise SinkError(self.source, f"cannot connect: {exc}") from None
         client.loop_start()
-        if not self._connected.wait(cfg.timeout) or self._refused:
+        if (failure := self._connack(cfg.timeout)) is not None:
             client.loop_stop()
             client.disconnect()
-            raise SinkError(self.source, f"broker refused the connection: {self._refused}" if self._refused
-                            else f"no CONNACK within {cfg.timeout:g} s")
+            raise SinkError(self.source, failure)
         return client
+
+    def _connack(self, timeout: float) -> str | None:
+        """Why the connection is not up after `timeout` (paho's thread sets `_refused`, then `_connected`), or None."""
+        connected = self._connected.wait(timeout)
+        if self._refused:
+            return f"broker refused the connection: {self._refused}"
+        return None if connected else f"no CONNACK within {timeout:g} s"
 
     def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
         if reason.is_failure:

@@ -84,7 +84,7 @@ def test_a_write_refused_by_the_full_disk_is_retried_in_the_reserve(disk: SmallD
         disk.fill(0)
         batch = [Reading("s", "z1", "m1", Quantity.TEMPERATURE, 5.0 + i / 1000, 1e9 + i) for i in range(2000)]
         stored = 0
-        with pytest.raises(ReadingsHeldBack):  # the reserve's second half is not for readings
+        with pytest.raises(ReadingsHeldBack):  # the reserve's second half is not for readings  # noqa: PT012 - the refusal comes after some appends: the loop is the act
             for _ in range(100):
                 stored += len(r.retrying(j.append, batch))  # the first refusal releases it; the retry fits
         assert r.state == "released" and r.releases == 1 and not r.path.exists()

@@ -175,6 +175,7 @@ async def alarm_cycle(d: Daemon, sensor: str, set_value: object, what: str) -> N
 
 
 @pytest.mark.asyncio
+# long: each peer fails in turn against one running daemon; the story needs its order
 async def test_each_peer_fails_and_the_other_paths_keep_working(
         restartable_broker: RestartableBroker, influxd: InfluxD, influx_db: str, proxy: Proxy,
         pty_pair: object, tmp_path: Path) -> None:
