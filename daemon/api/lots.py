@@ -162,7 +162,10 @@ def _page(lang: str, code: str, body: str) -> str:
 
 def _body(rec: dict[str, Any], lang: str, site: str, tz: zoneinfo.ZoneInfo) -> str:
     e = html.escape
-    t = lambda k, **p: e(render(k, lang, **p))  # noqa: E731
+
+    def t(key: str, **params: object) -> str:
+        return e(render(key, lang, **params))
+
     zh = lang.startswith("zh")
 
     def when(ts: float | None) -> str:

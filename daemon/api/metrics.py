@@ -94,8 +94,8 @@ def render_metrics(d: Services, facts: dict[str, Any]) -> str:
            [({"sink": s}, max(0, facts["max_event_id"] - events[s])) for s in sorted(events)])
     metric("rollup_lag_readings", "gauge", "Journal ids not yet counted in the history rollups (rolled every "
            "5 min; retention deletes nothing above them).", [({}, max(0, facts["max_id"] - facts["rollup_cursor"]))])
-    sensors = []
-    values = []
+    sensors: list[tuple[dict[str, object], float]] = []
+    values: list[tuple[dict[str, object], float]] = []
     for s in d.cfg.sensors:
         live = d.live.sensors.get(s.id)
         sensors.append(({"sensor": s.id, "zone": s.zone}, 1 if live and live.online else 0))

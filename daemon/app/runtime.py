@@ -51,7 +51,8 @@ def make_notifiers(cfg: AppConfig, types: Mapping[str, type[Notifier]],
     notifiers: dict[str, Notifier] = {n.id: types[n.type](n, context(n.id)) for n in cfg.notifiers}
     if "log" not in notifiers:
         console = types["console"]
-        notifiers["log"] = console(console.Config(id="log", type="console", stream="log"), context("log"))
+        notifiers["log"] = console(console.Config.model_validate({"id": "log", "type": "console", "stream": "log"}),
+                                   context("log"))
     return notifiers
 
 
@@ -366,7 +367,9 @@ class Daemon:
         config = uvicorn.Config(create_app(self), host=self.cfg.api.host, port=self.cfg.api.port,
                                 log_level="warning", lifespan="off", access_log=False)
         server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # uvicorn 0.54 swaps SIGTERM/SIGINT handlers for its own while serving (capture_signals); the daemon's
+        # handler must stay, so that a stop runs in the daemon's order (drivers, commit, acks, then the API)
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
         self._server = server
         self._spawn(server.serve(), "api")
         while not server.started:

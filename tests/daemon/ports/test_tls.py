@@ -84,5 +84,5 @@ def test_missing_or_bad_files_raise_oserror(tmp_path: Path, pem: Path) -> None:
     (tmp_path / "junk.pem").write_text("not a certificate\n", encoding="utf-8")
     with pytest.raises(ssl.SSLError):
         TlsConfig(cert_file=tmp_path / "junk.pem").context()
-    with pytest.raises(OSError):
+    with pytest.raises(FileNotFoundError):
         TlsConfig(cert_file=pem / "cert.pem", key_file=tmp_path / "absent.key").context()
