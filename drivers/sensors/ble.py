@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from daemon.ports.durations import Duration
 from daemon.ports.model import Sample
-from daemon.ports.payloads import Message, PayloadError
+from daemon.ports.payloads import Message, PayloadError, PayloadFormat, register
 
 DEDUP_WINDOW = 120.0  # seconds a packet id is remembered: longer than any gateway's relay lag
 THROTTLE_SLACK = 0.9  # a packet due at 60 s that arrives at 58 s is kept: advertising intervals jitter
@@ -82,6 +82,13 @@ def sibling_filters(topic: str) -> list[str]:
     """`<gateway topic>/+`: the other devices one gateway hears show up as unmapped for the installer."""
     head, _, _ = topic.rpartition("/")
     return [f"{head}/+"] if head else []
+
+
+def register_ble(name: str, decode: Callable[[Message, Any, Any], list[Any]], options: type[BleOptions],
+                 state: Callable[[], BleState], description: str) -> PayloadFormat:
+    """Register a BLE family's payload format: its topics are the sensor's and its relays'."""
+    return register(PayloadFormat(name=name, decode=decode, options=options, new_state=state, topics=relay_topics,
+                                  discovery=sibling_filters, description=description))
 
 
 # --------------------------------------------------------------------------- envelopes

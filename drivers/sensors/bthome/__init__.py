@@ -14,9 +14,9 @@ from importlib import resources
 from pydantic import Field, field_validator, model_validator
 
 from daemon.ports.model import Sample
-from daemon.ports.payloads import Message, PayloadError, PayloadFormat, register
+from daemon.ports.payloads import Message, PayloadError
 from daemon.ports.secrets import SecretRef
-from drivers.sensors.ble import Advert, BleOptions, BleState, climate_samples, pick, relay_topics, sibling_filters
+from drivers.sensors.ble import Advert, BleOptions, BleState, climate_samples, pick, register_ble
 from drivers.sensors.bthome.decode import UUID, BthomePacket, decode
 
 __all__ = ["FORMAT", "SAMPLE_YAML", "BthomeOptions", "BthomeState", "decode", "decode_message"]
@@ -101,12 +101,5 @@ def decode_message(msg: Message, options: BthomeOptions, state: BthomeState) -> 
     return climate_samples(msg, climate, f"BTHome device {options.mac or adv.mac or '?'} on {msg.topic}")
 
 
-FORMAT = register(PayloadFormat(
-    name="bthome",
-    decode=decode_message,
-    options=BthomeOptions,
-    new_state=BthomeState,
-    topics=relay_topics,
-    discovery=sibling_filters,
-    description="BTHome v2 (LYWSD03MMC custom firmware, Shelly BLU H&T ...) relayed by a BLE gateway",
-))
+FORMAT = register_ble("bthome", decode_message, BthomeOptions, BthomeState,
+                      "BTHome v2 (LYWSD03MMC custom firmware, Shelly BLU H&T ...) relayed by a BLE gateway")

@@ -10,8 +10,8 @@ from __future__ import annotations
 from importlib import resources
 
 from daemon.ports.model import Sample
-from daemon.ports.payloads import Message, PayloadError, PayloadFormat, register
-from drivers.sensors.ble import Advert, BleOptions, BleState, climate_samples, pick, relay_topics, sibling_filters
+from daemon.ports.payloads import Message, PayloadError
+from drivers.sensors.ble import Advert, BleOptions, BleState, climate_samples, pick, register_ble
 from drivers.sensors.ruuvi.decode import COMPANY_ID, RuuviData, decode
 
 __all__ = ["FORMAT", "SAMPLE_YAML", "RuuviOptions", "decode", "decode_message"]
@@ -53,12 +53,5 @@ def decode_message(msg: Message, options: RuuviOptions, state: BleState) -> list
                            f"Ruuvi tag {tag} (format {data.format}) on {msg.topic}")
 
 
-FORMAT = register(PayloadFormat(
-    name="ruuvi",
-    decode=decode_message,
-    options=RuuviOptions,
-    new_state=BleState,
-    topics=relay_topics,
-    discovery=sibling_filters,
-    description="RuuviTag / Ruuvi Air via a Ruuvi Gateway (ruuvi/<gw>/<tag>, raw advertisement in `data`)",
-))
+FORMAT = register_ble("ruuvi", decode_message, RuuviOptions, BleState,
+                      "RuuviTag / Ruuvi Air via a Ruuvi Gateway (ruuvi/<gw>/<tag>, raw advertisement in `data`)")
