@@ -28,6 +28,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from daemon.ports.broker import MqttConfig
 from daemon.ports.errors import SensorError
 from daemon.ports.model import Sample
+from daemon.ports.payloads import PayloadError
 from daemon.ports.sources import DriverContext, SensorBase, SensorDriver
 from drivers.registry import sensor
 from drivers.sensors.mqtt.formats import BadPayload, DeviceState, parse
@@ -486,8 +487,8 @@ class MqttDriver(SensorDriver):
                 self.counters["retained_skipped"] += 1
                 continue
             try:
-                samples = parse(topic, payload, s, self.states[s.id])
-            except BadPayload as exc:
+                samples = parse(topic, payload, s, self.states[s.id], now)
+            except PayloadError as exc:
                 if exc.reason not in bad:
                     bad.add(exc.reason)
                     self._bad_payload(topic, exc.reason, payload)
@@ -594,8 +595,8 @@ class MqttDriver(SensorDriver):
             h = heard[s.id]
             old = " (retained: an old value)" if msg.retain else ""
             try:
-                samples = parse(topic, payload, s, states[s.id])
-            except BadPayload as exc:
+                samples = parse(topic, payload, s, states[s.id], self.ctx.clock.now())
+            except PayloadError as exc:
                 h["detail"] = f"bad payload on {topic}: {exc.reason}: {_shown(payload)[:80]}"
                 continue
             except Exception as exc:  # noqa: BLE001 - parser bug: show it to the installer, keep probing

@@ -19,18 +19,16 @@ from datetime import datetime
 from typing import Any
 
 from daemon.ports.model import Sample
+from daemon.ports.payloads import Message, PayloadError
 from drivers.sensors.mqtt.schema import MqttSensorConfig, TimestampPath
 
 HUMIDITY_UNIT = "%"
 NO_VALUE = {"", "nan", "-nan", "none", "null", "unknown", "unavailable", "n/a"}
 
 
-class BadPayload(ValueError):
-    """The payload gave no sample at all; `reason` is short and stable (it keys log-once)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+class BadPayload(PayloadError):
+    """The payload gave no sample at all; `reason` is short and stable (it keys log-once).
+    Registered formats raise its base, PayloadError, which the driver handles the same way."""
 
 
 @dataclass
@@ -39,6 +37,7 @@ class DeviceState:
 
     site_timezone: str = "UTC"
     status: dict[str, Any] = field(default_factory=dict)
+    registered: Any = None  # a registered format's own state (its new_state()), made on the first message
 
 
 Parser = Callable[[str, bytes, MqttSensorConfig, DeviceState], list[Sample]]
@@ -364,6 +363,13 @@ PARSERS: dict[str, Parser] = {
 }
 
 
-def parse(topic: str, payload: bytes, cfg: MqttSensorConfig, state: DeviceState) -> list[Sample]:
-    """Dispatch on the sensor's `format`."""
-    return PARSERS[cfg.format](topic, payload, cfg, state)
+def parse(topic: str, payload: bytes, cfg: MqttSensorConfig, state: DeviceState, now: float = 0.0) -> list[Sample]:
+    """Dispatch on the sensor's `format`: a built-in parser, else the registered format's decoder
+    (`now`, the receive time, is only for its de-duplication windows)."""
+    fmt = cfg.registered
+    if fmt is None:
+        return PARSERS[cfg.format](topic, payload, cfg, state)
+    if state.registered is None:
+        state.registered = fmt.new_state()
+    msg = Message(topic, payload, cfg.id, now, cfg.interval, cfg.quantities)
+    return fmt.decode(msg, cfg.format_options, state.registered)

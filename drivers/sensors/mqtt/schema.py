@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import functools
+import typing
 import zoneinfo
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from daemon.ports import payloads
 from daemon.ports.sources import SensorBase
 
 Format = Literal["tasmota", "zigbee2mqtt", "shelly_gen1", "shelly_gen2", "esphome", "homeassistant", "json"]
+BUILTIN: tuple[str, ...] = typing.get_args(Format)
 QuantityName = Literal["temperature", "humidity"]
 TempUnit = Literal["C", "F", "K"]
 
@@ -70,7 +73,10 @@ class MqttSensorConfig(SensorBase):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["mqtt"]
-    format: Format = Field(description="payload format of the device")
+    format: str = Field(
+        description="payload format of the device: one of the built-in ones, or one a driver registered "
+        "(daemon.ports.payloads: ruuvi, bthome ...)"
+    )
     topic: str = Field(
         min_length=1,
         description="tasmota: tele/<t>/SENSOR (or just <t>); zigbee2mqtt: <base>/<friendly_name>; "
@@ -111,6 +117,9 @@ class MqttSensorConfig(SensorBase):
     use_retained: bool = Field(
         default=False, description="accept retained data messages (old values of unknown age) as readings"
     )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="options of a registered format (its driver's README lists them)"
+    )
 
     _tz = field_validator("device_timezone")(classmethod(lambda cls, v: _check_tz(v)))
 
@@ -121,9 +130,25 @@ class MqttSensorConfig(SensorBase):
             raise ValueError("a sensor maps one exact topic; wildcards (+, #) are not allowed here")
         return v
 
+    @field_validator("format")
+    @classmethod
+    def _known_format(cls, v: str) -> str:
+        if v not in BUILTIN and payloads.lookup(v) is None:
+            known = [*BUILTIN, *sorted(payloads.FORMATS)]
+            raise ValueError(f"unknown format {v!r}; known: {', '.join(known)}")
+        return v
+
     @model_validator(mode="after")
     def _fits_format(self) -> MqttSensorConfig:
         f = self.format
+        if f not in BUILTIN:
+            self._registered_options()  # raises for options the format does not take
+            for key in ("unit", "trust_device_time"):
+                if getattr(self, key):
+                    raise ValueError(f"format {f} decodes its own units and time; `{key}` does not apply")
+        elif self.options:
+            raise ValueError(f"options apply only to registered formats ({', '.join(sorted(payloads.FORMATS))}), "
+                             f"not {f}")
         only = {
             "sensor_key": ("tasmota",), "ds18b20_id": ("tasmota",), "object_ids": ("esphome",),
             "values": ("json", "homeassistant"), "timestamp": ("json", "homeassistant"),
@@ -149,6 +174,27 @@ class MqttSensorConfig(SensorBase):
         return self
 
     # --- derived views, used by the parsers and the driver
+
+    @functools.cached_property
+    def registered(self) -> payloads.PayloadFormat | None:
+        """The registered format behind `format`, or None for a built-in one."""
+        return None if self.format in BUILTIN else payloads.lookup(self.format)
+
+    @functools.cached_property
+    def format_options(self) -> BaseModel | None:
+        """`options`, validated by the registered format's own model."""
+        return self._registered_options()
+
+    def _registered_options(self) -> BaseModel | None:
+        fmt = self.registered
+        if fmt is None:
+            return None
+        try:
+            return fmt.options.model_validate(self.options)
+        except ValidationError as exc:
+            problems = "; ".join(f"options.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" if e["loc"]
+                                 else f"options: {e['msg']}" for e in exc.errors())
+            raise ValueError(problems) from None
 
     @functools.cached_property
     def esphome_objects(self) -> dict[str, str]:

@@ -19,6 +19,9 @@ def tasmota_topic(topic: str) -> str:
 def data_topics(cfg: MqttSensorConfig) -> list[str]:
     """Exact topics that carry this sensor's values."""
     t = cfg.topic.rstrip("/")
+    fmt = cfg.registered
+    if fmt is not None:
+        return list(dict.fromkeys(fmt.topics(t, cfg.format_options)))
     match cfg.format:
         case "tasmota":
             return [tasmota_topic(t)]
@@ -61,6 +64,9 @@ def discovery_filters(cfg: MqttSensorConfig) -> list[str]:
     """Wildcards next to this sensor's topics, so other devices of its kind show up as unmapped."""
     t = cfg.topic.rstrip("/")
     levels = t.split("/")
+    fmt = cfg.registered
+    if fmt is not None and fmt.discovery is not None:
+        return [f for topic in data_topics(cfg) for f in fmt.discovery(topic)]
     match cfg.format:
         case "tasmota":
             full = tasmota_topic(t).split("/")
