@@ -93,7 +93,7 @@ def decode_message(msg: Message, options: BthomeOptions, state: BthomeState) -> 
     v = packet.values
     state.facts = {"rssi": adv.rssi, "battery": v.get("battery"), "voltage": v.get("voltage"),
                    "packet_id": v.get("packet_id"), "encrypted": packet.encrypted}
-    climate = {q: v[q] for q in ("temperature", "humidity") if q in v}
+    climate: dict[str, float | None] = {q: v[q] for q in ("temperature", "humidity") if q in v}
     if not climate and msg.quantities is None:
         raise PayloadError("BTHome packet without temperature or humidity")
     if not state.fresh(_dedup_key(packet), msg.now) or not state.due(msg, options):
