@@ -33,7 +33,7 @@ from daemon.ports.stats import Stats
 from daemon.storage.journal import Journal
 from drivers import load_all
 from drivers.registry import NOTIFIERS
-from tests.daemon.test_sigkill import run_once
+from tests.daemon.app.test_sigkill import run_once
 
 pytestmark = [pytest.mark.peer]
 KILLS = 100 if os.environ.get("COLDCHAIN_LONG") == "1" else 8

@@ -23,7 +23,7 @@ from daemon.ports.clock import Clock
 from daemon.ports.model import Reading
 from daemon.storage.journal import Journal
 from tests.conftest import make_config
-from tests.daemon.test_sigkill import influx_rows
+from tests.daemon.app.test_sigkill import influx_rows
 from tests.drivers.sensors.mqtt.test_driver import until
 from tests.peers import InfluxD
 

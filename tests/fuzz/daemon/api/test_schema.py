@@ -22,7 +22,7 @@ from daemon.app.runtime import Daemon
 from daemon.ports.clock import Clock
 from daemon.ports.model import Sample
 from tests.conftest import make_config
-from tests.daemon.test_api import CONFIG
+from tests.daemon.api.test_api import CONFIG
 from tests.fuzz.budget import LONG
 
 TOKENS = {"staff": "staff-secret", "installer": "inst-secret"}

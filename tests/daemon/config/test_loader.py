@@ -12,7 +12,7 @@ from daemon.app.plugins import load_config, parse_config
 from daemon.ports.errors import ConfigError
 from tests.conftest import MINIMAL
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def problems(text: str) -> list[str]:

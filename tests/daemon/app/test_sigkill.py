@@ -28,7 +28,7 @@ from drivers.registry import SINKS
 from tests.peers import InfluxD, wait_until
 
 pytestmark = [pytest.mark.peer]
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 KILLS = 100 if os.environ.get("COLDCHAIN_LONG") == "1" else 12
 
 CONFIG = """
