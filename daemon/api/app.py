@@ -90,10 +90,11 @@ def create_app(d: Daemon) -> FastAPI:
             "site": d.cfg.site.id,
             "time": now,
             "uptime_s": round(now - d.started_at, 1),
-            "journal": {"path": str(d.journal.path), **check, "last_id": await asyncio.to_thread(d.journal.max_id)},
+            "journal": {"path": str(d.journal.path), **check,
+                        "last_id": await asyncio.to_thread(d.journal.readings.max_id)},
             "disk_reserve": d.reserve.state,
             "sensors_online": sum(1 for s in d.live.sensors.values() if s.online),
-            "open_alerts": len(await asyncio.to_thread(d.journal.alerts, open_only=True)),
+            "open_alerts": len(await asyncio.to_thread(d.journal.alerts.find, open_only=True)),
             "uplinks": [await asyncio.to_thread(f.snapshot) for f in d.forwarders],
             "counters": stats,
         }
@@ -101,7 +102,7 @@ def create_app(d: Daemon) -> FastAPI:
     @app.get("/api/v1/zones")
     async def zones(lang: str = Query(None, description="zh-CN or en")) -> dict[str, Any]:
         lang = lang if lang in LANGS else d.cfg.site.language
-        open_alerts = await asyncio.to_thread(d.journal.alerts, open_only=True)
+        open_alerts = await asyncio.to_thread(d.journal.alerts.find, open_only=True)
         return zones_json(d, open_alerts, lang)
 
     @app.get("/api/v1/readings")
@@ -115,7 +116,7 @@ def create_app(d: Daemon) -> FastAPI:
         order: str = Query("asc", pattern="^(asc|desc)$"),
     ) -> dict[str, Any]:
         rows = await asyncio.to_thread(
-            d.journal.query, zone=zone, sensor=sensor, quantity=quantity, start=parse_time(start, "start"),
+            d.journal.readings.query, zone=zone, sensor=sensor, quantity=quantity, start=parse_time(start, "start"),
             end=parse_time(end, "end"), limit=limit, newest_first=order == "desc",
         )
         return {"count": len(rows), "readings": [reading_json(r) for r in rows]}
@@ -125,7 +126,7 @@ def create_app(d: Daemon) -> FastAPI:
         open: bool = False, zone: str | None = None, lang: str | None = None, limit: int = Query(200, ge=1, le=5000)
     ) -> dict[str, Any]:
         lang = lang if lang in LANGS else d.cfg.site.language
-        rows = await asyncio.to_thread(d.journal.alerts, open_only=open, zone=zone, limit=limit)
+        rows = await asyncio.to_thread(d.journal.alerts.find, open_only=open, zone=zone, limit=limit)
         return {"alerts": [alert_json(d, a, lang) for a in rows]}
 
     @app.post("/api/v1/alerts/{alert_id}/ack")
@@ -135,7 +136,7 @@ def create_app(d: Daemon) -> FastAPI:
     ) -> dict[str, Any]:
         row = await asyncio.to_thread(d.alerts.acknowledge, alert_id, caller.name, body.comment, "web")
         if row is None:
-            current = await asyncio.to_thread(d.journal.alert, alert_id)
+            current = await asyncio.to_thread(d.journal.alerts.get, alert_id)
             if current is None:
                 raise HTTPException(404, f"no alarm {alert_id}")
             raise HTTPException(409, f"alarm {alert_id} is {current.state}; nothing to acknowledge")
@@ -161,20 +162,20 @@ def create_app(d: Daemon) -> FastAPI:
 
     @app.get("/api/v1/mutes")
     async def mutes(active: bool = True) -> dict[str, Any]:
-        rows = await asyncio.to_thread(d.journal.mutes, active_at=d.clock.now() if active else None)
+        rows = await asyncio.to_thread(d.journal.mutes.find, active_at=d.clock.now() if active else None)
         return {"mutes": [{"id": i, "zone": z, "start": a, "end": b, "reason": r, "who": w}
                           for i, z, a, b, r, w in rows]}
 
     @app.get("/api/v1/alerts/{alert_id}")
     async def alert(alert_id: RowId, lang: str | None = None) -> dict[str, Any]:
-        row = await asyncio.to_thread(d.journal.alert, alert_id)
+        row = await asyncio.to_thread(d.journal.alerts.get, alert_id)
         if row is None:
             raise HTTPException(404, f"no alarm {alert_id}")
         out = alert_json(d, row, lang if lang in LANGS else d.cfg.site.language)
-        events = await asyncio.to_thread(d.journal.alert_events, alert_id)
+        events = await asyncio.to_thread(d.journal.alerts.events, alert_id)
         out["events"] = [{"ts": ts, "state": st, "who": who, "comment": c} for ts, st, who, c in events]
-        msgs = await asyncio.to_thread(d.journal.outbox, alert_id=alert_id)
-        deliveries = {m.id: await asyncio.to_thread(d.journal.delivery, m.id) for m in msgs}
+        msgs = await asyncio.to_thread(d.journal.outbox.find, alert_id=alert_id)
+        deliveries = {m.id: await asyncio.to_thread(d.journal.outbox.delivery, m.id) for m in msgs}
         out["messages"] = [{"contact": m.contact, "channel": m.notifier, "state": m.state, "created": m.created,
                             "sent_at": m.sent_at, "kind": m.msg_key,
                             "delivered": None if deliveries[m.id][0] is None else bool(deliveries[m.id][0]),

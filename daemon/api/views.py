@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from daemon.alarms.lifecycle import render_detail
+from daemon.alarms.texts import render_detail
 from daemon.messages import render
 from daemon.ports.model import Reading
-from daemon.storage.journal import AlertRow
+from daemon.storage.alerts import AlertRow
 
 if TYPE_CHECKING:
     from daemon.app.runtime import Daemon

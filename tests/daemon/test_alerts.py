@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.alarms.lifecycle import AlertManager, Dispatcher
+from daemon.alarms.dispatcher import Dispatcher
+from daemon.alarms.lifecycle import AlertManager
 from daemon.alarms.rules import RuleEvent
 from daemon.config.schema import AppConfig
 from daemon.ports.clock import ManualClock
@@ -34,52 +35,52 @@ def manager(config: AppConfig, tmp_path: Path) -> tuple[AlertManager, Journal]:
 def test_lifecycle_is_stored_with_audit_and_outbox(config: AppConfig, tmp_path: Path) -> None:
     am, j = manager(config, tmp_path)
     am.apply([ev("pending", 0)])
-    assert j.outbox() == []  # nobody is told about a pending alarm
+    assert j.outbox.find() == []  # nobody is told about a pending alarm
     am.apply([ev("fire", 600)])
-    (a,) = j.alerts()
+    (a,) = j.alerts.find()
     assert (a.state, a.fired, a.value, a.limit_value) == ("firing", T0 + 600, 9.0, 8.0)
-    (msg,) = j.outbox()
+    (msg,) = j.outbox.find()
     assert msg.state == "pending" and msg.address == "+8613800138000" and msg.notifier == "out"
     assert msg.text == f"【冷库告警】测试冷库1号库温度9.0℃，高于柑橘（宽皮柑橘/柑/橘）上限8.0℃已10分钟。回复ACK {a.id}确认"
     am.apply([ev("clear", 1200, 7.0)])
-    (a,) = j.alerts()
+    (a,) = j.alerts.find()
     assert a.state == "resolved" and a.resolved == T0 + 1200
-    texts = [o.text for o in j.outbox()]
+    texts = [o.text for o in j.outbox.find()]
     assert len(texts) == 2 and texts[1].startswith("【恢复】测试冷库1号库温度过高已恢复正常（7.0）")
-    assert [e[1] for e in j.alert_events(a.id)] == ["pending", "firing", "resolved"]
+    assert [e[1] for e in j.alerts.events(a.id)] == ["pending", "firing", "resolved"]
 
 
 def test_cancelled_pending_leaves_a_record_and_no_message(config: AppConfig, tmp_path: Path) -> None:
     am, j = manager(config, tmp_path)
     am.apply([ev("pending", 0), ev("cancel", 240)])
-    (a,) = j.alerts()
-    assert a.state == "cancelled" and j.outbox() == []
+    (a,) = j.alerts.find()
+    assert a.state == "cancelled" and j.outbox.find() == []
     am.apply([ev("pending", 500)])  # a new excursion opens a new alarm
-    assert [x.state for x in j.alerts()] == ["pending", "cancelled"]
+    assert [x.state for x in j.alerts.find()] == ["pending", "cancelled"]
 
 
 def test_duplicate_events_are_ignored(config: AppConfig, tmp_path: Path) -> None:
     am, j = manager(config, tmp_path)
     am.apply([ev("fire", 600)])
     am.apply([ev("fire", 660)])  # e.g. replayed after a restart
-    assert len(j.alerts()) == 1 and len(j.outbox()) == 1
+    assert len(j.alerts.find()) == 1 and len(j.outbox.find()) == 1
 
 
 def test_english_contact_gets_english(tmp_path: Path) -> None:
     cfg = make_config(tmp_path, MINIMAL.replace('phone: "+8613800138000"}', 'phone: "+8613800138000", language: en}'))
     am = AlertManager(cfg, Journal(tmp_path / "e.db"), ManualClock(T0 + 600), Stats())
     am.apply([ev("fire", 600)])
-    (msg,) = am.journal.outbox()
+    (msg,) = am.journal.outbox.find()
     assert msg.lang == "en" and msg.text.startswith("[Cold-chain] 测试冷库 Room 1: 9.0 C, above Mandarin")
 
 
 def test_acknowledge_records_who(config: AppConfig, tmp_path: Path) -> None:
     am, j = manager(config, tmp_path)
     am.apply([ev("fire", 600)])
-    aid = j.alerts()[0].id
+    aid = j.alerts.find()[0].id
     row = am.acknowledge(aid, "zhang", "door closed, compressor reset")
     assert row is not None and row.state == "acknowledged" and row.acked_by == "zhang"
-    assert j.alert_events(aid)[-1][1:] == ("acknowledged", "zhang (web)", "door closed, compressor reset")
+    assert j.alerts.events(aid)[-1][1:] == ("acknowledged", "zhang (web)", "door closed, compressor reset")
     assert am.acknowledge(aid, "zhang", None) is None
 
 
@@ -105,14 +106,14 @@ def test_dispatcher_retries_and_never_resends(config: AppConfig, tmp_path: Path)
     clock = ManualClock(T0 + 600)
     d = Dispatcher(j, {"out": flaky}, am.stats, am.outbox_ready, clock)
     assert asyncio.run(d.drain()) == 0
-    (row,) = j.outbox()
+    (row,) = j.outbox.find()
     assert row.state == "pending" and row.attempts == 1 and "no network" in (row.last_error or "")
     flaky.fail = False
     assert asyncio.run(d.drain()) == 0  # backoff: not due yet
     clock.advance(30)
     assert asyncio.run(d.drain()) == 1
     assert asyncio.run(d.drain()) == 0  # sent once, not again (also after a restart: state is in the journal)
-    (row,) = Journal(tmp_path / "a.db").outbox()
+    (row,) = Journal(tmp_path / "a.db").outbox.find()
     assert row.state == "sent" and row.ref == "ref-1" and len(flaky.sent) == 1
 
 
@@ -144,7 +145,7 @@ def esc_manager(tmp_path: Path) -> tuple[AlertManager, Journal, ManualClock]:
 
 
 def told(j: Journal) -> list[str]:
-    return [o.contact for o in j.outbox()]
+    return [o.contact for o in j.outbox.find()]
 
 
 def test_escalation_steps_repeat_and_ack_stops_it(tmp_path: Path) -> None:
@@ -158,21 +159,21 @@ def test_escalation_steps_repeat_and_ack_stops_it(tmp_path: Path) -> None:
     assert am.escalate() == []  # not twice
     clock.advance(15 * 60)  # 30 min: the logistics manager, in English
     am.escalate()
-    assert told(j) == ["zhang", "wang", "liu"] and j.outbox()[-1].lang == "en"
+    assert told(j) == ["zhang", "wang", "liu"] and j.outbox.find()[-1].lang == "en"
     clock.advance(20 * 60)  # repeat the last step every 20 min while unacknowledged
     am.escalate()
     assert told(j) == ["zhang", "wang", "liu", "liu"]
-    aid = j.alerts()[0].id
+    aid = j.alerts.find()[0].id
     am.acknowledge(aid, "wang", "on my way")
-    notices = [o for o in j.outbox() if o.msg_key == "ack.notice"]
+    notices = [o for o in j.outbox.find() if o.msg_key == "ack.notice"]
     assert [o.contact for o in notices] == ["zhang", "liu"]  # not wang: he acknowledged it himself
     assert "王经理" not in notices[0].text and "wang" in notices[0].text
     clock.advance(3600)
     assert am.escalate() == []  # acknowledged: no more pages
     am.apply([ev("clear", 6000, 7.0)])
-    resolves = [o.contact for o in j.outbox() if o.msg_key == "resolve"]
+    resolves = [o.contact for o in j.outbox.find() if o.msg_key == "resolve"]
     assert resolves == ["zhang", "wang", "liu"]  # everyone who was told, once each
-    assert [e[1] for e in j.alert_events(aid)] == ["firing", "escalated", "escalated", "escalated", "acknowledged",
+    assert [e[1] for e in j.alerts.events(aid)] == ["firing", "escalated", "escalated", "escalated", "acknowledged",
                                                    "resolved"]
 
 
@@ -189,15 +190,15 @@ def test_escalation_survives_restart(tmp_path: Path) -> None:
 def test_sms_reply_acknowledges_matching_alarm(tmp_path: Path) -> None:
     am, j, _clock = esc_manager(tmp_path)
     am.apply([ev("fire", 600)])
-    aid = j.alerts()[0].id
+    aid = j.alerts.find()[0].id
     out = am.handle_incoming(Incoming("+8613900139000", f"ACK {aid}", T0 + 700, "out"))
     assert out == "no matching alarm"  # wang was not told yet
     out = am.handle_incoming(Incoming("8613800138000", f"ack{aid} 门没关好，已关", T0 + 700, "out"))
     assert out == "acknowledged"
-    a = j.alert(aid)
+    a = j.alerts.get(aid)
     assert a is not None and a.state == "acknowledged" and a.acked_by == "zhang"
-    assert j.alert_events(aid)[-1][2:] == ("zhang (SMS 8613800138000)", "门没关好，已关")
-    reply = [o for o in j.outbox() if o.msg_key == "ack.reply"]
+    assert j.alerts.events(aid)[-1][2:] == ("zhang (SMS 8613800138000)", "门没关好，已关")
+    reply = [o for o in j.outbox.find() if o.msg_key == "ack.reply"]
     assert len(reply) == 1 and reply[0].address == "8613800138000" and f"已确认告警{aid}" in reply[0].text
     assert am.handle_incoming(Incoming("+8613800138000", f"ACK {aid}", T0 + 800, "out")) == (
         "already acknowledged or resolved")
@@ -207,9 +208,9 @@ def test_sms_reply_acknowledges_matching_alarm(tmp_path: Path) -> None:
 def test_short_reply_acknowledges_latest_alarm_sent_to_that_phone(tmp_path: Path, text: str) -> None:
     am, j, _clock = esc_manager(tmp_path)
     am.apply([ev("fire", 600), ev("fire", 600, key="z1/s1/other")])
-    latest = max(a.id for a in j.alerts())
+    latest = max(a.id for a in j.alerts.find())
     assert am.handle_incoming(Incoming("13800138000", text, T0 + 700, "out")) == "acknowledged"
-    assert j.alert(latest).state == "acknowledged"  # type: ignore[union-attr]
+    assert j.alerts.get(latest).state == "acknowledged"  # type: ignore[union-attr]
 
 
 def test_chatter_that_starts_with_a_number_acknowledges_nothing(tmp_path: Path) -> None:
@@ -217,12 +218,12 @@ def test_chatter_that_starts_with_a_number_acknowledges_nothing(tmp_path: Path) 
     the full stop) named alarm 1 instead of the latest: a number counts alone or after an ACK word only."""
     am, j, _clock = esc_manager(tmp_path)
     am.apply([ev("fire", 600), ev("fire", 600, key="z1/s1/other")])
-    first, latest = sorted(a.id for a in j.alerts())
+    first, latest = sorted(a.id for a in j.alerts.find())
     for text in (f"{latest}号库门已关", f"{first}0分钟后到", f"{first} 号库"):
         assert am.handle_incoming(Incoming("+8613800138000", text, T0 + 700, "out")) == "not an acknowledgement", text
-    assert {a.state for a in j.alerts()} == {"firing"}
+    assert {a.state for a in j.alerts.find()} == {"firing"}
     assert am.handle_incoming(Incoming("+8613800138000", "1。", T0 + 700, "out")) == "acknowledged"
-    assert [a.id for a in j.alerts() if a.state == "acknowledged"] == [latest]
+    assert [a.id for a in j.alerts.find() if a.state == "acknowledged"] == [latest]
     assert am.handle_incoming(Incoming("+8613800138000", f"#{first}", T0 + 700, "out")) == "acknowledged"
 
 
@@ -231,8 +232,8 @@ def test_unknown_sender_and_chatter_change_nothing(tmp_path: Path) -> None:
     am.apply([ev("fire", 600)])
     assert am.handle_incoming(Incoming("+8613312345678", "ACK 1", T0, "out")) == "unknown sender"
     assert am.handle_incoming(Incoming("+8613800138000", "明天几点来？", T0, "out")) == "not an acknowledgement"
-    assert j.alerts()[0].state == "firing"
-    rows = j._reader().execute("SELECT sender, outcome FROM incoming ORDER BY id").fetchall()
+    assert j.alerts.find()[0].state == "firing"
+    rows = j.read("SELECT sender, outcome FROM incoming ORDER BY id")
     assert rows == [("+8613312345678", "unknown sender"), ("+8613800138000", "not an acknowledgement")]
 
 
@@ -244,7 +245,7 @@ def test_failed_channel_falls_back_once_per_channel(tmp_path: Path) -> None:
     asyncio.run(d.drain())
     assert am.outbox_ready.is_set()  # the run loop drains again at once: the fallback goes out now
     asyncio.run(d.drain())
-    first, second = j.outbox()
+    first, second = j.outbox.find()
     assert (first.notifier, first.state) == ("out", "failed")
     assert (second.notifier, second.state, second.text) == ("backup", "sent", first.text)
     assert len(backup.sent) == 1 and flaky.sent == []
@@ -253,15 +254,15 @@ def test_failed_channel_falls_back_once_per_channel(tmp_path: Path) -> None:
 def test_message_left_sending_is_not_resent_on_same_channel(tmp_path: Path) -> None:
     am, j, clock = esc_manager(tmp_path)
     am.apply([ev("fire", 600)])
-    (row,) = j.outbox()
-    assert j.claim_outbox(row.id)  # the daemon died right after handing it to the modem
+    (row,) = j.outbox.find()
+    assert j.outbox.claim(row.id)  # the daemon died right after handing it to the modem
     backup = ConsoleNotifier(ConsoleConfig(id="backup", type="console"), None, out=io.StringIO())
     flaky = Flaky()
     flaky.fail = False
     d = Dispatcher(Journal(tmp_path / "esc.db"), {"out": flaky, "backup": backup}, am.stats, am.outbox_ready, clock)
     assert d.recover() == 1
     asyncio.run(d.drain())
-    states = [(o.notifier, o.state) for o in j.outbox()]
+    states = [(o.notifier, o.state) for o in j.outbox.find()]
     assert states == [("out", "unknown"), ("backup", "sent")] and flaky.sent == []
 
 
@@ -273,7 +274,7 @@ def test_last_channel_retries_then_gives_up(tmp_path: Path, config: AppConfig) -
     for _ in range(5):
         asyncio.run(d.drain())
         clock.advance(1000)
-    (row,) = j.outbox()
+    (row,) = j.outbox.find()
     assert (row.state, row.attempts) == ("failed", 3)
 
 
@@ -298,7 +299,7 @@ def test_non_retryable_and_maybe_sent_are_not_retried_on_the_same_channel(
     for _ in range(3):
         asyncio.run(d.drain())
         clock.advance(3600)
-    (row,) = j.outbox()
+    (row,) = j.outbox.find()
     assert (row.state, row.attempts) == (state, 1)
     assert "will retry" not in caplog.text  # the log said so for `unknown`, and it never was retried
     if maybe_sent:
