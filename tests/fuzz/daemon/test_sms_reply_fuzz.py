@@ -25,7 +25,7 @@ from daemon.ports.notify import Incoming
 from daemon.ports.stats import Stats
 from daemon.storage.journal import Journal
 from tests.conftest import make_config
-from tests.daemon.test_alerts import ESCALATION, T0
+from tests.daemon.alarms.test_lifecycle import ESCALATION, T0
 from tests.fuzz.budget import CONFIG_FUZZ, FUZZ
 
 WORDS = ["ACK", "ack", "Ack", "OK", "ok", "确认", "收到", "已收到", "好", "ＡＣＫ", "ａｃｋ", "ＯＫ"]

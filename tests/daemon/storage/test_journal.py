@@ -17,7 +17,7 @@ from daemon.ports.errors import JournalFull
 from daemon.ports.model import Quality, Quantity, Reading
 from daemon.storage.journal import Journal
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def reading(i: int, sensor: str = "s1", q: Quantity = Quantity.TEMPERATURE) -> Reading:
