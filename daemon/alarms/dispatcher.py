@@ -19,7 +19,7 @@ from daemon.ports.notify import Message, Notifier
 from daemon.ports.stats import Stats
 from daemon.storage.db import Tx
 from daemon.storage.journal import Journal
-from daemon.storage.outbox import NewMessage, OutboxRow
+from daemon.storage.outbox import OutboxRow
 
 log = logging.getLogger("coldchain.alerts")
 
@@ -70,9 +70,8 @@ class Dispatcher:
         chain = [c for c in (row.fallbacks or "").split(",") if c]
         if not chain:
             return False
-        self.journal.outbox.enqueue(tx, NewMessage(row.alert_id, self.clock.now(), row.contact, row.address,
-                                                   chain[0], row.lang, row.text, ",".join(chain[1:]) or None,
-                                                   row.msg_key, row.params))
+        self.journal.outbox.enqueue(tx, row.alert_id, self.clock.now(), row.contact, row.address, chain[0], row.lang,
+                                    row.text, ",".join(chain[1:]) or None, row.msg_key, row.params)
         return True
 
     async def drain(self) -> int:

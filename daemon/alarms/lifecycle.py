@@ -29,7 +29,6 @@ from daemon.ports.stats import Stats
 from daemon.storage.alerts import AlertRow, NewAlert
 from daemon.storage.db import Tx
 from daemon.storage.journal import Journal
-from daemon.storage.outbox import NewMessage
 
 log = logging.getLogger("coldchain.alerts")
 
@@ -144,18 +143,17 @@ class AlertManager:
 
     def _tell_everyone_told(self, tx: Tx, row: AlertRow, key: str, *, skip: str | None = None,
                             **extra: object) -> None:
-        for t in self.journal.outbox.told(tx, row.id):
-            if t.contact == skip:
+        for contact, address, notifier, lang, fallbacks in self.journal.outbox.told(tx, row.id):
+            if contact == skip:
                 continue
-            fallbacks = tuple(filter(None, (t.fallbacks or "").split(",")))
-            rc = Recipient(t.contact, t.address, t.notifier, t.lang, fallbacks)
-            self._enqueue(tx, row, rc, key, self.texts.params(row, t.lang, **extra))
+            rc = Recipient(contact, address, notifier, lang, tuple(filter(None, (fallbacks or "").split(","))))
+            self._enqueue(tx, row, rc, key, self.texts.params(row, lang, **extra))
 
     def _enqueue(self, tx: Tx, row: AlertRow | None, rc: Recipient, key: str, params: dict[str, str]) -> None:
         text = render(key, rc.lang, **params)
-        self.journal.outbox.enqueue(tx, NewMessage(
-            row.id if row else None, self.clock.now(), rc.contact, rc.address, rc.notifier, rc.lang, text,
-            ",".join(rc.fallbacks) or None, key, json.dumps(params, ensure_ascii=False)))
+        self.journal.outbox.enqueue(tx, row.id if row else None, self.clock.now(), rc.contact, rc.address, rc.notifier,
+                                    rc.lang, text, ",".join(rc.fallbacks) or None, key,
+                                    json.dumps(params, ensure_ascii=False))
 
     # -- escalation
 

@@ -9,10 +9,9 @@ stores a transition, its audit entry and its outbox rows in one, before any mess
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from daemon.ports.sinks import AlarmEvent
-from daemon.storage.db import Database, Tx
+from daemon.storage.db import Database, Tx, and_equal
 
 OPEN_STATES = "('pending', 'firing', 'acknowledged')"
 _COLS = (
@@ -78,16 +77,9 @@ class Alerts:
     # -- reads
 
     def find(self, *, open_only: bool = False, zone: str | None = None, limit: int = 500) -> list[AlertRow]:
-        sql = f"SELECT {_COLS} FROM alerts WHERE 1=1"
-        args: list[Any] = []
-        if open_only:
-            sql += f" AND state IN {OPEN_STATES}"
-        if zone is not None:
-            sql += " AND zone = ?"
-            args.append(zone)
-        sql += " ORDER BY id DESC LIMIT ?"
-        args.append(limit)
-        return [AlertRow(*row) for row in self._db.read(sql, args)]
+        sql = f"SELECT {_COLS} FROM alerts WHERE 1=1" + (f" AND state IN {OPEN_STATES}" if open_only else "")
+        sql, args = and_equal(sql, {"zone": zone})
+        return [AlertRow(*row) for row in self._db.read(sql + " ORDER BY id DESC LIMIT ?", [*args, limit])]
 
     def get(self, alert_id: int) -> AlertRow | None:
         row = self._db.one(f"SELECT {_COLS} FROM alerts WHERE id = ?", (alert_id,))

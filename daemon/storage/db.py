@@ -50,6 +50,16 @@ def storage_error(exc: sqlite3.Error) -> StorageError:
     return StorageError(str(exc))
 
 
+def and_equal(sql: str, filters: dict[str, Any]) -> tuple[str, list[Any]]:
+    """`sql` (ending in a WHERE clause) with ` AND column = ?` for each filter that is not None, and their values."""
+    args: list[Any] = []
+    for column, value in filters.items():
+        if value is not None:
+            sql += f" AND {column} = ?"
+            args.append(value)
+    return sql, args
+
+
 @contextlib.contextmanager
 def boundary() -> Iterator[None]:
     """sqlite3 errors raised inside become `StorageError`s."""

@@ -11,9 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from daemon.storage.db import Database, Tx
+from daemon.storage.db import Database, Tx, and_equal
 
 _COLS = (
     "id, alert_id, created, contact, address, notifier, lang, text, state, attempts, last_error, sent_at, ref, "
@@ -42,31 +41,9 @@ class OutboxRow:
     next_try: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class NewMessage:
-    """A message to queue: `fallbacks` the channels after `notifier` (comma-separated), `params` its JSON."""
-
-    alert_id: int | None
-    created: float
-    contact: str
-    address: str
-    notifier: str
-    lang: str
-    text: str
-    fallbacks: str | None
-    msg_key: str | None
-    params: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Told:
-    """Someone an alarm's messages went to, on the channel they first went by."""
-
-    contact: str
-    address: str
-    notifier: str
-    lang: str
-    fallbacks: str | None
+Told = tuple[str, str, str, str, str | None]
+"""Someone an alarm's messages went to, on the channel they first went by: (contact, address, notifier, lang,
+fallbacks)."""
 
 
 class Outbox:
@@ -78,17 +55,8 @@ class Outbox:
     # -- reads
 
     def find(self, *, state: str | None = None, alert_id: int | None = None, limit: int = 500) -> list[OutboxRow]:
-        sql = f"SELECT {_COLS} FROM outbox WHERE 1=1"
-        args: list[Any] = []
-        if state is not None:
-            sql += " AND state = ?"
-            args.append(state)
-        if alert_id is not None:
-            sql += " AND alert_id = ?"
-            args.append(alert_id)
-        sql += " ORDER BY id LIMIT ?"
-        args.append(limit)
-        return [OutboxRow(*row) for row in self._db.read(sql, args)]
+        sql, args = and_equal(f"SELECT {_COLS} FROM outbox WHERE 1=1", {"state": state, "alert_id": alert_id})
+        return [OutboxRow(*row) for row in self._db.read(sql + " ORDER BY id LIMIT ?", [*args, limit])]
 
     def due(self, now: float, limit: int = 200) -> list[OutboxRow]:
         """Pending messages whose retry time has come, oldest first."""
@@ -142,12 +110,13 @@ class Outbox:
     # -- inside the caller's transaction
 
     @staticmethod
-    def enqueue(tx: Tx, m: NewMessage) -> None:
+    def enqueue(tx: Tx, alert_id: int | None, created: float, contact: str, address: str, notifier: str, lang: str,
+                text: str, fallbacks: str | None, msg_key: str | None, params: str | None) -> None:
+        """Queue a message: `fallbacks` the channels after `notifier` (comma-separated), `params` its JSON."""
         tx.execute(
             "INSERT INTO outbox (alert_id, created, contact, address, notifier, lang, text, fallbacks, msg_key, params)"
             " VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (m.alert_id, m.created, m.contact, m.address, m.notifier, m.lang, m.text, m.fallbacks, m.msg_key,
-             m.params),
+            (alert_id, created, contact, address, notifier, lang, text, fallbacks, msg_key, params),
         )
 
     @staticmethod
@@ -158,7 +127,7 @@ class Outbox:
             "AND msg_key NOT IN ('resolve', 'ack.notice', 'ack.reply') GROUP BY contact ORDER BY MIN(id)",
             (alert_id,),
         ).fetchall()
-        return [Told(*r) for r in rows]
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
     @staticmethod
     def settle(tx: Tx, outbox_id: int, state: str, error: str | None = None, next_try: float | None = None) -> None:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from daemon.storage.alerts import NewAlert
 from daemon.storage.journal import Journal
-from daemon.storage.outbox import NewMessage, Told
 
 
 def message(alert_id: int | None, contact: str = "zhang", address: str = "+8613800138000", notifier: str = "sms",
-            key: str = "alert.temp_high", fallbacks: str | None = "cloud") -> NewMessage:
-    return NewMessage(alert_id, 100.0, contact, address, notifier, "zh-CN", "text", fallbacks, key, "{}")
+            key: str = "alert.temp_high", fallbacks: str | None = "cloud") -> tuple[Any, ...]:
+    return (alert_id, 100.0, contact, address, notifier, "zh-CN", "text", fallbacks, key, "{}")
 
 
 def journal_with_alarm(tmp_path: Path) -> tuple[Journal, int]:
@@ -24,7 +24,7 @@ def journal_with_alarm(tmp_path: Path) -> tuple[Journal, int]:
 def test_claim_once_then_finish(tmp_path: Path) -> None:
     j, aid = journal_with_alarm(tmp_path)
     with j.transaction() as tx:
-        j.outbox.enqueue(tx, message(aid))
+        j.outbox.enqueue(tx, *message(aid))
     (row,) = j.outbox.due(100.0)
     assert (row.state, row.attempts, row.fallbacks, row.msg_key) == ("pending", 0, "cloud", "alert.temp_high")
     assert j.outbox.claim(row.id) and not j.outbox.claim(row.id)  # a second claim finds it taken
@@ -37,7 +37,7 @@ def test_claim_once_then_finish(tmp_path: Path) -> None:
 def test_retry_time_and_settle(tmp_path: Path) -> None:
     j, aid = journal_with_alarm(tmp_path)
     with j.transaction() as tx:
-        j.outbox.enqueue(tx, message(aid))
+        j.outbox.enqueue(tx, *message(aid))
     (row,) = j.outbox.find()
     with j.transaction() as tx:
         j.outbox.settle(tx, row.id, "pending", "no network", 500.0)
@@ -53,8 +53,8 @@ def test_retry_time_and_settle(tmp_path: Path) -> None:
 def test_delivery_report_lands_on_the_newest_sent_message_with_that_reference(tmp_path: Path) -> None:
     j, aid = journal_with_alarm(tmp_path)
     with j.transaction() as tx:
-        j.outbox.enqueue(tx, message(aid))
-        j.outbox.enqueue(tx, message(aid))
+        j.outbox.enqueue(tx, *message(aid))
+        j.outbox.enqueue(tx, *message(aid))
     old, new = j.outbox.find()
     for row in (old, new):
         j.outbox.claim(row.id)
@@ -67,13 +67,13 @@ def test_delivery_report_lands_on_the_newest_sent_message_with_that_reference(tm
 def test_who_was_told_about_an_alarm(tmp_path: Path) -> None:
     j, aid = journal_with_alarm(tmp_path)
     with j.transaction() as tx:
-        j.outbox.enqueue(tx, message(aid))
-        j.outbox.enqueue(tx, message(aid, "wang", "13900139000", "cloud", fallbacks=None))
-        j.outbox.enqueue(tx, message(aid, key="resolve"))
-        j.outbox.enqueue(tx, message(aid, "liu", "+8613700137000", key="ack.notice"))
+        j.outbox.enqueue(tx, *message(aid))
+        j.outbox.enqueue(tx, *message(aid, "wang", "13900139000", "cloud", fallbacks=None))
+        j.outbox.enqueue(tx, *message(aid, key="resolve"))
+        j.outbox.enqueue(tx, *message(aid, "liu", "+8613700137000", key="ack.notice"))
         told = j.outbox.told(tx, aid)
-    assert told == [Told("zhang", "+8613800138000", "sms", "zh-CN", "cloud"), Told("wang", "13900139000", "cloud",
-                                                                                   "zh-CN", None)]
+    assert told == [("zhang", "+8613800138000", "sms", "zh-CN", "cloud"), ("wang", "13900139000", "cloud", "zh-CN",
+                                                                            None)]
     assert j.outbox.alerts_told(sender_key="8613900139000", phone_key=lambda a: "86" + a[-11:]) == [aid]
     assert j.outbox.alerts_told(sender_key="nobody", phone_key=str) == []
 
