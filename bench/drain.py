@@ -37,8 +37,8 @@ def build_backlog(path: Path, n: int) -> Journal:
     """n readings of SENSORS sensors, one per sensor per 10 s, written in 20k-row transactions."""
     j = Journal(path)
     first = [Reading("bench", f"z{i % 10}", f"s{i}", Quantity.TEMPERATURE, 5.0, T0) for i in range(SENSORS)]
-    j.append(first)
-    sids = [j._series[("bench", f"z{i % 10}", f"s{i}", "temperature")] for i in range(SENSORS)]
+    j.readings.append(first)
+    sids = [j.readings._series[("bench", f"z{i % 10}", f"s{i}", "temperature")] for i in range(SENSORS)]
     step = 20_000
     for start in range(SENSORS, n, step):
         rows = [(round((T0 + 10 * (i // SENSORS)) * 1000), sids[i % SENSORS], 4.0 + (i % 97) / 25, 0, None)
@@ -73,7 +73,7 @@ def bodies_of(j: Journal, gzip: bool) -> list[bytes]:
     cfg = InfluxDB1Config.model_validate({"id": "x", "type": "influxdb1", "url": "http://x", "database": "x",
                                           "gzip": gzip})
     sink, out, after = InfluxDB1Sink(cfg, {}), [], 0
-    while (batch := sink.prepare(j, after, cfg.batch_size)) is not None:
+    while (batch := sink.prepare(j.readings, after, cfg.batch_size)) is not None:
         assert isinstance(batch.payload, bytes)
         out.append(batch.payload)
         after = batch.last
@@ -102,7 +102,7 @@ def run(tmp: Path, influx: InfluxD, n: int = 1_000_000, gzip: bool = True, round
     t_build = time.perf_counter()
     j = build_backlog(tmp / "backlog.db", n)
     build_s = time.perf_counter() - t_build
-    max_id = j.max_id()
+    max_id = j.readings.max_id()
     bodies, plain = bodies_of(j, gzip), bodies_of(j, False)
     stamp = time.monotonic_ns()
     times: dict[str, list[float]] = {"raw": [], "raw2": [], "ours": []}

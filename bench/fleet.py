@@ -143,9 +143,9 @@ def run(tmp: Path, sensors: int = 500, period: float = 10.0, steady: float = 40.
         time.sleep(min(period, steady / 3))  # every sensor seen once: series created, caches warm
         _checkpoint(tmp)
         j = Journal(tmp / "journal.db")
-        s0, f0, n0 = proc_stat(child.pid), _files(tmp), j.count()
+        s0, f0, n0 = proc_stat(child.pid), _files(tmp), j.readings.count()
         time.sleep(steady)
-        s1, n1 = proc_stat(child.pid), j.count()
+        s1, n1 = proc_stat(child.pid), j.readings.count()
         j.close()
         folded = _checkpoint(tmp)  # the WAL frames of the window, written into the journal file
         f1 = _files(tmp)
@@ -212,7 +212,7 @@ def latencies(tmp: Path, sent: dict[int, list[float]], parts: dict[str, list[flo
     stages = json.loads(st_path.read_text(encoding="utf-8")) if st_path.exists() else {"emits": {}, "fired": {}}
     sends = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     j = Journal(tmp / "journal.db")
-    fired = {a.id: a for a in j.alerts(limit=100_000) if a.fired is not None}
+    fired = {a.id: a for a in j.alerts.find(limit=100_000) if a.fired is not None}
     j.close()
     out = []
     for s in sends:

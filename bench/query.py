@@ -27,6 +27,7 @@ from daemon.ports.model import Quantity, Reading
 from daemon.reports import history
 from daemon.storage import rollups
 from daemon.storage.journal import Journal
+from daemon.storage.readings import Readings
 
 YEAR_MIN = 365 * 24 * 60
 T0 = 1_730_000_000.0
@@ -35,8 +36,8 @@ T0 = 1_730_000_000.0
 def build(path: Path, minutes: int, others: int = 3) -> None:
     """One year of 1-minute temperature for s0, and the same for `others` neighbours (so the index is shared)."""
     j = Journal(path)
-    j.append([Reading("bench", "z1", f"s{k}", Quantity.TEMPERATURE, 5.0, T0 - 60) for k in range(others + 1)])
-    sids = [j._series[("bench", "z1", f"s{k}", "temperature")] for k in range(others + 1)]
+    j.readings.append([Reading("bench", "z1", f"s{k}", Quantity.TEMPERATURE, 5.0, T0 - 60) for k in range(others + 1)])
+    sids = [j.readings._series[("bench", "z1", f"s{k}", "temperature")] for k in range(others + 1)]
     step = 50_000
     total = minutes * (others + 1)
     for start in range(0, total, step):
@@ -100,13 +101,13 @@ def raw_grouping(j: Journal, sid: int, start: float, end: float, step: int) -> l
     return [(bk * step, lo, round(mean, 3), hi, n) for bk, lo, mean, hi, n in rows]
 
 
-class _UpsertJournal(Journal):
+class _UpsertReadings(Readings):
     """The alternative to the Roller, for comparison only: each append also UPSERTs, in its own
     transaction, one row per (series, bucket) it touches in both tiers, aggregated in Python."""
 
     def append(self, readings: Sequence[Reading]) -> list[Reading]:
         agg: dict[tuple[str, int, int], list[Any]] = {}
-        with self.transaction() as db:
+        with self._db.transaction() as db:
             for r in readings:
                 sid, ts = self._series_id(db, r), round(r.ts * 1000)
                 db.execute("INSERT INTO readings (ts_ms, series, value, quality, note) VALUES (?, ?, ?, ?, ?)",
@@ -146,14 +147,16 @@ def ingest_cost(tmp: Path, sensors: int = 100, minutes: int = 600, batch: int = 
                 for m in range(minutes) for k in range(sensors)]
     for mode in ("raw", "roller", "upsert"):
         path = tmp / f"append-{mode}.db"
-        j = _UpsertJournal(path) if mode == "upsert" else Journal(path)
-        j.append(readings[:1])  # the series row exists before the clock starts
+        j = Journal(path)
+        if mode == "upsert":
+            j.readings = _UpsertReadings(j.db)
+        j.readings.append(readings[:1])  # the series row exists before the clock starts
         per_roll = sensors * round(rollups.ROLL_INTERVAL / 60)  # what the Roller finds at each pass
         w0, c0 = _write_bytes(), time.process_time()
         append_s = roll_s = 0.0
         for i in range(1, len(readings), batch):
             t0 = time.perf_counter()
-            j.append(readings[i:i + batch])
+            j.readings.append(readings[i:i + batch])
             t1 = time.perf_counter()
             if mode == "roller" and i // per_roll != (i + batch) // per_roll:
                 rollups.catch_up(j)  # in the daemon: the Roller's thread, its own transaction
@@ -175,9 +178,9 @@ def run(tmp: Path, minutes: int = YEAR_MIN, append_minutes: int = 600) -> list[R
     t0 = time.perf_counter()
     rolled = rollups.catch_up(j)  # what v6 does after the upgrade of a box with this much data
     backfill_s = time.perf_counter() - t0
-    q_s, n = _timed(lambda: j.query(sensor="s0", quantity="temperature", start=T0, end=T0 + 60 * minutes,
+    q_s, n = _timed(lambda: j.readings.query(sensor="s0", quantity="temperature", start=T0, end=T0 + 60 * minutes,
                                     limit=10 * minutes))
-    (sid,) = j.series_ids(sensor="s0", quantity="temperature")
+    (sid,) = j.readings.series_ids(sensor="s0", quantity="temperature")
     step = history.choose_step(60 * minutes)
     tiers_s, _ = _timed(lambda: history.bucket_rows(j, sid, T0, T0 + 60 * minutes, step))
     raw_s, _ = _timed(lambda: raw_grouping(j, sid, T0, T0 + 60 * minutes, step))

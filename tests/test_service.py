@@ -69,7 +69,7 @@ def wait_for_readings(db: Path, n: int, proc: subprocess.Popen[str]) -> int:
     while True:
         if db.exists():
             j = Journal(db)
-            count = j.count()
+            count = j.readings.count()
             j.close()
             if count >= n:
                 return count
@@ -91,7 +91,7 @@ def test_run_notifies_systemd_and_stops_cleanly(tmp_path: Path) -> None:
     assert "journal closed cleanly" in err and "Traceback" not in err
     assert "did not stop cleanly" not in err
     j = Journal(tmp_path / "journal.db")
-    assert j.quick_check() == "ok" and j.count() >= 1
+    assert j.quick_check() == "ok" and j.readings.count() >= 1
     assert not j.run_mark.exists()  # a clean stop leaves no mark: the next start skips the check
 
 
@@ -113,7 +113,7 @@ def test_resumes_after_sigkill_with_a_quick_check(tmp_path: Path) -> None:
     assert rc == 0, err
     assert "the previous run did not stop cleanly (power cut, kill or crash); journal PRAGMA quick_check: ok" in err
     j = Journal(db)
-    assert j.quick_check() == "ok" and j.count() > before and not j.run_mark.exists()
+    assert j.quick_check() == "ok" and j.readings.count() > before and not j.run_mark.exists()
 
 
 SECRETS = ("hunter2-mqtt-Pa55", "tok-zhang-9f8e7d", "tok-wang-from-env-5c4b")

@@ -60,7 +60,7 @@ def zone_limits(zone: ZoneConfig, commodity: Commodity | None) -> Limits:
     bands = a.bands
     if bands is None:
         raw = commodity_rules().get(c.key, {}) if c else {}
-        bands = [BandRule.model_validate(b) for b in raw.get("bands", [])]  # type: ignore[union-attr]
+        bands = [BandRule.model_validate(b) for b in raw.get("bands", [])]  # type: ignore[attr-defined]  # YAML data
     low_default: float | None = None
     if c is not None and not (c.temp_max is not None and c.temp_max <= FROZEN_BELOW):
         lows = [v for v in (c.temp_min, c.chilling_below) if v is not None]

@@ -37,14 +37,14 @@ def router(d: Services, tokens: Tokens) -> APIRouter:
         open: bool = False, zone: str | None = None, lang: str | None = None, limit: int = Query(200, ge=1, le=5000)
     ) -> dict[str, Any]:
         lang = lang if lang in LANGS else d.cfg.site.language
-        rows = await asyncio.to_thread(d.journal.alerts, open_only=open, zone=zone, limit=limit)
+        rows = await asyncio.to_thread(d.journal.alerts.find, open_only=open, zone=zone, limit=limit)
         return {"alerts": [alert_json(a, lang) for a in rows]}
 
     @r.post("/api/v1/alerts/{alert_id}/ack")
     async def ack(alert_id: RowId, body: AckBody, lang: str | None = None, caller: Caller = staff) -> dict[str, Any]:
         row = await asyncio.to_thread(d.acknowledge, alert_id, caller.name, body.comment, "web")
         if row is None:
-            current = await asyncio.to_thread(d.journal.alert, alert_id)
+            current = await asyncio.to_thread(d.journal.alerts.get, alert_id)
             if current is None:
                 raise HTTPException(404, f"no alarm {alert_id}")
             raise HTTPException(409, f"alarm {alert_id} is {current.state}; nothing to acknowledge")
@@ -65,20 +65,20 @@ def router(d: Services, tokens: Tokens) -> APIRouter:
 
     @r.get("/api/v1/mutes")
     async def mutes(active: bool = True) -> dict[str, Any]:
-        rows = await asyncio.to_thread(d.journal.mutes, active_at=d.clock.now() if active else None)
+        rows = await asyncio.to_thread(d.journal.mutes.find, active_at=d.clock.now() if active else None)
         return {"mutes": [{"id": i, "zone": z, "start": a, "end": b, "reason": r, "who": w}
                           for i, z, a, b, r, w in rows]}
 
     @r.get("/api/v1/alerts/{alert_id}")
     async def alert(alert_id: RowId, lang: str | None = None) -> dict[str, Any]:
-        row = await asyncio.to_thread(d.journal.alert, alert_id)
+        row = await asyncio.to_thread(d.journal.alerts.get, alert_id)
         if row is None:
             raise HTTPException(404, f"no alarm {alert_id}")
         out = alert_json(row, lang if lang in LANGS else d.cfg.site.language)
-        events = await asyncio.to_thread(d.journal.alert_events, alert_id)
+        events = await asyncio.to_thread(d.journal.alerts.events, alert_id)
         out["events"] = [{"ts": ts, "state": st, "who": who, "comment": c} for ts, st, who, c in events]
-        msgs = await asyncio.to_thread(d.journal.outbox, alert_id=alert_id)
-        deliveries = {m.id: await asyncio.to_thread(d.journal.delivery, m.id) for m in msgs}
+        msgs = await asyncio.to_thread(d.journal.outbox.find, alert_id=alert_id)
+        deliveries = {m.id: await asyncio.to_thread(d.journal.outbox.delivery, m.id) for m in msgs}
         out["messages"] = [{"contact": m.contact, "channel": m.notifier, "state": m.state, "created": m.created,
                             "sent_at": m.sent_at, "kind": m.msg_key,
                             "delivered": None if deliveries[m.id][0] is None else bool(deliveries[m.id][0]),

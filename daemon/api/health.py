@@ -26,10 +26,11 @@ def router(d: Services) -> APIRouter:
             "site": d.cfg.site.id,
             "time": now,
             "uptime_s": round(now - d.started_at, 1),
-            "journal": {"path": str(d.journal.path), **check, "last_id": await asyncio.to_thread(d.journal.max_id)},
+            "journal": {"path": str(d.journal.path), **check,
+                        "last_id": await asyncio.to_thread(d.journal.readings.max_id)},
             "disk_reserve": d.reserve.state,
             "sensors_online": sum(1 for s in d.live.sensors.values() if s.online),
-            "open_alerts": len(await asyncio.to_thread(d.journal.alerts, open_only=True)),
+            "open_alerts": len(await asyncio.to_thread(d.journal.alerts.find, open_only=True)),
             "uplinks": [await asyncio.to_thread(f.snapshot) for f in d.forwarders],
             "counters": stats,
         }

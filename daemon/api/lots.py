@@ -18,7 +18,7 @@ from daemon.api.auth import Caller, Tokens
 from daemon.api.services import Services
 from daemon.lots.qr import qr_png, trace_url
 from daemon.lots.shelflife import Q10
-from daemon.lots.store import LotError, LotNotFound, Lots, Who, audit_entries, public_record
+from daemon.lots.store import LotError, LotNotFound, Lots, Who, public_record
 from daemon.messages import LANGS, render
 
 STATIC = files("daemon.api").joinpath("static")
@@ -84,7 +84,7 @@ def _staff(d: Services, tokens: Tokens, lots: Lots) -> APIRouter:
     @r.get("/api/v1/audit")
     async def audit_log(target: str | None = None, limit: int = Query(500, ge=1, le=5000),
                         caller: Caller = Depends(tokens.require("manager"))) -> dict[str, Any]:  # noqa: B008
-        return {"entries": await asyncio.to_thread(audit_entries, d.journal, target, limit)}
+        return {"entries": await asyncio.to_thread(d.journal.audit.entries, target, limit)}
 
     # -- the staff page (static; the API calls in it carry the staff token)
 

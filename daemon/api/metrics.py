@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
 from daemon.api.services import Services
+from daemon.storage import rollups
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Counters with their meaning; any other counter the daemon keeps is exported with a generic help.
@@ -49,14 +50,14 @@ def _db_facts(d: Services) -> dict[str, Any]:
     names = [getattr(f, "cursor_name", None) or getattr(f, "name", None) or getattr(f, "id", None)
              for f in (forwarders.values() if isinstance(forwarders, dict) else forwarders)]
     return {
-        "alarms": j.read("SELECT state, COUNT(*) FROM alerts GROUP BY state"),
-        "outbox": j.read("SELECT state, COUNT(*) FROM outbox GROUP BY state"),
-        "max_id": j.max_id(),
-        "max_event_id": j.max_event_id(),
-        "cursors": dict(j.read("SELECT name, last_id FROM cursors")),
-        "rollup_cursor": j.read("SELECT value FROM rollup_state WHERE name = 'raw'")[0][0],
+        "alarms": j.alerts.count_by_state(),
+        "outbox": j.outbox.count_by_state(),
+        "max_id": j.readings.max_id(),
+        "max_event_id": j.alerts.max_event_id(),
+        "cursors": j.cursors.all(),
+        "rollup_cursor": rollups.cursor(j),
         "sinks": [n for n in names if n],
-        "lots": j.read("SELECT COUNT(*) FROM lots WHERE checked_out IS NULL")[0][0],
+        "lots": j.lots.in_storage(),
     }
 
 

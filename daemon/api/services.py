@@ -15,7 +15,8 @@ from daemon.forwarding.forwarder import Forwarder
 from daemon.ingest.live import LiveView
 from daemon.ports.clock import Clock
 from daemon.ports.stats import Stats
-from daemon.storage.journal import AlertRow, Journal
+from daemon.storage.alerts import AlertRow
+from daemon.storage.journal import Journal
 from daemon.storage.reserve import Reserve
 
 

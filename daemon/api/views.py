@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from daemon.alarms.lifecycle import render_detail
+from daemon.alarms.texts import render_detail
 from daemon.api.services import Services
 from daemon.messages import render
 from daemon.ports.model import Reading
-from daemon.storage.journal import AlertRow
+from daemon.storage.alerts import AlertRow
 
 _RANK = {"firing": 3, "acknowledged": 2, "pending": 1}
 

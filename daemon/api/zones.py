@@ -38,7 +38,7 @@ def router(d: Services) -> APIRouter:
     @r.get("/api/v1/zones")
     async def zones(lang: str = Query(None, description="zh-CN or en")) -> dict[str, Any]:
         lang = lang if lang in LANGS else d.cfg.site.language
-        open_alerts = await asyncio.to_thread(d.journal.alerts, open_only=True)
+        open_alerts = await asyncio.to_thread(d.journal.alerts.find, open_only=True)
         return zones_json(d, open_alerts, lang)
 
     @r.get("/api/v1/readings")
@@ -52,7 +52,7 @@ def router(d: Services) -> APIRouter:
         order: str = Query("asc", pattern="^(asc|desc)$"),
     ) -> dict[str, Any]:
         rows = await asyncio.to_thread(
-            d.journal.query, zone=zone, sensor=sensor, quantity=quantity, start=parse_time(start, "start"),
+            d.journal.readings.query, zone=zone, sensor=sensor, quantity=quantity, start=parse_time(start, "start"),
             end=parse_time(end, "end"), limit=limit, newest_first=order == "desc",
         )
         return {"count": len(rows), "readings": [reading_json(r) for r in rows]}

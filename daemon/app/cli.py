@@ -22,7 +22,7 @@ from daemon.config.catalog import default_catalog_path
 from daemon.config.schema import AppConfig
 from daemon.messages import render
 from daemon.ports.errors import ConfigError
-from daemon.storage.journal import AlertRow
+from daemon.storage.alerts import AlertRow
 
 EXIT_CONFIG = 2
 

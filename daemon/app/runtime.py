@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
-from daemon.alarms.lifecycle import AlertManager, Dispatcher
+from daemon.alarms.dispatcher import Dispatcher
+from daemon.alarms.lifecycle import AlertManager
 from daemon.alarms.rules import RuleEvent, Rules
 from daemon.app import plugins
 from daemon.app.systemd import notify, watchdog_interval
@@ -28,7 +29,8 @@ from daemon.ports.retry import Backoff
 from daemon.ports.sinks import Sink
 from daemon.ports.sources import DriverContext, SensorDriver
 from daemon.ports.stats import Stats
-from daemon.storage.journal import AlertRow, Journal
+from daemon.storage.alerts import AlertRow
+from daemon.storage.journal import Journal
 from daemon.storage.reserve import Reserve
 from daemon.storage.retention import Retention
 from daemon.storage.rollups import Roller
@@ -94,7 +96,7 @@ class Daemon:
         self.alerts = AlertManager(cfg, self.journal, self.clock, self.stats)
         self.rules.restore(self.alerts.open_tracks())
         self.reload_mutes()
-        self.live.update(self.journal.latest())
+        self.live.update(self.journal.readings.latest())
         self.notifiers = make_notifiers(cfg, reg.notifiers, self._notifier_context)
         esc = cfg.escalation
         self.dispatcher = Dispatcher(self.journal, self.notifiers, self.stats, self.alerts.outbox_ready, self.clock,
@@ -179,7 +181,7 @@ class Daemon:
         self.stats.inc("messages_delivered" if delivered else "messages_undelivered")
 
         def record() -> None:
-            oid = self.journal.mark_delivered(channel, ref, delivered, detail)
+            oid = self.journal.outbox.mark_delivered(channel, ref, delivered, detail)
             level = logging.INFO if delivered else logging.WARNING
             log.log(level, "%s: message %s (ref %s) %s%s", channel, oid if oid else "?", ref,
                     "delivered" if delivered else "NOT delivered", f": {detail}" if detail else "")
@@ -221,7 +223,7 @@ class Daemon:
         self.reload_mutes()
 
     def reload_mutes(self) -> None:
-        self.rules.set_mutes((z, a, b, reason) for _, z, a, b, reason, _ in self.journal.mutes(
+        self.rules.set_mutes((z, a, b, reason) for _, z, a, b, reason, _ in self.journal.mutes.find(
             active_at=self.clock.now()))
 
     def acknowledge(self, alert_id: int, who: str, comment: str | None, via: str) -> AlertRow | None:
@@ -231,13 +233,13 @@ class Daemon:
     def mute(self, zone: str, seconds: float, reason: str, who: str) -> int:
         """Maintenance: no new alarms for `zone` for `seconds` (blocking; logged and stored)."""
         now = self.clock.now()
-        mid = self.journal.add_mute(zone, now, now + seconds, reason, who)
+        mid = self.journal.mutes.add(zone, now, now + seconds, reason, who)
         log.warning("zone %s muted for %.0f min by %s: %s", zone, seconds / 60, who, reason)
         self.reload_mutes()
         return mid
 
     def unmute(self, mute_id: int, who: str) -> bool:
-        ok = self.journal.end_mute(mute_id, self.clock.now())
+        ok = self.journal.mutes.end(mute_id, self.clock.now())
         if ok:
             log.warning("mute %d ended early by %s", mute_id, who)
         self.reload_mutes()

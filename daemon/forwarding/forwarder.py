@@ -100,10 +100,10 @@ class Forwarder:
         self._inflight: deque[tuple[Batch, asyncio.Future[None]]] = deque()
         self._ahead: asyncio.Future[Batch | None] | None = None
         self.state = UplinkState(sink=sink.config.id, type=sink.type_key)
-        self.state.cursor = journal.cursor(self.cursor_name)
+        self.state.cursor = journal.cursors.get(self.cursor_name)
         self.site = site
         self.events_cursor_name = f"events:{sink.config.id}"
-        self.events_cursor = journal.cursor(self.events_cursor_name)
+        self.events_cursor = journal.cursors.get(self.events_cursor_name)
         self._check_cursors()
         self._next_after = self.state.cursor
 
@@ -127,8 +127,8 @@ class Forwarder:
             while not self._stopping:
                 self._wake.clear()
                 try:
-                    events = await asyncio.to_thread(self.journal.events_after, self.events_cursor, 500, self.site) \
-                        if self.sink.supports_events else []
+                    events = await asyncio.to_thread(self.journal.alerts.events_after, self.events_cursor, 500,
+                                                     self.site) if self.sink.supports_events else []
                     await self._fill()
                 except Exception:  # an I/O error on the SD card: the journal may recover, forwarding must go on
                     self.stats.inc("forward_read_errors")
@@ -188,7 +188,8 @@ class Forwarder:
                 ahead, self._ahead = self._ahead, None
                 batch = await ahead
             else:
-                batch = await asyncio.to_thread(self.sink.prepare, self.journal, self._next_after, self.batch_size)
+                batch = await asyncio.to_thread(self.sink.prepare, self.journal.readings, self._next_after,
+                                                self.batch_size)
             if batch is None:
                 return
             self._inflight.append((batch, asyncio.ensure_future(self.sink.write_batch(batch))))
@@ -197,7 +198,7 @@ class Forwarder:
                 return  # caught up: look again once this one is confirmed
             # A backlog: sequential read-send-commit left the server idle half the time (bench).
             self._ahead = asyncio.ensure_future(
-                asyncio.to_thread(self.sink.prepare, self.journal, batch.last, self.batch_size))
+                asyncio.to_thread(self.sink.prepare, self.journal.readings, batch.last, self.batch_size))
 
     async def _confirm_oldest(self) -> None:
         """Wait for the oldest batch on the wire; move the cursor past it, or isolate a refused reading."""
@@ -208,7 +209,7 @@ class Forwarder:
             if exc.retryable:
                 raise
             await self._drop_pipeline()  # batches sent after a refused one: sent again once it is settled
-            readings = await asyncio.to_thread(self.journal.read_after, batch.after, batch.count)
+            readings = await asyncio.to_thread(self.journal.readings.read_after, batch.after, batch.count)
             if readings:
                 await self._send_readings(readings)  # find the refused reading the slow way, with names to log
             self._next_after = self.state.cursor
@@ -262,7 +263,7 @@ class Forwarder:
         else:
             self.stats.inc("forward_events_sent", len(events))
         last = events[-1].id
-        await asyncio.to_thread(self.journal.set_cursor, self.events_cursor_name, last)
+        await asyncio.to_thread(self.journal.cursors.set, self.events_cursor_name, last)
         self.events_cursor = last
 
     async def _advance(self, last_id: int) -> None:
@@ -272,7 +273,7 @@ class Forwarder:
         readings, which InfluxDB absorbs."""
         await self._committed()
         self._committing = asyncio.ensure_future(
-            asyncio.to_thread(self.journal.set_cursor, self.cursor_name, last_id))
+            asyncio.to_thread(self.journal.cursors.set, self.cursor_name, last_id))
         self.state.cursor = last_id
 
     async def _committed(self) -> None:
@@ -286,7 +287,7 @@ class Forwarder:
         restored from a backup, or replaced): it would skip every reading until the ids caught up.
         Log it, count it, and start again from 0: re-sending what the server has already overwrites
         the same points; skipping could lose readings the server never got."""
-        newest = self.journal.max_id()
+        newest = self.journal.readings.max_id()
         if self.state.cursor > newest:
             log.error("%s: cursor at journal id %d, but the newest reading is id %d: the journal was restored from "
                       "a backup or replaced. Sending it again from its oldest reading (%s keeps one point per "
@@ -295,7 +296,7 @@ class Forwarder:
             self._reset_cursor(self.cursor_name)
             self.state.cursor = 0
         if self.sink.supports_events:
-            newest = self.journal.max_event_id()
+            newest = self.journal.alerts.max_event_id()
             if self.events_cursor > newest:
                 log.error("%s: cursor at alarm event id %d, but the newest is id %d: the journal was restored or "
                           "replaced. Sending its alarm events again from the oldest", self.events_cursor_name,
@@ -304,7 +305,7 @@ class Forwarder:
                 self.events_cursor = 0
 
     def _reset_cursor(self, name: str) -> None:
-        self.journal.set_cursor(name, 0)
+        self.journal.cursors.set(name, 0)
         self.state.cursor_resets += 1
         self.stats.inc("forward_cursor_resets")
 
@@ -333,13 +334,13 @@ class Forwarder:
                   r.id, r.zone, r.sensor, r.quantity.value, r.ts, exc)
 
     def lag_readings(self) -> int:
-        return max(0, self.journal.max_id() - self.state.cursor)
+        return max(0, self.journal.readings.max_id() - self.state.cursor)
 
     def snapshot(self) -> dict[str, Any]:
         """State with fresh lag figures (blocking: reads the journal; call it in a thread)."""
         st = self.state
         st.lag_readings = self.lag_readings()
-        oldest = self.journal.read_after(st.cursor, 1)
+        oldest = self.journal.readings.read_after(st.cursor, 1)
         st.lag_seconds = round(max(0.0, self.clock.now() - oldest[0].ts), 3) if oldest else 0.0
         return asdict(st)
 

@@ -163,7 +163,7 @@ class Pipeline:
             failed: BaseException | None = None
             if readings:
                 try:
-                    stored = await asyncio.to_thread(self.journal.append, readings)
+                    stored = await asyncio.to_thread(self.journal.readings.append, readings)
                 except Exception as exc:  # disk full, I/O error: the emitters must not acknowledge
                     failed = exc
                     self.stats.inc("journal_write_errors")

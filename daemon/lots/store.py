@@ -4,15 +4,13 @@ A lot has one history whatever rooms it passed through: its stays are rows of
 `lot_stays`, at most one open at a time (a unique index guards it). The record is
 computed from the journal on demand: per stay and overall min/max/mean/MKT, minutes
 outside the lot's commodity range, the excursions of the rooms while it was there, and
-the shelf-life estimate. Every change is written with its author to `audit_log` in the
-same transaction, so the log and the data cannot disagree.
+the shelf-life estimate. Every change is written with its author to the audit log in the
+same transaction, so the log and the data cannot disagree. The rows: `daemon/storage/lots.py`.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import sqlite3
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -21,8 +19,9 @@ from daemon.config.catalog import Commodity, load_catalog
 from daemon.config.schema import AppConfig, ZoneConfig
 from daemon.lots.shelflife import estimate
 from daemon.reports.compliance import zone_stats
-from daemon.reports.excursions import excursions
+from daemon.reports.excursions import Excursion, excursions
 from daemon.reports.mkt import Segment, Summary, combine
+from daemon.storage.db import Tx
 from daemon.storage.journal import Journal
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{2,63}$")
@@ -50,21 +49,6 @@ class Who:
     role: str
 
 
-def audit(db: sqlite3.Connection, ts: float, who: Who, action: str, target: str, detail: dict[str, Any]) -> None:
-    db.execute("INSERT INTO audit_log (ts, who, role, action, target, detail) VALUES (?,?,?,?,?,?)",
-               (ts, who.name, who.role, action, target, json.dumps(detail, ensure_ascii=False, sort_keys=True)))
-
-
-def audit_entries(journal: Journal, target: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
-    sql, args = "SELECT id, ts, who, role, action, target, detail FROM audit_log", []
-    if target is not None:
-        sql += " WHERE target = ?"
-        args.append(target)
-    rows = journal.read(sql + " ORDER BY id DESC LIMIT ?", [*args, limit])
-    return [{"id": i, "ts": ts, "who": w, "role": r, "action": a, "target": t, "detail": json.loads(d or "{}")}
-            for i, ts, w, r, a, t, d in rows]
-
-
 def lot_limits(com: Commodity) -> tuple[float | None, float | None]:
     """The lot's own range (its commodity's), the same defaults a room storing it would get."""
     lim = zone_limits(ZoneConfig(id="lot", name="lot", commodity=com.key), com)
@@ -84,11 +68,6 @@ class Lots:
         except StopIteration:
             raise LotNotFound(f"no zone {zone!r}; known: {', '.join(z.id for z in self.cfg.zones)}") from None
 
-    @staticmethod
-    def _open_stay(db: sqlite3.Connection, code: str) -> tuple[int, str] | None:
-        row = db.execute("SELECT id, zone FROM lot_stays WHERE lot = ? AND end IS NULL", (code,)).fetchone()
-        return (int(row[0]), str(row[1])) if row else None
-
     def check_in(self, code: str, commodity: str, zone: str, now: float, who: Who, *, quantity: float | None = None,
                  unit: str | None = None, origin: str | None = None) -> dict[str, Any]:
         """A new lot arrives in `zone`; the code must be new."""
@@ -97,69 +76,64 @@ class Lots:
         if commodity not in load_catalog():
             raise LotError(f"unknown commodity {commodity!r}")
         self._zone(zone)
-        with self.journal.transaction() as db:
-            if db.execute("SELECT 1 FROM lots WHERE code = ?", (code,)).fetchone():
+        lots = self.journal.lots
+        with self.journal.transaction() as tx:
+            if lots.exists(tx, code):
                 raise LotConflict(f"lot {code} is already registered")
-            db.execute("INSERT INTO lots (code, commodity, quantity, unit, origin, created, created_by) "
-                       "VALUES (?,?,?,?,?,?,?)", (code, commodity, quantity, unit, origin, now, who.name))
-            db.execute("INSERT INTO lot_stays (lot, zone, start, who_in) VALUES (?,?,?,?)", (code, zone, now, who.name))
-            audit(db, now, who, "lot.check_in", code, {"zone": zone, "commodity": commodity, "quantity": quantity,
-                                                      "unit": unit, "origin": origin})
+            lots.insert(tx, code, commodity, quantity, unit, origin, now, who.name)
+            lots.start_stay(tx, code, zone, now, who.name)
+            self._audit(tx, now, who, "lot.check_in", code, {"zone": zone, "commodity": commodity,
+                                                             "quantity": quantity, "unit": unit, "origin": origin})
         return self.get(code)
 
     def move(self, code: str, zone: str, now: float, who: Who) -> dict[str, Any]:
         """The lot goes to another room: its stay there starts when the last one ends."""
         self._zone(zone)
-        with self.journal.transaction() as db:
-            stay = self._require_open(db, code)
+        lots = self.journal.lots
+        with self.journal.transaction() as tx:
+            stay = self._require_open(tx, code)
             if stay[1] == zone:
                 raise LotConflict(f"lot {code} is already in {zone}")
-            db.execute("UPDATE lot_stays SET end = ?, who_out = ? WHERE id = ?", (now, who.name, stay[0]))
-            db.execute("INSERT INTO lot_stays (lot, zone, start, who_in) VALUES (?,?,?,?)", (code, zone, now, who.name))
-            audit(db, now, who, "lot.move", code, {"from": stay[1], "to": zone})
+            lots.end_stay(tx, stay[0], now, who.name)
+            lots.start_stay(tx, code, zone, now, who.name)
+            self._audit(tx, now, who, "lot.move", code, {"from": stay[1], "to": zone})
         return self.get(code)
 
     def check_out(self, code: str, now: float, who: Who) -> dict[str, Any]:
         """The lot leaves the center; its record is closed."""
-        with self.journal.transaction() as db:
-            stay = self._require_open(db, code)
-            db.execute("UPDATE lot_stays SET end = ?, who_out = ? WHERE id = ?", (now, who.name, stay[0]))
-            db.execute("UPDATE lots SET checked_out = ? WHERE code = ?", (now, code))
-            audit(db, now, who, "lot.check_out", code, {"zone": stay[1]})
+        lots = self.journal.lots
+        with self.journal.transaction() as tx:
+            stay = self._require_open(tx, code)
+            lots.end_stay(tx, stay[0], now, who.name)
+            lots.check_out(tx, code, now)
+            self._audit(tx, now, who, "lot.check_out", code, {"zone": stay[1]})
         return self.get(code)
 
-    def _require_open(self, db: sqlite3.Connection, code: str) -> tuple[int, str]:
-        if not db.execute("SELECT 1 FROM lots WHERE code = ?", (code,)).fetchone():
+    def _audit(self, tx: Tx, ts: float, who: Who, action: str, target: str, detail: dict[str, Any]) -> None:
+        self.journal.audit.add(tx, ts, who.name, who.role, action, target, detail)
+
+    def _require_open(self, tx: Tx, code: str) -> tuple[int, str]:
+        if not self.journal.lots.exists(tx, code):
             raise LotNotFound(f"no lot {code}")
-        stay = self._open_stay(db, code)
+        stay = self.journal.lots.open_stay(tx, code)
         if stay is None:
             raise LotConflict(f"lot {code} has been checked out")
         return stay
 
     def get(self, code: str) -> dict[str, Any]:
         """The lot and its stays, without statistics."""
-        row = self.journal.read("SELECT code, commodity, quantity, unit, origin, created, created_by, checked_out "
-                                "FROM lots WHERE code = ?", (code,))
-        if not row:
+        row = self.journal.lots.get(code)
+        if row is None:
             raise LotNotFound(f"no lot {code}")
-        c, com, qty, unit, origin, created, by, out = row[0]
-        stays = self.journal.read("SELECT zone, start, end, who_in, who_out FROM lot_stays WHERE lot = ? "
-                                  "ORDER BY start, id", (code,))
+        c, com, qty, unit, origin, created, by, out = row
+        stays = self.journal.lots.stays(code)
         return {"code": c, "commodity": com, "quantity": qty, "unit": unit, "origin": origin, "created": created,
                 "created_by": by, "checked_out": out, "zone": next((z for z, _, e, _, _ in stays if e is None), None),
                 "stays": [{"zone": z, "start": a, "end": b, "who_in": wi, "who_out": wo} for z, a, b, wi, wo in stays]}
 
     def search(self, *, in_storage: bool | None = None, zone: str | None = None,
                limit: int = 500) -> list[dict[str, Any]]:
-        sql = ("SELECT l.code, l.commodity, l.quantity, l.unit, l.origin, l.created, l.checked_out, s.zone "
-               "FROM lots l LEFT JOIN lot_stays s ON s.lot = l.code AND s.end IS NULL WHERE 1=1")
-        args: list[Any] = []
-        if in_storage is not None:
-            sql += " AND l.checked_out IS NULL" if in_storage else " AND l.checked_out IS NOT NULL"
-        if zone is not None:
-            sql += " AND s.zone = ?"
-            args.append(zone)
-        rows = self.journal.read(sql + " ORDER BY l.created DESC LIMIT ?", [*args, limit])
+        rows = self.journal.lots.search(in_storage=in_storage, zone=zone, limit=limit)
         return [{"code": c, "commodity": com, "quantity": q, "unit": u, "origin": o, "created": cr,
                  "checked_out": out, "zone": z} for c, com, q, u, o, cr, out, z in rows]
 
@@ -171,7 +145,7 @@ class Lots:
         parts: list[tuple[Summary, list[Segment]]] = []
         tracks = []
         total_s = 0.0
-        exc_all = []
+        exc_all: list[Excursion] = []
         for stay in lot["stays"]:
             a, b = stay["start"], stay["end"] if stay["end"] is not None else now
             z = next((x for x in self.cfg.zones if x.id == stay["zone"]), None)

@@ -2,7 +2,11 @@
 
 ColdChainError
  ├── ConfigError            a config file is wrong (file:line: key path: message)
- ├── ReadingsHeldBack       the disk is full: readings wait so the disk reserve serves alarms and SMS
+ ├── StorageError           the journal refused a read or write (the sqlite3 error is its __cause__)
+ │    ├── JournalFull          database or disk is full (SQLITE_FULL, ENOSPC)
+ │    ├── JournalLocked        another writer held the file past the busy timeout
+ │    ├── JournalCorrupt       the file is damaged or not a database
+ │    └── ReadingsHeldBack     the disk is full: readings wait so the disk reserve serves alarms and SMS
  └── DriverError            a driver failed; `source` names device, port or endpoint
       ├── SensorError
       │    ├── SensorTimeout        we asked; nothing (or garbage) came back
@@ -26,9 +30,26 @@ class ConfigError(ColdChainError):
         self.problems = problems
 
 
-class ReadingsHeldBack(ColdChainError):
+class StorageError(ColdChainError):
+    """The journal refused a read or write. Raised at the storage boundary (`daemon/storage/db.py`) in place
+    of the driver's own error, which stays as `__cause__`; nothing above storage sees sqlite3."""
+
+
+class JournalFull(StorageError):
+    """SQLite's "database or disk is full" (or ENOSPC): the disk reserve gives its space back."""
+
+
+class JournalLocked(StorageError):
+    """Another process held the journal past the busy timeout."""
+
+
+class JournalCorrupt(StorageError):
+    """The journal file is damaged or not an SQLite database."""
+
+
+class ReadingsHeldBack(StorageError):
     """The disk is full and the disk reserve is released: readings are refused (not acknowledged) so that its
-    last half stays for alarms, acknowledgements and SMS (`daemon/reserve.py`)."""
+    last half stays for alarms, acknowledgements and SMS (`daemon/storage/reserve.py`)."""
 
 
 class DriverError(ColdChainError):

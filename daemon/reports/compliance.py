@@ -119,7 +119,7 @@ def zone_stats(journal: Journal, cfg: AppConfig, zone: str, quantity: str, start
     """Statistics of one quantity in one zone over [start, end); None when the zone never had it."""
     sensors = {s.id: s for s in cfg.sensors_of(zone)} if zone in {z.id for z in cfg.zones} else {}
     parts: dict[str, tuple[Summary, list[Segment]]] = {}
-    for sid, (_, _, sensor, _) in sorted(journal.series_ids(zone=zone, quantity=quantity).items(),
+    for sid, (_, _, sensor, _) in sorted(journal.readings.series_ids(zone=zone, quantity=quantity).items(),
                                          key=lambda kv: kv[1][2]):
         sc = sensors.get(sensor)
         interval = sc.interval if sc else DEFAULT_INTERVAL

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from daemon.storage.journal import AlertRow, Journal
+from daemon.storage.alerts import AlertRow
+from daemon.storage.journal import Journal
 
 # Kinds about the goods' temperature and humidity; the others are about the equipment.
 PRODUCT_KINDS = frozenset({"temp_high", "temp_low", "freeze", "rh_high", "rh_low", "band", "exposure", "rate"})
@@ -72,7 +73,7 @@ def excursions(journal: Journal, *, start: float, end: float, now: float, zone: 
         a = AlertRow(*row)
         if product_only and a.kind not in PRODUCT_KINDS:
             continue
-        events = journal.alert_events(a.id)
+        events = journal.alerts.events(a.id)
         ack_comment = next((c for _, st, _, c in events if st == "acknowledged" and c), None)
         actions = [c for _, st, _, c in events if c and st not in ("acknowledged", "pending", "firing", "escalated")]
         told = [{"contact": c, "channel": n, "state": st, "sent_at": sent, "kind": k,

@@ -142,7 +142,7 @@ def history(
     raw = span / min_interval <= max_points
     step = 0 if raw else choose_step(span, max_points)
     out = []
-    for sid, (_, z, s, q) in sorted(journal.series_ids(zone=zone, sensor=sensor, quantity=quantity).items(),
+    for sid, (_, z, s, q) in sorted(journal.readings.series_ids(zone=zone, sensor=sensor, quantity=quantity).items(),
                                     key=lambda kv: kv[1]):
         rows = raw_rows(journal, sid, start, end, max_points) if raw else bucket_rows(
             journal, sid, start, end, step, offset_s)

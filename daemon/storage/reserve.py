@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from daemon.ports.errors import ReadingsHeldBack
 from daemon.ports.stats import Stats
 from daemon.storage import disk as health
-from daemon.storage.journal import disk_full
+from daemon.storage.db import disk_full
 
 if TYPE_CHECKING:
     from daemon.storage.journal import Journal
@@ -57,7 +57,7 @@ class Reserve:
     def attach(self, journal: Journal) -> None:
         """Release on the journal's first disk-full error; hold readings back while the reserve is spent."""
         journal.on_full = self.on_full
-        journal.readings_gate = self.admit_readings
+        journal.readings.gate = self.admit_readings
 
     @property
     def state(self) -> str:

@@ -15,7 +15,6 @@ already count every rolled reading, so one pass:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -26,6 +25,7 @@ from datetime import UTC, datetime
 from daemon.ports.clock import Clock
 from daemon.ports.stats import Stats
 from daemon.storage import rollups
+from daemon.storage.background import every
 from daemon.storage.journal import Journal
 
 log = logging.getLogger("coldchain.retention")
@@ -73,19 +73,14 @@ class Retention:
         self._stopping.set()
 
     async def run(self) -> None:
-        while True:
-            try:
-                await asyncio.to_thread(self.run_pass)
-            except Exception:  # a full disk or locked file must not end retention for good
-                self.stats.inc("retention_errors")
-                log.exception("retention pass failed; next try in %.0f s", self.interval)
-            await asyncio.sleep(self.interval)
+        await every(self.interval, self.run_pass, stats=self.stats, errors="retention_errors", what="retention pass",
+                    log=log)
 
     def confirmed_upto(self) -> tuple[int, str | None]:
         """The highest id every forwarder has confirmed, and the cursor that limits it (None: no limit)."""
-        upto, slowest = self.journal.max_id(), None
+        upto, slowest = self.journal.readings.max_id(), None
         for name in self.cursors:
-            c = self.journal.cursor(name)
+            c = self.journal.cursors.get(name)
             if c < upto:
                 upto, slowest = c, name
         return upto, slowest
@@ -97,7 +92,7 @@ class Retention:
         upto, slowest = self.confirmed_upto()
         # never delete the newest row: SQLite gives a new row max(id)+1, and ids below a forwarder's
         # cursor would never be sent (a center idle for a season would otherwise empty the table)
-        upto = min(upto, self.journal.max_id() - 1, rollups.state(self.journal).cursor)
+        upto = min(upto, self.journal.readings.max_id() - 1, rollups.state(self.journal).cursor)
         rollups.mark_deleted_before(self.journal, cutoff)  # readers subtract raw rows from rollups up to here
         t0 = time.monotonic()
         deleted = 0

@@ -8,7 +8,7 @@ reading once. A late reading (a device buffer sent days later) gets a new, highe
 next roll merges it into its old bucket.
 
 The rolls run off the ingest path (`Roller`, every 5 minutes, and at the start of each retention
-pass) rather than inside `Journal.append`: one `GROUP BY` over the ids since the last roll writes
+pass) rather than inside `Readings.append`: one `GROUP BY` over the ids since the last roll writes
 each series' bucket once per roll, where an UPSERT per touched bucket in every commit writes it once
 per reading at real-time rates, in the transaction ingest waits for (bench/findings.md has the figures).
 
@@ -26,13 +26,13 @@ subtraction only runs where raw rows can be missing.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
 from dataclasses import dataclass
 
 from daemon.ports.stats import Stats
+from daemon.storage.background import every
 from daemon.storage.journal import Journal
 
 log = logging.getLogger("coldchain.rollups")
@@ -117,6 +117,11 @@ class State:
         return (3600, 300) if self.hourly else (300,)
 
 
+def cursor(journal: Journal) -> int:
+    """The `raw` cursor: readings with id <= it are in every tier."""
+    return int(journal.read(f"SELECT {CURSOR_SQL}")[0][0])
+
+
 def state(journal: Journal) -> State:
     """Read inside `journal.snapshot()` together with the rows it is used for."""
     rows = dict(journal.read("SELECT name, value FROM rollup_state"))
@@ -181,14 +186,13 @@ class Roller:
         self._stopping.set()
 
     async def run(self) -> None:
-        while True:
-            try:
-                t0 = time.monotonic()
-                n = await asyncio.to_thread(catch_up, self.journal, self._stopping)
-                if n > CHUNK:  # a backfill or a long stop, not the minute's readings
-                    log.info("rollups: %d journal ids rolled into the 5-minute and hourly tiers (%.1f s)",
-                             n, time.monotonic() - t0)
-            except Exception:  # a full disk or locked file must not end the rollups for good
-                self.stats.inc("rollup_errors")
-                log.exception("rollup failed; next try in %.0f s", self.interval)
-            await asyncio.sleep(self.interval)
+        await every(self.interval, self.roll_all, stats=self.stats, errors="rollup_errors", what="rollup", log=log)
+
+    def roll_all(self) -> int:
+        """Blocking: `catch_up`, saying so when it was long (a backfill or a long stop, not the minute's readings)."""
+        t0 = time.monotonic()
+        n = catch_up(self.journal, self._stopping)
+        if n > CHUNK:
+            log.info("rollups: %d journal ids rolled into the 5-minute and hourly tiers (%.1f s)",
+                     n, time.monotonic() - t0)
+        return n

@@ -23,7 +23,7 @@ from daemon.storage.journal import Journal
 async def main(config: str, speed: float) -> None:
     cfg = load_config(config)
     journal = Journal(cfg.storage.journal)
-    newest = max((r.ts for r in journal.latest()), default=0.0)
+    newest = max((r.ts for r in journal.readings.latest()), default=0.0)
     d = Daemon(cfg, clock=Clock(speed=speed, start=max(time.time(), newest + 1.0)), journal=journal)
     await d.start()
     print("ready", flush=True)

@@ -31,15 +31,15 @@ async def test_an_alarm_reading_is_committed_and_paged_without_waiting_for_the_f
         assert quiet is not None
         for _ in range(10):
             await asyncio.sleep(0)
-        assert not quiet.done() and d.journal.count() == 0  # quiet readings wait for the batch
+        assert not quiet.done() and d.journal.readings.count() == 0  # quiet readings wait for the batch
         clock.advance(30)
         hot = d.pipeline.submit([Sample("s1", "temperature", 12.0, "C", ts=clock.now())])
         assert hot is not None
         await asyncio.wait_for(asyncio.gather(quiet, hot), 10)
-        assert d.journal.count() == 2
-        await until(lambda: [a.state for a in d.journal.alerts()] == ["firing"], "alarm")
-        await until(d.journal.outbox, "message in the outbox")
-        (alert,) = d.journal.alerts()
+        assert d.journal.readings.count() == 2
+        await until(lambda: [a.state for a in d.journal.alerts.find()] == ["firing"], "alarm")
+        await until(d.journal.outbox.find, "message in the outbox")
+        (alert,) = d.journal.alerts.find()
         assert alert.value == 12.0 and alert.sensor == "s1"
     finally:
         await d.stop()

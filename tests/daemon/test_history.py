@@ -47,7 +47,7 @@ def write(journal: Journal, readings: Sequence[Reading], seed: int) -> None:
     i = 0
     while i < len(readings):
         k = rng.randint(1, 80)
-        journal.append(readings[i:i + k])
+        journal.readings.append(readings[i:i + k])
         i += k
         if rng.random() < 0.4:
             rollups.roll(journal, rng.choice([1, 7, 60, 10_000]))
@@ -124,7 +124,7 @@ def test_history_is_the_same_after_retention_deleted_raw_rows(seed: int, n: int,
         now = T0 + DAYS * 86400
         result = Retention(j, ManualClock(now), Stats(), raw_retention=keep_days * 86400,
                            rollup_retention=400 * 86400, cursors=[]).run_pass()
-        assert j.count() == 2 * n - result.deleted
+        assert j.readings.count() == 2 * n - result.deleted
         after = chart(j, a, b, max_points, offset_s)
         assert after.step == before.step
         same(after.rows, before.rows)
@@ -135,10 +135,10 @@ def test_history_is_the_same_after_retention_deleted_raw_rows(seed: int, n: int,
 def test_a_fine_chart_of_deleted_readings_shows_their_5_minute_rows(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.db")
     old = [Reading("c1", "z1", "s1", Quantity.TEMPERATURE, float(v), T0 + 60 * v) for v in range(10)]
-    j.append([*old, Reading("c1", "z1", "s1", Quantity.TEMPERATURE, 1.0, T0 + 10 * 86400)])
+    j.readings.append([*old, Reading("c1", "z1", "s1", Quantity.TEMPERATURE, 1.0, T0 + 10 * 86400)])
     Retention(j, ManualClock(T0 + 10 * 86400), Stats(), raw_retention=86400, rollup_retention=400 * 86400,
               cursors=[]).run_pass()
-    assert j.count() == 1
+    assert j.readings.count() == 1
     s = chart(j, T0, T0 + 3600, 30, 0)  # one hour at 30 points: 2-minute steps; the raw readings are gone
     assert s.step == 120 and s.rows == [(T0, 0.0, 2.0, 4.0, 5), (T0 + 240, 5.0, 7.0, 9.0, 5)]
     (s,) = history.history(j, start=T0, end=T0 + 3600, sensor="s1", max_points=1000)

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from daemon.alarms.lifecycle import TEXT_KEY, AlertManager
+from daemon.alarms.lifecycle import AlertManager
+from daemon.alarms.texts import TEXT_KEY
 from daemon.config.catalog import load_catalog
 from daemon.messages import LANGS, catalog, placeholders, render
 from daemon.ports.clock import ManualClock
 from daemon.ports.stats import Stats
-from daemon.storage.journal import AlertRow, Journal
+from daemon.storage.alerts import AlertRow
+from daemon.storage.journal import Journal
 from tests.conftest import make_config
 
 
@@ -44,7 +46,7 @@ def test_zh_alarm_fits_one_sms_for_every_commodity(kind: str, tmp_path: Path) ->
         cfg.zones[0].commodity = key
         row = AlertRow(9999, "k", "z1", "s1-door", kind, "warning", "firing", 1e9 - 5940, 1e9, None, None, None,
                        -18.5, -20.0, -18.5, "fault.values|count=3|note=known error value 85")
-        longest = max(longest, ucs2_len(am.text(row, "zh-CN")))
+        longest = max(longest, ucs2_len(am.texts.text(row, "zh-CN")))
     assert longest <= 70, f"{kind}: {longest} characters"
 
 

@@ -33,7 +33,7 @@ def fill(j: Journal, cfg: AppConfig) -> None:
             rows.append(Reading("t1", "z1", "s1", Quantity.HUMIDITY, 92.0, ts))
     for i in range(0, 720, 5):
         rows.append(Reading("t1", "z1", "s2", Quantity.TEMPERATURE, 7.0, DAY0 + i * 60))
-    j.append(rows)
+    j.readings.append(rows)
     with j.transaction() as db:
         db.execute("INSERT INTO alerts (id, key, zone, sensor, kind, severity, state, started, fired, acked, acked_by,"
                    " resolved, value, limit_value, peak) VALUES (1, 'k', 'z1', 's1', 'temp_high', 'warning',"
@@ -159,7 +159,7 @@ def test_report_and_history_after_retention_rolled_the_day_up(setup: tuple[AppCo
 
     cfg, j = setup
     before = compliance(j, cfg, "z1", DAY0, DAY0 + 86400, now=DAY0 + 200 * 86400).temperature
-    j.append([Reading("t1", "z1", "s1", Quantity.TEMPERATURE, 6.0, DAY0 + 199 * 86400)])  # retention keeps the newest
+    j.readings.append([Reading("t1", "z1", "s1", Quantity.TEMPERATURE, 6.0, DAY0 + 199 * 86400)])  # retention keeps the newest
     Retention(j, ManualClock(DAY0 + 200 * 86400), Stats(), raw_retention=90 * 86400, rollup_retention=730 * 86400,
               cursors=[]).run_pass()
     assert j.read("SELECT COUNT(*) FROM readings WHERE ts_ms < ?", (int((DAY0 + 86400) * 1000),))[0][0] == 0
@@ -195,10 +195,10 @@ def test_report_counts_each_reading_once_whatever_rolls_and_retention_did(setup:
     nothing_rolled = report()
     rollups.catch_up(j)
     assert report() == nothing_rolled  # every raw row still there: the rollups add nothing
-    (sid,) = j.series_ids(sensor="s1", quantity="temperature")
+    (sid,) = j.readings.series_ids(sensor="s1", quantity="temperature")
     ((upto,),) = j.read("SELECT id FROM readings WHERE series = ? AND ts_ms = ?", (sid, int((DAY0 + 602 * 60) * 1000)))
-    j.set_cursor("sink:central", upto)  # the uplink has s1 up to 10:02, in the middle of the 10:00 bucket
-    j.append([Reading("t1", "z1", "s1", Quantity.TEMPERATURE, 6.0, now - 60)])
+    j.cursors.set("sink:central", upto)  # the uplink has s1 up to 10:02, in the middle of the 10:00 bucket
+    j.readings.append([Reading("t1", "z1", "s1", Quantity.TEMPERATURE, 6.0, now - 60)])
     result = Retention(j, ManualClock(now), Stats(), raw_retention=90 * 86400, rollup_retention=730 * 86400,
                        cursors=["sink:central"]).run_pass()
     assert result.deleted > 0 and result.held > 0

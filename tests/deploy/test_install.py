@@ -144,7 +144,7 @@ def test_second_run_upgrades_and_keeps_config_and_journal(copy: Path, tmp_path: 
     conf.write_text(mine)
     (copy / "etc/coldchain/environment").write_text("COLDCHAIN_TOKEN_ZHANG=abc\n")
     j = Journal(copy / "var/lib/coldchain/journal.db")
-    j.append([Reading("my-center", "room1", "t1", Quantity.TEMPERATURE, 0.4, 1_700_000_000.0, Quality.GOOD)])
+    j.readings.append([Reading("my-center", "room1", "t1", Quantity.TEMPERATURE, 0.4, 1_700_000_000.0, Quality.GOOD)])
     j.close()
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"), str(ROOT)],
                    check=True, capture_output=True, timeout=600)
@@ -157,7 +157,7 @@ def test_second_run_upgrades_and_keeps_config_and_journal(copy: Path, tmp_path: 
     assert (copy / "etc/coldchain/config.yaml.new").read_bytes() == (ROOT / "config/example.yaml").read_bytes()
     assert (copy / "etc/coldchain/environment").read_text() == "COLDCHAIN_TOKEN_ZHANG=abc\n"
     j = Journal(copy / "var/lib/coldchain/journal.db")
-    assert [r.value for r in j.read_after(0, 10)] == [0.4] and j.quick_check() == "ok"
+    assert [r.value for r in j.readings.read_after(0, 10)] == [0.4] and j.quick_check() == "ok"
     j.close()
     assert installed_python(copy, "check-config", conf).returncode == 0
 

@@ -22,7 +22,7 @@ from daemon.app.runtime import Daemon
 from daemon.ports.clock import ManualClock
 from daemon.ports.model import Quantity, Reading, Sample
 from daemon.reports.pdf import FLAGS, find_chromium
-from daemon.storage.journal import AlertRow
+from daemon.storage.alerts import AlertRow
 from tests.conftest import MINIMAL, make_config
 from tests.peers import until
 
@@ -42,7 +42,7 @@ CONFIG = MINIMAL.replace("api: {enabled: false}", """api:
 
 def usp_day(d: Daemon) -> None:
     """The USP worked example as one-minute readings: 23 h at 5 °C, then 1 h at 25 °C."""
-    d.journal.append([Reading("t1", "z1", "s1", Quantity.TEMPERATURE, 5.0 if i < 23 * 60 else 25.0, T0 + i * 60)
+    d.journal.readings.append([Reading("t1", "z1", "s1", Quantity.TEMPERATURE, 5.0 if i < 23 * 60 else 25.0, T0 + i * 60)
                       for i in range(24 * 60)])
 
 
@@ -71,7 +71,7 @@ async def daemon(tmp_path: Path) -> AsyncIterator[tuple[Daemon, str]]:
 async def test_zones_page_renders_the_rooms(daemon: tuple[Daemon, str]) -> None:
     d, base = daemon
     await asyncio.to_thread(usp_day, d)
-    d.live.update(d.journal.latest())
+    d.live.update(d.journal.readings.latest())
     ART.mkdir(parents=True, exist_ok=True)
     dom = await asyncio.to_thread(chromium, "--virtual-time-budget=4000", "--dump-dom", f"{base}/?lang=zh-CN")
     assert dom.returncode == 0, dom.stderr[-500:]
@@ -92,7 +92,7 @@ async def test_trace_page_in_both_languages(daemon: tuple[Daemon, str]) -> None:
         assert r.status_code == 201
     start = d.clock.now()
     d.clock.advance(6 * 3600)  # type: ignore[attr-defined]
-    d.journal.append([Reading("t1", "z1", "s1", Quantity.TEMPERATURE, 9.0 if 120 <= i < 150 else 6.5, start + i * 60)
+    d.journal.readings.append([Reading("t1", "z1", "s1", Quantity.TEMPERATURE, 9.0 if 120 <= i < 150 else 6.5, start + i * 60)
                       for i in range(6 * 60)])
     ART.mkdir(parents=True, exist_ok=True)
     for lang, words in (("zh-CN", ["冷链追溯", "奉节县", "估算", "6.5 / 9.0 °C"]),
@@ -127,7 +127,7 @@ def test_cli_report_pdf(tmp_path: Path) -> None:
     from daemon.storage.journal import Journal
 
     j = Journal(cfg.storage.journal)
-    j.append([Reading("t1", "z1", "s1", Quantity.TEMPERATURE, 5.0 if i < 23 * 60 else 25.0, T0 + i * 60)
+    j.readings.append([Reading("t1", "z1", "s1", Quantity.TEMPERATURE, 5.0 if i < 23 * 60 else 25.0, T0 + i * 60)
               for i in range(24 * 60)])
     j.close()
     conf = tmp_path / "config.yaml"
@@ -173,12 +173,12 @@ async def test_acknowledge_an_alarm_by_clicking_on_the_zones_page(daemon: tuple[
     await button.click()
 
     async def acked() -> AlertRow | None:
-        row = await asyncio.to_thread(d.journal.alert, alarm.id)
+        row = await asyncio.to_thread(d.journal.alerts.get, alarm.id)
         return row if row is not None and row.state == "acknowledged" else None
 
     row = await until(acked, "the acknowledgement to reach the journal")
     assert row.acked_by == "zhang"
-    events = await asyncio.to_thread(d.journal.alert_events, alarm.id)
+    events = await asyncio.to_thread(d.journal.alerts.events, alarm.id)
     assert events[-1][2:] == ("zhang (web)", "门没关好，已关门")
     await page.locator(".acked").wait_for()
     await page.screenshot(path=str(ART / "zones-after-ack.png"), full_page=True)
@@ -195,7 +195,7 @@ async def test_acknowledge_without_a_token_is_refused_on_the_page(daemon: tuple[
     error = page.locator(".ack-error")
     await error.filter(has_text="401").wait_for()
     assert "staff token" in (await error.text_content() or "")
-    assert (await asyncio.to_thread(d.journal.alert, alarm.id)).state == "firing"  # type: ignore[union-attr]
+    assert (await asyncio.to_thread(d.journal.alerts.get, alarm.id)).state == "firing"  # type: ignore[union-attr]
 
 
 @pytest.mark.asyncio
@@ -222,7 +222,7 @@ async def test_staff_check_a_lot_in_and_out_on_the_lots_page(daemon: tuple[Daemo
 
 
 async def firing(d: Daemon) -> AlertRow | None:
-    rows = await asyncio.to_thread(d.journal.alerts, open_only=True, zone="z1")
+    rows = await asyncio.to_thread(d.journal.alerts.find, open_only=True, zone="z1")
     return next((a for a in rows if a.state == "firing"), None)
 
 

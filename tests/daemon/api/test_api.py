@@ -72,10 +72,10 @@ async def test_api_end_to_end(tmp_path: Path) -> None:
             assert texts["page.title"] == "Cold-room monitor" and not any(k.startswith("alert.") for k in texts)
             # the SMS went out through the outbox
             for _ in range(100):
-                if d.journal.outbox(state="sent"):
+                if d.journal.outbox.find(state="sent"):
                     break
                 await asyncio.sleep(0.05)
-            assert [o.contact for o in d.journal.outbox(state="sent")] == ["zhang"]
+            assert [o.contact for o in d.journal.outbox.find(state="sent")] == ["zhang"]
     finally:
         await d.stop()
 
@@ -144,7 +144,7 @@ async def test_maintenance_mute_over_api(tmp_path: Path, monkeypatch: pytest.Mon
                 await d.pipeline.emit([Sample("s1", "temperature", 12.0, "C", ts=clock.now())])
                 clock.advance(60)
             await d.pipeline.flush()
-            assert d.journal.alerts() == []  # nothing raised during maintenance
+            assert d.journal.alerts.find() == []  # nothing raised during maintenance
             z = (await http.get("/api/v1/zones")).json()["zones"][0]
             assert z["muted"] == "换压缩机" and z["state"] == "ok"
             assert [m["who"] for m in (await http.get("/api/v1/mutes")).json()["mutes"]] == ["zhang"]
@@ -152,10 +152,10 @@ async def test_maintenance_mute_over_api(tmp_path: Path, monkeypatch: pytest.Mon
             await d.pipeline.emit([Sample("s1", "temperature", 12.0, "C", ts=clock.now())])
             await d.pipeline.flush()
             for _ in range(100):
-                if d.journal.alerts():
+                if d.journal.alerts.find():
                     break
                 await asyncio.sleep(0.02)
-            assert [a.state for a in d.journal.alerts()] == ["pending"]  # the delay starts after the mute
+            assert [a.state for a in d.journal.alerts.find()] == ["pending"]  # the delay starts after the mute
     finally:
         await d.stop()
 
@@ -195,6 +195,6 @@ async def test_lone_surrogate_in_a_body_is_422_not_500(tmp_path: Path, monkeypat
             assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "reason"]
             r = await http.post("/api/v1/alerts/1/ack", content=b'{"comment": "\\udfff"}', headers=auth)
             assert r.status_code == 422
-            assert d.journal.mutes() == []
+            assert d.journal.mutes.find() == []
     finally:
         await d.stop()

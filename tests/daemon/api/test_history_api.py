@@ -57,7 +57,7 @@ async def running(tmp_path: Path) -> AsyncIterator[tuple[Daemon, ManualClock, ht
 
 def year_of_minutes(d: Daemon) -> None:
     """A year of 1-minute readings for s1, written the fast way: value = day number mod 10."""
-    (first,) = d.journal.append([Reading("t1", "z1", "s1", Quantity.TEMPERATURE, 0.0, T0)])
+    (first,) = d.journal.readings.append([Reading("t1", "z1", "s1", Quantity.TEMPERATURE, 0.0, T0)])
     sid = d.journal.read("SELECT series FROM readings WHERE id = ?", (first.id,))[0][0]
     with d.journal.transaction() as db:
         db.executemany("INSERT INTO readings (ts_ms, series, value) VALUES (?, ?, ?)",
@@ -197,7 +197,7 @@ async def test_lots_roles_record_trace_and_qr(running) -> None:  # type: ignore[
     await hot_spell(d, clock, 20, 9.0)        # then 20 min too warm
 
     async def fired():  # type: ignore[no-untyped-def]
-        return [a for a in d.journal.alerts() if a.state == "firing"]
+        return [a for a in d.journal.alerts.find() if a.state == "firing"]
 
     await poll(fired, "the z1 alarm")
     code = body["code"]

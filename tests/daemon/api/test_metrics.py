@@ -15,10 +15,10 @@ from tests.conftest import make_config
 def test_lag_per_sink_and_counters(tmp_path: Path) -> None:
     d = Daemon(make_config(tmp_path), clock=ManualClock(1e9))
     try:
-        d.journal.append([Reading("t1", "z1", "s1", Quantity.TEMPERATURE, 6.0 + i / 10, 1e9 + i) for i in range(10)])
+        d.journal.readings.append([Reading("t1", "z1", "s1", Quantity.TEMPERATURE, 6.0 + i / 10, 1e9 + i) for i in range(10)])
         d.forwarders = [SimpleNamespace(cursor_name="sink:hub"), SimpleNamespace(cursor_name="sink:new")]  # type: ignore[assignment]
-        d.journal.set_cursor("sink:hub", 7)
-        d.journal.set_cursor("events:hub", 0)  # the same sink's alarm-event cursor: not a reading lag
+        d.journal.cursors.set("sink:hub", 7)
+        d.journal.cursors.set("events:hub", 0)  # the same sink's alarm-event cursor: not a reading lag
         d.stats.inc("messages_sent", 2)
         d.stats.inc("messages_failed")
         text = render_metrics(d, _db_facts(d))

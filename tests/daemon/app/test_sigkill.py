@@ -79,7 +79,7 @@ def run_once(config: Path, log: Path, rng: random.Random, speed: float = 6000,
 
 def journal_rows(journal: Journal) -> set[tuple[Any, ...]]:
     rows, last = set(), 0
-    while batch := journal.read_after(last, 10_000):
+    while batch := journal.readings.read_after(last, 10_000):
         rows |= {(round(r.ts * 1000), r.zone, r.sensor, r.quantity.value, r.value) for r in batch}
         last = int(batch[-1].id or 0)
     return rows
@@ -107,7 +107,7 @@ def test_sigkill_loop_loses_and_duplicates_nothing(influxd: InfluxD, influx_db: 
     cfg = load_config(config)
     journal = Journal(cfg.storage.journal)
     assert journal.quick_check() == "ok"
-    assert journal.cursor("sink:central") > 0, "nothing was forwarded between the kills"
+    assert journal.cursors.get("sink:central") > 0, "nothing was forwarded between the kills"
 
     # the next start drains what the last kill left behind (the sensors stay off: the journal is final)
     load_all()
@@ -117,7 +117,7 @@ def test_sigkill_loop_loses_and_duplicates_nothing(influxd: InfluxD, influx_db: 
     async def drain() -> None:
         task = asyncio.create_task(f.run())
         try:
-            await asyncio.to_thread(wait_until, lambda: journal.cursor("sink:central") == journal.max_id(), 60,
+            await asyncio.to_thread(wait_until, lambda: journal.cursors.get("sink:central") == journal.readings.max_id(), 60,
                                     "the backlog forwarded")
         finally:
             await stop_all([f], [task])
@@ -126,6 +126,6 @@ def test_sigkill_loop_loses_and_duplicates_nothing(influxd: InfluxD, influx_db: 
     asyncio.run(drain())
     expected = journal_rows(journal)
     got, n = influx_rows(influxd, influx_db)
-    assert journal.count() == len(expected) > 0  # no two journal readings share series and timestamp
+    assert journal.readings.count() == len(expected) > 0  # no two journal readings share series and timestamp
     assert n == len(got) == len(expected)  # once each: the same count of values, no more
     assert got == expected  # the same values at the same ms timestamps

@@ -94,10 +94,10 @@ async def run_until(f: Forwarder, check: object, what: str) -> None:
 
 
 async def test_sends_in_batches_and_advances_cursor(journal: Journal) -> None:
-    journal.append(readings(250))
+    journal.readings.append(readings(250))
     sink = FakeSink(batch_size=100)
     f = forwarder(sink, journal)
-    await run_until(f, lambda: journal.cursor("sink:fake") == 250, "cursor at 250")
+    await run_until(f, lambda: journal.cursors.get("sink:fake") == 250, "cursor at 250")
     assert [len(b) for b in sink.confirmed] == [100, 100, 50]
     assert sink.ids() == list(range(1, 251))  # oldest first, each once
     snap = f.snapshot()
@@ -105,7 +105,7 @@ async def test_sends_in_batches_and_advances_cursor(journal: Journal) -> None:
 
 
 async def test_cursor_stays_while_server_down_then_resumes(journal: Journal) -> None:
-    journal.append(readings(10))
+    journal.readings.append(readings(10))
     sink = FakeSink()
     sink.down = True
     sleeps = Sleeps()
@@ -113,12 +113,12 @@ async def test_cursor_stays_while_server_down_then_resumes(journal: Journal) -> 
     task = asyncio.create_task(f.run())
     try:
         await until(lambda: len(sleeps.delays) >= 5, "five retries")
-        assert journal.cursor("sink:fake") == 0
+        assert journal.cursors.get("sink:fake") == 0
         snap = await asyncio.to_thread(f.snapshot)
         assert snap["connected"] is False and "connection refused" in snap["last_error"]
         assert snap["lag_readings"] == 10 and snap["lag_seconds"] == pytest.approx(1000.0)
         sink.down = False
-        await until(lambda: journal.cursor("sink:fake") == 10, "cursor at 10 after the server is back")
+        await until(lambda: journal.cursors.get("sink:fake") == 10, "cursor at 10 after the server is back")
     finally:
         await stop_all([f], [task])
     assert sink.ids() == list(range(1, 11))
@@ -126,7 +126,7 @@ async def test_cursor_stays_while_server_down_then_resumes(journal: Journal) -> 
 
 
 async def test_backoff_doubles_with_jitter_up_to_max(journal: Journal) -> None:
-    journal.append(readings(1))
+    journal.readings.append(readings(1))
     sink = FakeSink()
     sink.down = True
     sleeps = Sleeps()
@@ -143,11 +143,11 @@ async def test_backoff_doubles_with_jitter_up_to_max(journal: Journal) -> None:
 
 
 async def test_bad_point_isolated_logged_and_skipped(journal: Journal, caplog: pytest.LogCaptureFixture) -> None:
-    journal.append(readings(64))
+    journal.readings.append(readings(64))
     sink = FakeSink(batch_size=64)
     sink.bad = {13.0, 40.0}  # ids 14 and 41
     f = forwarder(sink, journal)
-    await run_until(f, lambda: journal.cursor("sink:fake") == 64, "cursor past the bad points")
+    await run_until(f, lambda: journal.cursors.get("sink:fake") == 64, "cursor past the bad points")
     assert sorted(sink.ids()) == [i for i in range(1, 65) if i not in (14, 41)]
     assert sink.ids() == sorted(sink.ids())  # still oldest first
     assert f.state.rejected == 2 and f.stats.get("forward_rejected") == 2
@@ -155,15 +155,15 @@ async def test_bad_point_isolated_logged_and_skipped(journal: Journal, caplog: p
 
 
 async def test_restart_resumes_from_cursor(journal: Journal, tmp_path: Path) -> None:
-    journal.append(readings(30))
-    journal.set_cursor("sink:fake", 12)  # a previous run confirmed up to id 12
+    journal.readings.append(readings(30))
+    journal.cursors.set("sink:fake", 12)  # a previous run confirmed up to id 12
     sink = FakeSink()
     f = forwarder(sink, journal)
-    await run_until(f, lambda: journal.cursor("sink:fake") == 30, "cursor at 30")
+    await run_until(f, lambda: journal.cursors.get("sink:fake") == 30, "cursor at 30")
     assert sink.ids() == list(range(13, 31))
     journal.close()
     again = Journal(tmp_path / "journal.db")  # the cursor is durable
-    assert again.cursor("sink:fake") == 30
+    assert again.cursors.get("sink:fake") == 30
 
 
 async def test_wakes_on_new_readings_and_keeps_order(journal: Journal) -> None:
@@ -172,24 +172,24 @@ async def test_wakes_on_new_readings_and_keeps_order(journal: Journal) -> None:
     task = asyncio.create_task(f.run())
     try:
         for k in range(5):
-            stored = await asyncio.to_thread(journal.append, readings(10, start=10 * k))
+            stored = await asyncio.to_thread(journal.readings.append, readings(10, start=10 * k))
             f.notify(stored)
-            await until(lambda k=k: journal.cursor("sink:fake") == 10 * (k + 1), f"cursor at {10 * (k + 1)}")
+            await until(lambda k=k: journal.cursors.get("sink:fake") == 10 * (k + 1), f"cursor at {10 * (k + 1)}")
     finally:
         await stop_all([f], [task])
     assert sink.ids() == list(range(1, 51))
 
 
 async def test_fault_readings_are_forwarded_too(journal: Journal) -> None:
-    journal.append([Reading("c1", "z1", "s1", Quantity.TEMPERATURE, 85.0, T0, Quality.FAULT, "known error value 85")])
+    journal.readings.append([Reading("c1", "z1", "s1", Quantity.TEMPERATURE, 85.0, T0, Quality.FAULT, "known error value 85")])
     sink = FakeSink()
     f = forwarder(sink, journal)
-    await run_until(f, lambda: journal.cursor("sink:fake") == 1, "cursor at 1")
+    await run_until(f, lambda: journal.cursors.get("sink:fake") == 1, "cursor at 1")
     assert sink.ids() == [1]
 
 
 async def test_unexpected_exception_is_retried_not_fatal(journal: Journal) -> None:
-    journal.append(readings(3))
+    journal.readings.append(readings(3))
     sink = FakeSink()
     broken = {"left": 2}
     write = sink.write
@@ -202,15 +202,15 @@ async def test_unexpected_exception_is_retried_not_fatal(journal: Journal) -> No
 
     sink.write = flaky  # type: ignore[method-assign]
     f = forwarder(sink, journal)
-    await run_until(f, lambda: journal.cursor("sink:fake") == 3, "cursor at 3 after two crashes")
+    await run_until(f, lambda: journal.cursors.get("sink:fake") == 3, "cursor at 3 after two crashes")
     assert f.stats.get("forward_errors") == 2
 
 
 async def test_journal_read_error_does_not_end_forwarding(journal: Journal, monkeypatch: pytest.MonkeyPatch) -> None:
-    journal.append(readings(3))
+    journal.readings.append(readings(3))
     sink = FakeSink()
     f = forwarder(sink, journal)
-    real = journal.read_after
+    real = journal.readings.read_after
     fails = {"left": 2}
 
     def flaky(last_id: int, limit: int) -> list[Reading]:
@@ -219,14 +219,14 @@ async def test_journal_read_error_does_not_end_forwarding(journal: Journal, monk
             raise OSError("disk I/O error")
         return real(last_id, limit)
 
-    monkeypatch.setattr(journal, "read_after", flaky)
-    await run_until(f, lambda: journal.cursor("sink:fake") == 3, "cursor at 3 after two read errors")
+    monkeypatch.setattr(journal.readings, "read_after", flaky)
+    await run_until(f, lambda: journal.cursors.get("sink:fake") == 3, "cursor at 3 after two read errors")
     assert f.stats.get("forward_read_errors") == 2 and sink.ids() == [1, 2, 3]
 
 
 async def test_backlog_read_ahead_is_dropped_when_a_batch_fails(journal: Journal) -> None:
     """The next batch is read while one is on the wire; a failed send must not skip past it."""
-    journal.append(readings(350))
+    journal.readings.append(readings(350))
     fail_on = {2}  # the second write fails once, after the third batch was already read ahead
 
     class Flaky(FakeSink):
@@ -238,7 +238,7 @@ async def test_backlog_read_ahead_is_dropped_when_a_batch_fails(journal: Journal
 
     sink = Flaky(batch_size=100)
     f = forwarder(sink, journal)
-    await run_until(f, lambda: journal.cursor("sink:fake") == 350, "cursor at 350")
+    await run_until(f, lambda: journal.cursors.get("sink:fake") == 350, "cursor at 350")
     assert sink.ids() == list(range(1, 351))  # oldest first, each once
     assert [len(b) for b in sink.confirmed] == [100, 100, 100, 50]
 
@@ -279,7 +279,7 @@ async def settle(n: int = 20) -> None:
 
 
 async def test_two_batches_on_the_wire_cursor_moves_only_over_a_confirmed_prefix(journal: Journal) -> None:
-    journal.append(readings(300))
+    journal.readings.append(readings(300))
     sink = GatedSink(batch_size=100)
     f = forwarder(sink, journal)
     task = asyncio.create_task(f.run())
@@ -288,13 +288,13 @@ async def test_two_batches_on_the_wire_cursor_moves_only_over_a_confirmed_prefix
         sink.answer(1)  # the second batch is confirmed first
         await until(lambda: len(sink.confirmed) == 1, "second batch confirmed by the server")
         await settle()
-        assert journal.cursor("sink:fake") == 0 and f.state.cursor == 0 and f.state.sent == 0
+        assert journal.cursors.get("sink:fake") == 0 and f.state.cursor == 0 and f.state.sent == 0
         assert len(sink.sends) == 2  # the window is full until the oldest answers
         sink.answer(0)
         await until(lambda: len(sink.sends) == 3, "third batch sent once the first is confirmed")
         assert f.state.cursor == 200 and f.state.sent == 200
         sink.answer(2)
-        await until(lambda: journal.cursor("sink:fake") == 300, "cursor at 300")
+        await until(lambda: journal.cursors.get("sink:fake") == 300, "cursor at 300")
     finally:
         await stop_all([f], [task])
     assert sink.spans() == [(0, 100), (100, 200), (200, 300)]
@@ -304,7 +304,7 @@ async def test_two_batches_on_the_wire_cursor_moves_only_over_a_confirmed_prefix
 async def test_a_failed_batch_sends_the_ones_after_it_again(journal: Journal) -> None:
     """The server took the second batch, then the first failed: the cursor stays before both, both go
     again (InfluxDB keeps one point per series and time), and `sent` counts each reading once."""
-    journal.append(readings(300))
+    journal.readings.append(readings(300))
     sink = GatedSink(batch_size=100)
     sleeps = Sleeps()
     f = forwarder(sink, journal, sleeps)
@@ -316,7 +316,7 @@ async def test_a_failed_batch_sends_the_ones_after_it_again(journal: Journal) ->
         sink.down = True
         sink.answer(0)
         await until(lambda: len(sleeps.delays) == 1, "a backoff after the failure")
-        assert journal.cursor("sink:fake") == 0 and f.state.failures == 1
+        assert journal.cursors.get("sink:fake") == 0 and f.state.failures == 1
         sink.down = False
         await until(lambda: len(sink.sends) == 4, "both batches sent again")
         assert sink.spans()[2:] == [(0, 100), (100, 200)]
@@ -324,7 +324,7 @@ async def test_a_failed_batch_sends_the_ones_after_it_again(journal: Journal) ->
         sink.answer(2)
         await until(lambda: len(sink.sends) == 5, "then the third")
         sink.answer(4)
-        await until(lambda: journal.cursor("sink:fake") == 300, "cursor at 300")
+        await until(lambda: journal.cursors.get("sink:fake") == 300, "cursor at 300")
     finally:
         await stop_all([f], [task])
     assert [c[0] for c in sink.confirmed] == [101, 101, 1, 201]  # the second batch twice: at least once
@@ -332,7 +332,7 @@ async def test_a_failed_batch_sends_the_ones_after_it_again(journal: Journal) ->
 
 
 async def test_a_refused_reading_in_the_oldest_batch_with_another_on_the_wire(journal: Journal) -> None:
-    journal.append(readings(200))
+    journal.readings.append(readings(200))
     sink = GatedSink(batch_size=100)
     sink.bad = {13.0}  # id 14
     f = forwarder(sink, journal)
@@ -343,7 +343,7 @@ async def test_a_refused_reading_in_the_oldest_batch_with_another_on_the_wire(jo
         sink.answer(0)  # refused: isolated by halving through write(), not gated
         await until(lambda: f.state.cursor == 100 and len(sink.sends) == 3, "first settled, second sent again")
         sink.answer(2)
-        await until(lambda: journal.cursor("sink:fake") == 200, "cursor at 200")
+        await until(lambda: journal.cursors.get("sink:fake") == 200, "cursor at 200")
     finally:
         await stop_all([f], [task])
     assert set(sink.ids()) == set(range(1, 201)) - {14}
@@ -351,7 +351,7 @@ async def test_a_refused_reading_in_the_oldest_batch_with_another_on_the_wire(jo
 
 
 async def test_stop_keeps_what_the_server_confirmed_in_order(journal: Journal) -> None:
-    journal.append(readings(300))
+    journal.readings.append(readings(300))
     sink = GatedSink(batch_size=100)
     f = forwarder(sink, journal)
     task = asyncio.create_task(f.run())
@@ -360,33 +360,33 @@ async def test_stop_keeps_what_the_server_confirmed_in_order(journal: Journal) -
     sink.answer(1)
     sink.answer(0)
     await asyncio.wait_for(task, 10)
-    assert journal.cursor("sink:fake") == 200 and len(sink.sends) == 2
+    assert journal.cursors.get("sink:fake") == 200 and len(sink.sends) == 2
 
 
 async def test_cursor_past_the_journal_is_reset_and_everything_sent(journal: Journal,
                                                                   caplog: pytest.LogCaptureFixture) -> None:
     """A journal restored from a backup (or replaced) under a cursor: its ids start below the cursor."""
-    journal.append(readings(10))
-    journal.set_cursor("sink:fake", 500)
+    journal.readings.append(readings(10))
+    journal.cursors.set("sink:fake", 500)
     sink = FakeSink()
     f = forwarder(sink, journal)  # found when the forwarder starts
     assert "sink:fake: cursor at journal id 500, but the newest reading is id 10" in caplog.text
-    assert journal.cursor("sink:fake") == 0 and f.stats.get("forward_cursor_resets") == 1
-    await run_until(f, lambda: journal.cursor("sink:fake") == 10, "cursor at 10")
+    assert journal.cursors.get("sink:fake") == 0 and f.stats.get("forward_cursor_resets") == 1
+    await run_until(f, lambda: journal.cursors.get("sink:fake") == 10, "cursor at 10")
     assert sink.ids() == list(range(1, 11)) and f.state.cursor_resets == 1
 
 
 async def test_cursor_past_the_journal_found_while_running(journal: Journal, caplog: pytest.LogCaptureFixture) -> None:
-    journal.append(readings(10))
+    journal.readings.append(readings(10))
     sink = FakeSink()
     f = forwarder(sink, journal)
     task = asyncio.create_task(f.run())
     try:
-        await until(lambda: journal.cursor("sink:fake") == 10, "cursor at 10")
+        await until(lambda: journal.cursors.get("sink:fake") == 10, "cursor at 10")
         with journal.transaction() as db:  # the newest rows vanish under the forwarder: new ones reuse their ids
             db.execute("DELETE FROM readings WHERE id > 5")
-        f.notify(journal.append(readings(3, start=100)))  # ids 6, 7, 8
-        await until(lambda: f.state.cursor_resets == 1 and journal.cursor("sink:fake") == 8, "reset, then cursor at 8")
+        f.notify(journal.readings.append(readings(3, start=100)))  # ids 6, 7, 8
+        await until(lambda: f.state.cursor_resets == 1 and journal.cursors.get("sink:fake") == 8, "reset, then cursor at 8")
     finally:
         await stop_all([f], [task])
     assert sink.ids()[10:] == list(range(1, 9))  # everything the journal holds now, once more
@@ -400,7 +400,7 @@ async def test_alarm_event_cursor_past_the_journal_is_reset(journal: Journal, ca
         async def write_events(self, events: Sequence[AlarmEvent]) -> None:
             raise AssertionError("no events in this journal")
 
-    journal.set_cursor("events:fake", 7)
+    journal.cursors.set("events:fake", 7)
     f = forwarder(EventSink(), journal)
-    assert journal.cursor("events:fake") == 0 and f.events_cursor == 0 and f.state.cursor_resets == 1
+    assert journal.cursors.get("events:fake") == 0 and f.events_cursor == 0 and f.state.cursor_resets == 1
     assert "events:fake: cursor at alarm event id 7, but the newest is id 0" in caplog.text

@@ -12,17 +12,19 @@ from daemon.ingest.pipeline import Pipeline
 from daemon.ports.clock import Clock
 from daemon.ports.model import Reading, Sample
 from daemon.ports.stats import Stats
+from daemon.storage.db import Database
 from daemon.storage.journal import Journal
+from daemon.storage.readings import Readings
 from tests.conftest import MINIMAL, make_config
 
 pytestmark = pytest.mark.asyncio
 
 
-class SlowJournal(Journal):
+class SlowReadings(Readings):
     """Holds the first append until released, and records every batch size."""
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(path)
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
         self.batches: list[int] = []
         self.entered = threading.Event()
         self.release = threading.Event()
@@ -33,6 +35,21 @@ class SlowJournal(Journal):
             self.entered.set()
             self.release.wait(10)
         return super().append(readings)
+
+
+class SlowJournal(Journal):
+    """A journal whose readings are `SlowReadings`."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.readings = slow = SlowReadings(self.db)
+        self.batches, self.entered, self.release = slow.batches, slow.entered, slow.release
+
+
+def journal_with(path: Path, readings: type[Readings]) -> Journal:
+    j = Journal(path)
+    j.readings = readings(j.db)
+    return j
 
 
 def _sample(v: float) -> Sample:
@@ -57,7 +74,7 @@ async def test_group_commit_batches_what_arrives_during_a_commit(tmp_path: Path)
     await asyncio.gather(runner, return_exceptions=True)
     assert j.batches == [1, 3]
     assert [len(b) for b in seen] == [1, 3]
-    assert j.count() == 4
+    assert j.readings.count() == 4
 
 
 def _slow_timer(tmp_path: Path):  # type: ignore[no-untyped-def]
@@ -73,7 +90,7 @@ async def test_held_events_commit_their_readings_at_once_and_are_released_after(
     released: list[tuple[list[str], int]] = []
 
     async def release(items: list[str]) -> None:
-        released.append((items, j.count()))  # how many readings were committed when the events left
+        released.append((items, j.readings.count()))  # how many readings were committed when the events left
 
     p = Pipeline(cfg, j, Clock(), Stats(), release=release,
                  screen=lambda rs: [f"hot {r.value}" for r in rs if r.value is not None and r.value > 8])
@@ -82,7 +99,7 @@ async def test_held_events_commit_their_readings_at_once_and_are_released_after(
     assert quiet is not None
     for _ in range(20):
         await asyncio.sleep(0)
-    assert not quiet.done() and j.count() == 0  # a quiet reading waits for the (hour-long) timer
+    assert not quiet.done() and j.readings.count() == 0  # a quiet reading waits for the (hour-long) timer
     hot = p.submit([_sample(9.5)])
     assert hot is not None
     await asyncio.wait_for(asyncio.gather(quiet, hot), 10)  # no timer: the held event forced the commit
@@ -94,7 +111,7 @@ async def test_held_events_commit_their_readings_at_once_and_are_released_after(
 async def test_events_of_readings_that_were_not_stored_are_discarded_not_released(tmp_path: Path) -> None:
     cfg = _slow_timer(tmp_path)
 
-    class FullJournal(Journal):
+    class FullJournal(Readings):
         def append(self, readings):  # type: ignore[no-untyped-def]
             raise OSError(28, "No space left on device")
 
@@ -104,7 +121,7 @@ async def test_events_of_readings_that_were_not_stored_are_discarded_not_release
     async def release(items: list[str]) -> None:
         released.append(items)
 
-    p = Pipeline(cfg, FullJournal(tmp_path / "j.db"), Clock(), Stats(), screen=lambda rs: ["fire"], release=release,
+    p = Pipeline(cfg, journal_with(tmp_path / "j.db", FullJournal), Clock(), Stats(), screen=lambda rs: ["fire"], release=release,
                  discard=lambda items, exc: discarded.append(items))
     fut = p.submit([_sample(9.5)])
     assert fut is not None
@@ -143,7 +160,7 @@ async def test_after_commit_keeps_the_order_the_events_were_made_in(tmp_path: Pa
 async def test_readings_held_back_by_a_full_disk_still_raise_their_alarms(tmp_path: Path) -> None:
     from daemon.ports.errors import ReadingsHeldBack
 
-    class HeldBack(Journal):
+    class HeldBack(Readings):
         def append(self, readings):  # type: ignore[no-untyped-def]
             raise ReadingsHeldBack("disk full: readings wait, the reserve serves alarms")
 
@@ -153,7 +170,7 @@ async def test_readings_held_back_by_a_full_disk_still_raise_their_alarms(tmp_pa
     async def release(items: list[str]) -> None:
         released.append(items)
 
-    p = Pipeline(_slow_timer(tmp_path), HeldBack(tmp_path / "j.db"), Clock(), Stats(), screen=lambda rs: ["fire"],
+    p = Pipeline(_slow_timer(tmp_path), journal_with(tmp_path / "j.db", HeldBack), Clock(), Stats(), screen=lambda rs: ["fire"],
                  release=release, discard=lambda items, exc: discarded.append(items))
     fut = p.submit([_sample(12.0)])
     assert fut is not None

@@ -16,6 +16,7 @@ from daemon.ports.model import Quality, Quantity, Sample
 from daemon.ports.sources import PhysicalRange
 from daemon.ports.stats import Stats
 from daemon.storage.journal import Journal
+from daemon.storage.readings import Readings
 
 NOW = 1_700_000_000.0
 
@@ -115,7 +116,7 @@ def test_pipeline_counts_faults_logs_once_and_journals_them(
         await asyncio.wait_for(p.emit(samples), 5)
         await asyncio.wait_for(p.emit([Sample("s1", "temperature", 85.0, "C")]), 5)
         runner.cancel()
-        rows = j.read_after(0, 10)
+        rows = j.readings.read_after(0, 10)
         assert [(r.value, r.quality) for r in rows] == [(85.0, Quality.FAULT), (4.0, Quality.GOOD),
                                                         (85.0, Quality.FAULT)]
         assert seen == [1, 2, 3]
@@ -129,13 +130,15 @@ def test_pipeline_counts_faults_logs_once_and_journals_them(
 
 
 def test_pipeline_write_failure_is_not_acknowledged(config: AppConfig, tmp_path: Path) -> None:
-    class Broken(Journal):
+    class Broken(Readings):
         def append(self, readings):  # type: ignore[no-untyped-def]
             raise OSError(28, "No space left on device")
 
     async def go() -> None:
         stats = Stats()
-        p = Pipeline(config, Broken(tmp_path / "b.db"), ManualClock(NOW), stats)
+        journal = Journal(tmp_path / "b.db")
+        journal.readings = Broken(journal.db)
+        p = Pipeline(config, journal, ManualClock(NOW), stats)
         runner = asyncio.create_task(p.run())
         with pytest.raises(OSError, match="No space"):
             await asyncio.wait_for(p.emit([Sample("s1", "temperature", 4.0, "C")]), 5)

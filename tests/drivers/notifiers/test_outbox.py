@@ -8,7 +8,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from daemon.alarms.lifecycle import AlertManager, Dispatcher
+from daemon.alarms.dispatcher import Dispatcher
+from daemon.alarms.lifecycle import AlertManager
 from daemon.alarms.rules import RuleEvent
 from daemon.ports.clock import ManualClock
 from daemon.ports.errors import ConfigError
@@ -39,7 +40,7 @@ async def test_alarm_reaches_a_webhook_through_the_outbox(http_server: Recording
     notifiers = {n.id: NOTIFIERS[n.type](n) for n in cfg.notifiers}
     assert await Dispatcher(journal, notifiers, am.stats, am.outbox_ready).drain() == 1
     [req] = http_server.requests
-    [row] = journal.outbox()
+    [row] = journal.outbox.find()
     assert unquote(req.path) == "/sms/+8613800138000"
     assert json.loads(req.body)["message"] == row.text and row.text.startswith("【冷库告警】测试冷库1号库温度9.0℃")
     assert (row.state, row.ref) == ("sent", f"apprise-{row.id}")

@@ -70,7 +70,7 @@ async def test_every_kind_of_sensor_in_one_daemon(
                 ("md02", "humidity"), ("ascii", "temperature"), ("ascii", "humidity")}
 
         def have() -> set[tuple[str, str]]:
-            return {(r.sensor, r.quantity.value) for r in d.journal.latest() if r.good}
+            return {(r.sensor, r.quantity.value) for r in d.journal.readings.latest() if r.good}
 
         for _ in range(100):
             await asyncio.to_thread(pub, "tele/room1plug/SENSOR",

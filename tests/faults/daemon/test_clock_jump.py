@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from daemon.app.runtime import Daemon
-from daemon.lots.store import audit_entries
 from daemon.ports.clock import Clock
 from daemon.ports.model import Sample
 from tests.conftest import make_config
@@ -57,11 +56,11 @@ class Wall:
 
 
 def states(d: Daemon) -> dict[tuple[str, str], str]:
-    return {(a.zone, a.kind): a.state for a in d.journal.alerts(limit=1000)}
+    return {(a.zone, a.kind): a.state for a in d.journal.alerts.find(limit=1000)}
 
 
 def esc_next(d: Daemon, alert_id: int) -> float:
-    return float(d.journal._reader().execute("SELECT esc_next FROM alerts WHERE id=?", (alert_id,)).fetchone()[0])
+    return float(d.journal.read("SELECT esc_next FROM alerts WHERE id=?", (alert_id,))[0][0])
 
 
 @pytest.mark.asyncio
@@ -78,14 +77,14 @@ async def test_clock_step_moves_timers_and_new_stamps(tmp_path: Path, step: floa
                                Sample("s3", "temperature", 6.0, "C")])
         await until(lambda: states(d) == {("z1", "temp_high"): "pending", ("z2", "temp_high"): "firing"},
                     "one alarm pending, one firing")
-        (firing,) = d.journal.alerts(open_only=True, zone="z2")
-        sent = len(d.journal.outbox(alert_id=firing.id))
+        (firing,) = d.journal.alerts.find(open_only=True, zone="z2")
+        sent = len(d.journal.outbox.find(alert_id=firing.id))
         assert esc_next(d, firing.id) == pytest.approx(wall() + 30 * 60, abs=60)
         mid = d.mute("z3", 2 * HOUR, "defrost by hand", "zhang")
 
-        before = d.journal.query(sensor="s3")
+        before = d.journal.readings.query(sensor="s3")
         assert [r.note for r in before] == ["clock not synchronised"]  # marked, so exports show it
-        last_before = max(r.id or 0 for s in ("s1", "s2", "s3") for r in d.journal.query(sensor=s))
+        last_before = max(r.id or 0 for s in ("s1", "s2", "s3") for r in d.journal.readings.query(sensor=s))
 
         wall.step(step)  # NTP
         synced = True
@@ -93,18 +92,18 @@ async def test_clock_step_moves_timers_and_new_stamps(tmp_path: Path, step: floa
         assert d.stats.get("clock_jumps") == 1
         # nothing fired early (10 min delay), no silence invented (15 min stale_after), no early escalation
         assert states(d) == {("z1", "temp_high"): "pending", ("z2", "temp_high"): "firing"}
-        assert len(d.journal.outbox(alert_id=firing.id)) == sent, "escalated early"
+        assert len(d.journal.outbox.find(alert_id=firing.id)) == sent, "escalated early"
         assert esc_next(d, firing.id) == pytest.approx(wall() + 30 * 60, abs=60)
-        (m,) = [m for m in d.journal.mutes(active_at=wall()) if m[0] == mid]
+        (m,) = [m for m in d.journal.mutes.find(active_at=wall()) if m[0] == mid]
         assert m[3] == pytest.approx(wall() + 2 * HOUR, abs=60), "the mute did not keep its two hours"
 
         # a reading after the step carries the corrected time and is evaluated, not taken for a late one:
         # back in range before the delay ended, it cancels the pending alarm
         await d.pipeline.emit([Sample("s1", "temperature", 6.0, "C")])
-        last = max(d.journal.query(sensor="s1"), key=lambda r: r.id or 0)
+        last = max(d.journal.readings.query(sensor="s1"), key=lambda r: r.id or 0)
         assert last.ts == pytest.approx(wall(), abs=5) and last.note == ""
         # the step is on record, with the last reading the old clock stamped (stored stamps are not rewritten)
-        (entry,) = audit_entries(d.journal, "clock")
+        (entry,) = d.journal.audit.entries("clock")
         assert entry["action"] == "clock.step" and entry["who"] == "coldchain"
         assert entry["detail"]["step_s"] == pytest.approx(step, abs=5)
         assert entry["detail"]["last_reading_before"] == last_before

@@ -122,7 +122,7 @@ class Fed:
 
 def sms(d: Daemon) -> list[str]:
     """What the console channel sent: the outbox rows marked sent."""
-    return [r.text for r in d.journal.outbox(state="sent", limit=100_000)]
+    return [r.text for r in d.journal.outbox.find(state="sent", limit=100_000)]
 
 
 def core_tasks_alive(d: Daemon) -> bool:
@@ -142,10 +142,10 @@ async def test_disk_nearly_full_then_full_then_freed(broker: Broker, disk: Disk)
 
         # nearly full: box-health alarm and its SMS; another alarm fires and is sent as usual
         disk.nearly_full()
-        await until(lambda: any(a.kind == "box_health" and a.state == "firing" for a in d.journal.alerts()),
+        await until(lambda: any(a.kind == "box_health" and a.state == "firing" for a in d.journal.alerts.find()),
                     "the box-health alarm")
         await publish(9.5)
-        await until(lambda: any(a.kind == "temp_high" for a in d.journal.alerts()), "the temperature alarm")
+        await until(lambda: any(a.kind == "temp_high" for a in d.journal.alerts.find()), "the temperature alarm")
         await until(lambda: any("box" in t or "存储" in t for t in sms(d)) and any("9.5" in t for t in sms(d)),
                     "both alarms sent")
 
@@ -166,9 +166,9 @@ async def test_disk_nearly_full_then_full_then_freed(broker: Broker, disk: Disk)
         await until(lambda: sorted(v for v in journal_values(d, "m1") if v is not None) == sorted(published),
                     "every published reading journaled after the disk was freed", timeout=60)
         await publish(5.5)
-        await until(lambda: any(a.kind == "temp_high" and a.state == "resolved" for a in d.journal.alerts()),
+        await until(lambda: any(a.kind == "temp_high" and a.state == "resolved" for a in d.journal.alerts.find()),
                     "the temperature alarm resolved")
-        await until(lambda: any(a.kind == "box_health" and a.state == "resolved" for a in d.journal.alerts()),
+        await until(lambda: any(a.kind == "box_health" and a.state == "resolved" for a in d.journal.alerts.find()),
                     "the box-health alarm resolved")
         await until(lambda: sum(1 for t in sms(d) if "恢复" in t) >= 2, "both resolve notices sent")
         assert core_tasks_alive(d)

@@ -86,9 +86,9 @@ def test_a_write_refused_by_the_full_disk_is_retried_in_the_reserve(disk: SmallD
         stored = 0
         with pytest.raises(ReadingsHeldBack):  # the reserve's second half is not for readings  # noqa: PT012 - the refusal comes after some appends: the loop is the act
             for _ in range(100):
-                stored += len(r.retrying(j.append, batch))  # the first refusal releases it; the retry fits
+                stored += len(r.retrying(j.readings.append, batch))  # the first refusal releases it; the retry fits
         assert r.state == "released" and r.releases == 1 and not r.path.exists()
-        assert stored > 0 and j.count() == stored
+        assert stored > 0 and j.readings.count() == stored
         assert disk.df_free() >= MB - 250_000  # half the reserve is left for alarms, less the last batch's pages
         assert integrity(j) == "ok"
         disk.free()
@@ -113,7 +113,7 @@ async def test_alarms_and_sms_work_on_a_full_disk(broker: Broker, disk: SmallDis
         # the disk fills up: the reserve is given back, the disk alarm and a temperature alarm are stored and sent
         disk.fill(0)
         await until(lambda: d.reserve.state == "released", "the reserve released on the full disk")
-        await until(lambda: [a for a in d.journal.alerts() if a.kind == "box_health" and a.state == "firing"],
+        await until(lambda: [a for a in d.journal.alerts.find() if a.kind == "box_health" and a.state == "firing"],
                     "the box-health disk alarm")
         await until(lambda: any("存储空间不足" in t for t in sent(d)), "the disk alarm's SMS sent")
         await publish(9.5)
@@ -126,7 +126,7 @@ async def test_alarms_and_sms_work_on_a_full_disk(broker: Broker, disk: SmallDis
         await publish(9.8)
         await until(lambda: d.stats.get("readings_held_back") > 0, "readings held back")
         assert 9.8 not in journal_values(d, "m1")
-        (alarm,) = [a for a in d.journal.alerts() if a.kind == "temp_high"]
+        (alarm,) = [a for a in d.journal.alerts.find() if a.kind == "temp_high"]
         assert alarm.state == "firing"
         assert await asyncio.to_thread(d.alerts.acknowledge, alarm.id, "张师傅", "门没关好，已关")
         await until(lambda: any("已确认" in t and "张师傅" in t for t in sent(d)), "the acknowledgement notice sent")
@@ -138,9 +138,9 @@ async def test_alarms_and_sms_work_on_a_full_disk(broker: Broker, disk: SmallDis
         await publish(7.0)
         await until(lambda: sorted(v for v in journal_values(d, "m1") if v is not None) == sorted(published),
                     "every published reading journaled once", timeout=60)
-        await until(lambda: any(a.kind == "temp_high" and a.state == "resolved" for a in d.journal.alerts()),
+        await until(lambda: any(a.kind == "temp_high" and a.state == "resolved" for a in d.journal.alerts.find()),
                     "the temperature alarm resolved")
-        await until(lambda: any(a.kind == "box_health" and a.state == "resolved" for a in d.journal.alerts()),
+        await until(lambda: any(a.kind == "box_health" and a.state == "resolved" for a in d.journal.alerts.find()),
                     "the disk alarm resolved")
         assert core_tasks_alive(d)
         print(f"{d.stats.get('readings_held_back')} batches held back, {d.stats.get('journal_write_errors')} journal "

@@ -4,7 +4,6 @@ runs again rather than dying silently (which would stop every SMS until a restar
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,10 +12,11 @@ import pytest
 
 from daemon.app.runtime import Daemon
 from daemon.ports.clock import Clock
+from daemon.ports.errors import JournalFull
 from tests.conftest import make_config
 from tests.drivers.sensors.mqtt.test_driver import until
 
-FULL = sqlite3.OperationalError("database or disk is full")
+FULL = JournalFull("database or disk is full")  # what a refused write raises past the storage boundary
 
 
 def failing(fn: Callable[..., Any], times: int) -> Callable[..., Any]:
@@ -40,13 +40,13 @@ async def test_alarm_refused_by_the_journal_is_raised_again(tmp_path: Path) -> N
         events = d.rules.box("disk", True, now, "box.disk|free=1")
         assert events
         d.alerts.apply = failing(d.alerts.apply, 1)  # type: ignore[method-assign]
-        with pytest.raises(sqlite3.OperationalError):
+        with pytest.raises(JournalFull):
             await d._apply(events)
-        assert d.journal.alerts() == []
+        assert d.journal.alerts.find() == []
         again = d.rules.box("disk", True, now + 60, "box.disk|free=1")
         assert [e.action for e in again] == ["fire"], "the rules still believed the refused alarm was stored"
         await d._apply(again)
-        assert [(a.kind, a.state) for a in d.journal.alerts()] == [("box_health", "firing")]
+        assert [(a.kind, a.state) for a in d.journal.alerts.find()] == [("box_health", "firing")]
     finally:
         d.journal.close()
 
@@ -61,9 +61,9 @@ async def test_alarm_refused_inside_the_alert_manager_reaches_the_rules(tmp_path
         events = d.rules.box("disk", True, now, "box.disk|free=1") + d.rules.box("clock", True, now, "box.clock")
         assert len(events) == 2
         d.alerts._apply_one = failing(d.alerts._apply_one, 1)  # type: ignore[method-assign]
-        with pytest.raises(sqlite3.OperationalError):
+        with pytest.raises(JournalFull):
             await d._apply(events)
-        assert [a.key for a in d.journal.alerts()] == [events[1].key], "the second event was not stored"
+        assert [a.key for a in d.journal.alerts.find()] == [events[1].key], "the second event was not stored"
         again = d.rules.box("disk", True, now + 60, "box.disk|free=1")
         assert [e.action for e in again] == ["fire"], "the rules still believed the refused alarm was stored"
     finally:
@@ -73,11 +73,11 @@ async def test_alarm_refused_inside_the_alert_manager_reaches_the_rules(tmp_path
 @pytest.mark.asyncio
 async def test_outbox_dispatcher_outlives_a_refused_write(tmp_path: Path) -> None:
     d = Daemon(make_config(tmp_path), clock=Clock())
-    d.journal.claim_outbox = failing(d.journal.claim_outbox, 2)  # type: ignore[method-assign]
+    d.journal.outbox.claim = failing(d.journal.outbox.claim, 2)  # type: ignore[method-assign]
     await d.start()
     try:
         await d._apply(d.rules.box("disk", True, d.clock.now(), "box.disk|free=1"))
-        await until(lambda: d.journal.outbox(state="sent"), "the box-health SMS sent after the refused writes",
+        await until(lambda: d.journal.outbox.find(state="sent"), "the box-health SMS sent after the refused writes",
                     timeout=30)
         assert d.stats.get("task_errors") >= 1
         assert not next(t for t in d._tasks if t.get_name() == "dispatcher").done()

@@ -32,7 +32,7 @@ import pytest
 from daemon.app.runtime import Daemon
 from daemon.ports.clock import Clock
 from daemon.ports.notify import Notifier
-from daemon.storage.journal import OutboxRow
+from daemon.storage.outbox import OutboxRow
 from drivers.notifiers.gsm_modem import GsmModemNotifier
 from drivers.notifiers.gsm_modem.pdu import Submit, decode
 from tests.conftest import make_config
@@ -114,7 +114,7 @@ class Rig:
         return got
 
     def rows(self, aid: int, key: str = "alert.temp_high") -> list[OutboxRow]:
-        return [r for r in self.d.journal.outbox(alert_id=aid, limit=1000) if r.msg_key == key]
+        return [r for r in self.d.journal.outbox.find(alert_id=aid, limit=1000) if r.msg_key == key]
 
     def row(self, aid: int, notifier: str, key: str = "alert.temp_high") -> OutboxRow | None:
         return next((r for r in self.rows(aid, key) if r.notifier == notifier), None)
@@ -124,30 +124,30 @@ class Rig:
 
     async def fire(self, what: str) -> int:
         """A new temperature alarm on the MQTT sensor; returns its id once it is stored."""
-        before = {a.id for a in self.d.journal.alerts(limit=100_000)}
+        before = {a.id for a in self.d.journal.alerts.find(limit=100_000)}
         await self.publish(9.5)
-        (aid,) = await until(lambda: [a.id for a in self.d.journal.alerts(limit=100_000)
+        (aid,) = await until(lambda: [a.id for a in self.d.journal.alerts.find(limit=100_000)
                                       if a.id not in before and a.kind == "temp_high" and a.sensor == "mq"],
                              f"an alarm stored while {what}")
         return aid
 
     async def resolve(self, aid: int, what: str) -> None:
         await self.publish(6.5)
-        await until(lambda: (a := self.d.journal.alert(aid)) is not None and a.state == "resolved",
+        await until(lambda: (a := self.d.journal.alerts.get(aid)) is not None and a.state == "resolved",
                     f"alarm {aid} resolved while {what}")
 
     async def keeps_flowing(self, what: str) -> None:
         """Readings of both sensors are journaled, and the forwarder confirms new ones, during the fault."""
-        n_sim = len(self.d.journal.query(sensor="sim", limit=1_000_000))
-        n_mq = len(self.d.journal.query(sensor="mq", limit=1_000_000))
-        last = self.d.journal.max_id()
+        n_sim = len(self.d.journal.readings.query(sensor="sim", limit=1_000_000))
+        n_mq = len(self.d.journal.readings.query(sensor="mq", limit=1_000_000))
+        last = self.d.journal.readings.max_id()
         for _ in range(3):
             await self.publish(6.5)
-        await until(lambda: len(self.d.journal.query(sensor="sim", limit=1_000_000)) >= n_sim + 3,
+        await until(lambda: len(self.d.journal.readings.query(sensor="sim", limit=1_000_000)) >= n_sim + 3,
                     f"simulated readings journaled while {what}")
-        await until(lambda: len(self.d.journal.query(sensor="mq", limit=1_000_000)) >= n_mq + 3,
+        await until(lambda: len(self.d.journal.readings.query(sensor="mq", limit=1_000_000)) >= n_mq + 3,
                     f"MQTT readings journaled while {what}")
-        await until(lambda: self.d.journal.cursor("sink:central") >= last, f"readings forwarded while {what}")
+        await until(lambda: self.d.journal.cursors.get("sink:central") >= last, f"readings forwarded while {what}")
 
     async def through_the_modem(self, what: str) -> None:
         """The modem channel is back: a new alarm goes out through it (and nowhere else)."""
@@ -176,7 +176,7 @@ async def daemon(tmp_path: Path, broker: Broker, influxd: InfluxD, db: str, pair
         await until(lambda: mqtt_driver(rig.d).connected, "the MQTT connection")
         for _ in range(100):  # the subscription may lag the connection by a moment: publish until one lands
             await rig.publish(6.5)
-            if rig.d.journal.query(sensor="mq", limit=1):
+            if rig.d.journal.readings.query(sensor="mq", limit=1):
                 break
             await asyncio.sleep(0.2)
         await rig.through_the_modem("at start")
@@ -191,7 +191,7 @@ async def daemon(tmp_path: Path, broker: Broker, influxd: InfluxD, db: str, pair
         for m in rig.modems:
             m.stop()
     # InfluxDB holds every journaled reading, each once
-    stored = {(r.sensor, round(r.ts * 1000)) for r in rig.d.journal.query(limit=1_000_000)
+    stored = {(r.sensor, round(r.ts * 1000)) for r in rig.d.journal.readings.query(limit=1_000_000)
               if r.quantity == "temperature" and r.value is not None}
     got = {(p["sensor"], p["time"]) for p in influxd.points(db, "readings") if p.get("temperature") is not None}
     assert got == stored

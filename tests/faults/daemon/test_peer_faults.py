@@ -149,7 +149,7 @@ def proxy(influxd: InfluxD) -> Iterator[Proxy]:
 
 
 def count(d: Daemon, sensor: str) -> int:
-    return len(d.journal.query(sensor=sensor, limit=1_000_000))
+    return len(d.journal.readings.query(sensor=sensor, limit=1_000_000))
 
 
 async def grows(d: Daemon, sensor: str, what: str, by: int = 3) -> None:
@@ -160,17 +160,17 @@ async def grows(d: Daemon, sensor: str, what: str, by: int = 3) -> None:
 
 async def alarm_cycle(d: Daemon, sensor: str, set_value: object, what: str) -> None:
     """A new temperature alarm for `sensor` is raised and sent, then resolved."""
-    before = {a.id for a in d.journal.alerts(limit=100_000)}
+    before = {a.id for a in d.journal.alerts.find(limit=100_000)}
 
     def new() -> list[int]:
-        return [a.id for a in d.journal.alerts(limit=100_000)
+        return [a.id for a in d.journal.alerts.find(limit=100_000)
                 if a.id not in before and a.kind == "temp_high" and a.sensor == sensor]
 
     await set_value(9.5)  # type: ignore[operator]
     (aid,) = await until(new, f"a temperature alarm on {sensor} while {what}")
-    await until(lambda: d.journal.outbox(alert_id=aid, state="sent"), f"the alarm on {sensor} sent while {what}")
+    await until(lambda: d.journal.outbox.find(alert_id=aid, state="sent"), f"the alarm on {sensor} sent while {what}")
     await set_value(5.0)  # type: ignore[operator]
-    await until(lambda: (a := d.journal.alert(aid)) is not None and a.state == "resolved",
+    await until(lambda: (a := d.journal.alerts.get(aid)) is not None and a.state == "resolved",
                 f"the alarm on {sensor} resolved while {what}")
 
 
@@ -238,12 +238,12 @@ async def test_each_peer_fails_and_the_other_paths_keep_working(
         await alarm_cycle(d, "sl", serial_value, "the serial port is back")
 
         # the uplink catches up: every journaled reading but the refused ones is in InfluxDB
-        await until(lambda: d.journal.cursor("sink:central") == d.journal.max_id(), "the backlog forwarded",
+        await until(lambda: d.journal.cursors.get("sink:central") == d.journal.readings.max_id(), "the backlog forwarded",
                     timeout=60)
     finally:
         device.stop()
         await d.stop()
-    stored = {(r.sensor, round(r.ts * 1000)) for r in d.journal.query(limit=1_000_000) if r.value is not None}
+    stored = {(r.sensor, round(r.ts * 1000)) for r in d.journal.readings.query(limit=1_000_000) if r.value is not None}
     got = {(p["sensor"], p["time"]) for p in influxd.points(influx_db, "readings")
            if p.get("temperature") is not None}
     assert got == {k for k in stored if k[0] != "bad"}

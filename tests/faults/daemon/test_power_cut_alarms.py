@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.alarms.lifecycle import Dispatcher
+from daemon.alarms.dispatcher import Dispatcher
 from daemon.app.plugins import load_config
 from daemon.ports.clock import Clock
 from daemon.ports.stats import Stats
@@ -150,7 +150,7 @@ def test_sigkill_during_alarm_delivery_loses_and_repeats_nothing(
 
     journal = final_delivery(config, caplog)
     assert journal.quick_check() == "ok"
-    rows = journal.outbox(limit=1_000_000)
+    rows = journal.outbox.find(limit=1_000_000)
     states = Counter(r.state for r in rows)
     assert states["pending"] == states["sending"] == 0, states
 
@@ -173,9 +173,9 @@ def test_sigkill_during_alarm_delivery_loses_and_repeats_nothing(
     alarms = {int(m.group(1)) for _, text in webhook.received if (m := ALARM_ID.search(text))}
     assert alarms
     for aid in alarms:
-        row = journal.alert(aid)
+        row = journal.alerts.get(aid)
         assert row is not None and row.fired is not None, f"alarm {aid} was messaged but is not in the journal"
-        assert journal.alert_events(aid)
-    fired = [a for a in journal.alerts(limit=100_000) if a.fired is not None]
-    assert all(journal.outbox(alert_id=a.id, limit=1) for a in fired), "a fired alarm queued no message"
+        assert journal.alerts.events(aid)
+    fired = [a for a in journal.alerts.find(limit=100_000) if a.fired is not None]
+    assert all(journal.outbox.find(alert_id=a.id, limit=1) for a in fired), "a fired alarm queued no message"
     print(f"{KILLS} kills: {len(fired)} alarms fired, {len(rows)} messages, states {dict(states)}")

@@ -52,7 +52,7 @@ def gaps(d: Daemon) -> dict[str, float]:
     out: dict[str, float] = {}
     now = d.clock.now()
     for i in range(SENSORS):
-        ts = [r.ts for r in d.journal.query(sensor=f"s{i:02d}", limit=1_000_000)]
+        ts = [r.ts for r in d.journal.readings.query(sensor=f"s{i:02d}", limit=1_000_000)]
         out[f"s{i:02d}"] = max([b - a for a, b in itertools.pairwise(ts)] + [now - ts[-1] if ts else now])
     return out
 
@@ -78,33 +78,33 @@ async def test_long_outage_with_50_sensors_backfills_in_order(influxd: InfluxD, 
 
     await d.start()
     try:
-        await until(lambda: d.journal.cursor("sink:central") > 0, "the first readings forwarded")
+        await until(lambda: d.journal.cursors.get("sink:central") > 0, "the first readings forwarded")
         influxd.stop()
         try:
-            start, cursor = time.monotonic(), d.journal.cursor("sink:central")
+            start, cursor = time.monotonic(), d.journal.cursors.get("sink:central")
             while time.monotonic() - start < OUTAGE_S:  # the local history stays complete throughout
                 await asyncio.sleep(2)
                 worst = max(gaps(d).items(), key=lambda kv: kv[1])
                 assert worst[1] <= allowed_gap, f"{worst[0]} has no reading for {worst[1]:.0f} s during the outage"
-            assert d.journal.cursor("sink:central") == cursor, "something was confirmed while InfluxDB was down"
+            assert d.journal.cursors.get("sink:central") == cursor, "something was confirmed while InfluxDB was down"
             assert fw.state.failures > 0
-            waiting = d.journal.max_id() - cursor
+            waiting = d.journal.readings.max_id() - cursor
             hours = OUTAGE_S * SPEED / 3600
             assert waiting >= SENSORS * hours * 3600 / INTERVAL * 0.8, f"only {waiting} readings in {hours:.0f} h"
         finally:
             influxd.start()
-        backlog_end = d.journal.max_id()
-        await until(lambda: d.journal.cursor("sink:central") >= backlog_end,
+        backlog_end = d.journal.readings.max_id()
+        await until(lambda: d.journal.cursors.get("sink:central") >= backlog_end,
                     "the backlog forwarded after InfluxDB came back", timeout=120)
     finally:
         await d.stop()
     journal = Journal(d.journal.path)
-    cursor = journal.cursor("sink:central")
+    cursor = journal.cursors.get("sink:central")
 
     # in order: each confirmed batch starts right after the one before
     assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(confirmed)), "a batch out of order"
     expected = {(round(r.ts * 1000), r.zone, r.sensor, r.quantity.value, r.value)
-                for r in journal.read_after(0, 1_000_000) if int(r.id or 0) <= cursor}  # the rest: after the test
+                for r in journal.readings.read_after(0, 1_000_000) if int(r.id or 0) <= cursor}  # the rest: after the test
     got, n = influx_rows(influxd, influx_db)
     assert n == len(got) == len(expected)
     assert got == expected

@@ -17,14 +17,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.alarms.lifecycle import AlertManager, parse_reply, phone_key
+from daemon.alarms.lifecycle import AlertManager
+from daemon.alarms.replies import parse_reply, phone_key
 from daemon.alarms.rules import RuleEvent
 from daemon.ports.clock import ManualClock
 from daemon.ports.notify import Incoming
 from daemon.ports.stats import Stats
 from daemon.storage.journal import Journal
 from tests.conftest import make_config
-from tests.daemon.test_alerts import ESCALATION, T0
+from tests.daemon.alarms.test_lifecycle import ESCALATION, T0
 from tests.fuzz.budget import CONFIG_FUZZ, FUZZ
 
 WORDS = ["ACK", "ack", "Ack", "OK", "ok", "确认", "收到", "已收到", "好", "ＡＣＫ", "ａｃｋ", "ＯＫ"]
@@ -132,10 +133,10 @@ def test_handle_incoming_stores_counts_and_logs_every_reply(tmp_path: Path) -> N
     @CONFIG_FUZZ
     @given(SENDERS, REPLIES)
     def run(sender: str, text: str) -> None:
-        if not any(a.state == "firing" for a in journal.alerts(limit=100_000)):
+        if not any(a.state == "firing" for a in journal.alerts.find(limit=100_000)):
             fire()
-        before = {a.id: a.state for a in journal.alerts(limit=100_000)}
-        told_here = set(journal.alerts_told(sender_key=phone_key(sender), phone_key=phone_key))
+        before = {a.id: a.state for a in journal.alerts.find(limit=100_000)}
+        told_here = set(journal.outbox.alerts_told(sender_key=phone_key(sender), phone_key=phone_key))
         stored = journal.read("SELECT COUNT(*) FROM incoming")[0][0]
         capture.messages.clear()
         outcome = am.handle_incoming(Incoming(sender, text, clock.now(), "sms"))
@@ -144,7 +145,7 @@ def test_handle_incoming_stores_counts_and_logs_every_reply(tmp_path: Path) -> N
         assert journal.read("SELECT COUNT(*) FROM incoming")[0][0] == stored + 1
         assert last[:3] == (sender, text, outcome)
         assert any(f"SMS from {sender} via sms" in m and outcome in m for m in capture.messages), capture.messages
-        after = {a.id: a.state for a in journal.alerts(limit=100_000)}
+        after = {a.id: a.state for a in journal.alerts.find(limit=100_000)}
         changed = {aid for aid in before if after[aid] != before[aid]}
         if outcome == "acknowledged":
             assert changed == {last[3]} and after[last[3]] == "acknowledged" and last[3] in told_here

@@ -70,31 +70,31 @@ async def test_compressor_failure_sms_ack_by_reply_and_resolve(
     await d.start()
     try:
         await until(lambda: any("【冷库告警】" in t for t in texts(modem)), "the alarm SMS on the modem")
-        (alarm,) = [a for a in d.journal.alerts() if a.state == "firing"]
+        (alarm,) = [a for a in d.journal.alerts.find() if a.state == "firing"]
         first = texts(modem)[0]
         assert first.startswith("【冷库告警】测试冷库2号库温度") and f"回复ACK {alarm.id}确认" in first
         assert alarm.fired is not None and alarm.fired - alarm.started >= 600  # not before the 10 min delay
 
         # the network confirms delivery of the alarm SMS: +CDS with its message reference
-        (first_row,) = d.journal.outbox(alert_id=alarm.id)
+        (first_row,) = d.journal.outbox.find(alert_id=alarm.id)
         mr = int(str(first_row.ref).split(",")[0])
         modem.status_report(f"0006{mr:02X}0D91683108108300F0111011719551401110117195714000")
-        await until(lambda: d.journal.delivery(first_row.id)[0] == 1, "the delivery report on the alarm message")
+        await until(lambda: d.journal.outbox.delivery(first_row.id)[0] == 1, "the delivery report on the alarm message")
 
         modem.deliver(ACK_FROM_ZHANG)  # the reply arrives: +CMTI, then the notifier reads it
-        await until(lambda: (a := d.journal.alert(alarm.id)) is not None and a.state == "acknowledged",
+        await until(lambda: (a := d.journal.alerts.get(alarm.id)) is not None and a.state == "acknowledged",
                     "the alarm acknowledged by the SMS reply")
-        acked = d.journal.alert(alarm.id)
+        acked = d.journal.alerts.get(alarm.id)
         assert acked is not None and acked.acked_by == "zhang"
-        assert d.journal.alert_events(alarm.id)[-1][2] == "zhang (SMS +8613800138000)"
+        assert d.journal.alerts.events(alarm.id)[-1][2] == "zhang (SMS +8613800138000)"
         await until(lambda: any(t.startswith("已确认告警") for t in texts(modem)), "the confirmation reply")
         assert modem.deleted, "the reply was deleted from the SIM after it was handled"
 
         await until(lambda: any(t.startswith("【恢复】") for t in texts(modem)), "the resolve notice", 90)
-        resolved = d.journal.alert(alarm.id)
+        resolved = d.journal.alerts.get(alarm.id)
         assert resolved is not None and resolved.state == "resolved"
-        assert [e[1] for e in d.journal.alert_events(alarm.id)] == ["pending", "firing", "acknowledged", "resolved"]
-        sent = d.journal.outbox(alert_id=alarm.id)
+        assert [e[1] for e in d.journal.alerts.events(alarm.id)] == ["pending", "firing", "acknowledged", "resolved"]
+        sent = d.journal.outbox.find(alert_id=alarm.id)
         assert [o.msg_key for o in sent] == ["alert.temp_high", "ack.reply", "resolve"]
         assert all(o.state == "sent" and o.ref for o in sent)
     finally:

@@ -183,7 +183,7 @@ async def test_readings_reach_the_journal_through_the_daemon(bus: tuple[PtyPair,
     await daemon.start()
     try:
         def latest() -> dict[tuple[str, str], Any]:
-            return {(r.sensor, r.quantity.value): r for r in daemon.journal.latest()}
+            return {(r.sensor, r.quantity.value): r for r in daemon.journal.readings.latest()}
 
         await until(lambda: len(latest()) == 4, "both devices' readings in the journal")
         got = latest()

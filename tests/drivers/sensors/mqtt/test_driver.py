@@ -83,7 +83,7 @@ async def until_api(d: Daemon, sensor: str, expected: tuple[float, str], quantit
 
 
 def journal_values(d: Daemon, sensor: str, quantity: str = "temperature") -> list[float | None]:
-    return [r.value for r in d.journal.query(sensor=sensor, quantity=quantity)]
+    return [r.value for r in d.journal.readings.query(sensor=sensor, quantity=quantity)]
 
 
 # --------------------------------------------------------------------------- journal + API, all formats
@@ -142,8 +142,8 @@ async def test_fault_values_are_journaled_as_faults(broker: Broker, tmp_path: Pa
         await until(lambda: mqtt_driver(d).connected, "connection")
         broker.publish(f"{u}-node/sensor/temperature/state", "nan")
         broker.publish(f"tele/{u}-ds/SENSOR", '{"DS18B20":{"Id":"28FF01","Temperature":85.0},"TempUnit":"C"}')
-        await until(lambda: d.journal.query(sensor="esp") and d.journal.query(sensor="ds"), "fault readings")
-        esp, ds = d.journal.query(sensor="esp")[0], d.journal.query(sensor="ds")[0]
+        await until(lambda: d.journal.readings.query(sensor="esp") and d.journal.readings.query(sensor="ds"), "fault readings")
+        esp, ds = d.journal.readings.query(sensor="esp")[0], d.journal.readings.query(sensor="ds")[0]
         assert esp.value is None and esp.quality.name == "FAULT" and f"{u}-node/sensor/temperature/state" in esp.note
         assert ds.quality.name == "FAULT" and "known error value 85" in ds.note
 

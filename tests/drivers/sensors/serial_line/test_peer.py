@@ -198,8 +198,8 @@ async def test_readings_reach_the_journal_through_the_daemon(
     daemon = Daemon(make_config(tmp_path, DAEMON_CONFIG.format(port=pair.client)))
     await daemon.start()
     try:
-        await until(lambda: len(daemon.journal.latest()) == 2, "the DHT reading in the journal")
-        got = {r.quantity.value: r for r in daemon.journal.latest()}
+        await until(lambda: len(daemon.journal.readings.latest()) == 2, "the DHT reading in the journal")
+        got = {r.quantity.value: r for r in daemon.journal.readings.latest()}
     finally:
         await daemon.stop()
     assert got["temperature"].value == -3.5 and got["humidity"].value == 88.5

@@ -57,16 +57,16 @@ def test_encode_rows_matches_encode_byte_for_byte(tmp_path_factory: pytest.TempP
     from drivers.sinks.influxdb.points import encode_rows
 
     j = Journal(tmp_path_factory.mktemp("rows") / "j.db")
-    stored = j.append(rs)
-    rows = j.read_rows_after(0, 100)
+    stored = j.readings.append(rs)
+    rows = j.readings.read_rows_after(0, 100)
     commodities = {"room1": "kiwifruit", "z=3": "plum 李"}
     try:
-        want = encode("t", [j.row_reading(r) for r in rows], commodities)
+        want = encode("t", [j.readings.row_reading(r) for r in rows], commodities)
     except SinkError:
         with pytest.raises(SinkError):
-            encode_rows("t", rows, j, commodities)
+            encode_rows("t", rows, j.readings, commodities)
     else:
-        assert encode_rows("t", rows, j, commodities) == want
+        assert encode_rows("t", rows, j.readings, commodities) == want
     assert len(rows) == len(stored)
     j.close()
 
@@ -81,11 +81,11 @@ def test_prepared_batches_match_encode_byte_for_byte(tmp_path_factory: pytest.Te
     from drivers.sinks.influxdb.points import prepare_lines
 
     j = Journal(tmp_path_factory.mktemp("lines") / "j.db")
-    j.append(rs)
+    j.readings.append(rs)
     commodities = {"room1": "kiwifruit", "z=3": "plum 李"}
     after = 0
-    while (batch := prepare_lines("t", j, after, limit, commodities)) is not None:
-        readings_ = j.read_after(after, limit)
+    while (batch := prepare_lines("t", j.readings, after, limit, commodities)) is not None:
+        readings_ = j.readings.read_after(after, limit)
         assert (batch.after, batch.last, batch.count) == (after, readings_[-1].id, len(readings_))
         try:
             want = encode("t", readings_, commodities)
@@ -94,7 +94,7 @@ def test_prepared_batches_match_encode_byte_for_byte(tmp_path_factory: pytest.Te
         else:
             assert batch.payload == want
         after = batch.last
-    assert after == j.max_id()
+    assert after == j.readings.max_id()
     j.close()
 
 
@@ -122,11 +122,11 @@ def test_a_value_that_cannot_be_written_is_kept_as_the_batch_refusal(tmp_path: P
     from drivers.sinks.influxdb.points import prepare_lines
 
     j = Journal(tmp_path / "j.db")
-    j.append([Reading("c1", "room1", "s1", Quantity.TEMPERATURE, v, 1_763_800_000.0 + i)
+    j.readings.append([Reading("c1", "room1", "s1", Quantity.TEMPERATURE, v, 1_763_800_000.0 + i)
               for i, v in enumerate([4.5, float("inf"), 5.0])])
-    batch = prepare_lines("t", j, 0, 10, {})
+    batch = prepare_lines("t", j.readings, 0, 10, {})
     assert batch is not None and (batch.after, batch.last, batch.count) == (0, 3, 3)
     assert isinstance(batch.payload, SinkError) and "reading id 2 " in str(batch.payload)
     assert not batch.payload.retryable
-    assert prepare_lines("t", j, 3, 10, {}) is None
+    assert prepare_lines("t", j.readings, 3, 10, {}) is None
     j.close()

@@ -43,7 +43,7 @@ def sample_readings(n: int, t0: float = T0) -> list[Reading]:
 
 def stored(tmp_path: Path, readings: list[Reading]) -> tuple[Journal, list[Reading]]:
     journal = Journal(tmp_path / "journal.db")
-    return journal, journal.append(readings)
+    return journal, journal.readings.append(readings)
 
 
 def as_rows(points: list[dict[str, Any]]) -> set[tuple[Any, ...]]:
@@ -115,7 +115,7 @@ async def test_refused_point_is_isolated_by_the_forwarder(influxd: InfluxD, infl
     f = Forwarder(sink_for(influxd.url, influx_db), journal, ManualClock(T0), Stats(), poll_interval=0.05)
     task = asyncio.create_task(f.run())
     try:
-        await asyncio.to_thread(wait_until, lambda: journal.cursor("sink:up") == rs[-1].id, 30, "cursor at the end")
+        await asyncio.to_thread(wait_until, lambda: journal.cursors.get("sink:up") == rs[-1].id, 30, "cursor at the end")
     finally:
         await stop_all([f], [task])
     assert f.state.rejected == 10  # the ten humidity readings
@@ -136,13 +136,13 @@ async def test_server_stopped_and_started_mid_run(tmp_path: Path) -> None:
         all_readings: list[Reading] = []
 
         async def add(n: int, t0: float) -> int:
-            new = await asyncio.to_thread(journal.append, sample_readings(n, t0))
+            new = await asyncio.to_thread(journal.readings.append, sample_readings(n, t0))
             all_readings.extend(new)
             f.notify(new)
             return int(new[-1].id or 0)
 
         def cursor() -> int:
-            return journal.cursor("sink:up")
+            return journal.cursors.get("sink:up")
 
         try:
             last = await add(100, T0)
@@ -178,9 +178,9 @@ async def test_alarm_events_reach_alarm_events_measurement(influxd: InfluxD, inf
     key = "z1/s1/temp_high"
     am.apply([RuleEvent("pending", key, "z1", "s1", "temp_high", "warning", T0, T0, 9.0, 8.0, 9.0)])
     am.apply([RuleEvent("fire", key, "z1", "s1", "temp_high", "warning", T0 + 600, T0, 9.2, 8.0, 9.2)])
-    aid = journal.alerts()[0].id
+    aid = journal.alerts.find()[0].id
     am.acknowledge(aid, "zhang", "门没关好")
-    journal.append(sample_readings(1))
+    journal.readings.append(sample_readings(1))
     f = Forwarder(sink_for(influxd.url, influx_db), journal, ManualClock(T0), Stats(), poll_interval=0.05, site="t1")
     task = asyncio.create_task(f.run())
     try:
@@ -198,7 +198,7 @@ async def test_alarm_events_reach_alarm_events_measurement(influxd: InfluxD, inf
     assert {r[2] for r in rows} == {aid} and {r[4] for r in rows} == {"temp_high"}
     acked = next(p for p in got if p["state"] == "acknowledged")
     assert acked["comment"] == "门没关好" and acked["site"] == "t1"
-    assert journal.cursor("events:up") == 3
+    assert journal.cursors.get("events:up") == 3
 
 
 class Watched(InfluxDB1Sink):
@@ -242,9 +242,9 @@ async def test_backlog_two_batches_at_a_time_server_stopped_mid_drain(tmp_path: 
         task = asyncio.create_task(f.run())
         try:
             await asyncio.to_thread(wait_until, lambda: f.state.failures >= 2, 30, "two failed attempts")
-            assert journal.cursor("sink:up") <= 9 * 50
+            assert journal.cursors.get("sink:up") <= 9 * 50
             await asyncio.to_thread(server.start)
-            await asyncio.to_thread(wait_until, lambda: journal.cursor("sink:up") == rs[-1].id, 60, "backlog forwarded")
+            await asyncio.to_thread(wait_until, lambda: journal.cursors.get("sink:up") == rs[-1].id, 60, "backlog forwarded")
         finally:
             await stop_all([f], [task])
         counts = server.query('SELECT count(temperature) AS t, count(humidity) AS h FROM readings', "cc")
@@ -265,7 +265,7 @@ async def test_cursor_past_the_journal_sends_what_it_holds_again(influxd: Influx
     f = Forwarder(sink_for(influxd.url, influx_db), journal, ManualClock(T0), Stats(), poll_interval=0.05)
     task = asyncio.create_task(f.run())
     try:
-        await asyncio.to_thread(wait_until, lambda: journal.cursor("sink:up") == 60, 30, "cursor at 60")
+        await asyncio.to_thread(wait_until, lambda: journal.cursors.get("sink:up") == 60, 30, "cursor at 60")
     finally:
         await stop_all([f], [task])
     with journal.transaction() as db:
@@ -275,10 +275,10 @@ async def test_cursor_past_the_journal_sends_what_it_holds_again(influxd: Influx
     assert "sink:up: cursor at journal id 60, but the newest reading is id 30" in caplog.text
     task = asyncio.create_task(again.run())
     try:
-        later = await asyncio.to_thread(journal.append, sample_readings(10, T0 + 100_000))
+        later = await asyncio.to_thread(journal.readings.append, sample_readings(10, T0 + 100_000))
         again.notify(later)
         assert [r.id for r in later] == list(range(31, 61))  # the vanished ids, other readings
-        await asyncio.to_thread(wait_until, lambda: journal.cursor("sink:up") == 60, 30, "cursor at 60 again")
+        await asyncio.to_thread(wait_until, lambda: journal.cursors.get("sink:up") == 60, 30, "cursor at 60 again")
     finally:
         await stop_all([again], [task])
     counts = influxd.query('SELECT count(temperature) AS t, count(humidity) AS h FROM readings', influx_db)

@@ -46,7 +46,7 @@ def sample_readings(site: str, n: int, t0: float = T0) -> list[Reading]:
 
 def stored(tmp_path: Path, readings: list[Reading]) -> tuple[Journal, list[Reading]]:
     journal = Journal(tmp_path / "journal.db")
-    return journal, journal.append(readings)
+    return journal, journal.readings.append(readings)
 
 
 def exported(vm: VictoriaMetrics, site: str, measurement: str = "readings") -> set[tuple[Any, ...]]:
@@ -139,13 +139,13 @@ async def test_server_stopped_and_started_mid_run(tmp_path: Path) -> None:
         all_readings: list[Reading] = []
 
         async def add(n: int, t0: float) -> int:
-            new = await asyncio.to_thread(journal.append, sample_readings("v2-restart", n, t0))
+            new = await asyncio.to_thread(journal.readings.append, sample_readings("v2-restart", n, t0))
             all_readings.extend(new)
             f.notify(new)
             return int(new[-1].id or 0)
 
         def cursor() -> int:
-            return journal.cursor("sink:v2")
+            return journal.cursors.get("sink:v2")
 
         try:
             last = await add(100, T0)
@@ -202,9 +202,9 @@ async def test_backlog_two_batches_at_a_time_server_stopped_mid_drain(tmp_path: 
         task = asyncio.create_task(f.run())
         try:
             await asyncio.to_thread(wait_until, lambda: f.state.failures >= 2, 30, "two failed attempts")
-            assert journal.cursor("sink:v2") <= 9 * 50
+            assert journal.cursors.get("sink:v2") <= 9 * 50
             await asyncio.to_thread(server.start)
-            await asyncio.to_thread(wait_until, lambda: journal.cursor("sink:v2") == rs[-1].id, 60, "backlog forwarded")
+            await asyncio.to_thread(wait_until, lambda: journal.cursors.get("sink:v2") == rs[-1].id, 60, "backlog forwarded")
         finally:
             await stop_all([f], [task])
             await sink.close()

@@ -137,7 +137,7 @@ def test_last_will_marks_a_killed_box_offline(mosquitto: Mosquitto, tmp_path: Pa
 @pytest.mark.asyncio
 async def test_broker_down_is_retryable_and_backlog_arrives(mosquitto: Mosquitto, tmp_path: Path) -> None:
     journal = Journal(tmp_path / "journal.db")
-    stored = journal.append([Reading(r.site, r.zone, r.sensor, r.quantity, r.value, r.ts) for r in readings(50)])
+    stored = journal.readings.append([Reading(r.site, r.zone, r.sensor, r.quantity, r.value, r.ts) for r in readings(50)])
     await asyncio.to_thread(mosquitto.stop)
     with pytest.raises(SinkError) as err:
         await uplink(mosquitto.port).write(stored[:1])
@@ -158,12 +158,12 @@ async def test_broker_down_is_retryable_and_backlog_arrives(mosquitto: Mosquitto
     try:
         await asyncio.to_thread(wait_until, lambda: f.state.failures >= 2, 30, "failed attempts")
         gate.clear()
-        assert journal.cursor("sink:region") == 0
+        assert journal.cursors.get("sink:region") == 0
         await asyncio.to_thread(mosquitto.start)
         sub = Subscriber(mosquitto.port)
         await asyncio.to_thread(sub.subscribed.wait, 10)
         gate.set()
-        await asyncio.to_thread(wait_until, lambda: journal.cursor("sink:region") == 50, 30, "backlog sent")
+        await asyncio.to_thread(wait_until, lambda: journal.cursors.get("sink:region") == 50, 30, "backlog sent")
     finally:
         await stop_all([f], [task])
         await f.sink.close()

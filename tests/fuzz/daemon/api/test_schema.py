@@ -65,8 +65,8 @@ class Served:
     def writes(self) -> tuple[int, int, int]:
         """(acknowledged alarms, mutes, audit-log entries: every lot change) in the journal."""
         j = self.daemon.journal
-        audit = int(j._reader().execute("SELECT COUNT(*) FROM audit_log").fetchone()[0])
-        return sum(1 for a in j.alerts(limit=100_000) if a.acked is not None), len(j.mutes()), audit
+        audit = int(j.read("SELECT COUNT(*) FROM audit_log")[0][0])
+        return sum(1 for a in j.alerts.find(limit=100_000) if a.acked is not None), len(j.mutes.find()), audit
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self.daemon.request_stop)

@@ -13,7 +13,8 @@ from daemon.app.runtime import Daemon
 from daemon.ports.errors import ReadingsHeldBack
 from daemon.ports.stats import Stats
 from daemon.storage import disk as health
-from daemon.storage.journal import Journal, disk_full
+from daemon.storage.db import disk_full
+from daemon.storage.journal import Journal
 from daemon.storage.reserve import MB, Reserve
 from tests.conftest import make_config
 

@@ -17,7 +17,8 @@ from daemon.ports.model import Quality, Quantity, Reading
 from daemon.ports.stats import Stats
 from daemon.reports import history
 from daemon.storage import rollups
-from daemon.storage.journal import SCHEMA, Journal
+from daemon.storage.journal import Journal
+from daemon.storage.schema import SCHEMA
 
 T0 = 1_763_568_000.0  # 2025-11-20 00:00 Asia/Shanghai, on an hour boundary
 Tier = dict[tuple[str, int], tuple[int, float | None, float | None, float | None, int]]
@@ -73,21 +74,21 @@ def test_tiers_count_every_reading_once_whatever_the_order(journal: Journal) -> 
     rng = random.Random(8)
     readings = random_readings(rng, 600, 2 * 86400)
     for i in range(0, len(readings), 37):  # batches out of time order, rolled at odd moments, chunks of 50 ids
-        journal.append(readings[i:i + 37])
+        journal.readings.append(readings[i:i + 37])
         if rng.random() < 0.5:
             rollups.catch_up(journal, max_ids=50)
     rollups.catch_up(journal)
     same(tier(journal, "rollup_5m"), brute(readings, 300))
     same(tier(journal, "rollup_1h"), brute(readings, 3600))
-    assert rollups.state(journal) == rollups.State(journal.max_id(), True, 0)
+    assert rollups.state(journal) == rollups.State(journal.readings.max_id(), True, 0)
 
 
 def test_a_late_reading_lands_in_its_old_bucket(journal: Journal) -> None:
     first = [reading(T0 + 60 * i, 5.0) for i in range(120)]
-    journal.append(first)
+    journal.readings.append(first)
     rollups.catch_up(journal)
     late = [reading(T0 + 30, 1.0), reading(T0 + 90, None, quality=Quality.FAULT)]  # a device buffer, sent late
-    journal.append([*late, reading(T0 + 7300, 6.0)])
+    journal.readings.append([*late, reading(T0 + 7300, 6.0)])
     assert rollups.roll(journal) == 3
     assert tier(journal, "rollup_5m")[("s1", int(T0 * 1000))] == (6, 1.0, 26 / 6, 5.0, 1)
     assert tier(journal, "rollup_1h")[("s1", int(T0 * 1000))] == (61, 1.0, pytest.approx(301 / 61), 5.0, 1)
@@ -98,7 +99,7 @@ def test_the_roller_keeps_the_tiers_current(journal: Journal) -> None:
     async def scenario() -> None:
         roller = rollups.Roller(journal, Stats(), interval=0.01)
         task = asyncio.create_task(roller.run())
-        journal.append([reading(T0 + i, float(i)) for i in range(10)])
+        journal.readings.append([reading(T0 + i, float(i)) for i in range(10)])
         for _ in range(500):  # bounded wait for the task's next pass, no timing asserted
             if rollups.state(journal).lag == 0:
                 break
@@ -171,9 +172,9 @@ def test_v6_backfills_the_tiers_from_raw_rows_and_retentions_rows(tmp_path: Path
     everything = deleted + raw
     whole_hours = chart(j, 40, T0, T0 + 4 * 86400)  # 3 h steps: from the 5-minute tier plus the tail for now
     assert archived(j) == archived_want(deleted)  # what reports take from the rollups: the deleted readings
-    assert rollups.catch_up(j, max_ids=100) == j.max_id()
+    assert rollups.catch_up(j, max_ids=100) == j.readings.max_id()
     assert archived(j) == archived_want(deleted)  # still only those, now that the rollups hold the raw rows too
-    assert rollups.state(j) == rollups.State(j.max_id(), True, 0)
+    assert rollups.state(j) == rollups.State(j.readings.max_id(), True, 0)
     same(tier(j, "rollup_5m"), brute(everything, 300))
     same(tier(j, "rollup_1h"), brute(everything, 3600))
     same_chart(chart(j, 40, T0, T0 + 4 * 86400), whole_hours)  # the same chart from the hourly tier

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from daemon.ports.errors import JournalFull
 from daemon.ports.model import Quality, Quantity, Reading
 from daemon.storage.journal import Journal
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def reading(i: int, sensor: str = "s1", q: Quantity = Quantity.TEMPERATURE) -> Reading:
@@ -26,50 +27,50 @@ def reading(i: int, sensor: str = "s1", q: Quantity = Quantity.TEMPERATURE) -> R
 def test_wal_mode_and_roundtrip(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.db")
     assert j.journal_mode() == "wal"
-    assert j._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL: a commit survives a power cut
-    stored = j.append([reading(i) for i in range(5)] + [reading(1, "s2", Quantity.HUMIDITY)])
+    assert j.db._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL: a commit survives a power cut
+    stored = j.readings.append([reading(i) for i in range(5)] + [reading(1, "s2", Quantity.HUMIDITY)])
     assert [r.id for r in stored] == [1, 2, 3, 4, 5, 6]
-    back = j.read_after(0, 100)
+    back = j.readings.read_after(0, 100)
     assert back == stored
     assert back[5].quantity is Quantity.HUMIDITY and back[5].sensor == "s2"
-    assert j.read_after(4, 100) == stored[4:]
-    assert j.max_id() == 6 and j.count() == 6
+    assert j.readings.read_after(4, 100) == stored[4:]
+    assert j.readings.max_id() == 6 and j.readings.count() == 6
 
 
 def test_fault_readings_keep_value_and_note(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.db")
     r = Reading("site", "z1", "s1", Quantity.TEMPERATURE, 85.0, 1_700_000_000.5, Quality.FAULT, "known error value 85")
-    j.append([r])
-    (back,) = j.read_after(0, 10)
+    j.readings.append([r])
+    (back,) = j.readings.read_after(0, 10)
     assert back.quality is Quality.FAULT and back.value == 85.0 and back.note == "known error value 85"
     assert back.ts == 1_700_000_000.5 and not back.good
 
 
 def test_query_filters_and_latest(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.db")
-    j.append([reading(i) for i in range(10)] + [reading(i, "s2") for i in range(3)])
-    got = j.query(sensor="s1", start=1_700_000_002, end=1_700_000_005)
+    j.readings.append([reading(i) for i in range(10)] + [reading(i, "s2") for i in range(3)])
+    got = j.readings.query(sensor="s1", start=1_700_000_002, end=1_700_000_005)
     assert [r.value for r in got] == [0.2, 0.3, 0.4]
-    assert [r.value for r in j.query(sensor="s1", limit=2, newest_first=True)] == [0.9, 0.8]
-    assert j.query(zone="nope") == []
-    latest = {r.sensor: r.value for r in j.latest()}
+    assert [r.value for r in j.readings.query(sensor="s1", limit=2, newest_first=True)] == [0.9, 0.8]
+    assert j.readings.query(zone="nope") == []
+    latest = {r.sensor: r.value for r in j.readings.latest()}
     assert latest == {"s1": 0.9, "s2": 0.2}
 
 
 def test_cursor_is_durable(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.db")
-    assert j.cursor("sink:a") == 0
-    j.set_cursor("sink:a", 42)
+    assert j.cursors.get("sink:a") == 0
+    j.cursors.set("sink:a", 42)
     j.close()
-    assert Journal(tmp_path / "j.db").cursor("sink:a") == 42
+    assert Journal(tmp_path / "j.db").cursors.get("sink:a") == 42
 
 
 def test_snapshot_reads_see_one_state(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.db")
-    j.append([reading(0)])
+    j.readings.append([reading(0)])
     with j.snapshot():
         first = j.read("SELECT COUNT(*) FROM readings")
-        j.append([reading(1)])  # the writer commits meanwhile
+        j.readings.append([reading(1)])  # the writer commits meanwhile
         with j.snapshot():  # nested: the same read transaction
             assert j.read("SELECT COUNT(*) FROM readings") == first == [(1,)]
     assert j.read("SELECT COUNT(*) FROM readings") == [(2,)]
@@ -77,7 +78,7 @@ def test_snapshot_reads_see_one_state(tmp_path: Path) -> None:
 
 def test_failed_transaction_writes_nothing(tmp_path: Path) -> None:
     j = Journal(tmp_path / "j.db")
-    j.append([reading(0)])
+    j.readings.append([reading(0)])
     bad = Reading("site", "z9", "new", Quantity.TEMPERATURE, 1.0, 1.0)
     try:
         with j.transaction() as db:
@@ -85,19 +86,20 @@ def test_failed_transaction_writes_nothing(tmp_path: Path) -> None:
             raise RuntimeError("boom")
     except RuntimeError:
         pass
-    assert j._db.execute("SELECT COUNT(*) FROM series").fetchone()[0] == 1
-    assert j.append([bad])[0].id == 2  # the writer still works after a rollback
+    assert j.db._db.execute("SELECT COUNT(*) FROM series").fetchone()[0] == 1
+    assert j.readings.append([bad])[0].id == 2  # the writer still works after a rollback
 
 
 WRITER = """
 import sys, time
 from daemon.storage.journal import Journal
+from daemon.ports.errors import JournalFull
 from daemon.ports.model import Quality, Quantity, Reading
 j = Journal(sys.argv[1])
 i = int(sys.argv[2])
 while True:
     batch = [Reading("site", "z1", f"s{k % 7}", Quantity.TEMPERATURE, float(i + k), 1.7e9 + i + k) for k in range(50)]
-    stored = j.append(batch)
+    stored = j.readings.append(batch)
     print(stored[-1].id, flush=True)  # acknowledged: committed
     i += 50
 """
@@ -107,14 +109,15 @@ def test_full_journal_reports_the_full_disk_and_recovers(tmp_path: Path) -> None
     # found by tests/faults: SQLite rolls back by itself on SQLITE_FULL, and our ROLLBACK then raised
     # "cannot rollback - no transaction is active", hiding the real cause from the log
     j = Journal(tmp_path / "j.db")
-    j.append([reading(0)])
-    pages = j._db.execute("PRAGMA page_count").fetchone()[0]
-    j._db.execute(f"PRAGMA max_page_count={pages}")
-    with pytest.raises(sqlite3.OperationalError, match="full"):
-        j.append([Reading("site", "z1", f"s{i}", Quantity.TEMPERATURE, 1.0, 1_700_000_000 + i) for i in range(5000)])
-    j._db.execute("PRAGMA max_page_count=4294967294")
-    assert [r.value for r in j.append([reading(7)])] == [0.7]
-    assert j.count() == 2 and j.quick_check() == "ok"
+    j.readings.append([reading(0)])
+    pages = j.db._db.execute("PRAGMA page_count").fetchone()[0]
+    j.db._db.execute(f"PRAGMA max_page_count={pages}")
+    with pytest.raises(JournalFull, match="full") as refused:
+        j.readings.append([Reading("site", "z1", f"s{i}", Quantity.TEMPERATURE, 1.0, 1_700_000_000 + i) for i in range(5000)])
+    assert isinstance(refused.value.__cause__, sqlite3.OperationalError)  # mapped at the storage boundary
+    j.db._db.execute("PRAGMA max_page_count=4294967294")
+    assert [r.value for r in j.readings.append([reading(7)])] == [0.7]
+    assert j.readings.count() == 2 and j.quick_check() == "ok"
 
 
 def test_acknowledged_readings_survive_sigkill(tmp_path: Path) -> None:
@@ -136,11 +139,11 @@ def test_acknowledged_readings_survive_sigkill(tmp_path: Path) -> None:
         acked = max(acked, *(int(x) for x in lines if x.strip()))
         j = Journal(db)
         assert j.quick_check() == "ok"
-        assert j.max_id() >= acked, f"round {round_}: acknowledged id {acked} missing (max {j.max_id()})"
+        assert j.readings.max_id() >= acked, f"round {round_}: acknowledged id {acked} missing (max {j.readings.max_id()})"
         j.close()
     j = Journal(db)
-    rows = j.read_after(0, 10_000_000)
-    assert len(rows) == j.max_id() and len(rows) % 50 == 0  # whole batches only, no torn transaction
+    rows = j.readings.read_after(0, 10_000_000)
+    assert len(rows) == j.readings.max_id() and len(rows) % 50 == 0  # whole batches only, no torn transaction
 
 
 def test_run_mark_tells_an_unclean_stop(tmp_path: Path) -> None:
@@ -151,25 +154,25 @@ def test_run_mark_tells_an_unclean_stop(tmp_path: Path) -> None:
     j.end_run()
     j = Journal(tmp_path / "j.db")
     assert j.begin_run() is None  # the previous stop was clean: no check needed
-    j.append([reading(0)])
+    j.readings.append([reading(0)])
     del j  # gone without end_run, as after a kill
     j = Journal(tmp_path / "j.db")
     assert j.begin_run() == "ok"
-    assert j.count() == 1
+    assert j.readings.count() == 1
 
 
 def test_read_values_after_is_read_rows_after_in_three_columns(tmp_path: Path) -> None:
     """The forwarders' fast path: the last id and (ts_ms, series, value); no value for a row that is
     not GOOD or has none, so that the caller reads that batch as full rows."""
     j = Journal(tmp_path / "j.db")
-    j.append([reading(i) for i in range(6)])
+    j.readings.append([reading(i) for i in range(6)])
     with j.transaction() as db:
         db.execute("DELETE FROM readings WHERE id = 3")  # ids need not be contiguous
-    j.append([Reading("site", "z1", "s1", Quantity.TEMPERATURE, 85.0, 1_700_000_100, Quality.FAULT, "85"),
+    j.readings.append([Reading("site", "z1", "s1", Quantity.TEMPERATURE, 85.0, 1_700_000_100, Quality.FAULT, "85"),
               Reading("site", "z1", "s1", Quantity.HUMIDITY, None, 1_700_000_101)])
-    rows = j.read_rows_after(1, 3)
-    assert j.read_values_after(1, 3) == (5, [(ts, sid, v) for _, ts, sid, v, _, _ in rows])
+    rows = j.readings.read_rows_after(1, 3)
+    assert j.readings.read_values_after(1, 3) == (5, [(ts, sid, v) for _, ts, sid, v, _, _ in rows])
     assert [r[0] for r in rows] == [2, 4, 5]
-    last, values = j.read_values_after(5, 10)
+    last, values = j.readings.read_values_after(5, 10)
     assert last == 8 and [v for _, _, v in values] == [0.5, None, None]  # a FAULT, a GOOD without value
-    assert j.read_values_after(8, 10) == (8, [])
+    assert j.readings.read_values_after(8, 10) == (8, [])

@@ -1,0 +1,171 @@
+"""The journal file: its connections, migrations, transactions, and the storage error boundary.
+
+WAL mode with `synchronous=FULL`: a committed transaction survives a power cut, and readers
+(API, forwarders) never block the writer. One writer connection behind a lock, one read-only
+connection per thread. The repositories (`readings.py`, `alerts.py` ...) hold the SQL; this module
+holds how it runs. Every sqlite3 error that leaves it is a `StorageError` (`daemon/ports/errors.py`)
+with the sqlite3 error as its cause, as httpx maps httpcore's errors at its boundary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from daemon.ports.errors import JournalCorrupt, JournalFull, JournalLocked, StorageError
+from daemon.storage.schema import SCHEMA
+
+Tx = sqlite3.Connection
+"""The writer connection inside `Database.transaction()`: repositories take it to write in the caller's
+transaction (an alarm, its audit entries and its outbox rows commit together)."""
+
+SQLITE_FULL = 13
+_CORRUPT = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
+_LOCKED = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
+
+
+def disk_full(exc: BaseException) -> bool:
+    """True for SQLite's "database or disk is full", for ENOSPC, and for `JournalFull`."""
+    if isinstance(exc, JournalFull):
+        return True
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == SQLITE_FULL or "disk is full" in str(exc)
+    return isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+
+
+def storage_error(exc: sqlite3.Error) -> StorageError:
+    """The typed error for a sqlite3 error (raise it `from exc`)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if disk_full(exc):
+        return JournalFull(str(exc))
+    if code in _LOCKED or "database is locked" in str(exc):
+        return JournalLocked(str(exc))
+    if code in _CORRUPT or "malformed" in str(exc) or "not a database" in str(exc):
+        return JournalCorrupt(str(exc))
+    return StorageError(str(exc))
+
+
+def and_equal(sql: str, filters: dict[str, Any]) -> tuple[str, list[Any]]:
+    """`sql` (ending in a WHERE clause) with ` AND column = ?` for each filter that is not None, and their values."""
+    args: list[Any] = []
+    for column, value in filters.items():
+        if value is not None:
+            sql += f" AND {column} = ?"
+            args.append(value)
+    return sql, args
+
+
+@contextlib.contextmanager
+def boundary() -> Iterator[None]:
+    """sqlite3 errors raised inside become `StorageError`s."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise storage_error(exc) from exc
+
+
+class Database:
+    """Thread-safe access to the journal file: one writer connection, one reader per thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self.on_full: Callable[[], None] | None = None
+        """Called when a write fails because the disk is full (the disk reserve gives its space back)."""
+        with boundary():
+            self._db = self._connect()
+            self._migrate()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        return db
+
+    def _reader(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            db.execute("PRAGMA query_only=ON")
+            self._local.db = db
+        return db
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """One atomic write: everything inside commits together or not at all."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    self._db.execute("COMMIT")  # in the try: a COMMIT refused by a full disk is rolled back too
+                except BaseException as exc:
+                    if self._db.in_transaction:  # SQLite already rolled back after SQLITE_FULL / IOERR
+                        self._db.execute("ROLLBACK")
+                    if self.on_full is not None and disk_full(exc):
+                        self.on_full()
+                    raise
+            except sqlite3.Error as exc:
+                raise storage_error(exc) from exc
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """`read` calls inside see one state of the journal (one read transaction on this thread's reader)."""
+        db = self._reader()
+        if db.in_transaction:
+            yield
+            return
+        with boundary():
+            db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            with boundary():
+                db.execute("COMMIT")
+
+    def read(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of a read-only query on this thread's reader connection."""
+        try:
+            return self._reader().execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise storage_error(exc) from exc
+
+    def one(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> tuple[Any, ...] | None:
+        """The first row of a read-only query, or None."""
+        try:
+            row: tuple[Any, ...] | None = self._reader().execute(sql, args).fetchone()
+            return row
+        except sqlite3.Error as exc:
+            raise storage_error(exc) from exc
+
+    def _migrate(self) -> None:
+        with self._lock:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            for n, ddl in enumerate(SCHEMA[version:], start=version + 1):
+                with self.transaction() as db:
+                    for stmt in ddl.split(";"):
+                        if stmt.strip():
+                            db.execute(stmt)
+                    db.execute(f"PRAGMA user_version={n}")
+
+    def quick_check(self) -> str:
+        """SQLite's own consistency check; 'ok' when the file is sound."""
+        row = self.one("PRAGMA quick_check")
+        return str(row[0] if row else "")
+
+    def journal_mode(self) -> str:
+        with boundary():
+            return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._db.close()

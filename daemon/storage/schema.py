@@ -1,0 +1,113 @@
+"""The journal's tables, as migrations: `SCHEMA[n]` takes a file at `PRAGMA user_version` n to n + 1.
+
+A migration is never edited once released (boxes in the field run each one once); a change of the
+tables is a new entry at the end. Each runs in one transaction (`daemon/storage/db.py`).
+"""
+
+from __future__ import annotations
+
+# A rollup tier: per series and bucket, count, min, mean and max of GOOD values and the faults
+_ROLLUP_TABLE = """
+    CREATE TABLE {table} (
+        series INTEGER NOT NULL REFERENCES series(id),
+        bucket_ms INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        min REAL, mean REAL, max REAL,
+        faults INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (series, bucket_ms)
+    ) WITHOUT ROWID;
+"""
+
+SCHEMA = [
+    # version 1
+    """
+    CREATE TABLE series (
+        id INTEGER PRIMARY KEY,
+        site TEXT NOT NULL, zone TEXT NOT NULL, sensor TEXT NOT NULL, quantity TEXT NOT NULL,
+        UNIQUE (site, zone, sensor, quantity)
+    );
+    CREATE TABLE readings (
+        id INTEGER PRIMARY KEY,
+        ts_ms INTEGER NOT NULL,
+        series INTEGER NOT NULL REFERENCES series(id),
+        value REAL,
+        quality INTEGER NOT NULL DEFAULT 0,
+        note TEXT
+    );
+    CREATE INDEX readings_series_ts ON readings (series, ts_ms);
+    CREATE TABLE cursors (name TEXT PRIMARY KEY, last_id INTEGER NOT NULL, updated REAL NOT NULL);
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        zone TEXT NOT NULL, sensor TEXT, kind TEXT NOT NULL, severity TEXT NOT NULL,
+        state TEXT NOT NULL,
+        started REAL NOT NULL, fired REAL, acked REAL, acked_by TEXT, resolved REAL,
+        value REAL, limit_value REAL, peak REAL, detail TEXT
+    );
+    CREATE UNIQUE INDEX alerts_open_key ON alerts (key) WHERE state IN ('pending', 'firing', 'acknowledged');
+    CREATE TABLE alert_events (
+        id INTEGER PRIMARY KEY, alert_id INTEGER NOT NULL REFERENCES alerts(id),
+        ts REAL NOT NULL, state TEXT NOT NULL, who TEXT NOT NULL, comment TEXT
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY, alert_id INTEGER REFERENCES alerts(id),
+        created REAL NOT NULL, contact TEXT NOT NULL, address TEXT NOT NULL,
+        notifier TEXT NOT NULL, lang TEXT NOT NULL, text TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT, sent_at REAL, ref TEXT
+    );
+    CREATE INDEX outbox_pending ON outbox (state) WHERE state = 'pending';
+    """,
+    # version 2: escalation timers, channel fallback, template keys, mutes, incoming messages
+    """
+    ALTER TABLE alerts ADD COLUMN esc_step INTEGER;
+    ALTER TABLE alerts ADD COLUMN esc_next REAL;
+    ALTER TABLE outbox ADD COLUMN fallbacks TEXT;
+    ALTER TABLE outbox ADD COLUMN msg_key TEXT;
+    ALTER TABLE outbox ADD COLUMN params TEXT;
+    ALTER TABLE outbox ADD COLUMN next_try REAL;
+    CREATE TABLE mutes (
+        id INTEGER PRIMARY KEY, zone TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL,
+        reason TEXT NOT NULL, who TEXT NOT NULL, created REAL NOT NULL
+    );
+    CREATE TABLE incoming (
+        id INTEGER PRIMARY KEY, ts REAL NOT NULL, channel TEXT NOT NULL, sender TEXT NOT NULL,
+        text TEXT NOT NULL, alert_id INTEGER, outcome TEXT NOT NULL
+    );
+    """,
+    # version 3: raw readings past storage.raw_retention end here (daemon/retention.py); since v6, every reading
+    _ROLLUP_TABLE.format(table="rollup_5m"),
+    # version 4: delivery reports (SMS +CDS, cloud receipts) on the message they confirm
+    """
+    ALTER TABLE outbox ADD COLUMN delivered INTEGER;
+    ALTER TABLE outbox ADD COLUMN delivery_detail TEXT;
+    """,
+    # version 5: lots (traceability codes) with their stays in zones, and the audit log of who changed what
+    """
+    CREATE TABLE lots (
+        code TEXT PRIMARY KEY, commodity TEXT NOT NULL, quantity REAL, unit TEXT, origin TEXT,
+        created REAL NOT NULL, created_by TEXT NOT NULL, checked_out REAL
+    );
+    CREATE TABLE lot_stays (
+        id INTEGER PRIMARY KEY, lot TEXT NOT NULL REFERENCES lots(code), zone TEXT NOT NULL,
+        start REAL NOT NULL, end REAL, who_in TEXT NOT NULL, who_out TEXT
+    );
+    CREATE INDEX lot_stays_lot ON lot_stays (lot, start);
+    CREATE UNIQUE INDEX lot_stays_open ON lot_stays (lot) WHERE end IS NULL;
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY, ts REAL NOT NULL, who TEXT NOT NULL, role TEXT NOT NULL,
+        action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT
+    );
+    CREATE INDEX audit_log_target ON audit_log (target, ts);
+    """,
+    # version 6: rollups of every reading, kept current from a cursor (daemon/rollups.py). rollup_5m now
+    # counts every reading up to the `raw` cursor, not only those retention deleted; the cursor starts
+    # at 0 and the `hourly` row asks for the hours of the rows retention made so far: the daemon's first
+    # rolls backfill both, in small transactions. Raw rows may be missing only before `deleted_before`
+    _ROLLUP_TABLE.format(table="rollup_1h") + """
+    CREATE TABLE rollup_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO rollup_state (name, value) VALUES ('raw', 0);
+    INSERT INTO rollup_state (name, value) SELECT 'deleted_before', COALESCE(MAX(bucket_ms) + 300000, 0) FROM rollup_5m;
+    INSERT INTO rollup_state (name, value) SELECT 'hourly', 0 WHERE EXISTS (SELECT 1 FROM rollup_5m);
+    """,
+]

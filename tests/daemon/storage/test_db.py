@@ -1,0 +1,78 @@
+"""The storage boundary: sqlite3 errors leave storage typed, with the sqlite3 error as cause; transactions are
+all or nothing."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from daemon.ports.errors import JournalCorrupt, JournalFull, JournalLocked, StorageError
+from daemon.ports.model import Quantity, Reading
+from daemon.storage.db import disk_full, storage_error
+from daemon.storage.journal import Journal
+
+
+@pytest.mark.parametrize(("message", "kind"), [
+    ("database or disk is full", JournalFull),
+    ("database is locked", JournalLocked),
+    ("file is not a database", JournalCorrupt),
+    ("database disk image is malformed", JournalCorrupt),
+    ("no such table: nothing", StorageError),
+])
+def test_sqlite_errors_map_to_the_error_tree(message: str, kind: type[StorageError]) -> None:
+    err = storage_error(sqlite3.OperationalError(message))
+    assert type(err) is kind and str(err) == message
+
+
+def test_journal_full_counts_as_disk_full() -> None:
+    assert disk_full(JournalFull("database or disk is full"))
+    assert not disk_full(JournalLocked("database is locked"))
+
+
+def test_a_file_that_is_not_a_journal_is_reported_corrupt(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    path.write_bytes(b"not an sqlite file at all " * 100)
+    with pytest.raises(JournalCorrupt) as refused:
+        Journal(path)
+    assert isinstance(refused.value.__cause__, sqlite3.DatabaseError)
+
+
+def test_a_write_blocked_by_another_writer_is_reported_locked(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j.db")
+    other = sqlite3.connect(tmp_path / "j.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        j.db._db.execute("PRAGMA busy_timeout=50")
+        with pytest.raises(JournalLocked):
+            j.cursors.set("sink:a", 1)
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    j.cursors.set("sink:a", 1)  # free again
+    assert j.cursors.get("sink:a") == 1
+
+
+def test_a_transaction_is_all_or_nothing_and_other_errors_pass_unchanged(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j.db")
+    def fail_inside() -> None:
+        with j.transaction() as tx:
+            j.audit.add(tx, 1.0, "zhang", "operator", "lot.check_in", "L-001", {})
+            raise ValueError("the caller's own error")
+
+    with pytest.raises(ValueError, match="caller's own"):
+        fail_inside()
+    assert j.audit.entries() == []
+    with pytest.raises(StorageError) as refused, j.transaction() as tx:
+        tx.execute("INSERT INTO nowhere VALUES (1)")
+    assert isinstance(refused.value.__cause__, sqlite3.OperationalError)
+
+
+def test_reads_are_behind_the_boundary_too(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j.db")
+    with pytest.raises(StorageError):
+        j.read("SELECT * FROM nowhere")
+    j.readings.append([Reading("site", "z1", "s1", Quantity.TEMPERATURE, 4.0, 1_700_000_000.0)])
+    with j.snapshot():
+        assert j.read("SELECT COUNT(*) FROM readings") == [(1,)]
