@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import html
 import math
 import zoneinfo
@@ -160,12 +161,13 @@ def _page(lang: str, code: str, body: str) -> str:
             f'<p class="note">{e(render("trace.footer", lang))}</p></body></html>')
 
 
+def _text(lang: str, key: str, **params: object) -> str:
+    return html.escape(render(key, lang, **params))
+
+
 def _body(rec: dict[str, Any], lang: str, site: str, tz: zoneinfo.ZoneInfo) -> str:
     e = html.escape
-
-    def t(key: str, **params: object) -> str:
-        return e(render(key, lang, **params))
-
+    t = functools.partial(_text, lang)
     zh = lang.startswith("zh")
 
     def when(ts: float | None) -> str:
