@@ -34,7 +34,7 @@ async def test_two_gateways_one_reading_per_measurement(broker: Broker, tmp_path
         await until_api(d, "tag", (53.49, "%RH"), "humidity")
         broker.publish(f"ruuvi/{u}-gw2/{TAG}", gateway(VECTORS["5 invalid"][0]))  # no sequence: no de-duplication
         await until(lambda: len(journal_values(d, "tag")) == 2, "the not-available reading")
-        faults = d.journal.query(sensor="tag", quantity="temperature")
+        faults = d.journal.readings.query(sensor="tag", quantity="temperature")
         assert [r.value for r in faults] == [pytest.approx(24.3), None]
         assert faults[1].quality.name == "FAULT" and "not available from Ruuvi tag" in faults[1].note
         assert mqtt_driver(d).states["tag"].registered.dropped == 1  # gw2's copy of sequence 205
