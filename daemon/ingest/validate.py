@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from daemon.ports.model import Quality, Quantity, Reading, Sample
+from daemon.ports.model import Flag, Quality, Quantity, Reading, Sample
 from daemon.ports.sources import SensorBase
 
 PHYSICAL = {Quantity.TEMPERATURE: (-50.0, 70.0), Quantity.HUMIDITY: (0.0, 100.0)}
@@ -59,13 +59,16 @@ def normalize(sample: Sample, sensor: SensorBase, site: str, now: float, receive
     qty = _QUANTITIES.get(sample.quantity)  # a dict, not Quantity(...): once per reading on the ingest path
     if qty is None:
         raise Rejected(f"sensor {sensor.id}: unknown quantity {sample.quantity!r}")
-    ts = sample.ts if sample.ts is not None else now
-    note = receive_note if sample.ts is None else ""
-    if ts > now + FUTURE_TOLERANCE:
-        ts, note = now, "device clock ahead; receive time used"
+    ts, note, received = now, receive_note, True
+    if sample.ts is not None:
+        ts, note, received = sample.ts, "", False
+        if ts > now + FUTURE_TOLERANCE:
+            ts, note, received = now, "device clock ahead; receive time used", True
+    # stamped on arrival: a replayed one's time says when it came from the broker, not when it was measured
+    flags = (Flag.RECEIVED | Flag.REPLAYED if sample.replayed else Flag.RECEIVED) if received else Flag.NONE
 
     def fault(why: str, value: float | None = None) -> Reading:
-        return Reading(site, sensor.zone, sensor.id, qty, value, ts, Quality.FAULT, why)
+        return Reading(site, sensor.zone, sensor.id, qty, value, ts, Quality.FAULT, why, flags=flags)
 
     if sample.fault or sample.value is None:
         return fault(sample.fault or "no value")
@@ -89,4 +92,4 @@ def normalize(sample: Sample, sensor: SensorBase, site: str, now: float, receive
     lo, hi = (rng.min, rng.max) if rng else PHYSICAL[qty]
     if not lo <= value <= hi:
         return fault(f"{value:g} outside physical range {lo:g}..{hi:g}", raw)
-    return Reading(site, sensor.zone, sensor.id, qty, round(value, 4), ts, Quality.GOOD, note)
+    return Reading(site, sensor.zone, sensor.id, qty, round(value, 4), ts, Quality.GOOD, note, flags=flags)

@@ -24,6 +24,17 @@ class Quality(enum.IntEnum):
     FAULT = 2
 
 
+class Flag(enum.IntFlag):
+    """What a reading's record says about its timestamp (stored in `readings.flags`)."""
+
+    NONE = 0
+    REPLAYED = 1
+    """Its time is when a broker replayed it from a session's backlog (after a restart or reconnect), not when it
+    was measured: the device sent no time of its own, so the measurement happened some time before."""
+    RECEIVED = 2
+    """Its time is the daemon's arrival time (the device sent none), made distinct within its series."""
+
+
 @dataclass(frozen=True, slots=True)
 class Sample:
     """What a driver hands to the pipeline: one raw value in the device's own unit.
@@ -39,6 +50,8 @@ class Sample:
     unit: str = ""
     ts: float | None = None
     fault: str | None = None
+    replayed: bool = False
+    """The broker delivered it from the session's backlog (queued while the daemon was away); see `Flag.REPLAYED`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +67,7 @@ class Reading:
     quality: Quality = Quality.GOOD
     note: str = ""
     id: int | None = field(default=None, compare=False)
+    flags: Flag = Flag.NONE
 
     @property
     def good(self) -> bool:

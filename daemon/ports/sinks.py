@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from daemon.ports.durations import Duration
 from daemon.ports.model import Reading
 
-Row = tuple[int, int, int, float | None, int, str | None]
-"""A readings row as stored: (id, ts_ms, series, value, quality, note)."""
+Row = tuple[int, int, int, float | None, int, str | None, int | None]
+"""A readings row as stored: (id, ts_ms, series, value, quality, note, flags); flags as `model.Flag` or None."""
 
 
 class JournalReader(Protocol):

@@ -4,6 +4,12 @@ Stored compactly: a `series` row per (site, zone, sensor, quantity), kept in mem
 one narrow `readings` row per value. `append` commits before it returns, so whoever acknowledges
 a reading upstream (MQTT, a buffered logger) does so only for committed rows. This repository is
 the `JournalReader` that sinks get (`daemon/ports/sinks.py`).
+
+Two rows of one series never share a millisecond (InfluxDB keeps one point per series and time): a time
+stamped on arrival that is not after the series' last one moves to last + 1 ms, so a burst (a broker's
+backlog after a restart) keeps every reading in arrival order. A device's own time is never moved, except
+by 1 ms when it repeats with a different value; a device reading repeated exactly (a redelivery) is stored
+once. Only those out-of-order device times cost a look-up; the common path is one dict per series.
 """
 
 from __future__ import annotations
@@ -11,13 +17,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from daemon.ports.model import Quality, Quantity, Reading
+from daemon.ports.model import Flag, Quality, Quantity, Reading
 from daemon.ports.sinks import Row
 from daemon.storage.db import Database, Tx
 
 _QUANTITY = {q.value: q for q in Quantity}
 _QUALITY = {int(q): q for q in Quality}
-_COLS = "SELECT id, ts_ms, series, value, quality, note FROM readings"
+_COLS = "SELECT id, ts_ms, series, value, quality, note, flags FROM readings"
+_FLAGS = {int(f): Flag(f) for f in range(4)}
+STEP_BACK_MS = 60_000
+"""An arrival time this far before its series' last one is a clock stepped back: kept (with a look-up that it
+is free), not moved to last + 1 ms for the hour the clock needs to catch up."""
 
 SeriesKey = tuple[str, str, str, str]  # (site, zone, sensor, quantity)
 
@@ -31,6 +41,8 @@ class Readings:
         """Called before readings are written; raises to refuse them (the disk reserve keeps space for alarms)."""
         self._series: dict[SeriesKey, int] = {}
         self._series_rev: dict[int, SeriesKey] = {}
+        self._last_ms: dict[int, int] = {}
+        """Newest stored ts_ms per series, filled as series are written (the writer is the only one)."""
         self._load_series()
 
     def _load_series(self) -> None:
@@ -49,32 +61,73 @@ class Readings:
         return sid
 
     def append(self, readings: Sequence[Reading]) -> list[Reading]:
-        """Write a batch in one transaction; returns the readings with their journal ids."""
+        """Write a batch in one transaction; returns the stored readings with their journal ids (and times made
+        distinct); a device reading repeated exactly is left out (see the module docstring)."""
         if not readings:
             return []
         if self.gate is not None:
             self.gate()
+        with self._db.transaction() as tx:
+            return self.append_tx(tx, readings)
+
+    def append_tx(self, tx: Tx, readings: Sequence[Reading]) -> list[Reading]:
+        """`append` inside the caller's transaction (the pipeline commits a driver's receipts with it)."""
         out: list[Reading] = []
+        last = dict(self._last_ms)
         try:
-            with self._db.transaction() as tx:
-                for r in readings:
-                    cur = tx.execute(
-                        "INSERT INTO readings (ts_ms, series, value, quality, note) VALUES (?, ?, ?, ?, ?)",
-                        (round(r.ts * 1000), self._series_id(tx, r), r.value, int(r.quality), r.note or None),
-                    )
-                    out.append(_with_id(r, int(cur.lastrowid or 0)))
+            for r in readings:
+                sid = self._series_id(tx, r)
+                ts_ms = self._distinct_ms(tx, sid, r, last)
+                if ts_ms is None:
+                    continue
+                cur = tx.execute(
+                    "INSERT INTO readings (ts_ms, series, value, quality, note, flags) VALUES (?, ?, ?, ?, ?, ?)",
+                    (ts_ms, sid, r.value, int(r.quality), r.note or None, int(r.flags) or None),
+                )
+                out.append(_stored(r, int(cur.lastrowid or 0), ts_ms))
         except BaseException:
             self._series.clear()
             self._series_rev.clear()
             self._load_series()  # series rows inserted in the failed transaction are gone
             raise
+        self._last_ms = last  # only once the caller's transaction got this far; a failed one leaves it as it was
         return out
 
+    def _distinct_ms(self, tx: Tx, sid: int, r: Reading, last: dict[int, int]) -> int | None:
+        """The millisecond `r` is stored at, or None for an exact repeat of a stored device reading."""
+        ts_ms = round(r.ts * 1000)
+        top = last.get(sid)
+        if top is None:
+            row = tx.execute("SELECT max(ts_ms) FROM readings WHERE series = ?", (sid,)).fetchone()
+            top = -1 if row[0] is None else int(row[0])
+        if ts_ms > top:
+            last[sid] = ts_ms
+            return ts_ms
+        if r.flags & Flag.RECEIVED and ts_ms > top - STEP_BACK_MS:
+            last[sid] = top + 1
+            return top + 1
+        last[sid] = top
+        return self._free_ms(tx, sid, r, ts_ms)
+
+    @staticmethod
+    def _free_ms(tx: Tx, sid: int, r: Reading, ts_ms: int) -> int | None:
+        """An out-of-order time: kept if free; a device reading stored there already with the same value and
+        quality is a repeat (None); else the next free millisecond."""
+        while True:
+            row = tx.execute("SELECT value, quality FROM readings WHERE series = ? AND ts_ms = ? LIMIT 1",
+                             (sid, ts_ms)).fetchone()
+            if row is None:
+                return ts_ms
+            if not r.flags & Flag.RECEIVED and row[0] == r.value and row[1] == int(r.quality):
+                return None
+            ts_ms += 1
+
     def _row(self, row: tuple[Any, ...]) -> Reading:
-        rid, ts_ms, sid, value, quality, note = row
+        rid, ts_ms, sid, value, quality, note, flags = row
         site, zone, sensor, qty = self._series_rev.get(sid) or self._refresh_series(sid)
         # dict look-ups, not Quantity(qty) / Quality(q): the enum calls were a third of read_after (py-spy)
-        return Reading(site, zone, sensor, _QUANTITY[qty], value, ts_ms / 1000, _QUALITY[quality], note or "", rid)
+        return Reading(site, zone, sensor, _QUANTITY[qty], value, ts_ms / 1000, _QUALITY[quality], note or "", rid,
+                       _FLAGS[flags or 0])
 
     def _refresh_series(self, sid: int) -> SeriesKey:
         row = self._db.one("SELECT site, zone, sensor, quantity FROM series WHERE id = ?", (sid,))
@@ -101,8 +154,8 @@ class Readings:
         if last is None:
             return last_id, []
         return last, self._db.read(
-            "SELECT ts_ms, series, CASE WHEN quality = 0 THEN value END FROM readings WHERE id > ? AND id <= ? "
-            "ORDER BY id", (last_id, last))
+            "SELECT ts_ms, series, CASE WHEN quality = 0 AND (flags IS NULL OR flags & 1 = 0) THEN value END "
+            "FROM readings WHERE id > ? AND id <= ? ORDER BY id", (last_id, last))
 
     def series_key(self, sid: int) -> SeriesKey:
         """(site, zone, sensor, quantity) of a series id."""
@@ -168,12 +221,13 @@ class Readings:
     def latest(self) -> list[Reading]:
         """The newest reading of every series (to seed the live view after a restart)."""
         rows = self._db.read(
-            "SELECT r.id, r.ts_ms, r.series, r.value, r.quality, r.note FROM readings r "
+            "SELECT r.id, r.ts_ms, r.series, r.value, r.quality, r.note, r.flags FROM readings r "
             "JOIN (SELECT series, MAX(ts_ms) AS m FROM readings GROUP BY series) t "
             "ON r.series = t.series AND r.ts_ms = t.m"
         )
         return [self._row(r) for r in rows]
 
 
-def _with_id(r: Reading, rid: int) -> Reading:
-    return Reading(r.site, r.zone, r.sensor, r.quantity, r.value, r.ts, r.quality, r.note, rid)
+def _stored(r: Reading, rid: int, ts_ms: int) -> Reading:
+    ts = r.ts if round(r.ts * 1000) == ts_ms else ts_ms / 1000
+    return Reading(r.site, r.zone, r.sensor, r.quantity, r.value, ts, r.quality, r.note, rid, r.flags)

@@ -110,4 +110,12 @@ SCHEMA = [
     INSERT INTO rollup_state (name, value) SELECT 'deleted_before', COALESCE(MAX(bucket_ms) + 300000, 0) FROM rollup_5m;
     INSERT INTO rollup_state (name, value) SELECT 'hourly', 0 WHERE EXISTS (SELECT 1 FROM rollup_5m);
     """,
+    # version 7: reading flags (bit 1: the time is the arrival time of a reading a broker replayed from a
+    # session's backlog, not its measurement time; `daemon/ports/model.py` Flag), and receipts: what a driver
+    # stored with a commit (e.g. MQTT packet ids of messages not yet acknowledged) so that, after a kill, it
+    # recognises a redelivered copy without looking each message up (`daemon/storage/receipts.py`)
+    """
+    ALTER TABLE readings ADD COLUMN flags INTEGER;
+    CREATE TABLE receipts (id INTEGER PRIMARY KEY, source TEXT NOT NULL, body BLOB NOT NULL);
+    """,
 ]

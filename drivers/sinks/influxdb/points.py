@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from daemon.ports.errors import SinkError
-from daemon.ports.model import Quantity, Reading
+from daemon.ports.model import Flag, Quantity, Reading
 from daemon.ports.sinks import AlarmEvent, Batch
 
 if TYPE_CHECKING:
@@ -30,7 +30,8 @@ PRECISION = "ms"  # WritePrecision.MS; influxdb_client is imported on first use 
 
 
 def to_point(r: Reading, commodity: str | None) -> Point:
-    """GOOD readings go to `readings` (field named by quantity); FAULT ones to `sensor_faults`."""
+    """GOOD readings go to `readings` (field named by quantity); FAULT ones to `sensor_faults`. A replayed
+    reading (its time is the broker's replay, not the measurement) carries `replayed=true`."""
     from influxdb_client.client.write.point import Point  # first use only: load_all() imports this module always
 
     if r.good and r.value is not None:
@@ -41,6 +42,8 @@ def to_point(r: Reading, commodity: str | None) -> Point:
         p.tag("quantity", r.quantity.value).field("note", r.note or "fault")
         if r.value is not None and math.isfinite(r.value):
             p.field("value", float(r.value))
+    if r.flags & Flag.REPLAYED:  # a field, not a tag: the point stays in its series
+        p.field("replayed", True)
     p.tag("site", r.site).tag("zone", r.zone).tag("sensor", r.sensor)
     if commodity:
         p.tag("commodity", commodity)
@@ -61,7 +64,7 @@ def _series_prefix(site: str, zone: str, sensor: str, commodity: str | None, qua
 
 def _line(r: Reading, commodity: str | None) -> str:
     """One reading's line: Point's own output for faults, Point's cached series prefix for good values."""
-    if r.good and r.value is not None and math.isfinite(r.value):
+    if r.good and r.value is not None and math.isfinite(r.value) and not r.flags & Flag.REPLAYED:
         value = str(float(r.value))
         if value.endswith(".0"):  # as Point does: whole floats without ".0" (still floats: no "i")
             value = value[:-2]
@@ -117,8 +120,8 @@ def encode_rows(source: str, rows: Sequence[Row], journal: JournalReader, commod
     prefixes: dict[int, str] = {}
     texts: dict[float, str] = {}
     for row in rows:
-        _, ts_ms, sid, value, quality, _note = row
-        if quality == 0 and value is not None:
+        _, ts_ms, sid, value, quality, _note, flags = row
+        if quality == 0 and value is not None and not (flags or 0) & Flag.REPLAYED:
             text = texts.get(value) or _value_text(value, texts)
             if text:
                 prefix = prefixes.get(sid) or _prefix(sid, journal, commodities, prefixes)

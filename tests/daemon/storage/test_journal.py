@@ -171,7 +171,7 @@ def test_read_values_after_is_read_rows_after_in_three_columns(tmp_path: Path) -
     j.readings.append([Reading("site", "z1", "s1", Quantity.TEMPERATURE, 85.0, 1_700_000_100, Quality.FAULT, "85"),
               Reading("site", "z1", "s1", Quantity.HUMIDITY, None, 1_700_000_101)])
     rows = j.readings.read_rows_after(1, 3)
-    assert j.readings.read_values_after(1, 3) == (5, [(ts, sid, v) for _, ts, sid, v, _, _ in rows])
+    assert j.readings.read_values_after(1, 3) == (5, [(ts, sid, v) for _, ts, sid, v, _, _, _ in rows])
     assert [r[0] for r in rows] == [2, 4, 5]
     last, values = j.readings.read_values_after(5, 10)
     assert last == 8 and [v for _, _, v in values] == [0.5, None, None]  # a FAULT, a GOOD without value
