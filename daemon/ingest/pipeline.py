@@ -25,6 +25,7 @@ from daemon.ingest.validate import Rejected, normalize
 from daemon.ports.clock import Clock
 from daemon.ports.errors import ReadingsHeldBack
 from daemon.ports.model import Reading, Sample
+from daemon.ports.sources import Receipt
 from daemon.ports.stats import Stats
 from daemon.storage.journal import Journal
 
@@ -44,6 +45,7 @@ class _Entry:
     committed: asyncio.Future[None]
     held: list[Any] = field(default_factory=list)
     released: asyncio.Future[None] | None = None
+    receipt: Receipt | None = None
 
 
 class Pipeline:
@@ -99,8 +101,9 @@ class Pipeline:
             out.append(r)
         return out
 
-    def submit(self, samples: Sequence[Sample]) -> asyncio.Future[None] | None:
-        """Queue samples; the future completes once their readings are committed (None: nothing to store)."""
+    def submit(self, samples: Sequence[Sample], receipt: Receipt | None = None, /) -> asyncio.Future[None] | None:
+        """Queue samples; the future completes once their readings are committed (None: nothing to store).
+        `receipt` is committed with them (`daemon/ports/sources.py`)."""
         readings = self.to_readings(samples)
         if not readings:
             return None
@@ -112,7 +115,7 @@ class Pipeline:
                 self.stats.inc("subscriber_errors")
                 log.exception("screening %d readings failed; they are still stored", len(readings))
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Entry(readings, fut, held))
+        self._pending.append(_Entry(readings, fut, held, receipt=receipt))
         self._count += len(readings)
         if held or self._count >= self.cfg.storage.batch_max or self.cfg.storage.flush_interval == 0:
             self._wake.set()
@@ -159,17 +162,20 @@ class Pipeline:
                 return []
             batch, self._pending, self._count = self._pending, [], 0
             readings = [r for e in batch for r in e.readings]
+            receipts = [e.receipt for e in batch if e.receipt is not None]
             stored: list[Reading] = []
             failed: BaseException | None = None
             if readings:
                 try:
-                    stored = await asyncio.to_thread(self.journal.readings.append, readings)
+                    stored = await asyncio.to_thread(self.journal.commit, readings, receipts)
                 except Exception as exc:  # disk full, I/O error: the emitters must not acknowledge
                     failed = exc
                     self.stats.inc("journal_write_errors")
                     log.error("journal write of %d readings failed: %s", len(readings), exc)
                 else:
                     self.stats.inc("readings_stored", len(stored))
+                    if len(stored) < len(readings):  # a device reading delivered again (readings.py)
+                        self.stats.inc("readings_repeated", len(readings) - len(stored))
             for e in batch:
                 if e.readings and not e.committed.done():
                     if failed is None:

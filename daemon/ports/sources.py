@@ -60,8 +60,24 @@ class SensorBase(BaseModel):
 
 
 Emit = Callable[[Sequence[Sample]], Awaitable[None]]
-# Queue samples without waiting: the future completes at their journal commit (None: nothing to store).
-Submit = Callable[[Sequence[Sample]], asyncio.Future[None] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A small note a driver commits in the same transaction as a batch's readings, and reads back after a
+    restart (`DriverContext.receipts`): what it needs to recognise a copy of that batch delivered again (MQTT:
+    the packet ids of messages stored but perhaps not acknowledged when the process was killed)."""
+
+    source: str
+    body: bytes
+
+
+class Submit(Protocol):
+    """Queue samples without waiting: the future completes at their journal commit (None: nothing to store).
+    A `receipt` commits with them, in the same transaction."""
+
+    def __call__(self, samples: Sequence[Sample], receipt: Receipt | None = None, /) -> asyncio.Future[None] | None:
+        ...
 
 
 class SiteFacts(Protocol):
@@ -102,17 +118,22 @@ class DriverContext:
     log: logging.Logger
     settings: DriverSettings | None
     submit: Submit | None = None
+    receipts: Callable[[str], list[bytes]] | None = None
+    """The bodies of a source's newest receipts, oldest first (None: nothing is kept, e.g. the doctor)."""
 
     def submitter(self) -> Submit:
-        """`submit`, or for a context without one (doctor, tests) emit() run as a task."""
+        """`submit`, or for a context without one (doctor, tests) emit() run as a task (receipts dropped)."""
         if self.submit is not None:
             return self.submit
         emit = self.emit
 
-        def submit(samples: Sequence[Sample]) -> asyncio.Future[None]:
+        def submit(samples: Sequence[Sample], _receipt: Receipt | None = None, /) -> asyncio.Future[None]:
             return asyncio.ensure_future(emit(samples))
 
         return submit
+
+    def recent_receipts(self, source: str) -> list[bytes]:
+        return [] if self.receipts is None else self.receipts(source)
 
 
 class SensorDriver(abc.ABC):

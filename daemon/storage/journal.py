@@ -9,6 +9,7 @@ per table group; callers use those (`journal.readings.append(...)`, `journal.ale
 - `outbox`    messages out and replies in (`outbox.py`)
 - `mutes`     planned silences (`mutes.py`)
 - `lots`      lots and their stays (`lots.py`); `audit` who changed what (`audit.py`)
+- `receipts`  what drivers commit with their readings to know a redelivery after a kill (`receipts.py`)
 
 Rollups and retention (`rollups.py`, `retention.py`) work on the file as a whole. A write that spans
 groups takes one `transaction()` and hands it to each repository's write (an alarm transition, its
@@ -23,6 +24,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from daemon.ports.model import Reading
+from daemon.ports.sources import Receipt
 from daemon.storage.alerts import Alerts
 from daemon.storage.audit import AuditLog
 from daemon.storage.cursors import Cursors
@@ -31,6 +34,7 @@ from daemon.storage.lots import LotStays
 from daemon.storage.mutes import Mutes
 from daemon.storage.outbox import Outbox
 from daemon.storage.readings import Readings
+from daemon.storage.receipts import Receipts
 
 
 class Journal:
@@ -47,6 +51,7 @@ class Journal:
         self.mutes = Mutes(self.db)
         self.lots = LotStays(self.db)
         self.audit = AuditLog(self.db)
+        self.receipts = Receipts(self.db)
 
     @property
     def on_full(self) -> Callable[[], None] | None:
@@ -60,6 +65,17 @@ class Journal:
     def transaction(self) -> AbstractContextManager[Tx]:
         """One atomic write across repositories: everything inside commits together or not at all."""
         return self.db.transaction()
+
+    def commit(self, readings: Sequence[Reading], receipts: Sequence[Receipt] = ()) -> list[Reading]:
+        """Readings and the receipts of the drivers that sent them, in one transaction (the pipeline's write)."""
+        if not readings and not receipts:
+            return []
+        if self.readings.gate is not None:
+            self.readings.gate()
+        with self.transaction() as tx:
+            stored = self.readings.append_tx(tx, readings)
+            self.receipts.add(tx, receipts)
+        return stored
 
     def snapshot(self) -> AbstractContextManager[None]:
         """`read` calls inside see one state of the journal (one read transaction on this thread's reader)."""

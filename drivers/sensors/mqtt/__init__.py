@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
+import secrets
 import threading
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable, Sequence
@@ -29,9 +31,11 @@ from daemon.ports.broker import MqttConfig
 from daemon.ports.errors import SensorError
 from daemon.ports.model import Sample
 from daemon.ports.payloads import PayloadError
-from daemon.ports.sources import DriverContext, SensorBase, SensorDriver
+from daemon.ports.sources import DriverContext, Receipt, SensorBase, SensorDriver
 from drivers.registry import sensor
 from drivers.sensors.mqtt.formats import BadPayload, DeviceState, parse
+from drivers.sensors.mqtt.redelivery import ReceiptBook
+from drivers.sensors.mqtt.replay import ReplayWatch
 from drivers.sensors.mqtt.schema import MqttSensorConfig
 from drivers.sensors.mqtt.topics import availability_topic, data_topics, discovery_filters, minimal, parse_online
 
@@ -56,6 +60,7 @@ class _Conn:
 
     kind: str
     detail: str = ""
+    marker: bytes | None = None  # a resumed session's replay marker (replay.py)
 
 
 def _poster(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[object]) -> Callable[[object], None]:
@@ -155,6 +160,8 @@ class MqttDriver(SensorDriver):
         # connection dropped during their commit): the broker resends them with DUP set, and they are
         # acknowledged without being stored twice. Touched under _gen_lock (the acker and the loop).
         self._stored_unacked: Counter[tuple[int, str, bytes]] = Counter()
+        self._book = ReceiptBook()  # what was stored, across a kill too (read back in run())
+        self._replay = ReplayWatch(self.client_id)
 
     @property
     def source(self) -> str:
@@ -233,7 +240,9 @@ class MqttDriver(SensorDriver):
                 return
             bump()
             self._subscribe(c, qos)
-            post(_Conn("connected", "session resumed" if getattr(flags, "session_present", False) else "new session"))
+            resumed = bool(getattr(flags, "session_present", False))
+            marker = self._send_marker(c) if resumed and acking else None
+            post(_Conn("connected", "session resumed" if resumed else "new session", marker))
 
         def on_disconnect(_c: paho.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
             bump()
@@ -249,6 +258,14 @@ class MqttDriver(SensorDriver):
         client.on_disconnect = on_disconnect
         client.on_connect_fail = on_connect_fail
         client.on_message = on_message
+
+    def _send_marker(self, client: paho.Client) -> bytes:
+        """Publish the replay marker the broker queues behind this session's backlog (replay.py)."""
+        marker = secrets.token_hex(8).encode()
+        topic = self._replay.topic
+        client.subscribe(topic, qos=1)
+        client.publish(topic, marker, qos=1)
+        return marker
 
     @staticmethod
     def _shutdown(client: paho.Client) -> None:
@@ -280,6 +297,7 @@ class MqttDriver(SensorDriver):
             settings = self.ctx.settings
             batch_max = max(BATCH_MAX, settings.storage.batch_max if settings is not None else 0)
             submit = self.ctx.submitter()
+            self._book = ReceiptBook(self.ctx.recent_receipts(self.source))
             # Batches are handed on without waiting for their commit (that is the acker's job), so the
             # next batch is parsed and screened by the rules while the journal writes this one.
             inflight: asyncio.Queue[tuple[asyncio.Future[None] | None, list[tuple[int, paho.MQTTMessage]]]] = \
@@ -297,7 +315,8 @@ class MqttDriver(SensorDriver):
                         batch.append(queue.get_nowait())
                     samples, acks = self._take(batch)
                     if acks:
-                        entry = (submit(samples) if samples else None, acks)
+                        receipt = Receipt(self.source, self._book.body([m for _, m in acks])) if samples else None
+                        entry = (submit(samples, receipt) if samples else None, acks)
                         if inflight.full():
                             await _unless_failed(inflight.put(entry), acker)
                         else:
@@ -322,9 +341,14 @@ class MqttDriver(SensorDriver):
                 continue
             assert isinstance(item, tuple)
             gen, msg = item
-            if not (msg.dup and self._already_stored(msg)):
-                samples += self._handle(msg, gen)
             acks.append((gen, msg))
+            if self._replay.is_marker(msg.topic):
+                self._replay.marker(bytes(msg.payload))
+                continue
+            replayed = self._replay.replaying() or bool(msg.retain)  # a retained value is old too
+            if msg.dup and (self._already_stored(msg) or self._stored_before(msg)):
+                continue
+            samples += self._handle(msg, gen, replayed)
         return samples, acks
 
     async def _acker(self, client: paho.Client,
@@ -367,6 +391,13 @@ class MqttDriver(SensorDriver):
         self.counters["redelivered_already_stored"] += 1
         return True
 
+    def _stored_before(self, msg: paho.MQTTMessage) -> bool:
+        """A resent message (DUP) committed before a kill or a dropped connection (its receipt says so)."""
+        if not self._book.stored(msg):
+            return False
+        self.counters["redelivered_already_stored"] += 1
+        return True
+
     def quiesce(self) -> None:
         self._quiet = True
 
@@ -404,12 +435,17 @@ class MqttDriver(SensorDriver):
             if ev.detail == "new session":  # the broker forgot the session: nothing will be resent
                 with self._gen_lock:
                     self._stored_unacked.clear()
+            if ev.marker is not None:
+                self._replay.start(ev.marker)
+            else:
+                self._replay.stop()
             self._logged = {k for k in self._logged if k[0] == "bad"}
             log.info("%s: connected as %s (%s)", self.source, self.client_id, ev.detail)
             self._all_online(True, f"MQTT broker {where} connected")
             return
         was = self.connected
         self.connected = False
+        self._replay.stop()
         kind = ev.kind
         if kind == "lost" and not was:
             if self.state.startswith("broker refused"):
@@ -439,7 +475,7 @@ class MqttDriver(SensorDriver):
             self.ctx.log.warning("%s: bad payload on %s: %s (payload %r); counted, logged once",
                                  self.source, topic, reason, _shown(payload))
 
-    def _handle(self, msg: paho.MQTTMessage, gen: int = 0) -> list[Sample]:
+    def _handle(self, msg: paho.MQTTMessage, gen: int = 0, replayed: bool = False) -> list[Sample]:
         """Route one message: availability, data for mapped sensors, or a note for the installer."""
         topic, payload = msg.topic, bytes(msg.payload)
         data, av = self.routes.get(topic), self.avail.get(topic)
@@ -454,7 +490,11 @@ class MqttDriver(SensorDriver):
             return []
         self.counters["messages"] += 1
         self._availability(av or (), topic, payload)
-        return self._samples(data or (), msg, topic, payload)
+        samples = self._samples(data or (), msg, topic, payload)
+        if replayed:
+            self.counters["replayed_messages"] += 1
+            return [dataclasses.replace(smp, replayed=True) for smp in samples]
+        return samples
 
     def _retained_again(self, topic: str, payload: bytes, gen: int) -> bool:
         """True for a retained copy already handled since (re)subscribing: the broker sends one per matching

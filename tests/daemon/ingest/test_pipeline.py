@@ -29,12 +29,12 @@ class SlowReadings(Readings):
         self.entered = threading.Event()
         self.release = threading.Event()
 
-    def append(self, readings):  # type: ignore[no-untyped-def]
+    def append_tx(self, tx, readings):  # type: ignore[no-untyped-def]
         self.batches.append(len(readings))
         if len(self.batches) == 1:
             self.entered.set()
             self.release.wait(10)
-        return super().append(readings)
+        return super().append_tx(tx, readings)
 
 
 class SlowJournal(Journal):
@@ -112,7 +112,7 @@ async def test_events_of_readings_that_were_not_stored_are_discarded_not_release
     cfg = _slow_timer(tmp_path)
 
     class FullJournal(Readings):
-        def append(self, readings):  # type: ignore[no-untyped-def]
+        def append_tx(self, tx, readings):  # type: ignore[no-untyped-def]
             raise OSError(28, "No space left on device")
 
     released: list[list[str]] = []
@@ -161,7 +161,7 @@ async def test_readings_held_back_by_a_full_disk_still_raise_their_alarms(tmp_pa
     from daemon.ports.errors import ReadingsHeldBack
 
     class HeldBack(Readings):
-        def append(self, readings):  # type: ignore[no-untyped-def]
+        def append_tx(self, tx, readings):  # type: ignore[no-untyped-def]
             raise ReadingsHeldBack("disk full: readings wait, the reserve serves alarms")
 
     released: list[list[str]] = []

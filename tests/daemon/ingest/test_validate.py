@@ -131,7 +131,7 @@ def test_pipeline_counts_faults_logs_once_and_journals_them(
 
 def test_pipeline_write_failure_is_not_acknowledged(config: AppConfig, tmp_path: Path) -> None:
     class Broken(Readings):
-        def append(self, readings):  # type: ignore[no-untyped-def]
+        def append_tx(self, tx, readings):  # type: ignore[no-untyped-def]
             raise OSError(28, "No space left on device")
 
     async def go() -> None:

@@ -21,7 +21,7 @@ from daemon.app.runtime import Daemon
 from daemon.config.schema import AppConfig
 from daemon.ports.clock import Clock
 from daemon.ports.model import Sample
-from daemon.ports.sources import DriverContext
+from daemon.ports.sources import DriverContext, Receipt
 from drivers.sensors.mqtt import MqttDriver
 from tests.conftest import make_config
 from tests.drivers.sensors.mqtt.conftest import Broker, PersistentBroker, RestartableBroker
@@ -422,9 +422,11 @@ class HeldCommits(Recorder):
     def __init__(self) -> None:
         super().__init__()
         self.commits: list[asyncio.Future[None]] = []
+        self.receipts: list[Receipt | None] = []
 
-    def submit(self, samples: Sequence[Sample]) -> asyncio.Future[None]:
+    def submit(self, samples: Sequence[Sample], receipt: Receipt | None = None, /) -> asyncio.Future[None]:
         self.samples += samples
+        self.receipts.append(receipt)
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.commits.append(fut)
         return fut
