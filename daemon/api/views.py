@@ -7,7 +7,7 @@ from typing import Any
 from daemon.alarms.texts import render_detail
 from daemon.api.services import Services
 from daemon.messages import render
-from daemon.ports.model import Reading
+from daemon.ports.model import Flag, Reading
 from daemon.storage.alerts import AlertRow
 
 _RANK = {"firing": 3, "acknowledged": 2, "pending": 1}
@@ -17,6 +17,9 @@ def reading_json(r: Reading) -> dict[str, Any]:
     return {
         "id": r.id, "ts": r.ts, "zone": r.zone, "sensor": r.sensor, "quantity": r.quantity.value,
         "value": r.value, "unit": r.quantity.unit, "quality": r.quality.name.lower(), "note": r.note or None,
+        # "arrival": the device sent no time; "replayed": and the broker delivered it late, from its backlog
+        "time": "device" if not r.flags & Flag.RECEIVED else "arrival",
+        "replayed": bool(r.flags & Flag.REPLAYED),
     }
 
 

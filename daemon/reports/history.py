@@ -11,6 +11,7 @@ midnight (its current UTC offset), so day buckets are calendar days where the ma
 
 from __future__ import annotations
 
+import bisect
 import csv
 import io
 from collections.abc import Sequence
@@ -44,10 +45,33 @@ class Series:
     quantity: str
     step: int
     rows: list[tuple[float, float, float, float, int]] = field(default_factory=list)
+    replayed: list[float] = field(default_factory=list)
+    """Times of readings a broker replayed from its backlog: their time is the arrival, not the measurement."""
 
     def json(self) -> dict[str, Any]:
         return {"zone": self.zone, "sensor": self.sensor, "quantity": self.quantity, "step": self.step,
-                "columns": list(COLUMNS), "rows": [list(r) for r in self.rows]}
+                "columns": list(COLUMNS), "rows": [list(r) for r in self.rows],
+                "replayed": replayed_spans(self.replayed)}
+
+    def replayed_in(self, ts: float) -> int:
+        """Replayed readings in the point at `ts` (the reading itself, or its bucket)."""
+        times = self.replayed
+        if self.step:
+            return bisect.bisect_left(times, ts + self.step) - bisect.bisect_left(times, ts)
+        i = bisect.bisect_left(times, ts - 0.0005)
+        return int(i < len(times) and abs(times[i] - ts) < 0.0005)
+
+
+def replayed_spans(times: Sequence[float], gap: float = 60.0) -> list[list[float]]:
+    """Runs of replayed readings as [first, last, count], a new run after `gap` seconds without one."""
+    spans: list[list[float]] = []
+    for t in times:
+        if spans and t - spans[-1][1] <= gap:
+            spans[-1][1] = t
+            spans[-1][2] += 1
+        else:
+            spans.append([t, t, 1])
+    return spans
 
 
 _RAW = ("SELECT ts_ms, value, value, value, 1 FROM readings {how} WHERE {where} series = :sid "
@@ -146,7 +170,7 @@ def history(
                                     key=lambda kv: kv[1]):
         rows = raw_rows(journal, sid, start, end, max_points) if raw else bucket_rows(
             journal, sid, start, end, step, offset_s)
-        out.append(Series(z, s, q, step, rows))  # type: ignore[arg-type]
+        out.append(Series(z, s, q, step, rows, journal.readings.replayed_times(sid, start, end)))  # type: ignore[arg-type]
     return out
 
 
@@ -155,9 +179,10 @@ def to_csv(series: Sequence[Series]) -> str:
     buf = io.StringIO()
     buf.write("\ufeff")
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(["zone", "sensor", "quantity", "step_s", "time_utc", *COLUMNS])
+    # replayed: readings in the point whose time is when the broker replayed them, not when they were measured
+    w.writerow(["zone", "sensor", "quantity", "step_s", "time_utc", *COLUMNS, "replayed"])
     for s in series:
         for ts, lo, mean, hi, n in s.rows:
             iso = datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
-            w.writerow([s.zone, s.sensor, s.quantity, s.step, iso, ts, lo, mean, hi, n])
+            w.writerow([s.zone, s.sensor, s.quantity, s.step, iso, ts, lo, mean, hi, n, s.replayed_in(ts)])
     return buf.getvalue()

@@ -207,6 +207,12 @@ class Readings:
         args.append(limit)
         return [self._row(r) for r in self._db.read(sql, args)]
 
+    def replayed_times(self, sid: int, start: float, end: float) -> list[float]:
+        """Times of `sid`'s replayed readings in [start, end) (a partial index holds only those rows)."""
+        rows = self._db.read("SELECT ts_ms FROM readings WHERE series = ? AND ts_ms >= ? AND ts_ms < ? AND flags & 1 "
+                             "ORDER BY ts_ms", (sid, round(start * 1000), round(end * 1000)))
+        return [ts / 1000 for (ts,) in rows]
+
     def series_ids(
         self, *, zone: str | None = None, sensor: str | None = None, quantity: str | None = None
     ) -> dict[int, SeriesKey]:

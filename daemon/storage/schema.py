@@ -116,6 +116,7 @@ SCHEMA = [
     # recognises a redelivered copy without looking each message up (`daemon/storage/receipts.py`)
     """
     ALTER TABLE readings ADD COLUMN flags INTEGER;
+    CREATE INDEX readings_replayed ON readings (series, ts_ms) WHERE flags & 1;
     CREATE TABLE receipts (id INTEGER PRIMARY KEY, source TEXT NOT NULL, body BLOB NOT NULL);
     """,
 ]

@@ -100,7 +100,8 @@ async def test_history_of_a_year_is_downsampled_on_the_server(running) -> None: 
                                                   "format": "csv"})
     assert c.headers["content-type"].startswith("text/csv") and "attachment" in c.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(c.text.lstrip("\ufeff"))))
-    assert rows[0] == ["zone", "sensor", "quantity", "step_s", "time_utc", "ts", "min", "mean", "max", "count"]
+    assert rows[0] == ["zone", "sensor", "quantity", "step_s", "time_utc", "ts", "min", "mean", "max", "count",
+                       "replayed"]
     assert len(rows) - 1 <= 1000 and rows[1][3] == "300" and rows[1][4] == "2025-11-19T16:00:00Z"
     # a zone id from the query string lands in the file name: non-latin-1 must not break the header
     c = await http.get("/api/v1/history", params={"zone": "冷库ğ", "start": "2025-11-20", "end": "2025-11-22",
@@ -261,3 +262,24 @@ async def test_lots_roles_record_trace_and_qr(running) -> None:  # type: ignore[
     assert png.status_code == 200 and png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
     assert png.content == qr_png(f"https://trace.example.cn/trace/{code}")  # api.public_url, not the LAN address
     assert (await http.get("/trace/NOPE-1/qr.png")).status_code == 404
+
+
+@pytest.mark.asyncio
+async def test_replayed_readings_say_so_in_the_readings_the_history_and_the_export(
+        running: tuple[Daemon, ManualClock, httpx.AsyncClient]) -> None:
+    d, clock, http = running
+    now = clock.now()
+    await d.pipeline.emit([Sample("s1", "temperature", 5.0, "C")])  # live, stamped on arrival
+    await d.pipeline.emit([Sample("s1", "temperature", v, "C", replayed=True) for v in (5.5, 6.0, 6.5)])
+    await d.pipeline.emit([Sample("s1", "temperature", 7.0, "C", ts=now - 30)])  # the device's own time
+    got = (await http.get("/api/v1/readings", params={"sensor": "s1", "start": str(now - 60)})).json()["readings"]
+    assert [(r["value"], r["time"], r["replayed"]) for r in got] == [
+        (7.0, "device", False), (5.0, "arrival", False), (5.5, "arrival", True), (6.0, "arrival", True),
+        (6.5, "arrival", True)]
+    assert len({r["ts"] for r in got}) == 5  # one burst, one arrival time: still five distinct times
+    params = {"sensor": "s1", "quantity": "temperature", "start": str(now - 60), "end": str(now + 60)}
+    hist = (await http.get("/api/v1/history", params=params)).json()["series"][0]
+    assert hist["replayed"] == [[now + 0.001, now + 0.003, 3]]
+    c = await http.get("/api/v1/history", params={**params, "format": "csv"})
+    rows = list(csv.reader(io.StringIO(c.text.lstrip("\ufeff"))))
+    assert [(r[7], r[-1]) for r in rows[1:]] == [("7.0", "0"), ("5.0", "0"), ("5.5", "1"), ("6.0", "1"), ("6.5", "1")]
