@@ -220,6 +220,18 @@ class JournalProbe:
         return top > 0 and self.cursor() >= top
 
 
+def settle(probe: JournalProbe, want: int, deadline_s: float = 60) -> None:
+    """Wait until the running daemon has journaled at least `want` rows, stopped growing and forwarded them all;
+    a proof does not fail here: if that never happens, the tally says what is missing."""
+    end, last = time.monotonic() + deadline_s, -1
+    while time.monotonic() < end:
+        top = probe.max_id()
+        if top == last and top >= want and probe.drained():
+            return
+        last = top
+        time.sleep(0.5)
+
+
 def influx_counts(influx: InfluxD, db: str) -> dict[str, int]:
     """Distinct points per sensor as InfluxDB holds them (a point of the same series and ms overwrites the last):
     `count()` per series (GROUP BY *, every tag set apart), summed per sensor."""

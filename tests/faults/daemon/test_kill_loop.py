@@ -27,6 +27,7 @@ from tests.faults.daemon.proof import (
     daemon_config,
     open_session,
     sensor_ids,
+    settle,
     tally,
     topic,
 )
@@ -91,18 +92,6 @@ def kill_loop(d: DaemonProcess, probe: JournalProbe, influxd: InfluxD, rng: rand
         time.sleep(rng.uniform(0, 0.6))  # down a moment: the broker queues a backlog for the session
 
 
-def drain(d: DaemonProcess, probe: JournalProbe, want: int, deadline_s: float = 60) -> None:
-    """Let the last start take the whole backlog and forward it; the tally says what is missing if it never does."""
-    end, last = time.monotonic() + deadline_s, -1
-    while time.monotonic() < end:
-        top = probe.max_id()
-        if top == last and probe.drained() and top >= want:
-            break
-        last = top
-        time.sleep(0.5)
-    d.stop()
-
-
 @pytest.mark.parametrize("device_time", [False, True], ids=["receive_time", "device_time"])
 def test_kill_loop_keeps_every_acknowledged_reading_once(influxd: InfluxD, influx_db: str, tmp_path: Path,
                                                          device_time: bool) -> None:
@@ -124,7 +113,8 @@ def test_kill_loop_keeps_every_acknowledged_reading_once(influxd: InfluxD, influ
         bursts.join()
         pub.wait_all_acked()
         d.start()
-        drain(d, probe, len(pub.sent))
+        settle(probe, len(pub.sent))
+        d.stop()
         t = tally(tmp_path / "journal.db", influxd, influx_db, pub)
     finally:
         bursts.halt.set()
