@@ -26,6 +26,7 @@ import paho.mqtt.client as paho
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
+from daemon.ports.model import Reading
 from daemon.storage.journal import Journal
 from tests.peers import InfluxD, Mosquitto, wait_until
 
@@ -212,6 +213,10 @@ class JournalProbe:
     def max_id(self) -> int:
         return self._one("SELECT max(id) FROM readings")
 
+    def messages(self) -> int:
+        """Distinct messages stored: each value carries its message's sequence number (`encode`)."""
+        return self._one("SELECT count(*) FROM (SELECT DISTINCT series, value FROM readings)")
+
     def cursor(self) -> int:
         return self._one("SELECT last_id FROM cursors WHERE name = ?", (CURSOR,))
 
@@ -221,12 +226,12 @@ class JournalProbe:
 
 
 def settle(probe: JournalProbe, want: int, deadline_s: float = 60) -> None:
-    """Wait until the running daemon has journaled at least `want` rows, stopped growing and forwarded them all;
+    """Wait until the running daemon has stored `want` distinct messages, stopped growing and forwarded all;
     a proof does not fail here: if that never happens, the tally says what is missing."""
     end, last = time.monotonic() + deadline_s, -1
     while time.monotonic() < end:
         top = probe.max_id()
-        if top == last and top >= want and probe.drained():
+        if top == last and probe.messages() >= want and probe.drained():
             return
         last = top
         time.sleep(0.5)
@@ -254,6 +259,7 @@ class Tally:
     collapsed: int = 0  # rows sharing (series, ts) with an earlier row
     altered: int = 0  # rows or points whose value is no message we sent (or not its value)
     out_of_order: int = 0  # sensors whose journal order by time is not the order of publication
+    copies: list[int] = field(default_factory=list)  # journal ids of the duplicated rows
     examples: list[str] = field(default_factory=list)
 
     def faults(self) -> dict[str, int]:
@@ -266,34 +272,39 @@ class Tally:
                 f"InfluxDB points {self.influx_points}; " + ", ".join(f"{k} {v}" for k, v in self.faults().items()))
 
 
-def _journal_side(t: Tally, rows: list[tuple[str, int, float | None, bool]], acked: set[tuple[str, int]],
-                  sent: set[tuple[str, int]]) -> None:
+def _ms(r: Reading) -> int:
+    return round(r.ts * 1000)
+
+
+def _journal_side(t: Tally, rows: list[Reading], acked: set[tuple[str, int]], sent: set[tuple[str, int]]) -> None:
     per_msg: Counter[tuple[str, int]] = Counter()
     per_ts: Counter[tuple[str, int]] = Counter()
     order: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
-    for n, (sensor, ts_ms, value, good) in enumerate(rows):
-        seq = decode(value)
-        per_ts[(sensor, ts_ms)] += 1
-        if seq is None or not good or (sensor, seq) not in sent:
+    for r in rows:
+        seq = decode(r.value)
+        per_ts[(r.sensor, _ms(r))] += 1
+        if seq is None or not r.good or (r.sensor, seq) not in sent:
             t.altered += 1
-            t.examples.append(f"journal row {sensor} @{ts_ms}: {value}")
+            t.examples.append(f"journal row {r.id} {r.sensor} @{_ms(r)}: {r.value} {r.note}")
             continue
-        per_msg[(sensor, seq)] += 1
-        if per_msg[(sensor, seq)] == 1:  # a copy is counted as duplicated, not again as out of order
-            order[sensor].append((ts_ms, n, seq))
+        per_msg[(r.sensor, seq)] += 1
+        if per_msg[(r.sensor, seq)] == 1:  # a copy is counted as duplicated, not again as out of order
+            order[r.sensor].append((_ms(r), int(r.id or 0), seq))
+        else:
+            t.copies.append(int(r.id or 0))
     t.missing = len(acked - set(per_msg))
-    t.duplicated = sum(c - 1 for c in per_msg.values() if c > 1)
+    t.duplicated = len(t.copies)
     t.collapsed = sum(c - 1 for c in per_ts.values() if c > 1)
-    seqs = [[seq for _ts, _n, seq in sorted(v)] for v in order.values()]  # by time, then journal order
+    seqs = [[seq for _ts, _id, seq in sorted(v)] for v in order.values()]  # by time, then journal order
     t.out_of_order = sum(1 for x in seqs if any(b < a for a, b in itertools.pairwise(x)))
     if t.duplicated:
         t.examples += [f"{k} stored {c} times" for k, c in per_msg.items() if c > 1][:3]
 
 
-def _influx_side(t: Tally, influx: InfluxD, db: str, rows: list[tuple[str, int, float | None, bool]]) -> None:
+def _influx_side(t: Tally, influx: InfluxD, db: str, rows: list[Reading]) -> None:
     at: dict[tuple[str, int], set[float | None]] = defaultdict(set)
-    for sensor, ts_ms, value, _good in rows:
-        at[(sensor, ts_ms)].add(value)
+    for r in rows:
+        at[(r.sensor, _ms(r))].add(r.value)
     for p in influx.points(db, "readings"):
         if p.get("temperature") is not None and p["temperature"] not in at.get((p["sensor"], p["time"]), set()):
             t.altered += 1
@@ -303,11 +314,9 @@ def _influx_side(t: Tally, influx: InfluxD, db: str, rows: list[tuple[str, int, 
 def tally(journal_path: Path, influx: InfluxD, db: str, pub: Publisher) -> Tally:
     """The figures, from the journal of a stopped daemon (through its public repository) and InfluxDB."""
     journal = Journal(journal_path)
-    rows: list[tuple[str, int, float | None, bool]] = []
-    last = 0
-    while batch := journal.readings.read_after(last, 10_000):
-        rows += [(r.sensor, round(r.ts * 1000), r.value, r.good) for r in batch]
-        last = int(batch[-1].id or 0)
+    rows: list[Reading] = []
+    while batch := journal.readings.read_after(int(rows[-1].id or 0) if rows else 0, 10_000):
+        rows += batch
     acked = pub.acked()
     t = Tally(published=len(pub.sent), acked=len(acked), journal_rows=len(rows),
               influx_points=sum(influx_counts(influx, db).values()))

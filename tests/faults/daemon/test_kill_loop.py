@@ -5,12 +5,14 @@ acknowledged to the publisher is in the journal exactly once, no two rows of a s
 InfluxDB holds as many points as the journal has rows, and no value changed on the way.
 
 Two variants: readings stamped with the receive time (the payload has no device time) and with a device time.
-The run is seeded: `COLDCHAIN_SEED=<n>` replays one (the seed is printed and named in a failure).
+The run is seeded: `COLDCHAIN_SEED=<n>` replays its schedule of kills, pauses and bursts (the seed is printed and
+named in a failure; the moments on the machine's clock differ from run to run).
 `COLDCHAIN_LONG=1` kills 50 times.
 """
 
 from __future__ import annotations
 
+import bisect
 import os
 import random
 import threading
@@ -75,10 +77,13 @@ def kill_after_commit(d: DaemonProcess, probe: JournalProbe, rng: random.Random)
     d.kill()
 
 
-def kill_loop(d: DaemonProcess, probe: JournalProbe, influxd: InfluxD, rng: random.Random) -> None:
-    """K starts and SIGKILLs; InfluxDB is down from the third of the kills to two kills later."""
+def kill_loop(d: DaemonProcess, probe: JournalProbe, influxd: InfluxD, rng: random.Random) -> list[int]:
+    """K starts and SIGKILLs; InfluxDB is down from the third of the kills to two kills later.
+    Returns the journal's last id before each start (which run wrote a row)."""
     down, up = KILLS // 3, KILLS // 3 + 2
+    starts = []
     for i in range(KILLS):
+        starts.append(probe.max_id())
         d.start()
         if i == down:
             influxd.stop()
@@ -90,6 +95,12 @@ def kill_loop(d: DaemonProcess, probe: JournalProbe, influxd: InfluxD, rng: rand
             time.sleep(rng.uniform(0.3, 2.5))  # anywhere: start-up, replay, steady flow, forwarding
             d.kill()
         time.sleep(rng.uniform(0, 0.6))  # down a moment: the broker queues a backlog for the session
+    return starts
+
+
+def kills_with_copies(starts: list[int], copies: list[int]) -> int:
+    """How many kills were followed by a restart that stored a message again (run i+1 wrote the copy)."""
+    return len({bisect.bisect_left(starts, c) - 1 for c in copies} - {0})
 
 
 @pytest.mark.parametrize("device_time", [False, True], ids=["receive_time", "device_time"])
@@ -108,10 +119,11 @@ def test_kill_loop_keeps_every_acknowledged_reading_once(influxd: InfluxD, influ
     bursts = Bursts(pub, sensors, random.Random(rng.random()))
     try:
         bursts.start()
-        kill_loop(d, probe, influxd, rng)
+        starts = kill_loop(d, probe, influxd, rng)
         bursts.halt.set()
         bursts.join()
         pub.wait_all_acked()
+        starts.append(probe.max_id())
         d.start()
         settle(probe, len(pub.sent))
         d.stop()
@@ -123,7 +135,8 @@ def test_kill_loop_keeps_every_acknowledged_reading_once(influxd: InfluxD, influ
         broker.stop()
         if influxd.proc is None:
             influxd.start()
-    print(t.line())
+    figures = f"seed {s}: {t.line()}; {kills_with_copies(starts, t.copies)} of {KILLS} kills left copies"
+    print(figures)
     assert t.acked == t.published > 0
-    assert t.faults() == dict.fromkeys(t.faults(), 0), f"seed {s}: {t.line()}; e.g. {t.examples[:5]}"
+    assert t.faults() == dict.fromkeys(t.faults(), 0), f"{figures}; e.g. {t.examples[:5]}"
     assert t.journal_rows == t.influx_points == t.acked, f"seed {s}: {t.line()}"
