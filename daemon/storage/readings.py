@@ -14,6 +14,7 @@ once. Only those out-of-order device times cost a look-up; the common path is on
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from daemon.ports.model import Flag, Quality, Quantity, Reading
 from daemon.ports.sinks import Row
 from daemon.storage.db import Database, Tx
 
+log = logging.getLogger("coldchain.journal")
 _QUANTITY = {q.value: q for q in Quantity}
 _QUALITY = {int(q): q for q in Quality}
 _COLS = "SELECT id, ts_ms, series, value, quality, note, flags FROM readings"
@@ -43,6 +45,7 @@ class Readings:
         self._series_rev: dict[int, SeriesKey] = {}
         self._last_ms: dict[int, int] = {}
         """Newest stored ts_ms per series, filled as series are written (the writer is the only one)."""
+        self._stepped: set[int] = set()  # series whose arrival time went back past STEP_BACK_MS (logged once)
         self._load_series()
 
     def _load_series(self) -> None:
@@ -107,6 +110,11 @@ class Readings:
             last[sid] = top + 1
             return top + 1
         last[sid] = top
+        if r.flags & Flag.RECEIVED and sid not in self._stepped:
+            self._stepped.add(sid)
+            log.warning("sensor %s (%s): arrival time %.3f is %.0f s before its last reading; the clock stepped "
+                        "back? kept at its time (logged once per series)", r.sensor, r.quantity.value, r.ts,
+                        (top - ts_ms) / 1000)
         return self._free_ms(tx, sid, r, ts_ms)
 
     @staticmethod

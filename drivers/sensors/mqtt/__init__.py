@@ -344,8 +344,10 @@ class MqttDriver(SensorDriver):
             acks.append((gen, msg))
             if self._replay.is_marker(msg.topic):
                 self._replay.marker(bytes(msg.payload))
+                self._replay_ended()
                 continue
             replayed = self._replay.replaying() or bool(msg.retain)  # a retained value is old too
+            self._replay_ended()
             if msg.dup and (self._already_stored(msg) or self._stored_before(msg)):
                 continue
             samples += self._handle(msg, gen, replayed)
@@ -390,6 +392,20 @@ class MqttDriver(SensorDriver):
                 self._stored_unacked[key] = n - 1
         self.counters["redelivered_already_stored"] += 1
         return True
+
+    def _replay_ended(self) -> None:
+        """Log the end of a resumed session's backlog: how many messages were stamped on arrival as replays."""
+        how, self._replay.ended = self._replay.ended, None
+        if how is None:
+            return
+        n = self._replay.count
+        if how == "quiet":
+            self.ctx.log.warning("%s: the replay marker on %s never came back (a broker ACL?); the backlog is taken "
+                                 "as over after %d replayed messages and a quiet spell", self.source,
+                                 self._replay.topic, n)
+        elif n:
+            self.ctx.log.info("%s: the broker replayed %d queued messages; readings without a device time among "
+                              "them carry their arrival time and are flagged replayed", self.source, n)
 
     def _stored_before(self, msg: paho.MQTTMessage) -> bool:
         """A resent message (DUP) committed before a kill or a dropped connection (its receipt says so)."""

@@ -31,12 +31,17 @@ class ReplayWatch:
         self._last = 0.0
         self.replays = 0
         self.ended_quiet = 0
+        self.count = 0
+        """Messages of the current (or last) replay."""
+        self.ended: str | None = None
+        """Set when a replay ends ("marker" or "quiet"), for the driver to log; it clears it."""
 
     def start(self, nonce: bytes) -> None:
         """A resumed session whose marker `nonce` was published: messages are replays until it returns."""
         self.nonce = nonce
         self._last = time.monotonic()
         self.replays += 1
+        self.count = 0
 
     def stop(self) -> None:
         """A new session (the broker kept nothing) or a lost connection."""
@@ -48,7 +53,7 @@ class ReplayWatch:
     def marker(self, payload: bytes) -> None:
         """The marker came back: the backlog is over (a marker of an earlier connection changes nothing)."""
         if self.nonce is not None and payload == self.nonce:
-            self.nonce = None
+            self.nonce, self.ended = None, "marker"
 
     def replaying(self) -> bool:
         """For each message in turn: is it part of the backlog?"""
@@ -56,8 +61,9 @@ class ReplayWatch:
             return False
         now = time.monotonic()
         if now - self._last > QUIET_END:
-            self.nonce = None
+            self.nonce, self.ended = None, "quiet"
             self.ended_quiet += 1
             return False
         self._last = now
+        self.count += 1
         return True

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from daemon.ports.model import Flag, Quality, Quantity, Reading
 from daemon.storage.journal import Journal
 from daemon.storage.readings import STEP_BACK_MS
@@ -68,13 +70,16 @@ def test_a_device_time_repeated_with_another_value_moves_one_millisecond(tmp_pat
     assert [(r.value, r.ts) for r in j.readings.query()] == [(5.0, T0), (6.0, T0 + 0.001)]
 
 
-def test_a_clock_stepped_back_keeps_its_times_without_collisions(tmp_path: Path) -> None:
+def test_a_clock_stepped_back_keeps_its_times_without_collisions(tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
     j = Journal(tmp_path / "j.db")
     j.readings.append([rd(1.0, T0), rd(2.0, T0 + 3600)])
     back = T0 + 3600 - 2 * STEP_BACK_MS / 1000  # the clock stepped back two minutes
     j.readings.append([rd(3.0, back), rd(4.0, T0)])  # 4.0 lands on a stored millisecond: moved by one
     assert [(r.value, r.ts) for r in j.readings.query()] == [(1.0, T0), (4.0, T0 + 0.001), (3.0, back),
                                                                (2.0, T0 + 3600)]
+    warned = [r.getMessage() for r in caplog.records if "stepped back" in r.getMessage()]
+    assert len(warned) == 1 and warned[0].startswith("sensor s1 (temperature): arrival time")
 
 
 def test_replayed_readings_keep_their_flag_and_leave_the_fast_path(tmp_path: Path) -> None:

@@ -108,7 +108,8 @@ async def test_without_its_receipt_a_resent_batch_is_stored_again(broker: Broker
 
 @pytest.mark.asyncio
 async def test_the_backlog_of_a_resumed_session_is_flagged_replayed_and_live_messages_are_not(
-        broker: Broker, tmp_path: Path) -> None:
+        broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="coldchain.test.mqtt")
     u = uid()
     cfg = _config(tmp_path, broker, u)
     first = Commits()
@@ -132,6 +133,7 @@ async def test_the_backlog_of_a_resumed_session_is_flagged_replayed_and_live_mes
     assert [(s.value, s.replayed) for s in temps] == [(0.25, True), (1.25, True), (2.25, True), (3.25, True),
                                                      (4.25, True), (7.75, False)]
     assert driver2.counters["replayed_messages"] == 5
+    assert any("the broker replayed 5 queued messages" in r.getMessage() for r in caplog.records)
 
 
 def test_a_receipt_book_forgets_its_oldest_batches_past_its_cap() -> None:
