@@ -20,7 +20,7 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import drain, fleet, ingest, peers_compare, query
+from bench import burst, drain, fleet, ingest, peers_compare, query
 from bench.common import InfluxD, Result, machine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +48,8 @@ BOUNDS = {
             "pages to the WAL (table leaf, index leaf ...), the filesystem journals the fsync, and the "
             "checkpoint writes the pages again; so written bytes per reading = that per-commit cost / "
             "readings per commit, set by `flush_interval` and the reading rate.",
+    "burst": "the journal's distinct times (an arrival time not after its series' last moves to last + 1 ms) make "
+             "every reading its own point; the drain then runs at the forwarder's pace (see drain).",
     "history": "SQLite reading the hourly rollup tier (8,760 rows for the year), the 5-minute rows and raw "
                "readings at the range's edges, and the raw tail the 5-minute roll has not reached (rowid range "
                "scan), grouped into ~730 buckets; then FastAPI's JSON. The raw GROUP BY it replaces reads all "
@@ -92,7 +94,7 @@ def write_doc(path: Path, results: list[Result], facts: dict[str, str], elapsed:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
-    ap.add_argument("--only", default="", help="comma list of: ingest, drain, query, fleet, peers")
+    ap.add_argument("--only", default="", help="comma list of: ingest, drain, burst, query, fleet, peers")
     ap.add_argument("--out", default=None, help="markdown file (default docs/benchmarks.md; none with --quick)")
     ap.add_argument("--drain-size", type=int, default=1_000_000)
     args = ap.parse_args(argv)
@@ -126,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         step("ingest", lambda: ingest.run(tmp / "ingest", n=500 if q else 20_000, sensors=10 if q else 100,
                                           repeat=1 if q else 2))
         step("drain", lambda: drain.run(tmp / "drain", influx, n=2_000 if q else args.drain_size))
+        step("burst", lambda: burst.run(tmp / "burst", influx, n=2_000 if q else 50_000, sensors=20 if q else 200))
         step("query", lambda: query.run(tmp / "query", minutes=1_000 if q else query.YEAR_MIN))
         for flush, label in ((0.2, ""), (0.0, "flush_interval 0")):  # the default, then group commit
             step("fleet", lambda f=flush, lb=label: fleet.run(
