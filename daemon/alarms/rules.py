@@ -177,7 +177,7 @@ class _Track:
 class _SensorState:
     last_seen: float
     last_ts: dict[str, float] = field(default_factory=dict)
-    same_value: dict[str, tuple[float, float]] = field(default_factory=dict)  # quantity -> (value, since)
+    same_value: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # quantity -> (value, since, last)
     fault_streak: int = 0
     last_fault: str = ""
     prev_temp: tuple[float, float] | None = None  # (ts, value) of the last good temperature
@@ -245,7 +245,7 @@ class Rules:
         for st in self.sensors.values():
             st.last_seen += step
             st.last_ts = {q: t + step for q, t in st.last_ts.items()}
-            st.same_value = {q: (v, t + step) for q, (v, t) in st.same_value.items()}
+            st.same_value = {q: (v, t + step, last + step) for q, (v, t, last) in st.same_value.items()}
             if st.prev_temp is not None:
                 st.prev_temp = (st.prev_temp[0] + step, st.prev_temp[1])
             for i, dq in st.exposure.items():
@@ -417,14 +417,18 @@ class Rules:
         return []
 
     def _stuck(self, r: Reading, st: _SensorState) -> list[RuleEvent]:
+        """The same value for `stuck_after`. A silence longer than the sensor's no-data limit restarts the
+        window: two equal readings a day apart say nothing about a frozen sensor (it was silent, and the
+        no-data alarm covers that), and `fault.stuck|minutes=1440` after one reading each side was false."""
         lim = self.limits[r.zone]
         assert r.value is not None
         q = r.quantity.value
         key = f"{r.zone}/{r.sensor}/stuck:{q}"
         prev = st.same_value.get(q)
-        if prev is None or prev[0] != r.value:
-            st.same_value[q] = (r.value, r.ts)
+        if prev is None or prev[0] != r.value or r.ts - prev[2] > self.stale_after[r.sensor]:
+            st.same_value[q] = (r.value, r.ts, r.ts)
             return self._clear(key, r.ts, r.value)
+        st.same_value[q] = (prev[0], prev[1], r.ts)
         if lim.stuck_after is not None and r.ts - prev[1] >= lim.stuck_after:
             minutes = round((r.ts - prev[1]) / 60)
             return self._fire(key, r, "sensor_fault", None, f"fault.stuck|minutes={minutes}", started=prev[1])
