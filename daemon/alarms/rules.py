@@ -23,8 +23,14 @@ from daemon.config.catalog import Commodity, commodity_rules
 from daemon.config.schema import AppConfig, BandRule, DefrostWindow, ExposureRule, RateRule, ZoneConfig
 from daemon.ports.model import Quantity, Reading
 
-Action = Literal["pending", "fire", "clear", "cancel"]
+Action = Literal["pending", "fire", "clear", "cancel", "peak"]
 FROZEN_BELOW = -10.0  # a commodity stored below this has only an upper limit by default
+# An open alarm's peak is stored when it has moved PEAK_STEP (°C or %RH) past the stored one, or has moved at
+# all and PEAK_EVERY seconds have passed since the last write; transitions always carry it. The page, API, PDF
+# and trace page read the stored peak, which was frozen at the last transition (8.9 °C shown at 18.4 °C);
+# writing it on every reading would be a journal write per reading on a room that stays warm.
+PEAK_STEP = 0.5
+PEAK_EVERY = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +177,8 @@ class _Track:
     started: float = 0.0
     in_since: float | None = None
     peak: float | None = None
+    peak_stored: float | None = None  # the peak as the journal has it
+    peak_at: float = float("-inf")  # reading time of that write
 
 
 @dataclass
@@ -236,7 +244,7 @@ class Rules:
         Silence is counted from start-up, not from the last stored reading: while the
         daemon was down the sensors were not silent, the daemon was deaf."""
         for key, state, started, peak in open_alerts:
-            self.tracks[key] = _Track("pending" if state == "pending" else "firing", started, None, peak)
+            self.tracks[key] = _Track("pending" if state == "pending" else "firing", started, None, peak, peak)
 
     def clock_jumped(self, step: float) -> None:
         """The wall clock stepped by `step` seconds (NTP after a boot without RTC): move every timer with it,
@@ -349,6 +357,20 @@ class Rules:
                     ev.append(self._event("clear", key, r, th.kind, th.severity, tr, th.limit))
             else:
                 tr.in_since = None
+        return self._peak_moved(ev, key, r, th, tr)
+
+    def _peak_moved(self, ev: list[RuleEvent], key: str, r: Reading, th: Threshold, tr: _Track) -> list[RuleEvent]:
+        """Events of this reading, plus a `peak` event when the open alarm's peak has moved enough (PEAK_STEP,
+        PEAK_EVERY) and no transition carries it already."""
+        if ev:
+            tr.peak_stored, tr.peak_at = tr.peak, r.ts
+            return ev
+        if tr.state == "idle" or tr.peak is None or tr.peak == tr.peak_stored:
+            return ev
+        moved = abs(tr.peak - tr.peak_stored) if tr.peak_stored is not None else float("inf")
+        if moved >= PEAK_STEP or r.ts - tr.peak_at >= PEAK_EVERY:
+            tr.peak_stored, tr.peak_at = tr.peak, r.ts
+            return [self._event("peak", key, r, th.kind, th.severity, tr, th.limit)]
         return ev
 
     @staticmethod

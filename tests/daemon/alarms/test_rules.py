@@ -140,7 +140,7 @@ def test_restore_resumes_pending_timer(config: AppConfig) -> None:
     assert run(r, [(600, 9.0), (660, 9.0)]) == [("fire", "temp_high", 660)]
     r2 = Rules(config, T0)
     r2.restore([("z1/s1/temp_high", "firing", T0, 9.0)])
-    assert run(r2, [(700, 9.5)]) == []  # already firing: nothing sent twice
+    assert run(r2, [(700, 9.5)]) == [("peak", "temp_high", 700)]  # already firing: nothing sent twice, the peak moves
 
 
 def zone_cfg(tmp_path: Path, alarms: str, commodity: str = "mandarin"):  # type: ignore[no-untyped-def]
