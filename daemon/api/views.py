@@ -64,5 +64,5 @@ def zones_json(d: Services, open_alerts: list[AlertRow], lang: str) -> dict[str,
             "alerts": [alert_json(a, lang) for a in za],
         })
     site_alerts = [alert_json(a, lang) for a in open_alerts if a.zone == "_site"]
-    return {"site": {"id": d.cfg.site.id, "name": d.cfg.site.name, "alerts": site_alerts}, "time": now, "lang": lang,
-            "zones": out}
+    site = {"id": d.cfg.site.id, "name": d.cfg.site.name, "timezone": d.cfg.site.timezone, "alerts": site_alerts}
+    return {"site": site, "time": now, "lang": lang, "zones": out}
