@@ -361,7 +361,8 @@ def to_html(r: Report, lang: str = "zh-CN") -> str:
         z = r.temperature.zone
         cls = "ok" if r.verdict == "compliant" else "bad"
         out.append(f'<h2>{t("report.summary")}</h2><p class="{cls}" id="verdict" data-verdict="{r.verdict}">'
-                   f'{e(_verdict_text(r, lang))}</p><table><tr><th>{t("report.mkt")}</th><th>{t("report.min")}</th><th>{t("report.max")}</th>'
+                   f'{e(_verdict_text(r, lang))}</p><table><tr><th>{t("report.mkt")}</th><th>{t("report.min")}</th>'
+                   f'<th>{t("report.max")}</th>'
                    f'<th>{t("report.mean")}</th><th>{t("report.minutes_out")}</th><th>{t("report.completeness")}</th>'
                    f'</tr><tr><td class="n"><b>{_f(z.mkt, 2)} °C</b></td><td class="n">{_f(z.min)} °C</td>'
                    f'<td class="n">{_f(z.max)} °C</td><td class="n">{_f(z.mean, 2)} °C</td>'

@@ -29,7 +29,7 @@ async def new_york_page() -> AsyncIterator[Page]:
 
 @pytest.mark.asyncio
 async def test_zones_page_uses_the_site_time_zone(daemon: tuple[Daemon, str], new_york_page: Page) -> None:
-    d, base = daemon  # the clock stands at 2025-11-21 01:00 in Shanghai, 2025-11-20 12:00 in New York
+    _, base = daemon  # the clock stands at 2025-11-21 01:00 in Shanghai, 2025-11-20 12:00 in New York
     await new_york_page.goto(f"{base}/?lang=zh-CN")
     updated = new_york_page.locator("#updated")
     await updated.filter(has_text="2025").wait_for()
