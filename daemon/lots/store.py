@@ -181,6 +181,9 @@ class Lots:
             total_s += max(0.0, b - a)
             stay["excursions"] = len(exc)
             exc_all += exc
+        ranges = {(s["limits"]["low"], s["limits"]["high"]) for s in lot["stays"]}
+        if len(ranges) == 1:  # every stay under one range (a room's override included): the whole stay too
+            low, high = ranges.pop()
         total = combine(parts, low, high, total_s) if parts else None
         shelf = estimate(com, tracks) if com else None
         return {

@@ -75,7 +75,9 @@ async def test_lot_excursions_are_the_lots(tmp_path: Path) -> None:
         assert (a["start"], a["end"], a["peak"], a["limit"]) == (T + 7200, T + 7200 + 31 * 60, 12.0, 8.0)
         (b,) = (await get(d, "/api/v1/trace/LOT-B"))["excursions"]
         assert (b["kind"], b["minutes"], b["limit"], b["alarm_state"]) == ("temp_low", 126.0, 5.0, None)
-        assert (await get(d, "/api/v1/trace/LOT-C"))["excursions"] == []  # the room's 3.5 is the limit there
+        c = await get(d, "/api/v1/trace/LOT-C")
+        assert c["excursions"] == [] and c["limits"] == {"low": 3.5, "high": 8.0}  # the room's 3.5 is the limit there
+        assert c["temperature"]["minutes_below"] == 0
 
         page_a = await get(d, "/trace/LOT-A?lang=zh-CN")
         assert "已确认，告警未结束" in page_a and "31 分钟" in page_a and "157" not in page_a and "已恢复" not in page_a
