@@ -259,13 +259,13 @@ def to_csv(r: Report, lang: str = "zh-CN") -> str:
                           for f in _STAT_FIELDS)])
     w.writerow([])
     w.writerow(["excursion", "kind", "sensor", "start", "end", "minutes", "peak", "limit", "told", "acked",
-                "acked_by", "comment", "actions"])
+                "acked_by", "comment", "actions", "duration_minutes"])
     for e in [*r.excursions, *r.device_alarms]:
         told = "; ".join(sorted({f"{m['contact']} ({m['channel']}, {m['state']}"
                                  f"{', delivered' if m.get('delivered') else ''})" for m in e.told}))
         w.writerow([e.id, e.kind, e.sensor or "", r.local(e.start), r.local(e.end), _cell(e.minutes),
                     _cell(e.peak), _cell(e.limit), told, r.local(e.acked), e.acked_by or "", e.comment or "",
-                    " | ".join(e.actions)])
+                    " | ".join(e.actions), _cell(e.duration_minutes)])
     w.writerow([])
     w.writerow(["gap", "sensor", "start", "end", "minutes"])
     for i, g in enumerate(r.gaps, 1):

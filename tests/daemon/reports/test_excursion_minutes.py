@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pytest
 
-from daemon.reports.compliance import compliance
+from daemon.reports.compliance import compliance, to_csv
 from daemon.storage.journal import Journal
 from tests.conftest import make_config
 from tests.daemon.test_reports import DAY0, TWO, fill
@@ -26,5 +28,7 @@ def test_open_alarm_minutes_are_clipped_to_the_day(tmp_path: Path) -> None:
     assert e.minutes == pytest.approx(1440)
     assert e.duration_minutes == pytest.approx((now - (DAY0 - 2 * 86400)) / 60)
     assert next(x for x in r.json()["excursions"] if x["id"] == 9)["minutes"] == pytest.approx(1440)
+    row = next(x for x in csv.reader(io.StringIO(to_csv(r, "en").lstrip("\ufeff"))) if x and x[0] == "9")
+    assert row[5] == "1440.0" and row[13] == str(round(e.duration_minutes, 2))
     first = next(x for x in r.excursions if x.id == 1)  # inside the day: both the same
     assert first.minutes == first.duration_minutes == 30
