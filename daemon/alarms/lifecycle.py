@@ -103,6 +103,10 @@ class AlertManager:
         alerts = self.journal.alerts
         with self.journal.transaction() as tx:
             cur = alerts.open_by_key(tx, ev.key)
+            if ev.action == "peak":  # not a transition: no audit entry, nothing to announce
+                if cur is not None:
+                    alerts.set_peak(tx, cur.id, ev.peak)
+                return None
             if ev.action == "pending":
                 if cur is not None:
                     return None

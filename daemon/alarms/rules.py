@@ -23,8 +23,14 @@ from daemon.config.catalog import Commodity, commodity_rules
 from daemon.config.schema import AppConfig, BandRule, DefrostWindow, ExposureRule, RateRule, ZoneConfig
 from daemon.ports.model import Quantity, Reading
 
-Action = Literal["pending", "fire", "clear", "cancel"]
+Action = Literal["pending", "fire", "clear", "cancel", "peak"]
 FROZEN_BELOW = -10.0  # a commodity stored below this has only an upper limit by default
+# An open alarm's peak is stored when it has moved PEAK_STEP (°C or %RH) past the stored one, or has moved at
+# all and PEAK_EVERY seconds have passed since the last write; transitions always carry it. The page, API, PDF
+# and trace page read the stored peak, which was frozen at the last transition (8.9 °C shown at 18.4 °C);
+# writing it on every reading would be a journal write per reading on a room that stays warm.
+PEAK_STEP = 0.5
+PEAK_EVERY = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,13 +177,15 @@ class _Track:
     started: float = 0.0
     in_since: float | None = None
     peak: float | None = None
+    peak_stored: float | None = None  # the peak as the journal has it
+    peak_at: float = float("-inf")  # reading time of that write
 
 
 @dataclass
 class _SensorState:
     last_seen: float
     last_ts: dict[str, float] = field(default_factory=dict)
-    same_value: dict[str, tuple[float, float]] = field(default_factory=dict)  # quantity -> (value, since)
+    same_value: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # quantity -> (value, since, last)
     fault_streak: int = 0
     last_fault: str = ""
     prev_temp: tuple[float, float] | None = None  # (ts, value) of the last good temperature
@@ -236,7 +244,7 @@ class Rules:
         Silence is counted from start-up, not from the last stored reading: while the
         daemon was down the sensors were not silent, the daemon was deaf."""
         for key, state, started, peak in open_alerts:
-            self.tracks[key] = _Track("pending" if state == "pending" else "firing", started, None, peak)
+            self.tracks[key] = _Track("pending" if state == "pending" else "firing", started, None, peak, peak)
 
     def clock_jumped(self, step: float) -> None:
         """The wall clock stepped by `step` seconds (NTP after a boot without RTC): move every timer with it,
@@ -245,7 +253,7 @@ class Rules:
         for st in self.sensors.values():
             st.last_seen += step
             st.last_ts = {q: t + step for q, t in st.last_ts.items()}
-            st.same_value = {q: (v, t + step) for q, (v, t) in st.same_value.items()}
+            st.same_value = {q: (v, t + step, last + step) for q, (v, t, last) in st.same_value.items()}
             if st.prev_temp is not None:
                 st.prev_temp = (st.prev_temp[0] + step, st.prev_temp[1])
             for i, dq in st.exposure.items():
@@ -349,6 +357,20 @@ class Rules:
                     ev.append(self._event("clear", key, r, th.kind, th.severity, tr, th.limit))
             else:
                 tr.in_since = None
+        return self._peak_moved(ev, key, r, th, tr)
+
+    def _peak_moved(self, ev: list[RuleEvent], key: str, r: Reading, th: Threshold, tr: _Track) -> list[RuleEvent]:
+        """Events of this reading, plus a `peak` event when the open alarm's peak has moved enough (PEAK_STEP,
+        PEAK_EVERY) and no transition carries it already."""
+        if ev:
+            tr.peak_stored, tr.peak_at = tr.peak, r.ts
+            return ev
+        if tr.state == "idle" or tr.peak is None or tr.peak == tr.peak_stored:
+            return ev
+        moved = abs(tr.peak - tr.peak_stored) if tr.peak_stored is not None else float("inf")
+        if moved >= PEAK_STEP or r.ts - tr.peak_at >= PEAK_EVERY:
+            tr.peak_stored, tr.peak_at = tr.peak, r.ts
+            return [self._event("peak", key, r, th.kind, th.severity, tr, th.limit)]
         return ev
 
     @staticmethod
@@ -417,14 +439,18 @@ class Rules:
         return []
 
     def _stuck(self, r: Reading, st: _SensorState) -> list[RuleEvent]:
+        """The same value for `stuck_after`. A silence longer than the sensor's no-data limit restarts the
+        window: two equal readings a day apart say nothing about a frozen sensor (it was silent, and the
+        no-data alarm covers that), and `fault.stuck|minutes=1440` after one reading each side was false."""
         lim = self.limits[r.zone]
         assert r.value is not None
         q = r.quantity.value
         key = f"{r.zone}/{r.sensor}/stuck:{q}"
         prev = st.same_value.get(q)
-        if prev is None or prev[0] != r.value:
-            st.same_value[q] = (r.value, r.ts)
+        if prev is None or prev[0] != r.value or r.ts - prev[2] > self.stale_after[r.sensor]:
+            st.same_value[q] = (r.value, r.ts, r.ts)
             return self._clear(key, r.ts, r.value)
+        st.same_value[q] = (prev[0], prev[1], r.ts)
         if lim.stuck_after is not None and r.ts - prev[1] >= lim.stuck_after:
             minutes = round((r.ts - prev[1]) / 60)
             return self._fire(key, r, "sensor_fault", None, f"fault.stuck|minutes={minutes}", started=prev[1])

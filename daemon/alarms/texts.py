@@ -67,9 +67,22 @@ class AlarmTexts:
             "sensor": row.sensor or "",
             "detail": render_detail(row.detail or "", lang),
             "what": render(f"kind.{row.kind}", lang),
+            "whose": self.whose(row, lang),
             **extra,
         }
         return {k: str(v) for k, v in p.items()}
+
+    def whose(self, row: AlertRow, lang: str) -> str:
+        """Whose limit a temperature alarm crossed: the room's own setting, or the commodity's. "below Sweet
+        orange min 2.0 C" was wrong when 2.0 was the room's override (the orange's minimum is 3)."""
+        side = {"temp_high": "high", "temp_low": "low"}.get(row.kind)
+        if side is None or row.zone == SITE_ZONE:
+            return ""
+        t = self.cfg.zone(row.zone).alarms.temperature
+        com = self.cfg.commodity(row.zone)
+        if com is None or (t.high if side == "high" else t.low) is not None:
+            return render(f"limit.room_{side}", lang)
+        return render(f"limit.commodity_{side}", lang, commodity=com.name(lang))
 
     def text(self, row: AlertRow, lang: str, resolved: bool = False) -> str:
         key = "resolve" if resolved else TEXT_KEY[row.kind]

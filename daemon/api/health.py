@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from daemon import __version__
+from daemon.api.online import sensors_online
 from daemon.api.services import Services
 
 
@@ -20,6 +21,7 @@ def router(d: Services) -> APIRouter:
         check = {"journal_mode": d.journal.journal_mode()}
         stats = d.stats.snapshot()
         ok = check["journal_mode"] == "wal" and stats.get("journal_write_errors", 0) == 0
+        open_alerts = await asyncio.to_thread(d.journal.alerts.find, open_only=True)
         return {
             "status": "ok" if ok else "degraded",
             "version": __version__,
@@ -29,8 +31,8 @@ def router(d: Services) -> APIRouter:
             "journal": {"path": str(d.journal.path), **check,
                         "last_id": await asyncio.to_thread(d.journal.readings.max_id)},
             "disk_reserve": d.reserve.state,
-            "sensors_online": sum(1 for s in d.live.sensors.values() if s.online),
-            "open_alerts": len(await asyncio.to_thread(d.journal.alerts.find, open_only=True)),
+            "sensors_online": sum(sensors_online(d.cfg, d.live, now, open_alerts).values()),
+            "open_alerts": len(open_alerts),
             "uplinks": [await asyncio.to_thread(f.snapshot) for f in d.forwarders],
             "counters": stats,
         }

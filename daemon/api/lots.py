@@ -209,9 +209,10 @@ def _body(rec: dict[str, Any], lang: str, site: str, tz: zoneinfo.ZoneInfo) -> s
     else:
         out.append('<table id="excursions">')
         for x in rec["excursions"]:
-            state = t("trace.acknowledged") if x["acknowledged"] else t("trace.not_acknowledged")
-            out.append(f'<tr><td>{t("kind." + x["kind"])}</td><td>{when(x["start"])}</td>'
-                       f'<td>{num(x["minutes"], 0)} {t("report.minutes")}</td><td>{num(x["peak"])}</td>'
+            state = t(f'trace.state_{x["alarm_state"] or "none"}')
+            what = t("trace.above" if x["kind"] == "temp_high" else "trace.below", limit=num(x["limit"]))
+            out.append(f'<tr><td>{what}</td><td>{when(x["start"])} – {when(x["end"])}</td>'
+                       f'<td>{num(x["minutes"], 0)} {t("report.minutes")}</td><td>{num(x["peak"])} °C</td>'
                        f'<td>{state}</td></tr>')
         out.append("</table>")
     out.append(f'<h2>{t("trace.shelf_life")}</h2>')

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
+from daemon.api.online import sensors_online
 from daemon.api.services import Services
 from daemon.storage import rollups
 
@@ -58,6 +59,7 @@ def _db_facts(d: Services) -> dict[str, Any]:
         "rollup_cursor": rollups.cursor(j),
         "sinks": [n for n in names if n],
         "lots": j.lots.in_storage(),
+        "open_alerts": j.alerts.find(open_only=True),
     }
 
 
@@ -97,13 +99,14 @@ def render_metrics(d: Services, facts: dict[str, Any]) -> str:
            "5 min; retention deletes nothing above them).", [({}, max(0, facts["max_id"] - facts["rollup_cursor"]))])
     sensors: list[tuple[dict[str, object], float]] = []
     values: list[tuple[dict[str, object], float]] = []
+    online = sensors_online(d.cfg, d.live, d.clock.now(), facts.get("open_alerts", []))
     for s in d.cfg.sensors:
         live = d.live.sensors.get(s.id)
-        sensors.append(({"sensor": s.id, "zone": s.zone}, 1 if live and live.online else 0))
+        sensors.append(({"sensor": s.id, "zone": s.zone}, 1 if online[s.id] else 0))
         for q, r in (live.last.items() if live else []):
             if r.value is not None:
                 values.append(({"sensor": s.id, "zone": s.zone, "quantity": q}, r.value))
-    metric("sensor_online", "gauge", "1 when the sensor answers.", sensors)
+    metric("sensor_online", "gauge", "1 when the sensor answers and is not past its no-data limit.", sensors)
     metric("reading", "gauge", "Last value per sensor and quantity (°C, %RH).", values)
     metric("lots_in_storage", "gauge", "Lots checked in and not yet out.", [({}, facts["lots"])])
     return "".join(out)

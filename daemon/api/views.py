@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from daemon.alarms.texts import render_detail
+from daemon.api.online import sensors_online
 from daemon.api.services import Services
 from daemon.messages import render
 from daemon.ports.model import Flag, Reading
@@ -34,6 +35,7 @@ def alert_json(a: AlertRow, lang: str) -> dict[str, Any]:
 
 def zones_json(d: Services, open_alerts: list[AlertRow], lang: str) -> dict[str, Any]:
     now = d.clock.now()
+    online = sensors_online(d.cfg, d.live, now, open_alerts)
     out = []
     for z in d.cfg.zones:
         com = d.cfg.commodity(z.id)
@@ -46,10 +48,9 @@ def zones_json(d: Services, open_alerts: list[AlertRow], lang: str) -> dict[str,
             live = d.live.sensors.get(s.id)
             last = live.last if live else {}
             newest = max((r.ts for r in last.values()), default=None)
-            stale = newest is None or now - newest > s.stale_after_s
             sensors.append({
                 "id": s.id, "name": s.name, "type": s.type,
-                "online": bool(live and live.online) and not stale, "reason": live.reason if live else "",
+                "online": online[s.id], "reason": live.reason if live else "",
                 "last_ts": newest,
                 "readings": {q: reading_json(r) for q, r in last.items()},
             })
@@ -66,5 +67,5 @@ def zones_json(d: Services, open_alerts: list[AlertRow], lang: str) -> dict[str,
             "alerts": [alert_json(a, lang) for a in za],
         })
     site_alerts = [alert_json(a, lang) for a in open_alerts if a.zone == "_site"]
-    return {"site": {"id": d.cfg.site.id, "name": d.cfg.site.name, "alerts": site_alerts}, "time": now, "lang": lang,
-            "zones": out}
+    site = {"id": d.cfg.site.id, "name": d.cfg.site.name, "timezone": d.cfg.site.timezone, "alerts": site_alerts}
+    return {"site": site, "time": now, "lang": lang, "zones": out}

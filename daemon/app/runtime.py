@@ -89,6 +89,7 @@ class Daemon:
         self.clock = clock or Clock()
         self.stats = Stats()
         self.journal, self.reserve = open_storage(cfg, self.stats, journal)
+        self.journal.use_clock(self.clock.now)  # one clock: storage's own stamps too (sent_at, created, updated)
         self.live = LiveView()
         self.started_at = self.clock.now()
         # alarms: the rules go on with what was open at the last stop; the outbox with what was unsent

@@ -201,6 +201,15 @@ class ApiConfig(_Strict):
     public_url: str | None = Field(None, pattern=r"^https?://", description="base URL buyers reach, for QR codes")
 
 
+class ReportsConfig(_Strict):
+    """How compliance reports judge a period."""
+
+    min_completeness: float = Field(
+        95.0, ge=0, le=100,
+        description="percent of expected readings (per sensor's interval) below which a report cannot call a "
+                    "period compliant (its verdict: insufficient data)")
+
+
 class AppConfig(_Strict):
     site: SiteConfig
     storage: StorageConfig = Field(default_factory=StorageConfig)
@@ -212,6 +221,7 @@ class AppConfig(_Strict):
     contacts: list[ContactConfig] = Field(default_factory=list)
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
+    reports: ReportsConfig = Field(default_factory=ReportsConfig)
 
     def zone(self, zone_id: str) -> ZoneConfig:
         return next(z for z in self.zones if z.id == zone_id)

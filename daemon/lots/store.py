@@ -17,9 +17,10 @@ from typing import Any
 from daemon.alarms.rules import zone_limits
 from daemon.config.catalog import Commodity, load_catalog
 from daemon.config.schema import AppConfig, ZoneConfig
+from daemon.lots.excursions import LotExcursion, lot_excursions
 from daemon.lots.shelflife import estimate
 from daemon.reports.compliance import zone_stats
-from daemon.reports.excursions import Excursion, excursions
+from daemon.reports.excursions import excursions
 from daemon.reports.mkt import Segment, Summary, combine
 from daemon.storage.db import Tx
 from daemon.storage.journal import Journal
@@ -53,6 +54,18 @@ def lot_limits(com: Commodity) -> tuple[float | None, float | None]:
     """The lot's own range (its commodity's), the same defaults a room storing it would get."""
     lim = zone_limits(ZoneConfig(id="lot", name="lot", commodity=com.key), com)
     return lim.temp_low, lim.temp_high
+
+
+def stay_limits(zone: ZoneConfig | None, com: Commodity | None) -> tuple[float | None, float | None, float]:
+    """(low, high, the room's alarm delay) for a lot of `com` in `zone`: the room's own limits when it stores
+    the same commodity (its override is the site's decision for those goods), else the commodity's."""
+    if com is None:
+        return None, None, 600.0
+    if zone is not None and zone.commodity == com.key:
+        lim = zone_limits(zone, com)
+        return lim.temp_low, lim.temp_high, lim.temp_delay
+    low, high = lot_limits(com)
+    return low, high, zone_limits(zone, com).temp_delay if zone is not None else 600.0
 
 
 class Lots:
@@ -138,31 +151,39 @@ class Lots:
                  "checked_out": out, "zone": z} for c, com, q, u, o, cr, out, z in rows]
 
     def record(self, code: str, now: float) -> dict[str, Any]:
-        """The lot's cold-chain record: per stay and overall statistics, excursions, shelf-life estimate."""
+        """The lot's cold-chain record: per stay and overall statistics, its excursions, shelf-life estimate."""
         lot = self.get(code)
         com = load_catalog().get(lot["commodity"])
         low, high = lot_limits(com) if com else (None, None)
         parts: list[tuple[Summary, list[Segment]]] = []
         tracks = []
         total_s = 0.0
-        exc_all: list[Excursion] = []
+        exc_all: list[LotExcursion] = []
         for stay in lot["stays"]:
             a, b = stay["start"], stay["end"] if stay["end"] is not None else now
             z = next((x for x in self.cfg.zones if x.id == stay["zone"]), None)
+            lo, hi, delay = stay_limits(z, com)
             stay["zone_name"] = z.name if z else stay["zone"]
             stay["zone_name_en"] = (z.name_en or z.name) if z else stay["zone"]
             stay["hours"] = round((b - a) / 3600, 2)
-            st = zone_stats(self.journal, self.cfg, stay["zone"], "temperature", a, b, low, high) if b > a else None
+            stay["limits"] = {"low": lo, "high": hi}
+            st = zone_stats(self.journal, self.cfg, stay["zone"], "temperature", a, b, lo, hi) if b > a else None
             stay["temperature"] = _summary_json(st.zone) if st else None
             if st is not None:
                 parts.append((st.zone, [s for segs in st.tracks.values() for s in segs]))
                 tracks.append((a, b, list(st.tracks.values())))
+                alarms = excursions(self.journal, start=a, end=b, now=now, zone=stay["zone"], product_only=True)
+                exc = lot_excursions(stay["zone"], list(st.tracks.values()), lo, hi, alarms, min_seconds=delay,
+                                     now=now)
             else:
                 tracks.append((a, b, []))
+                exc = []
             total_s += max(0.0, b - a)
-            exc = excursions(self.journal, start=a, end=b, now=now, zone=stay["zone"], product_only=True)
             stay["excursions"] = len(exc)
-            exc_all += [e for e in exc if e.id not in {x.id for x in exc_all}]
+            exc_all += exc
+        ranges = {(s["limits"]["low"], s["limits"]["high"]) for s in lot["stays"]}
+        if len(ranges) == 1:  # every stay under one range (a room's override included): the whole stay too
+            low, high = ranges.pop()
         total = combine(parts, low, high, total_s) if parts else None
         shelf = estimate(com, tracks) if com else None
         return {
@@ -183,7 +204,7 @@ def _summary_json(s: Summary) -> dict[str, Any]:
     return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(s).items()}
 
 
-PUBLIC_EXCURSION = ("kind", "start", "end", "minutes", "peak", "limit")
+PUBLIC_EXCURSION = ("kind", "start", "end", "minutes", "peak", "limit", "alarm_state")
 
 
 def public_record(rec: dict[str, Any]) -> dict[str, Any]:
@@ -193,7 +214,7 @@ def public_record(rec: dict[str, Any]) -> dict[str, Any]:
         "quantity": rec["quantity"], "unit": rec["unit"], "origin": rec["origin"], "created": rec["created"],
         "checked_out": rec["checked_out"], "hours": rec["hours"], "limits": rec["limits"],
         "temperature": rec["temperature"], "shelf_life": rec["shelf_life"], "as_of": rec["as_of"],
-        "stays": [{k: s[k] for k in ("zone_name", "zone_name_en", "start", "end", "hours", "temperature")}
+        "stays": [{k: s[k] for k in ("zone_name", "zone_name_en", "start", "end", "hours", "limits", "temperature")}
                   for s in rec["stays"]],
         "excursions": [{**{k: e[k] for k in PUBLIC_EXCURSION}, "minutes": round(e["minutes"], 1),
                         "acknowledged": e["acked"] is not None} for e in rec["excursions"]],

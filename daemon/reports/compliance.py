@@ -26,6 +26,7 @@ from daemon.messages import render
 from daemon.reports import history
 from daemon.reports.excursions import Excursion, excursions
 from daemon.reports.mkt import DH_R, Rollup, Segment, Summary, combine, summarize
+from daemon.reports.verdict import VERDICT_KEY, Gap, Verdict, gaps, verdict
 from daemon.storage import rollups
 from daemon.storage.journal import Journal
 
@@ -155,6 +156,9 @@ class Report:
     excursions: list[Excursion]
     device_alarms: list[Excursion]
     chart: list[history.Series] = field(default_factory=list, repr=False)
+    verdict: Verdict = "insufficient_data"
+    min_completeness: float = 95.0
+    gaps: list[Gap] = field(default_factory=list)
 
     def local(self, ts: float | None) -> str:
         if ts is None:
@@ -184,6 +188,10 @@ class Report:
             "excursion_count": len(self.excursions),
             "acknowledged_count": sum(1 for e in self.excursions if e.acked is not None),
             "device_alarms": [e.json() for e in self.device_alarms],
+            "verdict": {"status": self.verdict, "min_completeness": self.min_completeness,
+                        "completeness": None if self.temperature is None else self.temperature.zone.completeness},
+            "gaps": [{"sensor": g.sensor, "start": g.start, "end": g.end, "minutes": round(g.minutes, 1),
+                      "start_local": self.local(g.start), "end_local": self.local(g.end)} for g in self.gaps],
         }
 
 
@@ -207,8 +215,12 @@ def compliance(journal: Journal, cfg: AppConfig, zone: str, start: float, end: f
     offset = int((datetime.fromtimestamp(start, tz).utcoffset() or timedelta()).total_seconds())
     chart = history.history(journal, start=start, end=end, zone=zone, quantity="temperature", max_points=300,
                             offset_s=offset)
+    product = [e for e in exc if e.product]
+    floor = cfg.reports.min_completeness
     return Report(cfg.site.id, cfg.site.name, zone, z.name, z.name_en or z.name, com, cfg.site.timezone, period,
-                  start, end, now, temp, hum, [e for e in exc if e.product], [e for e in exc if not e.product], chart)
+                  start, end, now, temp, hum, product, [e for e in exc if not e.product], chart,
+                  verdict(temp.zone if temp else None, len(product), floor), floor,
+                  gaps(temp.tracks, start, end) if temp else [])
 
 
 # ---------------------------------------------------------------- CSV
@@ -235,6 +247,7 @@ def to_csv(r: Report, lang: str = "zh-CN") -> str:
     w.writerow([t("report.commodity"), r.commodity.name(lang) if r.commodity else ""])
     w.writerow([t("report.period"), r.local(r.start), r.local(r.end), r.tz])
     w.writerow([t("report.generated"), r.local(r.generated), f"coldchain {__version__}"])
+    w.writerow([t("report.summary"), r.verdict, _verdict_text(r, lang)])
     w.writerow([])
     w.writerow(["quantity", "sensor", "low", "high", *_STAT_FIELDS])
     for st in (r.temperature, r.humidity):
@@ -246,14 +259,25 @@ def to_csv(r: Report, lang: str = "zh-CN") -> str:
                           for f in _STAT_FIELDS)])
     w.writerow([])
     w.writerow(["excursion", "kind", "sensor", "start", "end", "minutes", "peak", "limit", "told", "acked",
-                "acked_by", "comment", "actions"])
+                "acked_by", "comment", "actions", "duration_minutes"])
     for e in [*r.excursions, *r.device_alarms]:
         told = "; ".join(sorted({f"{m['contact']} ({m['channel']}, {m['state']}"
                                  f"{', delivered' if m.get('delivered') else ''})" for m in e.told}))
         w.writerow([e.id, e.kind, e.sensor or "", r.local(e.start), r.local(e.end), _cell(e.minutes),
                     _cell(e.peak), _cell(e.limit), told, r.local(e.acked), e.acked_by or "", e.comment or "",
-                    " | ".join(e.actions)])
+                    " | ".join(e.actions), _cell(e.duration_minutes)])
+    w.writerow([])
+    w.writerow(["gap", "sensor", "start", "end", "minutes"])
+    for i, g in enumerate(r.gaps, 1):
+        w.writerow([i, g.sensor, r.local(g.start), r.local(g.end), _cell(g.minutes)])
     return buf.getvalue()
+
+
+def _verdict_text(r: Report, lang: str) -> str:
+    z = r.temperature.zone if r.temperature else None
+    done = z.completeness if z and z.completeness is not None else 0.0
+    return render(VERDICT_KEY[r.verdict], lang, minutes=f"{z.minutes_out if z else 0:.0f}", count=len(r.excursions),
+                  completeness=f"{done:.1f}", min=f"{r.min_completeness:g}", gaps=len(r.gaps))
 
 
 # ---------------------------------------------------------------- HTML
@@ -335,15 +359,19 @@ def to_html(r: Report, lang: str = "zh-CN") -> str:
                f'{e(__version__)}</td></tr></table>')
     if r.temperature is not None:
         z = r.temperature.zone
-        verdict = "ok" if z.minutes_out == 0 and not r.excursions else "bad"
-        out.append(f'<h2>{t("report.summary")}</h2><p class="{verdict}">'
-                   f'{t("report.verdict_ok" if verdict == "ok" else "report.verdict_bad", minutes=f"{z.minutes_out:.0f}", count=len(r.excursions))}'  # noqa: E501
-                   f'</p><table><tr><th>{t("report.mkt")}</th><th>{t("report.min")}</th><th>{t("report.max")}</th>'
+        cls = "ok" if r.verdict == "compliant" else "bad"
+        out.append(f'<h2>{t("report.summary")}</h2><p class="{cls}" id="verdict" data-verdict="{r.verdict}">'
+                   f'{e(_verdict_text(r, lang))}</p><table><tr><th>{t("report.mkt")}</th><th>{t("report.min")}</th>'
+                   f'<th>{t("report.max")}</th>'
                    f'<th>{t("report.mean")}</th><th>{t("report.minutes_out")}</th><th>{t("report.completeness")}</th>'
                    f'</tr><tr><td class="n"><b>{_f(z.mkt, 2)} °C</b></td><td class="n">{_f(z.min)} °C</td>'
                    f'<td class="n">{_f(z.max)} °C</td><td class="n">{_f(z.mean, 2)} °C</td>'
                    f'<td class="n">{_f(z.minutes_out, 0)}</td><td class="n">{_f(z.completeness)} %</td></tr></table>')
         out.append(_svg_chart(r))
+    else:
+        out.append(f'<h2>{t("report.summary")}</h2><p class="bad" id="verdict" data-verdict="{r.verdict}">'
+                   f'{e(_verdict_text(r, lang))}</p>')
+    out += _html_gaps(r, t)
     out += _html_quantities(r, lang, t)
     out += _html_alarms(r, t)
     out.append(f'<p class="note">{t("report.method")}</p></body></html>')
@@ -373,6 +401,19 @@ def _html_quantities(r: Report, lang: str, t: Callable[..., str]) -> list[str]:
                        f'<td class="n">{_f(s.gap_minutes, 0)}</td></tr>')
         out.append("</table>")
     return out
+
+
+def _html_gaps(r: Report, t: Callable[..., str]) -> list[str]:
+    """Data gaps are findings: each sensor's stretch without data, with its start, end and minutes."""
+    e = html.escape
+    out = [f'<h2>{t("report.gap_findings")} ({len(r.gaps)})</h2>']
+    if not r.gaps:
+        return [*out, f'<p>{t("report.none")}</p>']
+    out.append(f'<table id="gaps"><tr><th>{t("report.sensor")}</th><th>{t("report.start")}</th>'
+               f'<th>{t("report.end")}</th><th>{t("report.minutes")}</th></tr>')
+    out += [f'<tr><td>{e(g.sensor)}</td><td>{e(r.local(g.start))}</td><td>{e(r.local(g.end))}</td>'
+            f'<td class="n">{g.minutes:.0f}</td></tr>' for g in r.gaps]
+    return [*out, "</table>"]
 
 
 def _html_alarms(r: Report, t: Callable[..., str]) -> list[str]:

@@ -2,8 +2,10 @@
 
 An excursion is an alarm that reached `firing` (a door opened for two minutes is cancelled
 while pending and is not one). Its time out of range runs from `started` (the first reading
-outside) to `resolved`, or to now while it is still open. `public()` strips every name and
-phone number for the consumer trace page.
+outside) to `resolved`, or to now while it is still open: that is `duration_minutes`. `minutes`
+is the part inside the period asked for, so a one-day report never counts more than a day for
+an alarm that has been open for three. `public()` strips every name and phone number for the
+consumer trace page.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class Excursion:
     start: float
     fired: float | None
     end: float | None
-    minutes: float
+    minutes: float  # inside the period asked for
     value: float | None
     limit: float | None
     peak: float | None
@@ -38,6 +40,7 @@ class Excursion:
     comment: str | None
     actions: list[str] = field(default_factory=list)
     told: list[dict[str, Any]] = field(default_factory=list)
+    duration_minutes: float = 0.0  # the alarm's whole time out of range, from start to end (or now)
 
     @property
     def product(self) -> bool:
@@ -84,7 +87,8 @@ def excursions(journal: Journal, *, start: float, end: float, now: float, zone: 
         stop = a.resolved if a.resolved is not None else now
         out.append(Excursion(
             id=a.id, zone=a.zone, sensor=a.sensor, kind=a.kind, severity=a.severity, state=a.state, start=a.started,
-            fired=a.fired, end=a.resolved, minutes=max(0.0, stop - a.started) / 60, value=a.value,
+            fired=a.fired, end=a.resolved, minutes=max(0.0, min(stop, end) - max(a.started, start)) / 60,
+            duration_minutes=max(0.0, stop - a.started) / 60, value=a.value,
             limit=a.limit_value, peak=a.peak, acked=a.acked, acked_by=a.acked_by, comment=ack_comment,
             actions=actions, told=told))
     return out

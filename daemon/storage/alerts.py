@@ -170,6 +170,11 @@ class Alerts:
         )
 
     @staticmethod
+    def set_peak(tx: Tx, alert_id: int, peak: float | None) -> None:
+        """The open alarm's peak so far (between transitions, rate-limited by the rules)."""
+        tx.execute("UPDATE alerts SET peak=? WHERE id=?", (peak, alert_id))
+
+    @staticmethod
     def acknowledge(tx: Tx, alert_id: int, at: float, who: str) -> None:
         """Acknowledged by `who`: escalation stops."""
         tx.execute("UPDATE alerts SET state='acknowledged', acked=?, acked_by=?, esc_next=NULL WHERE id=?",

@@ -7,6 +7,7 @@ uplink stopped and at worst sends a batch twice, never skips one.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from daemon.storage.db import Database
 
@@ -16,6 +17,7 @@ class Cursors:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self.now: Callable[[], float] = time.time  # the daemon's Clock once `Journal.use_clock` is called
 
     def get(self, name: str) -> int:
         """The last id confirmed under `name`; 0 for a cursor never set."""
@@ -27,7 +29,7 @@ class Cursors:
             tx.execute(
                 "INSERT INTO cursors (name, last_id, updated) VALUES (?, ?, ?) "
                 "ON CONFLICT(name) DO UPDATE SET last_id = excluded.last_id, updated = excluded.updated",
-                (name, last_id, time.time()),
+                (name, last_id, self.now()),
             )
 
     def all(self) -> dict[str, int]:

@@ -53,6 +53,11 @@ class Journal:
         self.audit = AuditLog(self.db)
         self.receipts = Receipts(self.db)
 
+    def use_clock(self, now: Callable[[], float]) -> None:
+        """Times the storage writes itself (a message's sent_at, a mute's created, a cursor's updated) come from
+        `now`, the daemon's Clock: with a simulated clock (the demo) sent_at came before created."""
+        self.cursors.now = self.outbox.now = self.mutes.now = now
+
     @property
     def on_full(self) -> Callable[[], None] | None:
         """Called when a write fails because the disk is full (the disk reserve gives its space back)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from daemon.storage.db import Database, Tx
@@ -15,11 +16,12 @@ class Mutes:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self.now: Callable[[], float] = time.time  # the daemon's Clock once `Journal.use_clock` is called
 
     def add(self, zone: str, start: float, end: float, reason: str, who: str) -> int:
         with self._db.transaction() as tx:
             cur = tx.execute("INSERT INTO mutes (zone, start, end, reason, who, created) VALUES (?,?,?,?,?,?)",
-                             (zone, start, end, reason, who, time.time()))
+                             (zone, start, end, reason, who, self.now()))
             return int(cur.lastrowid or 0)
 
     def end(self, mute_id: int, at: float) -> bool:

@@ -51,6 +51,7 @@ class Outbox:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self.now: Callable[[], float] = time.time  # the daemon's Clock once `Journal.use_clock` is called
 
     # -- reads
 
@@ -91,7 +92,7 @@ class Outbox:
             tx.execute(
                 "UPDATE outbox SET state=?, last_error=?, ref=COALESCE(?, ref), next_try=?, "
                 "sent_at=CASE WHEN ?='sent' THEN ? ELSE sent_at END WHERE id=?",
-                (state, error, ref, next_try, state, time.time(), outbox_id),
+                (state, error, ref, next_try, state, self.now(), outbox_id),
             )
 
     def mark_delivered(self, notifier: str, ref: str, delivered: bool, detail: str) -> int | None:

@@ -5,7 +5,9 @@ let T = {};
 
 const t = (k) => T[k] || k;
 const fmt = (v, digits = 1) => (v === null || v === undefined ? "–" : Number(v).toFixed(digits));
-const time = (ts) => (ts ? new Date(ts * 1000).toLocaleString(lang) : "–");
+// times show on the site's clock (site.timezone from /api/v1/zones), as reports and trace pages do, not the browser's
+let siteTz;
+const time = (ts) => (ts ? new Date(ts * 1000).toLocaleString(lang, siteTz ? { timeZone: siteTz } : {}) : "–");
 const el = (tag, cls, text) => {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
@@ -154,6 +156,7 @@ async function refresh() {
   if (active && (active.tagName === "INPUT" || active.closest("form"))) return;
   try {
     const data = await (await fetch(`/api/v1/zones?lang=${encodeURIComponent(lang)}`)).json();
+    siteTz = data.site.timezone;
     await loadCharts(data.zones, data.time);
     document.getElementById("site").textContent = `${data.site.name} · ${t("page.title")}`;
     document.getElementById("zones").replaceChildren(...data.zones.map(zoneCard));

@@ -11,7 +11,9 @@ const el = (tag, cls, text) => {
   return e;
 };
 const token = () => localStorage.getItem("coldchain-token") || "";
-const time = (ts) => (ts ? new Date(ts * 1000).toLocaleString(lang) : "–");
+// times show on the site's clock (site.timezone from /api/v1/zones), not the browser's
+let siteTz;
+const time = (ts) => (ts ? new Date(ts * 1000).toLocaleString(lang, siteTz ? { timeZone: siteTz } : {}) : "–");
 
 async function call(method, url, body) {
   const r = await fetch(url, {
@@ -86,7 +88,9 @@ async function init() {
   document.documentElement.lang = lang;
   document.title = t("page.lots");
   document.querySelectorAll("[data-t]").forEach((n) => (n.textContent = t(n.dataset.t)));
-  zones = (await (await fetch(`/api/v1/zones?lang=${encodeURIComponent(lang)}`)).json()).zones;
+  const zdata = await (await fetch(`/api/v1/zones?lang=${encodeURIComponent(lang)}`)).json();
+  zones = zdata.zones;
+  siteTz = zdata.site.timezone;
   const form = document.getElementById("checkin");
   for (const z of zones) {
     const o = el("option", null, z.name);

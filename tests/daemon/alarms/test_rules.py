@@ -116,6 +116,16 @@ def test_stuck_value(tmp_path: Path) -> None:
     assert run(r, [(1900, 6.6)]) == [("clear", "sensor_fault", 1900)]
 
 
+def test_stuck_window_restarts_after_a_silence(tmp_path: Path) -> None:
+    """One 5.0, a day of silence, 5.0 again: not stuck for 1440 min; the window starts again after the gap."""
+    cfg = make_config(tmp_path, MINIMAL.replace("commodity: mandarin}", "commodity: mandarin, alarms: {stuck_after: 30m}}"))
+    r = Rules(cfg, T0)
+    assert run(r, [(0, 5.0), (86_400, 5.0)]) == []
+    ev = run(r, [(86_400 + 60 * i, 5.0) for i in range(1, 31)])
+    assert ev == [("fire", "sensor_fault", 86_400 + 1800)]
+    assert r.tracks["z1/s1/stuck:temperature"].started == T0 + 86_400
+
+
 def test_late_reading_does_not_drive_alarms(config: AppConfig) -> None:
     r = Rules(config, T0)
     run(r, [(1000, 6.5)])
@@ -130,7 +140,7 @@ def test_restore_resumes_pending_timer(config: AppConfig) -> None:
     assert run(r, [(600, 9.0), (660, 9.0)]) == [("fire", "temp_high", 660)]
     r2 = Rules(config, T0)
     r2.restore([("z1/s1/temp_high", "firing", T0, 9.0)])
-    assert run(r2, [(700, 9.5)]) == []  # already firing: nothing sent twice
+    assert run(r2, [(700, 9.5)]) == [("peak", "temp_high", 700)]  # already firing: nothing sent twice, the peak moves
 
 
 def zone_cfg(tmp_path: Path, alarms: str, commodity: str = "mandarin"):  # type: ignore[no-untyped-def]
