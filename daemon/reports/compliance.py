@@ -159,6 +159,8 @@ class Report:
     verdict: Verdict = "insufficient_data"
     min_completeness: float = 95.0
     gaps: list[Gap] = field(default_factory=list)
+    replayed: int = 0
+    """Readings in the period whose time is when a broker replayed them, not when they were measured."""
 
     def local(self, ts: float | None) -> str:
         if ts is None:
@@ -192,6 +194,7 @@ class Report:
                         "completeness": None if self.temperature is None else self.temperature.zone.completeness},
             "gaps": [{"sensor": g.sensor, "start": g.start, "end": g.end, "minutes": round(g.minutes, 1),
                       "start_local": self.local(g.start), "end_local": self.local(g.end)} for g in self.gaps],
+            "replayed_readings": self.replayed,
         }
 
 
@@ -220,7 +223,9 @@ def compliance(journal: Journal, cfg: AppConfig, zone: str, start: float, end: f
     return Report(cfg.site.id, cfg.site.name, zone, z.name, z.name_en or z.name, com, cfg.site.timezone, period,
                   start, end, now, temp, hum, product, [e for e in exc if not e.product], chart,
                   verdict(temp.zone if temp else None, len(product), floor), floor,
-                  gaps(temp.tracks, start, end) if temp else [])
+                  gaps(temp.tracks, start, end) if temp else [],
+                  sum(len(journal.readings.replayed_times(sid, start, end)) for sid in
+                      journal.readings.series_ids(zone=zone)))
 
 
 # ---------------------------------------------------------------- CSV
@@ -248,6 +253,8 @@ def to_csv(r: Report, lang: str = "zh-CN") -> str:
     w.writerow([t("report.period"), r.local(r.start), r.local(r.end), r.tz])
     w.writerow([t("report.generated"), r.local(r.generated), f"coldchain {__version__}"])
     w.writerow([t("report.summary"), r.verdict, _verdict_text(r, lang)])
+    if r.replayed:
+        w.writerow(["replayed", r.replayed, render("report.replayed", lang, n=r.replayed)])
     w.writerow([])
     w.writerow(["quantity", "sensor", "low", "high", *_STAT_FIELDS])
     for st in (r.temperature, r.humidity):
@@ -372,6 +379,8 @@ def to_html(r: Report, lang: str = "zh-CN") -> str:
         out.append(f'<h2>{t("report.summary")}</h2><p class="bad" id="verdict" data-verdict="{r.verdict}">'
                    f'{e(_verdict_text(r, lang))}</p>')
     out += _html_gaps(r, t)
+    if r.replayed:  # their times are arrival times: the reviewer must know which stamps are upper bounds
+        out.append(f'<p class="note" id="replayed">{t("report.replayed", n=r.replayed)}</p>')
     out += _html_quantities(r, lang, t)
     out += _html_alarms(r, t)
     out.append(f'<p class="note">{t("report.method")}</p></body></html>')

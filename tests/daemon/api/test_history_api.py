@@ -283,3 +283,10 @@ async def test_replayed_readings_say_so_in_the_readings_the_history_and_the_expo
     c = await http.get("/api/v1/history", params={**params, "format": "csv"})
     rows = list(csv.reader(io.StringIO(c.text.lstrip("\ufeff"))))
     assert [(r[7], r[-1]) for r in rows[1:]] == [("7.0", "0"), ("5.0", "0"), ("5.5", "1"), ("6.0", "1"), ("6.5", "1")]
+    clock.advance(600)  # the report stops at now
+    period = {"zone": "z1", "period": "custom", "start": "2026-11-19", "end": "2026-11-20"}  # the clock: 11-20 00:10
+    rep = (await http.get("/api/v1/reports/compliance", params=period, headers=MANAGER)).json()
+    assert rep.get("replayed_readings") == 3, rep
+    for fmt, lang, text in (("html", "zh-CN", "3条读数由消息服务器事后补发"), ("csv", "en", "3 readings in this period")):
+        page = await http.get("/api/v1/reports/compliance", params={**period, "format": fmt, "lang": lang}, headers=MANAGER)
+        assert text in page.text, fmt
