@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from daemon import __version__
-from daemon.api import alerts, health, history, lots, metrics, pages, reports, settings, zones
+from daemon.api import alerts, followup, health, history, lots, metrics, pages, reports, settings, zones
 from daemon.api.auth import Tokens
 from daemon.api.services import Services
 
@@ -27,6 +27,7 @@ def create_app(d: Services) -> FastAPI:
     app.include_router(health.router(d))
     app.include_router(zones.router(d))
     app.include_router(alerts.router(d, tokens))
+    app.include_router(followup.router(d, tokens))
     app.include_router(pages.router(d))
 
     @app.exception_handler(RequestValidationError)

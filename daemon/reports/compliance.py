@@ -252,7 +252,7 @@ def to_csv(r: Report, lang: str = "zh-CN") -> str:
                                  f"{', delivered' if m.get('delivered') else ''})" for m in e.told}))
         w.writerow([e.id, e.kind, e.sensor or "", r.local(e.start), r.local(e.end), _cell(e.minutes),
                     _cell(e.peak), _cell(e.limit), told, r.local(e.acked), e.acked_by or "", e.comment or "",
-                    " | ".join(e.actions)])
+                    " | ".join(e.handling(lang)[1 if e.comment else 0:])])
     return buf.getvalue()
 
 
@@ -345,7 +345,7 @@ def to_html(r: Report, lang: str = "zh-CN") -> str:
                    f'<td class="n">{_f(z.minutes_out, 0)}</td><td class="n">{_f(z.completeness)} %</td></tr></table>')
         out.append(_svg_chart(r))
     out += _html_quantities(r, lang, t)
-    out += _html_alarms(r, t)
+    out += _html_alarms(r, t, lang)
     out.append(f'<p class="note">{t("report.method")}</p></body></html>')
     return "".join(out)
 
@@ -375,7 +375,7 @@ def _html_quantities(r: Report, lang: str, t: Callable[..., str]) -> list[str]:
     return out
 
 
-def _html_alarms(r: Report, t: Callable[..., str]) -> list[str]:
+def _html_alarms(r: Report, t: Callable[..., str], lang: str = "zh-CN") -> list[str]:
     """The product excursions, then the device alarms, each with who was told and who acknowledged."""
     e = html.escape
     out: list[str] = []
@@ -390,7 +390,7 @@ def _html_alarms(r: Report, t: Callable[..., str]) -> list[str]:
         for x in rows:
             told = ", ".join(sorted({m["contact"] for m in x.told}))
             acked = f"{e(x.acked_by or '')} {e(r.local(x.acked))}" if x.acked else t("report.not_acked")
-            comment = " / ".join(e(c) for c in [x.comment, *x.actions] if c)
+            comment = " / ".join(e(c) for c in x.handling(lang))
             out.append(f'<tr><td>{x.id}</td><td>{t("kind." + x.kind)}</td><td>{e(r.local(x.start))}</td>'
                        f'<td>{e(r.local(x.end)) or t("report.ongoing")}</td><td class="n">{x.minutes:.0f}</td>'
                        f'<td class="n">{_f(x.peak)}</td><td>{e(told)}</td><td>{acked}</td><td>{comment}</td></tr>')

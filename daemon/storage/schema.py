@@ -110,4 +110,17 @@ SCHEMA = [
     INSERT INTO rollup_state (name, value) SELECT 'deleted_before', COALESCE(MAX(bucket_ms) + 300000, 0) FROM rollup_5m;
     INSERT INTO rollup_state (name, value) SELECT 'hourly', 0 WHERE EXISTS (SELECT 1 FROM rollup_5m);
     """,
+    # version 7 (haccp: the HACCP alarm workflow, named so a merge can renumber it): the manager's close, the
+    # value at acknowledgement and the re-escalation of an acknowledged alarm, and the corrective actions
+    """
+    ALTER TABLE alerts ADD COLUMN closed REAL;
+    ALTER TABLE alerts ADD COLUMN closed_by TEXT;
+    ALTER TABLE alerts ADD COLUMN ack_value REAL;
+    ALTER TABLE alerts ADD COLUMN reescalated REAL;
+    CREATE TABLE corrective_actions (
+        id INTEGER PRIMARY KEY, alert_id INTEGER NOT NULL REFERENCES alerts(id),
+        ts REAL NOT NULL, who TEXT NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL
+    );
+    CREATE INDEX corrective_actions_alert ON corrective_actions (alert_id, id);
+    """,
 ]

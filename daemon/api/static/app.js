@@ -48,6 +48,7 @@ function zoneCard(z) {
   for (const a of z.alerts.filter((a) => a.state !== "pending")) {
     const li = el("li", null, `#${a.id} ${a.kind_text} ${a.value !== null ? fmt(a.value) : ""} · ${t("page.since")} ${time(a.started)}${a.detail ? " · " + a.detail : ""}`);
     li.dataset.alert = a.id;
+    if (a.reescalated_text) li.append(el("span", "reescalated", ` · ${a.reescalated_text}`));
     if (a.state === "firing") li.append(ackForm(a));
     if (a.state === "acknowledged") li.append(el("span", "acked", ` · ${t("state.acknowledged")} ${a.acked_by || ""}`));
     ul.append(li);
@@ -62,7 +63,8 @@ function ackForm(a) {
   const form = el("form", "ack");
   const comment = el("input");
   comment.name = "comment";
-  comment.placeholder = t("page.ack_comment");
+  comment.placeholder = t("page.ack_required");
+  comment.required = true;
   comment.value = comments[a.id] || "";
   comment.addEventListener("input", () => (comments[a.id] = comment.value));
   const button = el("button", null, t("page.ack"));
