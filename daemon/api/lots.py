@@ -25,7 +25,12 @@ from daemon.messages import LANGS, render
 STATIC = files("daemon.api").joinpath("static")
 
 
+_AT = Field(None, description="when it happened, if earlier than now (ISO 8601; without an offset: the site's time "
+          "zone); not in the future, not before the lot's previous event")
+
+
 class CheckInBody(BaseModel):
+    at: datetime | None = _AT
     code: str = Field(min_length=3, max_length=64, description="the traceability code printed on the boxes")
     commodity: str = Field(description="catalog key, e.g. mandarin")
     zone: str
@@ -36,6 +41,15 @@ class CheckInBody(BaseModel):
 
 class MoveBody(BaseModel):
     zone: str
+    at: datetime | None = _AT
+
+
+class CheckOutBody(BaseModel):
+    at: datetime | None = _AT
+
+
+def _epoch(at: datetime | None, tz: zoneinfo.ZoneInfo) -> float | None:
+    return None if at is None else (at if at.tzinfo else at.replace(tzinfo=tz)).timestamp()
 
 
 def router(d: Services, tokens: Tokens) -> APIRouter:
@@ -59,19 +73,23 @@ def _staff(d: Services, tokens: Tokens, lots: Lots) -> APIRouter:
     """Every write is audited with the caller's name; the audit log itself is for managers."""
     r = APIRouter()
     staff = Depends(tokens.require("staff", "manager"))
+    tz = zoneinfo.ZoneInfo(d.cfg.site.timezone)
 
     @r.post("/api/v1/lots", status_code=201)
     async def check_in(body: CheckInBody, caller: Caller = staff) -> dict[str, Any]:
         return await _run(lots.check_in, body.code, body.commodity, body.zone, d.clock.now(),
-                         Who(caller.name, caller.role), quantity=body.quantity, unit=body.unit, origin=body.origin)
+                          Who(caller.name, caller.role), quantity=body.quantity, unit=body.unit, origin=body.origin,
+                          at=_epoch(body.at, tz))
 
     @r.post("/api/v1/lots/{code}/move")
     async def move(code: str, body: MoveBody, caller: Caller = staff) -> dict[str, Any]:
-        return await _run(lots.move, code, body.zone, d.clock.now(), Who(caller.name, caller.role))
+        return await _run(lots.move, code, body.zone, d.clock.now(), Who(caller.name, caller.role),
+                          at=_epoch(body.at, tz))
 
     @r.post("/api/v1/lots/{code}/checkout")
-    async def check_out(code: str, caller: Caller = staff) -> dict[str, Any]:
-        return await _run(lots.check_out, code, d.clock.now(), Who(caller.name, caller.role))
+    async def check_out(code: str, body: CheckOutBody | None = None, caller: Caller = staff) -> dict[str, Any]:
+        return await _run(lots.check_out, code, d.clock.now(), Who(caller.name, caller.role),
+                          at=_epoch(body.at if body else None, tz))
 
     @r.get("/api/v1/lots")
     async def lot_list(in_storage: bool | None = None, zone: str | None = None,
