@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from daemon.api.auth import Caller, Tokens
 from daemon.api.services import Services
+from daemon.config.catalog import load_catalog
 from daemon.lots.qr import qr_png, trace_url
 from daemon.lots.shelflife import Q10
 from daemon.lots.store import LotError, LotNotFound, Lots, Who, public_record
@@ -69,6 +70,10 @@ async def _run(fn: Any, *args: Any, **kw: Any) -> dict[str, Any]:
     return result
 
 
+def _names(lang: str) -> dict[str, str]:
+    return {k: c.name(lang) for k, c in load_catalog().items()}
+
+
 def _staff(d: Services, tokens: Tokens, lots: Lots) -> APIRouter:
     """Every write is audited with the caller's name; the audit log itself is for managers."""
     r = APIRouter()
@@ -92,9 +97,18 @@ def _staff(d: Services, tokens: Tokens, lots: Lots) -> APIRouter:
                           at=_epoch(body.at if body else None, tz))
 
     @r.get("/api/v1/lots")
-    async def lot_list(in_storage: bool | None = None, zone: str | None = None,
+    async def lot_list(in_storage: bool | None = None, zone: str | None = None, lang: str | None = None,
                        caller: Caller = staff) -> dict[str, Any]:
-        return {"lots": await asyncio.to_thread(lots.search, in_storage=in_storage, zone=zone)}
+        """Each lot with `commodity_name` in `lang` (the site's language by default), from the catalog."""
+        names = _names(lang if lang in LANGS else d.cfg.site.language)
+        found = await asyncio.to_thread(lots.search, in_storage=in_storage, zone=zone)
+        return {"lots": [{**x, "commodity_name": names.get(x["commodity"], x["commodity"])} for x in found]}
+
+    @r.get("/api/v1/commodities")
+    async def commodities(lang: str | None = None) -> dict[str, Any]:
+        """The catalog's commodities (key and name in `lang`) for the check-in form, in catalog order."""
+        names = _names(lang if lang in LANGS else d.cfg.site.language)
+        return {"commodities": [{"key": k, "name": n} for k, n in names.items()]}
 
     @r.get("/api/v1/lots/{code}")
     async def lot_record(code: str, caller: Caller = staff) -> dict[str, Any]:

@@ -193,14 +193,13 @@ class Lots:
 
 def _happened(at: float | None, now: float, previous: float | None) -> float:
     """When a change happened: `at` if given (not in the future, after the lot's previous event), else now."""
-    if at is None:
-        when = now
-    elif not math.isfinite(at):
+    if at is None:  # entered as it happens: as before, whatever the previous event's time
+        return now
+    if not math.isfinite(at):
         raise LotError("the time it happened must be a real time")
-    elif at > now + FUTURE_SLACK:
+    if at > now + FUTURE_SLACK:
         raise LotError("the time it happened is in the future")
-    else:
-        when = min(at, now)
+    when = min(at, now)
     if previous is not None and when <= previous:
         raise LotConflict("the time it happened is not after the lot's previous check-in or move")
     return when
