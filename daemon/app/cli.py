@@ -73,7 +73,11 @@ async def _serve(cfg: AppConfig, speed: float, duration: float | None, demo: boo
               f"{'' if row.value is None else f'{row.value:.1f}'}", flush=True)
 
     if demo:
+        from daemon.app.demo import TOKENS, seed_history
+
+        await asyncio.to_thread(seed_history, cfg, d.journal, d.clock.now())
         d.alerts.listeners.append(on_change)
+        print(render("cli.demo_tokens", lang, **TOKENS), flush=True)
     await d.start()
     if d.api_port is not None:
         print(f"{render('cli.open_page', lang)}: http://{cfg.api.host}:{d.api_port}/", flush=True)
