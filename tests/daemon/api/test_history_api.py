@@ -261,3 +261,11 @@ async def test_lots_roles_record_trace_and_qr(running) -> None:  # type: ignore[
     assert png.status_code == 200 and png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
     assert png.content == qr_png(f"https://trace.example.cn/trace/{code}")  # api.public_url, not the LAN address
     assert (await http.get("/trace/NOPE-1/qr.png")).status_code == 404
+
+
+@pytest.mark.asyncio
+async def test_history_refuses_times_that_are_not_numbers(running) -> None:  # type: ignore[no-untyped-def]
+    _, _, http = running
+    for bad in ("nan", "inf", "-inf"):  # float() takes them; they were a 500 (found by the schema fuzz test)
+        r = await http.get("/api/v1/history", params={"start": bad})
+        assert r.status_code == 422 and "not a time" in r.text
