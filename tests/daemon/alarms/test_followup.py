@@ -10,6 +10,7 @@ import pytest
 from daemon.alarms.followup import CommentRequired, NoSuchAlarm, WorkflowError
 from daemon.alarms.lifecycle import AlertManager
 from daemon.alarms.rules import RuleEvent
+from daemon.api.views import alert_json
 from daemon.ports.clock import ManualClock
 from daemon.ports.model import Quantity, Reading
 from daemon.ports.notify import Incoming
@@ -127,6 +128,8 @@ def test_acknowledged_room_that_keeps_warming_pages_again(tmp_path: Path) -> Non
     (row,) = am.escalate()
     assert row.state == "firing" and row.reescalated == clock.now()
     assert j.alerts.events(aid)[-1][1:] == ("reescalated", "system", "reescalate.rise|then=9.0|now=11.2")
+    shown = alert_json(j.alerts.get(aid), "zh-CN")  # type: ignore[arg-type]  # what the page and API show
+    assert shown["state"] == "firing" and shown["reescalated_text"] == "确认后仍恶化"
     new = sorted(j.outbox.find(), key=lambda m: m.id)[sent:]
     assert [m.msg_key for m in new] == ["alert.reescalated"]
     assert new[0].text.startswith("【告警未解除】测试冷库1号库温度过高告警") and "现11.2" in new[0].text
