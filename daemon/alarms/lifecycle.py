@@ -16,6 +16,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 
+from daemon.alarms import followup
 from daemon.alarms.escalation import Escalation, Recipient
 from daemon.alarms.replies import parse_reply, phone_key
 from daemon.alarms.rules import RuleEvent
@@ -180,26 +181,86 @@ class AlertManager:
                 alerts.add_event(tx, aid, now, "escalated", f"step {nxt}" if nxt != step else f"repeat step {nxt}")
                 out.append(row)
                 self.stats.inc("escalations")
+        out += self.reescalate(now)
         if out:
             self.wake_dispatcher()
         return out
 
-    # -- acknowledgement
+    def current_value(self, row: AlertRow) -> float | None:
+        """The newest good value of the alarm's quantity at its sensor (the worst of the zone's without one)."""
+        quantity = followup.quantity_of(row.kind)
+        if quantity is None or row.zone not in {z.id for z in self.cfg.zones}:
+            return None
+        recent = self.journal.readings.query(zone=row.zone, sensor=row.sensor, quantity=quantity,
+                                             newest_first=True, limit=20)
+        newest: dict[str, float] = {}
+        for r in recent:
+            if r.good and r.value is not None:
+                newest.setdefault(r.sensor, r.value)
+        if not newest:
+            return None
+        return max(newest.values(), key=lambda v: followup.worse_by(row.kind, 0.0, v) or 0.0)
+
+    def reescalate(self, now: float) -> list[AlertRow]:
+        """Page again, from step 0, for each acknowledged alarm that keeps going (`followup.reescalation_reason`);
+        it is firing again until someone acknowledges it anew."""
+        out = []
+        for row in self.journal.alerts.acknowledged_open():
+            current = self.current_value(row)
+            reason = followup.reescalation_reason(self.cfg.alarms, row, now, current)
+            if reason is None:
+                continue
+            alerts = self.journal.alerts
+            with self.journal.transaction() as tx:
+                if alerts.state(tx, row.id) != "acknowledged":
+                    continue
+                alerts.reescalate(tx, row.id, now, self.escalation.next_due(now, 0, now))
+                alerts.add_event(tx, row.id, now, "reescalated", reason)
+                fresh = alerts.load(tx, row.id)
+                since = str(round((now - (row.acked or now)) / 60))
+                for rc in self.escalation.recipients(0):
+                    params = self.texts.params(fresh, rc.lang, since=since)
+                    params["value"] = "-" if current is None else f"{current:.1f}"
+                    self._enqueue(tx, fresh, rc, "alert.reescalated", params)
+            out.append(fresh)
+            self.stats.inc("alarms_reescalated")
+        return out
+
+    # -- acknowledgement and what follows it (corrective action, close: `followup.py`)
 
     def acknowledge(self, alert_id: int, who: str, comment: str | None, via: str = "web") -> AlertRow | None:
-        """Acknowledge a pending or firing alarm (blocking); stops escalation. None if nothing to do."""
+        """Acknowledge a pending or firing alarm (blocking); stops escalation. None if nothing to do.
+
+        Raises `followup.CommentRequired` without a comment when `alarms.ack_comment_required` (an SMS reply's
+        comment is its text, so an SMS `ACK 4` always has one)."""
         alerts = self.journal.alerts
+        current = alerts.get(alert_id)
+        value = self.current_value(current) if current is not None else None
         with self.journal.transaction() as tx:
             if alerts.state(tx, alert_id) not in ("firing", "pending"):
                 return None
+            if self.cfg.alarms.ack_comment_required and not (comment or "").strip():
+                raise followup.CommentRequired("an acknowledgement needs a comment: what is being done")
             now = self.clock.now()
-            alerts.acknowledge(tx, alert_id, now, who)
+            alerts.acknowledge(tx, alert_id, now, who, value)
             alerts.add_event(tx, alert_id, now, "acknowledged", comment, f"{who} ({via})")
             if self.cfg.escalation.notify_ack:
                 self._tell_everyone_told(tx, alerts.load(tx, alert_id), "ack.notice", skip=who, who=who)
         self.stats.inc("alarms_acknowledged")
         self.wake_dispatcher()
         return alerts.get(alert_id)
+
+    def record_action(self, alert_id: int, who: str, kind: str, text: str) -> AlertRow:
+        """A corrective action (blocking); raises `followup.WorkflowError` when it cannot be recorded now."""
+        row = followup.record_action(self.journal, self.clock.now(), alert_id, who, kind, text)
+        self.stats.inc("corrective_actions")
+        return row
+
+    def close(self, alert_id: int, who: str, comment: str | None) -> AlertRow:
+        """A manager's close (blocking); raises `followup.WorkflowError` when it cannot be closed now."""
+        row = followup.close(self.journal, self.clock.now(), alert_id, who, comment)
+        self.stats.inc("alarms_closed")
+        return row
 
     def handle_incoming(self, msg: Incoming) -> str:
         """An SMS reply: `ACK 17`, `确认17`, `收到` or `1` acknowledges (blocking). Returns the outcome."""

@@ -1,5 +1,8 @@
-"""Alarms and maintenance mutes: reads are open on the box's LAN; acknowledging and muting need a token,
-and the caller's name goes into the journal with the action."""
+"""Alarms and maintenance mutes: reads are open on the box's LAN; acknowledging, corrective actions, closing
+and muting need a token, and the caller's name goes into the journal with the action.
+
+The HACCP follow-up (`daemon/alarms/followup.py`): staff acknowledge (a comment is required unless
+`alarms.ack_comment_required: false`) and record corrective actions; a manager closes."""
 
 from __future__ import annotations
 
@@ -9,10 +12,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
+from daemon.alarms.followup import WorkflowError
 from daemon.api.auth import Caller, Tokens
 from daemon.api.services import Services
-from daemon.api.views import alert_json
+from daemon.api.views import action_json, alert_json
 from daemon.messages import LANGS
+from daemon.storage.alerts import AlertRow
 
 # Journal ids are SQLite INTEGERs: a larger number in a URL is a 422, not an OverflowError (500).
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
@@ -42,7 +47,10 @@ def router(d: Services, tokens: Tokens) -> APIRouter:
 
     @r.post("/api/v1/alerts/{alert_id}/ack")
     async def ack(alert_id: RowId, body: AckBody, lang: str | None = None, caller: Caller = staff) -> dict[str, Any]:
-        row = await asyncio.to_thread(d.acknowledge, alert_id, caller.name, body.comment, "web")
+        try:
+            row = await asyncio.to_thread(d.acknowledge, alert_id, caller.name, body.comment, "web")
+        except WorkflowError as exc:
+            raise HTTPException(exc.status, str(exc)) from None
         if row is None:
             current = await asyncio.to_thread(d.journal.alerts.get, alert_id)
             if current is None:
@@ -74,15 +82,22 @@ def router(d: Services, tokens: Tokens) -> APIRouter:
         row = await asyncio.to_thread(d.journal.alerts.get, alert_id)
         if row is None:
             raise HTTPException(404, f"no alarm {alert_id}")
-        out = alert_json(row, lang if lang in LANGS else d.cfg.site.language)
-        events = await asyncio.to_thread(d.journal.alerts.events, alert_id)
-        out["events"] = [{"ts": ts, "state": st, "who": who, "comment": c} for ts, st, who, c in events]
-        msgs = await asyncio.to_thread(d.journal.outbox.find, alert_id=alert_id)
-        deliveries = {m.id: await asyncio.to_thread(d.journal.outbox.delivery, m.id) for m in msgs}
-        out["messages"] = [{"contact": m.contact, "channel": m.notifier, "state": m.state, "created": m.created,
-                            "sent_at": m.sent_at, "kind": m.msg_key,
-                            "delivered": None if deliveries[m.id][0] is None else bool(deliveries[m.id][0]),
-                            "delivery_detail": deliveries[m.id][1]} for m in msgs]
-        return out
+        return await _detail(d, row, lang if lang in LANGS else d.cfg.site.language)
 
     return r
+
+
+async def _detail(d: Services, row: AlertRow, lang: str) -> dict[str, Any]:
+    """One alarm with its corrective actions, audit trail and messages."""
+    alert_id = row.id
+    out = alert_json(row, lang)
+    out["actions"] = [action_json(x, lang) for x in await asyncio.to_thread(d.journal.alerts.actions, alert_id)]
+    events = await asyncio.to_thread(d.journal.alerts.events, alert_id)
+    out["events"] = [{"ts": ts, "state": st, "who": who, "comment": c} for ts, st, who, c in events]
+    msgs = await asyncio.to_thread(d.journal.outbox.find, alert_id=alert_id)
+    deliveries = {m.id: await asyncio.to_thread(d.journal.outbox.delivery, m.id) for m in msgs}
+    out["messages"] = [{"contact": m.contact, "channel": m.notifier, "state": m.state, "created": m.created,
+                        "sent_at": m.sent_at, "kind": m.msg_key,
+                        "delivered": None if deliveries[m.id][0] is None else bool(deliveries[m.id][0]),
+                        "delivery_detail": deliveries[m.id][1]} for m in msgs]
+    return out

@@ -10,13 +10,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from daemon import __version__
-from daemon.api import alerts, health, history, lots, metrics, pages, reports, settings, zones
+from daemon.api import alerts, docs, followup, health, history, lots, metrics, pages, reports, settings, zones
 from daemon.api.auth import Tokens
 from daemon.api.services import Services
 
 
 def create_app(d: Services) -> FastAPI:
-    app = FastAPI(title="coldchain-monitor", version=__version__, docs_url="/api/docs", redoc_url=None)
+    # /api/docs is served from package assets (docs.py), not FastAPI's CDN-loading page
+    app = FastAPI(title="coldchain-monitor", version=__version__, docs_url=None, redoc_url=None)
     tokens = Tokens(d.cfg.api)
     # the order routes are matched (and listed in the OpenAPI document) in
     app.include_router(reports.router(d, tokens))
@@ -27,7 +28,9 @@ def create_app(d: Services) -> FastAPI:
     app.include_router(health.router(d))
     app.include_router(zones.router(d))
     app.include_router(alerts.router(d, tokens))
+    app.include_router(followup.router(d, tokens))
     app.include_router(pages.router(d))
+    app.include_router(docs.router(app.title, app.openapi_url or "/openapi.json"))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import zoneinfo
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,9 +27,13 @@ def when(value: str | None, name: str, tz: zoneinfo.ZoneInfo) -> float | None:
     if not value:
         return None
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(number):  # "nan", "inf": float() takes them; a time they are not (was a 500)
+            raise HTTPException(422, f"{name}: {value!r} is not a time")
+        return number
     try:
         return parse_when(value, tz)[0].timestamp()
     except ReportError as exc:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from daemon.api.auth import Caller, Tokens
 from daemon.api.services import Services
+from daemon.config.catalog import load_catalog
 from daemon.lots.qr import qr_png, trace_url
 from daemon.lots.shelflife import Q10
 from daemon.lots.store import LotError, LotNotFound, Lots, Who, public_record
@@ -25,7 +26,12 @@ from daemon.messages import LANGS, render
 STATIC = files("daemon.api").joinpath("static")
 
 
+_AT = Field(None, description="when it happened, if earlier than now (ISO 8601; without an offset: the site's time "
+          "zone); not in the future, not before the lot's previous event")
+
+
 class CheckInBody(BaseModel):
+    at: datetime | None = _AT
     code: str = Field(min_length=3, max_length=64, description="the traceability code printed on the boxes")
     commodity: str = Field(description="catalog key, e.g. mandarin")
     zone: str
@@ -36,6 +42,15 @@ class CheckInBody(BaseModel):
 
 class MoveBody(BaseModel):
     zone: str
+    at: datetime | None = _AT
+
+
+class CheckOutBody(BaseModel):
+    at: datetime | None = _AT
+
+
+def _epoch(at: datetime | None, tz: zoneinfo.ZoneInfo) -> float | None:
+    return None if at is None else (at if at.tzinfo else at.replace(tzinfo=tz)).timestamp()
 
 
 def router(d: Services, tokens: Tokens) -> APIRouter:
@@ -55,28 +70,45 @@ async def _run(fn: Any, *args: Any, **kw: Any) -> dict[str, Any]:
     return result
 
 
+def _names(lang: str) -> dict[str, str]:
+    return {k: c.name(lang) for k, c in load_catalog().items()}
+
+
 def _staff(d: Services, tokens: Tokens, lots: Lots) -> APIRouter:
     """Every write is audited with the caller's name; the audit log itself is for managers."""
     r = APIRouter()
     staff = Depends(tokens.require("staff", "manager"))
+    tz = zoneinfo.ZoneInfo(d.cfg.site.timezone)
 
     @r.post("/api/v1/lots", status_code=201)
     async def check_in(body: CheckInBody, caller: Caller = staff) -> dict[str, Any]:
         return await _run(lots.check_in, body.code, body.commodity, body.zone, d.clock.now(),
-                         Who(caller.name, caller.role), quantity=body.quantity, unit=body.unit, origin=body.origin)
+                          Who(caller.name, caller.role), quantity=body.quantity, unit=body.unit, origin=body.origin,
+                          at=_epoch(body.at, tz))
 
     @r.post("/api/v1/lots/{code}/move")
     async def move(code: str, body: MoveBody, caller: Caller = staff) -> dict[str, Any]:
-        return await _run(lots.move, code, body.zone, d.clock.now(), Who(caller.name, caller.role))
+        return await _run(lots.move, code, body.zone, d.clock.now(), Who(caller.name, caller.role),
+                          at=_epoch(body.at, tz))
 
     @r.post("/api/v1/lots/{code}/checkout")
-    async def check_out(code: str, caller: Caller = staff) -> dict[str, Any]:
-        return await _run(lots.check_out, code, d.clock.now(), Who(caller.name, caller.role))
+    async def check_out(code: str, body: CheckOutBody | None = None, caller: Caller = staff) -> dict[str, Any]:
+        return await _run(lots.check_out, code, d.clock.now(), Who(caller.name, caller.role),
+                          at=_epoch(body.at if body else None, tz))
 
     @r.get("/api/v1/lots")
-    async def lot_list(in_storage: bool | None = None, zone: str | None = None,
+    async def lot_list(in_storage: bool | None = None, zone: str | None = None, lang: str | None = None,
                        caller: Caller = staff) -> dict[str, Any]:
-        return {"lots": await asyncio.to_thread(lots.search, in_storage=in_storage, zone=zone)}
+        """Each lot with `commodity_name` in `lang` (the site's language by default), from the catalog."""
+        names = _names(lang if lang in LANGS else d.cfg.site.language)
+        found = await asyncio.to_thread(lots.search, in_storage=in_storage, zone=zone)
+        return {"lots": [{**x, "commodity_name": names.get(x["commodity"], x["commodity"])} for x in found]}
+
+    @r.get("/api/v1/commodities")
+    async def commodities(lang: str | None = None) -> dict[str, Any]:
+        """The catalog's commodities (key and name in `lang`) for the check-in form, in catalog order."""
+        names = _names(lang if lang in LANGS else d.cfg.site.language)
+        return {"commodities": [{"key": k, "name": n} for k, n in names.items()]}
 
     @r.get("/api/v1/lots/{code}")
     async def lot_record(code: str, caller: Caller = staff) -> dict[str, Any]:

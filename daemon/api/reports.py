@@ -15,8 +15,9 @@ from daemon.api.auth import Caller, Tokens
 from daemon.api.download import attachment
 from daemon.api.services import Services
 from daemon.messages import LANGS
-from daemon.reports.compliance import ReportError, compliance, period_bounds, to_csv, to_html
+from daemon.reports.compliance import ReportError, compliance, period_bounds, to_csv
 from daemon.reports.pdf import PdfError, html_to_pdf
+from daemon.reports.pdf_doc import json_copy, signed_html
 
 
 def router(d: Services, tokens: Tokens) -> APIRouter:
@@ -35,7 +36,7 @@ def router(d: Services, tokens: Tokens) -> APIRouter:
     ) -> Response:
         lang = lang if lang in LANGS else d.cfg.site.language
         tz = zoneinfo.ZoneInfo(d.cfg.site.timezone)
-        now = d.clock.now()
+        now = float(int(d.clock.now()))  # whole seconds: the signed copy names it for --verify
         try:
             a, b = period_bounds(period, tz, now, day=date, start=start, end=end)  # type: ignore[arg-type]
             rep = await asyncio.to_thread(compliance, d.journal, d.cfg, zone, a, b, now, period)
@@ -43,11 +44,11 @@ def router(d: Services, tokens: Tokens) -> APIRouter:
             raise HTTPException(404 if "unknown zone" in str(exc) else 422, str(exc)) from None
         name = f"report-{zone}-{datetime.fromtimestamp(a, tz):%Y%m%d}"
         if format == "json":
-            return JSONResponse(rep.json())
+            return JSONResponse(json_copy(rep, d.cfg))
         if format == "csv":
             return Response(to_csv(rep, lang), media_type="text/csv; charset=utf-8",
                             headers=attachment(f"{name}.csv"))
-        page = to_html(rep, lang)
+        page = signed_html(rep, d.cfg, lang)
         if format == "html":
             return HTMLResponse(page)
         with tempfile.TemporaryDirectory(prefix="coldchain-report-") as tmp:

@@ -21,7 +21,7 @@ from daemon.storage.reserve import Reserve
 
 
 class Services(Protocol):
-    """The daemon as the API sees it: state to read, three actions that write (each blocking)."""
+    """The daemon as the API sees it: state to read, the actions that write (each blocking)."""
 
     cfg: AppConfig
     clock: Clock
@@ -35,6 +35,14 @@ class Services(Protocol):
 
     def acknowledge(self, alert_id: int, who: str, comment: str | None, via: str) -> AlertRow | None:
         """Acknowledge a pending or firing alarm; None if it is neither."""
+        ...
+
+    def record_action(self, alert_id: int, who: str, kind: str, text: str) -> AlertRow:
+        """A corrective action on an alarm; raises `daemon.alarms.followup.WorkflowError` if not possible now."""
+        ...
+
+    def close_alarm(self, alert_id: int, who: str, comment: str | None) -> AlertRow:
+        """A manager closes an alarm; raises `daemon.alarms.followup.WorkflowError` if not possible now."""
         ...
 
     def mute(self, zone: str, seconds: float, reason: str, who: str) -> int:

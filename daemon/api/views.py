@@ -9,7 +9,7 @@ from daemon.api.online import sensors_online
 from daemon.api.services import Services
 from daemon.messages import render
 from daemon.ports.model import Flag, Reading
-from daemon.storage.alerts import AlertRow
+from daemon.storage.alerts import AlertRow, CorrectiveAction
 
 _RANK = {"firing": 3, "acknowledged": 2, "pending": 1}
 
@@ -30,7 +30,15 @@ def alert_json(a: AlertRow, lang: str) -> dict[str, Any]:
         "severity": a.severity, "state": a.state, "started": a.started, "fired": a.fired, "acked": a.acked,
         "acked_by": a.acked_by, "resolved": a.resolved, "value": a.value, "limit": a.limit_value, "peak": a.peak,
         "detail": render_detail(a.detail or "", lang) or None,
+        "closed": a.closed, "closed_by": a.closed_by, "ack_value": a.ack_value, "reescalated": a.reescalated,
+        # acknowledged once, and firing again because it kept going: the page shows it apart
+        "reescalated_text": render("state.reescalated", lang) if a.reescalated and a.state == "firing" else None,
     }
+
+
+def action_json(x: CorrectiveAction, lang: str) -> dict[str, Any]:
+    return {"id": x.id, "ts": x.ts, "who": x.who, "kind": x.kind, "kind_text": render(f"action.{x.kind}", lang),
+            "text": x.text}
 
 
 def zones_json(d: Services, open_alerts: list[AlertRow], lang: str) -> dict[str, Any]:

@@ -73,7 +73,11 @@ async def _serve(cfg: AppConfig, speed: float, duration: float | None, demo: boo
               f"{'' if row.value is None else f'{row.value:.1f}'}", flush=True)
 
     if demo:
+        from daemon.app.demo import TOKENS, seed_history
+
+        await asyncio.to_thread(seed_history, cfg, d.journal, d.clock.now())
         d.alerts.listeners.append(on_change)
+        print(render("cli.demo_tokens", lang, **TOKENS), flush=True)
     await d.start()
     if d.api_port is not None:
         print(f"{render('cli.open_page', lang)}: http://{cfg.api.host}:{d.api_port}/", flush=True)
@@ -146,8 +150,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from daemon.reports.compliance import main_report
+    from daemon.reports.command import main_report
 
+    if args.verify:
+        from daemon.reports.pdf_verify import verify
+
+        code, message = verify(_load(args.config), Path(args.verify))
+        print(message, file=sys.stderr if code else sys.stdout)
+        return code
+    if not args.zone:
+        print("coldchain report: --zone is required (or --verify FILE)", file=sys.stderr)
+        return 2
     return main_report(_load(args.config), args)
 
 
@@ -196,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     s.set_defaults(fn=cmd_sample)
     rep = sub.add_parser("report", help="compliance report of a zone: pdf, csv, json or html")
     rep.add_argument("--config", "-c", required=True)
-    rep.add_argument("--zone", "-z", required=True)
+    rep.add_argument("--zone", "-z", help="the zone (room) id; required unless --verify")
     rep.add_argument("--period", choices=["day", "week", "month", "custom"], help="default: custom with --from")
     rep.add_argument("--date", help="a day in the period (default today), for day/week/month")
     rep.add_argument("--from", dest="start", help="start date or date-time (site time zone)")
@@ -204,6 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rep.add_argument("--format", "-f", choices=["pdf", "csv", "json", "html"], default="pdf")
     rep.add_argument("--out", "-o", help="output file (default: report-ZONE-DATE.pdf; others to stdout)")
     rep.add_argument("--lang", choices=["zh-CN", "en"], default=None)
+    rep.add_argument("--verify", metavar="FILE", help="check a PDF or JSON copy of a report against the journal")
     rep.set_defaults(fn=cmd_report)
     qr = sub.add_parser("qr", help="QR code (PNG) of a lot's public trace page, for box labels")
     qr.add_argument("code")

@@ -232,6 +232,14 @@ class Daemon:
         """Acknowledge a pending or firing alarm (blocking); stops its escalation. None if nothing to do."""
         return self.alerts.acknowledge(alert_id, who, comment, via)
 
+    def record_action(self, alert_id: int, who: str, kind: str, text: str) -> AlertRow:
+        """A corrective action on an alarm (blocking; see `daemon/alarms/followup.py`)."""
+        return self.alerts.record_action(alert_id, who, kind, text)
+
+    def close_alarm(self, alert_id: int, who: str, comment: str | None) -> AlertRow:
+        """A manager closes an alarm (blocking; see `daemon/alarms/followup.py`)."""
+        return self.alerts.close(alert_id, who, comment)
+
     def mute(self, zone: str, seconds: float, reason: str, who: str) -> int:
         """Maintenance: no new alarms for `zone` for `seconds` (blocking; logged and stored)."""
         now = self.clock.now()

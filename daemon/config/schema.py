@@ -185,6 +185,20 @@ class EscalationConfig(_Strict):
         return steps
 
 
+class AlarmWorkflowConfig(_Strict):
+    """The HACCP follow-up of an alarm: acknowledge (with a comment), corrective action, a manager's close;
+    and what an acknowledged alarm that keeps going does (it fires again and pages from step 0)."""
+
+    ack_comment_required: bool = Field(
+        True, description="an acknowledgement from the page or API must say what is being done (an SMS "
+        "acknowledgement's comment is the SMS text)")
+    reescalate_after: Duration | None = Field(
+        7200.0, gt=0, description="acknowledged but still out of range this long: page again; null: never")
+    reescalate_rise: float | None = Field(
+        2.0, gt=0, description="acknowledged and then this much further beyond the value at acknowledgement "
+        "(°C or %RH): page again at once; null: never")
+
+
 class ApiToken(_Strict):
     """A person or system allowed to change things through the API."""
 
@@ -220,6 +234,7 @@ class AppConfig(_Strict):
     notifiers: list[SerializeAsAny[NotifierBase]] = Field(default_factory=list)
     contacts: list[ContactConfig] = Field(default_factory=list)
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    alarms: AlarmWorkflowConfig = Field(default_factory=AlarmWorkflowConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     reports: ReportsConfig = Field(default_factory=ReportsConfig)
 

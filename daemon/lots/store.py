@@ -6,10 +6,16 @@ computed from the journal on demand: per stay and overall min/max/mean/MKT, minu
 outside the lot's commodity range, the excursions of the rooms while it was there, and
 the shelf-life estimate. Every change is written with its author to the audit log in the
 same transaction, so the log and the data cannot disagree. The rows: `daemon/storage/lots.py`.
+
+Staff often enter a lot after it went into the room: each change may be given the earlier time it
+happened (`at`), not in the future and not before the lot's previous event. The stay then starts
+(or ends) at that time, so the record covers the real stay; the audit entry is stamped with the time
+it was entered and says when it happened (`detail.at`, `detail.backdated_s`).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -26,6 +32,9 @@ from daemon.storage.db import Tx
 from daemon.storage.journal import Journal
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{2,63}$")
+
+
+FUTURE_SLACK = 60.0  # a browser's clock a little ahead of the box's is not "in the future"
 
 
 class LotError(ValueError):
@@ -82,8 +91,8 @@ class Lots:
             raise LotNotFound(f"no zone {zone!r}; known: {', '.join(z.id for z in self.cfg.zones)}") from None
 
     def check_in(self, code: str, commodity: str, zone: str, now: float, who: Who, *, quantity: float | None = None,
-                 unit: str | None = None, origin: str | None = None) -> dict[str, Any]:
-        """A new lot arrives in `zone`; the code must be new."""
+                 unit: str | None = None, origin: str | None = None, at: float | None = None) -> dict[str, Any]:
+        """A new lot arrives in `zone` (at `at`, if earlier than now); the code must be new."""
         if not CODE.match(code):
             raise LotError(f"traceability code {code!r}: 3-64 letters, digits, '.', '_' or '-'")
         if commodity not in load_catalog():
@@ -93,33 +102,36 @@ class Lots:
         with self.journal.transaction() as tx:
             if lots.exists(tx, code):
                 raise LotConflict(f"lot {code} is already registered")
-            lots.insert(tx, code, commodity, quantity, unit, origin, now, who.name)
-            lots.start_stay(tx, code, zone, now, who.name)
-            self._audit(tx, now, who, "lot.check_in", code, {"zone": zone, "commodity": commodity,
-                                                             "quantity": quantity, "unit": unit, "origin": origin})
+            when = _happened(at, now, None)
+            lots.insert(tx, code, commodity, quantity, unit, origin, when, who.name)
+            lots.start_stay(tx, code, zone, when, who.name)
+            self._audit(tx, now, who, "lot.check_in", code, {"zone": zone, "commodity": commodity, "quantity": quantity,
+                                                             "unit": unit, "origin": origin, **_when(when, now)})
         return self.get(code)
 
-    def move(self, code: str, zone: str, now: float, who: Who) -> dict[str, Any]:
-        """The lot goes to another room: its stay there starts when the last one ends."""
+    def move(self, code: str, zone: str, now: float, who: Who, *, at: float | None = None) -> dict[str, Any]:
+        """The lot goes to another room (at `at`, if earlier): its stay there starts when the last one ends."""
         self._zone(zone)
         lots = self.journal.lots
         with self.journal.transaction() as tx:
             stay = self._require_open(tx, code)
             if stay[1] == zone:
                 raise LotConflict(f"lot {code} is already in {zone}")
-            lots.end_stay(tx, stay[0], now, who.name)
-            lots.start_stay(tx, code, zone, now, who.name)
-            self._audit(tx, now, who, "lot.move", code, {"from": stay[1], "to": zone})
+            when = _happened(at, now, lots.open_stay_start(tx, code))
+            lots.end_stay(tx, stay[0], when, who.name)
+            lots.start_stay(tx, code, zone, when, who.name)
+            self._audit(tx, now, who, "lot.move", code, {"from": stay[1], "to": zone, **_when(when, now)})
         return self.get(code)
 
-    def check_out(self, code: str, now: float, who: Who) -> dict[str, Any]:
-        """The lot leaves the center; its record is closed."""
+    def check_out(self, code: str, now: float, who: Who, *, at: float | None = None) -> dict[str, Any]:
+        """The lot leaves the center (at `at`, if earlier); its record is closed."""
         lots = self.journal.lots
         with self.journal.transaction() as tx:
             stay = self._require_open(tx, code)
-            lots.end_stay(tx, stay[0], now, who.name)
-            lots.check_out(tx, code, now)
-            self._audit(tx, now, who, "lot.check_out", code, {"zone": stay[1]})
+            when = _happened(at, now, lots.open_stay_start(tx, code))
+            lots.end_stay(tx, stay[0], when, who.name)
+            lots.check_out(tx, code, when)
+            self._audit(tx, now, who, "lot.check_out", code, {"zone": stay[1], **_when(when, now)})
         return self.get(code)
 
     def _audit(self, tx: Tx, ts: float, who: Who, action: str, target: str, detail: dict[str, Any]) -> None:
@@ -198,6 +210,26 @@ class Lots:
             "shelf_life": shelf.json() if shelf else None,
             "as_of": now,
         }
+
+
+def _happened(at: float | None, now: float, previous: float | None) -> float:
+    """When a change happened: `at` if given (not in the future, after the lot's previous event), else now."""
+    if at is None:  # entered as it happens: as before, whatever the previous event's time
+        return now
+    if not math.isfinite(at):
+        raise LotError("the time it happened must be a real time")
+    if at > now + FUTURE_SLACK:
+        raise LotError("the time it happened is in the future")
+    when = min(at, now)
+    if previous is not None and when <= previous:
+        raise LotConflict("the time it happened is not after the lot's previous check-in or move")
+    return when
+
+
+def _when(when: float, now: float) -> dict[str, Any]:
+    """The audit detail of a backdated change: when it happened, and how much later it was entered (the entry's
+    own `ts`); nothing for a change entered as it happened."""
+    return {"at": when, "backdated_s": round(now - when, 3)} if when < now else {}
 
 
 def _summary_json(s: Summary) -> dict[str, Any]:

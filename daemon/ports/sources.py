@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -32,6 +33,19 @@ class PhysicalRange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     min: float
     max: float
+
+
+class Instrument(BaseModel):
+    """What a reviewer checks about the measuring instrument (EN 12830, GB/T 31605): printed on the report."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(None, description="maker and model, e.g. Testo 184 T3")
+    serial: str | None = None
+    calibrated: date | None = Field(None, description="date of the last calibration")
+    calibration_due: date | None = None
+    accuracy: str | None = Field(None, description="stated accuracy, e.g. ±0.5 °C")
+    certificate: str | None = Field(None, description="calibration certificate number")
 
 
 class SensorBase(BaseModel):
@@ -53,6 +67,7 @@ class SensorBase(BaseModel):
     error_values: dict[str, list[float]] | None = Field(
         default=None, description="override the known error values per quantity"
     )
+    instrument: Instrument | None = Field(default=None, description="model, serial, calibration (for reports)")
 
     @property
     def stale_after_s(self) -> float:

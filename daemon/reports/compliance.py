@@ -272,7 +272,7 @@ def to_csv(r: Report, lang: str = "zh-CN") -> str:
                                  f"{', delivered' if m.get('delivered') else ''})" for m in e.told}))
         w.writerow([e.id, e.kind, e.sensor or "", r.local(e.start), r.local(e.end), _cell(e.minutes),
                     _cell(e.peak), _cell(e.limit), told, r.local(e.acked), e.acked_by or "", e.comment or "",
-                    " | ".join(e.actions), _cell(e.duration_minutes)])
+                    " | ".join(e.handling(lang)[1 if e.comment else 0:]), _cell(e.duration_minutes)])
     w.writerow([])
     w.writerow(["gap", "sensor", "start", "end", "minutes"])
     for i, g in enumerate(r.gaps, 1):
@@ -382,7 +382,7 @@ def to_html(r: Report, lang: str = "zh-CN") -> str:
     if r.replayed:  # their times are arrival times: the reviewer must know which stamps are upper bounds
         out.append(f'<p class="note" id="replayed">{t("report.replayed", n=r.replayed)}</p>')
     out += _html_quantities(r, lang, t)
-    out += _html_alarms(r, t)
+    out += _html_alarms(r, t, lang)
     out.append(f'<p class="note">{t("report.method")}</p></body></html>')
     return "".join(out)
 
@@ -425,7 +425,7 @@ def _html_gaps(r: Report, t: Callable[..., str]) -> list[str]:
     return [*out, "</table>"]
 
 
-def _html_alarms(r: Report, t: Callable[..., str]) -> list[str]:
+def _html_alarms(r: Report, t: Callable[..., str], lang: str = "zh-CN") -> list[str]:
     """The product excursions, then the device alarms, each with who was told and who acknowledged."""
     e = html.escape
     out: list[str] = []
@@ -440,54 +440,9 @@ def _html_alarms(r: Report, t: Callable[..., str]) -> list[str]:
         for x in rows:
             told = ", ".join(sorted({m["contact"] for m in x.told}))
             acked = f"{e(x.acked_by or '')} {e(r.local(x.acked))}" if x.acked else t("report.not_acked")
-            comment = " / ".join(e(c) for c in [x.comment, *x.actions] if c)
+            comment = " / ".join(e(c) for c in x.handling(lang))
             out.append(f'<tr><td>{x.id}</td><td>{t("kind." + x.kind)}</td><td>{e(r.local(x.start))}</td>'
                        f'<td>{e(r.local(x.end)) or t("report.ongoing")}</td><td class="n">{x.minutes:.0f}</td>'
                        f'<td class="n">{_f(x.peak)}</td><td>{e(told)}</td><td>{acked}</td><td>{comment}</td></tr>')
         out.append("</table>")
     return out
-
-
-
-
-def main_report(cfg: AppConfig, args: Any) -> int:
-    """`coldchain report`: read the journal (the daemon may keep running) and write one report."""
-    import json
-    import sys
-    import time
-    from pathlib import Path
-
-    from daemon.reports.pdf import PdfError, html_to_pdf
-
-    lang = args.lang or cfg.site.language
-    tz = zoneinfo.ZoneInfo(cfg.site.timezone)
-    now = time.time()
-    kind: PeriodKind = args.period or ("custom" if args.start else "day")  # argparse's choices are the kinds
-    try:
-        start, end = period_bounds(kind, tz, now, day=args.date, start=args.start, end=args.end)
-        if not cfg.storage.journal.is_file():
-            raise ReportError(f"no journal at {cfg.storage.journal}: has the daemon run with this config?")
-        journal = Journal(cfg.storage.journal)
-        try:
-            rep = compliance(journal, cfg, args.zone, start, end, now, kind)
-        finally:
-            journal.close()
-        if args.format == "pdf":
-            out = Path(args.out or f"report-{args.zone}-{datetime.fromtimestamp(start, tz):%Y%m%d}.pdf")
-            html_to_pdf(to_html(rep, lang), out)
-            print(out)
-            return 0
-        text = {"csv": lambda: to_csv(rep, lang), "html": lambda: to_html(rep, lang),
-                "json": lambda: json.dumps(rep.json(), ensure_ascii=False, indent=1)}[args.format]()
-    except ReportError as exc:  # the arguments are wrong: exit 2, like a bad config
-        print(f"coldchain report: {exc}", file=sys.stderr)
-        return 2
-    except PdfError as exc:
-        print(f"coldchain report: {exc}", file=sys.stderr)
-        return 1
-    if args.out:
-        Path(args.out).write_text(text, encoding="utf-8", newline="")
-        print(args.out)
-    else:
-        sys.stdout.write(text.lstrip("\ufeff") if args.format == "csv" else text)
-    return 0

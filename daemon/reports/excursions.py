@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from daemon.messages import render
 from daemon.storage.alerts import AlertRow
 from daemon.storage.journal import Journal
 
@@ -41,6 +42,11 @@ class Excursion:
     actions: list[str] = field(default_factory=list)
     told: list[dict[str, Any]] = field(default_factory=list)
     duration_minutes: float = 0.0  # the alarm's whole time out of range, from start to end (or now)
+    corrective: list[dict[str, Any]] = field(default_factory=list)  # {ts, who, kind, text}, oldest first
+    closed: float | None = None
+    closed_by: str | None = None
+    close_comment: str | None = None
+    reescalated: list[float] = field(default_factory=list)
 
     @property
     def product(self) -> bool:
@@ -49,6 +55,16 @@ class Excursion:
     def json(self) -> dict[str, Any]:
         return asdict(self)
 
+    def handling(self, lang: str) -> list[str]:
+        """The 处理措施 cell: the acknowledgement's comment, each corrective action, the close, in order."""
+        out = [self.comment] if self.comment else []
+        out += [f"{render('action.' + c['kind'], lang)}: {c['text']} ({c['who']})" for c in self.corrective]
+        out += self.actions
+        if self.closed is not None:
+            out.append(f"{render('state.closed', lang)} ({self.closed_by})" + (f": {self.close_comment}"
+                                                                             if self.close_comment else ""))
+        return out
+
     def public(self) -> dict[str, Any]:
         """What a buyer may see: times, values, whether and when it was acknowledged; no people."""
         return {"kind": self.kind, "start": self.start, "end": self.end, "minutes": round(self.minutes, 1),
@@ -56,8 +72,11 @@ class Excursion:
                 "acked": self.acked, "resolved": self.end is not None}
 
 
+# Audit entries whose comment is not a free-text action (the workflow's own steps are shown from their fields)
+_NOT_ACTIONS = frozenset({"acknowledged", "pending", "firing", "escalated", "corrective_action", "closed",
+                          "reescalated"})
 _COLS = ("id, key, zone, sensor, kind, severity, state, started, fired, acked, acked_by, resolved, "
-         "value, limit_value, peak, detail")
+         "value, limit_value, peak, detail, closed, closed_by, ack_value, reescalated")
 
 
 def excursions(journal: Journal, *, start: float, end: float, now: float, zone: str | None = None,
@@ -78,7 +97,7 @@ def excursions(journal: Journal, *, start: float, end: float, now: float, zone: 
             continue
         events = journal.alerts.events(a.id)
         ack_comment = next((c for _, st, _, c in events if st == "acknowledged" and c), None)
-        actions = [c for _, st, _, c in events if c and st not in ("acknowledged", "pending", "firing", "escalated")]
+        actions = [c for _, st, _, c in events if c and st not in _NOT_ACTIONS]
         told = [{"contact": c, "channel": n, "state": st, "sent_at": sent, "kind": k,
                  "delivered": None if dl is None else bool(dl)}
                 for c, n, st, sent, k, dl in journal.read(
@@ -90,5 +109,9 @@ def excursions(journal: Journal, *, start: float, end: float, now: float, zone: 
             fired=a.fired, end=a.resolved, minutes=max(0.0, min(stop, end) - max(a.started, start)) / 60,
             duration_minutes=max(0.0, stop - a.started) / 60, value=a.value,
             limit=a.limit_value, peak=a.peak, acked=a.acked, acked_by=a.acked_by, comment=ack_comment,
-            actions=actions, told=told))
+            actions=actions, told=told, closed=a.closed, closed_by=a.closed_by,
+            corrective=[{"ts": x.ts, "who": x.who, "kind": x.kind, "text": x.text}
+                        for x in journal.alerts.actions(a.id)],
+            close_comment=next((c for _, st, _, c in events if st == "closed"), None),
+            reescalated=[ts for ts, st, _, _ in events if st == "reescalated"]))
     return out

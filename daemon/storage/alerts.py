@@ -16,7 +16,7 @@ from daemon.storage.db import Database, Tx, and_equal
 OPEN_STATES = "('pending', 'firing', 'acknowledged')"
 _COLS = (
     "id, key, zone, sensor, kind, severity, state, started, fired, acked, acked_by, resolved, "
-    "value, limit_value, peak, detail"
+    "value, limit_value, peak, detail, closed, closed_by, ack_value, reescalated"
 )
 
 
@@ -40,6 +40,22 @@ class AlertRow:
     limit_value: float | None
     peak: float | None
     detail: str | None
+    closed: float | None = None  # a manager closed it (HACCP review), after its corrective actions
+    closed_by: str | None = None
+    ack_value: float | None = None  # the value when it was acknowledged, for re-escalation
+    reescalated: float | None = None  # when an acknowledged alarm that kept going was paged again
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectiveAction:
+    """What was done to the product after an alarm: `kind` moved / discarded / kept_after_check / other."""
+
+    id: int
+    alert_id: int
+    ts: float
+    who: str
+    kind: str
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +128,17 @@ class Alerts:
         )
         return [AlarmEvent(r[0], r[1], r[2], r[3], r[4], r[5], site, *r[6:]) for r in rows]
 
+    def actions(self, alert_id: int) -> list[CorrectiveAction]:
+        """The corrective actions recorded for one alarm, oldest first."""
+        return [CorrectiveAction(*r) for r in self._db.read(
+            "SELECT id, alert_id, ts, who, kind, text FROM corrective_actions WHERE alert_id = ? ORDER BY id",
+            (alert_id,))]
+
+    def acknowledged_open(self) -> list[AlertRow]:
+        """Acknowledged alarms still out of range, for `AlertManager.reescalate`."""
+        sql = f"SELECT {_COLS} FROM alerts WHERE state = 'acknowledged' ORDER BY id"
+        return [AlertRow(*r) for r in self._db.read(sql)]
+
     def max_event_id(self) -> int:
         row = self._db.one("SELECT COALESCE(MAX(id), 0) FROM alert_events")
         return int(row[0]) if row else 0
@@ -175,10 +202,31 @@ class Alerts:
         tx.execute("UPDATE alerts SET peak=? WHERE id=?", (peak, alert_id))
 
     @staticmethod
-    def acknowledge(tx: Tx, alert_id: int, at: float, who: str) -> None:
-        """Acknowledged by `who`: escalation stops."""
-        tx.execute("UPDATE alerts SET state='acknowledged', acked=?, acked_by=?, esc_next=NULL WHERE id=?",
-                   (at, who, alert_id))
+    def acknowledge(tx: Tx, alert_id: int, at: float, who: str, value: float | None = None) -> None:
+        """Acknowledged by `who`: escalation stops; the value then (else the firing value) is kept to tell a room
+        that keeps warming."""
+        tx.execute("UPDATE alerts SET state='acknowledged', acked=?, acked_by=?, esc_next=NULL, "
+                   "ack_value=COALESCE(?, value) WHERE id=?", (at, who, value, alert_id))
+
+    @staticmethod
+    def reescalate(tx: Tx, alert_id: int, at: float, esc_next: float | None) -> None:
+        """An acknowledged alarm that kept going is firing again, its chain restarted from step 0."""
+        tx.execute("UPDATE alerts SET state='firing', reescalated=?, esc_step=0, esc_next=? WHERE id=?",
+                   (at, esc_next, alert_id))
+
+    @staticmethod
+    def add_action(tx: Tx, alert_id: int, ts: float, who: str, kind: str, text: str) -> int:
+        cur = tx.execute("INSERT INTO corrective_actions (alert_id, ts, who, kind, text) VALUES (?,?,?,?,?)",
+                         (alert_id, ts, who, kind, text))
+        return int(cur.lastrowid or 0)
+
+    @staticmethod
+    def count_actions(tx: Tx, alert_id: int) -> int:
+        return int(tx.execute("SELECT COUNT(*) FROM corrective_actions WHERE alert_id=?", (alert_id,)).fetchone()[0])
+
+    @staticmethod
+    def close(tx: Tx, alert_id: int, at: float, who: str) -> None:
+        tx.execute("UPDATE alerts SET closed=?, closed_by=? WHERE id=?", (at, who, alert_id))
 
     @staticmethod
     def set_escalation(tx: Tx, alert_id: int, step: int, due: float | None) -> None:

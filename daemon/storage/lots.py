@@ -69,6 +69,12 @@ class LotStays:
         return (int(row[0]), str(row[1])) if row else None
 
     @staticmethod
+    def open_stay_start(tx: Tx, code: str) -> float | None:
+        """When the lot's open stay began (its latest event), or None."""
+        row = tx.execute("SELECT start FROM lot_stays WHERE lot = ? AND end IS NULL", (code,)).fetchone()
+        return None if row is None else float(row[0])
+
+    @staticmethod
     def insert(tx: Tx, code: str, commodity: str, quantity: float | None, unit: str | None, origin: str | None,
                created: float, created_by: str) -> None:
         tx.execute("INSERT INTO lots (code, commodity, quantity, unit, origin, created, created_by) "

@@ -119,4 +119,17 @@ SCHEMA = [
     CREATE INDEX readings_replayed ON readings (series, ts_ms) WHERE flags & 1;
     CREATE TABLE receipts (id INTEGER PRIMARY KEY, source TEXT NOT NULL, body BLOB NOT NULL);
     """,
+    # version 8: the HACCP alarm workflow: the manager's close, the
+    # value at acknowledgement and the re-escalation of an acknowledged alarm, and the corrective actions
+    """
+    ALTER TABLE alerts ADD COLUMN closed REAL;
+    ALTER TABLE alerts ADD COLUMN closed_by TEXT;
+    ALTER TABLE alerts ADD COLUMN ack_value REAL;
+    ALTER TABLE alerts ADD COLUMN reescalated REAL;
+    CREATE TABLE corrective_actions (
+        id INTEGER PRIMARY KEY, alert_id INTEGER NOT NULL REFERENCES alerts(id),
+        ts REAL NOT NULL, who TEXT NOT NULL, kind TEXT NOT NULL, text TEXT NOT NULL
+    );
+    CREATE INDEX corrective_actions_alert ON corrective_actions (alert_id, id);
+    """,
 ]

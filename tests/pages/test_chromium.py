@@ -206,7 +206,7 @@ async def test_staff_check_a_lot_in_and_out_on_the_lots_page(daemon: tuple[Daemo
     await page.fill("#token", "staff-secret")
     await page.press("#token", "Tab")
     await page.fill("#checkin input[name=code]", "CQ-FJ-0042")
-    assert await page.input_value("#checkin input[name=commodity]") == "mandarin"  # the room's commodity
+    assert await page.input_value("#checkin [name=commodity]") == "mandarin"  # the room's commodity
     await page.fill("#checkin input[name=quantity]", "640")
     await page.fill("#checkin input[name=origin]", "奉节县草堂镇")
     await page.click("#checkin button[type=submit]")

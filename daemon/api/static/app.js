@@ -50,12 +50,108 @@ function zoneCard(z) {
   for (const a of z.alerts.filter((a) => a.state !== "pending")) {
     const li = el("li", null, `#${a.id} ${a.kind_text} ${a.value !== null ? fmt(a.value) : ""} · ${t("page.since")} ${time(a.started)}${a.detail ? " · " + a.detail : ""}`);
     li.dataset.alert = a.id;
+    if (a.reescalated_text) li.append(el("span", "reescalated", ` · ${a.reescalated_text}`));
     if (a.state === "firing") li.append(ackForm(a));
     if (a.state === "acknowledged") li.append(el("span", "acked", ` · ${t("state.acknowledged")} ${a.acked_by || ""}`));
     ul.append(li);
   }
   card.append(ul);
+  const report = el("button", "report", t("page.report"));
+  report.type = "button";
+  report.dataset.report = z.id;
+  report.onclick = () => openReport(z.id, report);
+  card.append(report);
   return card;
+}
+
+// Today's compliance report (PDF) of a room; reports need the manager's token, so it is fetched, not linked.
+async function openReport(zone, button) {
+  const r = await fetch(`/api/v1/reports/compliance?zone=${encodeURIComponent(zone)}&period=day&format=pdf&lang=${encodeURIComponent(lang)}`,
+    { headers: { Authorization: `Bearer ${localStorage.getItem("coldchain-token") || ""}` } });
+  if (!r.ok) {
+    button.textContent = `${t("page.report")} (${r.status})`;
+    return;
+  }
+  window.open(URL.createObjectURL(await r.blob()), "_blank");
+}
+
+// What happened after each alarm fired: acknowledged, corrective actions, closed (HACCP). Staff record an
+// action once it is acknowledged (or over); a manager closes it once it is back in range and has an action.
+const KINDS = ["moved", "discarded", "kept_after_check", "other"];
+async function post(url, body) {
+  const r = await fetch(`${url}?lang=${encodeURIComponent(lang)}`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${localStorage.getItem("coldchain-token") || ""}` },
+    body: JSON.stringify(body),
+  });
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(`${t("page.ack_failed")} (${r.status}) ${data.detail || ""}`);
+  return data;
+}
+
+function actionForm(a) {
+  const form = el("form", "ack action");
+  const kind = el("select");
+  kind.name = "kind";
+  for (const k of KINDS) {
+    const o = el("option", null, t(`action.${k}`));
+    o.value = k;
+    kind.append(o);
+  }
+  const text = el("input");
+  text.name = "text";
+  text.required = true;
+  text.placeholder = t("page.action_text");
+  const button = el("button", null, t("page.record_action"));
+  button.type = "submit";
+  button.dataset.action = a.id;
+  form.append(kind, text, button);
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    historyDo(() => post(`/api/v1/alerts/${a.id}/action`, { kind: kind.value, text: text.value }));
+  });
+  return form;
+}
+
+async function historyDo(fn) {
+  document.getElementById("history-error").textContent = "";
+  try {
+    await fn();
+    document.activeElement.blur();
+    await refreshHistory();
+  } catch (e) {
+    document.getElementById("history-error").textContent = String(e.message || e);
+  }
+}
+
+async function historyItem(a) {
+  const li = el("li", a.closed ? "closed" : null);
+  li.dataset.history = a.id;
+  const detail = await (await fetch(`/api/v1/alerts/${a.id}?lang=${encodeURIComponent(lang)}`)).json();
+  const state = a.closed ? t("state.closed") : t(`state.${a.state}`);
+  li.append(el("div", null, `#${a.id} ${a.kind_text} · ${time(a.started)} · ${state}`));
+  const ack = detail.events.find((e) => e.state === "acknowledged");
+  if (ack) li.append(el("div", "meta", `${t("state.acknowledged")}: ${ack.who} ${time(ack.ts)} ${ack.comment || ""}`));
+  for (const x of detail.actions) li.append(el("div", "meta", `${t("page.action")}: ${x.kind_text}: ${x.text} (${x.who} ${time(x.ts)})`));
+  if (a.closed) li.append(el("div", "meta", `${t("state.closed")}: ${a.closed_by} ${time(a.closed)}`));
+  const open = !a.closed && (a.acked || a.state === "resolved");
+  if (open) li.append(actionForm(a));
+  if (!a.closed && a.state === "resolved" && detail.actions.length) {
+    const close = el("button", null, t("page.close"));
+    close.type = "button";
+    close.dataset.close = a.id;
+    close.onclick = () => historyDo(() => post(`/api/v1/alerts/${a.id}/close`, {}));
+    li.append(close);
+  }
+  return li;
+}
+
+async function refreshHistory() {
+  const active = document.activeElement;
+  if (active && active.closest("#history form")) return;  // someone is typing an action
+  const rows = (await (await fetch(`/api/v1/alerts?limit=20&lang=${encodeURIComponent(lang)}`)).json()).alerts
+    .filter((a) => a.fired !== null);
+  document.getElementById("history-list").replaceChildren(...(await Promise.all(rows.slice(0, 10).map(historyItem))));
 }
 
 // Acknowledge from the page: the staff token is kept in this browser only (localStorage).
@@ -64,7 +160,7 @@ function ackForm(a) {
   const form = el("form", "ack");
   const comment = el("input");
   comment.name = "comment";
-  comment.placeholder = t("page.ack_comment");
+  comment.placeholder = t("page.ack_comment");  // the server says when a comment is required (422)
   comment.value = comments[a.id] || "";
   comment.addEventListener("input", () => (comments[a.id] = comment.value));
   const button = el("button", null, t("page.ack"));
@@ -85,7 +181,8 @@ function ackForm(a) {
       document.activeElement.blur();
       await refresh();
     } else {
-      msg.textContent = ` ${t("page.ack_failed")} (${r.status})`;
+      // 422: the site requires a comment; anything else is the token
+      msg.textContent = ` ${r.status === 422 ? t("page.ack_comment") : t("page.ack_failed")} (${r.status})`;
     }
   });
   return form;
@@ -164,6 +261,7 @@ async function refresh() {
     document.getElementById("box").textContent = (data.site.alerts || [])
       .map((a) => `${t("page.box")}: ${a.detail || a.kind_text}`).join(" · ");
     await refreshUplinks();
+    await refreshHistory();
   } catch (e) {
     document.getElementById("updated").textContent = String(e);
   }

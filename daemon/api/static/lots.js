@@ -3,6 +3,7 @@
 let lang = new URLSearchParams(location.search).get("lang") || document.body.dataset.lang || "zh-CN";
 let T = {};
 let zones = [];
+let commodities = {};  // catalog key -> name in the page's language
 const t = (k) => T[k] || k;
 const el = (tag, cls, text) => {
   const e = document.createElement(tag);
@@ -42,19 +43,23 @@ function row(lot) {
   }
   const moveBtn = el("button", null, t("page.move"));
   moveBtn.dataset.move = lot.code;
-  moveBtn.onclick = () => act(() => call("POST", `/api/v1/lots/${encodeURIComponent(lot.code)}/move`, { zone: move.value }));
+  moveBtn.onclick = () => act(() => call("POST", `/api/v1/lots/${encodeURIComponent(lot.code)}/move`, { zone: move.value, at: changedAt() }));
   const outBtn = el("button", null, t("page.check_out"));
   outBtn.dataset.checkout = lot.code;
-  outBtn.onclick = () => act(() => call("POST", `/api/v1/lots/${encodeURIComponent(lot.code)}/checkout`));
-  const cells = [link, el("span", null, lot.commodity), el("span", null, zoneName),
-    el("span", null, `${lot.quantity ?? ""} ${lot.unit || ""}`), el("span", null, time(lot.created)), move, moveBtn, outBtn];
-  for (const c of cells) {
-    const td = el("td");
-    td.append(c);
+  outBtn.onclick = () => act(() => call("POST", `/api/v1/lots/${encodeURIComponent(lot.code)}/checkout`, { at: changedAt() }));
+  const name = lot.commodity_name || commodities[lot.commodity] || lot.commodity;
+  const cells = [[link], [el("span", null, name)], [el("span", null, zoneName)],
+    [el("span", null, `${lot.quantity ?? ""} ${lot.unit || ""}`)], [el("span", null, time(lot.created))], [move, moveBtn, outBtn]];
+  cells.forEach((parts, i) => {
+    const td = el("td", i === cells.length - 1 ? "actions" : null);
+    td.append(...parts);
     tr.append(td);
-  }
+  });
   return tr;
 }
+
+// The time a move or check-out happened, if staff enter it later (empty: now); the site's time zone.
+const changedAt = () => document.getElementById("lot-at").value || null;
 
 async function act(fn) {
   const err = document.getElementById("lots-error");
@@ -70,7 +75,7 @@ async function act(fn) {
 async function refresh() {
   const table = document.getElementById("lots");
   try {
-    const data = await call("GET", "/api/v1/lots?in_storage=true");
+    const data = await call("GET", `/api/v1/lots?in_storage=true&lang=${encodeURIComponent(lang)}`);
     const head = el("tr");
     for (const k of ["page.lot_code", "page.lot_commodity", "page.lot_zone", "page.lot_quantity", "page.lot_since"]) {
       head.append(el("th", null, t(k)));
@@ -91,7 +96,14 @@ async function init() {
   const zdata = await (await fetch(`/api/v1/zones?lang=${encodeURIComponent(lang)}`)).json();
   zones = zdata.zones;
   siteTz = zdata.site.timezone;
+  const catalog = (await (await fetch(`/api/v1/commodities?lang=${encodeURIComponent(lang)}`)).json()).commodities;
   const form = document.getElementById("checkin");
+  for (const c of catalog) {
+    commodities[c.key] = c.name;
+    const o = el("option", null, c.name);
+    o.value = c.key;
+    form.commodity.append(o);
+  }
   for (const z of zones) {
     const o = el("option", null, z.name);
     o.value = z.id;
@@ -109,11 +121,12 @@ async function init() {
     err.textContent = "";
     try {
       await call("POST", "/api/v1/lots", {
-        code: form.code.value.trim(), zone: form.zone.value, commodity: form.commodity.value.trim(),
+        code: form.code.value.trim(), zone: form.zone.value, commodity: form.commodity.value, at: form.at.value || null,
         quantity: form.quantity.value === "" ? null : Number(form.quantity.value),
         unit: form.unit.value || null, origin: form.origin.value || null,
       });
       form.code.value = "";
+      form.at.value = "";
       await refresh();
     } catch (e) {
       err.textContent = String(e.message || e);

@@ -290,3 +290,11 @@ async def test_replayed_readings_say_so_in_the_readings_the_history_and_the_expo
     for fmt, lang, text in (("html", "zh-CN", "3条读数由消息服务器事后补发"), ("csv", "en", "3 readings in this period")):
         page = await http.get("/api/v1/reports/compliance", params={**period, "format": fmt, "lang": lang}, headers=MANAGER)
         assert text in page.text, fmt
+
+
+@pytest.mark.asyncio
+async def test_history_refuses_times_that_are_not_numbers(running) -> None:  # type: ignore[no-untyped-def]
+    _, _, http = running
+    for bad in ("nan", "inf", "-inf"):  # float() takes them; they were a 500 (found by the schema fuzz test)
+        r = await http.get("/api/v1/history", params={"start": bad})
+        assert r.status_code == 422 and "not a time" in r.text

@@ -34,6 +34,8 @@ API = CONFIG.replace(
 )
 # who may write where; GET is open on the box's LAN
 ROLES = {("POST", "/api/v1/alerts/{alert_id}/ack"): {"staff", "manager"},
+         ("POST", "/api/v1/alerts/{alert_id}/action"): {"staff", "manager"},
+         ("POST", "/api/v1/alerts/{alert_id}/close"): {"manager"},
          ("POST", "/api/v1/zones/{zone_id}/mute"): {"staff", "manager", "installer"},
          ("DELETE", "/api/v1/mutes/{mute_id}"): {"staff", "manager", "installer"},
          ("POST", "/api/v1/lots"): {"staff", "manager"},
