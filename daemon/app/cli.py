@@ -11,8 +11,9 @@ import asyncio
 import logging
 import sys
 import tempfile
+import zoneinfo
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from daemon import __version__
@@ -67,7 +68,8 @@ async def _serve(cfg: AppConfig, speed: float, duration: float | None, demo: boo
     def on_change(action: str, row: AlertRow, texts: list[str]) -> None:
         if action not in ("fire", "clear"):
             return
-        when = datetime.fromtimestamp(d.clock.now(), UTC).astimezone().strftime("%H:%M")
+        # the site's time, as on the pages and in the reports (not the machine's zone)
+        when = datetime.fromtimestamp(d.clock.now(), zoneinfo.ZoneInfo(d.cfg.site.timezone)).strftime("%H:%M")
         word = render("cli.alarm" if action == "fire" else "cli.resolved", lang)
         print(f"[{when}] {word} #{row.id} {row.zone} {render(f'kind.{row.kind}', lang)} "
               f"{'' if row.value is None else f'{row.value:.1f}'}", flush=True)

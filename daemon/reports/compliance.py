@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import math
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -307,36 +308,60 @@ def _f(v: float | None, digits: int = 1) -> str:
     return "–" if v is None else f"{v:.{digits}f}"
 
 
+def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    """Round tick values covering [lo, hi]: steps of 1, 2 or 5 times a power of ten."""
+    raw = (hi - lo) / max(1, n)
+    mag = 10 ** math.floor(math.log10(raw)) if raw > 0 else 1.0
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    first = math.ceil(lo / step) * step
+    return [round(first + i * step, 6) for i in range(int((hi - first) / step + 1e-9) + 1)]
+
+
 def _svg_chart(r: Report) -> str:
-    """A small inline chart of the period (bucket means), with the storage limits dashed."""
+    """The period's temperature (bucket means) on axes: °C ticks at the left, site-time ticks below, the storage
+    limits dashed in red and labelled; a reviewer reads values off it without the table."""
     pts = [(row[0], row[2]) for s in r.chart for row in s.rows]
     if not pts or r.temperature is None:
         return ""
-    w, h, pad = 700.0, 180.0, 30.0
-    lo_v = min([v for _, v in pts] + [x for x in (r.temperature.low, r.temperature.high) if x is not None])
-    hi_v = max([v for _, v in pts] + [x for x in (r.temperature.low, r.temperature.high) if x is not None])
+    w, h, left, right, top, bottom = 700.0, 220.0, 46.0, 12.0, 10.0, 30.0
+    limits = [x for x in (r.temperature.low, r.temperature.high) if x is not None]
+    lo_v, hi_v = min([v for _, v in pts] + limits), max([v for _, v in pts] + limits)
     if hi_v - lo_v < 1:
         lo_v, hi_v = lo_v - 0.5, hi_v + 0.5
+    lo_v, hi_v = lo_v - (hi_v - lo_v) * 0.05, hi_v + (hi_v - lo_v) * 0.05
     span_t = max(1.0, r.end - r.start)
 
     def x(t: float) -> float:
-        return pad + (t - r.start) / span_t * (w - 2 * pad)
+        return left + (t - r.start) / span_t * (w - left - right)
 
     def y(v: float) -> float:
-        return h - pad / 2 - (v - lo_v) / (hi_v - lo_v) * (h - pad)
+        return top + (hi_v - v) / (hi_v - lo_v) * (h - top - bottom)
 
-    parts = [f'<svg viewBox="0 0 {w:.0f} {h:.0f}" xmlns="http://www.w3.org/2000/svg" role="img">']
-    for lim in (r.temperature.low, r.temperature.high):
-        if lim is not None:
-            parts.append(f'<line x1="{pad}" x2="{w - pad}" y1="{y(lim):.1f}" y2="{y(lim):.1f}" stroke="#c00" '
-                         f'stroke-dasharray="4 3"/><text x="2" y="{y(lim) + 3:.1f}" font-size="9">{lim:g}</text>')
+    base = h - bottom
+    parts = [f'<svg viewBox="0 0 {w:.0f} {h:.0f}" xmlns="http://www.w3.org/2000/svg" role="img" id="chart">',
+             f'<line x1="{left}" x2="{left}" y1="{top}" y2="{base}" stroke="#333"/>'
+             f'<line x1="{left}" x2="{w - right}" y1="{base}" y2="{base}" stroke="#333"/>',
+             f'<text x="4" y="{top + 8:.0f}" font-size="9">°C</text>']
+    for v in _ticks(lo_v, hi_v):
+        parts.append(f'<line x1="{left - 3}" x2="{w - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#ddd"/>'
+                     f'<text x="{left - 5}" y="{y(v) + 3:.1f}" font-size="9" text-anchor="end">{v:g}</text>')
+    n = 6
+    for i in range(n + 1):
+        t = r.start + span_t * i / n
+        anchor = "start" if i == 0 else "end" if i == n else "middle"
+        label = html.escape(r.local(t)[5:] if span_t > 86400 else r.local(t)[11:])
+        parts.append(f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{base}" y2="{base + 4}" stroke="#333"/>'
+                     f'<text x="{x(t):.1f}" y="{base + 15}" font-size="9" text-anchor="{anchor}">{label}</text>')
+    for lim in limits:
+        parts.append(f'<line x1="{left}" x2="{w - right}" y1="{y(lim):.1f}" y2="{y(lim):.1f}" stroke="#c00" '
+                     f'stroke-dasharray="4 3"/><text x="{w - right - 2}" y="{y(lim) - 3:.1f}" font-size="10" '
+                     f'fill="#c00" text-anchor="end">{lim:g} °C</text>')
     colors = ("#1f5fbf", "#2a9d3a", "#a0522d", "#7b3fa0")
     for i, s in enumerate(r.chart):
         line = " ".join(f"{x(t):.1f},{y(v):.1f}" for t, _, v, _, _ in s.rows)
         parts.append(f'<polyline fill="none" stroke="{colors[i % len(colors)]}" stroke-width="1.2" points="{line}"/>')
-    parts.append(f'<text x="{pad}" y="{h - 2}" font-size="9">{html.escape(r.local(r.start))}</text>'
-                 f'<text x="{w - pad}" y="{h - 2}" font-size="9" text-anchor="end">{html.escape(r.local(r.end))}'
-                 "</text></svg>")
+    parts.append(f'<text x="{w - right}" y="{h - 2}" font-size="9" text-anchor="end">{html.escape(r.tz)}</text>'
+                 "</svg>")
     return "".join(parts)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import io
 import json
 import zoneinfo
@@ -13,7 +14,7 @@ import pytest
 from daemon.app.cli import main
 from daemon.config.schema import AppConfig
 from daemon.ports.model import Quantity, Reading
-from daemon.reports.compliance import ReportError, compliance, period_bounds, to_csv, to_html
+from daemon.reports.compliance import ReportError, _ticks, compliance, period_bounds, to_csv, to_html
 from daemon.storage.journal import Journal
 from tests.conftest import MINIMAL, make_config
 
@@ -210,3 +211,19 @@ def test_report_counts_each_reading_once_whatever_rolls_and_retention_did(setup:
     assert (s1.count, s1.min, s1.max) == (s1_raw.count, s1_raw.min, s1_raw.max) == (1440, 6.0, 9.0)
     assert s1.mean == pytest.approx(s1_raw.mean, abs=0.01) and s1.mkt == pytest.approx(s1_raw.mkt, abs=0.01)
     assert after.sensors["s2"] == nothing_rolled.sensors["s2"]  # s2's rows came later: all held, all raw
+
+
+def test_the_chart_has_axes_in_site_time_and_labelled_limits(setup: tuple[AppConfig, Journal]) -> None:
+    cfg, j = setup
+    r = compliance(j, cfg, "z1", DAY0, DAY0 + 86400, now=DAY0 + 86400 * 2)
+    svg = to_html(r, "zh-CN").split('<svg', 1)[1].split("</svg>", 1)[0]
+    labels = re.findall(r">([^<>]+)</text>", svg)
+    assert "°C" in labels and r.tz in labels
+    assert [lab for lab in labels if re.fullmatch(r"\d\d:\d\d", lab)][:2] == ["00:00", "04:00"]  # site time
+    assert {f"{v:g} °C" for v in (r.temperature.low, r.temperature.high)} <= set(labels)  # type: ignore[union-attr]
+    assert len([lab for lab in labels if re.fullmatch(r"-?\d+(\.\d+)?", lab)]) >= 3  # value ticks
+
+
+def test_ticks_are_round_and_cover_the_range() -> None:
+    assert _ticks(2.7, 9.4) == [4.0, 6.0, 8.0]
+    assert _ticks(-20.0, -14.0) == [-20.0, -18.0, -16.0, -14.0]
