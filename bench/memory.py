@@ -14,6 +14,7 @@ the shared libraries and .so pages touched).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -52,10 +53,8 @@ def _rss_kb(pid: int) -> int:
 def _browse(port: int) -> None:
     """What an open page does: the page, the zones, /metrics."""
     for path in ("/", "/api/v1/zones", "/metrics"):
-        try:
+        with contextlib.suppress(urllib3.exceptions.HTTPError):
             _http.request("GET", f"http://127.0.0.1:{port}{path}")
-        except urllib3.exceptions.HTTPError:
-            pass
 
 
 def _slope_mb_h(samples: list[tuple[float, int]]) -> float:
