@@ -86,6 +86,7 @@ def measure(tmp: Path, influx_url: str, sensors: int = 200, period: float = 5.0,
                              text=True, env={**os.environ, **(env or {})})
     pub: Publisher | None = None
     samples: list[tuple[float, int]] = []
+    published = 0
     try:
         assert child.stdout is not None
         if child.stdout.readline().strip() != "ready":
@@ -103,6 +104,7 @@ def measure(tmp: Path, influx_url: str, sensors: int = 200, period: float = 5.0,
             status = {ln.split(":")[0]: ln.split(":")[1].strip() for ln in f}
     finally:
         if pub is not None:
+            published = pub.count
             pub.stop()
         child.terminate()
         child.wait(60)
@@ -112,7 +114,7 @@ def measure(tmp: Path, influx_url: str, sensors: int = 200, period: float = 5.0,
             "anonymous_mb": round(parts.get("Anonymous", 0) / 1024, 1),
             "file_backed_mb": round(parts["File"] / 1024, 1), "threads": int(status["Threads"]),
             "slope_mb_per_h_second_half": round(_slope_mb_h(samples), 2),
-            "published": pub.count if pub else 0}
+            "published": published}
 
 
 def run(tmp: Path, influx: InfluxD, seconds: float = 90.0, sensors: int = 200) -> list[Result]:

@@ -38,7 +38,8 @@ class ReceiptBook:
         self._keys: dict[Key, int] = {}  # key -> batches holding it
         self._size = 0
         for body in bodies:
-            self._remember([mid << 32 | crc for mid, crc in _KEY.iter_unpack(body[: len(body) - len(body) % _KEY.size])])
+            whole = body[: len(body) - len(body) % _KEY.size]
+            self._remember([mid << 32 | crc for mid, crc in _KEY.iter_unpack(whole)])
 
     def __len__(self) -> int:
         """Keys remembered (at most CAP plus the newest batch)."""

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 from daemon.ports.errors import SinkError
 from daemon.ports.model import Flag, Quantity, Reading
 from daemon.ports.sinks import AlarmEvent, Batch
-
 from drivers.sinks.influxdb.line import Point
 
 if TYPE_CHECKING:
