@@ -120,7 +120,8 @@ def measure(tmp: Path, influx_url: str, sensors: int = 200, period: float = 5.0,
 def run(tmp: Path, influx: InfluxD, seconds: float = 90.0, sensors: int = 200) -> list[Result]:
     raw = measure(tmp, influx.url, sensors=sensors, seconds=seconds)
     return [Result(key="memory@target", title=f"4b. resident memory, {sensors} MQTT sensors, API and InfluxDB sink",
-                   value=raw["rss_mb"], unit="MB", target="<= 60", met=check(raw["rss_mb"], "<= 60"), raw=raw,
+                   value=raw["rss_mb"], unit="MB", target="<= 60 at 200 sensors",
+                   met=check(raw["rss_mb"], "<= 60") if sensors >= 200 else None, raw=raw,
                    notes=["flatness over hours is the soak's figure (bench/soak.py, docs/robustness.md); the "
                           "slope here is over a short window"])]
 
