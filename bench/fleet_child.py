@@ -61,9 +61,9 @@ def _instrument(d: Any) -> dict[str, Any]:
     for drv in d.drivers:
         orig_submit = drv.ctx.submitter()
 
-        def submit(samples: Any, _orig: Any = orig_submit) -> Any:
+        def submit(samples: Any, *receipt: Any, _orig: Any = orig_submit) -> Any:
             t0 = time.time()
-            fut = _orig(samples)
+            fut = _orig(samples, *receipt)
             hot = [s.sensor for s in samples if s.value is not None and s.value >= 12]
             if fut is not None and hot:
                 def done(_: Any, t0: float = t0, hot: list[str] = hot) -> None:

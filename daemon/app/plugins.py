@@ -14,7 +14,7 @@ from pathlib import Path
 
 from daemon.config import loader
 from daemon.config.schema import AppConfig
-from daemon.ports.registry import Registry, add
+from daemon.ports.registry import Registry
 
 GROUP = "coldchain.drivers"
 
@@ -29,9 +29,9 @@ def registry() -> Registry:
     for ep in sorted(eps, key=lambda e: e.name):
         part: Registry = ep.load()()
         for table in ("sensors", "sinks", "notifiers"):
-            mine = getattr(found, table)
-            for kind, cls in getattr(part, table).items():
-                add(mine, kind, cls)
+            mine, theirs = getattr(found, table), getattr(part, table)
+            for kind in theirs:  # by key: each driver is imported when a config first names it
+                mine.defer(kind, functools.partial(theirs.__getitem__, kind))
     return found
 
 

@@ -7,7 +7,7 @@ Every problem is reported as `file:line: key: message`. The driver registry is p
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,7 @@ def _model_at(model: type[BaseModel], loc: Sequence[int | str]) -> type[BaseMode
 
 
 def _validate_entries(
-    raw: Any, section: str, table: dict[str, Any], fname: str, lines: _Lines, problems: list[str]
+    raw: Any, section: str, table: Mapping[str, Any], fname: str, lines: _Lines, problems: list[str]
 ) -> list[Any]:
     """Validate each entry of `sensors:`/`sinks:`/`notifiers:` with its driver's Config."""
     if raw is None:

@@ -1,3 +1,1 @@
-"""Built-in notifiers (explicit import list)."""
-
-from drivers.notifiers import apprise, cloud_sms, console, gsm_modem  # noqa: F401
+"""Built-in notifiers, each imported on first use by key (drivers.INDEX)."""

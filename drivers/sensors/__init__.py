@@ -1,4 +1,2 @@
-"""Built-in sensor drivers (explicit import list). `ruuvi` and `bthome` are payload formats of `mqtt`
-(daemon.ports.payloads): imported here so they are registered before any config is read."""
-
-from drivers.sensors import bthome, modbus_rtu, mqtt, ruuvi, serial_line, simulated  # noqa: F401
+"""Built-in sensor drivers, each imported on first use by key (drivers.INDEX). `ruuvi` and `bthome` are payload
+formats of `mqtt` (daemon.ports.payloads), loaded with it."""

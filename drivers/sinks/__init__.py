@@ -1,3 +1,1 @@
-"""Built-in sinks (explicit import list)."""
-
-from drivers.sinks import influxdb, mqtt_uplink  # noqa: F401
+"""Built-in sinks, each imported on first use by key (drivers.INDEX)."""

@@ -32,6 +32,7 @@ from daemon.ports.errors import SensorError
 from daemon.ports.model import Sample
 from daemon.ports.payloads import PayloadError
 from daemon.ports.sources import DriverContext, Receipt, SensorBase, SensorDriver
+from daemon.ports.stats import OnceSet
 from drivers.registry import sensor
 from drivers.sensors.mqtt.formats import BadPayload, DeviceState, parse
 from drivers.sensors.mqtt.redelivery import ReceiptBook
@@ -148,7 +149,7 @@ class MqttDriver(SensorDriver):
         self.unmapped: dict[str, str] = {}
         self.bad: dict[str, str] = {}
         self.counters: Counter[str] = Counter()
-        self._logged: set[tuple[str, ...]] = set()
+        self._logged = OnceSet()
         self._gen = 0  # bumped on every (dis)connect: acks of an old connection's mids are void
         self._gen_lock = threading.Lock()
         self._client: paho.Client | None = None
@@ -434,10 +435,7 @@ class MqttDriver(SensorDriver):
     # ------------------------------------------------------------------ events (asyncio thread)
 
     def _once(self, *key: str) -> bool:
-        if key in self._logged:
-            return False
-        self._logged.add(key)
-        return True
+        return self._logged.first(key)
 
     def _all_online(self, online: bool, reason: str) -> None:
         for s in self.configs:
@@ -455,7 +453,7 @@ class MqttDriver(SensorDriver):
                 self._replay.start(ev.marker)
             else:
                 self._replay.stop()
-            self._logged = {k for k in self._logged if k[0] == "bad"}
+            self._logged.keep(lambda k: k[0] == "bad")
             log.info("%s: connected as %s (%s)", self.source, self.client_id, ev.detail)
             self._all_online(True, f"MQTT broker {where} connected")
             return

@@ -1,4 +1,4 @@
-"""Readings as InfluxDB line protocol, made by influxdb-client's `Point` (it does the escaping).
+"""Readings as InfluxDB line protocol, made by `line.Point` (influxdb-client's escaping, without its import).
 
 One line per reading, timestamp in milliseconds (the journal's own precision), so a resend
 writes the same series and timestamp and overwrites rather than duplicates:
@@ -17,23 +17,20 @@ from typing import TYPE_CHECKING
 from daemon.ports.errors import SinkError
 from daemon.ports.model import Flag, Quantity, Reading
 from daemon.ports.sinks import AlarmEvent, Batch
+from drivers.sinks.influxdb.line import Point
 
 if TYPE_CHECKING:
-    from influxdb_client.client.write.point import Point
-
     from daemon.ports.sinks import JournalReader, Row
 
 READINGS = "readings"
 FAULTS = "sensor_faults"
 EVENTS = "alarm_events"
-PRECISION = "ms"  # WritePrecision.MS; influxdb_client is imported on first use (~25 MB RSS on a Pi otherwise)
+PRECISION = "ms"  # WritePrecision.MS
 
 
 def to_point(r: Reading, commodity: str | None) -> Point:
     """GOOD readings go to `readings` (field named by quantity); FAULT ones to `sensor_faults`. A replayed
     reading (its time is the broker's replay, not the measurement) carries `replayed=true`."""
-    from influxdb_client.client.write.point import Point  # first use only: load_all() imports this module always
-
     if r.good and r.value is not None:
         p = Point(READINGS)
         p.field(r.quantity.value, float(r.value))
@@ -87,8 +84,6 @@ def encode(source: str, readings: Sequence[Reading], commodities: Mapping[str, s
 def event_point(e: AlarmEvent, commodity: str | None) -> Point:
     """`alarm_events`: tags place, kind, severity and state (so two states at one ms do not overwrite);
     fields alert_id, who, comment, value, limit."""
-    from influxdb_client.client.write.point import Point  # first use only, as in to_point
-
     p = Point(EVENTS)
     p.tag("site", e.site).tag("zone", e.zone).tag("kind", e.kind).tag("severity", e.severity)
     p.tag("state", e.state).field("alert_id", e.alert_id).field("who", e.who)

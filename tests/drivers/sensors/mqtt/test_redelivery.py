@@ -152,3 +152,29 @@ def test_a_receipt_book_forgets_its_oldest_batches_past_its_cap() -> None:
         book.body([Msg(m) for m in range(start, start + 1000)])  # type: ignore[misc]
     assert not book.stored(Msg(1))  # type: ignore[arg-type]
     assert book.stored(Msg(39_000))  # type: ignore[arg-type]
+
+
+def test_the_receipt_book_stays_bounded_and_still_knows_the_newest() -> None:
+    """Hours of messages: the book keeps about CAP keys (memory flat), and a DUP copy of a recent one is known."""
+    import paho.mqtt.client as paho
+
+    from drivers.sensors.mqtt import redelivery
+
+    book = ReceiptBook()
+    msgs = []
+    for i in range(4 * redelivery.CAP):
+        m = paho.MQTTMessage(mid=i % 65535 + 1, topic=f"t/{i % 200}".encode())
+        m.payload, m.qos = f'{{"v": {i}}}'.encode(), 1
+        msgs.append(m)
+    for start in range(0, len(msgs), 50):
+        book.body(msgs[start:start + 50])
+    assert redelivery.CAP <= len(book) <= redelivery.CAP + 50
+    assert len(book._keys) <= len(book)
+    last = msgs[-1]
+    last.dup = True
+    assert book.stored(last)
+    first = msgs[0]
+    first.dup = True
+    assert not book.stored(first)
+    again = ReceiptBook([book.body(msgs[-3:])])
+    assert again.stored(last)

@@ -1,0 +1,146 @@
+"""Scenario 4b: resident memory as issue 13 states the target: 200 MQTT sensors, the API on (its page
+and /metrics fetched while it runs) and one InfluxDB sink, the real Daemon in a process of its own
+(bench/fleet_child.py), sampled from /proc/<pid> over the window.
+
+    python -m bench.memory --seconds 120          # its own broker and InfluxDB
+    python -m bench.memory --env MALLOC_ARENA_MAX=2
+
+Reports VmRSS at the end and its peak, the slope over the window's second half (MB/h; a short
+window only bounds a slow rise, the soak measures it), and what the RSS is made of
+(/proc/<pid>/smaps_rollup: anonymous memory = Python heap, malloc arenas and stacks; file-backed =
+the shared libraries and .so pages touched).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import urllib3
+
+from bench.common import PY, BenchBroker, InfluxD, Result, check
+from bench.fleet import Publisher, config
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+_http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=10))
+
+
+def rollup(pid: int) -> dict[str, int]:
+    """Rss, Anonymous and the file-backed part (KiB) of a process, from smaps_rollup."""
+    out: dict[str, int] = {}
+    with open(f"/proc/{pid}/smaps_rollup", encoding="utf-8") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and parts[2] == "kB":
+                out[parts[0].rstrip(":")] = int(parts[1])
+    out["File"] = out.get("Rss", 0) - out.get("Anonymous", 0)
+    return out
+
+
+def _rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status", encoding="utf-8") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
+
+
+def _browse(port: int) -> None:
+    """What an open page does: the page, the zones, /metrics."""
+    for path in ("/", "/api/v1/zones", "/metrics"):
+        with contextlib.suppress(urllib3.exceptions.HTTPError):
+            _http.request("GET", f"http://127.0.0.1:{port}{path}")
+
+
+def _slope_mb_h(samples: list[tuple[float, int]]) -> float:
+    """Least-squares slope of the second half of (t, KiB) samples, in MB per hour."""
+    half = samples[len(samples) // 2:]
+    if len(half) < 2:
+        return float("nan")
+    n = len(half)
+    mt = sum(t for t, _ in half) / n
+    mv = sum(v for _, v in half) / n
+    den = sum((t - mt) ** 2 for t, _ in half) or 1.0
+    return sum((t - mt) * (v - mv) for t, v in half) / den * 3600 / 1024
+
+
+def measure(tmp: Path, influx_url: str, sensors: int = 200, period: float = 5.0, seconds: float = 90.0,
+            env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run the child under load for `seconds` after one period of warm-up; the raw figures."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    broker = BenchBroker(tmp / "mosq")
+    broker.start()
+    api_port = free_port()
+    doc = config(tmp, broker.port, sensors, 0.2)
+    doc["api"] = {"enabled": True, "host": "127.0.0.1", "port": api_port}
+    doc["sinks"] = [{"id": "influx", "type": "influxdb1", "url": influx_url, "database": "memory"}]
+    _http.request("POST", f"{influx_url}/query", fields={"q": 'CREATE DATABASE "memory"'})
+    cfg_path = tmp / "memory.json"
+    cfg_path.write_text(json.dumps(doc), encoding="utf-8")
+    child = subprocess.Popen([PY, "-m", "bench.fleet_child", str(cfg_path)], stdout=subprocess.PIPE, cwd=ROOT,
+                             text=True, env={**os.environ, **(env or {})})
+    pub: Publisher | None = None
+    samples: list[tuple[float, int]] = []
+    published = 0
+    try:
+        assert child.stdout is not None
+        if child.stdout.readline().strip() != "ready":
+            raise RuntimeError("memory daemon did not start")
+        pub = Publisher(broker.port, sensors, period)
+        pub.start()
+        time.sleep(period)
+        t0 = time.monotonic()
+        while (now := time.monotonic()) - t0 < seconds:
+            _browse(api_port)
+            samples.append((now - t0, _rss_kb(child.pid)))
+            time.sleep(2.0)
+        parts = rollup(child.pid)
+        with open(f"/proc/{child.pid}/status", encoding="utf-8") as f:
+            status = {ln.split(":")[0]: ln.split(":")[1].strip() for ln in f}
+    finally:
+        if pub is not None:
+            published = pub.count
+            pub.stop()
+        child.terminate()
+        child.wait(60)
+        broker.stop()
+    return {"sensors": sensors, "period_s": period, "window_s": seconds, "env": env or {},
+            "rss_mb": round(samples[-1][1] / 1024, 1), "peak_rss_mb": round(int(status["VmHWM"].split()[0]) / 1024, 1),
+            "anonymous_mb": round(parts.get("Anonymous", 0) / 1024, 1),
+            "file_backed_mb": round(parts["File"] / 1024, 1), "threads": int(status["Threads"]),
+            "slope_mb_per_h_second_half": round(_slope_mb_h(samples), 2),
+            "published": published}
+
+
+def run(tmp: Path, influx: InfluxD, seconds: float = 90.0, sensors: int = 200) -> list[Result]:
+    raw = measure(tmp, influx.url, sensors=sensors, seconds=seconds)
+    return [Result(key="memory@target", title=f"4b. resident memory, {sensors} MQTT sensors, API and InfluxDB sink",
+                   value=raw["rss_mb"], unit="MB", target="<= 60 at 200 sensors",
+                   met=check(raw["rss_mb"], "<= 60") if sensors >= 200 else None, raw=raw,
+                   notes=["flatness over hours is the soak's figure (bench/soak.py, docs/robustness.md); the "
+                          "slope here is over a short window"])]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.memory")
+    ap.add_argument("--seconds", type=float, default=90.0)
+    ap.add_argument("--sensors", type=int, default=200)
+    ap.add_argument("--env", action="append", default=[], help="NAME=VALUE for the daemon's environment")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="coldchain-memory-"))
+    influx = InfluxD(tmp / "influxd")
+    influx.start()
+    try:
+        env = dict(e.split("=", 1) for e in args.env)
+        print(json.dumps(measure(tmp / "run", influx.url, args.sensors, seconds=args.seconds, env=env), indent=1))
+    finally:
+        influx.stop()
+
+
+if __name__ == "__main__":
+    main()
