@@ -69,13 +69,13 @@ class StorageConfig(_Strict):
         "messages (docs/robustness.md)",
     )
     commit_interval: Duration = Field(
-        30.0, ge=0, le=600,
+        60.0, ge=0, le=600,
         description="readings of polled sources (Modbus, serial, simulated), which no one resends: longest wait "
         "before they are written, i.e. at most this much of them is lost in a power cut; longer = fewer writes "
         "to the SD card (docs/robustness.md)",
     )
     roll_interval: Duration = Field(
-        6 * 3600.0, ge=60, le=86400,
+        24 * 3600.0, ge=60, le=7 * 86400,
         description="longest time between two rolls of readings into the rollups and the series index (sooner "
         "on a big center); each roll writes a page per series, so more often = more SD card writes",
     )

@@ -242,9 +242,9 @@ class Readings:
                 if row[2] not in best or row[1] > best[row[2]][1]:
                     best[row[2]] = row
             for sid in list(self._series_rev):
-                row = self._db.one(_INDEXED_NEWEST, (sid,))
-                if row is not None and (sid not in best or row[1] > best[sid][1]):
-                    best[sid] = row
+                one = self._db.one(_INDEXED_NEWEST, (sid,))
+                if one is not None and (sid not in best or one[1] > best[sid][1]):
+                    best[sid] = one
         return list(best.values())
 
 

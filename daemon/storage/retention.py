@@ -60,8 +60,8 @@ class Retention:
         raw_retention: float,
         rollup_retention: float,
         cursors: Sequence[str],
-        interval: float = 6 * 3600.0,
-        window: float = 6 * 3600.0,
+        interval: float = 24 * 3600.0,
+        window: float = 24 * 3600.0,
     ) -> None:
         self.journal = journal
         self.clock = clock
@@ -72,7 +72,8 @@ class Retention:
         self.interval = interval
         self.window_ms = int(window * 1000)  # time per transaction, of every series
         """Each pass rewrites, per window, the page of the series index where each series' old rows end, so
-        `interval` and `window` are hours, not minutes: ~100 pages a pass at 100 series, not a page a reading."""
+        `interval` and `window` are a day: ~100 such pages a pass at 100 series, not one per series an hour. A pass
+        also rolls first (`rollups.catch_up`), so it must not run more often than the rolls."""
         self._stopping = threading.Event()
 
     def stop(self) -> None:

@@ -40,14 +40,15 @@ log = logging.getLogger("coldchain.rollups")
 FIVE_MIN_MS = 300_000
 HOUR_MS = 3_600_000
 TIERS = {300: "rollup_5m", 3600: "rollup_1h"}  # bucket width in seconds -> table
-ROLL_INTERVAL = 6 * 3600.0
-"""s: longest time between two rolls. A roll writes one page per series in each tier and in the series index
-whatever it rolls, so on a year-old journal its cost per reading is 3 pages / (readings a series had since the
-last roll): every 5 minutes that was 1.6 KB per reading at 1/min; every 6 hours, ~35 B (bench/flash.py)."""
-ROLL_TAIL = 200_000
+ROLL_INTERVAL = 24 * 3600.0
+"""s: longest time between two rolls. A roll writes a few pages per series in each tier and in the series index
+whatever it rolls (~20 at 100 series: the leaf, its split, the siblings SQLite rebalances), so on a year-old
+journal its cost per reading is those pages / (readings a series had since the last roll): every 5 minutes
+that was ~1.6 KB per reading at 1/min; once a day, ~60 B plus the checkpoint's copy (bench/flash.py)."""
+ROLL_TAIL = 500_000
 """...or sooner, once this many ids wait (a big center): readers scan the unrolled tail by rowid, so it stays short."""
 ROLL_CHECK = 60.0  # s between two looks at the tail's length
-CHUNK = 250_000  # journal ids per roll transaction: a normal roll is one transaction (each one rewrites those pages)
+CHUNK = 500_000  # journal ids per roll transaction: a normal roll is one transaction (each one rewrites those pages)
 TAIL_SCAN_MAX = 200_000  # above this many unrolled ids, readers find the tail through the (series, ts) index
 
 # Readings (lo, hi] of the journal folded into their buckets of one tier, merged into rows that exist.
