@@ -49,7 +49,6 @@ ROLL_TAIL = 500_000
 """...or sooner, once this many ids wait (a big center): readers scan the unrolled tail by rowid, so it stays short."""
 ROLL_CHECK = 60.0  # s between two looks at the tail's length
 CHUNK = 500_000  # journal ids per roll transaction: a normal roll is one transaction (each one rewrites those pages)
-TAIL_SCAN_MAX = 200_000  # above this many unrolled ids, readers find the tail through the (series, ts) index
 
 # Readings (lo, hi] of the journal folded into their buckets of one tier, merged into rows that exist.
 _ROLL = """
