@@ -183,9 +183,10 @@ def run(tmp: Path, sensors: int = 500, period: float = 10.0, steady: float = 40.
                raw={**common, "rss_mb": round(rss_mb, 1), "peak_rss_mb": round(s1["VmHWM"] / 1024, 1),
                     "cpu_ms_per_reading": round(1000 * cpu_s / max(readings, 1), 3),
                     "cpu_percent_of_one_core": round(100 * cpu_s / steady, 1), "readings": readings}),
-        Result(key="disk" + at, title=f"5. journal + WAL growth per reading{suffix}",
-               value=growth / max(readings, 1), unit="B", target="<= 200",
-               met=check(growth / max(readings, 1), "<= 200"),
+        # the card's budget is what the process writes, on a year-old journal: scenario 8 (bench/flash.py);
+        # file growth is what the card keeps, and a young journal hides the per-series pages
+        Result(key="disk" + at, title=f"5. bytes the daemon wrote per reading, young journal{suffix}",
+               value=written / max(readings, 1), unit="B", target="n/a (see 8.)", met=None,
                raw={**common, "readings": readings, "file_growth_bytes": growth,
                     "file_growth_bytes_per_reading": round(growth / max(readings, 1), 1),
                     "block_writes_bytes": written,

@@ -113,7 +113,7 @@ class Daemon:
         self.retention = Retention(self.journal, self.clock, self.stats, raw_retention=cfg.storage.raw_retention,
                                    rollup_retention=cfg.storage.rollup_retention,
                                    cursors=[f.cursor_name for f in self.forwarders])
-        self.roller = Roller(self.journal, self.stats)
+        self.roller = Roller(self.journal, self.stats, interval=cfg.storage.roll_interval)
         # tasks
         self._rules_lock = asyncio.Lock()
         self._restart_sleep: Callable[[float], Coroutine[Any, Any, None]] = asyncio.sleep  # tests make it instant

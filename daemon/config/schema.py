@@ -60,10 +60,24 @@ class StorageConfig(_Strict):
         description="keep the 5-minute and hourly min/mean/max of readings this long (EN 12830: >= 1 year)",
     )
     flush_interval: Duration = Field(
-        0.2, ge=0, le=5,
-        description="longest wait before a batch of quiet readings is written (a reading that changes an alarm "
-        "is written at once); 0 = as soon as the previous commit is done (group commit: fastest MQTT "
-        "acknowledgements, many more writes to the SD card at low rates)",
+        0.2, ge=0, le=60,
+        description="readings of sources that acknowledge only what is committed (MQTT QoS 1): longest wait "
+        "before a batch of quiet ones is written (a reading that changes an alarm is written at once); the broker "
+        "resends what a power cut lost, so this is latency, not loss. 0 = as soon as the previous commit is done "
+        "(group commit: fastest MQTT acknowledgements, many more writes to the SD card at low rates). With a "
+        "longer wait, the broker's in-flight window (mosquitto max_inflight_messages) must hold a window of "
+        "messages (docs/robustness.md)",
+    )
+    commit_interval: Duration = Field(
+        60.0, ge=0, le=600,
+        description="readings of polled sources (Modbus, serial, simulated), which no one resends: longest wait "
+        "before they are written, i.e. at most this much of them is lost in a power cut; longer = fewer writes "
+        "to the SD card (docs/robustness.md)",
+    )
+    roll_interval: Duration = Field(
+        24 * 3600.0, ge=60, le=7 * 86400,
+        description="longest time between two rolls of readings into the rollups and the series index (sooner "
+        "on a big center); each roll writes a page per series, so more often = more SD card writes",
     )
     batch_max: int = Field(1000, ge=1, le=100_000)
 

@@ -7,8 +7,13 @@ Modbus poll) once it is done, and go on reading meanwhile. `emit()` is submit-an
 Alarm latency without one commit per reading: the rules `screen` readings as they arrive,
 before their commit. What the screen holds back (rule events) is `release`d only after the
 readings it came from are committed, in arrival order, and a batch that holds anything is
-committed at once instead of waiting for `flush_interval`. So an SMS never leaves for a
+committed at once instead of waiting for its window. So an SMS never leaves for a
 reading that is not in the journal, and quiet batches still share one commit (SD card wear).
+
+The window depends on who answers for a reading until it is committed: the broker resends an MQTT
+QoS 1 message the daemon has not acknowledged, so those wait at most `storage.flush_interval`
+(latency only); no one resends a polled Modbus/serial reading, so `storage.commit_interval` is what a
+power cut may lose of them (docs/robustness.md). A commit takes everything pending, whatever its kind.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ from daemon.ports.stats import Stats
 from daemon.storage.journal import Journal
 
 log = logging.getLogger("coldchain.pipeline")
+ACKNOWLEDGED = frozenset({"mqtt"})
+"""Sensor types whose driver acknowledges upstream only once the readings are committed (the broker keeps
+the rest): their readings wait `flush_interval`; every other type's `commit_interval`."""
 UNSYNCED_NOTE = "clock not synchronised"
 Subscriber = Callable[[list[Reading]], Awaitable[None] | None]
 Screen = Callable[[list[Reading]], list[Any]]
@@ -70,6 +78,8 @@ class Pipeline:
         self._subscribers = tuple(subscribers)
         self._pending: list[_Entry] = []
         self._count = 0
+        self._due: float | None = None  # loop time by which what is pending must be committed
+        self._urgent = False
         self._wake = asyncio.Event()
         self._flushing = asyncio.Lock()
 
@@ -103,7 +113,12 @@ class Pipeline:
 
     def submit(self, samples: Sequence[Sample], receipt: Receipt | None = None, /) -> asyncio.Future[None] | None:
         """Queue samples; the future completes once their readings are committed (None: nothing to store).
-        `receipt` is committed with them (`daemon/ports/sources.py`)."""
+        They wait at most the window of their source's kind (the module docstring); `receipt` is committed
+        with them (`daemon/ports/sources.py`)."""
+        return self._submit(samples, receipt, waited=False)
+
+    def _submit(self, samples: Sequence[Sample], receipt: Receipt | None = None, *,
+                waited: bool) -> asyncio.Future[None] | None:
         readings = self.to_readings(samples)
         if not readings:
             return None
@@ -117,13 +132,20 @@ class Pipeline:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append(_Entry(readings, fut, held, receipt=receipt))
         self._count += len(readings)
-        if held or self._count >= self.cfg.storage.batch_max or self.cfg.storage.flush_interval == 0:
+        window = self._window(self.sensors[readings[0].sensor].type, waited)  # one submit, one driver, one kind
+        if held or self._count >= self.cfg.storage.batch_max or window == 0:
+            self._urgent = True
             self._wake.set()
+        due = asyncio.get_running_loop().time() + window
+        if self._due is None or due < self._due:
+            self._due = due
+            self._wake.set()  # run() waits for the earlier time
         return fut
 
     async def emit(self, samples: Sequence[Sample]) -> None:
-        """Queue samples and wait until their readings are in the journal."""
-        fut = self.submit(samples)
+        """Queue samples and wait until their readings are in the journal: a caller that waits gets the short
+        window (`flush_interval`) whatever its kind; a polled driver that need not wait uses `submit`."""
+        fut = self._submit(samples, waited=True)
         if fut is not None:
             await fut
 
@@ -139,21 +161,27 @@ class Pipeline:
         assert entry.released is not None
         await entry.released
 
-    async def run(self) -> None:
-        """Flush whenever a batch is full, holds rule events, or `flush_interval` has passed.
+    def _window(self, sensor_type: str, waited: bool) -> float:
+        st = self.cfg.storage
+        return st.flush_interval if waited or sensor_type in ACKNOWLEDGED else st.commit_interval
 
-        `flush_interval: 0` is group commit: write as soon as the previous commit is done; what
+    async def run(self) -> None:
+        """Flush whenever a batch is full, holds rule events, or the window of the oldest pending reading's
+        kind has passed (`flush_interval` or `commit_interval`, see the module docstring).
+
+        A window of 0 is group commit: write as soon as the previous commit is done; what
         arrives during a commit goes into the next one, so batches grow with the load by themselves.
         Lowest latency for MQTT acks, but one commit per reading at low rates (SD card writes)."""
-        interval = self.cfg.storage.flush_interval
+        loop = asyncio.get_running_loop()
         while True:
-            if interval > 0:
+            wait = None if self._due is None else self._due - loop.time()
+            if not self._urgent and (wait is None or wait > 0):
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=interval)
-            else:
-                await self._wake.wait()
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
             self._wake.clear()
-            await self.flush()
+            if self._urgent or (self._due is not None and loop.time() >= self._due):
+                self._due, self._urgent = None, False  # what arrives during this commit sets them again
+                await self.flush()
 
     async def flush(self) -> list[Reading]:
         """Commit what is pending, then release what it held, then tell the subscribers."""

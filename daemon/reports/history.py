@@ -117,9 +117,10 @@ def _tier_points(sid: int, a: int, b: int, widths: tuple[int, ...],
         args |= {f"a{i}": lo, f"b{i}": hi}
     rolled = [(lo, hi) for table, lo, hi in plan if table is not None]
     if rolled:
-        # the tail by rowid while it is short (a minute of readings); through the index after a long stop
-        how = "NOT INDEXED" if st.lag <= rollups.TAIL_SCAN_MAX else ""
-        parts.append(_RAW.format(how=how, where="id > :cur AND", a="ta", b="tb"))
+        # the tail by rowid: the roll keeps it short (storage.roll_interval, rollups.ROLL_TAIL)
+        # (journal v9: the table itself, by rowid; the `readings` view would walk the year through its index)
+        parts.append(_RAW.format(how="", where="id > :cur AND", a="ta", b="tb").replace(" FROM readings ",
+                                                                                        " FROM readings_log ", 1))
         args |= {"ta": min(lo for lo, _ in rolled), "tb": max(hi for _, hi in rolled)}  # one span: the 5-minute one
     return "WITH pts(ts_ms, lo, sm, hi, n) AS (" + " UNION ALL ".join(parts) + ")", args
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +28,12 @@ transaction (an alarm, its audit entries and its outbox rows commit together).""
 SQLITE_FULL = 13
 _CORRUPT = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
 _LOCKED = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
+WRITER_CACHE_KIB = 8192
+"""The writer's page cache: a roll or a retention window dirties a page or two per series; a smaller cache
+spills them to the WAL before the commit and writes them again (bench/flash.py)."""
+WAL_AUTOCHECKPOINT = 1000
+"""WAL pages before a checkpoint copies them into the file (SQLite's default): a page rewritten by many commits
+(the table's last page) is copied once per checkpoint."""
 
 
 def disk_full(exc: BaseException) -> bool:
@@ -60,6 +67,32 @@ def and_equal(sql: str, filters: dict[str, Any]) -> tuple[str, list[Any]]:
     return sql, args
 
 
+def no_readahead(path: Path) -> None:
+    """Tell Linux that this process reads the journal at random (POSIX_FADV_RANDOM on SQLite's own file
+    descriptors, found in /proc/self/fd). Readahead fills the page cache with large folios (ext4 since Linux
+    6.16), and a 4 KiB page SQLite then writes into one dirties the whole folio: the kernel writes it all back.
+    On the bench box that multiplied what a checkpoint wrote by 10-30 (bench/flash.py). Elsewhere: nothing."""
+    fds = Path("/proc/self/fd")
+    if not hasattr(os, "posix_fadvise") or not fds.is_dir():
+        return
+    names = {str(path.resolve()), str(path.resolve()) + "-wal"}
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            if os.readlink(fd) in names:
+                os.posix_fadvise(int(fd.name), 0, 0, os.POSIX_FADV_RANDOM)
+
+
+def _statements(ddl: str) -> Iterator[str]:
+    """The statements of a migration, split at the semicolons that end one (a trigger body holds others)."""
+    stmt = ""
+    for part in ddl.split(";"):
+        stmt += part + ";"
+        if sqlite3.complete_statement(stmt):
+            if stmt.strip(" \n;"):
+                yield stmt
+            stmt = ""
+
+
 @contextlib.contextmanager
 def boundary() -> Iterator[None]:
     """sqlite3 errors raised inside become `StorageError`s."""
@@ -84,9 +117,16 @@ class Database:
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+        no_readahead(self.path)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA foreign_keys=ON")
+        # Debian's SQLite is built to zero every freed page and cell: retention would write each page it frees
+        db.execute("PRAGMA secure_delete=FAST")
+        # sorts of a roll or a migration in memory: a temp file's pages count as written even when deleted unread
+        db.execute("PRAGMA temp_store=MEMORY")
+        db.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+        db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
         return db
 
     def _reader(self) -> sqlite3.Connection:
@@ -94,6 +134,7 @@ class Database:
         if db is None:
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
             db.execute("PRAGMA query_only=ON")
+            no_readahead(self.path)
             self._local.db = db
         return db
 
@@ -150,9 +191,8 @@ class Database:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             for n, ddl in enumerate(SCHEMA[version:], start=version + 1):
                 with self.transaction() as db:
-                    for stmt in ddl.split(";"):
-                        if stmt.strip():
-                            db.execute(stmt)
+                    for stmt in _statements(ddl):
+                        db.execute(stmt)
                     db.execute(f"PRAGMA user_version={n}")
 
     def quick_check(self) -> str:

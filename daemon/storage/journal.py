@@ -77,9 +77,13 @@ class Journal:
             return []
         if self.readings.gate is not None:
             self.readings.gate()
-        with self.transaction() as tx:
-            stored = self.readings.append_tx(tx, readings)
-            self.receipts.add(tx, receipts)
+        try:
+            with self.transaction() as tx:
+                stored = self.readings.append_tx(tx, readings)
+                self.receipts.add(tx, receipts)
+        except BaseException:
+            self.readings.rolled_back()
+            raise
         return stored
 
     def snapshot(self) -> AbstractContextManager[None]:

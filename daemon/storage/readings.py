@@ -26,6 +26,16 @@ log = logging.getLogger("coldchain.journal")
 _QUANTITY = {q.value: q for q in Quantity}
 _QUALITY = {int(q): q for q in Quality}
 _COLS = "SELECT id, ts_ms, series, value, quality, note, flags FROM readings"
+_LOG = "SELECT id, ts_ms, series, value, quality, note, flags FROM readings_log"
+"""Readers by id take the table itself: the `readings` view (journal v9) serves readers by series and time."""
+_CURSOR = "(SELECT value FROM rollup_state WHERE name = 'raw')"
+_TAIL_NEWEST = f"""
+WITH t AS (SELECT series, max(ts_ms) AS m FROM readings_log WHERE id > {_CURSOR} GROUP BY series)
+SELECT r.id, r.ts_ms, r.series, r.value, r.quality, r.note, r.flags FROM readings_log r
+JOIN t ON r.series = t.series AND r.ts_ms = t.m WHERE r.id > {_CURSOR}
+"""
+_INDEXED_NEWEST = ("SELECT l.id, l.ts_ms, l.series, l.value, l.quality, l.note, l.flags FROM readings_by_series i "
+                   "JOIN readings_log l ON l.id = i.id WHERE i.series = ? ORDER BY i.ts_ms DESC LIMIT 1")
 _FLAGS = {int(f): Flag(f) for f in range(4)}
 STEP_BACK_MS = 60_000
 """An arrival time this far before its series' last one is a clock stepped back: kept (with a look-up that it
@@ -47,6 +57,8 @@ class Readings:
         """Newest stored ts_ms per series, filled as series are written (the writer is the only one)."""
         self._stepped: set[int] = set()  # series whose arrival time went back past STEP_BACK_MS (logged once)
         self._load_series()
+        # seeded from the journal: the view's max per series would scan the unrolled tail once per series
+        self._last_ms = {int(row[2]): int(row[1]) for row in self._newest_rows()}
 
     def _load_series(self) -> None:
         for sid, site, zone, sensor, qty in self._db.read("SELECT id, site, zone, sensor, quantity FROM series"):
@@ -70,31 +82,37 @@ class Readings:
             return []
         if self.gate is not None:
             self.gate()
-        with self._db.transaction() as tx:
-            return self.append_tx(tx, readings)
+        try:
+            with self._db.transaction() as tx:
+                return self.append_tx(tx, readings)
+        except BaseException:
+            self.rolled_back()
+            raise
 
     def append_tx(self, tx: Tx, readings: Sequence[Reading]) -> list[Reading]:
-        """`append` inside the caller's transaction (the pipeline commits a driver's receipts with it)."""
+        """`append` inside the caller's transaction (the pipeline commits a driver's receipts with it). If that
+        transaction fails, even at its COMMIT, the caller must call `rolled_back()`."""
         out: list[Reading] = []
         last = dict(self._last_ms)
-        try:
-            for r in readings:
-                sid = self._series_id(tx, r)
-                ts_ms = self._distinct_ms(tx, sid, r, last)
-                if ts_ms is None:
-                    continue
-                cur = tx.execute(
-                    "INSERT INTO readings (ts_ms, series, value, quality, note, flags) VALUES (?, ?, ?, ?, ?, ?)",
-                    (ts_ms, sid, r.value, int(r.quality), r.note or None, int(r.flags) or None),
-                )
-                out.append(_stored(r, int(cur.lastrowid or 0), ts_ms))
-        except BaseException:
-            self._series.clear()
-            self._series_rev.clear()
-            self._load_series()  # series rows inserted in the failed transaction are gone
-            raise
-        self._last_ms = last  # only once the caller's transaction got this far; a failed one leaves it as it was
+        for r in readings:
+            sid = self._series_id(tx, r)
+            ts_ms = self._distinct_ms(tx, sid, r, last)
+            if ts_ms is None:
+                continue
+            cur = tx.execute(
+                "INSERT INTO readings_log (ts_ms, series, value, quality, note, flags) VALUES (?, ?, ?, ?, ?, ?)",
+                (ts_ms, sid, r.value, int(r.quality), r.note or None, int(r.flags) or None),
+            )
+            out.append(_stored(r, int(cur.lastrowid or 0), ts_ms))
+        self._last_ms = last  # a later failure of the transaction only leaves them ahead: still distinct
         return out
+
+    def rolled_back(self) -> None:
+        """The transaction of an `append_tx` failed: series rows inserted in it are gone (a disk full at COMMIT
+        too; keeping their ids would fail the next insert on its foreign key)."""
+        self._series.clear()
+        self._series_rev.clear()
+        self._load_series()
 
     def _distinct_ms(self, tx: Tx, sid: int, r: Reading, last: dict[int, int]) -> int | None:
         """The millisecond `r` is stored at, or None for an exact repeat of a stored device reading."""
@@ -150,20 +168,20 @@ class Readings:
 
     def read_rows_after(self, last_id: int, limit: int) -> list[Row]:
         """`read_after` as stored rows, for sinks that encode rows themselves (see `series_key`)."""
-        return self._db.read(f"{_COLS} WHERE id > ? ORDER BY id LIMIT ?", (last_id, limit))
+        return self._db.read(f"{_LOG} WHERE id > ? ORDER BY id LIMIT ?", (last_id, limit))
 
     def read_values_after(self, last_id: int, limit: int) -> tuple[int, list[tuple[int, int, float | None]]]:
         """`read_rows_after` in three columns, for a sink's fast path: (id of the last row, [(ts_ms, series,
         value)]); value is None for a row that is not GOOD or has no value (read that batch as rows).
         Fewer Python objects than full rows: reading rows was a third of a backlog drain's CPU (py-spy)."""
-        top = self._db.one("SELECT max(id) FROM (SELECT id FROM readings WHERE id > ? ORDER BY id LIMIT ?)",
+        top = self._db.one("SELECT max(id) FROM (SELECT id FROM readings_log WHERE id > ? ORDER BY id LIMIT ?)",
                            (last_id, limit))
         last = top[0] if top else None
         if last is None:
             return last_id, []
         return last, self._db.read(
             "SELECT ts_ms, series, CASE WHEN quality = 0 AND (flags IS NULL OR flags & 1 = 0) THEN value END "
-            "FROM readings WHERE id > ? AND id <= ? ORDER BY id", (last_id, last))
+            "FROM readings_log WHERE id > ? AND id <= ? ORDER BY id", (last_id, last))
 
     def series_key(self, sid: int) -> SeriesKey:
         """(site, zone, sensor, quantity) of a series id."""
@@ -173,10 +191,10 @@ class Readings:
         return self._row(row)
 
     def max_id(self) -> int:
-        return self._int("SELECT COALESCE(MAX(id), 0) FROM readings")
+        return self._int("SELECT COALESCE(MAX(id), 0) FROM readings_log")
 
     def count(self) -> int:
-        return self._int("SELECT COUNT(*) FROM readings")
+        return self._int("SELECT COUNT(*) FROM readings_log")
 
     def _int(self, sql: str) -> int:
         row = self._db.one(sql)
@@ -185,7 +203,7 @@ class Readings:
     @staticmethod
     def last_id(tx: Tx) -> int | None:
         """The newest reading's id inside a transaction (None: no readings), e.g. to date a clock step."""
-        last = tx.execute("SELECT max(id) FROM readings").fetchone()[0]
+        last = tx.execute("SELECT max(id) FROM readings_log").fetchone()[0]
         return None if last is None else int(last)
 
     def query(
@@ -234,12 +252,20 @@ class Readings:
 
     def latest(self) -> list[Reading]:
         """The newest reading of every series (to seed the live view after a restart)."""
-        rows = self._db.read(
-            "SELECT r.id, r.ts_ms, r.series, r.value, r.quality, r.note, r.flags FROM readings r "
-            "JOIN (SELECT series, MAX(ts_ms) AS m FROM readings GROUP BY series) t "
-            "ON r.series = t.series AND r.ts_ms = t.m"
-        )
-        return [self._row(r) for r in rows]
+        return [self._row(r) for r in self._newest_rows()]
+
+    def _newest_rows(self) -> list[tuple[Any, ...]]:
+        """Per series the row with the largest ts_ms: one pass over the unrolled tail, one index seek per series."""
+        best: dict[int, tuple[Any, ...]] = {}
+        with self._db.snapshot():
+            for row in self._db.read(_TAIL_NEWEST):
+                if row[2] not in best or row[1] > best[row[2]][1]:
+                    best[row[2]] = row
+            for sid in list(self._series_rev):
+                one = self._db.one(_INDEXED_NEWEST, (sid,))
+                if one is not None and (sid not in best or one[1] > best[sid][1]):
+                    best[sid] = one
+        return list(best.values())
 
 
 def _stored(r: Reading, rid: int, ts_ms: int) -> Reading:

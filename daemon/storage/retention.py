@@ -31,7 +31,12 @@ from daemon.storage.journal import Journal
 log = logging.getLogger("coldchain.retention")
 BUCKET_MS = rollups.FIVE_MIN_MS
 
-_DELETE = "DELETE FROM readings WHERE series = :series AND ts_ms >= :start AND ts_ms < :end AND id <= :upto"
+# One time window of every series, rows found through the series index (journal v9): the rows go from the
+# table, then their index entries. All series in one transaction: the table's pages of a window hold every
+# series, so deleting series by series rewrote each page once per series (bench/flash.py).
+_WHERE = "series IN (SELECT id FROM series) AND ts_ms >= :start AND ts_ms < :end AND id <= :upto"
+_DELETE = (f"DELETE FROM readings_log WHERE id IN (SELECT id FROM readings_by_series WHERE {_WHERE})",
+           f"DELETE FROM readings_by_series WHERE {_WHERE}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +60,8 @@ class Retention:
         raw_retention: float,
         rollup_retention: float,
         cursors: Sequence[str],
-        interval: float = 3600.0,
-        window: float = 86400.0,
+        interval: float = 24 * 3600.0,
+        window: float = 24 * 3600.0,
     ) -> None:
         self.journal = journal
         self.clock = clock
@@ -65,7 +70,10 @@ class Retention:
         self.rollup_retention = rollup_retention
         self.cursors = list(cursors)  # names of the configured forwarders' cursors
         self.interval = interval
-        self.window_ms = int(window * 1000)  # readings of one series per transaction: a day is ~1440
+        self.window_ms = int(window * 1000)  # time per transaction, of every series
+        """Each pass rewrites, per window, the page of the series index where each series' old rows end, so
+        `interval` and `window` are a day: ~100 such pages a pass at 100 series, not one per series an hour. A pass
+        also rolls first (`rollups.catch_up`), so it must not run more often than the rolls."""
         self._stopping = threading.Event()
 
     def stop(self) -> None:
@@ -96,16 +104,14 @@ class Retention:
         rollups.mark_deleted_before(self.journal, cutoff)  # readers subtract raw rows from rollups up to here
         t0 = time.monotonic()
         deleted = 0
-        with self.journal.transaction() as db:
-            series = [int(row[0]) for row in db.execute("SELECT id FROM series ORDER BY id")]
-        for sid in series:  # per series, oldest first, one time window per transaction (index: series, ts_ms)
-            start = self._next_ts(sid, -1, cutoff, upto)
-            while start is not None and not self._stopping.is_set():
-                end = min(start + self.window_ms, cutoff)
-                with self.journal.transaction() as db:
-                    args = {"series": sid, "start": start, "end": end, "upto": upto}
-                    deleted += db.execute(_DELETE, args).rowcount
-                start = self._next_ts(sid, end - 1, cutoff, upto)
+        start = self._next_ts(-1, cutoff, upto)
+        while start is not None and not self._stopping.is_set():  # oldest first, one window per transaction
+            end = min(start + self.window_ms, cutoff)
+            with self.journal.transaction() as db:
+                args = {"start": start, "end": end, "upto": upto}
+                deleted += db.execute(_DELETE[0], args).rowcount
+                db.execute(_DELETE[1], args)
+            start = self._next_ts(end - 1, cutoff, upto)
         held = self._held(upto, cutoff, slowest)
         with self.journal.transaction() as db:
             keep_from = int((now - self.rollup_retention) * 1000) // rollups.HOUR_MS * rollups.HOUR_MS
@@ -117,11 +123,11 @@ class Retention:
                      "rows dropped (%.1f s)", deleted, _day(cutoff / 1000), dropped, time.monotonic() - t0)
         return PassResult(deleted, held, dropped)
 
-    def _next_ts(self, series: int, after: int, cutoff: int, upto: int) -> int | None:
-        """The oldest timestamp > `after` of a deletable row of `series`, or None."""
-        with self.journal.transaction() as db:
-            row = db.execute("SELECT MIN(ts_ms) FROM readings WHERE series = ? AND ts_ms > ? AND ts_ms < ? "
-                             "AND id <= ?", (series, after, cutoff, upto)).fetchone()
+    def _next_ts(self, after: int, cutoff: int, upto: int) -> int | None:
+        """The oldest timestamp > `after` of a deletable row of any series, or None (a seek per series)."""
+        row = self.journal.read(
+            "SELECT MIN((SELECT MIN(ts_ms) FROM readings_by_series i WHERE i.series = s.id AND ts_ms > :a "
+            "AND ts_ms < :c AND id <= :u)) FROM series s", {"a": after, "c": cutoff, "u": upto})[0]
         return None if row[0] is None else int(row[0])
 
     def _held(self, upto: int, cutoff: int, slowest: str | None) -> int:
@@ -130,7 +136,7 @@ class Retention:
             return 0
         with self.journal.transaction() as db:
             held, oldest = db.execute(
-                "SELECT COUNT(*), MIN(ts_ms) FROM readings WHERE id > ? AND ts_ms < ?", (upto, cutoff)
+                "SELECT COUNT(*), MIN(ts_ms) FROM readings_log WHERE id > ? AND ts_ms < ?", (upto, cutoff)
             ).fetchone()
         if held:
             self.stats.inc("retention_held_passes")

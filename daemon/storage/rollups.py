@@ -40,9 +40,15 @@ log = logging.getLogger("coldchain.rollups")
 FIVE_MIN_MS = 300_000
 HOUR_MS = 3_600_000
 TIERS = {300: "rollup_5m", 3600: "rollup_1h"}  # bucket width in seconds -> table
-ROLL_INTERVAL = 300.0  # s: a sensor's readings of 5 minutes cost one UPSERT per tier; history reads <= 5 min raw
-CHUNK = 50_000  # journal ids per roll transaction: ~0.25 s on the bench box, so an append never waits long
-TAIL_SCAN_MAX = 200_000  # above this many unrolled ids, readers find the tail through the (series, ts) index
+ROLL_INTERVAL = 24 * 3600.0
+"""s: longest time between two rolls. A roll writes a few pages per series in each tier and in the series index
+whatever it rolls (~20 at 100 series: the leaf, its split, the siblings SQLite rebalances), so on a year-old
+journal its cost per reading is those pages / (readings a series had since the last roll): every 5 minutes
+that was ~1.6 KB per reading at 1/min; once a day, ~60 B plus the checkpoint's copy (bench/flash.py)."""
+ROLL_TAIL = 500_000
+"""...or sooner, once this many ids wait (a big center): readers scan the unrolled tail by rowid, so it stays short."""
+ROLL_CHECK = 60.0  # s between two looks at the tail's length
+CHUNK = 500_000  # journal ids per roll transaction: a normal roll is one transaction (each one rewrites those pages)
 
 # Readings (lo, hi] of the journal folded into their buckets of one tier, merged into rows that exist.
 _ROLL = """
@@ -53,7 +59,7 @@ SELECT series, ts_ms / {width} * {width} AS b,
        AVG(CASE WHEN quality = 0 THEN value END),
        MAX(CASE WHEN quality = 0 THEN value END),
        SUM(quality != 0 OR value IS NULL)
-FROM readings NOT INDEXED WHERE id > :lo AND id <= :hi
+FROM readings_log WHERE id > :lo AND id <= :hi
 GROUP BY series, b
 ON CONFLICT (series, bucket_ms) DO UPDATE SET
     mean = CASE WHEN n + excluded.n > 0
@@ -66,6 +72,9 @@ ON CONFLICT (series, bucket_ms) DO UPDATE SET
     faults = faults + excluded.faults
 """
 _ROLLS = [_ROLL.format(table=table, width=width * 1000) for width, table in TIERS.items()]
+# ... and the same ids into the series index (journal v9): after the roll, the view finds them through it
+_ROLLS.append("INSERT INTO readings_by_series (series, ts_ms, id) SELECT series, ts_ms, id FROM readings_log "
+              "WHERE id > :lo AND id <= :hi ORDER BY series, ts_ms, id")
 
 # Every hour of one series from its 5-minute rows (v6 backfill of the rows retention made before the
 # hourly tier; x / 0 is NULL in SQLite: an hour of faults only has no mean).
@@ -126,7 +135,7 @@ def state(journal: Journal) -> State:
     """Read inside `journal.snapshot()` together with the rows it is used for."""
     rows = dict(journal.read("SELECT name, value FROM rollup_state"))
     cursor = int(rows.get("raw", 0))
-    top = int(journal.read("SELECT COALESCE(MAX(id), 0) FROM readings")[0][0])
+    top = int(journal.read("SELECT COALESCE(MAX(id), 0) FROM readings_log")[0][0])
     return State(cursor, "hourly" not in rows, max(0, top - cursor))
 
 
@@ -134,7 +143,7 @@ def roll(journal: Journal, max_ids: int = CHUNK) -> int:
     """Fold the next journal ids (at most `max_ids`) into both tiers in one transaction; ids advanced."""
     with journal.transaction() as db:
         lo = int(db.execute(f"SELECT {CURSOR_SQL}").fetchone()[0])
-        top = int(db.execute("SELECT COALESCE(MAX(id), 0) FROM readings").fetchone()[0])
+        top = int(db.execute("SELECT COALESCE(MAX(id), 0) FROM readings_log").fetchone()[0])
         hi = min(top, lo + max_ids)
         if hi <= lo:
             return 0
@@ -174,19 +183,31 @@ def catch_up(journal: Journal, stop: threading.Event | None = None, max_ids: int
 
 
 class Roller:
-    """Keeps the tiers current: a roll every `interval` seconds of real time, in a thread."""
+    """Keeps the tiers and the series index current: a roll every `interval` seconds of real time, or once
+    `tail` ids wait, in a thread."""
 
-    def __init__(self, journal: Journal, stats: Stats, interval: float = ROLL_INTERVAL) -> None:
+    def __init__(self, journal: Journal, stats: Stats, interval: float = ROLL_INTERVAL, tail: int = ROLL_TAIL,
+                 check: float = ROLL_CHECK) -> None:
         self.journal = journal
         self.stats = stats
         self.interval = interval
+        self.tail = tail
+        self.check = min(check, interval)
+        self._last = float("-inf")  # monotonic time of the last roll: the first look rolls (a restart's tail)
         self._stopping = threading.Event()
 
     def stop(self) -> None:
         self._stopping.set()
 
     async def run(self) -> None:
-        await every(self.interval, self.roll_all, stats=self.stats, errors="rollup_errors", what="rollup", log=log)
+        await every(self.check, self.roll_due, stats=self.stats, errors="rollup_errors", what="rollup", log=log)
+
+    def roll_due(self) -> int:
+        """Blocking: `roll_all` if `interval` has passed or the tail is `tail` ids long; ids rolled."""
+        if time.monotonic() - self._last < self.interval and state(self.journal).lag < self.tail:
+            return 0
+        self._last = time.monotonic()
+        return self.roll_all()
 
     def roll_all(self) -> int:
         """Blocking: `catch_up`, saying so when it was long (a backfill or a long stop, not the minute's readings)."""

@@ -132,4 +132,37 @@ SCHEMA = [
     );
     CREATE INDEX corrective_actions_alert ON corrective_actions (alert_id, id);
     """,
+    # version 9: readings laid out for flash (docs/robustness.md, "What the SD card is written"). The rows stay
+    # in `readings_log` in arrival (id) order, with no index of their own, so a commit dirties the table's last
+    # page or two. The (series, ts_ms) index, which made every commit dirty one index page per series on a big
+    # journal, becomes `readings_by_series`, filled in bulk by the rollups' roll for the ids up to their `raw`
+    # cursor (daemon/storage/rollups.py): one page per series per roll instead of per commit. The view
+    # `readings` is both: rows up to the cursor through the index, the tail above it by a rowid range, so
+    # readers by series and time keep their SQL. Writers and readers by id use `readings_log`; the triggers let
+    # plain SQL (tools, tests) still insert into and delete from `readings`.
+    """
+    ALTER TABLE readings RENAME TO readings_log;
+    CREATE TABLE readings_by_series (
+        series INTEGER NOT NULL, ts_ms INTEGER NOT NULL, id INTEGER NOT NULL,
+        PRIMARY KEY (series, ts_ms, id)
+    ) WITHOUT ROWID;
+    INSERT INTO readings_by_series (series, ts_ms, id)
+    SELECT series, ts_ms, id FROM readings_log INDEXED BY readings_series_ts
+    WHERE id <= (SELECT value FROM rollup_state WHERE name = 'raw') ORDER BY series, ts_ms, id;
+    DROP INDEX readings_series_ts;
+    CREATE VIEW readings (id, ts_ms, series, value, quality, note, flags) AS
+    SELECT l.id, i.ts_ms, i.series, l.value, l.quality, l.note, l.flags
+    FROM readings_by_series i JOIN readings_log l ON l.id = i.id
+    UNION ALL
+    SELECT id, ts_ms, series, value, quality, note, flags FROM readings_log
+    WHERE id > (SELECT value FROM rollup_state WHERE name = 'raw');
+    CREATE TRIGGER readings_insert INSTEAD OF INSERT ON readings BEGIN
+        INSERT INTO readings_log (id, ts_ms, series, value, quality, note, flags)
+        VALUES (NEW.id, NEW.ts_ms, NEW.series, NEW.value, COALESCE(NEW.quality, 0), NEW.note, NEW.flags);
+    END;
+    CREATE TRIGGER readings_delete INSTEAD OF DELETE ON readings BEGIN
+        DELETE FROM readings_by_series WHERE series = OLD.series AND ts_ms = OLD.ts_ms AND id = OLD.id;
+        DELETE FROM readings_log WHERE id = OLD.id;
+    END;
+    """,
 ]

@@ -82,11 +82,14 @@ def test_a_write_refused_by_the_full_disk_is_retried_in_the_reserve(disk: SmallD
         r.check()
         assert held_with_real_blocks(r)
         disk.fill(0)
-        batch = [Reading("s", "z1", "m1", Quantity.TEMPERATURE, 5.0 + i / 1000, 1e9 + i) for i in range(2000)]
+        def batch(k: int) -> list[Reading]:  # new times each round: an exact repeat of a device reading is stored once
+            return [Reading("s", "z1", "m1", Quantity.TEMPERATURE, 5.0 + i / 1000, 1e9 + k * 2000 + i)
+                    for i in range(2000)]
+
         stored = 0
         with pytest.raises(ReadingsHeldBack):  # the reserve's second half is not for readings  # noqa: PT012 - the refusal comes after some appends: the loop is the act
-            for _ in range(100):
-                stored += len(r.retrying(j.readings.append, batch))  # the first refusal releases it; the retry fits
+            for k in range(100):
+                stored += len(r.retrying(j.readings.append, batch(k)))  # the first refusal releases it; the retry fits
         assert r.state == "released" and r.releases == 1 and not r.path.exists()
         assert stored > 0 and j.readings.count() == stored
         assert disk.df_free() >= MB - 250_000  # half the reserve is left for alarms, less the last batch's pages
