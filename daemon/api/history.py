@@ -20,6 +20,7 @@ from daemon.reports.excursions import excursions
 
 DAY = 86400.0
 MAX_SPAN = 3 * 366 * DAY
+EARLIEST, LATEST = 0.0, 253_402_300_799.0  # 1970-01-01 .. 9999-12-31T23:59:59Z: what datetime can show
 
 
 def when(value: str | None, name: str, tz: zoneinfo.ZoneInfo) -> float | None:
@@ -31,8 +32,9 @@ def when(value: str | None, name: str, tz: zoneinfo.ZoneInfo) -> float | None:
     except ValueError:
         pass
     else:
-        if not math.isfinite(number):  # "nan", "inf": float() takes them; a time they are not (was a 500)
-            raise HTTPException(422, f"{name}: {value!r} is not a time")
+        # "nan", "inf" (float() takes them) and times no calendar holds (datetime overflows): 422, not a 500
+        if not math.isfinite(number) or not EARLIEST <= number <= LATEST:
+            raise HTTPException(422, f"{name}: {value!r} is not a time (epoch seconds 0 .. {LATEST:.0f})")
         return number
     try:
         return parse_when(value, tz)[0].timestamp()
