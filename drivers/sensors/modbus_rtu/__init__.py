@@ -21,8 +21,8 @@ from drivers.sensors.serialbus import SerialBusDriver, Value
 from drivers.sensors.serialport import PortSettings, SerialLike, open_serial
 
 __all__ = [
-    "PRESETS", "SAMPLE_YAML", "ModbusRtuConfig", "ModbusRtuDriver", "Read", "RegisterMap", "decode", "plan_reads", "scan",
-    "transact",
+    "PRESETS", "SAMPLE_YAML", "ModbusRtuConfig", "ModbusRtuDriver", "Read", "RegisterMap", "decode", "plan_reads",
+    "scan", "transact",
 ]
 
 SAMPLE_YAML: str = resources.files(__name__).joinpath("sample.yaml").read_text(encoding="utf-8")

@@ -21,7 +21,7 @@ from drivers.registry import sensor
 from drivers.sensors.modbus_rtu import decode, plan_reads
 from drivers.sensors.modbus_tcp import frames
 from drivers.sensors.modbus_tcp.link import GatewayDown, GatewayLink
-from drivers.sensors.modbus_tcp.schema import ModbusTcpConfig
+from drivers.sensors.modbus_tcp.schema import ModbusTcpConfig, QuantityName
 
 __all__ = ["SAMPLE_YAML", "ModbusTcpConfig", "ModbusTcpDriver"]
 
@@ -90,9 +90,10 @@ class ModbusTcpDriver(SensorDriver):
 
     # -- asking
 
-    async def read(self, dev: ModbusTcpConfig) -> dict[str, float]:
+    async def read(self, dev: ModbusTcpConfig) -> dict[QuantityName, float]:
         """One device's scaled values; raises SensorError (GatewayDown is reported as a SensorTimeout)."""
-        src, values = self.device_source(dev), {}
+        src = self.device_source(dev)
+        values: dict[QuantityName, float] = {}
         for rd in plan_reads(dev):
             where = f"FC{dev.function_code:02d} 0x{rd.start:04X}+{rd.count}"
             try:
