@@ -13,6 +13,7 @@ INDEX: dict[str, dict[str, tuple[str, ...]]] = {
     "sensors": {
         "mqtt": (*_MQTT_FORMATS, "drivers.sensors.mqtt"),
         "modbus_rtu": ("drivers.sensors.modbus_rtu",),
+        "modbus_tcp": ("drivers.sensors.modbus_tcp",),
         "serial_line": ("drivers.sensors.serial_line",),
         "simulated": ("drivers.sensors.simulated",),
     },

@@ -16,12 +16,13 @@ import minimalmodbus
 
 from daemon.ports.errors import SensorReportedError, SensorTimeout
 from drivers.registry import sensor
-from drivers.sensors.modbus_rtu.schema import PRESETS, ModbusRtuConfig, QuantityName, RegisterConfig
+from drivers.sensors.modbus_rtu.schema import PRESETS, ModbusRtuConfig, QuantityName, RegisterConfig, RegisterMap
 from drivers.sensors.serialbus import SerialBusDriver, Value
 from drivers.sensors.serialport import PortSettings, SerialLike, open_serial
 
 __all__ = [
-    "PRESETS", "SAMPLE_YAML", "ModbusRtuConfig", "ModbusRtuDriver", "Read", "decode", "plan_reads", "scan", "transact",
+    "PRESETS", "SAMPLE_YAML", "ModbusRtuConfig", "ModbusRtuDriver", "Read", "RegisterMap", "decode", "plan_reads",
+    "scan", "transact",
 ]
 
 SAMPLE_YAML: str = resources.files(__name__).joinpath("sample.yaml").read_text(encoding="utf-8")
@@ -39,7 +40,7 @@ class Read:
     quantities: tuple[QuantityName, ...]
 
 
-def plan_reads(cfg: ModbusRtuConfig) -> list[Read]:
+def plan_reads(cfg: RegisterMap) -> list[Read]:
     """Requests for one poll; adjacent registers share one request when `combine_reads` is on."""
     spans = sorted((r.number, r.number + r.words - 1, q) for q, r in cfg.registers.items())
     reads: list[list[Any]] = []

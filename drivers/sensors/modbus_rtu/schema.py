@@ -34,13 +34,12 @@ class RegisterConfig(BaseModel):
     unit: str | None = Field(default=None, description="unit of the scaled value; default C / %")
 
 
-class ModbusRtuConfig(SensorBase, PortSettings):
-    """One transmitter at `address` on the bus at `port`; sensors sharing a port share one bus."""
+class RegisterMap(BaseModel):
+    """A transmitter's register map (preset, function code, registers): the same for every Modbus framing,
+    so `modbus_tcp` builds its config on it too."""
 
     model_config = ConfigDict(extra="forbid")
 
-    type: Literal["modbus_rtu"]
-    address: int = Field(ge=1, le=247, description="Modbus device address (slave id), 1..247")
     preset: Literal["xy_md02", "fc03_humidity_first"] | None = Field(
         default=None, description="fill function_code and registers for a known transmitter; explicit keys win"
     )
@@ -51,7 +50,6 @@ class ModbusRtuConfig(SensorBase, PortSettings):
     combine_reads: bool = Field(
         default=True, description="read all quantities in one request when their registers are close together"
     )
-    timeout: Duration = Field(default=0.5, gt=0, le=10, description="how long to wait for an answer")
 
     @model_validator(mode="before")
     @classmethod
@@ -64,4 +62,14 @@ class ModbusRtuConfig(SensorBase, PortSettings):
         return reg.unit if reg.unit is not None else DEFAULT_UNITS[quantity]
 
 
-__all__ = ["PRESETS", "ModbusRtuConfig", "QuantityName", "RegisterConfig"]
+class ModbusRtuConfig(RegisterMap, SensorBase, PortSettings):
+    """One transmitter at `address` on the bus at `port`; sensors sharing a port share one bus."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["modbus_rtu"]
+    address: int = Field(ge=1, le=247, description="Modbus device address (slave id), 1..247")
+    timeout: Duration = Field(default=0.5, gt=0, le=10, description="how long to wait for an answer")
+
+
+__all__ = ["PRESETS", "ModbusRtuConfig", "QuantityName", "RegisterConfig", "RegisterMap"]

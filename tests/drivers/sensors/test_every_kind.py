@@ -1,5 +1,6 @@
 """One config with a sensor of each kind, all against real peers at once: Mosquitto (Tasmota and
-Zigbee2MQTT payloads), pymodbus on a pty (XY-MD02), an ASCII device program on a pty (READ protocol).
+Zigbee2MQTT payloads), pymodbus on a pty (XY-MD02), pymodbus as an RTU-over-TCP DTU, an ASCII device program on a
+pty (READ protocol).
 Readings reach the journal and `GET /api/v1/zones` with the right values and units."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from daemon.app.runtime import Daemon
 from tests.conftest import make_config
 from tests.drivers.sensors.conftest import PtyPair, until
 from tests.drivers.sensors.modbus_rtu.test_peer import DEVICES, ModbusPeer
+from tests.drivers.sensors.modbus_tcp.conftest import Gateway
 from tests.drivers.sensors.mqtt.conftest import Broker, broker  # noqa: F401  (the session fixture)
 from tests.drivers.sensors.serial_line.test_peer import ReadResponder
 
@@ -30,6 +32,8 @@ sensors:
   - {{id: plug, zone: z1, type: mqtt, format: tasmota, topic: room1plug, sensor_key: AM2301}}
   - {{id: zig, zone: z1, type: mqtt, format: zigbee2mqtt, topic: zigbee2mqtt/room1_th}}
   - {{id: md02, zone: z2, type: modbus_rtu, port: {modbus}, address: 1, preset: xy_md02, interval: 1s}}
+  - {{id: dtu, zone: z2, type: modbus_tcp, host: 127.0.0.1, tcp_port: {dtu}, framing: rtu, unit_id: 2, preset: xy_md02,
+     interval: 1s}}
   - {{id: ascii, zone: z2, type: serial_line, port: {ascii}, preset: xy_md02_read, interval: 1s}}
 api: {{enabled: true, host: 127.0.0.1, port: 0}}
 """
@@ -44,6 +48,13 @@ def modbus(pty_pair: Callable[[str], PtyPair]) -> Iterator[PtyPair]:
 
 
 @pytest.fixture
+def dtu() -> Iterator[Gateway]:
+    gw = Gateway("rtu").start()
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture
 def ascii_device(pty_pair: Callable[[str], PtyPair]) -> Iterator[PtyPair]:
     pair = pty_pair("ALLASC")
     dev = ReadResponder(pair.device)
@@ -55,9 +66,10 @@ def ascii_device(pty_pair: Callable[[str], PtyPair]) -> Iterator[PtyPair]:
 @pytest.mark.peer
 @pytest.mark.asyncio
 async def test_every_kind_of_sensor_in_one_daemon(
-    broker: Broker, modbus: PtyPair, ascii_device: PtyPair, tmp_path: Path  # noqa: F811
+    broker: Broker, modbus: PtyPair, dtu: Gateway, ascii_device: PtyPair, tmp_path: Path  # noqa: F811
 ) -> None:
-    cfg = make_config(tmp_path, CONFIG.format(mqtt_port=broker.port, modbus=modbus.client, ascii=ascii_device.client))
+    cfg = make_config(tmp_path, CONFIG.format(mqtt_port=broker.port, modbus=modbus.client, dtu=dtu.port,
+                                              ascii=ascii_device.client))
     d = Daemon(cfg)
     await d.start()
 
@@ -67,7 +79,7 @@ async def test_every_kind_of_sensor_in_one_daemon(
 
     try:
         want = {("plug", "temperature"), ("plug", "humidity"), ("zig", "temperature"), ("md02", "temperature"),
-                ("md02", "humidity"), ("ascii", "temperature"), ("ascii", "humidity")}
+                ("md02", "humidity"), ("dtu", "temperature"), ("dtu", "humidity"), ("ascii", "temperature"), ("ascii", "humidity")}
 
         def have() -> set[tuple[str, str]]:
             return {(r.sensor, r.quantity.value) for r in d.journal.readings.latest() if r.good}
@@ -92,5 +104,6 @@ async def test_every_kind_of_sensor_in_one_daemon(
     assert sensors["plug"]["readings"]["humidity"]["unit"] == "%RH"
     assert t["zig"]["value"] == 6.85
     assert t["md02"]["value"] == 30.5 and sensors["md02"]["readings"]["humidity"]["value"] == 54.6
+    assert t["dtu"]["value"] == -20.5 and sensors["dtu"]["readings"]["humidity"]["value"] == 54.6
     assert t["ascii"]["value"] == 16.02 and sensors["ascii"]["readings"]["humidity"]["value"] == 55.85
     assert all(s["online"] for s in sensors.values())
