@@ -35,9 +35,6 @@ from daemon.ports.stats import Stats
 from daemon.storage.journal import Journal
 
 log = logging.getLogger("coldchain.pipeline")
-ACKNOWLEDGED = frozenset({"mqtt"})
-"""Sensor types whose driver acknowledges upstream only once the readings are committed (the broker keeps
-the rest): their readings wait `flush_interval`; every other type's `commit_interval`."""
 UNSYNCED_NOTE = "clock not synchronised"
 Subscriber = Callable[[list[Reading]], Awaitable[None] | None]
 Screen = Callable[[list[Reading]], list[Any]]
@@ -61,17 +58,20 @@ class Pipeline:
 
     def __init__(self, cfg: AppConfig, journal: Journal, clock: Clock, stats: Stats, *, screen: Screen | None = None,
                  release: Release | None = None, discard: Discard | None = None,
-                 subscribers: Sequence[Subscriber] = ()) -> None:
+                 subscribers: Sequence[Subscriber] = (), acknowledged: frozenset[str] = frozenset()) -> None:
         """The hooks are fixed here, by whoever builds the pipeline (the daemon: the rules and the fan-out):
 
         `screen` sees readings as they arrive and returns what to hold (rule events); `release` gets what
         was held once its readings are committed, in arrival order; `discard` gets what was held for
-        readings that were not stored; `subscribers` get every committed batch (live view, forwarders)."""
+        readings that were not stored; `subscribers` get every committed batch (live view, forwarders).
+        `acknowledged`: the sensor types whose driver acknowledges upstream after the commit
+        (`SensorDriver.acknowledges`): their readings wait `flush_interval`, every other type's `commit_interval`."""
         self.cfg = cfg
         self.journal = journal
         self.clock = clock
         self.stats = stats
         self.sensors = {s.id: s for s in cfg.sensors}
+        self._acknowledged = acknowledged
         self._screen = screen
         self._on_release = release
         self._on_discard = discard
@@ -163,7 +163,7 @@ class Pipeline:
 
     def _window(self, sensor_type: str, waited: bool) -> float:
         st = self.cfg.storage
-        return st.flush_interval if waited or sensor_type in ACKNOWLEDGED else st.commit_interval
+        return st.flush_interval if waited or sensor_type in self._acknowledged else st.commit_interval
 
     async def run(self) -> None:
         """Flush whenever a batch is full, holds rule events, or the window of the oldest pending reading's

@@ -156,6 +156,10 @@ class SensorDriver(abc.ABC):
 
     Config: ClassVar[type[SensorBase]]
     type_key: ClassVar[str] = ""
+    acknowledges: ClassVar[bool] = False
+    """True for a driver that acknowledges its source only once the readings are committed (MQTT QoS 1): the
+    source keeps what was not, so its readings may wait `storage.flush_interval`; a polled reading nobody
+    resends waits at most `storage.commit_interval` (daemon/ingest/pipeline.py)."""
 
     def __init__(self, sensors: Sequence[SensorBase], ctx: DriverContext) -> None:
         self.sensors = list(sensors)

@@ -112,6 +112,7 @@ class MqttDriver(SensorDriver):
     """All MQTT sensors share this one instance: one connection, one persistent session."""
 
     Config = MqttSensorConfig
+    acknowledges = True  # PUBACK after the commit: the broker resends the rest
 
     @classmethod
     def group(cls, sensors: Sequence[SensorBase]) -> list[list[SensorBase]]:

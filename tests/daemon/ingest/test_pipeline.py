@@ -178,3 +178,22 @@ async def test_readings_held_back_by_a_full_disk_still_raise_their_alarms(tmp_pa
     with pytest.raises(ReadingsHeldBack):
         await fut  # not stored, so not acknowledged: MQTT brings it back later
     assert released == [["fire"]] and discarded == []
+
+
+async def test_the_window_of_a_reading_is_its_drivers_kind(tmp_path: Path) -> None:
+    """A type whose driver acknowledges after the commit waits flush_interval; any other, commit_interval; and
+    the daemon takes the kinds from the drivers themselves (SensorDriver.acknowledges), not from a list of names."""
+    from daemon.app.runtime import Daemon
+    from drivers.sensors.mqtt import MqttDriver
+    from drivers.sensors.simulated import SimulatedDriver
+
+    cfg = make_config(tmp_path, MINIMAL.replace("storage: {journal: journal.db}",
+                                                "storage: {journal: journal.db, flush_interval: 0.5, commit_interval: 30}"))
+    polled = Pipeline(cfg, Journal(tmp_path / "a.db"), Clock(), Stats())
+    acked = Pipeline(cfg, Journal(tmp_path / "b.db"), Clock(), Stats(), acknowledged=frozenset({"simulated"}))
+    assert polled._window("simulated", waited=False) == 30 and acked._window("simulated", waited=False) == 0.5
+    assert polled._window("simulated", waited=True) == 0.5  # emit() waits: its caller holds the poll meanwhile
+    assert MqttDriver.acknowledges and not SimulatedDriver.acknowledges
+    d = Daemon(cfg)
+    assert d.pipeline._acknowledged == frozenset()  # MINIMAL has a simulated sensor only
+    d.journal.close()
