@@ -18,7 +18,7 @@ from daemon.alarms.rules import RuleEvent, Rules
 from daemon.app import plugins
 from daemon.app.systemd import notify, watchdog_interval
 from daemon.config.schema import AppConfig
-from daemon.forwarding.forwarder import Forwarder, stop_all
+from daemon.forwarding.forwarder import Forwarder, catch_up, stop_all
 from daemon.ingest.live import LiveView
 from daemon.ingest.pipeline import Pipeline
 from daemon.ports.clock import Clock
@@ -429,6 +429,7 @@ class Daemon:
         self.retention.stop()
         self.roller.stop()
         names = {f.cursor_name for f in self.forwarders}
+        await catch_up(self.forwarders, self.journal.readings.max_id())
         await stop_all(self.forwarders, [t for t in self._tasks if t.get_name() in names])
         for f in self.forwarders:
             with contextlib.suppress(Exception):

@@ -345,6 +345,18 @@ class Forwarder:
         return asdict(st)
 
 
+async def catch_up(forwarders: Sequence[Forwarder], top: int, timeout: float = 3.0) -> None:
+    """Before a clean stop, let the forwarders whose server answers send what is committed up to id `top`
+    (at most `timeout` s): a restart then leaves no confirmed-but-unforwarded tail. One whose server is
+    failing is not waited for; its cursor keeps the rest for the next start."""
+    for f in forwarders:
+        f.notify([])
+    for _ in range(round(timeout / 0.05)):  # polls cursors that the forwarders' own tasks move
+        if not any(f.state.failures == 0 and f.state.cursor < top for f in forwarders):
+            return
+        await asyncio.sleep(0.05)
+
+
 async def stop_all(forwarders: Sequence[Forwarder], tasks: Sequence[asyncio.Task[None]], grace: float = 2.0) -> None:
     """Ask forwarders to stop, give an in-flight batch `grace` seconds, then cancel the rest."""
     for f in forwarders:

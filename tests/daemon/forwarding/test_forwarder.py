@@ -10,7 +10,7 @@ from typing import Literal
 
 import pytest
 
-from daemon.forwarding.forwarder import Forwarder, stop_all
+from daemon.forwarding.forwarder import Forwarder, catch_up, stop_all
 from daemon.ports.clock import ManualClock
 from daemon.ports.errors import SinkError
 from daemon.ports.model import Quality, Quantity, Reading
@@ -404,3 +404,24 @@ async def test_alarm_event_cursor_past_the_journal_is_reset(journal: Journal, ca
     f = forwarder(EventSink(), journal)
     assert journal.cursors.get("events:fake") == 0 and f.events_cursor == 0 and f.state.cursor_resets == 1
     assert "events:fake: cursor at alarm event id 7, but the newest is id 0" in caplog.text
+
+
+async def test_a_clean_stop_forwards_what_was_committed_before_it(journal: Journal) -> None:
+    sink = FakeSink(batch_size=7)
+    f = Forwarder(sink, journal, ManualClock(T0), Stats(), poll_interval=3600.0)  # only a wake-up sends
+    task = asyncio.create_task(f.run())
+    try:
+        await asyncio.to_thread(journal.readings.append, readings(20))  # committed, nobody told the forwarder
+        await catch_up([f], journal.readings.max_id())
+    finally:
+        await stop_all([f], [task])
+    assert sink.ids() == list(range(1, 21)) and journal.cursors.get("sink:fake") == 20
+
+
+async def test_catch_up_does_not_wait_for_a_failing_server(journal: Journal) -> None:
+    sink = FakeSink()
+    f = forwarder(sink, journal)
+    f.state.failures = 3  # its server has not answered the last attempts
+    journal.readings.append(readings(5))
+    await asyncio.wait_for(catch_up([f], journal.readings.max_id(), timeout=60.0), 5)  # returns at once
+    assert journal.cursors.get("sink:fake") == 0
