@@ -37,8 +37,11 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy daemon drivers bench
 	$(VENV)/bin/lint-imports --no-cache
 
+# Parallel workers (pytest-xdist): most tests wait on a real peer, so 3 workers fill 2 cores; one test file
+# stays on one worker (its module fixtures start once). JOBS=0 runs everything in one process.
+JOBS ?= 3
 test: system-deps $(VENV)/.installed lint
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n $(JOBS) --dist loadfile $(ARGS)
 
 # On the Pi: install or upgrade into /opt/coldchain with the systemd unit (see docs/install.md).
 install:

@@ -7,9 +7,15 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from daemon.app.plugins import parse_config
 from daemon.config.schema import AppConfig
+
+# No per-example deadline anywhere: `make test` runs the suite in parallel workers on a small CI machine,
+# where a stall says nothing about the code (budgets stay in each test's own @settings).
+settings.register_profile("coldchain", deadline=None)
+settings.load_profile("coldchain")
 
 MINIMAL = """
 site: {id: t1, name: 测试冷库}
