@@ -10,7 +10,7 @@ PY      := $(VENV)/bin/python
 APT_PKGS := mosquitto mosquitto-clients openssl socat influxdb victoria-metrics shellcheck systemd python3-venv \
             chromium fonts-wqy-zenhei poppler-utils
 
-.PHONY: demo test lint system-deps venv clean install bench bench-peers soak
+.PHONY: demo test test-arm lint system-deps venv clean install bench bench-peers soak
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,15 @@ lint: $(VENV)/.installed
 JOBS ?= 3
 test: system-deps $(VENV)/.installed lint
 	$(PY) -m pytest -n $(JOBS) --dist loadfile $(ARGS)
+
+# The Pi's own architectures without a Pi (issue 18): a Debian bookworm root per architecture under
+# qemu-user-static, deploy/install.sh from a wheel of this checkout, check-config and the demo inside it.
+# The bare roots are cached in .arm/ (each run unpacks a fresh copy); report in .arm/ARCH/report.txt.
+ARM_APT := debootstrap qemu-user-static binfmt-support curl
+ARCHS   ?= arm64 armhf
+test-arm:
+	@$(MAKE) --no-print-directory system-deps EXTRA_APT="$(ARM_APT)"
+	@for a in $(ARCHS); do tests/arm/check.sh $$a || exit 1; done
 
 # On the Pi: install or upgrade into /opt/coldchain with the systemd unit (see docs/install.md).
 install:

@@ -72,6 +72,12 @@ fresh_root() {
     tar -C "$ROOT" -xf "$BASE"
     cp /etc/resolv.conf "$ROOT/etc/resolv.conf"  # PyPI is reached through the host's resolver
     mkdir -p "$ROOT/tmp/cc"
+    # A site whose uplink goes through a TLS-inspecting proxy adds its CA as on any Debian box; so does this
+    # check when the build machine has one (the root then trusts what the host trusts, nothing more).
+    if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+        cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/"
+        in_root /usr/sbin/update-ca-certificates >/dev/null 2>&1 || fail "update-ca-certificates in the root"
+    fi
 }
 
 wheel() {

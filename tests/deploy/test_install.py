@@ -202,11 +202,13 @@ def test_refuses_an_old_python_and_bad_options(tmp_path: Path) -> None:
     assert p.returncode == 1 and "--purge only goes with --uninstall" in p.stderr
 
 
-def test_script_is_shellcheck_clean() -> None:
+def test_scripts_are_shellcheck_clean() -> None:
+    """The installer, and the ARM check that runs it under emulation (`make test-arm`, too slow for CI)."""
     exe = shutil.which("shellcheck")
     assert exe, "shellcheck not found: apt-get install shellcheck (make test does)"
-    p = subprocess.run([exe, str(SCRIPT)], capture_output=True, text=True)
-    assert p.returncode == 0, p.stdout
+    for script in (SCRIPT, SCRIPT.parents[1] / "tests" / "arm" / "check.sh"):
+        p = subprocess.run([exe, str(script)], capture_output=True, text=True)
+        assert p.returncode == 0, f"{script}: {p.stdout}"
 
 
 LIVE = r"""
