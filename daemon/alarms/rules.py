@@ -167,6 +167,10 @@ def thresholds(lim: Limits) -> list[Threshold]:
 
 
 DEFROST_MUTES = ("temp_high", "rate", "band")
+DEVICE_KINDS = frozenset({"battery_low"})
+"""Alarms about a device, not about a room: they go to the installer (`contacts[].device_alarms`), do not
+escalate, and do not change the room's state on the page."""
+BATTERY_CLEAR = {Quantity.BATTERY: 5.0, Quantity.BATTERY_VOLTAGE: 0.1}  # back this far above the limit: changed
 
 
 @dataclass
@@ -202,6 +206,7 @@ class Rules:
         self.thresholds = {zid: thresholds(lim) for zid, lim in self.limits.items()}
         self.sensor_zone = {s.id: s.zone for s in cfg.sensors}
         self.stale_after = {s.id: s.stale_after_s for s in cfg.sensors}
+        self.battery_low = {s.id: s.battery_low for s in cfg.sensors}
         self.tracks: dict[str, _Track] = {}
         self.sensors = {s.id: _SensorState(last_seen=now) for s in cfg.sensors}
         self.tz = zoneinfo.ZoneInfo(cfg.site.timezone)
@@ -284,6 +289,9 @@ class Rules:
             if r.ts < st.last_ts.get(q, float("-inf")):
                 continue  # late reading: stored, but no alarm about the past
             st.last_ts[q] = r.ts
+            if r.quantity.device:  # battery, signal: says nothing about the room, nor that the sensor measures
+                events += self._battery(r)
+                continue
             st.last_seen = max(st.last_seen, r.ts)
             events += self._clear(f"{r.zone}/{r.sensor}/no_data", r.ts, r.value)
             if not r.good:
@@ -454,6 +462,25 @@ class Rules:
         if lim.stuck_after is not None and r.ts - prev[1] >= lim.stuck_after:
             minutes = round((r.ts - prev[1]) / 60)
             return self._fire(key, r, "sensor_fault", None, f"fault.stuck|minutes={minutes}", started=prev[1])
+        return []
+
+    def _battery(self, r: Reading) -> list[RuleEvent]:
+        """Low battery, from the percent or the voltage the device reports; cleared once the battery is
+        clearly above the limit again (changed), not by a warm afternoon lifting a tired cell's voltage by 0.01 V."""
+        clear = BATTERY_CLEAR.get(r.quantity)
+        if clear is None or not r.good:
+            return []
+        low = self.battery_low[r.sensor]
+        limit = low.percent if r.quantity is Quantity.BATTERY else low.volts
+        if limit is None:
+            return []
+        assert r.value is not None
+        key = f"{r.zone}/{r.sensor}/battery_low:{r.quantity.value}"
+        if r.value < limit:
+            detail = f"device.{r.quantity.value}|value={r.value:g}|limit={limit:g}"
+            return self._fire(key, r, "battery_low", limit, detail)
+        if r.value >= limit + clear:
+            return self._clear(key, r.ts, r.value)
         return []
 
     def _fire(

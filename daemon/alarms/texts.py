@@ -24,6 +24,7 @@ TEXT_KEY = {
     "rate": "alert.rate",
     "band": "alert.band",
     "box_health": "alert.box_health",
+    "battery_low": "alert.battery_low",
 }
 
 

@@ -7,14 +7,35 @@ from dataclasses import dataclass, field
 
 
 class Quantity(enum.StrEnum):
-    """What a reading measures; values are stored in SI-ish units (degC, %RH)."""
+    """What a reading measures; values are stored in SI-ish units (degC, %RH, %, V, dBm).
+
+    Temperature and humidity are the room's; the others say how the device itself is (`device`): its
+    battery and its radio link. They are stored like readings, but no room alarm looks at them."""
 
     TEMPERATURE = "temperature"
     HUMIDITY = "humidity"
+    BATTERY = "battery"
+    """State of charge as the device reports it, in %. Devices compute it from their own curve."""
+    BATTERY_VOLTAGE = "battery_voltage"
+    """The battery's voltage as measured by the device, in V (Ruuvi sends mV; no %-curve is assumed)."""
+    SIGNAL = "signal"
+    """Received signal strength at the gateway (RSSI), in dBm."""
+    LINK_QUALITY = "link_quality"
+    """Zigbee link quality indicator (LQI) as Zigbee2MQTT reports it, 0 ... 255, no unit."""
 
     @property
     def unit(self) -> str:
-        return {"temperature": "°C", "humidity": "%RH"}[self.value]
+        return _UNITS[self.value]
+
+    @property
+    def device(self) -> bool:
+        """True for what the device says about itself (battery, signal), not about the room."""
+        return self.value in DEVICE_QUANTITIES
+
+
+_UNITS = {"temperature": "°C", "humidity": "%RH", "battery": "%", "battery_voltage": "V", "signal": "dBm",
+          "link_quality": "LQI"}
+DEVICE_QUANTITIES = frozenset({"battery", "battery_voltage", "signal", "link_quality"})
 
 
 class Quality(enum.IntEnum):
