@@ -25,6 +25,7 @@ TEXT_KEY = {
     "band": "alert.band",
     "box_health": "alert.box_health",
     "battery_low": "alert.battery_low",
+    "controller_alarm": "alert.controller_alarm",
 }
 
 

@@ -1,4 +1,4 @@
-"""How often the device's own readings (battery, signal) reach the journal: at most once an hour per sensor
+"""How often the device's own readings (battery, signal, a controller's state) reach the journal: at most once an hour per sensor
 and quantity, or at once on a significant change.
 
 A BLE tag advertises its battery with every packet, a Zigbee device with every report: stored at the
@@ -18,6 +18,8 @@ STEP: dict[Quantity, float] = {
     Quantity.BATTERY_VOLTAGE: 0.1,  # V
     Quantity.SIGNAL: 10.0,  # dB
     Quantity.LINK_QUALITY: 50.0,  # LQI
+    Quantity.DEFROST: 1.0,  # every start and end of a defrost
+    Quantity.CONTROLLER_ALARM: 1.0,  # every change of the alarm bits
 }
 
 

@@ -19,7 +19,8 @@ PHYSICAL = {Quantity.TEMPERATURE: (-50.0, 70.0), Quantity.HUMIDITY: (0.0, 100.0)
             Quantity.BATTERY: (0.0, 100.0),
             Quantity.BATTERY_VOLTAGE: (0.0, 15.0),  # coin cells, AA packs (Shelly H&T Gen3: 4 x AA), Li-ion, 12 V
             Quantity.SIGNAL: (-127.0, 20.0),  # BLE / Wi-Fi RSSI; the radios' range is about -127 ... +20 dBm
-            Quantity.LINK_QUALITY: (0.0, 255.0)}
+            Quantity.LINK_QUALITY: (0.0, 255.0),
+            Quantity.DEFROST: (0.0, 1.0), Quantity.CONTROLLER_ALARM: (0.0, 4294967295.0)}
 ERROR_VALUES = {
     Quantity.TEMPERATURE: (85.0, -127.0, 999.0, 327.67, -327.68),
     Quantity.HUMIDITY: (999.0, 327.67, 655.35, 6553.5),
@@ -27,6 +28,8 @@ ERROR_VALUES = {
     Quantity.BATTERY_VOLTAGE: (),
     Quantity.SIGNAL: (127.0,),  # HCI: RSSI 127 = not available
     Quantity.LINK_QUALITY: (),
+    Quantity.DEFROST: (),
+    Quantity.CONTROLLER_ALARM: (),
 }
 FAHRENHEIT_ERRORS = (-196.6,)  # DallasTemperature DEVICE_DISCONNECTED_F
 FUTURE_TOLERANCE = 300.0  # a device clock more than this ahead is not believed
@@ -40,6 +43,8 @@ _DEVICE_UNITS: dict[Quantity, dict[str, float]] = {
     Quantity.BATTERY_VOLTAGE: {"": 1.0, "v": 1.0, "volt": 1.0, "mv": 0.001},
     Quantity.SIGNAL: {"": 1.0, "dbm": 1.0},
     Quantity.LINK_QUALITY: {"": 1.0, "lqi": 1.0},
+    Quantity.DEFROST: {"": 1.0},
+    Quantity.CONTROLLER_ALARM: {"": 1.0},
 }
 
 

@@ -10,7 +10,8 @@ class Quantity(enum.StrEnum):
     """What a reading measures; values are stored in SI-ish units (degC, %RH, %, V, dBm).
 
     Temperature and humidity are the room's; the others say how the device itself is (`device`): its
-    battery and its radio link. They are stored like readings, but no room alarm looks at them."""
+    battery, its radio link, a controller's defrost and alarm state. They are stored like readings, but no
+    climate condition (limits, no data, stuck value) looks at them."""
 
     TEMPERATURE = "temperature"
     HUMIDITY = "humidity"
@@ -22,6 +23,10 @@ class Quantity(enum.StrEnum):
     """Received signal strength at the gateway (RSSI), in dBm."""
     LINK_QUALITY = "link_quality"
     """Zigbee link quality indicator (LQI) as Zigbee2MQTT reports it, 0 ... 255, no unit."""
+    DEFROST = "defrost"
+    """A cold-room controller's defrost state: 1 while it defrosts, else 0 (the room warms on purpose)."""
+    CONTROLLER_ALARM = "controller_alarm"
+    """A cold-room controller's own alarm register, masked as its preset says: 0 = none, else its alarm bits."""
 
     @property
     def unit(self) -> str:
@@ -34,8 +39,8 @@ class Quantity(enum.StrEnum):
 
 
 _UNITS = {"temperature": "°C", "humidity": "%RH", "battery": "%", "battery_voltage": "V", "signal": "dBm",
-          "link_quality": "LQI"}
-DEVICE_QUANTITIES = frozenset({"battery", "battery_voltage", "signal", "link_quality"})
+          "link_quality": "LQI", "defrost": "", "controller_alarm": ""}
+DEVICE_QUANTITIES = frozenset({"battery", "battery_voltage", "signal", "link_quality", "defrost", "controller_alarm"})
 
 
 class Quality(enum.IntEnum):
