@@ -1,5 +1,5 @@
-"""How often the device's own readings (battery, signal, a controller's state) reach the journal: at most once an hour per sensor
-and quantity, or at once on a significant change.
+"""How often the device's own readings (battery, signal, a controller's state) reach the journal: at most
+once an hour per sensor and quantity, or at once on a significant change (every change of a state).
 
 A BLE tag advertises its battery with every packet, a Zigbee device with every report: stored at the
 climate rate they would double the SD card's writes for a figure that moves over months. The record is
