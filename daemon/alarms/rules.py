@@ -275,6 +275,8 @@ class Rules:
             for i, dq in st.exposure.items():
                 st.exposure[i] = collections.deque((a + step, secs) for a, secs in dq)
             st.recent = collections.deque((t + step, v) for t, v in st.recent)
+        self.controller_defrost = {z: {s: (on, t + step) for s, (on, t) in by.items()}
+                                   for z, by in self.controller_defrost.items()}
         for tr in self.tracks.values():
             tr.started += step
             if tr.in_since is not None:

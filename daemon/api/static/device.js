@@ -1,4 +1,5 @@
-// Battery and signal of a sensor on the rooms page: a small badge after its reading (kept apart from app.js).
+// Battery and signal of a sensor on the rooms page, and a controller's defrost / alarm state: a small badge
+// after its reading (kept apart from app.js).
 "use strict";
 window.deviceBadge = function (s, t) {
   const d = s.device || {};
@@ -7,6 +8,8 @@ window.deviceBadge = function (s, t) {
   else if (d.battery_voltage) parts.push(`${t("page.battery")} ${Number(d.battery_voltage.value).toFixed(2)} V`);
   if (d.signal) parts.push(`${t("page.signal")} ${Math.round(d.signal.value)} dBm`);
   else if (d.link_quality) parts.push(`${t("page.signal")} LQI ${Math.round(d.link_quality.value)}`);
+  if (d.defrost && d.defrost.value === 1) parts.push(t("page.defrost"));
+  if (d.controller_alarm && d.controller_alarm.value) parts.push(`${t("page.controller_alarm")} 0x${d.controller_alarm.value.toString(16).padStart(4, "0").toUpperCase()}`);
   if (!parts.length && !d.battery_low) return null;
   const span = document.createElement("span");
   span.className = d.battery_low ? "device battery-low" : "device";

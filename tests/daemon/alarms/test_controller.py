@@ -38,6 +38,13 @@ def test_a_controller_stuck_in_defrost_does_not_hide_a_warm_room(tmp_path: Path)
     assert ("fire", "temp_high") in kinds(rules, r(Quantity.DEFROST, 1, t), r(Quantity.TEMPERATURE, 12.0, t))
 
 
+def test_a_clock_step_moves_the_controllers_defrost_with_it(tmp_path: Path) -> None:
+    rules = Rules(make_config(tmp_path, CONFIG), T0)
+    assert kinds(rules, r(Quantity.DEFROST, 1, 0)) == []
+    rules.clock_jumped(86400.0)  # NTP sets the clock a day on: the defrost began "a day later" too
+    assert kinds(rules, r(Quantity.TEMPERATURE, 12.0, 86400 + 600)) == []
+
+
 def test_controller_alarm_register(tmp_path: Path) -> None:
     rules = Rules(make_config(tmp_path, CONFIG), T0)
     assert kinds(rules, r(Quantity.CONTROLLER_ALARM, 0, 0)) == []
