@@ -50,6 +50,15 @@ class Escalation:
             return [Recipient("log", "-", channels[0], self.cfg.site.language, channels[1:])]
         return [Recipient(c.id, c.phone or c.id, channels[0], self.lang(c), channels[1:]) for c in chosen]
 
+    def device_recipients(self) -> list[Recipient]:
+        """Who hears of a device alarm (a low battery): the contacts marked `device_alarms`, else step 0's.
+        Told once; a device alarm does not escalate (`next_due` is not used for it)."""
+        chosen = [c for c in self.contacts.values() if c.device_alarms]
+        if not chosen:
+            return self.recipients(0)
+        notifiers = [n.id for n in self.cfg.notifiers] or ["log"]
+        return [Recipient(c.id, c.phone or c.id, notifiers[0], self.lang(c), tuple(notifiers[1:])) for c in chosen]
+
     def next_step(self, step: int) -> int:
         """The step after `step`; past the last step, the last again (it repeats)."""
         return step + 1 if step + 1 < len(self.cfg.escalation.steps) else step

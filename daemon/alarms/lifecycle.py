@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from daemon.alarms import followup
 from daemon.alarms.escalation import Escalation, Recipient
 from daemon.alarms.replies import parse_reply, phone_key
-from daemon.alarms.rules import RuleEvent
+from daemon.alarms.rules import DEVICE_KINDS, RuleEvent
 from daemon.alarms.texts import TEXT_KEY, AlarmTexts
 from daemon.config.schema import AppConfig
 from daemon.messages import render
@@ -124,11 +124,12 @@ class AlertManager:
                     return None
                 aid = self._insert(tx, ev, "firing") if cur is None else cur.id
                 now = self.clock.now()
+                device = ev.kind in DEVICE_KINDS  # the installer's, told once
                 alerts.fire(tx, aid, ev.ts, ev.value, ev.peak, ev.detail or None,
-                            self.escalation.next_due(ev.ts, 0, now))
+                            None if device else self.escalation.next_due(ev.ts, 0, now))
                 alerts.add_event(tx, aid, ev.ts, "firing")
                 row = alerts.load(tx, aid)
-                for rc in self.escalation.recipients(0):
+                for rc in self.escalation.device_recipients() if device else self.escalation.recipients(0):
                     self._enqueue(tx, row, rc, TEXT_KEY[row.kind], self.texts.params(row, rc.lang))
                 self.stats.inc("alarms_fired")
             else:  # clear
@@ -206,6 +207,8 @@ class AlertManager:
         it is firing again until someone acknowledges it anew."""
         out = []
         for row in self.journal.alerts.acknowledged_open():
+            if row.kind in DEVICE_KINDS:  # a battery the installer knows of is changed on the next visit
+                continue
             current = self.current_value(row)
             reason = followup.reescalation_reason(self.cfg.alarms, row, now, current)
             if reason is None:

@@ -167,6 +167,15 @@ def thresholds(lim: Limits) -> list[Threshold]:
 
 
 DEFROST_MUTES = ("temp_high", "rate", "band")
+DEVICE_KINDS = frozenset({"battery_low"})
+"""Alarms about a device, not about a room: they go to the installer (`contacts[].device_alarms`), do not
+escalate, and do not change the room's state on the page."""
+BATTERY_CLEAR = {Quantity.BATTERY: 5.0, Quantity.BATTERY_VOLTAGE: 0.1}  # back this far above the limit: changed
+CONTROLLER_RECOVERY = 900.0
+"""After a controller reports its defrost over, the room cools again: as a scheduled window's default `recovery`."""
+CONTROLLER_DEFROST_MAX = 7200.0
+"""A defrost a controller reports for longer than this no longer mutes anything: a controller stuck in
+defrost, or one gone silent while in it, must not hide a warm room (defrosts last 20-60 min)."""
 
 
 @dataclass
@@ -202,10 +211,13 @@ class Rules:
         self.thresholds = {zid: thresholds(lim) for zid, lim in self.limits.items()}
         self.sensor_zone = {s.id: s.zone for s in cfg.sensors}
         self.stale_after = {s.id: s.stale_after_s for s in cfg.sensors}
+        self.battery_low = {s.id: s.battery_low for s in cfg.sensors}
         self.tracks: dict[str, _Track] = {}
         self.sensors = {s.id: _SensorState(last_seen=now) for s in cfg.sensors}
         self.tz = zoneinfo.ZoneInfo(cfg.site.timezone)
         self.mutes: list[tuple[str, float, float, str]] = []  # (zone, start, end, reason)
+        # what controllers in a room say of their defrost: zone -> sensor -> (defrosting, since when)
+        self.controller_defrost: dict[str, dict[str, tuple[bool, float]]] = {}
 
     # -- mutes
 
@@ -217,7 +229,11 @@ class Rules:
         return next((reason for z, a, b, reason in self.mutes if z == zone and a <= ts < b), None)
 
     def in_defrost(self, zone: str, ts: float) -> bool:
-        """Inside a scheduled defrost window (or its recovery), in the site's time zone."""
+        """Inside a scheduled defrost window (or its recovery), in the site's time zone, or while a controller
+        of the room reports a defrost (and `CONTROLLER_RECOVERY` after it)."""
+        for on, since in self.controller_defrost.get(zone, {}).values():
+            if since <= ts < since + (CONTROLLER_DEFROST_MAX if on else CONTROLLER_RECOVERY):
+                return True
         windows = self.limits[zone].defrost
         if not windows:
             return False
@@ -259,6 +275,8 @@ class Rules:
             for i, dq in st.exposure.items():
                 st.exposure[i] = collections.deque((a + step, secs) for a, secs in dq)
             st.recent = collections.deque((t + step, v) for t, v in st.recent)
+        self.controller_defrost = {z: {s: (on, t + step) for s, (on, t) in by.items()}
+                                   for z, by in self.controller_defrost.items()}
         for tr in self.tracks.values():
             tr.started += step
             if tr.in_since is not None:
@@ -276,6 +294,9 @@ class Rules:
 
     def on_readings(self, readings: Sequence[Reading]) -> list[RuleEvent]:
         events: list[RuleEvent] = []
+        for r in readings:  # a controller's defrost first: its probe's reading of the same poll is in it
+            if r.quantity is Quantity.DEFROST and r.good and r.sensor in self.sensors:
+                self._defrost(r)
         for r in readings:
             st = self.sensors.get(r.sensor)
             if st is None:
@@ -284,6 +305,9 @@ class Rules:
             if r.ts < st.last_ts.get(q, float("-inf")):
                 continue  # late reading: stored, but no alarm about the past
             st.last_ts[q] = r.ts
+            if r.quantity.device:  # battery, signal: says nothing about the room, nor that the sensor measures
+                events += self._battery(r) if r.quantity is not Quantity.CONTROLLER_ALARM else self._controller(r)
+                continue
             st.last_seen = max(st.last_seen, r.ts)
             events += self._clear(f"{r.zone}/{r.sensor}/no_data", r.ts, r.value)
             if not r.good:
@@ -454,6 +478,44 @@ class Rules:
         if lim.stuck_after is not None and r.ts - prev[1] >= lim.stuck_after:
             minutes = round((r.ts - prev[1]) / 60)
             return self._fire(key, r, "sensor_fault", None, f"fault.stuck|minutes={minutes}", started=prev[1])
+        return []
+
+    def _defrost(self, r: Reading) -> None:
+        """Remember when the controller's defrost began or ended (its first report of each)."""
+        zone = self.controller_defrost.setdefault(r.zone, {})
+        on = bool(r.value)
+        prev = zone.get(r.sensor)
+        if prev is None or prev[0] != on:
+            zone[r.sensor] = (on, r.ts)
+
+    def _controller(self, r: Reading) -> list[RuleEvent]:
+        """The controller's own alarm register: any bit set is an alarm of the room (the controller sees its
+        compressor, its probes, its door); all clear ends it."""
+        if not r.good:
+            return []
+        assert r.value is not None
+        key = f"{r.zone}/{r.sensor}/controller_alarm"
+        if r.value:
+            return self._fire(key, r, "controller_alarm", None, f"controller.alarm|code=0x{int(r.value):04X}")
+        return self._clear(key, r.ts, r.value)
+
+    def _battery(self, r: Reading) -> list[RuleEvent]:
+        """Low battery, from the percent or the voltage the device reports; cleared once the battery is
+        clearly above the limit again (changed), not by a warm afternoon lifting a tired cell's voltage by 0.01 V."""
+        clear = BATTERY_CLEAR.get(r.quantity)
+        if clear is None or not r.good:
+            return []
+        low = self.battery_low[r.sensor]
+        limit = low.percent if r.quantity is Quantity.BATTERY else low.volts
+        if limit is None:
+            return []
+        assert r.value is not None
+        key = f"{r.zone}/{r.sensor}/battery_low:{r.quantity.value}"
+        if r.value < limit:
+            detail = f"device.{r.quantity.value}|value={r.value:g}|limit={limit:g}"
+            return self._fire(key, r, "battery_low", limit, detail)
+        if r.value >= limit + clear:
+            return self._clear(key, r.ts, r.value)
         return []
 
     def _fire(

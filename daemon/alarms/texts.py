@@ -24,6 +24,8 @@ TEXT_KEY = {
     "rate": "alert.rate",
     "band": "alert.band",
     "box_health": "alert.box_health",
+    "battery_low": "alert.battery_low",
+    "controller_alarm": "alert.controller_alarm",
 }
 
 

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from daemon.api.download import attachment
 from daemon.api.services import Services
 from daemon.messages import LANGS, render
+from daemon.ports.model import Quantity
 from daemon.reports import history as hist
 from daemon.reports.compliance import ReportError, parse_when
 from daemon.reports.excursions import excursions
@@ -21,6 +22,8 @@ from daemon.reports.excursions import excursions
 DAY = 86400.0
 MAX_SPAN = 3 * 366 * DAY
 EARLIEST, LATEST = 0.0, 253_402_300_799.0  # 1970-01-01 .. 9999-12-31T23:59:59Z: what datetime can show
+
+_QUANTITIES = f"^({'|'.join(q.value for q in Quantity)})$"  # battery and signal have a history too
 
 
 def when(value: str | None, name: str, tz: zoneinfo.ZoneInfo) -> float | None:
@@ -59,7 +62,7 @@ def router(d: Services) -> APIRouter:
     async def history(
         zone: str | None = None,
         sensor: str | None = None,
-        quantity: str | None = Query(None, pattern="^(temperature|humidity)$"),
+        quantity: str | None = Query(None, pattern=_QUANTITIES),
         start: str | None = Query(None, description="epoch s, date or ISO date-time; default end - 24 h"),
         end: str | None = Query(None, description="default now"),
         max_points: int = Query(hist.MAX_POINTS, ge=10, le=5000, description="per series"),

@@ -18,6 +18,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 HELP = {
     "readings_stored": "Readings written to the journal.",
     "samples_rejected": "Samples refused by validation (unknown unit, out of physical range ...).",
+    "device_readings_thinned": "Battery / signal values not stored: one per hour per sensor, or on a change.",
     "samples_unknown_sensor": "Samples for a sensor id not in the config.",
     "sensor_faults": "Readings flagged as sensor faults.",
     "driver_crashes": "Sensor or notifier driver crashes (each restarted with backoff).",
@@ -107,7 +108,7 @@ def render_metrics(d: Services, facts: dict[str, Any]) -> str:
             if r.value is not None:
                 values.append(({"sensor": s.id, "zone": s.zone, "quantity": q}, r.value))
     metric("sensor_online", "gauge", "1 when the sensor answers and is not past its no-data limit.", sensors)
-    metric("reading", "gauge", "Last value per sensor and quantity (°C, %RH).", values)
+    metric("reading", "gauge", "Last value per sensor and quantity (°C, %RH; battery %, V; signal dBm, LQI).", values)
     metric("lots_in_storage", "gauge", "Lots checked in and not yet out.", [({}, facts["lots"])])
     return "".join(out)
 

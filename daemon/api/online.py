@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from daemon.config.schema import AppConfig
 from daemon.ingest.live import LiveView
+from daemon.ports.model import DEVICE_QUANTITIES
 from daemon.storage.alerts import AlertRow
 
 
@@ -27,7 +28,9 @@ def sensors_online(cfg: AppConfig, live: LiveView, now: float, open_alerts: Iter
     out: dict[str, bool] = {}
     for s in cfg.sensors:
         state = live.sensors.get(s.id)
-        newest = max((r.ts for r in state.last.values()), default=None) if state else None
+        # the room's quantities only: an hourly battery value says nothing about whether the sensor measures
+        newest = max((r.ts for q, r in state.last.items() if q not in DEVICE_QUANTITIES), default=None) \
+            if state else None
         fresh = newest is not None and now - newest <= s.stale_after_s
         out[s.id] = bool(state and state.online) and fresh and s.id not in silent
     return out

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from daemon.alarms.rules import DEVICE_KINDS
 from daemon.alarms.texts import render_detail
 from daemon.api.online import sensors_online
 from daemon.api.services import Services
 from daemon.messages import render
-from daemon.ports.model import Flag, Reading
+from daemon.ports.model import DEVICE_QUANTITIES, Flag, Reading
 from daemon.storage.alerts import AlertRow, CorrectiveAction
 
 _RANK = {"firing": 3, "acknowledged": 2, "pending": 1}
@@ -41,6 +42,18 @@ def action_json(x: CorrectiveAction, lang: str) -> dict[str, Any]:
             "text": x.text}
 
 
+def device_json(last: dict[str, Reading], alerts: list[AlertRow]) -> dict[str, Any]:
+    """What the sensor says of itself: newest good battery (%, V) and signal (dBm, LQI), and whether a low-battery
+    alarm of it is open; a quantity it never sent is null."""
+    out: dict[str, Any] = {q: None for q in sorted(DEVICE_QUANTITIES)}
+    for q in DEVICE_QUANTITIES:
+        r = last.get(q)
+        if r is not None and r.good:
+            out[q] = {"value": r.value, "unit": r.quantity.unit, "ts": r.ts}
+    out["battery_low"] = any(a.kind == "battery_low" for a in alerts)
+    return out
+
+
 def zones_json(d: Services, open_alerts: list[AlertRow], lang: str) -> dict[str, Any]:
     now = d.clock.now()
     online = sensors_online(d.cfg, d.live, now, open_alerts)
@@ -49,18 +62,21 @@ def zones_json(d: Services, open_alerts: list[AlertRow], lang: str) -> dict[str,
         com = d.cfg.commodity(z.id)
         lim = d.rules.limits[z.id]
         za = [a for a in open_alerts if a.zone == z.id]
-        state = max((a.state for a in za), key=lambda s: _RANK.get(s, 0), default="ok")
+        # a low battery is the installer's, not the room's: shown on its sensor, the room stays "ok"
+        room = [a for a in za if a.kind not in DEVICE_KINDS]
+        state = max((a.state for a in room), key=lambda s: _RANK.get(s, 0), default="ok")
         muted = d.rules.muted(z.id, now)
         sensors = []
         for s in d.cfg.sensors_of(z.id):
             live = d.live.sensors.get(s.id)
             last = live.last if live else {}
-            newest = max((r.ts for r in last.values()), default=None)
+            newest = max((r.ts for q, r in last.items() if q not in DEVICE_QUANTITIES), default=None)
             sensors.append({
                 "id": s.id, "name": s.name, "type": s.type,
                 "online": online[s.id], "reason": live.reason if live else "",
                 "last_ts": newest,
                 "readings": {q: reading_json(r) for q, r in last.items()},
+                "device": device_json(last, [a for a in za if a.sensor == s.id and a.kind in DEVICE_KINDS]),
             })
         out.append({
             "id": z.id, "name": z.display_name(lang), "state": state, "muted": muted,

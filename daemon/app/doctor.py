@@ -21,9 +21,10 @@ from typing import Any
 
 from daemon.app import plugins
 from daemon.config.schema import AppConfig
+from daemon.ingest.validate import to_si
 from daemon.messages import render
 from daemon.ports.clock import Clock, clock_synchronised
-from daemon.ports.model import Sample
+from daemon.ports.model import Quantity, Sample
 from daemon.ports.notify import Message, NotifierContext
 from daemon.ports.sources import DriverContext, SensorBase, SensorDriver
 from daemon.storage import disk as health
@@ -112,6 +113,23 @@ async def _probe_driver(driver: SensorDriver, got: list[Sample], seconds: float)
     return out
 
 
+def check_battery(sensor: SensorBase, info: dict[str, Any], zone: str, rep: Report) -> None:
+    """A battery the sensor reported below its `battery_low` limit: the installer changes it while on site."""
+    units = info.get("units", {})
+    for q, limit in ((Quantity.BATTERY, sensor.battery_low.percent), (Quantity.BATTERY_VOLTAGE,
+                                                                        sensor.battery_low.volts)):
+        raw = info.get("values", {}).get(q.value)
+        if limit is None or not isinstance(raw, int | float):
+            continue
+        try:
+            value = to_si(q, float(raw), units.get(q.value, ""))
+        except ValueError:
+            continue
+        if value < limit:
+            detail = render(f"device.{q.value}", rep.lang, value=f"{value:g}", limit=f"{limit:g}")
+            rep.add("warn", "doctor.battery_low", sensor=sensor.id, zone=zone, detail=detail)
+
+
 async def check_sensors(cfg: AppConfig, rep: Report, seconds: float) -> None:
     sensor_types = plugins.registry().sensors
     by_type: dict[str, list[SensorBase]] = {}
@@ -143,6 +161,7 @@ async def check_sensors(cfg: AppConfig, rep: Report, seconds: float) -> None:
             if info.get("answered"):
                 rep.add("ok", "doctor.sensor_ok", sensor=s.id, zone=zones[s.zone],
                         values=_values(info.get("values", {})))
+                check_battery(s, info, zones[s.zone], rep)
             else:
                 rep.add("fail", "doctor.sensor_silent", sensor=s.id, zone=zones[s.zone],
                         detail=info.get("detail") or "-")

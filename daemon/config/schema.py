@@ -174,6 +174,9 @@ class ContactConfig(_Strict):
     name: str
     phone: str | None = Field(None, pattern=r"^\+?[0-9]{5,16}$")
     language: Lang | None = None
+    device_alarms: bool = Field(
+        False, description="this contact (the installer) is told of device alarms such as a low battery; "
+        "without any such contact they go to the first escalation step's contacts")
 
 
 class EscalationStep(_Strict):

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from daemon.config.schema import AppConfig
+from daemon.ingest.device import DeviceRate
 from daemon.ingest.validate import Rejected, normalize
 from daemon.ports.clock import Clock
 from daemon.ports.errors import ReadingsHeldBack
@@ -82,6 +83,7 @@ class Pipeline:
         self._urgent = False
         self._wake = asyncio.Event()
         self._flushing = asyncio.Lock()
+        self.device_rate = DeviceRate()
 
     def to_readings(self, samples: Sequence[Sample]) -> list[Reading]:
         """Validate samples; faults are kept (as FAULT readings), unplaceable ones counted and dropped."""
@@ -103,6 +105,9 @@ class Pipeline:
                 self.stats.inc("samples_rejected")
                 if self.stats.once(("rejected", s.sensor, s.quantity)):
                     log.warning("%s", exc)
+                continue
+            if not self.device_rate.keep(r):  # battery / signal: once an hour or on a change (ingest/device.py)
+                self.stats.inc("device_readings_thinned")
                 continue
             if not r.good:
                 self.stats.inc("sensor_faults")

@@ -3,6 +3,9 @@
 Known error values (DS18B20 85.0 power-on and -127 disconnected, 999 and 327.67
 sentinels), NaN, unknown units and values outside the sensor's physical range are never
 temperatures: they become FAULT readings that keep the raw value as evidence.
+
+The device's own quantities (battery %, battery volts, RSSI, Zigbee LQI) are checked the same way,
+with their own units, ranges and "not available" values (BLE RSSI 127, a battery byte of 255).
 """
 
 from __future__ import annotations
@@ -12,10 +15,21 @@ import math
 from daemon.ports.model import Flag, Quality, Quantity, Reading, Sample
 from daemon.ports.sources import SensorBase
 
-PHYSICAL = {Quantity.TEMPERATURE: (-50.0, 70.0), Quantity.HUMIDITY: (0.0, 100.0)}
+PHYSICAL = {Quantity.TEMPERATURE: (-50.0, 70.0), Quantity.HUMIDITY: (0.0, 100.0),
+            Quantity.BATTERY: (0.0, 100.0),
+            Quantity.BATTERY_VOLTAGE: (0.0, 15.0),  # coin cells, AA packs (Shelly H&T Gen3: 4 x AA), Li-ion, 12 V
+            Quantity.SIGNAL: (-127.0, 20.0),  # BLE / Wi-Fi RSSI; the radios' range is about -127 ... +20 dBm
+            Quantity.LINK_QUALITY: (0.0, 255.0),
+            Quantity.DEFROST: (0.0, 1.0), Quantity.CONTROLLER_ALARM: (0.0, 4294967295.0)}
 ERROR_VALUES = {
     Quantity.TEMPERATURE: (85.0, -127.0, 999.0, 327.67, -327.68),
     Quantity.HUMIDITY: (999.0, 327.67, 655.35, 6553.5),
+    Quantity.BATTERY: (255.0,),  # a uint8 battery byte at "not available"
+    Quantity.BATTERY_VOLTAGE: (),
+    Quantity.SIGNAL: (127.0,),  # HCI: RSSI 127 = not available
+    Quantity.LINK_QUALITY: (),
+    Quantity.DEFROST: (),
+    Quantity.CONTROLLER_ALARM: (),
 }
 FAHRENHEIT_ERRORS = (-196.6,)  # DallasTemperature DEVICE_DISCONNECTED_F
 FUTURE_TOLERANCE = 300.0  # a device clock more than this ahead is not believed
@@ -23,6 +37,15 @@ FUTURE_TOLERANCE = 300.0  # a device clock more than this ahead is not believed
 _TEMP_UNITS = {"": "C", "c": "C", "°c": "C", "degc": "C", "celsius": "C", "℃": "C",
                "f": "F", "°f": "F", "degf": "F", "fahrenheit": "F", "k": "K", "kelvin": "K"}
 _RH_UNITS = {"": "%", "%": "%", "%rh": "%", "rh": "%", "percent": "%", "ratio": "ratio"}
+# the device's quantities: unit -> factor to the stored unit
+_DEVICE_UNITS: dict[Quantity, dict[str, float]] = {
+    Quantity.BATTERY: {"": 1.0, "%": 1.0, "percent": 1.0},
+    Quantity.BATTERY_VOLTAGE: {"": 1.0, "v": 1.0, "volt": 1.0, "mv": 0.001},
+    Quantity.SIGNAL: {"": 1.0, "dbm": 1.0},
+    Quantity.LINK_QUALITY: {"": 1.0, "lqi": 1.0},
+    Quantity.DEFROST: {"": 1.0},
+    Quantity.CONTROLLER_ALARM: {"": 1.0},
+}
 
 
 class Rejected(Exception):
@@ -30,9 +53,13 @@ class Rejected(Exception):
 
 
 def to_si(quantity: Quantity, value: float, unit: str) -> float:
-    """Value in °C or %RH; raises ValueError for a unit that does not fit the quantity."""
+    """Value in °C, %RH, %, V, dBm or LQI; raises ValueError for a unit that does not fit the quantity."""
     u = unit.strip().lower()
-    if quantity is Quantity.TEMPERATURE:
+    factors = _DEVICE_UNITS.get(quantity)
+    if factors is not None:
+        if u in factors:
+            return value * factors[u]
+    elif quantity is Quantity.TEMPERATURE:
         kind = _TEMP_UNITS.get(u)
         if kind == "C":
             return value
@@ -40,7 +67,7 @@ def to_si(quantity: Quantity, value: float, unit: str) -> float:
             return (value - 32.0) * 5.0 / 9.0
         if kind == "K":
             return value - 273.15
-    else:
+    else:  # humidity
         kind = _RH_UNITS.get(u)
         if kind == "%":
             return value

@@ -7,14 +7,40 @@ from dataclasses import dataclass, field
 
 
 class Quantity(enum.StrEnum):
-    """What a reading measures; values are stored in SI-ish units (degC, %RH)."""
+    """What a reading measures; values are stored in SI-ish units (degC, %RH, %, V, dBm).
+
+    Temperature and humidity are the room's; the others say how the device itself is (`device`): its
+    battery, its radio link, a controller's defrost and alarm state. They are stored like readings, but no
+    climate condition (limits, no data, stuck value) looks at them."""
 
     TEMPERATURE = "temperature"
     HUMIDITY = "humidity"
+    BATTERY = "battery"
+    """State of charge as the device reports it, in %. Devices compute it from their own curve."""
+    BATTERY_VOLTAGE = "battery_voltage"
+    """The battery's voltage as measured by the device, in V (Ruuvi sends mV; no %-curve is assumed)."""
+    SIGNAL = "signal"
+    """Received signal strength at the gateway (RSSI), in dBm."""
+    LINK_QUALITY = "link_quality"
+    """Zigbee link quality indicator (LQI) as Zigbee2MQTT reports it, 0 ... 255, no unit."""
+    DEFROST = "defrost"
+    """A cold-room controller's defrost state: 1 while it defrosts, else 0 (the room warms on purpose)."""
+    CONTROLLER_ALARM = "controller_alarm"
+    """A cold-room controller's own alarm register, masked as its preset says: 0 = none, else its alarm bits."""
 
     @property
     def unit(self) -> str:
-        return {"temperature": "°C", "humidity": "%RH"}[self.value]
+        return _UNITS[self.value]
+
+    @property
+    def device(self) -> bool:
+        """True for what the device says about itself (battery, signal), not about the room."""
+        return self.value in DEVICE_QUANTITIES
+
+
+_UNITS = {"temperature": "°C", "humidity": "%RH", "battery": "%", "battery_voltage": "V", "signal": "dBm",
+          "link_quality": "LQI", "defrost": "", "controller_alarm": ""}
+DEVICE_QUANTITIES = frozenset({"battery", "battery_voltage", "signal", "link_quality", "defrost", "controller_alarm"})
 
 
 class Quality(enum.IntEnum):

@@ -48,6 +48,19 @@ class Instrument(BaseModel):
     certificate: str | None = Field(None, description="calibration certificate number")
 
 
+class BatteryLow(BaseModel):
+    """When the installer is told a sensor's battery is low (a device alarm, not a room alarm), early enough
+    to change it before the sensor goes silent. null turns a check off."""
+
+    model_config = ConfigDict(extra="forbid")
+    percent: float | None = Field(20.0, ge=0, le=100, description="state of charge the device reports, %")
+    volts: float | None = Field(
+        2.5, ge=0, le=15, description="battery voltage the device measures, V; 2.5 V suits a 3 V lithium coin "
+        "cell (RuuviTag CR2477) above 0 °C; set it lower for a freezer room (the voltage sags in the cold), "
+        "higher for a pack (Shelly H&T Gen3: 4 x AA)",
+    )
+
+
 class SensorBase(BaseModel):
     """Options every sensor has, whatever its driver."""
 
@@ -68,6 +81,10 @@ class SensorBase(BaseModel):
         default=None, description="override the known error values per quantity"
     )
     instrument: Instrument | None = Field(default=None, description="model, serial, calibration (for reports)")
+    battery_low: BatteryLow = Field(
+        default_factory=BatteryLow, description="low-battery warning to the installer, for a sensor that reports "
+        "its battery",
+    )
 
     @property
     def stale_after_s(self) -> float:

@@ -213,13 +213,20 @@ def climate_samples(msg: Message, values: dict[str, float | None], what: str) ->
     return out
 
 
+def device_samples(msg: Message, values: dict[str, tuple[float | None, str]]) -> list[Sample]:
+    """The device's own Samples (quantity -> (value, unit)): battery, battery voltage, the gateway's RSSI.
+    A value the device or gateway did not send is left out, not a fault: many devices send no battery at all.
+    The core keeps one an hour, or a change (daemon/ingest/device.py)."""
+    return [Sample(msg.sensor, q, v, unit) for q, (v, unit) in values.items() if v is not None]
+
+
 # --------------------------------------------------------------------------- state
 
 
 @dataclass
 class BleState:
     """Per sensor: packet ids recently kept (copies relayed by other gateways are dropped), when a reading
-    was last kept, and the last battery / signal facts (shown by `describe()` until the core stores them)."""
+    was last kept, and the last battery / signal facts (shown by `describe()`)."""
 
     seen: dict[object, float] = field(default_factory=dict)
     last_kept: float | None = None

@@ -42,6 +42,8 @@ function zoneCard(z) {
     if (hum && hum.quality === "good") v.append(el("small", null, `${fmt(hum.value, 0)} %RH`));
     const right = el("span", s.online ? "meta" : "offline", s.online ? `${s.name || s.id} · ${time(s.last_ts)}` : `${s.name || s.id} · ${t("page.offline")}`);
     row.append(v, right);
+    const badge = window.deviceBadge && window.deviceBadge(s, t);  // device.js: battery, signal
+    if (badge) row.append(badge);
     card.append(row);
   }
   const chart = charts[z.id];

@@ -16,7 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from daemon.ports.model import Sample
 from daemon.ports.payloads import Message, PayloadError
 from daemon.ports.secrets import SecretRef
-from drivers.sensors.ble import Advert, BleOptions, BleState, climate_samples, pick, register_ble
+from drivers.sensors.ble import Advert, BleOptions, BleState, climate_samples, device_samples, pick, register_ble
 from drivers.sensors.bthome.decode import UUID, BthomePacket, decode
 
 __all__ = ["FORMAT", "SAMPLE_YAML", "BthomeOptions", "BthomeState", "decode", "decode_message"]
@@ -98,7 +98,9 @@ def decode_message(msg: Message, options: BthomeOptions, state: BthomeState) -> 
         raise PayloadError("BTHome packet without temperature or humidity")
     if not state.fresh(_dedup_key(packet), msg.now) or not state.due(msg, options):
         return []
-    return climate_samples(msg, climate, f"BTHome device {options.mac or adv.mac or '?'} on {msg.topic}")
+    device = device_samples(msg, {"battery": (v.get("battery"), "%"), "battery_voltage": (v.get("voltage"), "V"),
+                                  "signal": (adv.rssi, "dBm")})
+    return climate_samples(msg, climate, f"BTHome device {options.mac or adv.mac or '?'} on {msg.topic}") + device
 
 
 FORMAT = register_ble("bthome", decode_message, BthomeOptions, BthomeState,

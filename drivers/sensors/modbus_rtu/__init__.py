@@ -55,12 +55,17 @@ def plan_reads(cfg: RegisterMap) -> list[Read]:
 
 
 def decode(registers: Sequence[int], reg: RegisterConfig) -> float:
-    """Scaled value from the register word(s) of one quantity (first word at index 0)."""
+    """Scaled value from the register word(s) of one quantity (first word at index 0); a state register's
+    bit (0/1) or masked bits, unscaled."""
     if reg.words == 2:
         hi, lo = (registers[0], registers[1]) if reg.word_order == "big" else (registers[1], registers[0])
         raw, bits = (hi << 16) | lo, 32
     else:
         raw, bits = registers[0], 16
+    if reg.bit is not None:
+        return float((raw >> reg.bit) & 1)
+    if reg.mask is not None:
+        return float(raw & reg.mask)
     if reg.signed and raw >= 1 << (bits - 1):
         raw -= 1 << bits
     return round(raw * reg.multiplier / reg.divisor, 6)

@@ -1,4 +1,5 @@
-"""Shipped register maps for common RS485 temperature/humidity transmitters.
+"""Shipped register maps for common RS485 temperature/humidity transmitters, and cold-room controller
+presets, one YAML file each in `controllers/` (the format an installer copies from the controller's manual).
 
 A preset only fills in defaults: every key written in the sensor's config wins, and a
 register entry is merged key by key (`registers: {temperature: {divisor: 100}}` keeps the
@@ -7,7 +8,12 @@ preset's register number and signedness). Facts: PROTOCOLS.md section 2.1.
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Any
+
+import yaml
+
+MAP_KEYS = ("function_code", "registers", "combine_reads")  # what a controller file gives a sensor's config
 
 PRESETS: dict[str, dict[str, Any]] = {
     # XY-MD02 / SHT20 transmitter: input registers (FC04), 0x0001 T and 0x0002 RH, both x10;
@@ -29,6 +35,22 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
     },
 }
+
+
+def _controllers() -> dict[str, dict[str, Any]]:
+    """The controller files: name (file stem) -> the whole document (its map, and name, source, verified ...)."""
+    out: dict[str, dict[str, Any]] = {}
+    for f in sorted(resources.files(__package__).joinpath("controllers").iterdir(), key=lambda f: f.name):
+        if f.name.endswith(".yaml"):
+            doc = yaml.safe_load(f.read_text(encoding="utf-8"))
+            out[f.name.removesuffix(".yaml")] = doc
+    return out
+
+
+CONTROLLERS: dict[str, dict[str, Any]] = _controllers()
+"""Controller presets with their facts: `name`, `source` (the manual the map is taken from), `verified`
+(true only when checked against the maker's published manual), `alarm_bits` (bit -> what it means)."""
+PRESETS.update({k: {m: doc[m] for m in MAP_KEYS if m in doc} for k, doc in CONTROLLERS.items()})
 
 
 def apply_preset(raw: dict[str, Any]) -> dict[str, Any]:

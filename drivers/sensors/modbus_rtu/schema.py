@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from daemon.ports.durations import Duration
 from daemon.ports.sources import SensorBase
 from drivers.sensors.modbus_rtu.presets import PRESETS, apply_preset
 from drivers.sensors.serialport import PortSettings
 
-QuantityName = Literal["temperature", "humidity"]
-DEFAULT_UNITS = {"temperature": "C", "humidity": "%"}
+QuantityName = Literal["temperature", "humidity", "defrost", "controller_alarm"]
+DEFAULT_UNITS = {"temperature": "C", "humidity": "%", "defrost": "", "controller_alarm": ""}
+STATES = ("defrost", "controller_alarm")  # a controller's state registers: a bit or a mask, never scaled
 
 
 class RegisterConfig(BaseModel):
@@ -32,6 +33,20 @@ class RegisterConfig(BaseModel):
         default="big", description="32-bit only: big = high word first (the Modbus habit), little = low word first"
     )
     unit: str | None = Field(default=None, description="unit of the scaled value; default C / %")
+    bit: int | None = Field(
+        default=None, ge=0, le=31, description="state registers: the value is this bit (0 = lowest), e.g. "
+        "the defrost bit of a status word",
+    )
+    mask: int | None = Field(
+        default=None, ge=1, le=0xFFFFFFFF, description="state registers: the value is raw AND mask, e.g. the "
+        "alarm bits of a status word (0 = no alarm)",
+    )
+
+    @model_validator(mode="after")
+    def _bit_or_mask(self) -> RegisterConfig:
+        if self.bit is not None and self.mask is not None:
+            raise ValueError("give bit or mask, not both")
+        return self
 
 
 class RegisterMap(BaseModel):
@@ -40,8 +55,9 @@ class RegisterMap(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    preset: Literal["xy_md02", "fc03_humidity_first"] | None = Field(
-        default=None, description="fill function_code and registers for a known transmitter; explicit keys win"
+    preset: str | None = Field(
+        default=None, description="fill function_code and registers for a known transmitter or controller: "
+        f"{', '.join(sorted(PRESETS))}; explicit keys win",
     )
     function_code: Literal[3, 4] = Field(default=3, description="3 = holding registers, 4 = input registers")
     registers: dict[QuantityName, RegisterConfig] = Field(
@@ -55,6 +71,24 @@ class RegisterMap(BaseModel):
     @classmethod
     def _preset(cls, data: Any) -> Any:
         return apply_preset(data) if isinstance(data, dict) else data
+
+    @field_validator("preset")
+    @classmethod
+    def _known(cls, v: str | None) -> str | None:
+        if v is not None and v not in PRESETS:
+            raise ValueError(f"unknown preset {v!r}; known: {', '.join(sorted(PRESETS))}")
+        return v
+
+    @model_validator(mode="after")
+    def _states(self) -> RegisterMap:
+        for q, reg in self.registers.items():
+            if q == "defrost" and reg.bit is None:
+                raise ValueError("registers.defrost needs `bit`: which bit of the register says it defrosts")
+            if q == "controller_alarm" and reg.bit is None and reg.mask is None:
+                raise ValueError("registers.controller_alarm needs `mask` (or `bit`): which bits are alarms")
+            if q not in STATES and (reg.bit is not None or reg.mask is not None):
+                raise ValueError(f"registers.{q}: bit and mask are for defrost and controller_alarm")
+        return self
 
     def unit_of(self, quantity: QuantityName) -> str:
         """Unit the scaled value is in."""

@@ -662,6 +662,7 @@ class MqttDriver(SensorDriver):
             faults = [f"{x.quantity}: {x.fault}" for x in samples if x.fault]
             for x in samples:
                 h["values"][x.quantity] = x.value
+                h.setdefault("units", {})[x.quantity] = x.unit  # the doctor reads a battery in V or mV
             units = ", ".join(f"{x.quantity} {x.value} {x.unit}" for x in samples if x.fault is None)
             h["detail"] = f"{h['messages']} message(s) on {topic}{old}: " + "; ".join(
                 [p for p in (units, *faults) if p]) if samples else f"message on {topic}{old}, no value in it"

@@ -147,6 +147,14 @@ def device_zone(cfg: MqttSensorConfig, state: DeviceState, ts_cfg: TimestampPath
     return (ts_cfg.timezone if ts_cfg else None) or cfg.device_timezone or state.site_timezone
 
 
+def device_sample(sensor: str, quantity: str, raw: Any, unit: str, ts: float | None = None) -> list[Sample]:
+    """A battery / signal Sample when the device sent a number; none otherwise (null, text): a device that
+    leaves its battery out is no fault of the room's readings."""
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+        return []
+    return [Sample(sensor, quantity, float(raw), unit, ts)]
+
+
 # --------------------------------------------------------------------------- tasmota
 
 
@@ -213,6 +221,10 @@ def parse_zigbee2mqtt(topic: str, payload: bytes, cfg: MqttSensorConfig, state: 
         unit = unit_of(q, "C")
         out.append(value_sample(cfg.id, q, data[q], unit, topic, ts) if q in data
                    else missing(cfg.id, q, unit, topic, q))
+    # Zigbee2MQTT's own keys: battery %, voltage in mV (Xiaomi/Aqara), linkquality (LQI 0 ... 255)
+    for key, q, unit in (("battery", "battery", "%"), ("voltage", "battery_voltage", "mV"),
+                         ("linkquality", "link_quality", "")):
+        out += device_sample(cfg.id, q, data.get(key), unit, ts)
     return out
 
 
@@ -229,6 +241,10 @@ def parse_shelly_gen1(topic: str, payload: bytes, cfg: MqttSensorConfig, state: 
             return []
         qs = cfg.quantities or ["temperature", "humidity"]
         return [Sample(cfg.id, q, None, unit_of(q, temp_unit), None, f"sensor error {value} on {topic}") for q in qs]
+    if leaf == "battery":  # the H&T's state of charge, %
+        with contextlib.suppress(ValueError):
+            return device_sample(cfg.id, "battery", float(value), "%")
+        return []
     if leaf not in ("temperature", "humidity"):
         return []
     if cfg.quantities is not None and leaf not in cfg.quantities:
@@ -273,8 +289,9 @@ def parse_shelly_gen2(topic: str, payload: bytes, cfg: MqttSensorConfig, state: 
         if cfg.trust_device_time and params.get("ts") is not None:
             ts = to_epoch(params["ts"], "epoch_s", "UTC")
     _merge(state.status, {k: v for k, v in changes.items() if k in (t_key, h_key)})
+    device = _shelly_device(cfg, changes, ts)
     if t_key not in changes and h_key not in changes:
-        return []  # wifi, cloud, battery ... changed: no new reading
+        return device  # wifi, cloud, battery ... changed: no new room reading
     status = state.status
     out = []
     for q in wanted(cfg, lambda q: (h_key if q == "humidity" else t_key) in status):
@@ -292,6 +309,22 @@ def parse_shelly_gen2(topic: str, payload: bytes, cfg: MqttSensorConfig, state: 
             out.append(value_sample(cfg.id, q, comp.get("tC"), "C", topic, ts, f"{key}.tC"))
         else:
             out.append(value_sample(cfg.id, q, comp.get("tF"), "F", topic, ts, f"{key}.tF"))
+    return out + device
+
+
+def _shelly_device(cfg: MqttSensorConfig, changes: dict[str, Any], ts: float | None) -> list[Sample]:
+    """`devicepower:0.battery` {V, percent} of a battery Shelly (H&T Gen3) and `wifi.rssi` (dBm). On USB
+    (`external.present`) the device reports its empty battery slot (0 %, 0.43 V): not a battery to warn about."""
+    power, wifi = changes.get("devicepower:0"), changes.get("wifi")
+    external = power.get("external") if isinstance(power, dict) else None
+    on_usb = isinstance(external, dict) and external.get("present") is True
+    battery = power.get("battery") if isinstance(power, dict) and not on_usb else None
+    out: list[Sample] = []
+    if isinstance(battery, dict):
+        out += device_sample(cfg.id, "battery", battery.get("percent"), "%", ts)
+        out += device_sample(cfg.id, "battery_voltage", battery.get("V"), "V", ts)
+    if isinstance(wifi, dict):
+        out += device_sample(cfg.id, "signal", wifi.get("rssi"), "dBm", ts)
     return out
 
 

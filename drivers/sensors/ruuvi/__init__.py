@@ -11,7 +11,7 @@ from importlib import resources
 
 from daemon.ports.model import Sample
 from daemon.ports.payloads import Message, PayloadError
-from drivers.sensors.ble import Advert, BleOptions, BleState, climate_samples, pick, register_ble
+from drivers.sensors.ble import Advert, BleOptions, BleState, climate_samples, device_samples, pick, register_ble
 from drivers.sensors.ruuvi.decode import COMPANY_ID, RuuviData, decode
 
 __all__ = ["FORMAT", "SAMPLE_YAML", "RuuviOptions", "decode", "decode_message"]
@@ -49,8 +49,11 @@ def decode_message(msg: Message, options: RuuviOptions, state: BleState) -> list
     if not state.fresh(data.dedup_key, msg.now) or not state.due(msg, options):
         return []
     tag = data.mac or adv.mac or "?"
-    return climate_samples(msg, {"temperature": data.temperature, "humidity": data.humidity},
-                           f"Ruuvi tag {tag} (format {data.format}) on {msg.topic}")
+    climate = climate_samples(msg, {"temperature": data.temperature, "humidity": data.humidity},
+                              f"Ruuvi tag {tag} (format {data.format}) on {msg.topic}")
+    # millivolts as measured: Ruuvi documents no state-of-charge curve, and a CR2477's voltage hardly moves
+    # until it is nearly empty, so no % is made up here
+    return climate + device_samples(msg, {"battery_voltage": (data.battery_mv, "mV"), "signal": (adv.rssi, "dBm")})
 
 
 FORMAT = register_ble("ruuvi", decode_message, RuuviOptions, BleState,

@@ -179,7 +179,8 @@ def test_z2m_pastebin_log_full_payload() -> None:
     topic = "zigbee2mqtt/0x00158d00036c1821"
     payload = '{"temperature":22.75,"linkquality":97,"humidity":55.43,"pressure":1000.6,"battery":86,"voltage":2995}'
     assert values(run(cfg("zigbee2mqtt", topic), topic, payload)) == {
-        "temperature": (22.75, "C"), "humidity": (55.43, "%")}
+        "temperature": (22.75, "C"), "humidity": (55.43, "%"),
+        "battery": (86.0, "%"), "battery_voltage": (2995.0, "mV"), "link_quality": (97.0, "")}
 
 
 def test_z2m_truncated_log_payload_is_bad() -> None:
@@ -209,7 +210,7 @@ S1 = "shellies/shellyht-ABC123"
 @pytest.mark.parametrize(("leaf", "payload", "expected"), [
     ("temperature", "21.5", {"temperature": (21.5, "C")}),
     ("humidity", "54.0", {"humidity": (54.0, "%")}),
-    ("battery", "96", {}),
+    ("battery", "96", {"battery": (96.0, "%")}),
     ("error", "0", {}),
     ("act_reasons", '["sensor"]', {}),
     ("ext_power", "false", {}),
@@ -262,6 +263,17 @@ def test_shelly_gen2_full_status() -> None:
     out = run(cfg("shelly_gen2", S2), RPC, FULL)
     assert values(out) == {"temperature": (19.8, "C"), "humidity": (42.2, "%")}
     assert all(s.ts is None for s in out)
+
+
+def test_shelly_gen2_battery_and_wifi_signal() -> None:
+    """On battery: percent and volts, and the Wi-Fi RSSI; on USB (FULL: external present) the empty slot's
+    0 % is left out, so a powered H&T never warns of a low battery."""
+    c, state = cfg("shelly_gen2", S2), DeviceState()
+    run(c, RPC, FULL, state)
+    out = run(c, RPC, notify({"devicepower:0": {"id": 0, "battery": {"V": 5.52, "percent": 81},
+                                                "external": {"present": False}}, "wifi": {"rssi": -67}}), state)
+    assert values(out) == {"battery": (81.0, "%"), "battery_voltage": (5.52, "V"), "signal": (-67.0, "dBm")}
+    assert "battery" not in values(run(c, RPC, FULL, DeviceState()))
 
 
 def test_shelly_gen2_notify_status_merged_on_full_status() -> None:

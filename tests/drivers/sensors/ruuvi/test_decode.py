@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from daemon.ports.model import Sample
 from daemon.ports.payloads import FORMATS, Message, PayloadError
 from drivers.sensors.ble import BleState
 from drivers.sensors.ruuvi import SAMPLE_YAML, RuuviOptions, decode, decode_message
@@ -16,6 +17,11 @@ from tests.conftest import make_config
 from tests.drivers.sensors.ruuvi.vectors import GATEWAY_EXAMPLE, VECTORS
 
 TAG = "CB:B8:33:4C:88:4F"
+
+
+def climate(samples: list[Sample]) -> list[Sample]:
+    """The room's samples of a decode: the device's own (battery, signal) are checked apart."""
+    return [s for s in samples if s.quantity in ("temperature", "humidity")]
 
 
 def gateway(hex_data: str, rssi: int = -60) -> bytes:
@@ -46,20 +52,31 @@ def test_rawv2_details_of_the_valid_vector() -> None:
 def test_gateway_example_gives_temperature_and_humidity() -> None:
     out = decode_message(msg(GATEWAY_EXAMPLE.encode(), topic="ruuvi/C8:25:2D:8E:9C:2C/F4:1F:0C:28:CB:D6"),
                          RuuviOptions(mac="f4-1f-0c-28-cb-d6"), BleState())
-    assert [(s.quantity, s.value, s.unit, s.fault) for s in out] == [
+    assert [(s.quantity, s.value, s.unit, s.fault) for s in climate(out)] == [
         ("temperature", pytest.approx(27.75), "C", None), ("humidity", pytest.approx(48.9125), "%", None)]
+
+
+def test_battery_millivolts_and_the_gateways_rssi_are_samples() -> None:
+    """Ruuvi's documented example advertisement (2989 mV) and the Gateway's RSSI: stored in V and dBm."""
+    out = decode_message(msg(GATEWAY_EXAMPLE.encode(), topic="ruuvi/C8:25:2D:8E:9C:2C/F4:1F:0C:28:CB:D6"),
+                         RuuviOptions(mac="f4-1f-0c-28-cb-d6"), BleState())
+    device = [(s.quantity, s.value, s.unit, s.fault) for s in out if s not in climate(out)]
+    assert device == [("battery_voltage", 2989, "mV", None), ("signal", json.loads(GATEWAY_EXAMPLE)["rssi"], "dBm", None)]
+    # a tag at its "not available" battery value sends no battery sample (not a fault: the climate ones are)
+    invalid = decode_message(msg(gateway(VECTORS["5 invalid"][0], rssi=-71)), RuuviOptions(), BleState())
+    assert [(s.quantity, s.value) for s in invalid if s not in climate(invalid)] == [("signal", -71)]
 
 
 @pytest.mark.parametrize("case", ["5 invalid", "C5 invalid", "6 invalid", "E1 invalid"])
 def test_not_available_values_are_faults(case: str) -> None:
     out = decode_message(msg(gateway(VECTORS[case][0])), RuuviOptions(), BleState())
-    assert [s.quantity for s in out] == ["temperature", "humidity"]
-    assert all(s.value is None and s.fault and "not available from Ruuvi tag" in s.fault for s in out)
+    assert [s.quantity for s in climate(out)] == ["temperature", "humidity"]
+    assert all(s.value is None and s.fault and "not available from Ruuvi tag" in s.fault for s in climate(out))
 
 
 def test_temperature_only_tag_with_quantities() -> None:
     out = decode_message(msg(gateway(VECTORS["5 valid"][0]), quantities=["temperature"]), RuuviOptions(), BleState())
-    assert [(s.quantity, s.value) for s in out] == [("temperature", pytest.approx(24.3))]
+    assert [(s.quantity, s.value) for s in climate(out)] == [("temperature", pytest.approx(24.3))]
 
 
 def test_copies_from_two_gateways_and_repeats_are_kept_once() -> None:
@@ -67,9 +84,9 @@ def test_copies_from_two_gateways_and_repeats_are_kept_once() -> None:
     first = decode_message(msg(gateway(VECTORS["5 valid"][0])), opts, state)
     copy = decode_message(msg(gateway(VECTORS["5 valid"][0], -80), now=1000.4,
                               topic=f"ruuvi/C8:25:2D:8E:9C:3D/{TAG}"), opts, state)
-    assert len(first) == 2 and copy == [] and state.dropped == 1
+    assert len(climate(first)) == 2 and copy == [] and state.dropped == 1
     nxt = VECTORS["5 valid"][0][:32] + "00CE" + VECTORS["5 valid"][0][36:]  # sequence 206: a new measurement
-    assert len(decode_message(msg(gateway(nxt), now=1001.3), opts, state)) == 2
+    assert len(climate(decode_message(msg(gateway(nxt), now=1001.3), opts, state))) == 2
 
 
 def test_one_reading_per_interval_by_default() -> None:
@@ -78,7 +95,7 @@ def test_one_reading_per_interval_by_default() -> None:
     for i in range(100):  # a measurement every 1.285 s for two minutes
         seq = f"{(205 + i) & 0xFFFF:04X}"
         kept += decode_message(msg(gateway(raw[:32] + seq + raw[36:]), now=1000 + i * 1.285, interval=60), opts, state)
-    assert len(kept) == 2 * 3  # at 0 s, ~55 s and ~110 s (jitter slack 10 %)
+    assert len(climate(kept)) == 2 * 3  # at 0 s, ~55 s and ~110 s (jitter slack 10 %)
 
 
 def test_another_tags_advertisement_is_refused() -> None:
