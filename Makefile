@@ -10,7 +10,7 @@ PY      := $(VENV)/bin/python
 APT_PKGS := mosquitto mosquitto-clients openssl socat influxdb victoria-metrics shellcheck systemd python3-venv \
             chromium fonts-wqy-zenhei poppler-utils
 
-.PHONY: demo test lint system-deps venv clean install bench bench-peers soak
+.PHONY: demo test lint system-deps venv clean install bench bench-peers soak assets
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +18,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-venv: $(VENV)/.installed
+# The pages' browser libraries (uPlot), pinned in package-lock.json: npm ci, then the built files go to
+# daemon/api/static/vendor/ (gitignored; the wheel ships them). Debian's nodejs npm if npm is missing.
+ASSETS := daemon/api/static/vendor/.built
+$(ASSETS): package.json package-lock.json deploy/assets.sh
+	@command -v npm >/dev/null || $(MAKE) system-deps EXTRA_APT="nodejs npm"
+	deploy/assets.sh
+assets: $(ASSETS)
 
-demo: $(VENV)/.installed
+venv: $(VENV)/.installed assets
+
+demo: $(VENV)/.installed assets
 	$(VENV)/bin/coldchain demo $(ARGS)
 
 system-deps:
@@ -37,7 +45,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/mypy daemon drivers bench
 	$(VENV)/bin/lint-imports --no-cache
 
-test: system-deps $(VENV)/.installed lint
+test: system-deps $(VENV)/.installed assets lint
 	$(PY) -m pytest $(ARGS)
 
 # On the Pi: install or upgrade into /opt/coldchain with the systemd unit (see docs/install.md).
@@ -60,7 +68,7 @@ $(BENCH_DIR)/m2i/.installed:
 bench-peers: $(BENCH_DIR)/node-red/.installed $(BENCH_DIR)/m2i/.installed
 
 # Every scenario against real peers; prints the table and writes docs/benchmarks.md (~8 min).
-bench: system-deps $(VENV)/.installed bench-peers
+bench: system-deps $(VENV)/.installed assets bench-peers
 	$(PY) -m bench $(ARGS)
 
 # The soak (docs/robustness.md): 200 MQTT sensors, faults cycling, exact counts at the end. MINUTES of load,
@@ -70,4 +78,4 @@ soak: system-deps $(VENV)/.installed
 	$(PY) -m bench.soak --minutes $(MINUTES) $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(BENCH_DIR) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(BENCH_DIR) node_modules daemon/api/static/vendor build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache
