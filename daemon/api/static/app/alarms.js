@@ -11,6 +11,7 @@ const PERIODS = { "24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400, all: Infinit
 const ACTIONS = ["moved", "discarded", "kept_after_check", "other"];
 const lang = () => encodeURIComponent(state.lang);
 
+const eventText = (s) => (state.texts[`state.${s}`] ? t(`state.${s}`) : t(`app.event_${s}`));
 const shown = (a) => (a.closed ? "closed" : a.state);
 function matches(a, p) {
   const s = p.state || "all";
@@ -91,7 +92,7 @@ export async function alarmView(id, p) {
   const a = await getJSON(`/api/v1/alerts/${encodeURIComponent(id)}?lang=${lang()}`);
   const err = el("p", { class: "error", id: "alarm-error" });
   const audit = el("ul", { class: "list", id: "audit" }, ...a.events.map((e) =>
-    el("li", null, el("span", { class: "note" }, when(e.ts)), el("span", { class: `state ${e.state}` }, t(`state.${e.state}`)),
+    el("li", null, el("span", { class: "note" }, when(e.ts)), el("span", { class: `state ${e.state}` }, eventText(e.state)),
       el("span", null, e.who || ""), el("span", null, e.comment || ""))));
   const actions = el("ul", { class: "list", id: "actions" }, ...a.actions.map((x) =>
     el("li", null, el("span", { class: "note" }, when(x.ts)), el("b", null, x.kind_text), el("span", null, x.text), el("span", null, x.who))));

@@ -94,7 +94,18 @@ function limitsOf(zone, quantity) {
     : [["app.limit_high", l.rh_high], ["app.limit_low", l.rh_low]];
   const unit = quantity === "temperature" ? "°C" : "%RH";
   return pick.filter(([, v]) => v !== null && v !== undefined)
-    .map(([k, v]) => ({ value: v, label: `${zoneName(zone)} ${t(k, { value: `${fmt(v)} ${unit}` })}` }));
+    .map(([k, v]) => ({ key: `${k}:${v}`, value: v, zone, text: t(k, { value: `${fmt(v)} ${unit}` }) }));
+}
+
+// One line per limit; a room's name is put before it only when the compared rooms' limits differ.
+function mergedLimits(zones, quantity) {
+  const byKey = new Map();
+  for (const l of zones.flatMap((z) => limitsOf(z, quantity))) {
+    if (!byKey.has(l.key)) byKey.set(l.key, { ...l, zones: [] });
+    byKey.get(l.key).zones.push(l.zone);
+  }
+  return [...byKey.values()].map((l) => ({ value: l.value,
+    label: l.zones.length === zones.length ? l.text : `${l.zones.map(zoneName).join(", ")} ${l.text}` }));
 }
 
 // A uPlot chart of several series (rows [ts, min, mean, max, count]: the mean is drawn); null when none has data.
@@ -104,7 +115,7 @@ function draw(box, quantity, parts, zones, width) {
   const tables = all.map((s) => [s.rows.map((r) => r[0]), s.rows.map((r) => r[2])]);
   const data = uPlot.join(tables);
   const labels = all.map((s) => `${zoneName(s.zone)} ${s.sensor}`);
-  const limits = zones.flatMap((z) => limitsOf(z, quantity));
+  const limits = mergedLimits(zones, quantity);
   const title = t(quantity === "temperature" ? "app.temperature" : "app.humidity");
   const t0 = performance.now();
   const u = new uPlot(chartOpts(title, width, labels, limits, quantity === "temperature" ? "°C" : "%RH",
@@ -170,15 +181,17 @@ export async function historyView(_arg, params) {
   const zones = [p.zone, ...(p.compare && p.compare !== p.zone ? [p.compare] : [])];
   const width = Math.min(document.getElementById("view").clientWidth || 360, 1366) - 40;
   const t0 = performance.now();
-  const [temps, hums, stats] = await Promise.all([
+  const [temps, hums] = await Promise.all([
     Promise.all(zones.map((z) => series(z, "temperature", span, width))),
     Promise.all(zones.map((z) => series(z, "humidity", span, width))),
-    Promise.all(zones.map(async (z) => ({ zone: z, s: await getJSON(`/api/v1/history/summary?${new URLSearchParams({ zone: z, ...span })}`) }))),
   ]);
+  // the period's statistics (MKT over every reading) take longer than the charts: asked for once the charts'
+  // data is in (so the box's CPU goes to the charts first), shown when ready
+  const stats = Promise.all(zones.map(async (z) => ({ zone: z, s: await getJSON(`/api/v1/history/summary?${new URLSearchParams({ zone: z, ...span })}`) })));
   const chartBox = el("div", { class: "card chart", id: "chart-temperature" });
   const humBox = el("div", { class: "card chart", id: "chart-humidity" });
-  const statCard = el("div", { class: "card", id: "stats" }, el("h3", null, t("app.stats_for")),
-    el("div", { class: "scroll" }, statsTable(stats)));
+  const table = el("div", { class: "scroll" }, el("p", { class: "note" }, t("app.loading")));
+  const statCard = el("div", { class: "card", id: "stats" }, el("h3", null, t("app.stats_for")), table);
   root.append(statCard, chartBox, humBox);
   // drawn once the router has put the view in the page (uPlot measures its legend there)
   root.mounted = () => {
@@ -189,9 +202,11 @@ export async function historyView(_arg, params) {
     const ms = performance.now() - t0;
     const points = (a?.points || 0) + (b?.points || 0);
     statCard.append(el("p", { class: "note", id: "drawn" }, t("app.drawn", { n: points, ms: Math.round(ms) })));
-    document.body.dataset.drawn = String(Math.round(ms));
-    document.body.dataset.drawnPoints = String(points);
     window.dispatchEvent(new CustomEvent("cc-drawn", { detail: { ms, points, draw_ms: (a?.ms || 0) + (b?.ms || 0) } }));
+    stats.then((rows) => {
+      table.replaceChildren(statsTable(rows));
+      window.dispatchEvent(new CustomEvent("cc-stats", { detail: { ms: performance.now() - t0 } }));
+    }, (e) => table.replaceChildren(el("p", { class: "error" }, String(e.message || e))));
   };
   return root;
 }

@@ -71,7 +71,8 @@ export async function render() {
 async function start() {
   const lang = new URLSearchParams(location.search).get("lang") || localStorage.getItem("coldchain-lang")
     || document.body.dataset.lang || "zh-CN";
-  await loadTexts(lang);
+  await Promise.all([loadTexts(lang), loadSession()]);  // independent: one round trip, not two
+  showWho();
   document.getElementById("lang").textContent = state.texts["page.language"] || "EN";
   document.getElementById("lang").onclick = async () => {
     const next = state.lang === "zh-CN" ? "en" : "zh-CN";
@@ -82,7 +83,6 @@ async function start() {
     render();
   };
   document.getElementById("signout").onclick = async () => { await signOut(); render(); };
-  await loadSession();
   window.addEventListener("hashchange", render);
   await render();
   setInterval(banner, 15000);
