@@ -25,6 +25,7 @@ from bench.common import InfluxD, Result, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 FINDINGS = Path(__file__).with_name("findings.md")
+SCENARIOS = "ingest, drain, burst, query, fleet, memory, flash, webpage, peers"
 
 BOUNDS = {
     "ingest": "the daemon acknowledges a QoS 1 message only after its journal commit (fsync), so the broker's "
@@ -107,7 +108,7 @@ def write_doc(path: Path, results: list[Result], facts: dict[str, str], elapsed:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
-    ap.add_argument("--only", default="", help="comma list: ingest, drain, burst, query, fleet, memory, flash, webpage, peers")
+    ap.add_argument("--only", default="", help=f"comma list: {SCENARIOS}")
     ap.add_argument("--out", default=None, help="markdown file (default docs/benchmarks.md; none with --quick)")
     ap.add_argument("--drain-size", type=int, default=1_000_000)
     args = ap.parse_args(argv)

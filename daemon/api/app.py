@@ -10,8 +10,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from daemon import __version__
-from daemon.api import (alerts, docs, followup, health, history, lots, metrics, pages, pages_app, period_stats, reports,
-                        settings, zones)
+from daemon.api import (
+    alerts,
+    docs,
+    followup,
+    health,
+    history,
+    lots,
+    metrics,
+    pages,
+    pages_app,
+    period_stats,
+    reports,
+    settings,
+    zones,
+)
 from daemon.api.auth import Tokens
 from daemon.api.services import Services
 
