@@ -185,11 +185,17 @@ async def test_alarms_ack_with_comment_and_corrective_action(daemon: tuple[Daemo
         texts = await page.locator("#alarm-list li").all_inner_texts()
         assert texts and all("本机" in x for x in texts)  # only the box's alarms (this run's and earlier ones)
         await page.screenshot(path=shot_path(page, "alarms-list"), full_page=True)
-        # the room alarm: acknowledge with a comment (401 -> the form -> staff token -> the same request again)
+        # the room alarm: acknowledge with a comment (401 -> the form -> staff token -> the same request again);
+        # a session's CSRF cookie (as the session back end sets it) goes back as the header on every write
+        await page.context.add_cookies([{"name": "cc_csrf", "value": "csrf-1234", "url": base}])
         await ack(page, room, "门没关好，已关门")
         await page.locator("#signin[open]").wait_for()
         await page.locator("#signin input[name=token]").fill("staff-secret")
-        await page.locator("#signin button[type=submit]").click()
+        async with page.expect_request(lambda r: r.url.endswith(f"/alerts/{room}/ack?lang=zh-CN")) as sent:
+            await page.locator("#signin button[type=submit]").click()
+        retried = await sent.value
+        assert retried.headers.get("x-csrf-token") == "csrf-1234"
+        assert retried.headers.get("authorization") == "Bearer staff-secret"
         await page.locator("#audit li").filter(has_text="门没关好，已关门").wait_for()
         assert "zhang" in await page.locator("#audit").inner_text()
         assert await page.locator("#messages li").count() >= 1  # the SMS the alarm sent
