@@ -10,7 +10,7 @@ PY      := $(VENV)/bin/python
 APT_PKGS := mosquitto mosquitto-clients openssl socat influxdb victoria-metrics shellcheck systemd python3-venv \
             chromium fonts-wqy-zenhei poppler-utils
 
-.PHONY: demo test test-arm lint system-deps venv clean install bench bench-peers soak
+.PHONY: demo test test-arm lint system-deps venv clean install bench bench-peers soak assets
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +18,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@
 
-venv: $(VENV)/.installed
+# The pages' browser libraries (uPlot), pinned in package-lock.json: npm ci, then the built files go to
+# daemon/api/static/vendor/ (gitignored; the wheel ships them). Debian's nodejs npm if npm is missing.
+ASSETS := daemon/api/static/vendor/.built
+$(ASSETS): package.json package-lock.json deploy/assets.sh
+	@command -v npm >/dev/null || $(MAKE) system-deps EXTRA_APT="nodejs npm"
+	deploy/assets.sh
+assets: $(ASSETS)
 
-demo: $(VENV)/.installed
+venv: $(VENV)/.installed assets
+
+demo: $(VENV)/.installed assets
 	$(VENV)/bin/coldchain demo $(ARGS)
 
 system-deps:
@@ -40,7 +48,7 @@ lint: $(VENV)/.installed
 # Parallel workers (pytest-xdist): most tests wait on a real peer, so 3 workers fill 2 cores; one test file
 # stays on one worker (its module fixtures start once). JOBS=0 runs everything in one process.
 JOBS ?= 3
-test: system-deps $(VENV)/.installed lint
+test: system-deps $(VENV)/.installed assets lint
 	$(PY) -m pytest -n $(JOBS) --dist loadfile $(ARGS)
 
 # The Pi's own architectures without a Pi (issue 18): a Debian bookworm root per architecture under
@@ -48,7 +56,7 @@ test: system-deps $(VENV)/.installed lint
 # The bare roots are cached in .arm/ (each run unpacks a fresh copy); report in .arm/ARCH/report.txt.
 ARM_APT := debootstrap qemu-user-static binfmt-support curl
 ARCHS   ?= arm64 armhf
-test-arm:
+test-arm: assets
 	@$(MAKE) --no-print-directory system-deps EXTRA_APT="$(ARM_APT)"
 	@for a in $(ARCHS); do tests/arm/check.sh $$a || exit 1; done
 
@@ -72,7 +80,7 @@ $(BENCH_DIR)/m2i/.installed:
 bench-peers: $(BENCH_DIR)/node-red/.installed $(BENCH_DIR)/m2i/.installed
 
 # Every scenario against real peers; prints the table and writes docs/benchmarks.md (~8 min).
-bench: system-deps $(VENV)/.installed bench-peers
+bench: system-deps $(VENV)/.installed assets bench-peers
 	$(PY) -m bench $(ARGS)
 
 # The soak (docs/robustness.md): 200 MQTT sensors, faults cycling, exact counts at the end. MINUTES of load,
@@ -82,4 +90,4 @@ soak: system-deps $(VENV)/.installed
 	$(PY) -m bench.soak --minutes $(MINUTES) $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(BENCH_DIR) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(BENCH_DIR) node_modules daemon/api/static/vendor build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -20,11 +20,12 @@ import time
 import traceback
 from pathlib import Path
 
-from bench import burst, drain, flash, fleet, ingest, memory, peers_compare, query
+from bench import burst, drain, flash, fleet, ingest, memory, peers_compare, query, webpage
 from bench.common import InfluxD, Result, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 FINDINGS = Path(__file__).with_name("findings.md")
+SCENARIOS = "ingest, drain, burst, query, fleet, memory, flash, webpage, peers"
 
 BOUNDS = {
     "ingest": "the daemon acknowledges a QoS 1 message only after its journal commit (fsync), so the broker's "
@@ -70,6 +71,10 @@ BOUNDS = {
              "deletes (row by row, with SQLite rebalancing the siblings). So bytes per reading = those pages / "
              "readings per commit, roll and pass: set by `commit_interval` / `flush_interval`, the roll interval "
              "and the center's rate. Measured on a copy of the year journal evicted from the page cache.",
+    "webpage": "the first view: uPlot (51 KB minified, not compressed: the box sends no gzip) and the app's own "
+               "modules, then the JSON of two history series bucketed to about one point per pixel; the 30-day "
+               "click: the box reading 30 days through its rollup tiers for two series and the period statistics "
+               "(raw readings for MKT), then uPlot's draw, a few ms.",
     "peers": "the broker's per-client queue (`max_queued_messages`, 1000 by default) when a consumer falls "
              "behind a burst; ours keeps a persistent QoS 1 session and acknowledges after the journal.",
 }
@@ -103,7 +108,7 @@ def write_doc(path: Path, results: list[Result], facts: dict[str, str], elapsed:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
-    ap.add_argument("--only", default="", help="comma list: ingest, drain, burst, query, fleet, memory, flash, peers")
+    ap.add_argument("--only", default="", help=f"comma list: {SCENARIOS}")
     ap.add_argument("--out", default=None, help="markdown file (default docs/benchmarks.md; none with --quick)")
     ap.add_argument("--drain-size", type=int, default=1_000_000)
     args = ap.parse_args(argv)
@@ -146,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         step("memory", lambda: memory.run(tmp / "memory", influx, seconds=20.0 if q else 120.0,
                                           sensors=20 if q else 200))
         step("flash", lambda: flash.run(tmp / "flash", quick=q))
+        step("webpage", lambda: webpage.run(tmp / "webpage", days=2 if q else 30, repeat=1 if q else 3))
         step("peers", lambda: peers_compare.run(tmp / "peers", influx, steady_s=4.0 if q else 20.0,
                                                 per_topic=100 if q else 3000))
     finally:

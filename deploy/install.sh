@@ -219,6 +219,13 @@ install_venv() {
     if [ -n "$WHEEL" ]; then
         wheel=$WHEEL
     else
+        # the pages' chart library is built by npm (gitignored, not in git): build it now if npm is here
+        if [ ! -f "$SRC/daemon/api/static/vendor/uPlot.iife.min.js" ]; then
+            command -v npm >/dev/null \
+                || die "the pages' assets are not built in $SRC: run 'make assets' there (needs nodejs npm), or give --wheel FILE"
+            say "building the pages' assets (npm ci)"
+            "$SRC/deploy/assets.sh"
+        fi
         say "building the wheel from $SRC"
         "${pip[@]}" wheel --no-deps -w "$tmp" "$SRC"
         wheel=$(find "$tmp" -name 'coldchain_monitor-*.whl' | head -n 1)

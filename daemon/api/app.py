@@ -10,7 +10,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from daemon import __version__
-from daemon.api import alerts, docs, followup, health, history, lots, metrics, pages, reports, settings, zones
+from daemon.api import (
+    alerts,
+    docs,
+    followup,
+    health,
+    history,
+    lots,
+    metrics,
+    pages,
+    pages_app,
+    period_stats,
+    reports,
+    settings,
+    zones,
+)
 from daemon.api.auth import Tokens
 from daemon.api.services import Services
 
@@ -22,6 +36,7 @@ def create_app(d: Services) -> FastAPI:
     # the order routes are matched (and listed in the OpenAPI document) in
     app.include_router(reports.router(d, tokens))
     app.include_router(history.router(d))
+    app.include_router(period_stats.router(d))
     app.include_router(lots.router(d, tokens))
     app.include_router(metrics.router(d))
     app.include_router(settings.router(d, tokens))
@@ -30,6 +45,7 @@ def create_app(d: Services) -> FastAPI:
     app.include_router(alerts.router(d, tokens))
     app.include_router(followup.router(d, tokens))
     app.include_router(pages.router(d))
+    app.include_router(pages_app.router(d))
     app.include_router(docs.router(app.title, app.openapi_url or "/openapi.json"))
 
     @app.exception_handler(RequestValidationError)

@@ -83,6 +83,8 @@ fresh_root() {
 wheel() {
     local dist=$OUT/dist
     rm -rf "$dist"
+    # the wheel ships the pages' chart library, built by npm on this machine, as deploy/install.sh does
+    [ -f "$SRC/daemon/api/static/vendor/uPlot.iife.min.js" ] || "$SRC/deploy/assets.sh" || fail "deploy/assets.sh"
     python3 -m pip wheel -q --no-deps -w "$dist" "$SRC" >/dev/null || fail "building the wheel from $SRC"
     WHEEL=$(find "$dist" -name 'coldchain_monitor-*.whl' | head -n 1)
     [ -n "$WHEEL" ] || fail "no coldchain_monitor-*.whl from $SRC"

@@ -73,6 +73,8 @@ def test_files_and_permissions_land_under_the_root(staged: Staged) -> None:
     link = r / "etc/systemd/system/multi-user.target.wants/coldchain.service"
     assert link.is_symlink() and os.readlink(link) == "/etc/systemd/system/coldchain.service"
     assert (r / "opt/coldchain/share/README.md").is_file() and (r / "opt/coldchain/share/install.md").is_file()
+    # the pages' chart library (npm, gitignored) is in the wheel: hatch's `artifacts` ships it
+    assert list((r / "opt/coldchain/lib").glob("python3*/site-packages/daemon/api/static/vendor/uPlot.iife.min.js"))
     # The scripts point at the venv as the target sees it, not at the staging folder.
     assert (r / "opt/coldchain/bin/coldchain").read_text().splitlines()[0] == "#!/opt/coldchain/bin/python"
     assert not [p for p in (r / "opt/coldchain/bin").iterdir() if p.is_file() and str(r) in p.read_text(errors="replace")]
