@@ -89,7 +89,8 @@ wheel() {
     WHEEL=$(find "$dist" -name 'coldchain_monitor-*.whl' | head -n 1)
     [ -n "$WHEEL" ] || fail "no coldchain_monitor-*.whl from $SRC"
     cp "$WHEEL" "$ROOT/tmp/cc/"
-    cp -r "$SRC/deploy" "$ROOT/tmp/cc/deploy"
+    # the checkout as an installer on a Pi has it (git clone): the tracked files, no venv or caches
+    (cd "$SRC" && git ls-files -z | tar --null -T - -cf -) | tar -C "$ROOT/tmp/cc" -xf -
 }
 
 # In a private mount namespace, so nothing stays mounted if this script dies.
