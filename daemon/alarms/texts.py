@@ -24,6 +24,7 @@ TEXT_KEY = {
     "rate": "alert.rate",
     "band": "alert.band",
     "box_health": "alert.box_health",
+    "precool_slow": "alert.precool_slow",
 }
 
 

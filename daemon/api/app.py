@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from daemon import __version__
-from daemon.api import alerts, docs, followup, health, history, lots, metrics, pages, reports, settings, zones
+from daemon.api import alerts, docs, followup, health, history, lots, metrics, pages, precool, reports, settings, zones
 from daemon.api.auth import Tokens
 from daemon.api.services import Services
 
@@ -23,6 +23,7 @@ def create_app(d: Services) -> FastAPI:
     app.include_router(reports.router(d, tokens))
     app.include_router(history.router(d))
     app.include_router(lots.router(d, tokens))
+    app.include_router(precool.router(d, tokens))
     app.include_router(metrics.router(d))
     app.include_router(settings.router(d, tokens))
     app.include_router(health.router(d))
