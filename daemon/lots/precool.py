@@ -198,7 +198,21 @@ class Precooling:
                 events.append(self._event("clear", run, probe, now, hours, target_h))
             elif slow:
                 events.append(self._event("fire", run, probe, now, hours, target_h))
-        return events
+        return events + self._ended_alarms(now)
+
+    def _ended_alarms(self, now: float) -> list[RuleEvent]:
+        """Clear the alarm of a run that staff stopped or whose lot left (those paths do not reach the alarms)."""
+        out = []
+        for a in self.journal.alerts.find(open_only=True, limit=100_000):
+            if a.kind != KIND or not a.key.rsplit("/", 1)[-1].isdigit():
+                continue
+            run = self.journal.precool.get(int(a.key.rsplit("/", 1)[-1]))
+            if run is None or run.ended is not None:
+                f = (run.figures or {}) if run else {}
+                secs = f.get("seven_eighths_s") or f.get("predicted_seven_eighths_s")
+                out.append(RuleEvent("clear", a.key, a.zone, a.sensor or "", KIND, "warning", now, a.started,
+                                     _hours(secs), a.limit_value))
+        return out
 
     @staticmethod
     def _event(action: Action, run: RunRow, probe: str | None, now: float, hours: float | None,
