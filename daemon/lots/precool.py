@@ -89,10 +89,10 @@ class Precooling:
             raise PrecoolError("a run's start must be within the last 24 h and not in the future")
         with self.journal.transaction() as tx:
             if lot is not None:
-                row = tx.execute("SELECT commodity FROM lots WHERE code = ?", (lot,)).fetchone()
-                if row is None:
+                lot_commodity = self.journal.lots.commodity(tx, lot)
+                if lot_commodity is None:
                     raise PrecoolNotFound(f"no lot {lot}")
-                commodity = commodity or row[0]
+                commodity = commodity or lot_commodity
             rid = self.start_in(tx, zone, min(at, now) if at is not None else now, who, "manual", lot=lot,
                                 commodity=commodity)
             self.journal.audit.add(tx, now, who, role, "precool.start", zone, {"run": rid, "lot": lot})

@@ -126,8 +126,7 @@ class Lots:
             lots.end_stay(tx, stay[0], when, who.name)
             self.precool.lot_left(tx, code, when, who.name, final)
             lots.start_stay(tx, code, zone, when, who.name)
-            com = tx.execute("SELECT commodity FROM lots WHERE code = ?", (code,)).fetchone()[0]
-            run = self.precool.arrived(tx, zone, code, com, when, who.name)
+            run = self.precool.arrived(tx, zone, code, lots.commodity(tx, code) or "", when, who.name)
             self._audit(tx, now, who, "lot.move", code, {"from": stay[1], "to": zone, **_when(when, now),
                                                          **({"precool_run": run} if run else {})})
         return self.get(code)
