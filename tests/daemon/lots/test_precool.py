@@ -126,3 +126,24 @@ def test_the_config_names_a_precooling_sensor_that_is_not_in_the_room(tmp_path: 
     with pytest.raises(ConfigError) as exc:
         make_config(tmp_path, bad)
     assert "zones[0].precool.supply_air[0]: 's1' is not a sensor of zone 'pre'" in str(exc.value)
+
+
+def test_the_least_cooled_of_two_probes_counts_and_a_late_finish_stays_too_slow(tmp_path: Path) -> None:
+    """Probe 1 in a carton by the air inlet (half-cooling 20 min), probe 2 in the middle of the stack (50 min):
+    the run is as far as probe 2; it reaches 7/8 after 2.5 h, past the strawberry's 2 h."""
+    cfg = make_config(tmp_path, PRECOOL.replace("pulp: [pulp1]", "pulp: [pulp1, pulp2]").replace(
+        "  - {id: air1,", "  - {id: pulp2, zone: pre, type: simulated, setpoint: 20}\n  - {id: air1,"))
+    lots = Lots(Journal(tmp_path / "two.db"), cfg)
+    lots.check_in("SB-005", "strawberry", "pre", T0, ZHANG)
+    cooling(lots.journal, 20 * 60, 170)
+    k = math.log(2) / (50 * 60)
+    lots.journal.readings.append([Reading("t1", "pre", "pulp2", Quantity.TEMPERATURE,
+                                          0.5 + 21.5 * math.exp(-k * i * 60), T0 + i * 60) for i in range(171)])
+    (run,) = lots.journal.precool.find()
+    probe, f = lots.precool.figures(run, T0 + 100 * 60)
+    assert probe == "pulp2" and f.half_s == pytest.approx(3000, abs=90)
+    assert [e.action for e in lots.precool.evaluate(T0 + 100 * 60)] == ["fire"]  # predicted 2.5 h > 2 h
+    assert [e.action for e in lots.precool.evaluate(T0 + 170 * 60)] == ["clear"]  # 7/8 at 150 min: ends, clears
+    done = lots.precool.view(run.id, T0 + 170 * 60)["figures"]
+    assert done["probe"] == "pulp2" and done["seven_eighths_s"] == pytest.approx(9000, abs=120)
+    assert done["too_slow"] is True  # the record keeps that it was late
