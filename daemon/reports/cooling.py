@@ -63,16 +63,22 @@ class CoolingFigures:
         return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
-def air_at(air: Sequence[Point], ts: float) -> float:
-    """The supply air at `ts`: linear between readings, held beyond the first and last."""
-    times = [a[0] for a in air]
-    i = bisect_right(times, ts)
-    if i == 0:
-        return air[0][1]
-    if i == len(air):
-        return air[-1][1]
-    (t1, v1), (t2, v2) = air[i - 1], air[i]
-    return v1 + (v2 - v1) * (ts - t1) / (t2 - t1) if t2 > t1 else v2
+class Air:
+    """The supply air at any time: linear between readings, held beyond the first and last (times indexed once:
+    a day of readings is looked up thousands of times per evaluation)."""
+
+    def __init__(self, air: Sequence[Point]) -> None:
+        self.points = list(air)
+        self.times = [a[0] for a in self.points]
+
+    def at(self, ts: float) -> float:
+        air, i = self.points, bisect_right(self.times, ts)
+        if i == 0:
+            return air[0][1]
+        if i == len(air):
+            return air[-1][1]
+        (t1, v1), (t2, v2) = air[i - 1], air[i]
+        return v1 + (v2 - v1) * (ts - t1) / (t2 - t1) if t2 > t1 else v2
 
 
 def running_median(points: Sequence[Point], n: int = MEDIAN_OF) -> list[Point]:
@@ -93,21 +99,21 @@ def crossing(ys: Sequence[Point], fraction: float) -> float | None:
     return None
 
 
-def fractions(pulp: Sequence[Point], air: Sequence[Point], t0: float) -> list[Point]:
+def fractions(pulp: Sequence[Point], air: Air, t0: float) -> list[Point]:
     """Y at each pulp reading; none while the air is not yet `MIN_FIELD_HEAT` below T0 (the fan not on yet)."""
     out = []
     for t, v in pulp:
-        ta = air_at(air, t)
+        ta = air.at(t)
         if t0 - ta >= MIN_FIELD_HEAT:
             out.append((t, (v - ta) / (t0 - ta)))
     return out
 
 
-def fit_newton(pulp: Sequence[Point], air: Sequence[Point]) -> tuple[float, float, float, float]:
+def fit_newton(pulp: Sequence[Point], air: Air) -> tuple[float, float, float, float]:
     """(k per second, c, r², integral now) of T = c - k * integral(T - Ta) dt over the pulp readings."""
     xs, integral = [0.0], 0.0
     for (t1, v1), (t2, v2) in itertools.pairwise(pulp):
-        integral += ((v1 - air_at(air, t1)) + (v2 - air_at(air, t2))) / 2 * (t2 - t1)
+        integral += ((v1 - air.at(t1)) + (v2 - air.at(t2))) / 2 * (t2 - t1)
         xs.append(integral)
     ys = [v for _, v in pulp]
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
@@ -126,29 +132,30 @@ def fit_newton(pulp: Sequence[Point], air: Sequence[Point]) -> tuple[float, floa
 def figures(pulp: Sequence[Point], air: Sequence[Point], start: float, now: float) -> CoolingFigures:
     """The run's figures from its pulp and supply-air readings (good ones, oldest first) since `start`."""
     pulp = [p for p in pulp if start <= p[0] <= now]
-    air = [a for a in air if a[0] <= now]
-    if not pulp or not air:
+    air_points = [a for a in air if a[0] <= now]
+    if not pulp or not air_points:
         return CoolingFigures("waiting", "no pulp reading yet" if not pulp else "no supply-air reading yet",
                               start, now, points=len(pulp))
     t0 = pulp[0][1]
     smooth = running_median(pulp)
-    ta_now = air_at(air, now)
+    air_now = Air(air_points)
+    ta_now = air_now.at(now)
     f = CoolingFigures("not_enough_data", None, start, now, initial_c=t0, air_c=ta_now, pulp_c=smooth[-1][1],
                        points=len(pulp))
     if t0 - ta_now < MIN_FIELD_HEAT:
         return replace(f, state="no_field_heat", reason=f"pulp {t0:.1f} °C is within {MIN_FIELD_HEAT:g} °C of the air")
-    ys = fractions(smooth, air, t0)
+    ys = fractions(smooth, air_now, t0)
     half, seven = crossing(ys, HALF), crossing(ys, SEVEN_EIGHTHS)
     f = replace(f, y=ys[-1][1] if ys else None, half_s=None if half is None else half - start,
                 seven_eighths_s=None if seven is None else seven - start)
     if seven is not None:
-        fit = _fit(pulp, air, t0, ta_now, start) if len(pulp) >= MIN_POINTS else {}
+        fit = _fit(pulp, air_now, t0, ta_now, start) if len(pulp) >= MIN_POINTS else {}
         fit |= {"predicted_half_s": f.half_s, "predicted_seven_eighths_s": f.seven_eighths_s}
         return replace(f, state="done", **fit)
     why = _not_enough(pulp, ys[-1][1] if ys else 1.0)
     if why is not None:
         return replace(f, reason=why)
-    fit = _fit(pulp, air, t0, ta_now, start)
+    fit = _fit(pulp, air_now, t0, ta_now, start)
     if fit["k_per_h"] <= 0 or fit["r2"] < MIN_R2:
         return replace(f, reason=f"the curve does not follow Newton's law yet (r² {fit['r2']:.2f})",
                        k_per_h=fit["k_per_h"], r2=fit["r2"])
@@ -167,7 +174,7 @@ def _not_enough(pulp: Sequence[Point], y_now: float) -> str | None:
     return None
 
 
-def _fit(pulp: Sequence[Point], air: Sequence[Point], t0: float, ta_now: float, start: float) -> dict[str, Any]:
+def _fit(pulp: Sequence[Point], air: Air, t0: float, ta_now: float, start: float) -> dict[str, Any]:
     """Fitted k, r², the half-cooling time ln 2 / k and the predicted times (from the start)."""
     k, c, r2, integral = fit_newton(pulp, air)
     out: dict[str, Any] = {"k_per_h": k * 3600, "r2": r2}
