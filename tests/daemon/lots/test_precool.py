@@ -147,3 +147,18 @@ def test_the_least_cooled_of_two_probes_counts_and_a_late_finish_stays_too_slow(
     done = lots.precool.view(run.id, T0 + 170 * 60)["figures"]
     assert done["probe"] == "pulp2" and done["seven_eighths_s"] == pytest.approx(9000, abs=120)
     assert done["too_slow"] is True  # the record keeps that it was late
+
+
+def test_the_rooms_compliance_report_lists_its_runs_with_their_figures(lots: Lots) -> None:
+    from daemon.reports.compliance import compliance, to_html
+
+    lots.check_in("SB-006", "strawberry", "pre", T0, ZHANG)
+    cooling(lots.journal, 20 * 60, 70)
+    lots.precool.evaluate(T0 + 70 * 60)  # 7/8 at 60 min: the run ends with its figures
+    rep = compliance(lots.journal, lots.cfg, "pre", T0 - 3600, T0 + 86400, T0 + 86400)
+    (run,) = rep.json()["precooling"]
+    assert run["lot"] == "SB-006" and run["end_reason"] == "seven_eighths"
+    assert run["figures"]["seven_eighths_s"] == pytest.approx(3600, abs=120)
+    page = to_html(rep, "zh-CN")
+    assert 'id="precool"' in page and "在目标之内" in page and "SB-006" in page
+    assert compliance(lots.journal, lots.cfg, "pre", T0 + 3600, T0 + 86400, T0 + 86400).precooling == []
