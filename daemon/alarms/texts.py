@@ -26,6 +26,7 @@ TEXT_KEY = {
     "box_health": "alert.box_health",
     "battery_low": "alert.battery_low",
     "controller_alarm": "alert.controller_alarm",
+    "precool_slow": "alert.precool_slow",
 }
 
 

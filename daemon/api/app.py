@@ -21,6 +21,7 @@ from daemon.api import (
     pages,
     pages_app,
     period_stats,
+    precool,
     reports,
     settings,
     zones,
@@ -38,6 +39,7 @@ def create_app(d: Services) -> FastAPI:
     app.include_router(history.router(d))
     app.include_router(period_stats.router(d))
     app.include_router(lots.router(d, tokens))
+    app.include_router(precool.router(d, tokens))
     app.include_router(metrics.router(d))
     app.include_router(settings.router(d, tokens))
     app.include_router(health.router(d))

@@ -247,6 +247,7 @@ def _body(rec: dict[str, Any], lang: str, site: str, tz: zoneinfo.ZoneInfo) -> s
                        f'<td>{num(x["minutes"], 0)} {t("report.minutes")}</td><td>{num(x["peak"])} °C</td>'
                        f'<td>{state}</td></tr>')
         out.append("</table>")
+    out += _precooling(rec.get("precooling", []), lang, when)
     out.append(f'<h2>{t("trace.shelf_life")}</h2>')
     sl = rec["shelf_life"]
     if sl:
@@ -256,3 +257,35 @@ def _body(rec: dict[str, Any], lang: str, site: str, tz: zoneinfo.ZoneInfo) -> s
     else:
         out.append(f'<p id="shelf">{t("trace.shelf_unknown")}</p>')
     return "".join(out)
+
+
+def _precooling(runs: list[dict[str, Any]], lang: str, when: Any) -> list[str]:
+    """The lot's precooling runs: where the field heat went, how fast, against the product's target."""
+    if not runs:
+        return []
+    t = functools.partial(_text, lang)
+
+    def dur(sec: float | None, predicted: float | None = None) -> str:
+        if sec is not None:
+            return f"{sec / 60:.0f} min" if sec < 5400 else f"{sec / 3600:.1f} h"
+        if predicted is not None:
+            return t("precool.predicted", time=dur(predicted))
+        return t("precool.not_reached")
+
+    out = [f'<h2>{t("precool.title")}</h2><table id="precool"><tr><th>{t("precool.started")}</th>'
+           f'<th>{t("precool.initial")} / {t("precool.air")}</th><th>{t("precool.half")}</th>'
+           f'<th>{t("precool.seven_eighths")}</th><th>{t("precool.target")}</th><th></th></tr>']
+    for r in runs:
+        f = r["figures"] or {}
+        temps = " / ".join("–" if f.get(k) is None else f"{f[k]:.1f} °C" for k in ("initial_c", "air_c"))
+        target = r["target_s"]
+        verdict = (t("precool.no_target") if target is None else
+                   f'<span class="bad">{t("precool.too_slow")}</span>' if f.get("too_slow") else
+                   f'<span class="ok">{t("precool.in_time")}</span>' if f.get("seven_eighths_s") is not None else
+                   t(f'precool.state_{f.get("state", "waiting")}'))
+        out.append(f'<tr><td>{when(r["started"])}</td><td>{temps}</td>'
+                   f'<td>{dur(f.get("half_s"), f.get("predicted_half_s"))}</td>'
+                   f'<td>{dur(f.get("seven_eighths_s"), f.get("predicted_seven_eighths_s"))}</td>'
+                   f'<td>{"–" if target is None else dur(target)}</td><td>{verdict}</td></tr>')
+    out.append(f'</table><p class="note">{t("precool.note")}</p>')
+    return out

@@ -21,7 +21,8 @@ def router(d: Services) -> APIRouter:
     async def messages(lang: str) -> dict[str, str]:
         if lang not in LANGS:
             raise HTTPException(404, f"unknown language {lang!r}; known: {', '.join(LANGS)}")
-        return {k: v for k, v in catalog(lang).items() if k.split(".")[0] in ("page", "state", "kind", "action", "app")}
+        return {k: v for k, v in catalog(lang).items()
+                if k.split(".")[0] in ("page", "state", "kind", "action", "app", "precool")}
 
     @r.get("/", response_class=HTMLResponse)
     async def index() -> HTMLResponse:

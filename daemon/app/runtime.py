@@ -21,6 +21,7 @@ from daemon.config.schema import AppConfig
 from daemon.forwarding.forwarder import Forwarder, catch_up, stop_all
 from daemon.ingest.live import LiveView
 from daemon.ingest.pipeline import Pipeline
+from daemon.lots.precool import Precooling
 from daemon.ports.clock import Clock
 from daemon.ports.model import Reading
 from daemon.ports.notify import Incoming, Notifier, NotifierContext
@@ -36,6 +37,7 @@ from daemon.storage.retention import Retention
 from daemon.storage.rollups import Roller
 
 log = logging.getLogger("coldchain")
+PRECOOL_EVERY = 60.0  # seconds between two evaluations of the open precooling runs
 RAN_WELL = 300.0  # seconds a crashed driver must have run before its restart backoff starts over
 
 
@@ -116,6 +118,7 @@ class Daemon:
                                    rollup_retention=cfg.storage.rollup_retention,
                                    cursors=[f.cursor_name for f in self.forwarders])
         self.roller = Roller(self.journal, self.stats, interval=cfg.storage.roll_interval)
+        self.precool = Precooling(self.journal, cfg)  # precooling runs: figures, end at 7/8, the too-slow alarm
         # tasks
         self._rules_lock = asyncio.Lock()
         self._restart_sleep: Callable[[float], Coroutine[Any, Any, None]] = asyncio.sleep  # tests make it instant
@@ -273,6 +276,18 @@ class Daemon:
                 await self.pipeline.after_commit(events)
             await self.clock.sleep(60)
 
+    async def _precooling(self) -> None:
+        """Every minute (only with a precooling room): each open run's figures from the journal; a run too slow for
+        its target raises its alarm, one that reached 7/8 ends and clears it, in the order of the other alarms."""
+        while True:
+            await self.precool_once()
+            await self.clock.sleep(PRECOOL_EVERY)
+
+    async def precool_once(self) -> None:
+        events = await self._in_thread(self.precool.evaluate, self.clock.now())
+        if events:
+            await self.pipeline.after_commit(events)
+
     async def _watchdog(self, period: float) -> None:
         """Pet systemd's watchdog only while the loop runs and the journal accepts writes (readings held back by
         the disk reserve do not count: a restart would not free the disk, and would pause the SMS)."""
@@ -343,6 +358,8 @@ class Daemon:
         self._spawn(self._keep_running("outbox dispatcher", self.dispatcher.run), "dispatcher")
         self._spawn(self._keep_running("alarm ticker", self._ticker), "ticker")
         self._spawn(self._keep_running("box-health check", self._box_health), "box-health")
+        if any(z.precool for z in self.cfg.zones):
+            self._spawn(self._keep_running("precooling runs", self._precooling), "precooling")
         for d in self.drivers:
             self._spawn(self._supervise(d), d.source)
         for f in self.forwarders:

@@ -91,3 +91,46 @@ def commodity_rules(path: Path | None = None) -> dict[str, dict[str, object]]:
     p = path or default_catalog_path().parent / "commodity_rules.yaml"
     data = yaml.safe_load(p.read_text(encoding="utf-8")) if p.is_file() else {}
     return data or {}
+
+
+@dataclass(frozen=True, slots=True)
+class PrecoolTarget:
+    """How fast a commodity's precooling should go (a row of config/precooling.csv), with its source."""
+
+    key: str
+    method: str  # forced_air, hydro, vacuum, room: the cooling the target assumes
+    half_h: float | None
+    seven_eighths_h: float
+    source: str
+
+    @property
+    def unverified(self) -> bool:
+        s = self.source.upper()
+        return "UNVERIFIED" in s or "UNCERTAIN" in s
+
+
+def parse_precool_targets(path: Path, catalog: dict[str, Commodity]) -> dict[str, PrecoolTarget]:
+    """Read the precooling targets; raises ValueError naming the file, line and key of a bad row."""
+    out: dict[str, PrecoolTarget] = {}
+    with path.open(encoding="utf-8", newline="") as fh:
+        for line, row in enumerate(csv.DictReader(fh), start=2):
+            where = f"{path}:{line}: {row.get('key')!r}"
+            try:
+                t = PrecoolTarget(row["key"].strip(), row["method"].strip(), _num(row["half_cooling_target_h"]),
+                                  float(row["seven_eighths_target_h"]), row["source"].strip())
+            except (KeyError, ValueError, AttributeError) as exc:
+                raise ValueError(f"{where}: {exc}") from exc
+            if t.key not in catalog:
+                raise ValueError(f"{where}: not a commodity of the catalog")
+            if t.seven_eighths_h <= 0 or not t.source:
+                raise ValueError(f"{where}: seven_eighths_target_h must be > 0 and the source given")
+            out[t.key] = t
+    return out
+
+
+@functools.cache
+def precool_targets(path: Path | None = None) -> dict[str, PrecoolTarget]:
+    """Precooling targets by commodity key (config/precooling.csv beside the catalog); commodities without a row
+    have no target, and a run of them is measured but never called too slow."""
+    p = path or default_catalog_path().parent / "precooling.csv"
+    return parse_precool_targets(p, load_catalog()) if p.is_file() else {}

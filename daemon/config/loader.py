@@ -194,7 +194,9 @@ def _cross_checks(
                 f"unknown commodity {z.commodity!r}{suggest(z.commodity, catalog)}"
             )
         t = z.alarms.temperature
-        if z.commodity is None and t.high is None and t.low is None:
+        if z.precool is not None:
+            _precool_sensors(cfg, i, fname, lines, problems)
+        elif z.commodity is None and t.high is None and t.low is None:
             problems.append(
                 f"{fname}:{lines.line(['zones', i])}: zones[{i}]: no commodity and no "
                 "alarms.temperature.high/low: this zone could never raise a temperature alarm"
@@ -217,6 +219,22 @@ def _cross_checks(
                 problems.append(
                     f"{fname}:{lines.line(loc)}: {key_path(loc)}: unknown notifier {n!r}{suggest(n, notifier_ids)}"
                 )
+
+
+def _precool_sensors(cfg: AppConfig, i: int, fname: str, lines: _Lines, problems: list[str]) -> None:
+    """A precooling room's pulp and air sensors are sensors of that room, and not both."""
+    z = cfg.zones[i]
+    assert z.precool is not None
+    own = [s.id for s in cfg.sensors_of(z.id)]
+    for role in ("pulp", "supply_air"):
+        for j, sid in enumerate(getattr(z.precool, role)):
+            if sid not in own:
+                loc: list[int | str] = ["zones", i, "precool", role, j]
+                problems.append(f"{fname}:{lines.line(loc)}: {key_path(loc)}: {sid!r} is not a sensor of zone "
+                                f"{z.id!r}{suggest(sid, own)}")
+    for sid in set(z.precool.pulp) & set(z.precool.supply_air):
+        loc = ["zones", i, "precool"]
+        problems.append(f"{fname}:{lines.line(loc)}: {key_path(loc)}: {sid!r} cannot be both pulp and supply_air")
 
 
 def _driver_groups(cfg: AppConfig, registry: Registry, fname: str, lines: _Lines, problems: list[str]) -> None:

@@ -158,12 +158,26 @@ class ZoneAlarms(_Strict):
     bands: list[BandRule] | None = Field(None, description="default: the commodity's bands (commodity_rules.yaml)")
 
 
+class PrecoolConfig(_Strict):
+    """A precooling room (预冷): which of its sensors are pulp probes and which measure the cooling air.
+
+    Runs, their figures and the too-slow alarm: docs/precooling.md."""
+
+    pulp: list[str] = Field(min_length=1, description="sensor ids of the pulp probes pushed into the produce")
+    supply_air: list[str] = Field(min_length=1, description="sensor ids in the cooling (supply) air stream")
+    start_on_check_in: bool = Field(True, description="a lot checked into this room starts a run (if none is open)")
+    seven_eighths_target: Duration | None = Field(
+        None, gt=0, description="7/8 cooling within this long, else an alarm; default: the commodity's "
+        "(config/precooling.csv); none there and none here: measured, never called too slow")
+
+
 class ZoneConfig(_Strict):
     id: str = Field(pattern=SENSOR_ID)
     name: str
     name_en: str | None = None
     commodity: str | None = None
     alarms: ZoneAlarms = Field(default_factory=ZoneAlarms)
+    precool: PrecoolConfig | None = Field(None, description="this room precools produce: docs/precooling.md")
 
     def display_name(self, lang: str) -> str:
         return self.name_en if (self.name_en and not lang.startswith("zh")) else self.name

@@ -24,6 +24,7 @@ from daemon.alarms.rules import zone_limits
 from daemon.config.catalog import Commodity, load_catalog
 from daemon.config.schema import AppConfig, ZoneConfig
 from daemon.lots.excursions import LotExcursion, lot_excursions
+from daemon.lots.precool import Precooling, public_run
 from daemon.lots.shelflife import estimate
 from daemon.reports.compliance import zone_stats
 from daemon.reports.excursions import excursions
@@ -83,6 +84,7 @@ class Lots:
     def __init__(self, journal: Journal, cfg: AppConfig) -> None:
         self.journal = journal
         self.cfg = cfg
+        self.precool = Precooling(journal, cfg)
 
     def _zone(self, zone: str) -> ZoneConfig:
         try:
@@ -105,31 +107,39 @@ class Lots:
             when = _happened(at, now, None)
             lots.insert(tx, code, commodity, quantity, unit, origin, when, who.name)
             lots.start_stay(tx, code, zone, when, who.name)
+            run = self.precool.arrived(tx, zone, code, commodity, when, who.name)
             self._audit(tx, now, who, "lot.check_in", code, {"zone": zone, "commodity": commodity, "quantity": quantity,
-                                                             "unit": unit, "origin": origin, **_when(when, now)})
+                                                             "unit": unit, "origin": origin, **_when(when, now),
+                                                             **({"precool_run": run} if run else {})})
         return self.get(code)
 
     def move(self, code: str, zone: str, now: float, who: Who, *, at: float | None = None) -> dict[str, Any]:
         """The lot goes to another room (at `at`, if earlier): its stay there starts when the last one ends."""
         self._zone(zone)
         lots = self.journal.lots
+        final = self.precool.final_for_lot(code, min(at, now) if at is not None else now)
         with self.journal.transaction() as tx:
             stay = self._require_open(tx, code)
             if stay[1] == zone:
                 raise LotConflict(f"lot {code} is already in {zone}")
             when = _happened(at, now, lots.open_stay_start(tx, code))
             lots.end_stay(tx, stay[0], when, who.name)
+            self.precool.lot_left(tx, code, when, who.name, final)
             lots.start_stay(tx, code, zone, when, who.name)
-            self._audit(tx, now, who, "lot.move", code, {"from": stay[1], "to": zone, **_when(when, now)})
+            run = self.precool.arrived(tx, zone, code, lots.commodity(tx, code) or "", when, who.name)
+            self._audit(tx, now, who, "lot.move", code, {"from": stay[1], "to": zone, **_when(when, now),
+                                                         **({"precool_run": run} if run else {})})
         return self.get(code)
 
     def check_out(self, code: str, now: float, who: Who, *, at: float | None = None) -> dict[str, Any]:
         """The lot leaves the center (at `at`, if earlier); its record is closed."""
         lots = self.journal.lots
+        final = self.precool.final_for_lot(code, min(at, now) if at is not None else now)
         with self.journal.transaction() as tx:
             stay = self._require_open(tx, code)
             when = _happened(at, now, lots.open_stay_start(tx, code))
             lots.end_stay(tx, stay[0], when, who.name)
+            self.precool.lot_left(tx, code, when, who.name, final)
             lots.check_out(tx, code, when)
             self._audit(tx, now, who, "lot.check_out", code, {"zone": stay[1], **_when(when, now)})
         return self.get(code)
@@ -208,6 +218,7 @@ class Lots:
             "temperature": _summary_json(total) if total else None,
             "excursions": [e.json() for e in exc_all],
             "shelf_life": shelf.json() if shelf else None,
+            "precooling": self.precool.lot_runs(code, now),
             "as_of": now,
         }
 
@@ -246,6 +257,7 @@ def public_record(rec: dict[str, Any]) -> dict[str, Any]:
         "quantity": rec["quantity"], "unit": rec["unit"], "origin": rec["origin"], "created": rec["created"],
         "checked_out": rec["checked_out"], "hours": rec["hours"], "limits": rec["limits"],
         "temperature": rec["temperature"], "shelf_life": rec["shelf_life"], "as_of": rec["as_of"],
+        "precooling": [public_run(r) for r in rec.get("precooling", [])],
         "stays": [{k: s[k] for k in ("zone_name", "zone_name_en", "start", "end", "hours", "limits", "temperature")}
                   for s in rec["stays"]],
         "excursions": [{**{k: e[k] for k in PUBLIC_EXCURSION}, "minutes": round(e["minutes"], 1),

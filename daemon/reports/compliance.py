@@ -162,6 +162,9 @@ class Report:
     gaps: list[Gap] = field(default_factory=list)
     replayed: int = 0
     """Readings in the period whose time is when a broker replayed them, not when they were measured."""
+    precooling: list[dict[str, Any]] = field(default_factory=list)
+    """Precooling runs that started in the period (a precooling room), oldest first, with their figures at their end
+    (None while a run is still open: docs/precooling.md)."""
 
     def local(self, ts: float | None) -> str:
         if ts is None:
@@ -196,6 +199,7 @@ class Report:
             "gaps": [{"sensor": g.sensor, "start": g.start, "end": g.end, "minutes": round(g.minutes, 1),
                       "start_local": self.local(g.start), "end_local": self.local(g.end)} for g in self.gaps],
             "replayed_readings": self.replayed,
+            "precooling": self.precooling,
         }
 
 
@@ -221,12 +225,21 @@ def compliance(journal: Journal, cfg: AppConfig, zone: str, start: float, end: f
                             offset_s=offset)
     product = [e for e in exc if e.product]
     floor = cfg.reports.min_completeness
-    return Report(cfg.site.id, cfg.site.name, zone, z.name, z.name_en or z.name, com, cfg.site.timezone, period,
+    report = Report(cfg.site.id, cfg.site.name, zone, z.name, z.name_en or z.name, com, cfg.site.timezone, period,
                   start, end, now, temp, hum, product, [e for e in exc if not e.product], chart,
                   verdict(temp.zone if temp else None, len(product), floor), floor,
                   gaps(temp.tracks, start, end) if temp else [],
                   sum(len(journal.readings.replayed_times(sid, start, end)) for sid in
                       journal.readings.series_ids(zone=zone)))
+    report.precooling = precool_runs(journal, zone, start, end)
+    return report
+
+
+def precool_runs(journal: Journal, zone: str, start: float, end: float) -> list[dict[str, Any]]:
+    """The room's precooling runs that started in [start, end), oldest first, as stored (figures of ended runs)."""
+    runs = [r for r in journal.precool.find(zone=zone, limit=10_000) if start <= r.started < end]
+    return [{"id": r.id, "lot": r.lot, "commodity": r.commodity, "started": r.started, "ended": r.ended,
+             "end_reason": r.end_reason, "target_s": r.target_s, "figures": r.figures} for r in reversed(runs)]
 
 
 # ---------------------------------------------------------------- CSV
@@ -408,8 +421,32 @@ def to_html(r: Report, lang: str = "zh-CN") -> str:
         out.append(f'<p class="note" id="replayed">{t("report.replayed", n=r.replayed)}</p>')
     out += _html_quantities(r, lang, t)
     out += _html_alarms(r, t, lang)
+    out += _html_precool(r, t)
     out.append(f'<p class="note">{t("report.method")}</p></body></html>')
     return "".join(out)
+
+
+def _html_precool(r: Report, t: Callable[..., str]) -> list[str]:
+    """The precooling runs of the period: half and 7/8 cooling times against the target (docs/precooling.md)."""
+    if not r.precooling:
+        return []
+
+    def dur(sec: float | None) -> str:
+        return "–" if sec is None else f"{sec / 60:.0f} min"
+
+    out = [f'<h2>{t("precool.title")}</h2><table id="precool"><tr><th>{t("precool.started")}</th><th>lot</th>'
+           f'<th>{t("precool.initial")} / {t("precool.air")}</th><th>{t("precool.half")}</th>'
+           f'<th>{t("precool.seven_eighths")}</th><th>{t("precool.target")}</th><th></th></tr>']
+    for run in r.precooling:
+        f = run["figures"] or {}
+        temps = " / ".join("–" if f.get(k) is None else f"{f[k]:.1f} °C" for k in ("initial_c", "air_c"))
+        verdict = ("" if run["figures"] is None else t("precool.too_slow") if f.get("too_slow") else
+                   t("precool.in_time") if f.get("seven_eighths_s") is not None else t(f'precool.state_{f["state"]}'))
+        out.append(f'<tr><td>{html.escape(r.local(run["started"]))}</td><td>{html.escape(run["lot"] or "–")}</td>'
+                   f'<td>{temps}</td><td>{dur(f.get("half_s"))}</td><td>{dur(f.get("seven_eighths_s"))}</td>'
+                   f'<td>{dur(run["target_s"])}</td><td>{verdict}</td></tr>')
+    out.append(f'</table><p class="note">{t("precool.note")}</p>')
+    return out
 
 
 def _html_quantities(r: Report, lang: str, t: Callable[..., str]) -> list[str]:

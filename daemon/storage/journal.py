@@ -8,7 +8,7 @@ per table group; callers use those (`journal.readings.append(...)`, `journal.ale
 - `alerts`    alarms and their audit entries (`alerts.py`)
 - `outbox`    messages out and replies in (`outbox.py`)
 - `mutes`     planned silences (`mutes.py`)
-- `lots`      lots and their stays (`lots.py`); `audit` who changed what (`audit.py`)
+- `lots`      lots and their stays (`lots.py`); `audit` who changed what (`audit.py`); `precool` runs (`precool.py`)
 - `receipts`  what drivers commit with their readings to know a redelivery after a kill (`receipts.py`)
 
 Rollups and retention (`rollups.py`, `retention.py`) work on the file as a whole. A write that spans
@@ -33,6 +33,7 @@ from daemon.storage.db import Database, Tx
 from daemon.storage.lots import LotStays
 from daemon.storage.mutes import Mutes
 from daemon.storage.outbox import Outbox
+from daemon.storage.precool import PrecoolRuns
 from daemon.storage.readings import Readings
 from daemon.storage.receipts import Receipts
 
@@ -51,6 +52,7 @@ class Journal:
         self.mutes = Mutes(self.db)
         self.lots = LotStays(self.db)
         self.audit = AuditLog(self.db)
+        self.precool = PrecoolRuns(self.db)
         self.receipts = Receipts(self.db)
 
     def use_clock(self, now: Callable[[], float]) -> None:

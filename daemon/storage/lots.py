@@ -63,6 +63,12 @@ class LotStays:
         return tx.execute("SELECT 1 FROM lots WHERE code = ?", (code,)).fetchone() is not None
 
     @staticmethod
+    def commodity(tx: Tx, code: str) -> str | None:
+        """The lot's commodity key, or None when there is no such lot."""
+        row = tx.execute("SELECT commodity FROM lots WHERE code = ?", (code,)).fetchone()
+        return None if row is None else str(row[0])
+
+    @staticmethod
     def open_stay(tx: Tx, code: str) -> tuple[int, str] | None:
         """(stay id, zone) of the lot's open stay, or None once checked out."""
         row = tx.execute("SELECT id, zone FROM lot_stays WHERE lot = ? AND end IS NULL", (code,)).fetchone()

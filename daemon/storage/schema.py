@@ -165,4 +165,15 @@ SCHEMA = [
         DELETE FROM readings_log WHERE id = OLD.id;
     END;
     """,
+    # version 10: precooling runs (预冷, daemon/lots/precool.py): one open run per precooling room at most, the lot it
+    # cools (if any), how it began and ended, the commodity's target, and the figures at its end (JSON)
+    """
+    CREATE TABLE precool_runs (
+        id INTEGER PRIMARY KEY, zone TEXT NOT NULL, lot TEXT REFERENCES lots(code), commodity TEXT,
+        started REAL NOT NULL, started_by TEXT NOT NULL, how TEXT NOT NULL, target_s REAL,
+        ended REAL, ended_by TEXT, end_reason TEXT, figures TEXT
+    );
+    CREATE UNIQUE INDEX precool_runs_open ON precool_runs (zone) WHERE ended IS NULL;
+    CREATE INDEX precool_runs_lot ON precool_runs (lot, started);
+    """,
 ]

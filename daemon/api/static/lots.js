@@ -81,10 +81,47 @@ async function refresh() {
       head.append(el("th", null, t(k)));
     }
     table.replaceChildren(head, ...data.lots.map(row));
+    await refreshRuns();
     document.getElementById("lots-error").textContent = "";
     if (!data.lots.length) table.append(el("tr", null, t("page.no_lots")));
   } catch (e) {
     document.getElementById("lots-error").textContent = String(e.message || e);
+  }
+}
+
+// Precooling runs (docs/precooling.md): open runs with their figures, start one in a room, stop one.
+const mins = (sec) => (sec === null || sec === undefined ? "–" : sec < 5400 ? `${Math.round(sec / 60)} min` : `${(sec / 3600).toFixed(1)} h`);
+
+function runRow(run) {
+  const f = run.figures || {};
+  const tr = el("tr");
+  tr.dataset.run = run.id;
+  const zoneName = (zones.find((z) => z.id === run.zone) || { name: run.zone }).name;
+  const half = f.half_s ?? f.predicted_half_s;
+  const seven = f.seven_eighths_s ?? f.predicted_seven_eighths_s;
+  const state = f.too_slow ? t("page.precool_too_slow") : t(`precool.state_${f.state || "waiting"}`);
+  const stop = el("button", null, t("page.precool_stop"));
+  stop.dataset.stop = run.id;
+  stop.onclick = () => act(() => call("POST", `/api/v1/precool/${run.id}/stop`));
+  const cells = [zoneName, run.lot || "–", time(run.started), f.y === null || f.y === undefined ? "–" : f.y.toFixed(2),
+    mins(half), mins(seven), mins(run.target_s), state + (f.reason ? ` (${f.reason})` : "")];
+  for (const c of cells) tr.append(el("td", c === state ? (f.too_slow ? "bad" : null) : null, c));
+  const td = el("td", "actions");
+  td.append(stop);
+  tr.append(td);
+  return tr;
+}
+
+async function refreshRuns() {
+  const table = document.getElementById("precool-runs");
+  try {
+    const data = await call("GET", "/api/v1/precool?open_only=true");
+    const head = el("tr");
+    for (const k of ["page.lot_zone", "page.lot_code", "precool.started", "page.precool_y", "precool.half",
+      "precool.seven_eighths", "precool.target", "page.precool_state"]) head.append(el("th", null, t(k)));
+    table.replaceChildren(head, ...data.runs.map(runRow));
+  } catch (e) {
+    document.getElementById("precool-error").textContent = String(e.message || e);
   }
 }
 
@@ -127,6 +164,26 @@ async function init() {
       });
       form.code.value = "";
       form.at.value = "";
+      await refresh();
+    } catch (e) {
+      err.textContent = String(e.message || e);
+    }
+  });
+  const pre = document.getElementById("precool-start");
+  for (const z of zones) {
+    const o = el("option", null, z.name);
+    o.value = z.id;
+    pre.zone.append(o);
+  }
+  pre.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const err = document.getElementById("precool-error");
+    err.textContent = "";
+    try {
+      await call("POST", "/api/v1/precool", { zone: pre.zone.value, lot: pre.lot.value.trim() || null,
+        at: pre.at.value || null });
+      pre.lot.value = "";
+      pre.at.value = "";
       await refresh();
     } catch (e) {
       err.textContent = String(e.message || e);
