@@ -13,7 +13,7 @@ from daemon.ports.tls import TlsConfig
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class MqttConfig(_Strict):
