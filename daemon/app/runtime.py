@@ -15,7 +15,7 @@ from typing import Any
 from daemon.alarms.dispatcher import Dispatcher
 from daemon.alarms.lifecycle import AlertManager
 from daemon.alarms.rules import RuleEvent, Rules
-from daemon.app import heap, plugins
+from daemon.app import plugins
 from daemon.app.systemd import notify, watchdog_interval
 from daemon.config.schema import AppConfig
 from daemon.forwarding.forwarder import Forwarder, catch_up, stop_all
@@ -355,7 +355,6 @@ class Daemon:
             await self._start_api()
         if (period := watchdog_interval()) is not None:
             self._spawn(self._watchdog(period), "watchdog")
-        heap.release()  # start-up's garbage (config parse, validators built) back to the kernel
         notify("READY=1\nSTATUS=monitoring " + f"{len(self.cfg.sensors)} sensors")
         log.info("coldchain running: site %s, %d sensors, %d zones, journal %s", self.cfg.site.id,
                  len(self.cfg.sensors), len(self.cfg.zones), self.journal.path)

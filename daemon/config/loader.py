@@ -53,8 +53,7 @@ class _Lines:
         for part in loc:
             child = None
             if isinstance(node, yaml.MappingNode) and isinstance(part, str):
-                # the last one: the value YAML keeps, also where a `<<` merge (flattened first) was overridden
-                for k, v in reversed(node.value):
+                for k, v in node.value:
                     if k.value == part:
                         line, child = k.start_mark.line + 1, v
                         break
@@ -247,32 +246,11 @@ def _driver_groups(cfg: AppConfig, registry: Registry, fname: str, lines: _Lines
             )
 
 
-def _read_yaml(text: str) -> tuple[yaml.Node | None, Any, list[tuple[int, str]]]:
-    """The YAML tree (for line numbers), its data and its keys written twice, from ONE parse.
-
-    Parsing twice (compose, then safe_load) with the pure-Python loader left ~1-2 MB of RSS behind for a
-    200-sensor file (issue 13: freed nodes fragment the heap); libyaml's loader allocates far less. On an
-    error the pure-Python loader parses again, so the message and its position stay what they were (libyaml
-    counts a ReaderError's position in bytes, not characters)."""
-    fast = getattr(yaml, "CSafeLoader", None)
-    for kind in ((fast, yaml.SafeLoader) if fast is not None else (yaml.SafeLoader,)):
-        loader = kind(text)
-        try:
-            root = loader.get_single_node()
-            dups = _Lines(root).duplicates()  # before constructing: it flattens `<<` merge keys in place
-            return root, (loader.construct_document(root) if root is not None else None), dups
-        except yaml.YAMLError:
-            if kind is yaml.SafeLoader:
-                raise
-        finally:
-            loader.dispose()
-    raise AssertionError("unreachable: the pure-Python loader raises or returns")
-
-
 def parse_config(text: str, registry: Registry, fname: str = "config.yaml", base_dir: Path | None = None) -> AppConfig:
     """Validate config text; raises ConfigError listing every problem as `file:line: key: message`."""
     try:
-        root, raw, dups = _read_yaml(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        raw = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
@@ -284,7 +262,7 @@ def parse_config(text: str, registry: Registry, fname: str = "config.yaml", base
     lines = _Lines(root)
     if not isinstance(raw, dict):
         raise ConfigError([f"{fname}:1: the file must be a mapping with keys site, sensors, zones ..."])
-    problems = [f"{fname}:{ln}: {path}: key written twice" for ln, path in dups]
+    problems = [f"{fname}:{ln}: {path}: key written twice" for ln, path in lines.duplicates()]
     core = dict(raw)
     core["sensors"] = _validate_entries(raw.get("sensors"), "sensors", registry.sensors, fname, lines, problems)
     core["sinks"] = _validate_entries(raw.get("sinks"), "sinks", registry.sinks, fname, lines, problems)

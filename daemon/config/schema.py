@@ -27,9 +27,7 @@ Lang = Literal["zh-CN", "en"]
 
 
 class _Strict(BaseModel):
-    # defer_build: a model's validator is built on its first use, not at import. AppConfig's validator holds its
-    # own copy of every nested model's, so building each one at import as well cost ~2 MB of RSS (issue 13).
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class SiteConfig(_Strict):

@@ -13,7 +13,7 @@ from daemon.ports.tls import TlsConfig
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class MqttConfig(_Strict):

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class NotifierBase(BaseModel):
     """Options every notifier has."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
     type: str
 

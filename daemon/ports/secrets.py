@@ -30,7 +30,7 @@ class SecretRef(BaseModel):
     A relative `file` is relative to the config file's folder (`parse_config` makes it absolute), not to the
     directory the daemon was started from: systemd starts it in `/`."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
     file: Path | None = Field(None, description="a file holding only the secret (mode 0600)")
     env: str | None = Field(None, description="an environment variable holding the secret")
     value: SecretStr | None = Field(None, description="the secret itself: only for trials")

@@ -39,7 +39,7 @@ class JournalReader(Protocol):
 class SinkBase(BaseModel):
     """Options every sink has."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$", description="names the sink's cursor")
     type: str
     batch_size: int = Field(default=5000, ge=1, le=100_000)

@@ -30,7 +30,7 @@ SENSOR_ID = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
 class PhysicalRange(BaseModel):
     """What the sensor can physically measure; values outside are faults, not readings."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
     min: float
     max: float
 
@@ -38,7 +38,7 @@ class PhysicalRange(BaseModel):
 class Instrument(BaseModel):
     """What a reviewer checks about the measuring instrument (EN 12830, GB/T 31605): printed on the report."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     model: str | None = Field(None, description="maker and model, e.g. Testo 184 T3")
     serial: str | None = None
@@ -51,7 +51,7 @@ class Instrument(BaseModel):
 class SensorBase(BaseModel):
     """Options every sensor has, whatever its driver."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     id: str = Field(pattern=SENSOR_ID, description="unique sensor id, used in alarms and InfluxDB tags")
     zone: str = Field(description="id of the zone (cold room) this sensor measures")

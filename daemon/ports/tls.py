@@ -12,7 +12,7 @@ class TlsConfig(BaseModel):
     """Certificate checks and an optional client certificate. For MQTT a `tls:` section turns TLS on; for
     InfluxDB an https:// URL does, and the section only tunes the checks."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     verify: bool = Field(True, description="check the server certificate; false only for a lab")
     insecure: bool = Field(False, description="check the certificate but not the host name in it (a lab broker)")

@@ -36,7 +36,7 @@ def _check_tz(value: str | None) -> str | None:
 class ValuePath(BaseModel):
     """Where one quantity sits in a JSON payload (`json`/`homeassistant` formats)."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     path: str = Field(description="dotted path, list items as [n]: 'data.sensors[0].temp'; '' = the whole payload")
     unit: str | None = Field(default=None, description="unit of this value; default: the sensor's `unit`")
@@ -46,7 +46,7 @@ class ValuePath(BaseModel):
 class TimestampPath(BaseModel):
     """Where the device's own time sits in a JSON payload, and how it is written."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     path: str = Field(description="dotted path to the time value")
     format: str = Field(
@@ -70,7 +70,7 @@ class TimestampPath(BaseModel):
 class MqttSensorConfig(SensorBase):
     """A sensor whose readings arrive on the broker in `mqtt:`; `format` picks the payload parser."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)
+    model_config = ConfigDict(extra="forbid")
 
     type: Literal["mqtt"]
     format: str = Field(

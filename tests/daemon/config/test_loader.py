@@ -112,14 +112,14 @@ def test_control_character_is_a_syntax_error_with_line() -> None:
 
 
 def test_control_character_after_chinese_lines_names_its_own_line() -> None:
-    # libyaml (the fast loader) counts this position in bytes: 3 per Chinese character would move the line
+    # a guard for a faster loader: libyaml counts this position in bytes (3 per Chinese character), PyYAML in characters
     text = MINIMAL + "contacts_note: 冷库冷库冷库冷库冷库冷库冷库冷库\nextra:\n  x: \x1f\n"
     line = next(i for i, ln in enumerate(text.splitlines(), 1) if "\x1f" in ln)
     assert problems(text) == [f"config.yaml:{line}: YAML syntax error: control character U+001F is not allowed"]
 
 
 def test_merge_key_override_is_reported_on_its_own_line() -> None:
-    # one parse builds both the data and the line map; `<<` merges are flattened in place by then
+    # a guard for parsing once: constructing the data flattens `<<` merges in the line map's tree in place
     text = MINIMAL.replace("  - {id: s1, zone: z1, type: simulated, setpoint: 6.5}\n",
                            "  - &base {id: s1, zone: z1, type: simulated, setpoint: 6.5}\n"
                            "  - <<: *base\n"
