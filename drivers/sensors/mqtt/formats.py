@@ -9,6 +9,7 @@ driver counts and logs once per topic and reason.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import re
@@ -103,10 +104,16 @@ def unit_of(quantity: str, temp_unit: str) -> str:
 _PATH_RX = re.compile(r"[^.\[\]]+|\[\d+\]")
 
 
+@functools.lru_cache(maxsize=1024)
+def _parts(path: str) -> tuple[str, ...]:
+    """A path's parts, split once: dig() runs for every value of every message."""
+    return tuple(_PATH_RX.findall(path))
+
+
 def dig(data: Any, path: str) -> tuple[bool, Any]:
     """(found, value) at a dotted path with [n] list items; '' is the whole document."""
     cur = data
-    for part in _PATH_RX.findall(path):
+    for part in _parts(path):
         if part.startswith("["):
             idx = int(part[1:-1])
             if not isinstance(cur, list) or idx >= len(cur):
@@ -312,10 +319,27 @@ def parse_esphome(topic: str, payload: bytes, cfg: MqttSensorConfig, state: Devi
 # --------------------------------------------------------------------------- json / homeassistant
 
 
+@dataclass(frozen=True, slots=True)
+class JsonPlan:
+    """What parse_json derives from a sensor's config alone, once (`MqttSensorConfig.json_plan`), not per message."""
+
+    whole: bool  # a quantity is mapped to the path '' (the whole payload)
+    explicit: bool  # quantities or values were configured: a missing one is a fault, not silence
+    units: tuple[tuple[str, str], ...]  # (quantity, unit) in the order they are reported
+
+
+def json_plan(cfg: MqttSensorConfig) -> JsonPlan:
+    paths = cfg.value_paths
+    qs = list(cfg.quantities) if cfg.quantities is not None else list(paths)
+    return JsonPlan(whole=any(vp.path == "" for vp in paths.values()),
+                    explicit=cfg.quantities is not None or bool(cfg.values),
+                    units=tuple((q, paths[q].unit or unit_of(q, cfg.unit or "C")) for q in qs))
+
+
 def parse_json(topic: str, payload: bytes, cfg: MqttSensorConfig, state: DeviceState) -> list[Sample]:
     """Any JSON mapped by config alone: a path per quantity, optional device time, a unit."""
-    paths = cfg.value_paths
-    whole = any(vp.path == "" for vp in paths.values())
+    paths, plan = cfg.value_paths, cfg.json_plan
+    whole = plan.whole
     try:
         data = load_json(payload)
     except BadPayload:
@@ -329,14 +353,12 @@ def parse_json(topic: str, payload: bytes, cfg: MqttSensorConfig, state: DeviceS
         found, raw = dig(data, cfg.timestamp.path)
         if found:
             ts = to_epoch(raw, cfg.timestamp.format, device_zone(cfg, state, cfg.timestamp))
-    explicit = cfg.quantities is not None or bool(cfg.values)
     out = []
-    for q in list(cfg.quantities) if cfg.quantities is not None else list(paths):
+    for q, unit in plan.units:
         vp = paths[q]
         found, raw = dig(data, vp.path)
-        unit = vp.unit or unit_of(q, cfg.unit or "C")
         if not found:
-            if explicit or q == "temperature":
+            if plan.explicit or q == "temperature":
                 out.append(missing(cfg.id, q, unit, topic, vp.path))
             continue
         s = value_sample(cfg.id, q, raw, unit, topic, ts, vp.path or "value")

@@ -5,12 +5,15 @@ from __future__ import annotations
 import functools
 import typing
 import zoneinfo
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from daemon.ports import payloads
 from daemon.ports.sources import SensorBase
+
+if TYPE_CHECKING:
+    from drivers.sensors.mqtt import formats
 
 Format = Literal["tasmota", "zigbee2mqtt", "shelly_gen1", "shelly_gen2", "esphome", "homeassistant", "json"]
 BUILTIN: tuple[str, ...] = typing.get_args(Format)
@@ -204,3 +207,9 @@ class MqttSensorConfig(SensorBase):
     def value_paths(self) -> dict[str, ValuePath]:
         raw = dict(self.values) or {"temperature": "temperature", "humidity": "humidity"}
         return {q: ValuePath(path=v) if isinstance(v, str) else v for q, v in raw.items()}
+
+    @functools.cached_property  # read for every message of a JSON format: its quantities and units, built once
+    def json_plan(self) -> formats.JsonPlan:
+        from drivers.sensors.mqtt import formats as fmt  # formats imports this module
+
+        return fmt.json_plan(self)
