@@ -21,9 +21,8 @@ from typing import Any
 
 from daemon.ports.model import Sample
 from daemon.ports.payloads import Message, PayloadError
-from drivers.sensors.mqtt.schema import MqttSensorConfig, TimestampPath
+from drivers.sensors.mqtt.schema import MqttSensorConfig, TimestampPath, unit_of
 
-HUMIDITY_UNIT = "%"
 NO_VALUE = {"", "nan", "-nan", "none", "null", "unknown", "unavailable", "n/a"}
 
 
@@ -95,10 +94,6 @@ def wanted(cfg: MqttSensorConfig, present: Callable[[str], bool]) -> list[str]:
     if cfg.quantities is not None:
         return list(cfg.quantities)
     return ["temperature"] + (["humidity"] if present("humidity") else [])
-
-
-def unit_of(quantity: str, temp_unit: str) -> str:
-    return temp_unit if quantity == "temperature" else HUMIDITY_UNIT
 
 
 _PATH_RX = re.compile(r"[^.\[\]]+|\[\d+\]")
@@ -317,23 +312,6 @@ def parse_esphome(topic: str, payload: bytes, cfg: MqttSensorConfig, state: Devi
 
 
 # --------------------------------------------------------------------------- json / homeassistant
-
-
-@dataclass(frozen=True, slots=True)
-class JsonPlan:
-    """What parse_json derives from a sensor's config alone, once (`MqttSensorConfig.json_plan`), not per message."""
-
-    whole: bool  # a quantity is mapped to the path '' (the whole payload)
-    explicit: bool  # quantities or values were configured: a missing one is a fault, not silence
-    units: tuple[tuple[str, str], ...]  # (quantity, unit) in the order they are reported
-
-
-def json_plan(cfg: MqttSensorConfig) -> JsonPlan:
-    paths = cfg.value_paths
-    qs = list(cfg.quantities) if cfg.quantities is not None else list(paths)
-    return JsonPlan(whole=any(vp.path == "" for vp in paths.values()),
-                    explicit=cfg.quantities is not None or bool(cfg.values),
-                    units=tuple((q, paths[q].unit or unit_of(q, cfg.unit or "C")) for q in qs))
 
 
 def parse_json(topic: str, payload: bytes, cfg: MqttSensorConfig, state: DeviceState) -> list[Sample]:
