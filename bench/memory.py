@@ -91,6 +91,7 @@ def measure(tmp: Path, influx_url: str, sensors: int = 200, period: float = 5.0,
         assert child.stdout is not None
         if child.stdout.readline().strip() != "ready":
             raise RuntimeError("memory daemon did not start")
+        ready_kb = _rss_kb(child.pid)  # imports, config and start-up, before any reading
         pub = Publisher(broker.port, sensors, period)
         pub.start()
         time.sleep(period)
@@ -110,7 +111,9 @@ def measure(tmp: Path, influx_url: str, sensors: int = 200, period: float = 5.0,
         child.wait(60)
         broker.stop()
     return {"sensors": sensors, "period_s": period, "window_s": seconds, "env": env or {},
-            "rss_mb": round(samples[-1][1] / 1024, 1), "peak_rss_mb": round(int(status["VmHWM"].split()[0]) / 1024, 1),
+            "rss_ready_mb": round(ready_kb / 1024, 1), "rss_mb": round(samples[-1][1] / 1024, 1),
+            "rss_samples_mb": [round(v / 1024, 1) for _, v in samples[:: max(1, len(samples) // 8)]],
+            "peak_rss_mb": round(int(status["VmHWM"].split()[0]) / 1024, 1),
             "anonymous_mb": round(parts.get("Anonymous", 0) / 1024, 1),
             "file_backed_mb": round(parts["File"] / 1024, 1), "threads": int(status["Threads"]),
             "slope_mb_per_h_second_half": round(_slope_mb_h(samples), 2),

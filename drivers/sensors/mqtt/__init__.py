@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import os
 import secrets
 import threading
@@ -90,6 +89,12 @@ def _poster(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[object]) -> Ca
             loop.call_soon_threadsafe(deliver)
 
     return post
+
+
+def replayed_copy(s: Sample) -> Sample:
+    """`s` flagged as replayed. Not dataclasses.replace, which reads the fields on every call: this runs for
+    every message of a backlog (tests/drivers/sensors/mqtt/test_redelivery.py checks it copies every field)."""
+    return Sample(s.sensor, s.quantity, s.value, s.unit, s.ts, s.fault, replayed=True)
 
 
 async def _unless_failed(aw: Coroutine[Any, Any, Any], guard: asyncio.Task[None]) -> Any:
@@ -344,7 +349,8 @@ class MqttDriver(SensorDriver):
             assert isinstance(item, tuple)
             gen, msg = item
             acks.append((gen, msg))
-            if self._replay.is_marker(msg.topic):
+            topic = msg.topic  # a property that decodes the topic's bytes on every access: once per message
+            if self._replay.is_marker(topic):
                 self._replay.marker(bytes(msg.payload))
                 self._replay_ended()
                 continue
@@ -352,7 +358,7 @@ class MqttDriver(SensorDriver):
             self._replay_ended()
             if msg.dup and (self._already_stored(msg) or self._stored_before(msg)):
                 continue
-            samples += self._handle(msg, gen, replayed)
+            samples += self._handle(msg, gen, replayed, topic)
         return samples, acks
 
     async def _acker(self, client: paho.Client,
@@ -490,9 +496,10 @@ class MqttDriver(SensorDriver):
             self.ctx.log.warning("%s: bad payload on %s: %s (payload %r); counted, logged once",
                                  self.source, topic, reason, _shown(payload))
 
-    def _handle(self, msg: paho.MQTTMessage, gen: int = 0, replayed: bool = False) -> list[Sample]:
+    def _handle(self, msg: paho.MQTTMessage, gen: int = 0, replayed: bool = False,
+                topic: str | None = None) -> list[Sample]:
         """Route one message: availability, data for mapped sensors, or a note for the installer."""
-        topic, payload = msg.topic, bytes(msg.payload)
+        topic, payload = msg.topic if topic is None else topic, bytes(msg.payload)
         data, av = self.routes.get(topic), self.avail.get(topic)
         if (data or av) and self._discovery_copy(msg):
             return []
@@ -508,7 +515,7 @@ class MqttDriver(SensorDriver):
         samples = self._samples(data or (), msg, topic, payload)
         if replayed:
             self.counters["replayed_messages"] += 1
-            return [dataclasses.replace(smp, replayed=True) for smp in samples]
+            return [replayed_copy(s) for s in samples]
         return samples
 
     def _retained_again(self, topic: str, payload: bytes, gen: int) -> bool:

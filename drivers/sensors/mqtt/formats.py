@@ -9,6 +9,7 @@ driver counts and logs once per topic and reason.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import re
@@ -20,9 +21,8 @@ from typing import Any
 
 from daemon.ports.model import Sample
 from daemon.ports.payloads import Message, PayloadError
-from drivers.sensors.mqtt.schema import MqttSensorConfig, TimestampPath
+from drivers.sensors.mqtt.schema import MqttSensorConfig, TimestampPath, unit_of
 
-HUMIDITY_UNIT = "%"
 NO_VALUE = {"", "nan", "-nan", "none", "null", "unknown", "unavailable", "n/a"}
 
 
@@ -96,17 +96,19 @@ def wanted(cfg: MqttSensorConfig, present: Callable[[str], bool]) -> list[str]:
     return ["temperature"] + (["humidity"] if present("humidity") else [])
 
 
-def unit_of(quantity: str, temp_unit: str) -> str:
-    return temp_unit if quantity == "temperature" else HUMIDITY_UNIT
-
-
 _PATH_RX = re.compile(r"[^.\[\]]+|\[\d+\]")
+
+
+@functools.lru_cache(maxsize=1024)
+def _parts(path: str) -> tuple[str, ...]:
+    """A path's parts, split once: dig() runs for every value of every message."""
+    return tuple(_PATH_RX.findall(path))
 
 
 def dig(data: Any, path: str) -> tuple[bool, Any]:
     """(found, value) at a dotted path with [n] list items; '' is the whole document."""
     cur = data
-    for part in _PATH_RX.findall(path):
+    for part in _parts(path):
         if part.startswith("["):
             idx = int(part[1:-1])
             if not isinstance(cur, list) or idx >= len(cur):
@@ -347,8 +349,8 @@ def parse_esphome(topic: str, payload: bytes, cfg: MqttSensorConfig, state: Devi
 
 def parse_json(topic: str, payload: bytes, cfg: MqttSensorConfig, state: DeviceState) -> list[Sample]:
     """Any JSON mapped by config alone: a path per quantity, optional device time, a unit."""
-    paths = cfg.value_paths
-    whole = any(vp.path == "" for vp in paths.values())
+    paths, plan = cfg.value_paths, cfg.json_plan
+    whole = plan.whole
     try:
         data = load_json(payload)
     except BadPayload:
@@ -362,14 +364,12 @@ def parse_json(topic: str, payload: bytes, cfg: MqttSensorConfig, state: DeviceS
         found, raw = dig(data, cfg.timestamp.path)
         if found:
             ts = to_epoch(raw, cfg.timestamp.format, device_zone(cfg, state, cfg.timestamp))
-    explicit = cfg.quantities is not None or bool(cfg.values)
     out = []
-    for q in list(cfg.quantities) if cfg.quantities is not None else list(paths):
+    for q, unit in plan.units:
         vp = paths[q]
         found, raw = dig(data, vp.path)
-        unit = vp.unit or unit_of(q, cfg.unit or "C")
         if not found:
-            if explicit or q == "temperature":
+            if plan.explicit or q == "temperature":
                 out.append(missing(cfg.id, q, unit, topic, vp.path))
             continue
         s = value_sample(cfg.id, q, raw, unit, topic, ts, vp.path or "value")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import typing
 import zoneinfo
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -31,6 +32,22 @@ def _check_tz(value: str | None) -> str | None:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
         raise ValueError(f"unknown time zone {value!r}; e.g. 'Asia/Shanghai' or 'UTC'") from exc
     return value
+
+
+HUMIDITY_UNIT = "%"
+
+
+def unit_of(quantity: str, temp_unit: str) -> str:
+    return temp_unit if quantity == "temperature" else HUMIDITY_UNIT
+
+
+@dataclass(frozen=True, slots=True)
+class JsonPlan:
+    """What parse_json derives from a sensor's config alone, once (`MqttSensorConfig.json_plan`), not per message."""
+
+    whole: bool  # a quantity is mapped to the path '' (the whole payload)
+    explicit: bool  # quantities or values were configured: a missing one is a fault, not silence
+    units: tuple[tuple[str, str], ...]  # (quantity, unit) in the order they are reported
 
 
 class ValuePath(BaseModel):
@@ -204,3 +221,11 @@ class MqttSensorConfig(SensorBase):
     def value_paths(self) -> dict[str, ValuePath]:
         raw = dict(self.values) or {"temperature": "temperature", "humidity": "humidity"}
         return {q: ValuePath(path=v) if isinstance(v, str) else v for q, v in raw.items()}
+
+    @functools.cached_property  # read for every message of a JSON format: its quantities and units, built once
+    def json_plan(self) -> JsonPlan:
+        paths = self.value_paths
+        qs = list(self.quantities) if self.quantities is not None else list(paths)
+        return JsonPlan(whole=any(vp.path == "" for vp in paths.values()),
+                        explicit=self.quantities is not None or bool(self.values),
+                        units=tuple((q, paths[q].unit or unit_of(q, self.unit or "C")) for q in qs))

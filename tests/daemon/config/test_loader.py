@@ -111,6 +111,34 @@ def test_control_character_is_a_syntax_error_with_line() -> None:
     assert problems(text) == [f"config.yaml:{line}: YAML syntax error: control character U+001F is not allowed"]
 
 
+def test_control_character_after_chinese_lines_names_its_own_line() -> None:
+    # a guard for a faster loader: libyaml counts this position in bytes (3 per Chinese character), PyYAML in characters
+    text = MINIMAL + "contacts_note: 冷库冷库冷库冷库冷库冷库冷库冷库\nextra:\n  x: \x1f\n"
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "\x1f" in ln)
+    assert problems(text) == [f"config.yaml:{line}: YAML syntax error: control character U+001F is not allowed"]
+
+
+def test_merge_key_override_is_reported_on_its_own_line() -> None:
+    # a guard for parsing once: constructing the data flattens `<<` merges in the line map's tree in place
+    text = MINIMAL.replace("  - {id: s1, zone: z1, type: simulated, setpoint: 6.5}\n",
+                           "  - &base {id: s1, zone: z1, type: simulated, setpoint: 6.5}\n"
+                           "  - <<: *base\n"
+                           "    id: s2\n"
+                           "    setpoint: warm\n")
+    (p,) = problems(text)
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "warm" in ln)
+    assert p.startswith(f"config.yaml:{line}: sensors[1].setpoint:"), p
+
+
+def test_key_written_twice_with_a_merge_key_is_not_a_duplicate() -> None:
+    text = MINIMAL.replace("  - {id: s1, zone: z1, type: simulated, setpoint: 6.5}\n",
+                           "  - &base {id: s1, zone: z1, type: simulated, setpoint: 6.5}\n"
+                           "  - <<: *base\n"
+                           "    id: s2\n")
+    cfg = parse_config(textwrap.dedent(text), "config.yaml")
+    assert [s.id for s in cfg.sensors] == ["s1", "s2"]
+
+
 def test_unprintable_key_is_quoted() -> None:
     # found by tests/fuzz: a key holding a CR was printed raw, garbling the problem line
     text = MINIMAL + '"bad\\rkey": 1\n'

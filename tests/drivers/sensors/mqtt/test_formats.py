@@ -413,3 +413,12 @@ def test_pathological_json_is_a_bad_payload(payload: str, reason: str) -> None:
 def test_number_beyond_a_float_is_a_fault_naming_the_topic(raw: str) -> None:
     (s,) = run(cfg("zigbee2mqtt", "zigbee2mqtt/x"), "zigbee2mqtt/x", f'{{"temperature": {raw}}}')
     assert s.value is None and s.fault is not None and "zigbee2mqtt/x" in s.fault
+
+
+def test_a_json_sensors_plan_is_built_once_from_its_config_and_reports_in_order() -> None:
+    # parse_json reads it for every message instead of deriving quantities and units again
+    c = cfg("json", "room/1", values={"humidity": "h", "temperature": {"path": "a.t", "unit": "F"}})
+    plan = c.json_plan
+    assert plan is c.json_plan
+    assert (plan.whole, plan.explicit, plan.units) == (False, True, (("humidity", "%"), ("temperature", "F")))
+    assert values(run(c, "room/1", '{"h": 40, "a": {"t": 41}}')) == {"humidity": (40.0, "%"), "temperature": (41.0, "F")}

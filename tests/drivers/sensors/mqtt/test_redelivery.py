@@ -178,3 +178,15 @@ def test_the_receipt_book_stays_bounded_and_still_knows_the_newest() -> None:
     assert not book.stored(first)
     again = ReceiptBook([book.body(msgs[-3:])])
     assert again.stored(last)
+
+
+def test_a_replayed_copy_keeps_every_field_of_the_sample() -> None:
+    from dataclasses import fields, replace
+
+    from daemon.ports.model import Sample
+    from drivers.sensors.mqtt import replayed_copy
+
+    s = Sample("s1", "temperature", 4.5, "C", 1_700_000_000.0, "note")
+    assert replayed_copy(s) == replace(s, replayed=True)
+    # a field added to Sample must be copied by replayed_copy too
+    assert [f.name for f in fields(Sample)] == ["sensor", "quantity", "value", "unit", "ts", "fault", "replayed"]
