@@ -32,12 +32,14 @@ def duration(lang: str, ms: int | None) -> str:
     return t(lang, "common.hours", h=f"{minutes / 60:.1f}") if minutes >= 120 else t(lang, "common.minutes", m=minutes)
 
 
-def page(lang: str, title: str, body: str) -> str:
+def page(lang: str, title: str, body: str, keep: str = "") -> str:
+    """The frame of a page; `keep` is the query string the language link carries along (e.g. a staff token)."""
     other = "en" if lang == "zh-CN" else "zh-CN"
     return (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width,initial-scale=1">'
             f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
-            f'<a class="lang" id="other-lang" href="?lang={other}">{html.escape(t(lang, "trace.other_language"))}</a>'
+            f'<a class="lang" id="other-lang" href="?lang={other}{html.escape(keep)}">'
+            f'{html.escape(t(lang, "trace.other_language"))}</a>'
             f"<h1>{html.escape(title)}</h1>{body}</body></html>")
 
 
@@ -49,7 +51,7 @@ def table(head: list[str], body: list[list[str]], ident: str) -> str:
 
 
 def region(lang: str, centers: list[dict[str, Any]], alarms: list[dict[str, Any]], rooms: list[dict[str, Any]],
-           refused: int) -> str:
+           refused: int, keep: str = "") -> str:
     """Centers with state and lag, the region's open alarms, and every room's capacity and occupancy."""
     e = html.escape
     state = {"online": t(lang, "region.online"), "offline": t(lang, "region.offline")}
@@ -77,7 +79,7 @@ def region(lang: str, centers: list[dict[str, Any]], alarms: list[dict[str, Any]
           str(r["lots"])] for r in rooms], "capacity")
     if refused:
         out += f'<p id="refused">{e(t(lang, "region.refused", n=refused))}</p>'
-    return page(lang, t(lang, "region.title"), out)
+    return page(lang, t(lang, "region.title"), out, keep)
 
 
 def trace(lang: str, chain: Chain, places: dict[tuple[str, str | None], str]) -> str:

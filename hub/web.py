@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 import psycopg
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
@@ -107,12 +108,13 @@ def staff_routes(db: Db) -> APIRouter:
         return {"code": c.code, "lots": c.lots, "legs": c.legs, "events": [e["body"] for e in c.events]}
 
     @r.get("/", response_class=HTMLResponse)
-    def region(request: Request, lang: str | None = None) -> HTMLResponse:
+    def region(request: Request, lang: str | None = None, token: str | None = None) -> HTMLResponse:
         with db() as conn:
             refused = conn.execute("SELECT count(*) FROM rejected").fetchone()
             return HTMLResponse(pages.region(pick(lang, request.headers.get("accept-language")),
                                              queries.centers(conn), queries.open_alarms(conn),
-                                             queries.capacity(conn), refused[0] if refused else 0))
+                                             queries.capacity(conn), refused[0] if refused else 0,
+                                             "&" + urlencode({"token": token}) if token else ""))
 
     return r
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from tests.hub.test_store import H, msgs
 
 pytestmark = pytest.mark.peer
 STAFF = {"Authorization": "Bearer read-secret"}
+ROOT_DIR = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
