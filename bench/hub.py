@@ -1,0 +1,158 @@
+"""The regional hub at scale: a simulated day of `centers` x `rooms` into PostgreSQL (fsync on), as ratios.
+
+- events/s of one worker's write path (contract parse + idempotent upsert, one transaction per message) vs the
+  bare minimum of the same work: one plain INSERT per message, one commit each, on the same server;
+- PostgreSQL rows and bytes per simulated day, extrapolated linearly to 1,000 x 20 (measured per event here);
+- a code's chain and the region's open alarms, queried on the loaded day, vs a primary-key lookup of one event.
+
+A room's day: two lots commissioned, stored and shipped to the next center, where they are received (6 events
+per lot and room pair); one alarm opened, acknowledged and resolved. `python -m bench.hub [--quick]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+
+from bench.common import Result, check
+from hub import queries, store
+from hub.contract import parse
+from tests.hub.boxes import T0, alarm, event, raw, site_msg
+from tests.hub.postgres import Postgres
+
+H = 3_600_000
+
+
+def day(centers: int, rooms: int) -> Iterator[tuple[str, bytes]]:
+    """The messages of one simulated day, in the order the boxes would send them."""
+    for c in range(centers):
+        yield f"coldchain/c{c}/site", raw(site_msg(f"c{c}", T0, [(f"z{r}", 100.0) for r in range(rooms)]))
+    n = 0
+    for c in range(centers):
+        site, nxt = f"c{c}", f"c{(c + 1) % centers}"
+        for r in range(rooms):
+            for k in range(2):
+                lot, zone, t = f"L-{c}-{r}-{k}", f"z{r}", T0 + k * H
+                steps: list[tuple[str, int, dict[str, Any]]] = [
+                    ("commissioning", 0, {}), ("storing", 1, {}), ("shipping", 8, {"cc:destination": nxt})]
+                for step, at, extra in steps:
+                    n += 1
+                    topic = f"coldchain/{site}/events/epcis"
+                    yield topic, raw(event(site, n, step, lot, t + at * H, zone if step != "shipping" else None,
+                                           **extra))
+                n += 1
+                source: dict[str, Any] = {"cc:source": site}
+                yield f"coldchain/{nxt}/events/epcis", raw(event(nxt, n, "receiving", lot, t + 12 * H, zone, **source))
+            for state, at, by in (("open", 3, None), ("acknowledged", 4, "zhang"), ("resolved", 5, None)):
+                yield f"coldchain/{site}/events/alarms", raw(alarm(site, r, state, T0 + at * H, by=by))
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> float:
+    """Median seconds of `fn` over `repeat` runs."""
+    runs = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t)
+    return statistics.median(runs)
+
+
+def load(dsn: str, msgs: list[tuple[str, bytes]]) -> float:
+    """Seconds for one connection to parse and store every message, one transaction each (a worker's path)."""
+    with psycopg.connect(dsn) as conn:
+        t = time.perf_counter()
+        for topic, body in msgs:
+            record = parse(topic, body)
+            assert record is not None
+            store.apply(conn, record)
+        return time.perf_counter() - t
+
+
+def bare(dsn: str, msgs: list[tuple[str, bytes]]) -> float:
+    """Seconds for the same number of single-row INSERT + COMMIT, JSON body included: the floor of any design."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute("CREATE TABLE bare (id bigserial PRIMARY KEY, topic text, body jsonb)")
+        conn.commit()
+        t = time.perf_counter()
+        for topic, body in msgs:
+            conn.execute("INSERT INTO bare (topic, body) VALUES (%s, %s)", (topic, body.decode()))
+            conn.commit()
+        return time.perf_counter() - t
+
+
+def sizes(dsn: str) -> dict[str, int]:
+    with psycopg.connect(dsn) as conn:
+        out = {}
+        for table in ("events", "event_lots", "alarm_changes", "alarms", "centers", "rooms"):
+            query = f"SELECT count(*), pg_total_relation_size('{table}') FROM {table}"  # noqa: S608 - our names
+            row = conn.execute(query).fetchone()
+            assert row is not None
+            out[f"{table}_rows"], out[f"{table}_bytes"] = int(row[0]), int(row[1])
+        return out
+
+
+def run(centers: int = 100, rooms: int = 20, repeat: int = 20) -> list[Result]:
+    pg = Postgres()
+    pg.start(fsync=True)
+    try:
+        with psycopg.connect(pg.dsn(), autocommit=True) as admin:
+            admin.execute("CREATE DATABASE hub")
+            admin.execute("CREATE DATABASE floor")
+        dsn = pg.dsn("hub")
+        with psycopg.connect(dsn) as conn:
+            store.create(conn)
+        msgs = list(day(centers, rooms))
+        ours, floor = load(dsn, msgs), bare(pg.dsn("floor"), msgs)
+        return results(dsn, centers, rooms, len(msgs), ours, floor, repeat)
+    finally:
+        pg.stop()
+
+
+def results(dsn: str, centers: int, rooms: int, n: int, ours: float, floor: float, repeat: int) -> list[Result]:
+    size = sizes(dsn)
+    scale = (1000 * 20) / (centers * rooms)
+    rows_day = sum(v for k, v in size.items() if k.endswith("_rows")) * scale
+    bytes_day = sum(v for k, v in size.items() if k.endswith("_bytes")) * scale
+    with psycopg.connect(dsn) as conn:
+        code = f"L-{centers // 2}-{rooms // 2}-1"
+        assert len(queries.chain(conn, code).events) == 4
+        pk = timed(lambda: conn.execute("SELECT body FROM events WHERE event_id = "
+                                        "(SELECT min(event_id) FROM events)").fetchone(), repeat)
+        chain_s = timed(lambda: queries.chain(conn, code), repeat)
+        conn.execute("UPDATE alarms SET state = 'open' WHERE id::int % 2 = 0")  # half the rooms with a live alarm
+        live = timed(lambda: queries.open_alarms(conn), repeat)
+        live_rows = len(queries.open_alarms(conn))
+        conn.rollback()
+    raw_ = {"centers": centers, "rooms": rooms, "messages": n, "ours_s": round(ours, 2), "floor_s": round(floor, 2),
+            "events_per_s": round(n / ours), "floor_per_s": round(n / floor), **size}
+    return [
+        Result("hub_write", "hub worker: messages/s vs bare INSERT+COMMIT", (n / ours) / (n / floor), "x",
+               ">= 0.3", check((n / ours) / (n / floor), ">= 0.3"), raw_,
+               bound="one fsync'd commit per message (PUBACK waits for it): the commit, not the upserts"),
+        Result("hub_rows", "hub: PostgreSQL rows per day at 1,000 x 20", rows_day, "rows", "", None,
+               {"bytes_per_day": round(bytes_day), "extrapolated_from": f"{centers} x {rooms}"}),
+        Result("hub_chain", "hub: a code's chain vs one event by key", chain_s / pk, "x", "<= 20",
+               check(chain_s / pk, "<= 20"), {"chain_ms": round(chain_s * 1000, 2), "pk_ms": round(pk * 1000, 3)}),
+        Result("hub_alarms", "hub: the region's open alarms vs one event by key", live / pk, "x", "", None,
+               {"alarms_ms": round(live * 1000, 2), "open_alarms": live_rows}),
+    ]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.hub")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--centers", type=int, default=100)
+    ap.add_argument("--rooms", type=int, default=20)
+    args = ap.parse_args()
+    for r in run(5 if args.quick else args.centers, 4 if args.quick else args.rooms, 5 if args.quick else 20):
+        print(f"{r.title}: {r.value:.3g} {r.unit} (target {r.target or 'n/a'}) {json.dumps(r.raw)}")
+
+
+if __name__ == "__main__":
+    main()
