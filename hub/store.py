@@ -30,8 +30,10 @@ def apply(conn: psycopg.Connection[Any], record: Record, now_ms: int | None = No
     """Store one record; returns "stored" or "duplicate" (nothing changed, e.g. a redelivery)."""
     now_ms = round(time.time() * 1000) if now_ms is None else now_ms
     with conn.transaction():
-        ts = record.event_time_ms if isinstance(record, Event) else record.ts
-        _touch(conn, record.site, ts, now_ms)
+        if isinstance(record, Status | Site):  # says nothing of how far behind the data is
+            conn.execute("INSERT INTO centers (site) VALUES (%s) ON CONFLICT DO NOTHING", (record.site,))
+        else:
+            _touch(conn, record.site, record.event_time_ms if isinstance(record, Event) else record.ts, now_ms)
         if isinstance(record, Status):
             return _status(conn, record)
         if isinstance(record, Site):
@@ -51,7 +53,10 @@ def reject(conn: psycopg.Connection[Any], bad: BadMessage) -> None:
 
 
 def _touch(conn: psycopg.Connection[Any], site: str, ts: int, now_ms: int) -> None:
-    """The center exists; its newest payload time, when that arrived and the lag between, move only forward."""
+    """The center exists; its newest data time, when that arrived and the lag between, move only forward.
+
+    Data are readings, events and alarm changes, not status or site: a box back from a day offline says
+    "online" at once, while its back-fill (oldest first) shows the lag shrinking from a day to none."""
     conn.execute(
         """INSERT INTO centers (site, last_ts, last_received, lag_ms)
            VALUES (%(site)s, %(ts)s, to_timestamp(%(now)s / 1000.0), %(lag)s)

@@ -90,6 +90,25 @@ def test_redelivered_and_reordered_messages_change_nothing(pg: Any) -> None:
     assert summary(pg) == once
 
 
+def test_a_day_of_back_fill_shows_its_lag_and_keeps_the_chain(pg: Any) -> None:
+    """Back online after a day: the status is current at once, the lag is the age of the newest data received."""
+    now = T0 + 30 * H
+    record = parse("coldchain/a/status", raw({"state": "online", "ts": now}))
+    assert record is not None
+    store.apply(pg, record, now_ms=now)
+    backlog = [("coldchain/a/events/epcis", raw(event("a", i, step, "L7", T0 + i * H, "z1")))
+               for i, step in enumerate(("commissioning", "storing", "storing"))]
+    lags = []
+    for i, (topic, body) in enumerate(backlog):
+        rec = parse(topic, body)
+        assert rec is not None
+        store.apply(pg, rec, now_ms=now + i * 1000)
+        lags.append(queries.centers(pg)[0]["lag_ms"])
+    assert lags == [30 * H, 29 * H + 1000, 28 * H + 2000]  # oldest first: the lag shrinks as the back-fill runs
+    assert queries.centers(pg)[0]["state"] == "online"
+    assert [leg["since"] for leg in queries.chain(pg, "L7").legs] == [T0]  # one stay; the re-stores are inside it
+
+
 @pytest.mark.parametrize(("topic", "body", "says"), [
     ("coldchain/a/events/epcis", raw(event("b", 1, "storing", "L9", T0, "r1")), "cc:site: 'b' is not the topic's site 'a'"),
     ("coldchain/a/events/alarms", raw(alarm("b", 1, "open", T0)), "site: 'b' is not the topic's site 'a'"),
