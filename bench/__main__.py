@@ -21,6 +21,7 @@ import traceback
 from pathlib import Path
 
 from bench import burst, drain, flash, fleet, ingest, memory, peers_compare, query
+from bench import hub as hub_scale
 from bench.common import InfluxD, Result, machine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,7 +104,8 @@ def write_doc(path: Path, results: list[Result], facts: dict[str, str], elapsed:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
-    ap.add_argument("--only", default="", help="comma list: ingest, drain, burst, query, fleet, memory, flash, peers")
+    ap.add_argument("--only", default="",
+                    help="comma list: ingest, drain, burst, query, fleet, memory, flash, peers, hub")
     ap.add_argument("--out", default=None, help="markdown file (default docs/benchmarks.md; none with --quick)")
     ap.add_argument("--drain-size", type=int, default=1_000_000)
     args = ap.parse_args(argv)
@@ -148,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         step("flash", lambda: flash.run(tmp / "flash", quick=q))
         step("peers", lambda: peers_compare.run(tmp / "peers", influx, steady_s=4.0 if q else 20.0,
                                                 per_topic=100 if q else 3000))
+        step("hub", lambda: hub_scale.run(centers=5 if q else 100, rooms=4 if q else 20, repeat=5 if q else 20))
     finally:
         influx.stop()
     elapsed = time.perf_counter() - t0

@@ -5,8 +5,8 @@
 - PostgreSQL rows and bytes per simulated day, extrapolated linearly to 1,000 x 20 (measured per event here);
 - a code's chain and the region's open alarms, queried on the loaded day, vs a primary-key lookup of one event.
 
-A room's day: two lots commissioned, stored and shipped to the next center, where they are received (6 events
-per lot and room pair); one alarm opened, acknowledged and resolved. `python -m bench.hub [--quick]`.
+A room's day: two lots commissioned, stored and shipped to the next center, where they are received (4 events
+per lot); one alarm opened, acknowledged and resolved. `python -m bench.hub [--quick]`.
 """
 
 from __future__ import annotations
