@@ -104,8 +104,7 @@ def write_doc(path: Path, results: list[Result], facts: dict[str, str], elapsed:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench")
     ap.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
-    ap.add_argument("--only", default="",
-                    help="comma list: ingest, drain, burst, query, fleet, memory, flash, peers, hub")
+    ap.add_argument("--only", default="", help="comma list: ingest,drain,burst,query,fleet,memory,flash,peers,hub")
     ap.add_argument("--out", default=None, help="markdown file (default docs/benchmarks.md; none with --quick)")
     ap.add_argument("--drain-size", type=int, default=1_000_000)
     args = ap.parse_args(argv)
