@@ -8,6 +8,7 @@ site is refused, so one center cannot write another's record.
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -146,6 +147,8 @@ def _int(topic: str, body: dict[str, Any], key: str) -> int:
     value = body.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadMessage(topic, f"{key}: expected a number (ms), got {value!r}")
+    if not 0 <= value < 2**53:
+        raise BadMessage(topic, f"{key}: {value!r} is not a time in ms since 1970")
     return int(value)
 
 
@@ -155,6 +158,8 @@ def _num(topic: str, body: dict[str, Any], key: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadMessage(topic, f"{key}: expected a number or null, got {value!r}")
+    if not math.isfinite(value):
+        raise BadMessage(topic, f"{key}: {value!r} is not finite")
     return float(value)
 
 

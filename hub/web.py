@@ -187,8 +187,11 @@ def epcis_capture(db: Db, capture_token: str | None) -> APIRouter:
                        for i, ev in enumerate(events)]
         except BadMessage as bad:
             raise HTTPException(400, str(bad)) from None
-        with db() as conn, conn.transaction():  # one transaction: each record's own becomes a savepoint in it
-            outcomes = [store.apply(conn, rec) for rec in records]
+        try:
+            with db() as conn, conn.transaction():  # one transaction: each record's own becomes a savepoint in it
+                outcomes = [store.apply(conn, rec) for rec in records]
+        except psycopg.DataError as exc:  # a NUL character, a number out of range: nothing of the document is kept
+            raise HTTPException(400, f"PostgreSQL cannot store it: {exc}".splitlines()[0]) from None
         return {"captured": outcomes.count("stored"), "duplicate": outcomes.count("duplicate")}
 
     return r

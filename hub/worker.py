@@ -84,27 +84,33 @@ class Worker:
         """Parse and store one message (committed when this returns); a refusal is kept, counted and logged."""
         try:
             record = parse(topic, payload, self.settings.root)
-        except BadMessage as bad:
+            if record is None:
+                return
+            if isinstance(record, Reading):  # only its time matters: keep the newest per site, flush now and then
+                self.counts.readings += 1
+                if record.site not in self._lag or self._lag[record.site].ts < record.ts:
+                    self._lag[record.site] = record
+                self.flush_lag(force=False)
+                return
+            try:
+                outcome = store.apply(self.db(), record)
+            except psycopg.DataError as exc:  # valid JSON PostgreSQL will not hold: a NUL character, a huge number
+                raise BadMessage(topic, f"PostgreSQL cannot store it: {exc}".splitlines()[0]) from None
+        except BadMessage as bad:  # kept and acknowledged: a message that can never be stored must not loop
             log.warning("refused %s", bad)
             store.reject(self.db(), bad)
             self.counts.refused += 1
             return
-        if record is None:
-            return
-        if isinstance(record, Reading):  # only its time matters: keep the newest per site, flush now and then
-            self.counts.readings += 1
-            if record.site not in self._lag or self._lag[record.site].ts < record.ts:
-                self._lag[record.site] = record
-            self.flush_lag(force=False)
-            return
-        outcome = store.apply(self.db(), record)
         self.counts.stored += outcome == "stored"
         self.counts.duplicate += outcome == "duplicate"
 
     def flush_lag(self, force: bool) -> None:
         if self._lag and (force or time.monotonic() - self._flushed >= self.settings.lag_flush_s):
             for record in self._lag.values():
-                store.apply(self.db(), record)
+                try:
+                    store.apply(self.db(), record)
+                except psycopg.DataError as exc:  # only the lag is lost, and the next reading brings it back
+                    log.warning("uplink lag of %s not kept: %s", record.site, str(exc).splitlines()[0])
             self._lag.clear()
             self._flushed = time.monotonic()
 

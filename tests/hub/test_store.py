@@ -115,6 +115,8 @@ def test_a_day_of_back_fill_shows_its_lag_and_keeps_the_chain(pg: Any) -> None:
     ("coldchain/a/site", raw(site_msg("b", T0, [])), "site: 'b' is not the topic's site 'a'"),
     ("coldchain/a/events/alarms", raw({**alarm("a", 1, "open", T0), "state": "gone"}), "state: 'gone'"),
     ("coldchain/a/status", b"{not json", "not JSON"),
+    ("coldchain/a/status", raw({"state": "online", "ts": 10**30}), "ts: 10000000000000000000000000000"),
+    ("coldchain/a/events/alarms", raw({**alarm("a", 1, "open", T0), "value": 1e308 * 10}), "value: inf is not finite"),
     ("coldchain/a/events/epcis", raw({**event("a", 1, "storing", "L9", T0), "eventTime": "2025-11-20T00:00"}),
      "eventTime: '2025-11-20T00:00' has no offset"),
 ])
@@ -124,3 +126,20 @@ def test_refused_messages_name_the_topic_and_key(pg: Any, topic: str, body: byte
     assert str(err.value).startswith(topic + ": ") and says in str(err.value)
     store.reject(pg, err.value)
     assert pg.execute("SELECT topic FROM rejected").fetchall() == [(topic,)]
+
+
+def test_a_worker_refuses_what_postgresql_cannot_hold_and_goes_on(dsn: str) -> None:
+    """JSON that PostgreSQL refuses (a NUL character in a text or a JSON body) is kept as refused and
+    acknowledged, never a crash and a redelivery loop; the next message is stored."""
+    from hub.worker import Settings, Worker
+
+    worker = Worker(Settings(dsn=dsn))
+    worker.handle("coldchain/a/events/alarms", raw({**alarm("a", 1, "open", T0), "text": "坏\u0000数据"}))
+    worker.handle("coldchain/a/events/alarms", raw({**alarm("a", 2, "open", T0), "by": "\u0000"}))
+    worker.handle("coldchain/a/events/epcis", raw(event("a", 1, "storing", "L1", T0, "z1", **{"cc:note": "\u0000"})))
+    worker.handle("coldchain/a/events/alarms", raw(alarm("a", 3, "open", T0)))
+    assert (worker.counts.refused, worker.counts.stored) == (3, 1)
+    with worker.db() as conn:
+        reasons = [r[0] for r in conn.execute("SELECT reason FROM rejected ORDER BY id")]
+        assert all(r.startswith("PostgreSQL cannot store it: ") for r in reasons), reasons
+        assert conn.execute("SELECT id FROM alarms").fetchall() == [("3",)]
