@@ -105,6 +105,6 @@ def trace(lang: str, chain: Chain, places: dict[tuple[str, str | None], str]) ->
         rows.append([e(what), e(where), e(when(leg["since"])),
                      e(when(leg["until"])) if leg["until"] else e(t(lang, "trace.still_here")),
                      e(figures + (" °C" if temp else ""))])
-    out += table([t(lang, k) for k in ("trace.stay", "trace.place", "trace.since", "trace.until", "trace.temperature")],
+    out += table([t(lang, k) for k in ("trace.leg", "trace.place", "trace.since", "trace.until", "trace.temperature")],
                  rows, "legs")
     return page(lang, t(lang, "trace.title"), out + f"<p>{e(t(lang, 'trace.footer'))}</p>")
