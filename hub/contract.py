@@ -231,16 +231,24 @@ def event_time_ms(where: str, body: dict[str, Any]) -> int:
     return round(when.timestamp() * 1000)
 
 
+LOT_URI = "urn:coldchain:lot:"  # how the box names a lot as an EPCIS class (`quantityList[].epcClass`)
+
+
+def code_of(epc: str) -> str:
+    """A lot's code from its EPCIS class URI (`urn:coldchain:lot:L1` -> `L1`); any other EPC as it is."""
+    return epc.removeprefix(LOT_URI)
+
+
 def _codes(body: dict[str, Any], key: str) -> list[str]:
     value = body.get(key) or []
     if isinstance(value, str):
-        return [value]
+        return [code_of(value)]
     out = []
     for v in value if isinstance(value, list) else []:
         if isinstance(v, str):
-            out.append(v)
+            out.append(code_of(v))
         elif isinstance(v, dict) and isinstance(v.get("epcClass"), str):
-            out.append(v["epcClass"])
+            out.append(code_of(v["epcClass"]))
     return out
 
 

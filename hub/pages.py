@@ -95,15 +95,17 @@ def trace(lang: str, chain: Chain, places: dict[tuple[str, str | None], str]) ->
     rows = []
     for leg in chain.legs:
         where = places.get((leg["site"], leg["zone"])) or places.get((leg["site"], None)) or leg["site"]
-        if leg["kind"] == "transit":
-            dest = places.get((leg.get("destination") or "", None)) or leg.get("destination") or ""
+        if leg["kind"] == "transit" and not leg.get("destination"):  # checked out, not to another center
+            what = t(lang, "trace.out")
+        elif leg["kind"] == "transit":
+            dest = places.get((leg["destination"], None)) or leg["destination"]
             what, where = t(lang, "trace.transit"), f"{where} → {dest}"
         else:
             what = t(lang, "trace.stay")
         temp = leg["temperature"] or {}
         figures = " / ".join("—" if temp.get(k) is None else f"{temp[k]:.1f}" for k in ("min", "mean", "max"))
-        rows.append([e(what), e(where), e(when(leg["since"])),
-                     e(when(leg["until"])) if leg["until"] else e(t(lang, "trace.still_here")),
+        open_end = t(lang, "trace.still_here") if leg["kind"] == "stay" else t(lang, "common.none")
+        rows.append([e(what), e(where), e(when(leg["since"])), e(when(leg["until"]) if leg["until"] else open_end),
                      e(figures + (" °C" if temp else ""))])
     out += table([t(lang, k) for k in ("trace.leg", "trace.place", "trace.since", "trace.until", "trace.temperature")],
                  rows, "legs")

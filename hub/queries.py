@@ -14,7 +14,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from hub.contract import short_step
+from hub.contract import code_of, short_step
 
 IN_STORE = ("commissioning", "storing", "receiving")
 # UN/CEFACT Rec. 20 codes of an EPCIS quantity -> (the room capacity unit of the site message, factor)
@@ -45,7 +45,7 @@ def open_alarms(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
 
 def _quantity(body: dict[str, Any], lot: str) -> tuple[str, float] | None:
     for q in body.get("quantityList") or body.get("outputQuantityList") or []:
-        if isinstance(q, dict) and q.get("epcClass") == lot and q.get("uom") in UOM:
+        if isinstance(q, dict) and code_of(str(q.get("epcClass"))) == lot and q.get("uom") in UOM:
             unit, factor = UOM[q["uom"]]
             if isinstance(q.get("quantity"), int | float):
                 return unit, float(q["quantity"]) * factor
@@ -108,11 +108,18 @@ def chain(conn: psycopg.Connection[Any], code: str) -> Chain:
     return Chain(code, lots, events, legs(events))
 
 
-def temperature(body: dict[str, Any]) -> dict[str, float] | None:
-    """min / max / mean of the temperature report in an event's sensorElementList, if it has one."""
+def temperature(body: dict[str, Any], transit: bool = False) -> dict[str, float] | None:
+    """min / max / mean of the first temperature summary in an event's sensorElementList: of a stay, or with
+    `transit` of a trip a logger recorded (the box marks those `cc:transit` in the element's sensorMetadata).
+    Alarm-condition reports (`exception`) are not summaries and are skipped."""
     for element in body.get("sensorElementList") or []:
-        for rep in element.get("sensorReport") or [] if isinstance(element, dict) else []:
-            if isinstance(rep, dict) and "Temperature" in str(rep.get("type", "")):
+        if not isinstance(element, dict):
+            continue
+        meta = element.get("sensorMetadata")
+        if bool(isinstance(meta, dict) and meta.get("cc:transit")) != transit:
+            continue
+        for rep in element.get("sensorReport") or []:
+            if isinstance(rep, dict) and "Temperature" in str(rep.get("type", "")) and "exception" not in rep:
                 return {k: rep[f"{k}Value"] for k in ("min", "max", "mean")
                         if isinstance(rep.get(f"{k}Value"), int | float)}
     return None
@@ -129,6 +136,8 @@ def legs(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 continue
             if cur:
                 cur["until"] = e["time"]
+                if cur["kind"] == "transit":  # the receiving event carries the trip's logger report
+                    cur["temperature"] = temperature(e["body"], transit=True)
             out.append({"kind": "stay", "site": e["site"], "zone": e["zone"], "since": e["time"], "until": None,
                         "temperature": None})
         elif step == "shipping":
@@ -175,7 +184,7 @@ def epcis_events(conn: psycopg.Connection[Any], q: EventQuery) -> tuple[list[dic
         args.append([short_step(s) for s in q.biz_steps])
     if q.epcs:
         where.append(sql.SQL("e.event_id IN (SELECT event_id FROM event_lots WHERE lot = ANY(%s))"))
-        args.append(list(q.epcs))
+        args.append([code_of(e) for e in q.epcs])  # the lot's URI or its bare code, stored as the code
     if q.sites:
         where.append(sql.SQL("e.site = ANY(%s)"))
         args.append(list(q.sites))

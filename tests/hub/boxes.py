@@ -1,6 +1,9 @@
 """Synthetic box messages, built to the box -> hub contract (docs/hub.md), for the hub's tests.
 
-The box side (drivers/sinks/mqtt_uplink) is built in parallel; these follow the same written contract.
+The box side (drivers/sinks/mqtt_uplink, daemon/lots/epcis.py) was built in parallel; these follow the same
+written contract and the box's spellings seen on its branch: a lot is the class `urn:coldchain:lot:<code>` in
+quantityList, a temperature summary is a sensorReport of type `Temperature`, a logger's trip is an element whose
+sensorMetadata says `cc:transit`.
 """
 
 from __future__ import annotations
@@ -35,10 +38,18 @@ def event(site: str, local_id: int, step: str, lot: str, ms: int, zone: str | No
     }
     if body["type"] == "ObjectEvent":
         body["action"] = "ADD" if step == "commissioning" else "OBSERVE"
-        body["quantityList"] = [{"epcClass": lot, "quantity": qty, "uom": "TNE"}]
+        body["quantityList"] = [{"epcClass": f"urn:coldchain:lot:{lot}", "quantity": qty, "uom": "TNE"}]
     if zone:
         body["cc:zone"] = zone
     return body
+
+
+def report(low: float, mean: float, high: float, transit: bool = False) -> list[dict[str, Any]]:
+    """A sensorElementList with one temperature summary (and, for a stay, an alarm-condition report after it)."""
+    summary = {"type": "Temperature", "minValue": low, "maxValue": high, "meanValue": mean, "uom": "CEL"}
+    alarm_ = {"type": "Temperature", "exception": "ALARM_CONDITION", "value": high + 3, "uom": "CEL"}
+    return [{"sensorMetadata": {"cc:transit": True} if transit else {},
+             "sensorReport": [summary] if transit else [alarm_, summary]}]
 
 
 def site_msg(site: str, ms: int, rooms: list[tuple[str, float | None]], name: str = "") -> dict[str, Any]:

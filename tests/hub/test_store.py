@@ -10,7 +10,7 @@ import pytest
 
 from hub import queries, store
 from hub.contract import BadMessage, parse
-from tests.hub.boxes import T0, alarm, event, raw, site_msg
+from tests.hub.boxes import T0, alarm, event, raw, report, site_msg
 
 pytestmark = pytest.mark.peer
 H = 3_600_000
@@ -25,13 +25,12 @@ def msgs() -> list[tuple[str, bytes]]:
         ("coldchain/a/events/epcis", raw(event("a", 1, "commissioning", "L1", T0, "z1", qty=3.0))),
         ("coldchain/a/events/epcis", raw(event("a", 2, "commissioning", "L2", T0 + 1000, "z1", qty=5.0))),
         ("coldchain/a/events/epcis", raw(event("a", 3, "shipping", "L1", T0 + 2 * H, None, **{
-            "cc:destination": "b", "sensorElementList": [{"sensorReport": [
-                {"type": "gs1:MT-Temperature", "minValue": 4.1, "maxValue": 7.9, "meanValue": 5.2}]}]}))),
-        ("coldchain/b/events/epcis", raw(event("b", 1, "receiving", "L1", T0 + 5 * H, "r1", qty=3.0,
-                                               **{"cc:source": "a"}))),
+            "cc:destination": "b", "sensorElementList": report(4.1, 5.2, 7.9)}))),
+        ("coldchain/b/events/epcis", raw(event("b", 1, "receiving", "L1", T0 + 5 * H, "r1", qty=3.0, **{
+            "cc:source": "a", "sensorElementList": report(6.0, 7.0, 8.5, transit=True)}))),
         ("coldchain/a/events/epcis", raw(event("a", 4, "commissioning", "L2-a", T0 + 3 * H, "z1", **{
             "cc:inputLots": ["L2"], "cc:outputLots": ["L2-a"],
-            "outputQuantityList": [{"epcClass": "L2-a", "quantity": 4.0, "uom": "TNE"}]}))),
+            "outputQuantityList": [{"epcClass": "urn:coldchain:lot:L2-a", "quantity": 4.0, "uom": "TNE"}]}))),
         ("coldchain/a/events/alarms", raw(alarm("a", 7, "open", T0 + H))),
         ("coldchain/a/events/alarms", raw(alarm("a", 7, "acknowledged", T0 + H + 60_000, by="zhang"))),
         ("coldchain/a/events/alarms", raw(alarm("a", 8, "open", T0 + H))),
@@ -74,6 +73,7 @@ def test_region_from_the_messages(pg: Any) -> None:
         ("stay", "a", "z1"), ("transit", "a", None), ("stay", "b", "r1")]
     assert legs[0]["until"] == T0 + 2 * H and legs[0]["temperature"] == {"min": 4.1, "max": 7.9, "mean": 5.2}
     assert legs[1]["destination"] == "b" and legs[1]["until"] == T0 + 5 * H
+    assert legs[1]["temperature"] == {"min": 6.0, "max": 8.5, "mean": 7.0}  # the logger's trip, from receiving
     assert queries.chain(pg, "L2-a").lots == ["L2", "L2-a"]  # the split's chain reaches back to its parent
 
 

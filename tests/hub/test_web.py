@@ -41,6 +41,7 @@ def test_epcis_query_parameters(web: TestClient) -> None:
         "L1/shipping", "L1/receiving"]
     assert ids(q(MATCH_epc="L1").json()) == ["L1/commissioning", "L1/shipping", "L1/receiving"]
     assert ids(q(MATCH_epc="L2").json()) == ["L2/commissioning", "L2-a/commissioning"]  # input of the split
+    assert ids(q(MATCH_epc="urn:coldchain:lot:L1").json()) == ids(q(MATCH_epc="L1").json())  # the class URI too
     assert ids(q(GE_eventTime=iso(T0 + 2 * H), LT_eventTime=iso(T0 + 5 * H)).json()) == [
         "L1/shipping", "L2-a/commissioning"]
     first = q(perPage=2)
@@ -88,7 +89,16 @@ def test_public_trace_page_shows_places_not_people(web: TestClient) -> None:
     assert page.status_code == 200
     text = page.text
     assert "a 冷库 · z1 号库" in text and "b 冷库 · r1 号库" in text and "运输中" in text
-    assert "4.1 / 5.2 / 7.9 °C" in text
+    assert "4.1 / 5.2 / 7.9 °C" in text and "6.0 / 7.0 / 8.5 °C" in text  # the stay, then the trip
     for private in ("张师傅", "zhang", "13800138000", "温度过高"):
         assert private not in text
     assert web.get("/trace/NOPE", params={"lang": "en"}).status_code == 404
+
+
+def test_a_lot_checked_out_ends_its_trace(pg: Any, web: TestClient) -> None:
+    for i, step in enumerate(("commissioning", "shipping")):  # shipping with no destination: sold off the chain
+        record = parse("coldchain/a/events/epcis", raw(event("a", 90 + i, step, "L9", T0 + i * H, "z1")))
+        assert record is not None
+        store.apply(pg, record)
+    text = web.get("/trace/L9", params={"lang": "zh-CN"}).text
+    assert "已出库" in text and "仍在此处" not in text and "运输中" not in text
