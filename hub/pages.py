@@ -67,7 +67,7 @@ def region(lang: str, centers: list[dict[str, Any]], alarms: list[dict[str, Any]
     else:
         out += table([t(lang, k) for k in ("region.site", "region.zone", "region.alarm", "region.value",
                                           "region.opened", "region.state", "region.acked_by")],
-                     [[e(a["center"] or a["site"]), e(a["zone"] or ""), e(a["kind"]),
+                     [[e(a["center"] or a["site"]), e(a["room"] or a["zone"] or ""), e(a["kind"]),
                        "" if a["value"] is None else f"{a['value']:g}", e(when(a["opened"])),
                        e(t(lang, f"region.{a['state']}")), e(a["acked_by"] or "")] for a in alarms], "alarms")
     out += f"<h2>{e(t(lang, 'region.capacity'))}</h2>" + table(

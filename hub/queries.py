@@ -37,9 +37,10 @@ def centers(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
 
 def open_alarms(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     """Alarms still open or acknowledged anywhere in the region, oldest first, with who acknowledged them."""
-    return rows(conn, """SELECT a.site, c.name AS center, a.id, a.state, a.zone, a.sensor, a.kind, a.value,
-                                a.opened, a.ts, a.acked_by, a.acked_ts
+    return rows(conn, """SELECT a.site, c.name AS center, a.id, a.state, a.zone, r.name AS room, a.sensor, a.kind,
+                                a.value, a.opened, a.ts, a.acked_by, a.acked_ts
                          FROM alarms a LEFT JOIN centers c USING (site)
+                              LEFT JOIN rooms r ON r.site = a.site AND r.zone = a.zone
                          WHERE a.state IN ('open', 'acknowledged') ORDER BY a.opened NULLS LAST, a.site, a.id""")
 
 

@@ -75,7 +75,7 @@ def test_epcis_capture_is_atomic_and_idempotent(web: TestClient) -> None:
 def test_region_json_and_pages(web: TestClient) -> None:
     assert web.get("/api/centers").status_code == 401
     alarms = web.get("/api/alarms", headers=STAFF).json()
-    assert [(a["id"], a["acked_by"]) for a in alarms] == [("7", "zhang"), ("9", "张师傅")]
+    assert [(a["id"], a["acked_by"], a["room"]) for a in alarms] == [("7", "zhang", "z1 号库"), ("9", "张师傅", "z1 号库")]
     page = web.get("/", params={"token": "read-secret"}).text
     assert "区域冷链平台" in page and "张师傅" in page and "在线" in page
     assert "Regional cold-chain hub" in web.get("/", params={"lang": "en"}, headers=STAFF).text
