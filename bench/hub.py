@@ -3,7 +3,9 @@
 - events/s of one worker's write path (contract parse + idempotent upsert, one transaction per message) vs the
   bare minimum of the same work: one plain INSERT per message, one commit each, on the same server;
 - PostgreSQL rows and bytes per simulated day, extrapolated linearly to 1,000 x 20 (measured per event here);
-- a code's chain and the region's open alarms, queried on the loaded day, vs a primary-key lookup of one event.
+- a code's chain and the region's open alarms, queried on the loaded day, vs a primary-key lookup of one event;
+- the same day through Mosquitto into 1 and then 2 worker processes (shared subscription, PUBACK after commit):
+  messages/s per worker, and what the second worker adds.
 
 A room's day: two lots commissioned, stored and shipped to the next center, where they are received (4 events
 per lot); one alarm opened, acknowledged and resolved. `python -m bench.hub [--quick]`.
@@ -14,17 +16,23 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.common import Result, check
 from hub import queries, store
 from hub.contract import parse
 from tests.hub.boxes import T0, alarm, event, raw, site_msg
 from tests.hub.postgres import Postgres
+from tests.peers import Mosquitto, wait_until
 
 H = 3_600_000
 
@@ -86,6 +94,51 @@ def bare(dsn: str, msgs: list[tuple[str, bytes]]) -> float:
         return time.perf_counter() - t
 
 
+def through_broker(pg: Postgres, msgs: list[tuple[str, bytes]], workers: int) -> float:
+    """Seconds from the first publish until `workers` worker processes have committed every event and alarm."""
+    from pathlib import Path
+
+    with psycopg.connect(pg.dsn(), autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE w{workers}")
+    dsn = pg.dsn(f"w{workers}")
+    root = Path(tempfile.mkdtemp(prefix="cc-hub-bench-"))
+    broker = Mosquitto(root)
+    broker.config.write_text(f"listener {broker.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                             "max_queued_messages 0\n", encoding="utf-8")  # the day is published at once
+    broker.start()
+    procs = [subprocess.Popen([sys.executable, "-m", "hub", "--dsn", dsn, "worker", "--broker",
+                               f"127.0.0.1:{broker.port}", "--client-id", f"w{i}", "--no-readings"],
+                              stdout=(root / f"w{i}.log").open("wb"), stderr=subprocess.STDOUT) for i in range(workers)]
+    try:
+        for i in range(workers):
+            wait_until(lambda i=i: "subscribed" in (root / f"w{i}.log").read_text(), 60, f"worker {i}")  # type: ignore[misc]
+        want = (sum("/events/epcis" in t for t, _ in msgs), sum("/events/alarms" in t for t, _ in msgs))
+        box = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-boxes", protocol=mqtt.MQTTv5)
+        box.max_inflight_messages_set(100)
+        box.connect("127.0.0.1", broker.port)
+        box.loop_start()
+        t = time.perf_counter()
+        infos = [box.publish(topic, body, qos=1) for topic, body in msgs]
+        for info in infos:
+            info.wait_for_publish(120)
+        with psycopg.connect(dsn) as conn:
+            def done() -> bool:
+                row = conn.execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM alarm_changes)")
+                got = row.fetchone()
+                conn.rollback()
+                return got == want
+            wait_until(done, 900, "every event and alarm committed", every=0.2)
+        elapsed = time.perf_counter() - t
+        box.disconnect()
+        box.loop_stop()
+        return elapsed
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(15)
+        broker.stop()
+
+
 def sizes(dsn: str) -> dict[str, int]:
     with psycopg.connect(dsn) as conn:
         out = {}
@@ -109,7 +162,8 @@ def run(centers: int = 100, rooms: int = 20, repeat: int = 20) -> list[Result]:
             store.create(conn)
         msgs = list(day(centers, rooms))
         ours, floor = load(dsn, msgs), bare(pg.dsn("floor"), msgs)
-        return results(dsn, centers, rooms, len(msgs), ours, floor, repeat)
+        one, two = through_broker(pg, msgs, 1), through_broker(pg, msgs, 2)
+        return [*results(dsn, centers, rooms, len(msgs), ours, floor, repeat), *broker_results(len(msgs), one, two)]
     finally:
         pg.stop()
 
@@ -142,6 +196,14 @@ def results(dsn: str, centers: int, rooms: int, n: int, ours: float, floor: floa
         Result("hub_alarms", "hub: the region's open alarms vs one event by key", live / pk, "x", "", None,
                {"alarms_ms": round(live * 1000, 2), "open_alarms": live_rows}),
     ]
+
+
+def broker_results(n: int, one: float, two: float) -> list[Result]:
+    raw_ = {"messages": n, "one_worker_s": round(one, 2), "two_workers_s": round(two, 2),
+            "one_worker_per_s": round(n / one), "two_workers_per_s": round(n / two)}
+    return [Result("hub_broker", "hub: 2 workers vs 1 through Mosquitto (messages/s)", one / two, "x", ">= 1.2",
+                   check(one / two, ">= 1.2"), raw_,
+                   bound="each worker waits on its own fsync'd commit per message; two share PostgreSQL's WAL flush")]
 
 
 def main() -> None:

@@ -21,8 +21,12 @@ RANK = {"open": 0, "acknowledged": 1, "resolved": 2, "closed": 3}
 
 
 def create(conn: psycopg.Connection[Any]) -> None:
-    """The tables, if they are not there yet (every statement is IF NOT EXISTS)."""
+    """The tables, if they are not there yet (every statement is IF NOT EXISTS).
+
+    Workers started together all run this; IF NOT EXISTS alone races (two CREATE TABLEs of one name collide in
+    pg_type), so the DDL runs under a transaction-level advisory lock, one worker after the other."""
     with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('coldchain-hub schema'))")
         conn.execute(SCHEMA)
 
 

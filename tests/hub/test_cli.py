@@ -24,3 +24,21 @@ def test_coldchain_hub_init_db(postgres: Postgres, capsys: pytest.CaptureFixture
     assert tables == {"centers", "rooms", "events", "event_lots", "alarm_changes", "alarms", "rejected"}
     assert main(["hub", "--dsn", f"host=127.0.0.1 port={postgres.port} user=nobody-here dbname=x", "init-db"]) == 1
     assert "PostgreSQL" in capsys.readouterr().err
+
+
+def test_workers_started_together_create_the_tables_once(postgres: Postgres) -> None:
+    """Found by the benchmark: two workers' CREATE TABLE IF NOT EXISTS at the same moment collided."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hub import store
+
+    with psycopg.connect(postgres.dsn(), autocommit=True) as admin:
+        admin.execute("DROP DATABASE IF EXISTS together")
+        admin.execute("CREATE DATABASE together")
+
+    def create(_: int) -> None:
+        with psycopg.connect(postgres.dsn("together")) as conn:
+            store.create(conn)
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(create, range(6)))  # re-raises any worker's error
