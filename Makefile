@@ -6,9 +6,10 @@ PY      := $(VENV)/bin/python
 # InfluxDB 1.6.7 and VictoriaMetrics (its /api/v2/write stands in for InfluxDB 2.x).
 # The installer's tests: shellcheck, systemd (systemd-analyze verify, -sysusers, -tmpfiles), python3-venv;
 # the TLS broker tests: openssl. Headless Chromium prints reports to PDF and drives the page tests;
-# WenQuanYi gives it CJK glyphs; pdftotext (poppler-utils) reads the PDFs back in tests.
+# WenQuanYi gives it CJK glyphs; pdftotext (poppler-utils) reads the PDFs back in tests. The hub's tests start
+# a PostgreSQL 15 cluster of their own (postgresql; initdb + pg_ctl in a temp dir).
 APT_PKGS := mosquitto mosquitto-clients openssl socat influxdb victoria-metrics shellcheck systemd python3-venv \
-            chromium fonts-wqy-zenhei poppler-utils
+            chromium fonts-wqy-zenhei poppler-utils postgresql
 
 .PHONY: demo test test-arm lint system-deps venv clean install bench bench-peers soak assets
 
@@ -41,8 +42,8 @@ system-deps:
 
 # Style and bugs (ruff), types (mypy, [tool.mypy]) and the rooms' walls (import-linter, [tool.importlinter]).
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check daemon drivers tests bench
-	$(VENV)/bin/mypy daemon drivers bench
+	$(VENV)/bin/ruff check daemon drivers tests bench hub
+	$(VENV)/bin/mypy daemon drivers bench hub
 	$(VENV)/bin/lint-imports --no-cache
 
 # Parallel workers (pytest-xdist): most tests wait on a real peer, so 3 workers fill 2 cores; one test file

@@ -21,11 +21,12 @@ import traceback
 from pathlib import Path
 
 from bench import burst, drain, flash, fleet, ingest, memory, peers_compare, query, webpage
+from bench import hub as hub_scale
 from bench.common import InfluxD, Result, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 FINDINGS = Path(__file__).with_name("findings.md")
-SCENARIOS = "ingest, drain, burst, query, fleet, memory, flash, webpage, peers"
+SCENARIOS = "ingest, drain, burst, query, fleet, memory, flash, webpage, peers, hub"
 
 BOUNDS = {
     "ingest": "the daemon acknowledges a QoS 1 message only after its journal commit (fsync), so the broker's "
@@ -154,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         step("webpage", lambda: webpage.run(tmp / "webpage", days=2 if q else 30, repeat=1 if q else 3))
         step("peers", lambda: peers_compare.run(tmp / "peers", influx, steady_s=4.0 if q else 20.0,
                                                 per_topic=100 if q else 3000))
+        step("hub", lambda: hub_scale.run(centers=5 if q else 100, rooms=4 if q else 20, repeat=5 if q else 20))
     finally:
         influx.stop()
     elapsed = time.perf_counter() - t0

@@ -1,4 +1,4 @@
-"""`coldchain run | check-config | config show | doctor | demo | sample | report | qr`: the daemon's command line.
+"""`coldchain run | check-config | config show | doctor | demo | sample | report | qr | hub`: the command line.
 
 Exit codes: 0 all good; 1 `doctor` found something a running daemon needs broken (each ✗ line says
 what); 2 the config (or a command's arguments) is wrong, with `file:line: key: message` lines.
@@ -174,7 +174,22 @@ def cmd_qr(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_hub(argv: Sequence[str]) -> int:
+    """`coldchain hub ...`: the regional hub is a program of its own (hub/, docs/hub.md), found by its entry point
+    (`coldchain.commands`), so the box daemon never imports it nor needs its PostgreSQL client."""
+    from importlib.metadata import entry_points
+
+    found = list(entry_points(group="coldchain.commands", name="hub"))
+    if not found:
+        print("coldchain hub is not installed here: pip install 'coldchain-monitor[hub]'", file=sys.stderr)
+        return EXIT_CONFIG
+    return int(found[0].load()(list(argv)))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["hub"]:  # before argparse: the hub parses its own options
+        return cmd_hub(argv[1:])
     p = argparse.ArgumentParser(prog="coldchain", description="Cold-chain monitoring daemon for produce cold rooms.")
     p.add_argument("--version", action="version", version=f"coldchain {__version__}")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
@@ -227,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     qr.add_argument("--out", "-o", required=True)
     qr.add_argument("--size", type=int, default=8, help="pixels per module")
     qr.set_defaults(fn=cmd_qr)
+    sub.add_parser("hub", help="the regional hub: boxes' uplinks into PostgreSQL (coldchain hub --help)")
     args = p.parse_args(argv)
     _setup_logging(args.log_level if args.cmd != "demo" or args.log_level != "info" else "warning")
     return int(args.fn(args))

@@ -1,0 +1,220 @@
+"""The regional hub at scale: a simulated day of `centers` x `rooms` into PostgreSQL (fsync on), as ratios.
+
+- events/s of one worker's write path (contract parse + idempotent upsert, one transaction per message) vs the
+  bare minimum of the same work: one plain INSERT per message, one commit each, on the same server;
+- PostgreSQL rows and bytes per simulated day, extrapolated linearly to 1,000 x 20 (measured per event here);
+- a code's chain and the region's open alarms, queried on the loaded day, vs a primary-key lookup of one event;
+- the same day through Mosquitto into 1 and then 2 worker processes (shared subscription, PUBACK after commit):
+  messages/s per worker, and what the second worker adds.
+
+A room's day: two lots commissioned, stored and shipped to the next center, where they are received (4 events
+per lot); one alarm opened, acknowledged and resolved. `python -m bench.hub [--quick]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+
+from bench.common import Result, check
+from hub import queries, store
+from hub.contract import parse
+from tests.hub.boxes import T0, alarm, event, raw, site_msg
+from tests.hub.postgres import Postgres
+from tests.peers import Mosquitto, wait_until
+
+H = 3_600_000
+
+
+def day(centers: int, rooms: int) -> Iterator[tuple[str, bytes]]:
+    """The messages of one simulated day, in the order the boxes would send them."""
+    for c in range(centers):
+        yield f"coldchain/c{c}/site", raw(site_msg(f"c{c}", T0, [(f"z{r}", 100.0) for r in range(rooms)]))
+    n = 0
+    for c in range(centers):
+        site, nxt = f"c{c}", f"c{(c + 1) % centers}"
+        for r in range(rooms):
+            for k in range(2):
+                lot, zone, t = f"L-{c}-{r}-{k}", f"z{r}", T0 + k * H
+                steps: list[tuple[str, int, dict[str, Any]]] = [
+                    ("commissioning", 0, {}), ("storing", 1, {}), ("shipping", 8, {"cc:destination": nxt})]
+                for step, at, extra in steps:
+                    n += 1
+                    topic = f"coldchain/{site}/events/epcis"
+                    yield topic, raw(event(site, n, step, lot, t + at * H, zone if step != "shipping" else None,
+                                           **extra))
+                n += 1
+                source: dict[str, Any] = {"cc:source": site}
+                yield f"coldchain/{nxt}/events/epcis", raw(event(nxt, n, "receiving", lot, t + 12 * H, zone, **source))
+            for state, at, by in (("open", 3, None), ("acknowledged", 4, "zhang"), ("resolved", 5, None)):
+                yield f"coldchain/{site}/events/alarms", raw(alarm(site, r, state, T0 + at * H, by=by))
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> float:
+    """Median seconds of `fn` over `repeat` runs."""
+    runs = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t)
+    return statistics.median(runs)
+
+
+def load(dsn: str, msgs: list[tuple[str, bytes]]) -> float:
+    """Seconds for one connection to parse and store every message, one transaction each (a worker's path)."""
+    with psycopg.connect(dsn) as conn:
+        t = time.perf_counter()
+        for topic, body in msgs:
+            record = parse(topic, body)
+            assert record is not None
+            store.apply(conn, record)
+        return time.perf_counter() - t
+
+
+def bare(dsn: str, msgs: list[tuple[str, bytes]]) -> float:
+    """Seconds for the same number of single-row INSERT + COMMIT, JSON body included: the floor of any design."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute("CREATE TABLE bare (id bigserial PRIMARY KEY, topic text, body jsonb)")
+        conn.commit()
+        t = time.perf_counter()
+        for topic, body in msgs:
+            conn.execute("INSERT INTO bare (topic, body) VALUES (%s, %s)", (topic, body.decode()))
+            conn.commit()
+        return time.perf_counter() - t
+
+
+def through_broker(pg: Postgres, msgs: list[tuple[str, bytes]], workers: int) -> float:
+    """Seconds from the first publish until `workers` worker processes have committed every event and alarm."""
+    from pathlib import Path
+
+    with psycopg.connect(pg.dsn(), autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE w{workers}")
+    dsn = pg.dsn(f"w{workers}")
+    root = Path(tempfile.mkdtemp(prefix="cc-hub-bench-"))
+    broker = Mosquitto(root)
+    broker.config.write_text(f"listener {broker.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                             "max_queued_messages 0\n", encoding="utf-8")  # the day is published at once
+    broker.start()
+    procs = [subprocess.Popen([sys.executable, "-m", "hub", "--dsn", dsn, "worker", "--broker",
+                               f"127.0.0.1:{broker.port}", "--client-id", f"w{i}", "--no-readings"],
+                              stdout=(root / f"w{i}.log").open("wb"), stderr=subprocess.STDOUT) for i in range(workers)]
+    try:
+        for i in range(workers):
+            wait_until(lambda i=i: "subscribed" in (root / f"w{i}.log").read_text(), 60, f"worker {i}")  # type: ignore[misc]
+        want = (sum("/events/epcis" in t for t, _ in msgs), sum("/events/alarms" in t for t, _ in msgs))
+        box = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-boxes", protocol=mqtt.MQTTv5)
+        box.max_inflight_messages_set(100)
+        box.connect("127.0.0.1", broker.port)
+        box.loop_start()
+        t = time.perf_counter()
+        infos = [box.publish(topic, body, qos=1) for topic, body in msgs]
+        for info in infos:
+            info.wait_for_publish(120)
+        with psycopg.connect(dsn) as conn:
+            def done() -> bool:
+                row = conn.execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM alarm_changes)")
+                got = row.fetchone()
+                conn.rollback()
+                return got == want
+            wait_until(done, 900, "every event and alarm committed", every=0.2)
+        elapsed = time.perf_counter() - t
+        box.disconnect()
+        box.loop_stop()
+        return elapsed
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(15)
+        broker.stop()
+
+
+def sizes(dsn: str) -> dict[str, int]:
+    with psycopg.connect(dsn) as conn:
+        out = {}
+        for table in ("events", "event_lots", "alarm_changes", "alarms", "centers", "rooms"):
+            query = f"SELECT count(*), pg_total_relation_size('{table}') FROM {table}"  # noqa: S608 - our names
+            row = conn.execute(query).fetchone()
+            assert row is not None
+            out[f"{table}_rows"], out[f"{table}_bytes"] = int(row[0]), int(row[1])
+        return out
+
+
+def run(centers: int = 100, rooms: int = 20, repeat: int = 20) -> list[Result]:
+    pg = Postgres()
+    pg.start(fsync=True)
+    try:
+        with psycopg.connect(pg.dsn(), autocommit=True) as admin:
+            admin.execute("CREATE DATABASE hub")
+            admin.execute("CREATE DATABASE floor")
+        dsn = pg.dsn("hub")
+        with psycopg.connect(dsn) as conn:
+            store.create(conn)
+        msgs = list(day(centers, rooms))
+        ours, floor = load(dsn, msgs), bare(pg.dsn("floor"), msgs)
+        one, two = through_broker(pg, msgs, 1), through_broker(pg, msgs, 2)
+        return [*results(dsn, centers, rooms, len(msgs), ours, floor, repeat), *broker_results(len(msgs), one, two)]
+    finally:
+        pg.stop()
+
+
+def results(dsn: str, centers: int, rooms: int, n: int, ours: float, floor: float, repeat: int) -> list[Result]:
+    size = sizes(dsn)
+    scale = (1000 * 20) / (centers * rooms)
+    rows_day = sum(v for k, v in size.items() if k.endswith("_rows")) * scale
+    bytes_day = sum(v for k, v in size.items() if k.endswith("_bytes")) * scale
+    with psycopg.connect(dsn) as conn:
+        code = f"L-{centers // 2}-{rooms // 2}-1"
+        assert len(queries.chain(conn, code).events) == 4
+        pk = timed(lambda: conn.execute("SELECT body FROM events WHERE event_id = "
+                                        "(SELECT min(event_id) FROM events)").fetchone(), repeat)
+        chain_s = timed(lambda: queries.chain(conn, code), repeat)
+        conn.execute("UPDATE alarms SET state = 'open' WHERE id::int % 2 = 0")  # half the rooms with a live alarm
+        live = timed(lambda: queries.open_alarms(conn), repeat)
+        live_rows = len(queries.open_alarms(conn))
+        conn.rollback()
+    raw_ = {"centers": centers, "rooms": rooms, "messages": n, "ours_s": round(ours, 2), "floor_s": round(floor, 2),
+            "events_per_s": round(n / ours), "floor_per_s": round(n / floor), **size}
+    return [
+        Result("hub_write", "hub worker: messages/s vs bare INSERT+COMMIT", (n / ours) / (n / floor), "x",
+               ">= 0.3", check((n / ours) / (n / floor), ">= 0.3"), raw_,
+               bound="one fsync'd commit per message (PUBACK waits for it): the commit, not the upserts"),
+        Result("hub_rows", "hub: PostgreSQL rows per day at 1,000 x 20", rows_day, "rows", "", None,
+               {"bytes_per_day": round(bytes_day), "extrapolated_from": f"{centers} x {rooms}"}),
+        Result("hub_chain", "hub: a code's chain vs one event by key", chain_s / pk, "x", "<= 20",
+               check(chain_s / pk, "<= 20"), {"chain_ms": round(chain_s * 1000, 2), "pk_ms": round(pk * 1000, 3)}),
+        Result("hub_alarms", "hub: the region's open alarms vs one event by key", live / pk, "x", "", None,
+               {"alarms_ms": round(live * 1000, 2), "open_alarms": live_rows}),
+    ]
+
+
+def broker_results(n: int, one: float, two: float) -> list[Result]:
+    raw_ = {"messages": n, "one_worker_s": round(one, 2), "two_workers_s": round(two, 2),
+            "one_worker_per_s": round(n / one), "two_workers_per_s": round(n / two)}
+    return [Result("hub_broker", "hub: 2 workers vs 1 through Mosquitto (messages/s)", one / two, "x", ">= 1.2",
+                   check(one / two, ">= 1.2"), raw_,
+                   bound="each worker waits on its own fsync'd commit per message; two share PostgreSQL's WAL flush")]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m bench.hub")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--centers", type=int, default=100)
+    ap.add_argument("--rooms", type=int, default=20)
+    args = ap.parse_args()
+    for r in run(5 if args.quick else args.centers, 4 if args.quick else args.rooms, 5 if args.quick else 20):
+        print(f"{r.title}: {r.value:.3g} {r.unit} (target {r.target or 'n/a'}) {json.dumps(r.raw)}")
+
+
+if __name__ == "__main__":
+    main()

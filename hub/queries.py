@@ -1,0 +1,206 @@
+"""Reading the region back: centers, open alarms, room capacity and occupancy, a code's chain, EPCIS queries.
+
+Everything is derived from the stored messages at query time, so a late or repeated message never leaves a stale
+summary behind: a lot's place is its newest event, its chain is its events and those of the lots it was made from.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from hub.contract import code_of, short_step
+
+IN_STORE = ("commissioning", "storing", "receiving")
+# UN/CEFACT Rec. 20 codes of an EPCIS quantity -> (the room capacity unit of the site message, factor)
+UOM = {"TNE": ("t", 1.0), "KGM": ("t", 0.001), "XPX": ("pallets", 1.0), "MTQ": ("m3", 1.0)}
+
+
+def rows(conn: psycopg.Connection[Any], query: str | sql.Composed, params: Any = None) -> list[dict[str, Any]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(query, params)
+        return list(cur.fetchall())
+
+
+def centers(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    """Every center with its state (online/offline: the retained status or the Last Will) and uplink lag."""
+    return rows(conn, """SELECT c.site, c.name, c.timezone, c.lat, c.lon, c.state, c.state_ts, c.last_ts, c.lag_ms,
+                                (extract(epoch FROM c.last_received) * 1000)::bigint AS last_received,
+                                (SELECT count(*) FROM rooms r WHERE r.site = c.site) AS rooms
+                         FROM centers c ORDER BY c.site""")
+
+
+def open_alarms(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    """Alarms still open or acknowledged anywhere in the region, oldest first, with who acknowledged them."""
+    return rows(conn, """SELECT a.site, c.name AS center, a.id, a.state, a.zone, r.name AS room, a.sensor, a.kind,
+                                a.value, a.opened, a.ts, a.acked_by, a.acked_ts
+                         FROM alarms a LEFT JOIN centers c USING (site)
+                              LEFT JOIN rooms r ON r.site = a.site AND r.zone = a.zone
+                         WHERE a.state IN ('open', 'acknowledged') ORDER BY a.opened NULLS LAST, a.site, a.id""")
+
+
+def _quantity(body: dict[str, Any], lot: str) -> tuple[str, float] | None:
+    for q in body.get("quantityList") or body.get("outputQuantityList") or []:
+        if isinstance(q, dict) and code_of(str(q.get("epcClass"))) == lot and q.get("uom") in UOM:
+            unit, factor = UOM[q["uom"]]
+            if isinstance(q.get("quantity"), int | float):
+                return unit, float(q["quantity"]) * factor
+    return None
+
+
+def lots_in_store(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    """Each lot whose newest event puts it in a room (commissioned, stored or received there, not consumed)."""
+    latest = rows(conn, """SELECT DISTINCT ON (l.lot) l.lot, l.role, e.site, e.zone, e.biz_step, e.body
+                           FROM event_lots l JOIN events e USING (event_id)
+                           ORDER BY l.lot, e.event_time DESC, (l.role = 'input') DESC, e.received DESC""")
+    out = []
+    for r in latest:
+        if r["role"] != "input" and r["biz_step"] in IN_STORE and r["zone"]:
+            q = _quantity(r["body"], r["lot"])
+            out.append({"lot": r["lot"], "site": r["site"], "zone": r["zone"],
+                        "unit": q[0] if q else None, "quantity": q[1] if q else None})
+    return out
+
+
+def capacity(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    """Per room: configured capacity (from the box's `site` message), lots in it and their quantity in that unit."""
+    rooms = rows(conn, """SELECT r.site, c.name AS center, r.zone, r.name, r.capacity, r.unit, r.commodity
+                          FROM rooms r JOIN centers c USING (site) ORDER BY r.site, r.zone""")
+    lots = lots_in_store(conn)
+    for room in rooms:
+        here = [x for x in lots if x["site"] == room["site"] and x["zone"] == room["zone"]]
+        room["lots"] = len(here)
+        room["occupied"] = sum(x["quantity"] for x in here if x["unit"] == room["unit"] and x["quantity"])
+        room["free"] = None if room["capacity"] is None else room["capacity"] - room["occupied"]
+    return rooms
+
+
+LINEAGE = """WITH RECURSIVE lineage(lot, depth) AS (
+                 SELECT %(code)s::text, 0
+                 UNION
+                 SELECT i.lot, lineage.depth + 1 FROM lineage
+                   JOIN event_lots o ON o.lot = lineage.lot AND o.role = 'output'
+                   JOIN event_lots i ON i.event_id = o.event_id AND i.role = 'input'
+                 WHERE lineage.depth < 32)"""
+
+
+@dataclass
+class Chain:
+    """A code's custody: the codes it came from, its events in time order, and the stays and transits they make."""
+
+    code: str
+    lots: list[str]
+    events: list[dict[str, Any]]
+    legs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def chain(conn: psycopg.Connection[Any], code: str) -> Chain:
+    """The events of `code` and of every lot it was transformed from (upstream, to any depth), as stays."""
+    lots = [r["lot"] for r in rows(conn, LINEAGE + " SELECT DISTINCT lot FROM lineage ORDER BY lot", {"code": code})]
+    events = rows(conn, """SELECT e.event_id, e.site, e.type, e.biz_step, e.zone, e.lot, e.destination, e.source,
+                                  (extract(epoch FROM e.event_time) * 1000)::bigint AS time, e.body
+                           FROM events e WHERE e.event_id IN (SELECT event_id FROM event_lots WHERE lot = ANY(%s))
+                           ORDER BY e.event_time, e.event_id""", (lots,))  # a list, not the CTE: the index is used
+    return Chain(code, lots, events, legs(events))
+
+
+def temperature(body: dict[str, Any], transit: bool = False) -> dict[str, float] | None:
+    """min / max / mean of the first temperature summary in an event's sensorElementList: of a stay, or with
+    `transit` of a trip a logger recorded (the box marks those `cc:transit` in the element's sensorMetadata).
+    Alarm-condition reports (`exception`) are not summaries and are skipped."""
+    for element in body.get("sensorElementList") or []:
+        if not isinstance(element, dict):
+            continue
+        meta = element.get("sensorMetadata")
+        if bool(isinstance(meta, dict) and meta.get("cc:transit")) != transit:
+            continue
+        for rep in element.get("sensorReport") or []:
+            if isinstance(rep, dict) and "Temperature" in str(rep.get("type", "")) and "exception" not in rep:
+                return {k: rep[f"{k}Value"] for k in ("min", "max", "mean")
+                        if isinstance(rep.get(f"{k}Value"), int | float)}
+    return None
+
+
+def legs(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stays (a site and room, from its arrival to its leaving) and transits (shipped to a destination)."""
+    out: list[dict[str, Any]] = []
+    for e in events:
+        step, here = e["biz_step"], (e["site"], e["zone"])
+        cur = out[-1] if out and out[-1]["until"] is None else None
+        if step in IN_STORE and e["zone"]:
+            if cur and (cur["kind"] == "stay" and (cur["site"], cur["zone"]) == here):
+                continue
+            if cur:
+                cur["until"] = e["time"]
+                if cur["kind"] == "transit":  # the receiving event carries the trip's logger report
+                    cur["temperature"] = temperature(e["body"], transit=True)
+            out.append({"kind": "stay", "site": e["site"], "zone": e["zone"], "since": e["time"], "until": None,
+                        "temperature": None})
+        elif step == "shipping":
+            if cur:
+                cur["until"], cur["temperature"] = e["time"], temperature(e["body"])
+            out.append({"kind": "transit", "site": e["site"], "zone": None, "destination": e["destination"],
+                        "since": e["time"], "until": None, "temperature": None})
+        elif cur and step and temperature(e["body"]):
+            cur["temperature"] = temperature(e["body"])
+    return out
+
+
+def _token(ms: int, event_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{ms}|{event_id}".encode()).decode()
+
+
+def _untoken(token: str) -> tuple[int, str]:
+    try:
+        ms, ident = base64.urlsafe_b64decode(token.encode()).decode().split("|", 1)
+        return int(ms), ident
+    except ValueError:
+        raise ValueError(f"nextPageToken: {token!r} is not one this hub gave out") from None
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    """The subset of EPCIS 2.0 SimpleEventQuery parameters the hub answers (times as epoch ms)."""
+
+    biz_steps: tuple[str, ...] = ()
+    epcs: tuple[str, ...] = ()
+    sites: tuple[str, ...] = ()
+    ge_time: int | None = None
+    lt_time: int | None = None
+    per_page: int = 100
+    page_token: str | None = None
+
+
+def epcis_events(conn: psycopg.Connection[Any], q: EventQuery) -> tuple[list[dict[str, Any]], str | None]:
+    """The events matching `q` in (eventTime, eventID) order, and the token of the next page (None at the end)."""
+    where: list[sql.Composable] = [sql.SQL("TRUE")]
+    args: list[Any] = []
+    if q.biz_steps:
+        where.append(sql.SQL("e.biz_step = ANY(%s)"))
+        args.append([short_step(s) for s in q.biz_steps])
+    if q.epcs:
+        where.append(sql.SQL("e.event_id IN (SELECT event_id FROM event_lots WHERE lot = ANY(%s))"))
+        args.append([code_of(e) for e in q.epcs])  # the lot's URI or its bare code, stored as the code
+    if q.sites:
+        where.append(sql.SQL("e.site = ANY(%s)"))
+        args.append(list(q.sites))
+    for bound, op in ((q.ge_time, ">="), (q.lt_time, "<")):
+        if bound is not None:
+            where.append(sql.SQL("e.event_time {} to_timestamp(%s / 1000.0)").format(sql.SQL(op)))
+            args.append(bound)
+    if q.page_token:
+        ms, ident = _untoken(q.page_token)
+        where.append(sql.SQL("(e.event_time, e.event_id) > (to_timestamp(%s / 1000.0), %s)"))
+        args += [ms, ident]
+    query = sql.SQL("""SELECT e.body, e.event_id, (extract(epoch FROM e.event_time) * 1000)::bigint AS ms
+                       FROM events e WHERE {} ORDER BY e.event_time, e.event_id LIMIT %s""").format(
+        sql.SQL(" AND ").join(where))
+    found = rows(conn, query, [*args, q.per_page + 1])
+    more = len(found) > q.per_page
+    found = found[: q.per_page]
+    return [r["body"] for r in found], (_token(found[-1]["ms"], found[-1]["event_id"]) if more else None)

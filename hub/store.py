@@ -1,0 +1,136 @@
+"""Writing the region into PostgreSQL: one record, one transaction, every write idempotent and order-free.
+
+Workers of one shared subscription receive a site's messages in any order and QoS 1 may deliver one twice, so
+each write either keys on the message's own identity (eventID, (site, alert, state)) or keeps the newest by the
+box's timestamp; applying the same messages in any order, any number of times, leaves the same rows.
+"""
+
+from __future__ import annotations
+
+import time
+from importlib import resources
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from hub.contract import Alarm, BadMessage, Event, Reading, Record, Site, Status
+
+SCHEMA = resources.files(__package__).joinpath("schema.sql").read_text(encoding="utf-8")
+RANK = {"open": 0, "acknowledged": 1, "resolved": 2, "closed": 3}
+
+
+def create(conn: psycopg.Connection[Any]) -> None:
+    """The tables, if they are not there yet (every statement is IF NOT EXISTS).
+
+    Workers started together all run this; IF NOT EXISTS alone races (two CREATE TABLEs of one name collide in
+    pg_type), so the DDL runs under a transaction-level advisory lock, one worker after the other."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('coldchain-hub schema'))")
+        conn.execute(SCHEMA)
+
+
+def apply(conn: psycopg.Connection[Any], record: Record, now_ms: int | None = None) -> str:
+    """Store one record; returns "stored" or "duplicate" (nothing changed, e.g. a redelivery)."""
+    now_ms = round(time.time() * 1000) if now_ms is None else now_ms
+    with conn.transaction():
+        if isinstance(record, Status | Site):  # says nothing of how far behind the data is
+            conn.execute("INSERT INTO centers (site) VALUES (%s) ON CONFLICT DO NOTHING", (record.site,))
+        else:
+            _touch(conn, record.site, record.event_time_ms if isinstance(record, Event) else record.ts, now_ms)
+        if isinstance(record, Status):
+            return _status(conn, record)
+        if isinstance(record, Site):
+            return _site(conn, record)
+        if isinstance(record, Alarm):
+            return _alarm(conn, record)
+        if isinstance(record, Event):
+            return _event(conn, record)
+        assert isinstance(record, Reading)
+        return "stored"
+
+
+def reject(conn: psycopg.Connection[Any], bad: BadMessage) -> None:
+    """Keep the refusal where the pages can count it (and the log names it)."""
+    with conn.transaction():
+        conn.execute("INSERT INTO rejected (topic, reason) VALUES (%s, %s)", (bad.topic, bad.reason))
+
+
+def _touch(conn: psycopg.Connection[Any], site: str, ts: int, now_ms: int) -> None:
+    """The center exists; its newest data time, when that arrived and the lag between, move only forward.
+
+    Data are readings, events and alarm changes, not status or site: a box back from a day offline says
+    "online" at once, while its back-fill (oldest first) shows the lag shrinking from a day to none."""
+    conn.execute(
+        """INSERT INTO centers (site, last_ts, last_received, lag_ms)
+           VALUES (%(site)s, %(ts)s, to_timestamp(%(now)s / 1000.0), %(lag)s)
+           ON CONFLICT (site) DO UPDATE SET
+             last_received = CASE WHEN centers.last_ts IS NULL OR EXCLUDED.last_ts >= centers.last_ts
+                                  THEN EXCLUDED.last_received ELSE centers.last_received END,
+             lag_ms = CASE WHEN centers.last_ts IS NULL OR EXCLUDED.last_ts >= centers.last_ts
+                           THEN EXCLUDED.lag_ms ELSE centers.lag_ms END,
+             last_ts = GREATEST(centers.last_ts, EXCLUDED.last_ts)""",
+        {"site": site, "ts": ts, "now": now_ms, "lag": max(0, now_ms - ts)})
+
+
+def _status(conn: psycopg.Connection[Any], s: Status) -> str:
+    cur = conn.execute("UPDATE centers SET state = %s, state_ts = %s WHERE site = %s AND "
+                       "(state_ts IS NULL OR state_ts < %s)", (s.state, s.ts, s.site, s.ts))
+    return "stored" if cur.rowcount else "duplicate"
+
+
+def _site(conn: psycopg.Connection[Any], s: Site) -> str:
+    """Name, place and rooms from the newest `site` message; the UPDATE's row lock orders two at once."""
+    cur = conn.execute("UPDATE centers SET name = %s, timezone = %s, lat = %s, lon = %s, site_ts = %s "
+                       "WHERE site = %s AND (site_ts IS NULL OR site_ts < %s)",
+                       (s.name, s.timezone, s.lat, s.lon, s.ts, s.site, s.ts))
+    if not cur.rowcount:
+        return "duplicate"
+    conn.execute("DELETE FROM rooms WHERE site = %s", (s.site,))
+    with conn.cursor() as c:
+        c.executemany("INSERT INTO rooms (site, zone, name, capacity, unit, commodity) VALUES (%s, %s, %s, %s, %s, %s)",
+                      [(s.site, r.zone, r.name, r.capacity, r.unit, r.commodity) for r in s.rooms])
+    return "stored"
+
+
+def _event(conn: psycopg.Connection[Any], e: Event) -> str:
+    cur = conn.execute(
+        """INSERT INTO events (event_id, site, type, biz_step, event_time, zone, lot, destination, source, body)
+           VALUES (%s, %s, %s, %s, to_timestamp(%s / 1000.0), %s, %s, %s, %s, %s)
+           ON CONFLICT (event_id) DO NOTHING""",
+        (e.event_id, e.site, e.type, e.biz_step, e.event_time_ms, e.zone, e.lot, e.destination, e.source,
+         Jsonb(e.body)))
+    if not cur.rowcount:
+        return "duplicate"
+    with conn.cursor() as c:
+        c.executemany("INSERT INTO event_lots (event_id, lot, role) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                      [(e.event_id, ref.lot, ref.role) for ref in e.lots])
+    return "stored"
+
+
+def _alarm(conn: psycopg.Connection[Any], a: Alarm) -> str:
+    """The change is kept once per (site, id, state); the alert's row is then rebuilt from all its changes.
+
+    The advisory lock serialises the changes of one alert, so two workers each holding one state of it cannot
+    leave the row at the older state."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"alarm/{a.site}/{a.id}",))
+    cur = conn.execute(
+        """INSERT INTO alarm_changes (site, id, state, ts, zone, sensor, kind, value, by_user, text)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
+        (a.site, a.id, a.state, a.ts, a.zone, a.sensor, a.kind, a.value, a.by, a.text))
+    if not cur.rowcount:
+        return "duplicate"
+    conn.execute(
+        """WITH c AS (SELECT *, array_position(ARRAY['open', 'acknowledged', 'resolved', 'closed'], state) - 1 AS rank
+                      FROM alarm_changes WHERE site = %(site)s AND id = %(id)s),
+                l AS (SELECT * FROM c ORDER BY ts DESC, rank DESC LIMIT 1)
+           INSERT INTO alarms (site, id, state, rank, ts, opened, zone, sensor, kind, value, acked_by, acked_ts)
+           SELECT l.site, l.id, l.state, l.rank, l.ts, (SELECT min(ts) FROM c WHERE state = 'open'), l.zone, l.sensor,
+                  l.kind, COALESCE((SELECT value FROM c WHERE state = 'open'), l.value),
+                  (SELECT by_user FROM c WHERE state = 'acknowledged'), (SELECT ts FROM c WHERE state = 'acknowledged')
+           FROM l
+           ON CONFLICT (site, id) DO UPDATE SET state = EXCLUDED.state, rank = EXCLUDED.rank, ts = EXCLUDED.ts,
+             opened = EXCLUDED.opened, zone = EXCLUDED.zone, sensor = EXCLUDED.sensor, kind = EXCLUDED.kind,
+             value = EXCLUDED.value, acked_by = EXCLUDED.acked_by, acked_ts = EXCLUDED.acked_ts""",
+        {"site": a.site, "id": a.id})
+    return "stored"
