@@ -122,16 +122,7 @@ install_wheel() {
 
 wheel_list() {
     echo "wheels installed in /opt/coldchain (name version: tags; 'built here' = no wheel on PyPI, compiled from the sdist):" >>"$REPORT"
-    in_root /opt/coldchain/bin/python -I -c '
-import pathlib, sys, sysconfig
-site = pathlib.Path(sysconfig.get_paths()["purelib"])
-for info in sorted(site.glob("*.dist-info")):
-    meta = dict(l.split(": ", 1) for l in (info / "METADATA").read_text().splitlines() if ": " in l)
-    wheel = (info / "WHEEL").read_text().splitlines()
-    tags = [l.split(": ", 1)[1] for l in wheel if l.startswith("Tag: ")]
-    built = any(t.endswith(("linux_armv7l", "linux_aarch64")) for t in tags)
-    print(f"  {meta.get(\"Name\")} {meta.get(\"Version\")}: {\", \".join(tags)}{\"  (built here)\" if built else \"\"}")
-' >>"$REPORT"
+    in_root /opt/coldchain/bin/python -I /tmp/cc/tests/arm/wheels.py >>"$REPORT"
 }
 
 demo() {
