@@ -124,7 +124,7 @@ def test_a_bad_logger_file_is_refused_whole_with_each_line_named(lots: Lots) -> 
     js = '{"logger": "L9", "readings": [{"time": 1763590800, "temperature_c": 4}, {"time": 1763590860}]}'
     with pytest.raises(LotError, match=r"box.json:readings\[1\]: temperature_c is missing"):
         attach_transit(lots, "T-2", js, "box.json", T0 + 8 * 3600, LI)
-    with pytest.raises(LotError, match="box.json:1: not JSON"):
+    with pytest.raises(LotError, match=r"box\.json:1: not JSON"):
         attach_transit(lots, "T-2", "{", "box.json", T0 + 8 * 3600, LI)
     good = '{"logger": "L9", "readings": [{"time": 1763590800, "temperature_c": 4}, {"time": 1763591400, "temperature_c": 4.5}]}'
     assert attach_transit(lots, "T-2", good, "box.json", T0 + 8 * 3600, LI)["logger"] == "L9"
