@@ -22,6 +22,7 @@ from typing import Any
 from daemon.config.catalog import load_catalog
 from daemon.lots.chain import transit_leg
 from daemon.lots.store import Lots, lot_limits
+from daemon.ports.sinks import LotEpcisEvent
 from daemon.storage.lot_events import LotEvent
 
 GS1_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
@@ -188,6 +189,17 @@ class Epcis:
 
     def period_document(self, start: float, end: float, now: float) -> dict[str, Any]:
         return self.document(self.lots.journal.lot_events.between(start, end), now)
+
+
+def uplink_source(lots: Lots, now: Callable[[], float]) -> Callable[[int, int], list[LotEpcisEvent]]:
+    """The forwarder's reader of lot events (blocking): each as an EPCIS event with its own @context."""
+    ep = Epcis(lots)
+
+    def read(after: int, limit: int) -> list[LotEpcisEvent]:
+        t = now()
+        return [LotEpcisEvent(e.id, e.lot, ep.event(e, t)) for e in lots.journal.lot_events.after(after, limit)]
+
+    return read
 
 
 def _summary_report(t: dict[str, Any], limits: dict[str, Any]) -> dict[str, Any]:
