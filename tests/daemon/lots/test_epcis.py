@@ -159,3 +159,27 @@ def test_configured_sglns_are_used(tmp_path: Path) -> None:
     assert one["readPoint"]["id"] == "urn:epc:id:sgln:0614141.00777.1"
     assert two["readPoint"]["id"] == "urn:epc:id:sgln:0614141.00777.0"  # z2 has none: the site's
     assert problems(one) == [] and problems(two) == []
+
+
+def test_cli_exports_a_lot_and_a_period(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from daemon.app.cli import main
+
+    (tmp_path / "config.yaml").write_text(TWO, encoding="utf-8")
+    cfg = make_config(tmp_path, TWO)
+    j = Journal(cfg.storage.journal)
+    lots = Lots(j, cfg)
+    lots.check_in("C-1", "mandarin", "z1", T0, LI)
+    lots.check_out("C-1", T0 + 3600, LI, destination="wz")
+    j.close()
+    conf = str(tmp_path / "config.yaml")
+    assert main(["epcis", "-c", conf, "--code", "C-1"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert problems(doc) == [] and [e["bizStep"] for e in doc["epcisBody"]["eventList"]] == ["commissioning",
+                                                                                            "shipping"]
+    out = tmp_path / "period.jsonld"
+    assert main(["epcis", "-c", conf, "--from", "2025-11-20T00:30", "--to", "2025-11-20T02:00", "-o", str(out)]) == 0
+    period = json.loads(out.read_text(encoding="utf-8"))
+    assert problems(period) == [] and [e["bizStep"] for e in period["epcisBody"]["eventList"]] == ["shipping"]
+    capsys.readouterr()
+    assert main(["epcis", "-c", conf, "--code", "NOPE-9"]) == 2 and "no lot NOPE-9" in capsys.readouterr().err
+    assert main(["epcis", "-c", conf]) == 2 and "give --code" in capsys.readouterr().err
