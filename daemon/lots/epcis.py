@@ -1,6 +1,6 @@
 """Lot events as GS1 EPCIS 2.0 events (JSON-LD), one by one for the uplink and as an EPCISDocument for export.
 
-Mapping (docs/epcis.md): check-in `commissioning` (ObjectEvent ADD), check-in from another site `receiving`,
+Mapping (docs/transfers.md): check-in `commissioning` (ObjectEvent ADD), check-in from another site `receiving`,
 move `storing`, check-out `shipping` (with a destination site when shipped to one), split a
 TransformationEvent and merge an AggregationEvent (both `commissioning` of the new codes). A lot is the
 class `urn:coldchain:lot:<code>` in a quantityList. Where an event ends a stay, `sensorElementList` carries

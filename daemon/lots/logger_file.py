@@ -1,6 +1,6 @@
 """A reefer truck's or insulated box's temperature logger, as a file attached to a lot in transit.
 
-Two forms, both documented in docs/lots-transfers.md:
+Two forms, both documented in docs/transfers.md:
 
 CSV (UTF-8, `#` starts a comment line, a header row first)::
 
@@ -43,23 +43,32 @@ class LoggerFileError(ValueError):
 def _time(raw: object, tz: zoneinfo.ZoneInfo) -> float:
     if isinstance(raw, bool):
         raise ValueError("time must be ISO 8601 or epoch seconds")
-    if isinstance(raw, (int, float)):
-        t = float(raw)
-    elif isinstance(raw, str) and raw.strip():
-        text = raw.strip()
-        try:
-            t = float(text)
-        except ValueError:
-            try:
-                d = datetime.fromisoformat(text)
-            except ValueError:
-                raise ValueError(f"time {text!r} is neither ISO 8601 nor epoch seconds") from None
-            t = (d if d.tzinfo else d.replace(tzinfo=tz)).timestamp()
-    else:
-        raise ValueError("time is missing")
-    if not math.isfinite(t) or t < 946_684_800:  # before 2000: a logger with an unset clock
+    try:
+        if isinstance(raw, (int, float)):
+            t = float(raw)
+        elif isinstance(raw, str) and raw.strip():
+            t = _text_time(raw.strip()[:64], tz)
+        else:
+            raise ValueError("time is missing")
+    except OverflowError:  # 1e400 or a year 9999 date-time in a far time zone
+        raise ValueError(f"time {str(raw)[:64]!r} is out of range") from None
+    if not math.isfinite(t):
+        raise ValueError(f"time {str(raw)[:64]!r} is not a finite number")
+    if t < 946_684_800:  # before 2000: a logger with an unset clock
         raise ValueError(f"time {raw!r} is before 2000 (logger clock not set?)")
     return t
+
+
+def _text_time(text: str, tz: zoneinfo.ZoneInfo) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        d = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"time {text!r} is neither ISO 8601 nor epoch seconds") from None
+    return (d if d.tzinfo else d.replace(tzinfo=tz)).timestamp()
 
 
 def _temp(raw: object) -> float:
@@ -67,7 +76,7 @@ def _temp(raw: object) -> float:
         raise ValueError("temperature_c is missing")
     try:
         v = float(raw)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"temperature_c {raw!r} is not a number") from None
     if not math.isfinite(v) or not -60.0 <= v <= 60.0:
         raise ValueError(f"temperature_c {raw!r} is outside -60..60 °C")
@@ -112,7 +121,17 @@ def parse_csv(text: str, source: str, tz: zoneinfo.ZoneInfo) -> list[tuple[float
     """(epoch s, °C) rows of a logger CSV, or LoggerFileError naming each bad line."""
     out = _Rows(source, tz)
     header: list[str] | None = None
-    for n, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+    rows = csv.reader(io.StringIO(text))
+    n = 0
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a NUL byte, a field over csv's limit
+            out.problem(str(rows.line_num), f"not CSV: {exc}")
+            raise LoggerFileError(out.problems, out.total) from None
+        n = rows.line_num
         if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
             continue
         if header is None:

@@ -128,3 +128,22 @@ def test_a_bad_logger_file_is_refused_whole_with_each_line_named(lots: Lots) -> 
         attach_transit(lots, "T-2", "{", "box.json", T0 + 8 * 3600, LI)
     good = '{"logger": "L9", "readings": [{"time": 1763590800, "temperature_c": 4}, {"time": 1763591400, "temperature_c": 4.5}]}'
     assert attach_transit(lots, "T-2", good, "box.json", T0 + 8 * 3600, LI)["logger"] == "L9"
+
+
+def test_logger_files_from_a_fuzzer_give_messages_not_crashes() -> None:
+    import zoneinfo
+
+    from daemon.lots.logger_file import LoggerFileError, parse_csv, parse_json
+
+    tz = zoneinfo.ZoneInfo("Asia/Shanghai")
+    for text, what in (("time,temperature_c\n1e400,4\n", "f.csv:2: time '1e400' is not a finite number"),
+                       ("time,temperature_c\n1763591400,4\x00\n", "f.csv:2: temperature_c"),
+                       ("temp\n1,2\n", "f.csv:1: the header must name"), ("", "f.csv:1: no readings")):
+        with pytest.raises(LoggerFileError) as err:
+            parse_csv(text, "f.csv", tz)
+        assert what in str(err.value)
+    huge = "1" + "0" * 400
+    with pytest.raises(LoggerFileError, match=r"j.json:readings\[0\]: time .* is out of range"):
+        parse_json(f'{{"readings": [{{"time": {huge}, "temperature_c": {huge}}}]}}', "j.json", tz)
+    with pytest.raises(LoggerFileError, match=r"j.json:1: expected"):
+        parse_json("[1, 2]", "j.json", tz)
