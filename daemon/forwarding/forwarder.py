@@ -290,6 +290,7 @@ class Forwarder:
             log.error("%s: alarm event id %d refused by the server, skipped: %s", self.events_cursor_name,
                       events[0].id, exc)
         else:
+            self._reached()
             self.stats.inc("forward_events_sent", len(events))
         last = events[-1].id
         await asyncio.to_thread(self.journal.cursors.set, self.events_cursor_name, last)
@@ -319,6 +320,7 @@ class Forwarder:
             log.error("%s: lot event id %d (%s) refused by the server, skipped: %s", self.epcis_cursor_name,
                       events[0].id, events[0].lot, exc)
         else:
+            self._reached()
             self.stats.inc("forward_epcis_sent", len(events))
         last = events[-1].id
         await asyncio.to_thread(self.journal.cursors.set, self.epcis_cursor_name, last)
@@ -378,13 +380,17 @@ class Forwarder:
     # -- state
 
     def _succeeded(self, n: int) -> None:
+        self._reached()
+        self.state.sent += n
+        self.stats.inc("forward_sent", n)
+
+    def _reached(self) -> None:
+        """The server confirmed something (readings, alarm or lot events): the link is up again."""
         st = self.state
         if st.connected is not True:
             log.info("%s: connected to %s%s", self.cursor_name, self.sink.source,
                      f" after {st.failures} failed attempts" if st.failures else "")
         st.connected, st.failures, st.last_success_at = True, 0, self.clock.now()
-        st.sent += n
-        self.stats.inc("forward_sent", n)
 
     def _failed(self, exc: SinkError) -> None:
         st = self.state
