@@ -58,6 +58,12 @@ async def _run(fn: Any, *args: Any, **kw: Any) -> Any:
         raise HTTPException(exc.status, str(exc)) from None
 
 
+def wake_uplinks(d: Services) -> None:
+    """A lot changed: its event goes to the uplinks now, not at their next poll."""
+    for f in d.forwarders:
+        f.notify([])
+
+
 def router(d: Services, tokens: Tokens, lots: Lots) -> APIRouter:
     r = APIRouter()
     staff = Depends(tokens.require("staff", "manager"))
@@ -68,12 +74,14 @@ def router(d: Services, tokens: Tokens, lots: Lots) -> APIRouter:
     async def split_lot(code: str, body: SplitBody, caller: Caller = staff) -> dict[str, Any]:
         kids = await _run(split, lots, code, [(c.code, c.quantity) for c in body.children], d.clock.now(),
                           Who(caller.name, caller.role), at=_epoch(body.at, tz))
+        wake_uplinks(d)
         return {"lots": kids}
 
     @r.post("/api/v1/lots/merge", status_code=201)
     async def merge_lots(body: MergeBody, caller: Caller = staff) -> dict[str, Any]:
         result: dict[str, Any] = await _run(merge, lots, body.codes, body.code, d.clock.now(),
                                             Who(caller.name, caller.role), zone=body.zone, at=_epoch(body.at, tz))
+        wake_uplinks(d)
         return result
 
     @r.post("/api/v1/lots/{code}/transit", status_code=201)

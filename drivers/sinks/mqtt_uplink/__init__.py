@@ -85,6 +85,7 @@ class MqttUplinkSink(Sink):
         self._refused: str | None = None
         self.prefix = ""
         self.site: SiteInfo | None = None
+        self._lock = threading.Lock()
 
     @property
     def source(self) -> str:
@@ -173,7 +174,13 @@ class MqttUplinkSink(Sink):
         await asyncio.to_thread(self._publish, str(events[0].body.get("cc:site", "")), msgs)
 
     def _publish(self, site: str, messages: Sequence[tuple[str, bytes]]) -> None:
-        """QoS 1 messages in order ("{p}" in a topic is the prefix); returns when the broker acknowledged all."""
+        """QoS 1 messages in order ("{p}" in a topic is the prefix); returns when the broker acknowledged all.
+        One at a time: the forwarder sends readings and events from two threads, and two connections under one
+        client id made the broker drop each in turn (a reconnect storm, with resends)."""
+        with self._lock:
+            self._publish_locked(site, messages)
+
+    def _publish_locked(self, site: str, messages: Sequence[tuple[str, bytes]]) -> None:
         if self._client is None:
             self._client = self._connect(self.site.site if self.site else site)
         client = self._client
