@@ -74,6 +74,13 @@ async def _run(fn: Any, *args: Any, **kw: Any) -> dict[str, Any]:
     return result
 
 
+async def _write(d: Services, fn: Any, *args: Any, **kw: Any) -> dict[str, Any]:
+    """A lot change, then the uplinks are told at once (its EPCIS event need not wait for their next poll)."""
+    result = await _run(fn, *args, **kw)
+    transfers.wake_uplinks(d)
+    return result
+
+
 def _names(lang: str) -> dict[str, str]:
     return {k: c.name(lang) for k, c in load_catalog().items()}
 
@@ -86,25 +93,19 @@ def _staff(d: Services, tokens: Tokens, lots: Lots) -> APIRouter:
 
     @r.post("/api/v1/lots", status_code=201)
     async def check_in(body: CheckInBody, caller: Caller = staff) -> dict[str, Any]:
-        done = await _run(lots.check_in, body.code, body.commodity, body.zone, d.clock.now(),
+        return await _write(d, lots.check_in, body.code, body.commodity, body.zone, d.clock.now(),
                           Who(caller.name, caller.role), quantity=body.quantity, unit=body.unit, origin=body.origin,
                           at=_epoch(body.at, tz), source=body.source)
-        transfers.wake_uplinks(d)
-        return done
 
     @r.post("/api/v1/lots/{code}/move")
     async def move(code: str, body: MoveBody, caller: Caller = staff) -> dict[str, Any]:
-        done = await _run(lots.move, code, body.zone, d.clock.now(), Who(caller.name, caller.role),
+        return await _write(d, lots.move, code, body.zone, d.clock.now(), Who(caller.name, caller.role),
                           at=_epoch(body.at, tz))
-        transfers.wake_uplinks(d)
-        return done
 
     @r.post("/api/v1/lots/{code}/checkout")
     async def check_out(code: str, body: CheckOutBody | None = None, caller: Caller = staff) -> dict[str, Any]:
-        done = await _run(lots.check_out, code, d.clock.now(), Who(caller.name, caller.role),
+        return await _write(d, lots.check_out, code, d.clock.now(), Who(caller.name, caller.role),
                           at=_epoch(body.at if body else None, tz), destination=body.destination if body else None)
-        transfers.wake_uplinks(d)
-        return done
 
     @r.get("/api/v1/lots")
     async def lot_list(in_storage: bool | None = None, zone: str | None = None, lang: str | None = None,
