@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
+from daemon.api import transfers
 from daemon.api.auth import Caller, Tokens
 from daemon.api.services import Services
 from daemon.config.catalog import load_catalog
@@ -38,6 +39,7 @@ class CheckInBody(BaseModel):
     quantity: float | None = Field(None, ge=0)
     unit: str | None = Field(None, max_length=20, description="kg, boxes ...")
     origin: str | None = Field(None, max_length=200, description="farm, cooperative or village")
+    source: str | None = Field(None, max_length=64, description="receiving: the site id that shipped it here")
 
 
 class MoveBody(BaseModel):
@@ -47,6 +49,7 @@ class MoveBody(BaseModel):
 
 class CheckOutBody(BaseModel):
     at: datetime | None = _AT
+    destination: str | None = Field(None, max_length=64, description="shipping: the site id it goes to")
 
 
 def _epoch(at: datetime | None, tz: zoneinfo.ZoneInfo) -> float | None:
@@ -57,6 +60,7 @@ def router(d: Services, tokens: Tokens) -> APIRouter:
     r = APIRouter()
     lots = Lots(d.journal, d.cfg)
     r.include_router(_staff(d, tokens, lots))
+    r.include_router(transfers.router(d, tokens, lots))
     r.include_router(_public(d, lots))
     return r
 
@@ -67,6 +71,13 @@ async def _run(fn: Any, *args: Any, **kw: Any) -> dict[str, Any]:
         result: dict[str, Any] = await asyncio.to_thread(fn, *args, **kw)
     except LotError as exc:
         raise HTTPException(exc.status, str(exc)) from None
+    return result
+
+
+async def _write(d: Services, fn: Any, *args: Any, **kw: Any) -> dict[str, Any]:
+    """A lot change, then the uplinks are told at once (its EPCIS event need not wait for their next poll)."""
+    result = await _run(fn, *args, **kw)
+    transfers.wake_uplinks(d)
     return result
 
 
@@ -82,19 +93,19 @@ def _staff(d: Services, tokens: Tokens, lots: Lots) -> APIRouter:
 
     @r.post("/api/v1/lots", status_code=201)
     async def check_in(body: CheckInBody, caller: Caller = staff) -> dict[str, Any]:
-        return await _run(lots.check_in, body.code, body.commodity, body.zone, d.clock.now(),
+        return await _write(d, lots.check_in, body.code, body.commodity, body.zone, d.clock.now(),
                           Who(caller.name, caller.role), quantity=body.quantity, unit=body.unit, origin=body.origin,
-                          at=_epoch(body.at, tz))
+                          at=_epoch(body.at, tz), source=body.source)
 
     @r.post("/api/v1/lots/{code}/move")
     async def move(code: str, body: MoveBody, caller: Caller = staff) -> dict[str, Any]:
-        return await _run(lots.move, code, body.zone, d.clock.now(), Who(caller.name, caller.role),
+        return await _write(d, lots.move, code, body.zone, d.clock.now(), Who(caller.name, caller.role),
                           at=_epoch(body.at, tz))
 
     @r.post("/api/v1/lots/{code}/checkout")
     async def check_out(code: str, body: CheckOutBody | None = None, caller: Caller = staff) -> dict[str, Any]:
-        return await _run(lots.check_out, code, d.clock.now(), Who(caller.name, caller.role),
-                          at=_epoch(body.at if body else None, tz))
+        return await _write(d, lots.check_out, code, d.clock.now(), Who(caller.name, caller.role),
+                          at=_epoch(body.at if body else None, tz), destination=body.destination if body else None)
 
     @r.get("/api/v1/lots")
     async def lot_list(in_storage: bool | None = None, zone: str | None = None, lang: str | None = None,

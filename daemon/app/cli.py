@@ -186,6 +186,22 @@ def cmd_hub(argv: Sequence[str]) -> int:
     return int(found[0].load()(list(argv)))
 
 
+def cmd_epcis(args: argparse.Namespace) -> int:
+    from daemon.lots.export import main_epcis
+
+    return main_epcis(_load(args.config), args)
+
+
+def _epcis_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ep = sub.add_parser("epcis", help="EPCIS 2.0 document (JSON-LD) of a lot's events, or of a period's")
+    ep.add_argument("--config", "-c", required=True)
+    ep.add_argument("--code", help="the lot's traceability code (its events and those of the lots it came from)")
+    ep.add_argument("--from", dest="start", help="start date or date-time (site time zone)")
+    ep.add_argument("--to", dest="end", help="end date (inclusive) or date-time (exclusive)")
+    ep.add_argument("--out", "-o", help="output file (default: stdout)")
+    ep.set_defaults(fn=cmd_epcis)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["hub"]:  # before argparse: the hub parses its own options
@@ -243,6 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     qr.add_argument("--size", type=int, default=8, help="pixels per module")
     qr.set_defaults(fn=cmd_qr)
     sub.add_parser("hub", help="the regional hub: boxes' uplinks into PostgreSQL (coldchain hub --help)")
+    _epcis_parser(sub)
     args = p.parse_args(argv)
     _setup_logging(args.log_level if args.cmd != "demo" or args.log_level != "info" else "warning")
     return int(args.fn(args))

@@ -21,13 +21,15 @@ from daemon.config.schema import AppConfig
 from daemon.forwarding.forwarder import Forwarder, catch_up, stop_all
 from daemon.ingest.live import LiveView
 from daemon.ingest.pipeline import Pipeline
+from daemon.lots.epcis import uplink_source
 from daemon.lots.precool import Precooling
+from daemon.lots.store import Lots
 from daemon.ports.clock import Clock
 from daemon.ports.model import Reading
 from daemon.ports.notify import Incoming, Notifier, NotifierContext
 from daemon.ports.registry import Registry
 from daemon.ports.retry import Backoff
-from daemon.ports.sinks import Sink
+from daemon.ports.sinks import RoomInfo, Sink, SiteInfo
 from daemon.ports.sources import DriverContext, SensorDriver
 from daemon.ports.stats import Stats
 from daemon.storage.alerts import AlertRow
@@ -78,7 +80,18 @@ def make_forwarders(cfg: AppConfig, types: Mapping[str, type[Sink]], journal: Jo
                     stats: Stats) -> list[Forwarder]:
     """One forwarder per uplink sink, each with its own durable cursor in the journal (sink:<id>)."""
     commodities = {z.id: z.commodity for z in cfg.zones if z.commodity}
-    return [Forwarder(types[s.type](s, commodities), journal, clock, stats, site=cfg.site.id) for s in cfg.sinks]
+    epcis = uplink_source(Lots(journal, cfg), clock.now)
+    info = site_info(cfg)
+    return [Forwarder(types[s.type](s, commodities), journal, clock, stats, site=cfg.site.id, epcis=epcis,
+                      site_info=info, language=cfg.site.language) for s in cfg.sinks]
+
+
+def site_info(cfg: AppConfig) -> SiteInfo:
+    """The site as a regional hub sees it (the uplink's retained `site` message)."""
+    loc = cfg.site.location
+    return SiteInfo(cfg.site.id, cfg.site.name, cfg.site.timezone, (loc.lat, loc.lon) if loc else None,
+                    tuple(RoomInfo(z.id, z.name, (z.capacity.value, z.capacity.unit) if z.capacity else None,
+                                   z.commodity) for z in cfg.zones))
 
 
 class Daemon:

@@ -30,11 +30,31 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+SGLN = r"^urn:epc:id:sgln:[0-9]+\.[0-9]*\.[!-~]+$"
+
+
+class GeoPoint(_Strict):
+    """Where the center is, for the regional hub's map (WGS 84 degrees)."""
+
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class Capacity(_Strict):
+    """How much a cold room holds, for the hub's free-capacity view."""
+
+    value: float = Field(gt=0)
+    unit: Literal["t", "pallets", "m3"]
+
+
 class SiteConfig(_Strict):
     id: str = Field(pattern=SENSOR_ID, description="short id, used as the InfluxDB `site` tag")
     name: str = Field(description="shown in SMS and pages, e.g. 奉节县草堂镇冷库")
     timezone: str = "Asia/Shanghai"
     language: Lang = "zh-CN"
+    location: GeoPoint | None = Field(None, description="lat/lon of the center, sent to the regional hub")
+    sgln: str | None = Field(None, pattern=SGLN, description="GS1 SGLN URI of the site for EPCIS events; "
+                             "default urn:coldchain:site:<id>")
 
     @field_validator("timezone")
     @classmethod
@@ -178,6 +198,9 @@ class ZoneConfig(_Strict):
     commodity: str | None = None
     alarms: ZoneAlarms = Field(default_factory=ZoneAlarms)
     precool: PrecoolConfig | None = Field(None, description="this room precools produce: docs/precooling.md")
+    capacity: Capacity | None = Field(None, description="how much the room holds, e.g. {value: 40, unit: t}")
+    sgln: str | None = Field(None, pattern=SGLN, description="GS1 SGLN URI of the room for EPCIS events; "
+                             "default urn:coldchain:site:<site>:zone:<id>")
 
     def display_name(self, lang: str) -> str:
         return self.name_en if (self.name_en and not lang.startswith("zh")) else self.name

@@ -17,6 +17,10 @@ Errors, decided per `SinkError.retryable`:
   one: log it with its journal id, count it (`forward_rejected`), and move on. It stays in the
   journal; only the uplink goes without it. One bad point must not stop the queue for ever.
 
+Sinks that take them also get the alarm audit log (cursor `events:<id>`) and lot events as EPCIS 2.0
+(cursor `epcis:<id>`, built by the function the app passes in), each oldest first and confirmed like a
+batch: an outage back-fills them in order, and a resend repeats the same EPCIS eventIDs.
+
 A cursor past the newest journal id (the journal was restored from a backup or replaced) would
 send nothing for ever: it is logged, counted (`forward_cursor_resets`) and set back to 0, so the
 journal is sent again from its oldest reading (docs/forwarding.md).
@@ -29,19 +33,23 @@ import contextlib
 import logging
 import random
 from collections import deque
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from daemon.messages import catalog, render
 from daemon.ports.clock import Clock
 from daemon.ports.errors import SinkError
 from daemon.ports.model import Reading
 from daemon.ports.retry import Backoff, Sleep
-from daemon.ports.sinks import AlarmEvent, Batch, Sink
+from daemon.ports.sinks import AlarmEvent, Batch, LotEpcisEvent, Sink, SiteInfo
 from daemon.ports.stats import Stats
 from daemon.storage.journal import Journal
 
 log = logging.getLogger("coldchain.forwarder")
+
+EpcisSource = Callable[[int, int], list[LotEpcisEvent]]
+"""Blocking: up to `limit` lot events with journal id > `after`, as EPCIS (the app passes daemon/lots/epcis.py)."""
 
 
 @dataclass
@@ -79,6 +87,9 @@ class Forwarder:
         rng: random.Random | None = None,
         sleep: Sleep = asyncio.sleep,
         site: str = "",
+        epcis: EpcisSource | None = None,
+        site_info: SiteInfo | None = None,
+        language: str = "zh-CN",
     ) -> None:
         self.sink = sink
         self.journal = journal
@@ -104,6 +115,12 @@ class Forwarder:
         self.site = site
         self.events_cursor_name = f"events:{sink.config.id}"
         self.events_cursor = journal.cursors.get(self.events_cursor_name)
+        self.language = language
+        self._epcis = epcis if sink.supports_epcis else None
+        self.epcis_cursor_name = f"epcis:{sink.config.id}"
+        self.epcis_cursor = journal.cursors.get(self.epcis_cursor_name)
+        if site_info is not None:
+            sink.describe(site_info)
         self._check_cursors()
         self._next_after = self.state.cursor
 
@@ -127,15 +144,14 @@ class Forwarder:
             while not self._stopping:
                 self._wake.clear()
                 try:
-                    events = await asyncio.to_thread(self.journal.alerts.events_after, self.events_cursor, 500,
-                                                     self.site) if self.sink.supports_events else []
+                    events, lot_events = await self._read_events()
                     await self._fill()
                 except Exception:  # an I/O error on the SD card: the journal may recover, forwarding must go on
                     self.stats.inc("forward_read_errors")
                     log.exception("%s: reading the journal after id %d failed", self.cursor_name, self._next_after)
                     await self._sleep(self.poll_interval)
                     continue
-                if not self._inflight and not events:
+                if not self._inflight and not events and not lot_events:
                     with contextlib.suppress(Exception):  # a failed cursor write only means a resend later
                         await self._committed()
                         await asyncio.to_thread(self._check_cursors)
@@ -145,7 +161,9 @@ class Forwarder:
                     continue
                 try:
                     if events:
-                        await self._send_events(events)
+                        await self._send_events([replace(e, text=self._alarm_text(e)) for e in events])
+                    if lot_events:
+                        await self._send_epcis(lot_events)
                     if self._inflight:
                         await self._confirm_oldest()
                 except Exception as exc:  # a bug in a sink must not end forwarding: retry it like an outage
@@ -162,15 +180,7 @@ class Forwarder:
                     await self._sleep(delay)
                     continue
                 backoff.reset()
-            while self._inflight:  # stopping: keep what the server confirms, in order, as far as it goes
-                batch, sent = self._inflight[0]
-                try:
-                    await sent
-                except Exception:
-                    break
-                self._inflight.popleft()
-                self._succeeded(batch.count)
-                await self._advance(batch.last)
+            await self._drain()
         finally:
             for _, sent in self._inflight:
                 sent.cancel()  # its thread finishes the request; nobody waits for the answer
@@ -179,6 +189,25 @@ class Forwarder:
             await self._drop_pipeline()
             with contextlib.suppress(Exception):
                 await self._committed()  # the cursor is on disk before the journal may close
+
+    async def _read_events(self) -> tuple[list[AlarmEvent], list[LotEpcisEvent]]:
+        """The alarm audit entries and lot events after their cursors, for sinks that take them."""
+        events = await asyncio.to_thread(self.journal.alerts.events_after, self.events_cursor, 500,
+                                         self.site) if self.sink.supports_events else []
+        lot_events = await asyncio.to_thread(self._epcis, self.epcis_cursor, 100) if self._epcis else []
+        return events, lot_events
+
+    async def _drain(self) -> None:
+        """Stopping: keep what the server confirms, in order, as far as it goes."""
+        while self._inflight:
+            batch, sent = self._inflight[0]
+            try:
+                await sent
+            except Exception:
+                break
+            self._inflight.popleft()
+            self._succeeded(batch.count)
+            await self._advance(batch.last)
 
     async def _fill(self) -> None:
         """Put batches on the wire until `window` are or the journal has no more; during a backlog,
@@ -261,10 +290,41 @@ class Forwarder:
             log.error("%s: alarm event id %d refused by the server, skipped: %s", self.events_cursor_name,
                       events[0].id, exc)
         else:
+            self._reached()
             self.stats.inc("forward_events_sent", len(events))
         last = events[-1].id
         await asyncio.to_thread(self.journal.cursors.set, self.events_cursor_name, last)
         self.events_cursor = last
+
+    def _alarm_text(self, e: AlarmEvent) -> str:
+        lang = self.language
+        kind, state = f"kind.{e.kind}", f"state.{e.state}"
+        cat = catalog(lang)
+        text = render("uplink.alarm", lang, site=e.site, zone=e.zone, what=cat.get(kind, e.kind),
+                      state=cat.get(state, e.state))
+        return f"{text} ({e.comment})" if e.comment else text
+
+    async def _send_epcis(self, events: Sequence[LotEpcisEvent]) -> None:
+        """Lot events as EPCIS, oldest first; one the server refuses is logged and skipped like a reading."""
+        try:
+            await self.sink.write_epcis(events)
+        except SinkError as exc:
+            if exc.retryable:
+                raise
+            if len(events) > 1:
+                mid = len(events) // 2
+                await self._send_epcis(events[:mid])
+                await self._send_epcis(events[mid:])
+                return
+            self.stats.inc("forward_epcis_rejected")
+            log.error("%s: lot event id %d (%s) refused by the server, skipped: %s", self.epcis_cursor_name,
+                      events[0].id, events[0].lot, exc)
+        else:
+            self._reached()
+            self.stats.inc("forward_epcis_sent", len(events))
+        last = events[-1].id
+        await asyncio.to_thread(self.journal.cursors.set, self.epcis_cursor_name, last)
+        self.epcis_cursor = last
 
     async def _advance(self, last_id: int) -> None:
         """Move the cursor past a confirmed batch. The commit (an fsync) runs while the next batch is
@@ -303,6 +363,14 @@ class Forwarder:
                           self.events_cursor, newest)
                 self._reset_cursor(self.events_cursor_name)
                 self.events_cursor = 0
+        if self._epcis is not None:
+            newest = self.journal.lot_events.max_id()
+            if self.epcis_cursor > newest:
+                log.error("%s: cursor at lot event id %d, but the newest is id %d: the journal was restored or "
+                          "replaced. Sending its lot events again from the oldest (same event ids: receivers "
+                          "de-duplicate)", self.epcis_cursor_name, self.epcis_cursor, newest)
+                self._reset_cursor(self.epcis_cursor_name)
+                self.epcis_cursor = 0
 
     def _reset_cursor(self, name: str) -> None:
         self.journal.cursors.set(name, 0)
@@ -312,13 +380,17 @@ class Forwarder:
     # -- state
 
     def _succeeded(self, n: int) -> None:
+        self._reached()
+        self.state.sent += n
+        self.stats.inc("forward_sent", n)
+
+    def _reached(self) -> None:
+        """The server confirmed something (readings, alarm or lot events): the link is up again."""
         st = self.state
         if st.connected is not True:
             log.info("%s: connected to %s%s", self.cursor_name, self.sink.source,
                      f" after {st.failures} failed attempts" if st.failures else "")
         st.connected, st.failures, st.last_success_at = True, 0, self.clock.now()
-        st.sent += n
-        self.stats.inc("forward_sent", n)
 
     def _failed(self, exc: SinkError) -> None:
         st = self.state

@@ -33,6 +33,7 @@ from daemon.storage.db import Tx
 from daemon.storage.journal import Journal
 
 CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{2,63}$")
+SITE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 
 FUTURE_SLACK = 60.0  # a browser's clock a little ahead of the box's is not "in the future"
@@ -93,13 +94,11 @@ class Lots:
             raise LotNotFound(f"no zone {zone!r}; known: {', '.join(z.id for z in self.cfg.zones)}") from None
 
     def check_in(self, code: str, commodity: str, zone: str, now: float, who: Who, *, quantity: float | None = None,
-                 unit: str | None = None, origin: str | None = None, at: float | None = None) -> dict[str, Any]:
-        """A new lot arrives in `zone` (at `at`, if earlier than now); the code must be new."""
-        if not CODE.match(code):
-            raise LotError(f"traceability code {code!r}: 3-64 letters, digits, '.', '_' or '-'")
-        if commodity not in load_catalog():
-            raise LotError(f"unknown commodity {commodity!r}")
-        self._zone(zone)
+                 unit: str | None = None, origin: str | None = None, at: float | None = None,
+                 source: str | None = None) -> dict[str, Any]:
+        """A new lot arrives in `zone` (at `at`, if earlier than now); the code must be new here. `source`: the
+        site that shipped it (receiving, same code): its EPCIS event is `receiving`, not `commissioning`."""
+        self._check_new(code, commodity, zone, source)
         lots = self.journal.lots
         with self.journal.transaction() as tx:
             if lots.exists(tx, code):
@@ -108,10 +107,25 @@ class Lots:
             lots.insert(tx, code, commodity, quantity, unit, origin, when, who.name)
             lots.start_stay(tx, code, zone, when, who.name)
             run = self.precool.arrived(tx, zone, code, commodity, when, who.name)
+            if source is not None:
+                lots.set_lineage(tx, code, source, None)
+            self.journal.lot_events.add(tx, when, "receive" if source else "commission", code, who.name, now,
+                                        zone=zone, peer=source)
             self._audit(tx, now, who, "lot.check_in", code, {"zone": zone, "commodity": commodity, "quantity": quantity,
-                                                             "unit": unit, "origin": origin, **_when(when, now),
+                                                             "unit": unit, "origin": origin,
+                                                             **({"source": source} if source else {}),
+                                                             **_when(when, now),
                                                              **({"precool_run": run} if run else {})})
         return self.get(code)
+
+    def _check_new(self, code: str, commodity: str, zone: str, site: str | None = None) -> None:
+        if not CODE.match(code):
+            raise LotError(f"traceability code {code!r}: 3-64 letters, digits, '.', '_' or '-'")
+        if commodity not in load_catalog():
+            raise LotError(f"unknown commodity {commodity!r}")
+        if site is not None and not SITE.match(site):
+            raise LotError(f"site id {site!r}: letters, digits, '.', '_' or '-'")
+        self._zone(zone)
 
     def move(self, code: str, zone: str, now: float, who: Who, *, at: float | None = None) -> dict[str, Any]:
         """The lot goes to another room (at `at`, if earlier): its stay there starts when the last one ends."""
@@ -123,25 +137,39 @@ class Lots:
             if stay[1] == zone:
                 raise LotConflict(f"lot {code} is already in {zone}")
             when = _happened(at, now, lots.open_stay_start(tx, code))
+            start = lots.open_stay_start(tx, code)
             lots.end_stay(tx, stay[0], when, who.name)
             self.precool.lot_left(tx, code, when, who.name, final)
             lots.start_stay(tx, code, zone, when, who.name)
             run = self.precool.arrived(tx, zone, code, lots.commodity(tx, code) or "", when, who.name)
+            self.journal.lot_events.add(tx, when, "move", code, who.name, now, zone=zone,
+                                        ended=(stay[1], start or when))
             self._audit(tx, now, who, "lot.move", code, {"from": stay[1], "to": zone, **_when(when, now),
                                                          **({"precool_run": run} if run else {})})
         return self.get(code)
 
-    def check_out(self, code: str, now: float, who: Who, *, at: float | None = None) -> dict[str, Any]:
-        """The lot leaves the center (at `at`, if earlier); its record is closed."""
+    def check_out(self, code: str, now: float, who: Who, *, at: float | None = None,
+                  destination: str | None = None) -> dict[str, Any]:
+        """The lot leaves the center (at `at`, if earlier); its record here is closed. `destination`: the site it
+        is shipped to, which receives it under the same code (EPCIS `shipping` with a destination)."""
+        if destination is not None and not SITE.match(destination):
+            raise LotError(f"site id {destination!r}: letters, digits, '.', '_' or '-'")
+        if destination is not None and destination == self.cfg.site.id:
+            raise LotError(f"the destination {destination} is this site; move the lot to another room instead")
         lots = self.journal.lots
         final = self.precool.final_for_lot(code, min(at, now) if at is not None else now)
         with self.journal.transaction() as tx:
             stay = self._require_open(tx, code)
-            when = _happened(at, now, lots.open_stay_start(tx, code))
+            start = lots.open_stay_start(tx, code)
+            when = _happened(at, now, start)
             lots.end_stay(tx, stay[0], when, who.name)
             self.precool.lot_left(tx, code, when, who.name, final)
-            lots.check_out(tx, code, when)
-            self._audit(tx, now, who, "lot.check_out", code, {"zone": stay[1], **_when(when, now)})
+            lots.check_out(tx, code, when, destination)
+            self.journal.lot_events.add(tx, when, "ship" if destination else "check_out", code, who.name, now,
+                                        ended=(stay[1], start or when), peer=destination)
+            self._audit(tx, now, who, "lot.check_out", code, {"zone": stay[1],
+                                                              **({"destination": destination} if destination else {}),
+                                                              **_when(when, now)})
         return self.get(code)
 
     def _audit(self, tx: Tx, ts: float, who: Who, action: str, target: str, detail: dict[str, Any]) -> None:
@@ -162,9 +190,21 @@ class Lots:
             raise LotNotFound(f"no lot {code}")
         c, com, qty, unit, origin, created, by, out = row
         stays = self.journal.lots.stays(code)
-        return {"code": c, "commodity": com, "quantity": qty, "unit": unit, "origin": origin, "created": created,
+        destination, source, parents = self.journal.lots.lineage(code)
+        return {"code": c, "destination": destination, "source": source, "parents": parents, "commodity": com,
+                "quantity": qty, "unit": unit, "origin": origin, "created": created,
                 "created_by": by, "checked_out": out, "zone": next((z for z, _, e, _, _ in stays if e is None), None),
                 "stays": [{"zone": z, "start": a, "end": b, "who_in": wi, "who_out": wo} for z, a, b, wi, wo in stays]}
+
+    def lineage_codes(self, code: str, depth: int = 16) -> list[str]:
+        """The code and those it was split or merged from, recursively: the oldest generation first."""
+        gens = [[code]]
+        seen = {code}
+        while gens[-1] and len(gens) <= depth:
+            nxt = [p for c in gens[-1] for p in self.journal.lots.lineage(c)[2] if p not in seen]
+            seen.update(nxt)
+            gens.append(list(dict.fromkeys(nxt)))
+        return [c for g in reversed(gens) for c in sorted(g)]
 
     def search(self, *, in_storage: bool | None = None, zone: str | None = None,
                limit: int = 500) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -73,18 +73,50 @@ class AlarmEvent:
     severity: str
     value: float | None
     limit: float | None
+    text: str | None = None  # one line for people (the site's language), filled by the forwarder
+
+
+@dataclass(frozen=True, slots=True)
+class LotEpcisEvent:
+    """One lot event as an EPCIS 2.0 event (JSON-LD object with its own @context), for sinks that uplink them.
+    `id` is the journal id (the `epcis:<sink>` cursor); `body["eventID"]` stays the same on every resend."""
+
+    id: int
+    lot: str
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RoomInfo:
+    zone: str
+    name: str
+    capacity: tuple[float, str] | None  # (value, unit: t | pallets | m3)
+    commodity: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SiteInfo:
+    """What a regional hub learns of the site: its name, time zone, place and rooms."""
+
+    site: str
+    name: str
+    timezone: str
+    location: tuple[float, float] | None  # (lat, lon)
+    rooms: tuple[RoomInfo, ...]
 
 
 class Sink(abc.ABC):
     """Writes batches of readings to one server.
 
     Sinks that also keep the alarm history set `supports_events` and implement
-    `write_events()`; the forwarder then sends the audit log too, from a second cursor.
+    `write_events()`; the forwarder then sends the audit log too, from a second cursor. Sinks that
+    uplink lot events set `supports_epcis` and implement `write_epcis()` (a third cursor).
     """
 
     Config: ClassVar[type[SinkBase]]
     type_key: ClassVar[str] = ""
     supports_events: ClassVar[bool] = False
+    supports_epcis: ClassVar[bool] = False  # lot events as EPCIS 2.0, from a third cursor (`epcis:<id>`)
     max_in_flight: ClassVar[int] = 1  # batches the forwarder may have on the wire at once
 
     def __init__(self, config: SinkBase, commodities: dict[str, str]) -> None:
@@ -102,6 +134,13 @@ class Sink(abc.ABC):
     async def write_events(self, events: Sequence[AlarmEvent]) -> None:
         """Write all of `events` or raise SinkError (only called when `supports_events`)."""
         raise NotImplementedError(f"{self.source} does not keep alarm events")
+
+    async def write_epcis(self, events: Sequence[LotEpcisEvent]) -> None:
+        """Write all of `events` or raise SinkError (only called when `supports_epcis`)."""
+        raise NotImplementedError(f"{self.source} does not keep lot events")
+
+    def describe(self, site: SiteInfo) -> None:  # noqa: B027 - optional hook
+        """The site this sink speaks for (before the first write); a sink that announces it keeps it."""
 
     def prepare(self, journal: JournalReader, after: int, limit: int) -> Batch | None:
         """Blocking (the forwarder calls it in a thread; during a backlog, while the previous batch is on

@@ -9,6 +9,7 @@ per table group; callers use those (`journal.readings.append(...)`, `journal.ale
 - `outbox`    messages out and replies in (`outbox.py`)
 - `mutes`     planned silences (`mutes.py`)
 - `lots`      lots and their stays (`lots.py`); `audit` who changed what (`audit.py`); `precool` runs (`precool.py`)
+- `lot_events` lot changes for EPCIS and the uplink, loggers' transit readings (`lot_events.py`)
 - `receipts`  what drivers commit with their readings to know a redelivery after a kill (`receipts.py`)
 
 Rollups and retention (`rollups.py`, `retention.py`) work on the file as a whole. A write that spans
@@ -30,6 +31,7 @@ from daemon.storage.alerts import Alerts
 from daemon.storage.audit import AuditLog
 from daemon.storage.cursors import Cursors
 from daemon.storage.db import Database, Tx
+from daemon.storage.lot_events import LotEvents
 from daemon.storage.lots import LotStays
 from daemon.storage.mutes import Mutes
 from daemon.storage.outbox import Outbox
@@ -51,6 +53,7 @@ class Journal:
         self.outbox = Outbox(self.db)
         self.mutes = Mutes(self.db)
         self.lots = LotStays(self.db)
+        self.lot_events = LotEvents(self.db)
         self.audit = AuditLog(self.db)
         self.precool = PrecoolRuns(self.db)
         self.receipts = Receipts(self.db)

@@ -7,6 +7,7 @@ transaction, so a change and its audit entry (`audit.py`) commit together.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from daemon.storage.db import Database, Tx
@@ -95,5 +96,18 @@ class LotStays:
         tx.execute("UPDATE lot_stays SET end = ?, who_out = ? WHERE id = ?", (end, who, stay_id))
 
     @staticmethod
-    def check_out(tx: Tx, code: str, at: float) -> None:
-        tx.execute("UPDATE lots SET checked_out = ? WHERE code = ?", (at, code))
+    def check_out(tx: Tx, code: str, at: float, destination: str | None = None) -> None:
+        tx.execute("UPDATE lots SET checked_out = ?, destination = ? WHERE code = ?", (at, destination, code))
+
+    @staticmethod
+    def set_lineage(tx: Tx, code: str, source: str | None, parents: list[str] | None) -> None:
+        """Where a lot came from: the site that shipped it here, or the codes it was split or merged from."""
+        tx.execute("UPDATE lots SET source = ?, parents = ? WHERE code = ?",
+                   (source, json.dumps(parents) if parents else None, code))
+
+    def lineage(self, code: str) -> tuple[str | None, str | None, list[str]]:
+        """(destination, source, parent codes) of a lot."""
+        row = self._db.one("SELECT destination, source, parents FROM lots WHERE code = ?", (code,))
+        if row is None:
+            return None, None, []
+        return row[0], row[1], list(json.loads(row[2] or "[]"))

@@ -176,4 +176,36 @@ SCHEMA = [
     CREATE UNIQUE INDEX precool_runs_open ON precool_runs (zone) WHERE ended IS NULL;
     CREATE INDEX precool_runs_lot ON precool_runs (lot, started);
     """,
+    # version 11 (epcis): lot events for EPCIS 2.0 (daemon/lots/epcis.py) and the uplink, one row per lot change in
+    # the change's transaction, in the order they happened; lots shipped to / received from another site, split
+    # and merged codes (their parents), and a reefer logger's readings attached to a lot in transit. Lots already
+    # in the journal get their events back-filled from their stays, so an export covers them too.
+    """
+    ALTER TABLE lots ADD COLUMN destination TEXT;
+    ALTER TABLE lots ADD COLUMN source TEXT;
+    ALTER TABLE lots ADD COLUMN parents TEXT;
+    CREATE TABLE lot_events (
+        id INTEGER PRIMARY KEY, ts REAL NOT NULL, kind TEXT NOT NULL, lot TEXT NOT NULL, zone TEXT,
+        ended_zone TEXT, ended_start REAL, peer TEXT, inputs TEXT, outputs TEXT,
+        who TEXT NOT NULL, recorded REAL NOT NULL
+    );
+    CREATE INDEX lot_events_lot ON lot_events (lot, id);
+    CREATE INDEX lot_events_ts ON lot_events (ts);
+    INSERT INTO lot_events (ts, kind, lot, zone, ended_zone, ended_start, who, recorded)
+    SELECT ts, kind, lot, zone, ended_zone, ended_start, who, ts FROM (
+        SELECT s.start AS ts, CASE WHEN p.id IS NULL THEN 'commission' ELSE 'move' END AS kind, s.lot AS lot,
+               s.zone AS zone, p.zone AS ended_zone, p.start AS ended_start, s.who_in AS who, s.id AS k
+        FROM lot_stays s LEFT JOIN lot_stays p ON p.lot = s.lot AND p.end = s.start AND p.id <> s.id
+        UNION ALL
+        SELECT l.checked_out, 'check_out', l.code, NULL, s.zone, s.start, COALESCE(s.who_out, l.created_by), s.id
+        FROM lots l JOIN lot_stays s ON s.lot = l.code AND s.end = l.checked_out
+        WHERE l.checked_out IS NOT NULL
+    ) ORDER BY ts, k;
+    CREATE TABLE transit_logs (
+        id INTEGER PRIMARY KEY, lot TEXT NOT NULL REFERENCES lots(code), logger TEXT NOT NULL,
+        source TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL, readings TEXT NOT NULL,
+        imported REAL NOT NULL, who TEXT NOT NULL
+    );
+    CREATE INDEX transit_logs_lot ON transit_logs (lot, start);
+    """,
 ]

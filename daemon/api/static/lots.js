@@ -1,4 +1,5 @@
-// Lots page for staff: check a lot in, move it, check it out. Same token as the rooms page.
+// Lots page for staff: check a lot in, move it, check it out; ship, split, merge, attach a logger's trip.
+// Same token as the rooms page.
 "use strict";
 let lang = new URLSearchParams(location.search).get("lang") || document.body.dataset.lang || "zh-CN";
 let T = {};
@@ -160,7 +161,7 @@ async function init() {
       await call("POST", "/api/v1/lots", {
         code: form.code.value.trim(), zone: form.zone.value, commodity: form.commodity.value, at: form.at.value || null,
         quantity: form.quantity.value === "" ? null : Number(form.quantity.value),
-        unit: form.unit.value || null, origin: form.origin.value || null,
+        unit: form.unit.value || null, origin: form.origin.value || null, source: form.source.value.trim() || null,
       });
       form.code.value = "";
       form.at.value = "";
@@ -189,7 +190,52 @@ async function init() {
       err.textContent = String(e.message || e);
     }
   });
+  transfers();
   await refresh();
+}
+
+// "A-1:200, A-2:300" -> [{code, quantity}]; a child without ":qty" has no quantity.
+const children = (text) => text.split(/[,，]/).map((s) => s.trim()).filter(Boolean).map((s) => {
+  const [code, qty] = s.split(/[:：]/);
+  return { code: code.trim(), quantity: qty === undefined || qty.trim() === "" ? null : Number(qty) };
+});
+
+// Each transfer form posts its action; the lot list refreshes, errors show the server's message.
+function transfers() {
+  const enc = encodeURIComponent;
+  const forms = {
+    ship: (f) => call("POST", `/api/v1/lots/${enc(f.code.value.trim())}/checkout`,
+      { destination: f.destination.value.trim(), at: changedAt() }),
+    split: (f) => call("POST", `/api/v1/lots/${enc(f.code.value.trim())}/split`,
+      { children: children(f.children.value), at: changedAt() }),
+    merge: (f) => call("POST", "/api/v1/lots/merge",
+      { codes: f.codes.value.split(/[,，]/).map((s) => s.trim()).filter(Boolean), code: f.code.value.trim(), at: changedAt() }),
+    transit: async (f) => {
+      const file = f.file.files[0];
+      const r = await fetch(`/api/v1/lots/${enc(f.code.value.trim())}/transit?filename=${enc(file.name)}`, {
+        method: "POST", headers: { Authorization: `Bearer ${token()}` }, body: await file.text() });
+      const data = await r.json().catch(() => ({}));
+      if (!r.ok) throw new Error(`${t("page.lot_failed")} (${r.status}) ${data.detail || ""}`);
+      document.getElementById("transfers-done").textContent =
+        t("page.transit_done").replace("{readings}", data.readings).replace("{logger}", data.logger);
+      return data;
+    },
+  };
+  for (const [id, send] of Object.entries(forms)) {
+    const f = document.getElementById(id);
+    f.addEventListener("submit", async (ev) => {
+      ev.preventDefault();
+      const err = document.getElementById("transfers-error");
+      err.textContent = "";
+      try {
+        await send(f);
+        f.reset();
+        await refresh();
+      } catch (e) {
+        err.textContent = String(e.message || e);
+      }
+    });
+  }
 }
 
 // The token field works at once, before the texts and rooms have loaded.

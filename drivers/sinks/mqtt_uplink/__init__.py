@@ -22,7 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from daemon.ports.errors import SinkError
 from daemon.ports.model import Reading
-from daemon.ports.sinks import Sink
+from daemon.ports.sinks import AlarmEvent, LotEpcisEvent, Sink, SiteInfo
 from drivers.registry import sink
 from drivers.sinks.mqtt_uplink.schema import MqttUplinkConfig
 
@@ -43,11 +43,39 @@ def payload(r: Reading, commodity: str | None) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+ALARM_STATES = {"firing": "open", "acknowledged": "acknowledged", "resolved": "resolved", "closed": "closed"}
+"""Alarm audit states that are state changes for the hub; pending, escalated, comments ... are not sent."""
+
+
+def site_payload(info: SiteInfo) -> bytes:
+    """The retained `<prefix>/site` message (docs: the box-to-hub contract in README.md)."""
+    body = {"site": info.site, "name": info.name, "timezone": info.timezone,
+            "location": {"lat": info.location[0], "lon": info.location[1]} if info.location else None,
+            "rooms": [{"zone": r.zone, "name": r.name, "commodity": r.commodity,
+                       "capacity": {"value": r.capacity[0], "unit": r.capacity[1]} if r.capacity else None}
+                      for r in info.rooms],
+            "ts": round(time.time() * 1000)}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def alarm_payload(e: AlarmEvent) -> bytes | None:
+    """One alarm state change as `<prefix>/events/alarms` carries it, or None for entries that are not one."""
+    state = ALARM_STATES.get(e.state)
+    if state is None:
+        return None
+    body = {"id": e.alert_id, "site": e.site, "zone": e.zone, "sensor": e.sensor, "kind": e.kind, "state": state,
+            "ts": round(e.ts * 1000), "value": e.value, "by": None if e.who == "system" else e.who,
+            "text": e.text or f"{e.zone} {e.kind} {state}"}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 @sink("mqtt_uplink")
 class MqttUplinkSink(Sink):
     """One paho client (its own network thread); connects on the first batch, which names the site."""
 
     Config = MqttUplinkConfig
+    supports_events = True
+    supports_epcis = True
 
     def __init__(self, config: MqttUplinkConfig, commodities: dict[str, str]) -> None:
         super().__init__(config, commodities)
@@ -56,6 +84,8 @@ class MqttUplinkSink(Sink):
         self._connected = threading.Event()
         self._refused: str | None = None
         self.prefix = ""
+        self.site: SiteInfo | None = None
+        self._lock = threading.Lock()
 
     @property
     def source(self) -> str:
@@ -110,8 +140,10 @@ class MqttUplinkSink(Sink):
     def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, _props: Any) -> None:
         if reason.is_failure:
             self._refused = str(reason)
-        else:  # also after paho's own reconnects: the retained status says online again
+        else:  # also after paho's own reconnects: the retained status says online again, and what the site is
             client.publish(self.status_topic(), self._status("online"), qos=1, retain=True)
+            if self.site is not None:
+                client.publish(f"{self.prefix}/site", site_payload(self.site), qos=1, retain=True)
         self._connected.set()
 
     def _on_disconnect(self, *_args: Any) -> None:
@@ -119,17 +151,42 @@ class MqttUplinkSink(Sink):
 
     # -- the seam
 
-    async def write(self, readings: Sequence[Reading]) -> None:
-        await asyncio.to_thread(self._publish, readings)
+    def describe(self, site: SiteInfo) -> None:
+        """Keep the site for the retained `site` message; sent again at once if connected (a config change)."""
+        self.site = site
+        client = self._client
+        if client is not None and self._connected.is_set():
+            client.publish(f"{self.prefix}/site", site_payload(site), qos=1, retain=True)
 
-    def _publish(self, readings: Sequence[Reading]) -> None:
+    async def write(self, readings: Sequence[Reading]) -> None:
+        await asyncio.to_thread(self._publish, readings[0].site,
+                                [(f"{{p}}/readings/{r.zone}/{r.sensor}/{r.quantity.value}",
+                                                  payload(r, self.commodities.get(r.zone))) for r in readings])
+
+    async def write_events(self, events: Sequence[AlarmEvent]) -> None:
+        msgs = [("{p}/events/alarms", body) for e in events if (body := alarm_payload(e)) is not None]
+        if msgs:
+            await asyncio.to_thread(self._publish, events[0].site, msgs)
+
+    async def write_epcis(self, events: Sequence[LotEpcisEvent]) -> None:
+        msgs = [("{p}/events/epcis", json.dumps(e.body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+                for e in events]
+        await asyncio.to_thread(self._publish, str(events[0].body.get("cc:site", "")), msgs)
+
+    def _publish(self, site: str, messages: Sequence[tuple[str, bytes]]) -> None:
+        """QoS 1 messages in order ("{p}" in a topic is the prefix); returns when the broker acknowledged all.
+        One at a time: the forwarder sends readings and events from two threads, and two connections under one
+        client id made the broker drop each in turn (a reconnect storm, with resends)."""
+        with self._lock:
+            self._publish_locked(site, messages)
+
+    def _publish_locked(self, site: str, messages: Sequence[tuple[str, bytes]]) -> None:
         if self._client is None:
-            self._client = self._connect(readings[0].site)
+            self._client = self._connect(self.site.site if self.site else site)
         client = self._client
         deadline = time.monotonic() + self.cfg.timeout
         try:
-            infos = [client.publish(self.topic(r), payload(r, self.commodities.get(r.zone)), qos=1)
-                     for r in readings]
+            infos = [client.publish(topic.replace("{p}", self.prefix), body, qos=1) for topic, body in messages]
             for info in infos:
                 info.wait_for_publish(max(0.0, deadline - time.monotonic()))
                 if not info.is_published():

@@ -40,7 +40,10 @@ ROLES = {("POST", "/api/v1/alerts/{alert_id}/ack"): {"staff", "manager"},
          ("DELETE", "/api/v1/mutes/{mute_id}"): {"staff", "manager", "installer"},
          ("POST", "/api/v1/lots"): {"staff", "manager"},
          ("POST", "/api/v1/lots/{code}/move"): {"staff", "manager"},
-         ("POST", "/api/v1/lots/{code}/checkout"): {"staff", "manager"}}
+         ("POST", "/api/v1/lots/{code}/checkout"): {"staff", "manager"},
+         ("POST", "/api/v1/lots/{code}/split"): {"staff", "manager"},
+         ("POST", "/api/v1/lots/merge"): {"staff", "manager"},
+         ("POST", "/api/v1/lots/{code}/transit"): {"staff", "manager"}}
 
 
 class Served:
