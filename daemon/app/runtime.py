@@ -118,13 +118,14 @@ class Daemon:
         self.dispatcher = Dispatcher(self.journal, self.notifiers, self.stats, self.alerts.outbox_ready, self.clock,
                                      retry_after=esc.retry_after, max_attempts=esc.max_attempts)
         # readings: the rules see them as they arrive; their events are stored once those readings are
-        # (pipeline.py); committed readings go on to the live view and every uplink
+        # (pipeline.py); the live view too, so a polled value shows before its commit window ends;
+        # committed readings go on to every uplink
         self.forwarders = make_forwarders(cfg, reg.sinks, self.journal, self.clock, self.stats)
         acked = frozenset(s.type for s in cfg.sensors if reg.sensors[s.type].acknowledges)  # MQTT: after commit
         self.pipeline = Pipeline(cfg, self.journal, self.clock, self.stats, screen=self.rules.on_readings,
                                  release=self._release, discard=self._discard,
-                                 subscribers=[self._to_live, *(f.notify for f in self.forwarders)],
-                                 acknowledged=acked)
+                                 subscribers=[f.notify for f in self.forwarders],
+                                 acknowledged=acked, accepted=self._to_live)
         self.drivers = make_drivers(cfg, reg.sensors, self._driver_context)
         # housekeeping: old readings go (never ahead of an uplink's cursor); history rollups stay current
         self.retention = Retention(self.journal, self.clock, self.stats, raw_retention=cfg.storage.raw_retention,

@@ -59,12 +59,15 @@ class Pipeline:
 
     def __init__(self, cfg: AppConfig, journal: Journal, clock: Clock, stats: Stats, *, screen: Screen | None = None,
                  release: Release | None = None, discard: Discard | None = None,
-                 subscribers: Sequence[Subscriber] = (), acknowledged: frozenset[str] = frozenset()) -> None:
+                 subscribers: Sequence[Subscriber] = (), acknowledged: frozenset[str] = frozenset(),
+                 accepted: Callable[[list[Reading]], None] | None = None) -> None:
         """The hooks are fixed here, by whoever builds the pipeline (the daemon: the rules and the fan-out):
 
         `screen` sees readings as they arrive and returns what to hold (rule events); `release` gets what
         was held once its readings are committed, in arrival order; `discard` gets what was held for
-        readings that were not stored; `subscribers` get every committed batch (live view, forwarders).
+        readings that were not stored; `accepted` sees readings as they arrive, after the screen (the live
+        view: the page shows a polled value before its commit window ends); `subscribers` get every committed
+        batch (forwarders, which send only what is in the journal).
         `acknowledged`: the sensor types whose driver acknowledges upstream after the commit
         (`SensorDriver.acknowledges`): their readings wait `flush_interval`, every other type's `commit_interval`."""
         self.cfg = cfg
@@ -76,6 +79,7 @@ class Pipeline:
         self._screen = screen
         self._on_release = release
         self._on_discard = discard
+        self._accepted = accepted
         self._subscribers = tuple(subscribers)
         self._pending: list[_Entry] = []
         self._count = 0
@@ -134,6 +138,12 @@ class Pipeline:
             except Exception:
                 self.stats.inc("subscriber_errors")
                 log.exception("screening %d readings failed; they are still stored", len(readings))
+        if self._accepted is not None:
+            try:
+                self._accepted(readings)
+            except Exception:
+                self.stats.inc("subscriber_errors")
+                log.exception("the accepted-readings hook failed on %d readings; they are still stored", len(readings))
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append(_Entry(readings, fut, held, receipt=receipt))
         self._count += len(readings)

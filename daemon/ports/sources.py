@@ -3,8 +3,10 @@
 A driver class declares `Config` (a `SensorBase` subclass whose `type` is a Literal),
 registers under that type key in `drivers.registry`, and is built with the configs of
 the sensors it serves (`group()` decides which sensors share one instance, e.g. one
-RS485 bus or one MQTT connection). Its `run()` pushes `Sample`s through
-`ctx.emit()`, which returns once they are in the journal.
+RS485 bus or one MQTT connection). Its `run()` hands `Sample`s over: a polled driver with
+`ctx.hand_over()` (no wait: they are committed within `storage.commit_interval`, the SD card's write
+window, and the rules and the live view see them at once); a driver that acknowledges its source after
+the commit (MQTT QoS 1) with `ctx.submit()` and the future it returns; `ctx.emit()` waits for the commit.
 """
 
 from __future__ import annotations
@@ -163,6 +165,22 @@ class DriverContext:
             return asyncio.ensure_future(emit(samples))
 
         return submit
+
+    def hand_over(self, samples: Sequence[Sample], source: str) -> None:
+        """Submit a poll's samples without waiting for their commit (a polled driver: nobody resends them, so the
+        commit window is what a power cut may lose of them, docs/robustness.md); a failed commit is logged
+        naming `source`, as the next poll measures again."""
+        fut = self.submitter()(samples)
+        if fut is None:
+            return
+        log = self.log
+
+        def done(f: asyncio.Future[None]) -> None:
+            exc = None if f.cancelled() else f.exception()
+            if exc is not None:
+                log.warning("%s: readings not journaled: %s", source, exc)
+
+        fut.add_done_callback(done)
 
     def recent_receipts(self, source: str) -> list[bytes]:
         return [] if self.receipts is None else self.receipts(source)

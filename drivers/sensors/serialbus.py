@@ -140,20 +140,17 @@ class SerialBusDriver(SensorDriver, Generic[C]):
                 await reopen
 
     async def poll(self) -> None:
-        """Ask every sensor that is due, in turn; then wait until their samples are journaled."""
+        """Ask every sensor that is due, in turn, handing each one's samples over as it answers (committed within
+        `storage.commit_interval`; the bus does not wait for the SD card)."""
         now = time.monotonic()
         slack = 0.1 * self.tick
-        emits = []
         for dev in self.devices:
             st = self.state[dev.id]  # type: ignore[attr-defined]
             if now < st.next_due - slack:
                 continue
             st.next_due = now + dev.interval  # type: ignore[attr-defined]
             samples = await self._poll_device(dev)
-            emits.append(asyncio.ensure_future(self.ctx.emit(samples)))
-        for result in await asyncio.gather(*emits, return_exceptions=True):
-            if isinstance(result, Exception):
-                self.ctx.log.warning("%s: readings not journaled: %s", self.source, result)
+            self.ctx.hand_over(samples, self.source)
 
     async def read(self, dev: C) -> dict[str, Value]:
         """Ask one sensor on the port's thread; raises PortDown or SensorError."""

@@ -23,6 +23,7 @@ CONFIG = MINIMAL.replace("commodity: mandarin}", "commodity: mandarin, alarms: {
 async def test_an_alarm_reading_is_committed_and_paged_without_waiting_for_the_flush_timer(tmp_path: Path) -> None:
     cfg = make_config(tmp_path, CONFIG)
     cfg.storage.flush_interval = 3600.0  # beyond what a config may say: the timer cannot be what commits
+    cfg.storage.commit_interval = 3600.0
     clock = ManualClock(T0)
     d = Daemon(cfg, clock=clock)
     await d.start()

@@ -37,7 +37,7 @@ CONFIG = MINIMAL.replace("api: {enabled: false}", """api:
     - {name: zhang, role: staff, token: {value: staff-secret}}
     - {name: li, role: manager, token: {value: manager-secret}}
 """).replace("type: simulated, setpoint: 6.5}", "type: simulated, setpoint: 6.5, failures: [{kind: silent, at: 0}]}"
-          ).replace("storage: {journal: journal.db}", "storage: {journal: journal.db, flush_interval: 0.01}")
+          ).replace("storage: {journal: journal.db}", "storage: {journal: journal.db, flush_interval: 0.01, commit_interval: 0.01}")
 
 
 def usp_day(d: Daemon) -> None:

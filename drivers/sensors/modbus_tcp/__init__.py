@@ -134,21 +134,19 @@ class ModbusTcpDriver(SensorDriver):
         return [Sample(dev.id, q, v, dev.unit_of(q), ts) for q, v in values.items()], True
 
     async def poll(self) -> None:
-        """Ask every device that is due, in turn; then wait until their samples are journaled."""
+        """Ask every device that is due, in turn, handing each one's samples over as it answers (committed within
+        `storage.commit_interval`)."""
         now, slack = time.monotonic(), 0.1 * self.tick
-        emits, answered = [], []
+        answered = []
         for dev in self.devices:
             if now < self.next_due[dev.id] - slack:
                 continue
             self.next_due[dev.id] = now + dev.interval
             samples, ok = await self._poll_device(dev)
             answered.append(ok)
-            emits.append(asyncio.ensure_future(self.ctx.emit(samples)))
+            self.ctx.hand_over(samples, self.source)
         if answered and not any(answered) and self.link.state == "open":
             await self.link.drop("no device answered")  # a half-open 4G link: reconnect on the next poll
-        for result in await asyncio.gather(*emits, return_exceptions=True):
-            if isinstance(result, Exception):
-                self.ctx.log.warning("%s: readings not journaled: %s", self.source, result)
 
     async def run(self) -> None:
         """Poll at each device's interval; while the gateway is down, retry the connection at its backoff."""

@@ -43,7 +43,8 @@ class SimulatedDriver(SensorDriver):
         return out
 
     async def run(self) -> None:
-        """Report every `interval` of clock time, on a fixed grid so slow emits do not drift it."""
+        """Report every `interval` of clock time, on a fixed grid; samples are handed over as a polled driver's
+        (committed within `storage.commit_interval`)."""
         clock = self.ctx.clock
         interval = self.config.interval
         due = clock.now()
@@ -51,7 +52,7 @@ class SimulatedDriver(SensorDriver):
             now = clock.now()
             report = self.room.sample(now)
             if report is not None:
-                await self.ctx.emit(self._samples(report, now))
+                self.ctx.hand_over(self._samples(report, now), self.source)
             due += interval
             now = clock.now()
             if due < now:  # fell behind (slow journal): skip missed slots rather than burst

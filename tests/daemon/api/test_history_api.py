@@ -23,7 +23,7 @@ T0 = 1_763_568_000.0  # 2025-11-20 00:00 Asia/Shanghai
 YEAR = 365 * 86400
 SILENT = "type: simulated, setpoint: 6.5, failures: [{kind: silent, at: 0}]}"
 CONFIG = (
-    MINIMAL.replace("storage: {journal: journal.db}", "storage: {journal: journal.db, flush_interval: 0.01}")
+    MINIMAL.replace("storage: {journal: journal.db}", "storage: {journal: journal.db, flush_interval: 0.01, commit_interval: 0.01}")
     .replace("type: simulated, setpoint: 6.5}", SILENT)
     .replace("sensors:\n", "sensors:\n  - {id: s2, zone: z2, " + SILENT + "\n")
     .replace("commodity: mandarin}\n", "commodity: mandarin}\n  - {id: z2, name: 2号库, name_en: Room 2, commodity: mandarin}\n")

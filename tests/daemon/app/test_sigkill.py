@@ -33,7 +33,7 @@ KILLS = 100 if os.environ.get("COLDCHAIN_LONG") == "1" else 12
 
 CONFIG = """
 site: {{id: kill, name: 断电测试}}
-storage: {{journal: journal.db, flush_interval: 0.02}}
+storage: {{journal: journal.db, flush_interval: 0.02, commit_interval: 0.02}}
 zones:
   - {{id: z1, name: 1号库, commodity: mandarin}}
   - {{id: z2, name: 2号库, commodity: kiwifruit}}

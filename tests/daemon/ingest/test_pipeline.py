@@ -197,3 +197,22 @@ async def test_the_window_of_a_reading_is_its_drivers_kind(tmp_path: Path) -> No
     d = Daemon(cfg)
     assert d.pipeline._acknowledged == frozenset()  # MINIMAL has a simulated sensor only
     d.journal.close()
+
+
+async def test_the_live_view_sees_a_polled_reading_when_accepted_not_when_committed(tmp_path: Path) -> None:
+    """A polled driver hands over and goes on (`ctx.hand_over`): the page's live value comes from the `accepted`
+    hook at once, while the journal gets the reading at the commit window's end (here: the explicit flush)."""
+    from daemon.app.runtime import Daemon
+    from daemon.ports.sources import DriverContext
+
+    cfg = make_config(tmp_path, MINIMAL.replace("storage: {journal: journal.db}",
+                                                "storage: {journal: journal.db, commit_interval: 600}"))
+    d = Daemon(cfg)
+    ctx = d._driver_context("simulated")
+    assert isinstance(ctx, DriverContext)
+    ctx.hand_over([Sample("s1", "temperature", 5.5, "C", ts=1_700_000_000.0)], "test")
+    assert d.live.sensors["s1"].last["temperature"].value == 5.5  # shown before any commit
+    assert d.journal.readings.count() == 0  # not yet journaled: the window has 600 s to go
+    await d.pipeline.flush()
+    assert [r.value for r in d.journal.readings.read_after(0, 10)] == [5.5]
+    d.journal.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from typing import Any, cast
 
 from daemon.ports.clock import ManualClock
 from daemon.ports.model import Sample
-from daemon.ports.sources import DriverContext
+from daemon.ports.sources import DriverContext, Receipt
 
 
 def frame(hexbytes: str) -> bytes:
@@ -80,6 +81,12 @@ def context(rec: Recorder, name: str = "test.serial") -> DriverContext:
     async def emit(samples: Sequence[Sample]) -> None:
         rec.batches.append(list(samples))
 
+    def submit(samples: Sequence[Sample], _receipt: Receipt | None = None, /) -> asyncio.Future[None]:
+        rec.batches.append(list(samples))  # recorded at hand-over, as the pipeline accepts them
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut.set_result(None)
+        return fut
+
     def set_online(sensor: str, online: bool, why: str) -> None:
         rec.online[sensor] = (online, why)
 
@@ -89,4 +96,5 @@ def context(rec: Recorder, name: str = "test.serial") -> DriverContext:
         set_online=set_online,
         log=logging.getLogger(name),
         settings=cast(Any, None),
+        submit=submit,
     )

@@ -23,7 +23,7 @@ from tests.drivers.sensors.mqtt.test_driver import until
 HOUR = 3600.0
 CONFIG = """
 site: {id: jump, name: 校时测试}
-storage: {journal: journal.db, flush_interval: 0.02}
+storage: {journal: journal.db, flush_interval: 0.02, commit_interval: 0.02}
 zones:
   - {id: z1, name: 1号库, commodity: mandarin, alarms: {temperature: {high: 8.0, delay: 10m, clear_delay: 5m}}}
   - {id: z2, name: 2号库, commodity: mandarin, alarms: {temperature: {high: 8.0, delay: 0s}}}

@@ -36,7 +36,7 @@ MB = 1_000_000
 
 CONFIG = """
 site: {{id: full, name: 满盘测试}}
-storage: {{journal: "{journal}", flush_interval: 0.05, min_free_mb: 3, reserve_mb: 0}}
+storage: {{journal: "{journal}", flush_interval: 0.05, commit_interval: 0.05, min_free_mb: 3, reserve_mb: 0}}
 mqtt: {{host: 127.0.0.1, port: {port}, client_id: "{client}", persistent_session: true, qos: 1,
         reconnect_min: 1, reconnect_max: 2}}
 zones:

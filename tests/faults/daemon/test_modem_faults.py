@@ -47,7 +47,7 @@ ROUNDS = 5 if os.environ.get("COLDCHAIN_LONG") == "1" else 1
 
 CONFIG = """
 site: {{id: modem, name: 短信故障}}
-storage: {{journal: journal.db, flush_interval: 0.05}}
+storage: {{journal: journal.db, flush_interval: 0.05, commit_interval: 0.05}}
 mqtt: {{host: 127.0.0.1, port: {mqtt_port}, client_id: "{client}"}}
 zones:
   - id: z1

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.peer
 
 CONFIG = """
 site: {{id: peers, name: 外部故障}}
-storage: {{journal: journal.db, flush_interval: 0.05}}
+storage: {{journal: journal.db, flush_interval: 0.05, commit_interval: 0.05}}
 mqtt: {{host: 127.0.0.1, port: {mqtt_port}, client_id: "{client}", persistent_session: true,
         reconnect_min: 1, reconnect_max: 2}}
 zones:

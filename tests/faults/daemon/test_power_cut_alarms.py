@@ -45,7 +45,7 @@ SPEED = 300  # one real second is five minutes in the cold room
 # CI machine the loop may lag a tenth of a real second, which is half a minute of cold-room time.
 CONFIG = """
 site: {{id: cut, name: 断电告警}}
-storage: {{journal: journal.db, flush_interval: 0.05}}
+storage: {{journal: journal.db, flush_interval: 0.05, commit_interval: 0.05}}
 zones:
   - id: z1
     name: 1号库

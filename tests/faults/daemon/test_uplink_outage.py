@@ -36,7 +36,7 @@ OUTAGE_S = 96 if LONG else 20  # real seconds
 
 HEAD = """
 site: {{id: outage, name: 断网测试}}
-storage: {{journal: journal.db, flush_interval: 0.1}}
+storage: {{journal: journal.db, flush_interval: 0.1, commit_interval: 0.1}}
 zones:
   - {{id: z1, name: 1号库, commodity: kiwifruit, alarms: {{no_data: false}}}}
 sinks:

@@ -160,7 +160,7 @@ def test_scan_lists_served_addresses(bus: tuple[PtyPair, ModbusPeer]) -> None:
 
 DAEMON_CONFIG = """
 site: {{id: t1, name: 测试冷库}}
-storage: {{journal: journal.db, flush_interval: 0.2}}
+storage: {{journal: journal.db, flush_interval: 0.2, commit_interval: 0.2}}
 zones:
   # wide limits: the peer's fixed 30.5 / -20.5 C must not start alarms while the test shuts down
   - {{id: z1, name: 1号库, alarms: {{temperature: {{low: -30, high: 40}}, humidity: {{enabled: false}}}}}}

@@ -176,7 +176,7 @@ async def test_unplug_and_replug(pty_pair: Callable[[str], PtyPair], peers: list
 
 DAEMON_CONFIG = """
 site: {{id: t1, name: 测试冷库}}
-storage: {{journal: journal.db, flush_interval: 0.2}}
+storage: {{journal: journal.db, flush_interval: 0.2, commit_interval: 0.2}}
 zones:
   - {{id: z1, name: 1号库, alarms: {{temperature: {{low: -30, high: 40}}, humidity: {{enabled: false}}}}}}
 sensors:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from daemon.ports.clock import ManualClock
 from daemon.ports.model import Sample
-from daemon.ports.sources import DriverContext
+from daemon.ports.sources import DriverContext, Receipt
 from drivers.registry import SENSORS
 from drivers.sensors.simulated import SAMPLE_YAML, SimulatedConfig, SimulatedDriver
 from drivers.sensors.simulated.schema import DefrostConfig, DoorsConfig, HumidityConfig
@@ -31,12 +31,19 @@ def context(clock: ManualClock, batches: list[list[Sample]]) -> DriverContext:
     async def emit(samples: Sequence[Sample]) -> None:
         batches.append(list(samples))
 
+    def submit(samples: Sequence[Sample], _receipt: Receipt | None = None, /) -> asyncio.Future[None]:
+        batches.append(list(samples))  # the driver hands over without waiting (a polled source)
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        fut.set_result(None)
+        return fut
+
     return DriverContext(
         clock=clock,
         emit=emit,
         set_online=lambda _sensor, _online, _why: None,
         log=logging.getLogger("test.simulated"),
         settings=cast(Any, None),
+        submit=submit,
     )
 
 
