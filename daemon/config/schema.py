@@ -221,12 +221,27 @@ class ApiToken(_Strict):
     token: SecretRef
 
 
+class SignInConfig(_Strict):
+    """People signing in to the pages with a password (`coldchain user add`); tokens stay for machines."""
+
+    reads_need_sign_in: bool = Field(
+        False, description="false (default): reads stay open on the LAN as before, writes need a sign-in or a "
+                           "token; true: every page and read needs one too (the public trace page stays open)")
+    max_failures: int = Field(5, ge=1, description="wrong passwords within failure_window that lock the name")
+    failure_window: Duration = Field(900.0, gt=0, description="the window the failures are counted in")
+    lockout: Duration = Field(900.0, gt=0, description="how long a name stays locked (or `coldchain user unlock`)")
+    session_idle: Duration = Field(8 * 3600.0, gt=0, description="a session unused this long ends")
+    session_max: Duration = Field(7 * 86400.0, gt=0, description="a session ends this long after sign-in anyway")
+    secure_cookie: bool = Field(False, description="mark the cookies Secure: set it when the box is behind HTTPS")
+
+
 class ApiConfig(_Strict):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     tokens: list[ApiToken] = Field(default_factory=list, description="without tokens the API is read-only")
     public_url: str | None = Field(None, pattern=r"^https?://", description="base URL buyers reach, for QR codes")
+    sign_in: SignInConfig = Field(default_factory=SignInConfig)
 
 
 class ReportsConfig(_Strict):
