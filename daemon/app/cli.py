@@ -1,4 +1,4 @@
-"""`coldchain run | check-config | config show | doctor | demo | sample | report | qr`: the daemon's command line.
+"""`coldchain run | check-config | config show | doctor | demo | sample | report | qr | user`: the command line.
 
 Exit codes: 0 all good; 1 `doctor` found something a running daemon needs broken (each ✗ line says
 what); 2 the config (or a command's arguments) is wrong, with `file:line: key: message` lines.
@@ -174,6 +174,12 @@ def cmd_qr(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_user(args: argparse.Namespace) -> int:
+    from daemon.app.users_cli import cmd_user as run
+
+    return run(_load(args.config), args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="coldchain", description="Cold-chain monitoring daemon for produce cold rooms.")
     p.add_argument("--version", action="version", version=f"coldchain {__version__}")
@@ -227,6 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     qr.add_argument("--out", "-o", required=True)
     qr.add_argument("--size", type=int, default=8, help="pixels per module")
     qr.set_defaults(fn=cmd_qr)
+    from daemon.app.users_cli import add_parser as user_parser
+
+    user_parser(sub).set_defaults(fn=cmd_user)
     args = p.parse_args(argv)
     _setup_logging(args.log_level if args.cmd != "demo" or args.log_level != "info" else "warning")
     return int(args.fn(args))
