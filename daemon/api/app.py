@@ -10,7 +10,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
 from daemon import __version__
-from daemon.api import alerts, docs, followup, health, history, lots, metrics, pages, reports, settings, signin, zones
+from daemon.api import (
+    alerts,
+    docs,
+    followup,
+    health,
+    history,
+    kept,
+    lots,
+    metrics,
+    pages,
+    reports,
+    settings,
+    signin,
+    zones,
+)
 from daemon.api.auth import Tokens
 from daemon.api.services import Services
 from daemon.api.sessions import SignIn
@@ -25,6 +39,7 @@ def create_app(d: Services) -> FastAPI:
     # the order routes are matched (and listed in the OpenAPI document) in
     app.include_router(signin.router(d, tokens))  # before pages: its /static/login.js is not pages' /static/{name}
     app.include_router(reports.router(d, tokens))
+    app.include_router(kept.router(d, tokens))
     app.include_router(history.router(d))
     app.include_router(lots.router(d, tokens))
     app.include_router(metrics.router(d))

@@ -244,13 +244,33 @@ class ApiConfig(_Strict):
     sign_in: SignInConfig = Field(default_factory=SignInConfig)
 
 
+ReportFormat = Literal["pdf", "csv"]
+
+
+class ReportSchedule(_Strict):
+    """A compliance report made on the box after each day, week or month, kept there and sent (issue #15)."""
+
+    id: str = Field(pattern=SENSOR_ID, description="names the run in the audit log and the files")
+    period: Literal["day", "week", "month"]
+    at: str = Field("06:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+                    description="site time on the day after the period ends when the report is made and sent")
+    zones: list[str] = Field(default_factory=list, description="rooms; empty: every room")
+    formats: list[ReportFormat] = Field(default_factory=lambda: list[ReportFormat](["pdf"]), min_length=1)
+    language: Lang | None = Field(None, description="default: the site's language")
+    notifiers: list[str] = Field(
+        default_factory=list, description="channels that get it: e-mail (Apprise mailto://) with the files "
+                                          "attached, the others (DingTalk, WeCom ...) a download link")
+
+
 class ReportsConfig(_Strict):
-    """How compliance reports judge a period."""
+    """How compliance reports judge a period, and the reports made by themselves."""
 
     min_completeness: float = Field(
         95.0, ge=0, le=100,
         description="percent of expected readings (per sensor's interval) below which a report cannot call a "
                     "period compliant (its verdict: insufficient data)")
+    schedules: list[ReportSchedule] = Field(default_factory=list)
+    keep: Duration = Field(400 * 86400.0, gt=0, description="scheduled report files older than this are deleted")
 
 
 class AppConfig(_Strict):
