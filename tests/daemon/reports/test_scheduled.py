@@ -105,3 +105,14 @@ async def test_daily_report_is_kept_and_mailed_once(tmp_path: Path) -> None:
         d.journal.close()
     finally:
         smtp.stop()
+
+
+def test_schedule_names_rooms_and_channels_that_exist(tmp_path: Path) -> None:
+    from daemon.ports.errors import ConfigError
+
+    bad = config_text(25).replace("notifiers: [mail]}", "zones: [z9], notifiers: [mial]}")
+    with pytest.raises(ConfigError) as err:
+        make_config(tmp_path, bad)
+    text = "\n".join(err.value.problems)
+    assert "config.yaml:" in text and "reports.schedules[0].zones[0]: unknown zone 'z9'" in text
+    assert "unknown notifier 'mial'" in text and "mail" in text
