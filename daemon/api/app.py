@@ -16,6 +16,7 @@ from daemon.api import (
     followup,
     health,
     history,
+    kept,
     lots,
     metrics,
     pages,
@@ -24,18 +25,24 @@ from daemon.api import (
     precool,
     reports,
     settings,
+    signin,
     zones,
 )
 from daemon.api.auth import Tokens
 from daemon.api.services import Services
+from daemon.api.sessions import SignIn
 
 
 def create_app(d: Services) -> FastAPI:
     # /api/docs is served from package assets (docs.py), not FastAPI's CDN-loading page
     app = FastAPI(title="coldchain-monitor", version=__version__, docs_url=None, redoc_url=None)
-    tokens = Tokens(d.cfg.api)
+    tokens = Tokens(d.cfg.api, SignIn(d.journal.users, d.cfg.api.sign_in, d.clock.now))
+    if d.cfg.api.sign_in.reads_need_sign_in:
+        signin.guard_reads(app, tokens)
     # the order routes are matched (and listed in the OpenAPI document) in
+    app.include_router(signin.router(d, tokens))  # before pages: its /static/login.js is not pages' /static/{name}
     app.include_router(reports.router(d, tokens))
+    app.include_router(kept.router(d, tokens))
     app.include_router(history.router(d))
     app.include_router(period_stats.router(d))
     app.include_router(lots.router(d, tokens))

@@ -1,4 +1,5 @@
-"""`coldchain run | check-config | config show | doctor | demo | sample | report | qr | hub`: the command line.
+"""The command line: `coldchain run | check-config | config show | doctor | demo | sample | report | qr | epcis |
+user | hub`.
 
 Exit codes: 0 all good; 1 `doctor` found something a running daemon needs broken (each ✗ line says
 what); 2 the config (or a command's arguments) is wrong, with `file:line: key: message` lines.
@@ -202,6 +203,12 @@ def _epcis_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     ep.set_defaults(fn=cmd_epcis)
 
 
+def cmd_user(args: argparse.Namespace) -> int:
+    from daemon.app.users_cli import cmd_user as run
+
+    return run(_load(args.config), args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["hub"]:  # before argparse: the hub parses its own options
@@ -260,6 +267,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     qr.set_defaults(fn=cmd_qr)
     sub.add_parser("hub", help="the regional hub: boxes' uplinks into PostgreSQL (coldchain hub --help)")
     _epcis_parser(sub)
+    from daemon.app.users_cli import add_parser as user_parser
+
+    user_parser(sub).set_defaults(fn=cmd_user)
     args = p.parse_args(argv)
     _setup_logging(args.log_level if args.cmd != "demo" or args.log_level != "info" else "warning")
     return int(args.fn(args))

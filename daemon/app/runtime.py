@@ -380,6 +380,11 @@ class Daemon:
             self._spawn(f.run(), f.cursor_name)
         self._spawn(self.retention.run(), "retention")
         self._spawn(self.roller.run(), "rollups")
+        if self.cfg.reports.schedules:
+            from daemon.reports.scheduled import ScheduledReports
+
+            reports = ScheduledReports(self.journal, self.cfg, self.clock, self.alerts.wake_dispatcher)
+            self._spawn(self._keep_running("scheduled reports", reports.run), "scheduled-reports")
         for factory in self.extra_tasks:
             self._spawn(factory(), getattr(factory, "__name__", "task"))
         if self.cfg.api.enabled:

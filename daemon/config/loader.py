@@ -204,6 +204,7 @@ def _cross_checks(
         if not cfg.sensors_of(z.id):
             problems.append(f"{fname}:{lines.line(['zones', i])}: zones[{i}]: zone {z.id!r} has no sensors")
     _driver_groups(cfg, registry, fname, lines, problems)
+    _schedule_refs(cfg, fname, lines, problems)
     contact_ids = [c.id for c in cfg.contacts]
     notifier_ids = [n.id for n in cfg.notifiers]
     for i, step in enumerate(cfg.escalation.steps):
@@ -235,6 +236,18 @@ def _precool_sensors(cfg: AppConfig, i: int, fname: str, lines: _Lines, problems
     for sid in set(z.precool.pulp) & set(z.precool.supply_air):
         loc = ["zones", i, "precool"]
         problems.append(f"{fname}:{lines.line(loc)}: {key_path(loc)}: {sid!r} cannot be both pulp and supply_air")
+
+
+def _schedule_refs(cfg: AppConfig, fname: str, lines: _Lines, problems: list[str]) -> None:
+    """Scheduled reports name rooms and channels that exist."""
+    zone_ids, notifier_ids = [z.id for z in cfg.zones], [n.id for n in cfg.notifiers]
+    for i, sch in enumerate(cfg.reports.schedules):
+        for key, names, known in (("zones", sch.zones, zone_ids), ("notifiers", sch.notifiers, notifier_ids)):
+            for j, name in enumerate(names):
+                if name not in known:
+                    loc: list[int | str] = ["reports", "schedules", i, key, j]
+                    problems.append(f"{fname}:{lines.line(loc)}: {key_path(loc)}: unknown {key[:-1]} {name!r}"
+                                    f"{suggest(name, known)}")
 
 
 def _driver_groups(cfg: AppConfig, registry: Registry, fname: str, lines: _Lines, problems: list[str]) -> None:

@@ -261,21 +261,56 @@ class ApiToken(_Strict):
     token: SecretRef
 
 
+class SignInConfig(_Strict):
+    """People signing in to the pages with a password (`coldchain user add`); tokens stay for machines."""
+
+    reads_need_sign_in: bool = Field(
+        False, description="false (default): reads stay open on the LAN as before, writes need a sign-in or a "
+                           "token; true: every page and read needs one too (the public trace page stays open)")
+    max_failures: int = Field(5, ge=1, description="wrong passwords within failure_window that lock the name")
+    failure_window: Duration = Field(900.0, gt=0, description="the window the failures are counted in")
+    lockout: Duration = Field(900.0, gt=0, description="how long a name stays locked (or `coldchain user unlock`)")
+    session_idle: Duration = Field(8 * 3600.0, gt=0, description="a session unused this long ends")
+    session_max: Duration = Field(7 * 86400.0, gt=0, description="a session ends this long after sign-in anyway")
+    secure_cookie: bool = Field(False, description="mark the cookies Secure: set it when the box is behind HTTPS")
+
+
 class ApiConfig(_Strict):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     tokens: list[ApiToken] = Field(default_factory=list, description="without tokens the API is read-only")
     public_url: str | None = Field(None, pattern=r"^https?://", description="base URL buyers reach, for QR codes")
+    sign_in: SignInConfig = Field(default_factory=SignInConfig)
+
+
+ReportFormat = Literal["pdf", "csv"]
+
+
+class ReportSchedule(_Strict):
+    """A compliance report made on the box after each day, week or month, kept there and sent (issue #15)."""
+
+    id: str = Field(pattern=SENSOR_ID, description="names the run in the audit log and the files")
+    period: Literal["day", "week", "month"]
+    at: str = Field("06:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+                    description="site time on the day after the period ends when the report is made and sent")
+    zones: list[str] = Field(default_factory=list, description="rooms; empty: every room")
+    formats: list[ReportFormat] = Field(default_factory=lambda: list[ReportFormat](["pdf"]), min_length=1)
+    language: Lang | None = Field(None, description="default: the site's language")
+    notifiers: list[str] = Field(
+        default_factory=list, description="channels that get it: e-mail (Apprise mailto://) with the files "
+                                          "attached, the others (DingTalk, WeCom ...) a download link")
 
 
 class ReportsConfig(_Strict):
-    """How compliance reports judge a period."""
+    """How compliance reports judge a period, and the reports made by themselves."""
 
     min_completeness: float = Field(
         95.0, ge=0, le=100,
         description="percent of expected readings (per sensor's interval) below which a report cannot call a "
                     "period compliant (its verdict: insufficient data)")
+    schedules: list[ReportSchedule] = Field(default_factory=list)
+    keep: Duration = Field(400 * 86400.0, gt=0, description="scheduled report files older than this are deleted")
 
 
 class AppConfig(_Strict):

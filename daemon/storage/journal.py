@@ -38,6 +38,7 @@ from daemon.storage.outbox import Outbox
 from daemon.storage.precool import PrecoolRuns
 from daemon.storage.readings import Readings
 from daemon.storage.receipts import Receipts
+from daemon.storage.users import Users
 
 
 class Journal:
@@ -57,6 +58,7 @@ class Journal:
         self.audit = AuditLog(self.db)
         self.precool = PrecoolRuns(self.db)
         self.receipts = Receipts(self.db)
+        self.users = Users(self.db)  # sign-in: users and sessions
 
     def use_clock(self, now: Callable[[], float]) -> None:
         """Times the storage writes itself (a message's sent_at, a mute's created, a cursor's updated) come from

@@ -208,4 +208,21 @@ SCHEMA = [
     );
     CREATE INDEX transit_logs_lot ON transit_logs (lot, start);
     """,
+    # version 12 (issue #15, sign-in): people who sign in to the pages, and their sessions. A password is kept
+    # only as its argon2id hash; a session only as the SHA-256 of its cookie, so a copy of the journal lets no
+    # one in. `failed` counts the failures since `failed_since` (the lock-out window); sessions end with their
+    # user (ON DELETE CASCADE) and are deleted on a password change (sign-out everywhere)
+    """
+    CREATE TABLE users (
+        username TEXT PRIMARY KEY, role TEXT NOT NULL, hash TEXT NOT NULL,
+        created REAL NOT NULL, changed REAL NOT NULL,
+        failed INTEGER NOT NULL DEFAULT 0, failed_since REAL, locked_until REAL
+    );
+    CREATE TABLE sessions (
+        token_hash TEXT PRIMARY KEY,
+        username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+        csrf TEXT NOT NULL, created REAL NOT NULL, last_seen REAL NOT NULL
+    );
+    CREATE INDEX sessions_user ON sessions (username);
+    """,
 ]

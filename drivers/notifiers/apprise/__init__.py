@@ -107,7 +107,7 @@ def _notify_type(key: str) -> str:
     return "info"
 
 
-def _notify_one(url: str, body: str, title: str, kind: str) -> str:
+def _notify_one(url: str, body: str, title: str, kind: str, attach: list[str] | None = None) -> str:
     """Blocking: send through one URL; returns '' on success, else a detail free of secrets."""
     import apprise
 
@@ -115,7 +115,7 @@ def _notify_one(url: str, body: str, title: str, kind: str) -> str:
     if not ap.add(url):
         return "URL not understood by Apprise (unknown scheme or missing part)"
     try:
-        result = ap.notify(body=body, title=title, notify_type=kind)
+        result = ap.notify(body=body, title=title, notify_type=kind, attach=attach or None)
     except Exception as exc:  # noqa: BLE001 - plugins are third-party code: any crash is this channel failing
         return f"{type(exc).__name__} inside Apprise"
     return "" if result else f"service did not accept it ({result.status.name.lower()})"
@@ -171,11 +171,14 @@ class AppriseNotifier(Notifier):
         title = self.cfg.title_for(message.lang)
         kind = _notify_type(message.key)
         failed: list[str] = []
+        files = [f for f in message.params.get("attach", "").split("\n") if f]
         for template in urls:
             if template in done:
                 continue
             url = template.replace(ADDRESS, address)
-            detail = await asyncio.to_thread(_notify_one, url, message.text, title, kind)
+            # files (a scheduled report's PDF) go to e-mail only; chat services get the links in the text
+            attach = files if template.lower().startswith(("mailto://", "mailtos://")) else None
+            detail = await asyncio.to_thread(_notify_one, url, message.text, title, kind, attach)
             if detail:
                 failed.append(f"{service_label(template)}: {detail}")
             else:
