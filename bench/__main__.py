@@ -114,8 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--drain-size", type=int, default=1_000_000)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    q = args.quick
-    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    q, only = args.quick, {s.strip() for s in args.only.split(",") if s.strip()}
     tmp = Path(tempfile.mkdtemp(prefix="coldchain-bench-"))
     results: list[Result] = []
     t0 = time.perf_counter()

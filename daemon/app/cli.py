@@ -209,6 +209,15 @@ def cmd_user(args: argparse.Namespace) -> int:
     return run(_load(args.config), args)
 
 
+def _later_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The commands of the record across sites and of sign-in: hub (listed; it parses its own options), epcis, user."""
+    sub.add_parser("hub", help="the regional hub: boxes' uplinks into PostgreSQL (coldchain hub --help)")
+    _epcis_parser(sub)
+    from daemon.app.users_cli import add_parser as user_parser
+
+    user_parser(sub).set_defaults(fn=cmd_user)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["hub"]:  # before argparse: the hub parses its own options
@@ -265,11 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     qr.add_argument("--out", "-o", required=True)
     qr.add_argument("--size", type=int, default=8, help="pixels per module")
     qr.set_defaults(fn=cmd_qr)
-    sub.add_parser("hub", help="the regional hub: boxes' uplinks into PostgreSQL (coldchain hub --help)")
-    _epcis_parser(sub)
-    from daemon.app.users_cli import add_parser as user_parser
-
-    user_parser(sub).set_defaults(fn=cmd_user)
+    _later_parsers(sub)
     args = p.parse_args(argv)
     _setup_logging(args.log_level if args.cmd != "demo" or args.log_level != "info" else "warning")
     return int(args.fn(args))
