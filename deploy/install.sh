@@ -175,6 +175,29 @@ check_python() {
     say "using $("$PYTHON" -V 2>&1) ($(command -v "$PYTHON"))"
 }
 
+# 32-bit ARM (armhf: Pi OS 32-bit, Pi Zero/1/2/3 on old images): pycryptodome (encrypted BTHome), cffi and
+# argon2-cffi-bindings (sign-in passwords) publish no armhf wheel on PyPI, so pip compiles them. Raspberry Pi OS
+# sets piwheels.org in /etc/pip.conf, which has them built; plain Debian armhf needs a C compiler. Say so before
+# anything is installed, not after ten minutes of pip (tests/arm/check.sh armhf shows both paths).
+check_armhf_build() {
+    case $(uname -m) in armv6l|armv7l|armv8l) ;; *) return 0 ;; esac
+    [ -z "${PIP_NO_INDEX:-}" ] || return 0  # an offline install (PIP_NO_INDEX + PIP_FIND_LINKS) brings its own wheels
+    if grep -qs piwheels /etc/pip.conf "${PIP_CONFIG_FILE:-/nonexistent}" || [[ "${PIP_EXTRA_INDEX_URL:-}${PIP_INDEX_URL:-}" == *piwheels* ]]; then
+        say "32-bit ARM: pip uses piwheels for the compiled dependencies"
+        return 0
+    fi
+    local missing=()
+    command -v cc >/dev/null || missing+=(build-essential)
+    "$PYTHON" -c 'import sysconfig, os, sys; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+        || missing+=(python3-dev)
+    [ -e /usr/include/ffi.h ] || compgen -G "/usr/include/*/ffi.h" >/dev/null || missing+=(libffi-dev)
+    [ ${#missing[@]} = 0 ] && { say "32-bit ARM: no piwheels; pip compiles pycryptodome, cffi and argon2 here (several minutes)"; return 0; }
+    die "32-bit ARM (armhf) without piwheels: pycryptodome, cffi and argon2-cffi-bindings have no armhf wheel on PyPI and must be compiled here, which needs: ${missing[*]}.
+  Fix, either:  sudo apt-get install -y build-essential python3-dev libffi-dev   and run this installer again,
+  or use Raspberry Pi OS, whose /etc/pip.conf takes prebuilt armhf wheels from piwheels.org
+  (or: PIP_EXTRA_INDEX_URL=https://www.piwheels.org/simple sudo -E $0 $ARGS)."
+}
+
 create_user() {
     mkdir -p "$(dirname "$SYSUSERS")"
     cat >"$SYSUSERS" <<EOF
@@ -324,6 +347,7 @@ install_unit() {
 }
 
 check_python
+check_armhf_build
 create_user
 install_venv
 check_user_can_run

@@ -107,6 +107,25 @@ in_root() {
     ' sh "$ROOT" "$@"
 }
 
+# armhf without piwheels: the installer must refuse before it installs anything and name the fix; then the
+# fix it names is applied, as an installer would, and the real install follows.
+armhf_refusal() {
+    local t0 log=$OUT/install-refused.log
+    [ "$ARCH" = armhf ] || return 0
+    if in_root /tmp/cc/deploy/install.sh --wheel "/tmp/cc/$(basename "$WHEEL")" >"$log" 2>&1; then
+        fail "install.sh went ahead on armhf with no compiler and no piwheels (see $log)"
+    fi
+    grep -q "32-bit ARM (armhf) without piwheels" "$log" || { cat "$log" >&2; fail "install.sh failed without naming the fix"; }
+    [ ! -e "$ROOT/opt/coldchain" ] || fail "install.sh refused only after creating /opt/coldchain"
+    say "install.sh refused first, naming the fix: $(grep -o 'apt-get install -y [a-z0-9 .-]*' "$log" | head -n 1)"
+    t0=$(now)
+    in_root /usr/bin/env DEBIAN_FRONTEND=noninteractive apt-get update -q >"$OUT/apt.log" 2>&1 \
+        || fail "apt-get update in the root, see $OUT/apt.log"
+    in_root /usr/bin/env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        build-essential python3-dev libffi-dev >>"$OUT/apt.log" 2>&1 || fail "apt-get install in the root, see $OUT/apt.log"
+    echo "armhf: install.sh refused with no compiler (as it must); apt-get install build-essential python3-dev libffi-dev: $(( $(now) - t0 )) s (emulated)" >>"$REPORT"
+}
+
 install_wheel() {
     local t0
     t0=$(now)
@@ -166,6 +185,7 @@ binfmt
 bare_root
 fresh_root
 wheel
+armhf_refusal
 install_wheel
 wheel_list
 demo
