@@ -17,7 +17,9 @@ from daemon.storage.journal import Journal
 from tests.conftest import MINIMAL
 
 ROOT = Path(__file__).resolve().parents[1]
-FAST = MINIMAL.replace("setpoint: 6.5}", "setpoint: 6.5, interval: 1s}")
+# polled readings commit every storage.commit_interval (60 s by default): 1 s here, so the journal shows them
+FAST = MINIMAL.replace("setpoint: 6.5}", "setpoint: 6.5, interval: 1s}").replace(
+    "{journal: journal.db}", "{journal: journal.db, commit_interval: 1s}")
 
 
 class Service:

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
+from daemon.api.alerts import RowId
 from daemon.api.auth import Caller, Tokens
 from daemon.api.services import Services
 from daemon.lots.precool import PrecoolError, Precooling
@@ -46,7 +47,7 @@ def router(d: Services, tokens: Tokens) -> APIRouter:
         return result
 
     @r.post("/api/v1/precool/{run_id}/stop")
-    async def stop(run_id: int, caller: Caller = staff) -> dict[str, Any]:
+    async def stop(run_id: RowId, caller: Caller = staff) -> dict[str, Any]:
         """End a run before 7/8 cooling; its figures so far are kept on it."""
         result: dict[str, Any] = await _run(runs.stop, run_id, d.clock.now(), caller.name, caller.role)
         return result
@@ -57,7 +58,7 @@ def router(d: Services, tokens: Tokens) -> APIRouter:
         return {"runs": await _run(runs.runs, d.clock.now(), zone=zone, open_only=open_only)}
 
     @r.get("/api/v1/precool/{run_id}")
-    async def run_view(run_id: int, caller: Caller = staff) -> dict[str, Any]:
+    async def run_view(run_id: RowId, caller: Caller = staff) -> dict[str, Any]:
         result: dict[str, Any] = await _run(runs.view, run_id, d.clock.now())
         return result
 

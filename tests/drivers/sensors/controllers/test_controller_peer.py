@@ -32,7 +32,7 @@ def holding(probe: int, status: int = 0, alarms: int = 0) -> list[int]:
 
 CONFIG = """
 site: {{id: t1, name: 测试冷库}}
-storage: {{journal: {tmp}/journal.db, flush_interval: 0.05}}
+storage: {{journal: {tmp}/journal.db, flush_interval: 0.05, commit_interval: 0.05}}
 zones:
   - {{id: z1, name: 1号库, name_en: Room 1, commodity: mandarin, alarms: {{temperature: {{delay: 0}}}}}}
 sensors:

@@ -43,7 +43,9 @@ ROLES = {("POST", "/api/v1/alerts/{alert_id}/ack"): {"staff", "manager"},
          ("POST", "/api/v1/lots/{code}/checkout"): {"staff", "manager"},
          ("POST", "/api/v1/lots/{code}/split"): {"staff", "manager"},
          ("POST", "/api/v1/lots/merge"): {"staff", "manager"},
-         ("POST", "/api/v1/lots/{code}/transit"): {"staff", "manager"}}
+         ("POST", "/api/v1/lots/{code}/transit"): {"staff", "manager"},
+         ("POST", "/api/v1/precool"): {"staff", "manager"},
+         ("POST", "/api/v1/precool/{run_id}/stop"): {"staff", "manager"}}
 # writes anyone may make: signing in and out (docs/sign-in.md); a wrong password is a 401, never a 500
 OPEN_WRITES = {("POST", "/api/v1/session"), ("DELETE", "/api/v1/session")}
 
