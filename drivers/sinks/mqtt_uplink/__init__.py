@@ -63,8 +63,8 @@ def alarm_payload(e: AlarmEvent) -> bytes | None:
     state = ALARM_STATES.get(e.state)
     if state is None:
         return None
-    body = {"id": e.alert_id, "site": e.site, "zone": e.zone, "sensor": e.sensor, "kind": e.kind, "state": state,
-            "ts": round(e.ts * 1000), "value": e.value, "by": None if e.who == "system" else e.who,
+    body = {"id": e.uid or e.alert_id, "site": e.site, "zone": e.zone, "sensor": e.sensor, "kind": e.kind,
+            "state": state, "ts": round(e.ts * 1000), "value": e.value, "by": None if e.who == "system" else e.who,
             "text": e.text or f"{e.zone} {e.kind} {state}"}
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
