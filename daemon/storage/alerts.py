@@ -127,7 +127,8 @@ class Alerts:
             "WHERE e.id > ? ORDER BY e.id LIMIT ?",
             (last_id, limit),
         )
-        return [AlarmEvent(r[0], r[1], r[2], r[3], r[4], r[5], site, *r[6:12], uid=r[12]) for r in rows]
+        return [AlarmEvent(r[0], r[1], r[2], r[3], r[4], r[5], site, r[6], r[7], r[8], r[9], r[10], r[11], uid=r[12])
+                for r in rows]
 
     def actions(self, alert_id: int) -> list[CorrectiveAction]:
         """The corrective actions recorded for one alarm, oldest first."""
