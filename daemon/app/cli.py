@@ -238,6 +238,21 @@ def _later_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     user_parser(sub).set_defaults(fn=cmd_user)
 
 
+def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`coldchain demo`: one simulated center, or with `--centers N` a region of them and a hub."""
+    d = sub.add_parser("demo", help="run a simulated center with no external service")
+    d.add_argument("--port", type=int, default=8080, help="web page port on 127.0.0.1 (0 = any free port)")
+    d.add_argument("--data-dir", help="journal folder (default: a new temp folder)")
+    d.add_argument("--duration", type=float, default=None, help="stop after this many real seconds")
+    d.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
+    d.add_argument("--lang", choices=["zh-CN", "en"], default=None)
+    d.add_argument("--centers", type=int, default=1,
+                   help="N > 1: a region of N centers and a hub (needs Mosquitto and PostgreSQL, docs/hub.md)")
+    d.add_argument("--config", help=argparse.SUPPRESS)  # one center of `--centers` (hub/region_demo.py)
+    d.add_argument("--epoch", type=float, help=argparse.SUPPRESS)  # the region's shared start of simulated time
+    d.set_defaults(fn=cmd_demo)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["hub"]:  # before argparse: the hub parses its own options
@@ -256,17 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cs = cf.add_parser("show", help="print the config with defaults filled in and secrets masked (YAML)")
     cs.add_argument("--config", "-c", required=True)
     cs.set_defaults(fn=cmd_config_show)
-    d = sub.add_parser("demo", help="run a simulated center with no external service")
-    d.add_argument("--port", type=int, default=8080, help="web page port on 127.0.0.1 (0 = any free port)")
-    d.add_argument("--data-dir", help="journal folder (default: a new temp folder)")
-    d.add_argument("--duration", type=float, default=None, help="stop after this many real seconds")
-    d.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
-    d.add_argument("--lang", choices=["zh-CN", "en"], default=None)
-    d.add_argument("--centers", type=int, default=1,
-                   help="N > 1: a region of N centers and a hub (needs Mosquitto and PostgreSQL, docs/hub.md)")
-    d.add_argument("--config", help=argparse.SUPPRESS)  # one center of `--centers` (hub/region_demo.py)
-    d.add_argument("--epoch", type=float, help=argparse.SUPPRESS)  # the region's shared start of simulated time
-    d.set_defaults(fn=cmd_demo)
+    _demo_parser(sub)
     doc = sub.add_parser("doctor", help="check config, journal, clock, ports, every sensor and channel",
                          epilog="exit 0: all good (! lines are warnings); 1: something a running daemon needs is "
                                 "broken (the ✗ lines); 2: the config is invalid")
