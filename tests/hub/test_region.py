@@ -78,6 +78,23 @@ def test_two_boxes_and_a_hub(dsn: str, broker: Mosquitto, tmp_path: Path) -> Non
         assert a_box.poll() is None
     finally:
         region.stop()
+        forget(broker, ["center-1", "center-2"])
+
+
+def forget(broker: Mosquitto, sites: list[str]) -> None:
+    """Clear the boxes' retained status and site on the session's broker, so later tests' hubs never see them."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="region-test-cleanup")
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    infos = [client.publish(f"coldchain/{site}/{rest}", b"", qos=1, retain=True)
+             for site in sites for rest in ("status", "site")]
+    for info in infos:
+        info.wait_for_publish(30)
+    client.disconnect()
+    client.loop_stop()
 
 
 def check_alarm(region: Region, a_port: int) -> None:
