@@ -75,7 +75,8 @@ def _touch(conn: psycopg.Connection[Any], site: str, ts: int, now_ms: int) -> No
 
 def _status(conn: psycopg.Connection[Any], s: Status) -> str:
     cur = conn.execute("UPDATE centers SET state = %s, state_ts = %s WHERE site = %s AND "
-                       "(state_ts IS NULL OR state_ts < %s)", (s.state, s.ts, s.site, s.ts))
+                       "(state_ts IS NULL OR state_ts < %s OR (state_ts = %s AND %s = 'offline'))",
+                       (s.state, s.ts, s.site, s.ts, s.ts, s.state))
     return "stored" if cur.rowcount else "duplicate"
 
 

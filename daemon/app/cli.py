@@ -12,6 +12,7 @@ import asyncio
 import logging
 import sys
 import tempfile
+import time
 import zoneinfo
 from collections.abc import Sequence
 from datetime import datetime
@@ -59,11 +60,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(cfg: AppConfig, speed: float, duration: float | None, demo: bool) -> int:
+async def _serve(cfg: AppConfig, speed: float, duration: float | None, demo: bool, start: float | None = None) -> int:
     from daemon.app.runtime import Daemon
     from daemon.ports.clock import Clock
 
-    d = Daemon(cfg, clock=Clock(speed=speed))
+    d = Daemon(cfg, clock=Clock(speed=speed, start=start))
     lang = cfg.site.language
 
     def on_change(action: str, row: AlertRow, texts: list[str]) -> None:
@@ -101,7 +102,9 @@ def demo_config_path() -> Path:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    cfg = _load(str(demo_config_path()))
+    if args.centers > 1:
+        return _region_demo(args)
+    cfg = _load(args.config or str(demo_config_path()))
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="coldchain-demo-"))
     data_dir.mkdir(parents=True, exist_ok=True)
     cfg.storage.journal = data_dir / "journal.db"
@@ -110,7 +113,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         cfg.site.language = args.lang
     print(f"coldchain demo {__version__}: simulated center '{cfg.site.name}', clock x{args.speed:g}, "
           f"journal {cfg.storage.journal}", flush=True)
-    return asyncio.run(_serve(cfg, args.speed, args.duration, demo=True))
+    # centers of one region share a simulated time: now = epoch + (wall - epoch) * speed
+    start = None if args.epoch is None else args.epoch + (time.time() - args.epoch) * args.speed
+    return asyncio.run(_serve(cfg, args.speed, args.duration, demo=True, start=start))
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -175,6 +180,21 @@ def cmd_qr(args: argparse.Namespace) -> int:
     return 0
 
 
+def _region_demo(args: argparse.Namespace) -> int:
+    """`coldchain demo --centers N` is the hub's (hub/region_demo.py): it runs N of these demos as processes."""
+    from importlib.metadata import entry_points
+
+    found = list(entry_points(group="coldchain.commands", name="region-demo"))
+    if not found:
+        print("coldchain demo --centers needs the hub: pip install 'coldchain-monitor[hub]'", file=sys.stderr)
+        return EXIT_CONFIG
+    argv = ["--centers", str(args.centers), "--base-config", str(demo_config_path()), "--speed", f"{args.speed:g}"]
+    argv += ["--port", str(args.port if args.port != 8080 else 8090)] + (["--lang", args.lang] if args.lang else [])
+    argv += (["--data-dir", args.data_dir] if args.data_dir else []) + (
+        ["--duration", str(args.duration)] if args.duration else [])
+    return int(found[0].load()(argv))
+
+
 def cmd_hub(argv: Sequence[str]) -> int:
     """`coldchain hub ...`: the regional hub is a program of its own (hub/, docs/hub.md), found by its entry point
     (`coldchain.commands`), so the box daemon never imports it nor needs its PostgreSQL client."""
@@ -218,6 +238,21 @@ def _later_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     user_parser(sub).set_defaults(fn=cmd_user)
 
 
+def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`coldchain demo`: one simulated center, or with `--centers N` a region of them and a hub."""
+    d = sub.add_parser("demo", help="run a simulated center with no external service")
+    d.add_argument("--port", type=int, default=8080, help="web page port on 127.0.0.1 (0 = any free port)")
+    d.add_argument("--data-dir", help="journal folder (default: a new temp folder)")
+    d.add_argument("--duration", type=float, default=None, help="stop after this many real seconds")
+    d.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
+    d.add_argument("--lang", choices=["zh-CN", "en"], default=None)
+    d.add_argument("--centers", type=int, default=1,
+                   help="N > 1: a region of N centers and a hub (needs Mosquitto and PostgreSQL, docs/hub.md)")
+    d.add_argument("--config", help=argparse.SUPPRESS)  # one center of `--centers` (hub/region_demo.py)
+    d.add_argument("--epoch", type=float, help=argparse.SUPPRESS)  # the region's shared start of simulated time
+    d.set_defaults(fn=cmd_demo)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["hub"]:  # before argparse: the hub parses its own options
@@ -236,13 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cs = cf.add_parser("show", help="print the config with defaults filled in and secrets masked (YAML)")
     cs.add_argument("--config", "-c", required=True)
     cs.set_defaults(fn=cmd_config_show)
-    d = sub.add_parser("demo", help="run a simulated center with no external service")
-    d.add_argument("--port", type=int, default=8080, help="web page port on 127.0.0.1 (0 = any free port)")
-    d.add_argument("--data-dir", help="journal folder (default: a new temp folder)")
-    d.add_argument("--duration", type=float, default=None, help="stop after this many real seconds")
-    d.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
-    d.add_argument("--lang", choices=["zh-CN", "en"], default=None)
-    d.set_defaults(fn=cmd_demo)
+    _demo_parser(sub)
     doc = sub.add_parser("doctor", help="check config, journal, clock, ports, every sensor and channel",
                          epilog="exit 0: all good (! lines are warnings); 1: something a running daemon needs is "
                                 "broken (the ✗ lines); 2: the config is invalid")

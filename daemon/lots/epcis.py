@@ -7,13 +7,14 @@ class `urn:coldchain:lot:<code>` in a quantityList. Where an event ends a stay, 
 that stay's temperature report (min, max, mean, MKT, minutes outside the lot's range, one ALARM_CONDITION
 report per excursion); a receiving event carries the trips a logger recorded on the way.
 
-`eventID` is `urn:uuid:` + uuid5(NAMESPACE, "<site>/lot-event/<journal id>"): a resend has the same id.
+`eventID` is `urn:uuid:` + the uid the journal keeps with the event (a random UUID, given when it is written; rows
+from before migration 13 keep their old uuid5(NAMESPACE, "<site>/lot-event/<journal id>")): a resend has the same
+id, and a journal restored from an older backup does not repeat an id the hub has already seen.
 Other modules (precooling) add their own figures through `CONTRIBUTORS` without editing this one.
 """
 
 from __future__ import annotations
 
-import uuid
 import zoneinfo
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,14 +22,13 @@ from typing import Any
 
 from daemon.config.catalog import load_catalog
 from daemon.lots.chain import transit_leg
+from daemon.lots.event_ids import CC, legacy_uid
 from daemon.lots.store import Lots, lot_limits
 from daemon.ports.sinks import LotEpcisEvent
 from daemon.storage.lot_events import LotEvent
 
 GS1_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
-CC = "https://coldchain-monitor.org/epcis/"
 CONTEXT: list[Any] = [GS1_CONTEXT, {"cc": CC}]
-NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, CC)
 UOM = {"kg": "KGM", "t": "TNE", "g": "GRM", "l": "LTR", "m3": "MTQ"}
 
 Contributor = Callable[[LotEvent, dict[str, Any], Lots], None]
@@ -47,8 +47,9 @@ KINDS: dict[str, tuple[str, str, str | None]] = {  # kind -> (type, bizStep, dis
 }
 
 
-def event_id(site: str, local_id: int) -> str:
-    return f"urn:uuid:{uuid.uuid5(NAMESPACE, f'{site}/lot-event/{local_id}')}"
+def event_id(site: str, ev: LotEvent) -> str:
+    """The kept uid (random, so a journal restored from a backup never repeats an id the hub has seen)."""
+    return f"urn:uuid:{ev.uid or legacy_uid(site, ev.id)}"
 
 
 def iso(ts: float) -> str:
@@ -84,7 +85,7 @@ class Epcis:
         offset = datetime.fromtimestamp(ev.ts, self.tz).strftime("%z")
         body: dict[str, Any] = {"@context": CONTEXT} if context else {}
         body |= {"type": typ, "eventTime": iso(ev.ts), "eventTimeZoneOffset": f"{offset[:3]}:{offset[3:]}",
-                 "eventID": event_id(self.site.id, ev.id)}
+                 "eventID": event_id(self.site.id, ev)}
         body |= self._what(ev, typ)
         body |= {"bizStep": step, "disposition": disposition}
         where = ev.zone if ev.kind not in {"ship", "check_out"} else ev.ended_zone

@@ -23,6 +23,7 @@ from typing import Any
 from daemon.alarms.rules import zone_limits
 from daemon.config.catalog import Commodity, load_catalog
 from daemon.config.schema import AppConfig, ZoneConfig
+from daemon.lots.event_ids import legacy_uid
 from daemon.lots.excursions import LotExcursion, lot_excursions
 from daemon.lots.precool import Precooling, public_run
 from daemon.lots.shelflife import estimate
@@ -86,6 +87,8 @@ class Lots:
         self.journal = journal
         self.cfg = cfg
         self.precool = Precooling(journal, cfg)
+        site = cfg.site.id
+        journal.lot_events.fill_uids(lambda rid: legacy_uid(site, rid))
 
     def _zone(self, zone: str) -> ZoneConfig:
         try:

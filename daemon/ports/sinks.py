@@ -74,6 +74,7 @@ class AlarmEvent:
     value: float | None
     limit: float | None
     text: str | None = None  # one line for people (the site's language), filled by the forwarder
+    uid: str | None = None  # the alarm's id outside the box (kept in the journal; a restore does not reuse it)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ stores a transition, its audit entry and its outbox rows in one, before any mess
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 from daemon.ports.sinks import AlarmEvent
@@ -122,11 +123,12 @@ class Alerts:
         """Audit-log entries with id > last_id, each with its alarm's place and kind, for sinks."""
         rows = self._db.read(
             "SELECT e.id, e.alert_id, e.ts, e.state, e.who, e.comment, a.zone, a.sensor, a.kind, a.severity, "
-            "a.value, a.limit_value FROM alert_events e JOIN alerts a ON a.id = e.alert_id "
+            "a.value, a.limit_value, a.uid FROM alert_events e JOIN alerts a ON a.id = e.alert_id "
             "WHERE e.id > ? ORDER BY e.id LIMIT ?",
             (last_id, limit),
         )
-        return [AlarmEvent(r[0], r[1], r[2], r[3], r[4], r[5], site, *r[6:]) for r in rows]
+        return [AlarmEvent(r[0], r[1], r[2], r[3], r[4], r[5], site, r[6], r[7], r[8], r[9], r[10], r[11], uid=r[12])
+                for r in rows]
 
     def actions(self, alert_id: int) -> list[CorrectiveAction]:
         """The corrective actions recorded for one alarm, oldest first."""
@@ -169,10 +171,10 @@ class Alerts:
     @staticmethod
     def insert(tx: Tx, new: NewAlert, state: str) -> int:
         cur = tx.execute(
-            "INSERT INTO alerts (key, zone, sensor, kind, severity, state, started, value, limit_value, peak, detail)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO alerts (key, zone, sensor, kind, severity, state, started, value, limit_value, peak, detail,"
+            " uid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
             (new.key, new.zone, new.sensor, new.kind, new.severity, state, new.started, new.value, new.limit,
-             new.peak, new.detail),
+             new.peak, new.detail, str(uuid.uuid4())),
         )
         return int(cur.lastrowid or 0)
 

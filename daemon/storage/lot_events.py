@@ -8,12 +8,14 @@ cursor (`epcis:<sink>`) follows them, and `daemon/lots/epcis.py` turns each into
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from daemon.storage.db import Database, Tx
 
-_COLS = "id, ts, kind, lot, zone, ended_zone, ended_start, peer, inputs, outputs, who, recorded"
+_COLS = "id, ts, kind, lot, zone, ended_zone, ended_start, peer, inputs, outputs, who, recorded, uid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,11 +36,13 @@ class LotEvent:
     outputs: tuple[str, ...]
     who: str
     recorded: float
+    uid: str | None = None  # the EPCIS eventID's UUID, kept with the event (None only before `fill_uids` ran)
 
 
 def _event(r: tuple[Any, ...]) -> LotEvent:
     return LotEvent(int(r[0]), float(r[1]), str(r[2]), str(r[3]), r[4], r[5], r[6], r[7],
-                    tuple(json.loads(r[8] or "[]")), tuple(json.loads(r[9] or "[]")), str(r[10]), float(r[11]))
+                    tuple(json.loads(r[8] or "[]")), tuple(json.loads(r[9] or "[]")), str(r[10]), float(r[11]),
+                    r[12])
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,15 @@ class LotEvents:
         row = self._db.one("SELECT COALESCE(MAX(id), 0) FROM lot_events")
         return int(row[0]) if row else 0
 
+    def fill_uids(self, legacy: Callable[[int], str]) -> int:
+        """Give rows written before uids were kept the id they were sent under (`legacy(id)`); how many."""
+        rows = self._db.read("SELECT id FROM lot_events WHERE uid IS NULL ORDER BY id")
+        if rows:
+            with self._db.transaction() as tx:
+                for (rid,) in rows:
+                    tx.execute("UPDATE lot_events SET uid = ? WHERE id = ? AND uid IS NULL", (legacy(int(rid)), rid))
+        return len(rows)
+
     def transit(self, code: str) -> list[TransitLog]:
         rows = self._db.read("SELECT id, lot, logger, source, start, end, readings, imported, who FROM transit_logs "
                              "WHERE lot = ? ORDER BY start, id", (code,))
@@ -97,9 +110,10 @@ class LotEvents:
             ended: tuple[str, float] | None = None, peer: str | None = None, inputs: list[str] | None = None,
             outputs: list[str] | None = None) -> None:
         tx.execute("INSERT INTO lot_events (ts, kind, lot, zone, ended_zone, ended_start, peer, inputs, outputs, who, "
-                   "recorded) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                   "recorded, uid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                    (ts, kind, lot, zone, ended[0] if ended else None, ended[1] if ended else None, peer,
-                    json.dumps(inputs) if inputs else None, json.dumps(outputs) if outputs else None, who, recorded))
+                    json.dumps(inputs) if inputs else None, json.dumps(outputs) if outputs else None, who, recorded,
+                    str(uuid.uuid4())))
 
     @staticmethod
     def add_transit(tx: Tx, lot: str, logger: str, source: str, readings: list[tuple[float, float]], imported: float,

@@ -225,4 +225,17 @@ SCHEMA = [
     );
     CREATE INDEX sessions_user ON sessions (username);
     """,
+    # version 13 (region): each lot event keeps its EPCIS eventID (`uid`, a random UUID given when the event is
+    # written), so a journal restored from an older backup cannot reuse ids the hub has already seen (it would
+    # drop the new events as duplicates). Rows written before get their old uuid5(site, id) at the first start
+    # (`Lots.__init__`: the site is in the config, not the journal), so ids already sent stay the same. Alarms
+    # likewise: the hub keys alarm changes by (site, id, state), so each alarm keeps the id it is sent under;
+    # alarms from before keep their journal id (the id they were sent as)
+    """
+    ALTER TABLE lot_events ADD COLUMN uid TEXT;
+    CREATE UNIQUE INDEX lot_events_uid ON lot_events (uid);
+    ALTER TABLE alerts ADD COLUMN uid TEXT;
+    UPDATE alerts SET uid = CAST(id AS TEXT);
+    CREATE UNIQUE INDEX alerts_uid ON alerts (uid);
+    """,
 ]

@@ -63,8 +63,8 @@ def alarm_payload(e: AlarmEvent) -> bytes | None:
     state = ALARM_STATES.get(e.state)
     if state is None:
         return None
-    body = {"id": e.alert_id, "site": e.site, "zone": e.zone, "sensor": e.sensor, "kind": e.kind, "state": state,
-            "ts": round(e.ts * 1000), "value": e.value, "by": None if e.who == "system" else e.who,
+    body = {"id": e.uid or e.alert_id, "site": e.site, "zone": e.zone, "sensor": e.sensor, "kind": e.kind,
+            "state": state, "ts": round(e.ts * 1000), "value": e.value, "by": None if e.who == "system" else e.who,
             "text": e.text or f"{e.zone} {e.kind} {state}"}
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -82,6 +82,7 @@ class MqttUplinkSink(Sink):
         self.cfg = config
         self._client: mqtt.Client | None = None
         self._connected = threading.Event()
+        self._conn_ts = 0  # ms: the ts of this connection's "online" and of its Last Will
         self._refused: str | None = None
         self.prefix = ""
         self.site: SiteInfo | None = None
@@ -98,8 +99,15 @@ class MqttUplinkSink(Sink):
         return f"{self.prefix}/readings/{r.zone}/{r.sensor}/{r.quantity.value}"
 
     @staticmethod
-    def _status(state: str) -> bytes:
-        return json.dumps({"state": state, "ts": round(time.time() * 1000)}).encode()
+    def _status(state: str, ts_ms: int | None = None) -> bytes:
+        return json.dumps({"state": state, "ts": round(time.time() * 1000) if ts_ms is None else ts_ms}).encode()
+
+    def _arm_will(self, client: mqtt.Client) -> None:
+        """The Last Will and the next "online" carry the same ts, that of the coming connection: the hub keeps
+        the newest status by ts (offline wins a tie), so the will of a box that dies is never older than the
+        "online" it sent when it connected (it was, and the hub ignored the will)."""
+        self._conn_ts = round(time.time() * 1000)
+        client.will_set(self.status_topic(), self._status("offline", self._conn_ts), qos=1, retain=True)
 
     # -- connection (runs in a worker thread)
 
@@ -110,7 +118,7 @@ class MqttUplinkSink(Sink):
                              clean_session=True)
         client.connect_timeout = cfg.timeout
         client.max_inflight_messages_set(cfg.max_inflight)
-        client.will_set(self.status_topic(), self._status("offline"), qos=1, retain=True)
+        self._arm_will(client)
         if cfg.username is not None:
             client.username_pw_set(cfg.username, self.cfg.secret(self.source))
         if cfg.tls is not None:
@@ -141,13 +149,14 @@ class MqttUplinkSink(Sink):
         if reason.is_failure:
             self._refused = str(reason)
         else:  # also after paho's own reconnects: the retained status says online again, and what the site is
-            client.publish(self.status_topic(), self._status("online"), qos=1, retain=True)
+            client.publish(self.status_topic(), self._status("online", self._conn_ts), qos=1, retain=True)
             if self.site is not None:
                 client.publish(f"{self.prefix}/site", site_payload(self.site), qos=1, retain=True)
         self._connected.set()
 
-    def _on_disconnect(self, *_args: Any) -> None:
+    def _on_disconnect(self, client: mqtt.Client, *_args: Any) -> None:
         self._connected.clear()
+        self._arm_will(client)  # paho reconnects by itself: that connection gets a newer ts
 
     # -- the seam
 

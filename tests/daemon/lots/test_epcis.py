@@ -127,13 +127,15 @@ def test_documents_per_lot_and_per_period_are_valid(lots: Lots) -> None:
         "TransformationEvent", "AggregationEvent", "ObjectEvent"]
 
 
-def test_event_ids_are_stable_and_site_scoped(lots: Lots) -> None:
+def test_event_ids_are_stable_and_kept_with_the_event(lots: Lots) -> None:
     ep = Epcis(lots)
-    first = lots.journal.lot_events.after(0, 1)[0]
+    events = lots.journal.lot_events.after(0, 100)
+    first = events[0]
     a, b = ep.event(first, T0 + 10 * 3600), ep.event(first, T0 + 11 * 3600)
-    assert a["eventID"] == b["eventID"] == event_id("t1", first.id)
-    assert a["eventID"] == "urn:uuid:" + str(uuid.uuid5(epcis_mod.NAMESPACE, f"t1/lot-event/{first.id}"))
-    assert event_id("t2", first.id) != a["eventID"]
+    assert a["eventID"] == b["eventID"] == event_id("t1", first) == f"urn:uuid:{first.uid}"
+    assert uuid.UUID(str(first.uid)).version == 4  # random, not derived from the journal id
+    assert a["eventID"] != "urn:uuid:" + epcis_mod.legacy_uid("t1", first.id)
+    assert len({e.uid for e in events}) == len(events)
 
 
 def test_a_contributor_adds_its_figures(lots: Lots, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,7 @@ import asyncio
 import json
 import random
 import threading
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +180,8 @@ def check_payloads(sub: Subscriber) -> list[dict[str, Any]]:
     alarms = unique(sub, "alarms")
     assert [(a["state"], a["by"]) for a in alarms] == [("open", None), ("acknowledged", "zhang"),
                                                        ("resolved", None), ("closed", "wang")]
-    assert alarms[0] | {"ts": 0} == {"id": 1, "site": "t1", "zone": "z1", "sensor": "s1", "kind": "temp_high",
+    assert len({a["id"] for a in alarms}) == 1 and uuid.UUID(alarms[0]["id"]).version == 4  # kept, not the row id
+    assert alarms[0] | {"ts": 0, "id": 1} == {"id": 1, "site": "t1", "zone": "z1", "sensor": "s1", "kind": "temp_high",
                                      "state": "open", "ts": 0, "value": 9.5, "by": None,
                                      "text": "t1 z1: temperature high, ALARM"}
     site = sub.on("coldchain/t1/site")[-1]
