@@ -160,8 +160,11 @@ def summarize(
     segs.sort(key=lambda s: s.start)
     inside = [v for ts, v in samples if start <= ts < end]
     counted = [r for r in rolled if start <= r.start < end]
-    lows = inside + [r.min for r in counted]
-    highs = inside + [r.max for r in counted]
+    # A reading before `start` whose value is held into the period counts in the mean and MKT, so it counts in
+    # min and max too: otherwise a signed report could show a mean below its minimum.
+    held = [sg.value for sg in segs if sg.end > start and sg.start < end]
+    lows = inside + [r.min for r in counted] + held
+    highs = inside + [r.max for r in counted] + held
     count = len(inside) + sum(r.n for r in counted)
     oor = out_of_range(segs, low, high)
     above = sum(b - a for a, b, k in oor if k == "above")

@@ -110,3 +110,17 @@ def test_zone_out_of_range_is_the_union_over_sensors() -> None:
     assert z.count == 20 and z.completeness == 100.0 and z.gap_minutes == 0
     assert union_seconds([(0, 10), (5, 20), (30, 40)]) == 30
     assert segments([], 0, 10, 5) == []
+
+
+def test_a_value_held_into_the_period_counts_in_min_and_max_as_it_does_in_the_mean() -> None:
+    """The last reading before the period holds until the first one inside: mean, min and max agree on it."""
+    from daemon.reports.mkt import summarize
+
+    samples = [(-30.0, 6.60), (0.0, 6.675), (60.0, 6.69)]  # a reading at the start: the one before holds no time
+    late = [(-30.0, 6.60), (30.0, 6.675), (90.0, 6.69)]     # here it holds over [0, 30 s)
+    for s in (samples, late):
+        summary, _ = summarize(s, 0.0, 120.0, interval=60.0, max_hold=300.0, low=None, high=None)
+        assert summary.min is not None and summary.max is not None and summary.mean is not None
+        assert summary.min <= summary.mean <= summary.max, summary
+    summary, _ = summarize(late, 0.0, 120.0, interval=60.0, max_hold=300.0, low=None, high=None)
+    assert summary.min == 6.60
