@@ -3,8 +3,9 @@ read a value on hover, the period's MKT, compare two rooms; download a PDF repor
 401 form; acknowledge a room alarm and the box's own alarm with a comment, record a corrective action.
 Screenshots and the PDFs go to artifacts/pages/ (gitignored).
 
-Sign-in: until the session back end (issue 15, engineer "auth") lands, the form's token field is used: the same
-bearer tokens as the rooms page. The 401 -> form -> retry path of the fetch wrapper is what is exercised."""
+Sign-in: the report test signs in with a user name and password (POST /api/v1/session: an HttpOnly session cookie);
+the alarm test with a bearer token in the same form, as machines and the older pages do. Both go 401 -> form -> the
+same request again."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright
 
 from daemon.alarms.rules import RuleEvent
+from daemon.api.passwords import hash_password
 from daemon.app.runtime import Daemon
 from daemon.ports.clock import ManualClock
 from daemon.ports.model import Quantity, Reading
 from daemon.reports.pdf import find_chromium
+from daemon.storage.users import By
 from tests.conftest import make_config
 from tests.pages.test_chromium import ART, CONFIG, T0, pdf_text
 
@@ -49,6 +52,8 @@ async def daemon(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tupl
     d = Daemon(make_config(tmp_path_factory.mktemp("webapp"), TWO_ROOMS), clock=ManualClock(NOW))
     await d.start()
     await asyncio.to_thread(readings, d)
+    await asyncio.to_thread(d.journal.users.add, "li", "manager", hash_password("冷库 password 2025"), NOW,
+                            By("test", "installer"))
     try:
         yield d, f"http://127.0.0.1:{d.api_port}"
     finally:
@@ -133,9 +138,16 @@ async def test_report_pdf_after_signing_in(daemon: tuple[Daemon, str], page: Pag
     await page.locator('[data-download="pdf"]').click()
     await page.locator("#signin[open]").wait_for()  # reports are the manager's: 401 opens the sign-in form
     await page.screenshot(path=shot_path(page, "signin"), full_page=True)
-    await page.locator("#signin input[name=token]").fill("manager-secret")
+    # a person signs in with a password (POST /api/v1/session: cookie + CSRF); the alarm test below uses a token
+    await page.locator("#signin input[name=password]").fill("wrong password")
+    await page.locator("#signin input[name=username]").fill("li")
+    await page.locator("#signin button[type=submit]").click()
+    await page.locator("#signin-error:not(:empty)").wait_for()
+    assert await page.locator("#signin[open]").count() == 1  # a wrong password keeps the form open
+    await page.locator("#signin input[name=password]").fill("冷库 password 2025")
     async with page.expect_download() as info:
         await page.locator("#signin button[type=submit]").click()
+    assert any(c["name"] == "cc_session" and c["httpOnly"] for c in await page.context.cookies())
     download = await info.value
     assert download.suggested_filename == "report-z1-20251120.pdf"
     out = tmp_path / "report.pdf"
