@@ -390,7 +390,9 @@ async def test_cursor_past_the_journal_found_while_running(journal: Journal, cap
     finally:
         await stop_all([f], [task])
     assert sink.ids()[10:] == list(range(1, 9))  # everything the journal holds now, once more
-    assert f.stats.get("forward_cursor_resets") == 1 and "newest reading is id 8" in caplog.text
+    # the forwarder may see the vanished rows before or after the new ones arrive: newest id 5 or 8, one reset
+    assert f.stats.get("forward_cursor_resets") == 1
+    assert "newest reading is id 8" in caplog.text or "newest reading is id 5" in caplog.text
 
 
 async def test_alarm_event_cursor_past_the_journal_is_reset(journal: Journal, caplog: pytest.LogCaptureFixture) -> None:
