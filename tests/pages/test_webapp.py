@@ -194,6 +194,8 @@ async def test_alarms_ack_with_comment_and_corrective_action(daemon: tuple[Daemo
         assert await page.locator(f'li[data-alarm="{room}"]').count() == 1
         await page.locator("select[name=zone]").select_option("_site")
         await page.locator(f'#alarm-list li[data-alarm="{box}"]').wait_for()
+        # the box's alarm was already listed: wait for the filter's new list, where the room's alarm is gone
+        await page.locator(f'#alarm-list li[data-alarm="{room}"]').wait_for(state="detached")
         texts = await page.locator("#alarm-list li").all_inner_texts()
         assert texts and all("本机" in x for x in texts)  # only the box's alarms (this run's and earlier ones)
         await page.screenshot(path=shot_path(page, "alarms-list"), full_page=True)
