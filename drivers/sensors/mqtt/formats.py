@@ -152,9 +152,13 @@ def device_zone(cfg: MqttSensorConfig, state: DeviceState, ts_cfg: TimestampPath
 def device_sample(sensor: str, quantity: str, raw: Any, unit: str, ts: float | None = None) -> list[Sample]:
     """A battery / signal Sample when the device sent a number; none otherwise (null, text): a device that
     leaves its battery out is no fault of the room's readings."""
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)) or not math.isfinite(raw):
+    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
         return []
-    return [Sample(sensor, quantity, float(raw), unit, ts)]
+    try:
+        value = float(raw)  # a JSON integer beyond a float's range raises here, not a number either
+    except OverflowError:
+        return []
+    return [Sample(sensor, quantity, value, unit, ts)] if math.isfinite(value) else []
 
 
 # --------------------------------------------------------------------------- tasmota

@@ -103,3 +103,12 @@ async def test_doctor_warns_of_a_low_battery(broker: Broker, tmp_path: Path) -> 
         (f"zigbee2mqtt/{u}-th", json.dumps({"temperature": 6.1, "battery": 80, "linkquality": 120}))])
     assert "sensor tag (1号库): battery low, 2.1 V (warning below 2.5 V): change it" in text, text
     assert "sensor zb (1号库): battery low" not in text and "battery 80" in text, text
+
+
+def test_a_battery_number_beyond_a_float_is_no_sample_not_a_crash() -> None:
+    """JSON allows integers of any size; float() of one raises OverflowError (found by the format fuzz test)."""
+    from drivers.sensors.mqtt.formats import device_sample
+
+    assert device_sample("s1", "battery", 10**400, "%") == []
+    assert device_sample("s1", "battery", float("nan"), "%") == []
+    assert device_sample("s1", "battery", 87, "%")[0].value == 87.0

@@ -81,7 +81,8 @@ def check(fmt: str, c: MqttSensorConfig, payload: bytes, state: DeviceState) -> 
         return
     for s in samples:
         assert s.sensor == "s1"
-        assert s.quantity in ("temperature", "humidity")
+        # the room's quantities, and the device's own (battery and radio), which some formats carry
+        assert s.quantity in ("temperature", "humidity", "battery", "battery_voltage", "signal", "link_quality")
         if s.fault is not None:
             assert s.value is None
             assert topic in s.fault, f"fault {s.fault!r} does not name the topic"
