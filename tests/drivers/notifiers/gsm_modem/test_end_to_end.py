@@ -96,6 +96,8 @@ async def test_compressor_failure_sms_ack_by_reply_and_resolve(
         assert [e[1] for e in d.journal.alerts.events(alarm.id)] == ["pending", "firing", "acknowledged", "resolved"]
         sent = d.journal.outbox.find(alert_id=alarm.id)
         assert [o.msg_key for o in sent] == ["alert.temp_high", "ack.reply", "resolve"]
-        assert all(o.state == "sent" and o.ref for o in sent)
+        # the modem has the text before its +CMGS answer is journaled: wait for the reference, do not race it
+        await until(lambda: all(o.state == "sent" and o.ref for o in d.journal.outbox.find(alert_id=alarm.id)),
+                    "each message marked sent with the modem's reference")
     finally:
         await d.stop()

@@ -105,6 +105,7 @@ async def test_doctor_warns_of_a_low_battery(broker: Broker, tmp_path: Path) -> 
     assert "sensor zb (1号库): battery low" not in text and "battery 80" in text, text
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestWarning")  # the module's asyncio mark does not apply here
 def test_a_battery_number_beyond_a_float_is_no_sample_not_a_crash() -> None:
     """JSON allows integers of any size; float() of one raises OverflowError (found by the format fuzz test)."""
     from drivers.sensors.mqtt.formats import device_sample
