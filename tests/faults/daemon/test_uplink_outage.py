@@ -81,6 +81,12 @@ async def test_long_outage_with_50_sensors_backfills_in_order(influxd: InfluxD, 
         await until(lambda: d.journal.cursors.get("sink:central") > 0, "the first readings forwarded")
         influxd.stop()
         try:
+            # a batch the server took just before it stopped may still be confirming: the forwarder is sequential,
+            # so once a write has failed nothing earlier is in flight and the cursor is the outage's starting point
+            failures = fw.state.failures
+            await until(lambda: fw.state.failures > failures, "the first write refused by the stopped InfluxDB")
+            await until(lambda: d.journal.cursors.get("sink:central") == fw.state.cursor,
+                        "the last confirmed batch's cursor on disk")  # it commits while the next batch is sent
             start, cursor = time.monotonic(), d.journal.cursors.get("sink:central")
             while time.monotonic() - start < OUTAGE_S:  # the local history stays complete throughout
                 await asyncio.sleep(2)
