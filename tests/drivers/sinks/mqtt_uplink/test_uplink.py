@@ -93,17 +93,18 @@ async def test_readings_and_status_published(mosquitto: Mosquitto, subscriber: S
     sink = uplink(mosquitto.port)
     fault = Reading("c1", "room1", "s1", Quantity.HUMIDITY, None, T0, Quality.FAULT, "no value", id=99)
     await sink.write([*readings(20), fault])
-    wait_until(lambda: len(subscriber.on("coldchain/c1/readings/room1/s1/temperature")) == 20, 10, "20 readings")
+    wait_until(lambda: len(subscriber.on("coldchain/c1/readings/room1/s1/temperature")) == 20, 30, "20 readings")
     got = subscriber.on("coldchain/c1/readings/room1/s1/temperature")
     assert [(p["ts"], p["value"], p["id"]) for p in got] == [(round(r.ts * 1000), r.value, r.id) for r in readings(20)]
     assert got[0]["unit"] == "°C" and got[0]["quality"] == "good" and got[0]["commodity"] == "kiwifruit"
-    wait_until(lambda: subscriber.on("coldchain/c1/readings/room1/s1/humidity"), 10, "the fault")
+    wait_until(lambda: subscriber.on("coldchain/c1/readings/room1/s1/humidity"), 30, "the fault")
     assert subscriber.on("coldchain/c1/readings/room1/s1/humidity")[0] | {"ts": 0} == {
         "ts": 0, "value": None, "unit": "%RH", "quality": "fault", "note": "no value", "id": 99,
         "commodity": "kiwifruit"}
+    wait_until(lambda: subscriber.on("coldchain/c1/status"), 30, "the retained status")  # its own message
     assert subscriber.on("coldchain/c1/status")[-1]["state"] == "online"
     await sink.close()
-    wait_until(lambda: subscriber.on("coldchain/c1/status")[-1]["state"] == "offline", 10, "clean offline")
+    wait_until(lambda: subscriber.on("coldchain/c1/status")[-1]["state"] == "offline", 30, "clean offline")
 
 
 KILLED_BOX = """
