@@ -126,7 +126,7 @@ async def test_offline_box_backfills_events_in_order_and_resends_keep_ids(mosqui
         await sink.close()
     try:
         await asyncio.to_thread(wait_until, lambda: len(unique(sub, "epcis")) == 6 and len(unique(sub, "alarms")) == 4,
-                                10, "all at the subscriber")
+                                30, "all at the subscriber")
         epcis = check_payloads(sub)
         # one connection once the broker was back, then the clean goodbye: readings and events share it (two
         # under one client id made the broker drop each in turn, a reconnect storm)
@@ -140,7 +140,7 @@ async def test_offline_box_backfills_events_in_order_and_resends_keep_ids(mosqui
         f2 = forwarder(again, j, lots)
         task2 = asyncio.create_task(f2.run())
         try:
-            await asyncio.to_thread(wait_until, lambda: len(sub.on("coldchain/t1/events/epcis")) >= before + 3, 10,
+            await asyncio.to_thread(wait_until, lambda: len(sub.on("coldchain/t1/events/epcis")) >= before + 3, 30,
                                     "resent")
         finally:
             await stop_all([f2], [task2])
@@ -150,7 +150,7 @@ async def test_offline_box_backfills_events_in_order_and_resends_keep_ids(mosqui
         sub.close()
     late = Subscriber(mosquitto.port)  # a hub that connects later still learns the site (retained)
     try:
-        await asyncio.to_thread(wait_until, lambda: late.on("coldchain/t1/site"), 10, "retained site")
+        await asyncio.to_thread(wait_until, lambda: late.on("coldchain/t1/site"), 30, "retained site")
         assert late.on("coldchain/t1/site")[-1]["rooms"][1]["capacity"] == {"value": 40, "unit": "t"}
     finally:
         late.close()
