@@ -119,11 +119,14 @@ class Precooling:
             return None
         return self.start_in(tx, zone, when, who, "check_in", lot=lot, commodity=commodity)
 
-    def lot_left(self, tx: Tx, lot: str, when: float, who: str, final: dict[str, Any] | None) -> None:
-        """The lot moved out or was checked out: its open run ends then (in the caller's transaction)."""
+    def lot_left(self, tx: Tx, lot: str, when: float, who: str, final: dict[str, Any] | None,
+                 reason: str = "lot_left") -> None:
+        """The lot moved out, was checked out, split or merged (`reason`): its open run ends then, in the caller's
+        transaction. A split's children or a merge's result start no run: their produce is already partly cooled,
+        and a run from there would report a half-cooling time the produce never had."""
         run = self.journal.precool.open_of_lot(tx, lot)
         if run is not None:
-            self.journal.precool.end(tx, run.id, when, who, "lot_left", final or {})
+            self.journal.precool.end(tx, run.id, when, who, reason, final or {})
 
     def final_for_lot(self, lot: str, when: float) -> dict[str, Any] | None:
         """The figures an open run of `lot` would end with at `when` (read before the lot's transaction)."""

@@ -27,11 +27,13 @@ def split(lots: Lots, code: str, children: list[tuple[str, float | None]], now: 
     for c in codes:
         lots._check_new(c, parent["commodity"], parent["zone"])
     st = lots.journal.lots
+    final = lots.precool.final_for_lot(code, min(at, now) if at is not None else now)
     with lots.journal.transaction() as tx:
         stay = lots._require_open(tx, code)
         start = st.open_stay_start(tx, code)
         when = _happened(at, now, start)
         st.end_stay(tx, stay[0], when, who.name)
+        lots.precool.lot_left(tx, code, when, who.name, final, "split")
         st.check_out(tx, code, when)
         for c, qty in children:
             if st.exists(tx, c):
@@ -62,6 +64,7 @@ def merge(lots: Lots, codes: list[str], new: str, now: float, who: Who, *, zone:
     quantity = sum(q for q in qtys if q is not None) if len(units) == 1 and None not in qtys else None
     origins = sorted({x["origin"] for x in inputs if x["origin"]})
     st = lots.journal.lots
+    finals = {c: lots.precool.final_for_lot(c, min(at, now) if at is not None else now) for c in codes}
     with lots.journal.transaction() as tx:
         if st.exists(tx, new):
             raise LotConflict(f"lot {new} is already registered")
@@ -70,6 +73,7 @@ def merge(lots: Lots, codes: list[str], new: str, now: float, who: Who, *, zone:
         for c in codes:
             stay = lots._require_open(tx, c)
             st.end_stay(tx, stay[0], when, who.name)
+            lots.precool.lot_left(tx, c, when, who.name, finals[c], "merge")
             st.check_out(tx, c, when)
         st.insert(tx, new, inputs[0]["commodity"], quantity, units.pop() if len(units) == 1 else None,
                   "; ".join(origins)[:200] or None, when, who.name)

@@ -28,7 +28,7 @@ class RunRow:
     target_s: float | None
     ended: float | None
     ended_by: str | None
-    end_reason: str | None  # seven_eighths, stopped, lot_left
+    end_reason: str | None  # seven_eighths, stopped, lot_left, split, merge
     figures: dict[str, Any] | None  # the figures at the end; None while open (computed on demand)
 
 

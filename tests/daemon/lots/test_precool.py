@@ -162,3 +162,28 @@ def test_the_rooms_compliance_report_lists_its_runs_with_their_figures(lots: Lot
     page = to_html(rep, "zh-CN")
     assert 'id="precool"' in page and "在目标之内" in page and "SB-006" in page
     assert compliance(lots.journal, lots.cfg, "pre", T0 + 3600, T0 + 86400, T0 + 86400).precooling == []
+
+
+def test_a_split_ends_the_parents_run_and_the_children_start_none(lots: Lots) -> None:
+    from daemon.lots.transfers import split
+
+    lots.check_in("SB-010", "strawberry", "pre", T0, ZHANG)
+    cooling(lots.journal, 30 * 60, 45)
+    split(lots, "SB-010", [("SB-010-A", None), ("SB-010-B", None)], T0 + 45 * 60, ZHANG)
+    (run,) = lots.journal.precool.find(lot="SB-010")
+    assert (run.end_reason, run.ended) == ("split", T0 + 45 * 60)
+    assert run.figures is not None and run.figures["half_s"] == pytest.approx(1800, abs=90)
+    assert lots.journal.precool.find(open_only=True) == []
+    assert lots.journal.precool.find(lot="SB-010-A") == [] and lots.journal.precool.find(lot="SB-010-B") == []
+
+
+def test_a_merge_ends_the_open_run_of_the_lot_merged(lots: Lots) -> None:
+    from daemon.lots.transfers import merge
+
+    lots.check_in("SB-011", "strawberry", "pre", T0, ZHANG)  # the room's run is this lot's
+    lots.check_in("SB-012", "strawberry", "pre", T0 + 60, ZHANG)  # the probes are busy: no run
+    cooling(lots.journal, 30 * 60, 30)
+    merge(lots, ["SB-011", "SB-012"], "SB-013", T0 + 30 * 60, ZHANG)
+    (run,) = lots.journal.precool.find()
+    assert (run.lot, run.end_reason, run.ended) == ("SB-011", "merge", T0 + 30 * 60)
+    assert lots.journal.precool.find(open_only=True) == []
