@@ -75,7 +75,10 @@ async def _run(fn: Any, *args: Any, **kw: Any) -> dict[str, Any]:
 
 
 async def _write(d: Services, fn: Any, *args: Any, **kw: Any) -> dict[str, Any]:
-    """A lot change, then the uplinks are told at once (its EPCIS event need not wait for their next poll)."""
+    """A lot change, then the uplinks are told at once (its EPCIS event need not wait for their next poll).
+    Pending readings are committed first: a stay shorter than the commit window would otherwise end with no
+    temperature figure, and a longer one without its last minute (a figure that differs from a later report)."""
+    await d.commit_pending()
     result = await _run(fn, *args, **kw)
     transfers.wake_uplinks(d)
     return result
@@ -123,6 +126,7 @@ def _staff(d: Services, tokens: Tokens, lots: Lots) -> APIRouter:
 
     @r.get("/api/v1/lots/{code}")
     async def lot_record(code: str, caller: Caller = staff) -> dict[str, Any]:
+        await d.commit_pending()
         return await _run(lots.record, code, d.clock.now())
 
     @r.get("/api/v1/audit")

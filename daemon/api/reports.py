@@ -37,6 +37,7 @@ def router(d: Services, tokens: Tokens) -> APIRouter:
         lang = lang if lang in LANGS else d.cfg.site.language
         tz = zoneinfo.ZoneInfo(d.cfg.site.timezone)
         now = float(int(d.clock.now()))  # whole seconds: the signed copy names it for --verify
+        await d.commit_pending()  # a report of today counts the readings still in their commit window
         try:
             a, b = period_bounds(period, tz, now, day=date, start=start, end=end)  # type: ignore[arg-type]
             rep = await asyncio.to_thread(compliance, d.journal, d.cfg, zone, a, b, now, period)

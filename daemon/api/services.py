@@ -33,6 +33,11 @@ class Services(Protocol):
     reserve: Reserve  # the disk space kept back for alarms
     forwarders: list[Forwarder]  # one per uplink sink
 
+    async def commit_pending(self) -> None:
+        """Commit the readings still waiting for their commit window (`storage.commit_interval`), so that a
+        figure computed next (a stay ended by a lot event, a report) counts every reading received so far."""
+        ...
+
     def acknowledge(self, alert_id: int, who: str, comment: str | None, via: str) -> AlertRow | None:
         """Acknowledge a pending or firing alarm; None if it is neither."""
         ...

@@ -72,6 +72,7 @@ def router(d: Services, tokens: Tokens, lots: Lots) -> APIRouter:
 
     @r.post("/api/v1/lots/{code}/split")
     async def split_lot(code: str, body: SplitBody, caller: Caller = staff) -> dict[str, Any]:
+        await d.commit_pending()  # the parent's stay ends here: its figure counts every reading received
         kids = await _run(split, lots, code, [(c.code, c.quantity) for c in body.children], d.clock.now(),
                           Who(caller.name, caller.role), at=_epoch(body.at, tz))
         wake_uplinks(d)
@@ -79,6 +80,7 @@ def router(d: Services, tokens: Tokens, lots: Lots) -> APIRouter:
 
     @r.post("/api/v1/lots/merge", status_code=201)
     async def merge_lots(body: MergeBody, caller: Caller = staff) -> dict[str, Any]:
+        await d.commit_pending()
         result: dict[str, Any] = await _run(merge, lots, body.codes, body.code, d.clock.now(),
                                             Who(caller.name, caller.role), zone=body.zone, at=_epoch(body.at, tz))
         wake_uplinks(d)

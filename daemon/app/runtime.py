@@ -247,6 +247,10 @@ class Daemon:
         self.rules.set_mutes((z, a, b, reason) for _, z, a, b, reason, _ in self.journal.mutes.find(
             active_at=self.clock.now()))
 
+    async def commit_pending(self) -> None:
+        """See `daemon.api.services.Services.commit_pending`."""
+        await self.pipeline.flush()
+
     def acknowledge(self, alert_id: int, who: str, comment: str | None, via: str) -> AlertRow | None:
         """Acknowledge a pending or firing alarm (blocking); stops its escalation. None if nothing to do."""
         return self.alerts.acknowledge(alert_id, who, comment, via)

@@ -59,9 +59,10 @@ def test_two_boxes_and_a_hub(dsn: str, broker: Mosquitto, tmp_path: Path) -> Non
         centers, (at_a, at_b) = hub_view(dsn, "RG-7")
         assert (at_a["zone"], at_b["zone"]) == ("mandarin", "mandarin") and at_a["until"] <= at_b["since"]
         fig = at_a["temperature"]  # the stay at A, its report carried by A's shipping event
-        # min <= max only: a mean outside [min, max] was seen once (6.664 for 6.675..6.69 over a 4-minute stay), a
-        # box-side bug left open (see the region closing note)
-        assert fig is not None and set(fig) == {"min", "max", "mean"} and fig["min"] <= fig["max"], at_a
+        # the stay is 2 s at 120x, shorter than the demo's 1 s commit window under load: the checkout commits the
+        # pending readings first (tests/daemon/api/test_pending_readings.py), so the figure is always there
+        assert fig is not None and set(fig) == {"min", "max", "mean"}, at_a
+        assert fig["min"] <= fig["mean"] <= fig["max"], at_a
         assert at_b["until"] is None  # still stored at B
         assert {c["site"]: c["state"] for c in centers if c["site"] in (a, b)} == {a: "online", b: "online"}
         check_alarm(region, a_port)
