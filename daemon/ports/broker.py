@@ -30,6 +30,13 @@ class MqttConfig(_Strict):
     persistent_session: bool = Field(
         True, description="keep the session (and QoS 1 messages) while the daemon is down"
     )
+    receive_maximum: int | None = Field(
+        1000, ge=1, le=65535,
+        description="MQTT 5: how many QoS 1 messages the broker may send before the daemon acknowledges any "
+        "(CONNECT Receive Maximum); it must hold a commit window's messages (storage.flush_interval x readings "
+        "per second). mosquitto 2.0 then ignores its max_inflight_messages for this client (measured, "
+        "docs/robustness.md). None = not sent; with MQTT 3.1.1 only the broker's setting applies",
+    )
     session_expiry: Duration = Field(
         7 * 86400.0, gt=0, description="MQTT 5: how long the broker keeps the session after a disconnect"
     )

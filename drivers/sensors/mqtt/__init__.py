@@ -207,6 +207,8 @@ class MqttDriver(SensorDriver):
         if m.protocol == "5":
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = int(m.session_expiry) if persistent else 0
+            if m.receive_maximum is not None:  # the broker's in-flight window for us (docs/robustness.md)
+                props.ReceiveMaximum = m.receive_maximum
             client.connect_async(m.host, m.port, m.keepalive, clean_start=not persistent, properties=props)
         else:
             client.connect_async(m.host, m.port, m.keepalive)
