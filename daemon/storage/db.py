@@ -31,6 +31,9 @@ _LOCKED = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
 WRITER_CACHE_KIB = 8192
 """The writer's page cache: a roll or a retention window dirties a page or two per series; a smaller cache
 spills them to the WAL before the commit and writes them again (bench/flash.py)."""
+READER_CACHE_KIB = 512
+"""Each thread's reader page cache (SQLite's default is 2 MiB per connection): a reader serves one request at a
+time and the kernel's page cache holds the file anyway; every executor thread that ever read kept its 2 MiB."""
 WAL_AUTOCHECKPOINT = 1000
 """WAL pages before a checkpoint copies them into the file (SQLite's default): a page rewritten by many commits
 (the table's last page) is copied once per checkpoint."""
@@ -109,6 +112,7 @@ class Database:
         self.path = path
         self._lock = threading.RLock()
         self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []  # every thread's, so that close() closes them all
         self.on_full: Callable[[], None] | None = None
         """Called when a write fails because the disk is full (the disk reserve gives its space back)."""
         with boundary():
@@ -134,8 +138,11 @@ class Database:
         if db is None:
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
             db.execute("PRAGMA query_only=ON")
+            db.execute(f"PRAGMA cache_size=-{READER_CACHE_KIB}")
             no_readahead(self.path)
             self._local.db = db
+            with self._lock:
+                self._readers.append(db)
         return db
 
     @contextlib.contextmanager
@@ -205,7 +212,14 @@ class Database:
             return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
 
     def close(self) -> None:
+        """Close every thread's reader, then checkpoint and close the writer: a reader left open held the WAL
+        and its file descriptors until the garbage collector found it (a daemon restarted in-process, tests)."""
         with self._lock:
+            readers, self._readers = self._readers, []
+            for r in readers:
+                with contextlib.suppress(sqlite3.Error):
+                    r.close()
+            self._local = threading.local()
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()

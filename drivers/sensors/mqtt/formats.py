@@ -186,17 +186,26 @@ def _tasmota_object(data: dict[str, Any], cfg: MqttSensorConfig) -> tuple[str, d
 
 
 def parse_tasmota(topic: str, payload: bytes, cfg: MqttSensorConfig, state: DeviceState) -> list[Sample]:
-    """`tele/<t>/SENSOR` (or a STATUS10 `StatusSNS` body): one driver key, TempUnit C or F."""
+    """`tele/<t>/SENSOR` (or a STATUS10 `StatusSNS` body): one driver key, TempUnit C or F; a BLE sensor's
+    `Battery` (%) with it. `tele/<t>/STATE`: the device's Wi-Fi `Signal` (dBm; its `RSSI` is a 0-100 quality)."""
     data = load_json(payload)
     if isinstance(data, dict) and isinstance(data.get("StatusSNS"), dict):
         data = data["StatusSNS"]
     if not isinstance(data, dict):
         raise BadPayload("not a JSON object")
-    temp_unit = cfg.unit or str(data.get("TempUnit") or "C")
     ts = None
     if cfg.trust_device_time and "Time" in data:
         ts = to_epoch(data["Time"], "iso", device_zone(cfg, state))
+    if topic.endswith("/STATE"):
+        wifi = data.get("Wifi")
+        return device_sample(cfg.id, "signal", wifi.get("Signal"), "dBm", ts) if isinstance(wifi, dict) else []
     name, obj = _tasmota_object(data, cfg)
+    return _tasmota_values(cfg, topic, data, name, obj, ts)
+
+
+def _tasmota_values(cfg: MqttSensorConfig, topic: str, data: dict[str, Any], name: str, obj: dict[str, Any] | None,
+                    ts: float | None) -> list[Sample]:
+    temp_unit = cfg.unit or str(data.get("TempUnit") or "C")
     keys = {"temperature": "Temperature", "humidity": "Humidity"}
     out = []
     for q in wanted(cfg, lambda q: obj is not None and keys[q] in obj):
@@ -207,6 +216,8 @@ def parse_tasmota(topic: str, payload: bytes, cfg: MqttSensorConfig, state: Devi
             out.append(missing(cfg.id, q, unit, topic, f"{name}.{keys[q]}"))
         else:
             out.append(value_sample(cfg.id, q, obj[keys[q]], unit, topic, ts, f"{name}.{keys[q]}"))
+    if obj is not None:
+        out += device_sample(cfg.id, "battery", obj.get("Battery"), "%", ts)  # BLE sensors through Tasmota
     return out
 
 
@@ -342,10 +353,18 @@ def parse_esphome(topic: str, payload: bytes, cfg: MqttSensorConfig, state: Devi
     parts = topic.split("/")
     object_id = parts[-2] if len(parts) >= 3 else ""
     qs = [q for q, o in cfg.esphome_objects.items() if o == object_id]
-    if not qs:
+    own = [q for q, o in cfg.esphome_device_objects.items() if o == object_id]
+    if not qs and not own:
         raise BadPayload(f"no quantity mapped to object id {object_id!r}")
     value = text(payload)
-    return [value_sample(cfg.id, q, value, unit_of(q, cfg.unit or "C"), topic, None) for q in qs]
+    out = [value_sample(cfg.id, q, value, unit_of(q, cfg.unit or "C"), topic, None) for q in qs]
+    for q in own:  # the node's battery / Wi-Fi sensor: a number or nothing, never a fault of the room
+        try:
+            number: Any = float(value)
+        except ValueError:
+            number = None
+        out += device_sample(cfg.id, q, number, "%" if q == "battery" else "dBm")
+    return out
 
 
 # --------------------------------------------------------------------------- json / homeassistant

@@ -16,6 +16,7 @@ from daemon.ports.sources import SensorBase
 Format = Literal["tasmota", "zigbee2mqtt", "shelly_gen1", "shelly_gen2", "esphome", "homeassistant", "json"]
 BUILTIN: tuple[str, ...] = typing.get_args(Format)
 QuantityName = Literal["temperature", "humidity"]
+DeviceQuantityName = Literal["battery", "signal"]
 TempUnit = Literal["C", "F", "K"]
 
 # Formats whose payload carries no time at all: trusting "device time" would mean nothing.
@@ -116,6 +117,11 @@ class MqttSensorConfig(SensorBase):
     object_ids: dict[QuantityName, str] = Field(
         default_factory=dict, description="esphome: object id per quantity; default {temperature: temperature}"
     )
+    device_object_ids: dict[DeviceQuantityName, str] = Field(
+        default_factory=dict,
+        description="esphome: object id of the node's own battery (%) and Wi-Fi signal (dBm) sensors, e.g. "
+        "{battery: battery_level, signal: wifi_signal}; stored at most hourly, a low battery warns the installer",
+    )
     values: dict[QuantityName, str | ValuePath] = Field(
         default_factory=dict,
         description="json/homeassistant: path per quantity; homeassistant default: temperature, humidity",
@@ -167,7 +173,8 @@ class MqttSensorConfig(SensorBase):
             raise ValueError(f"options apply only to registered formats ({', '.join(sorted(payloads.FORMATS))}), "
                              f"not {f}")
         only = {
-            "sensor_key": ("tasmota",), "ds18b20_id": ("tasmota",), "object_ids": ("esphome",),
+            "sensor_key": ("tasmota",), "ds18b20_id": ("tasmota",),
+            "object_ids": ("esphome",), "device_object_ids": ("esphome",),
             "values": ("json", "homeassistant"), "timestamp": ("json", "homeassistant"),
         }
         for key, formats in only.items():
@@ -216,6 +223,10 @@ class MqttSensorConfig(SensorBase):
     @functools.cached_property
     def esphome_objects(self) -> dict[str, str]:
         return {str(q): o for q, o in self.object_ids.items()} or {"temperature": "temperature"}
+
+    @functools.cached_property
+    def esphome_device_objects(self) -> dict[str, str]:
+        return {str(q): o for q, o in self.device_object_ids.items()}
 
     @functools.cached_property  # read for every message: built once (the dict comprehension was 7 % of ingest)
     def value_paths(self) -> dict[str, ValuePath]:

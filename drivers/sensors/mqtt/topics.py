@@ -24,14 +24,17 @@ def data_topics(cfg: MqttSensorConfig) -> list[str]:
         return list(dict.fromkeys(fmt.topics(t, cfg.format_options)))
     match cfg.format:
         case "tasmota":
-            return [tasmota_topic(t)]
+            full = tasmota_topic(t)
+            head, _, leaf = full.rpartition("/")
+            return [full, f"{head}/STATE"] if leaf == "SENSOR" else [full]  # STATE: its Wi-Fi signal
         case "shelly_gen1":
             return [f"{t}/sensor/temperature", f"{t}/sensor/humidity", f"{t}/sensor/error"]
         case "shelly_gen2":
             c = cfg.component
             return [f"{t}/events/rpc", f"{t}/status/temperature:{c}", f"{t}/status/humidity:{c}"]
         case "esphome":
-            return [f"{t}/sensor/{o}/state" for o in dict.fromkeys(cfg.esphome_objects.values())]
+            objects = [*cfg.esphome_objects.values(), *cfg.esphome_device_objects.values()]
+            return [f"{t}/sensor/{o}/state" for o in dict.fromkeys(objects)]
         case _:
             return [t]
 

@@ -76,3 +76,40 @@ def test_reads_are_behind_the_boundary_too(tmp_path: Path) -> None:
     j.readings.append([Reading("site", "z1", "s1", Quantity.TEMPERATURE, 4.0, 1_700_000_000.0)])
     with j.snapshot():
         assert j.read("SELECT COUNT(*) FROM readings") == [(1,)]
+
+
+def _open_fds(path: Path) -> int:
+    """This process's file descriptors on the journal and its -wal / -shm files."""
+    fd_dir = Path("/proc/self/fd")
+    names = {str(path), f"{path}-wal", f"{path}-shm"}
+    count = 0
+    for fd in fd_dir.iterdir():
+        try:
+            count += str(fd.readlink()) in names
+        except OSError:
+            continue  # closed while listing
+    return count
+
+
+def test_close_closes_every_threads_reader_and_readers_keep_a_small_cache(tmp_path: Path) -> None:
+    import threading
+
+    from daemon.storage.db import READER_CACHE_KIB
+
+    path = tmp_path / "j.db"
+    j = Journal(path)
+    caches: list[int] = []
+
+    def read() -> None:
+        j.db.read("SELECT count(*) FROM readings_log")
+        caches.append(j.db.one("PRAGMA cache_size")[0])  # type: ignore[index]
+
+    threads = [threading.Thread(target=read) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert caches == [-READER_CACHE_KIB] * 3
+    assert _open_fds(path) >= 4  # the writer and three readers (the threads are gone, their readers are not)
+    j.close()
+    assert _open_fds(path) == 0

@@ -113,3 +113,39 @@ def test_a_battery_number_beyond_a_float_is_no_sample_not_a_crash() -> None:
     assert device_sample("s1", "battery", 10**400, "%") == []
     assert device_sample("s1", "battery", float("nan"), "%") == []
     assert device_sample("s1", "battery", 87, "%")[0].value == 87.0
+
+
+async def test_tasmota_and_esphome_report_battery_and_wifi_signal(broker: Broker, tmp_path: Path) -> None:
+    """A BLE thermometer through Tasmota (`Battery` in its SENSOR object), Tasmota's own Wi-Fi (`tele/<t>/STATE`)
+    and an ESPHome node's battery and Wi-Fi signal sensors (`device_object_ids`) reach the journal through a real
+    Mosquitto, as device readings beside the room's."""
+    u = uid()
+    doc_sensors = [
+        {"id": "tas", "zone": "z1", "type": "mqtt", "format": "tasmota", "topic": f"{u}-tas",
+         "sensor_key": "LYWSD03-52680f"},
+        {"id": "esp", "zone": "z1", "type": "mqtt", "format": "esphome", "topic": f"{u}-esp",
+         "object_ids": {"temperature": "room_t"},
+         "device_object_ids": {"battery": "battery_level", "signal": "wifi_signal"}},
+    ]
+    site = {"id": "t1", "name": "测试冷库", "timezone": "Asia/Shanghai"}
+    text = yaml.safe_dump({"site": site, "storage": {"journal": "journal.db", "flush_interval": 0.05},
+                           "mqtt": {"host": "127.0.0.1", "port": broker.port, "client_id": f"t-{u}",
+                                    "reconnect_min": 1},
+                           "zones": [{"id": "z1", "name": "1号库", "commodity": "mandarin"}],
+                           "sensors": doc_sensors, "api": {"enabled": True, "port": 0}}, allow_unicode=True)
+    async with running(make_config(tmp_path, text)) as d:
+        await until(lambda: mqtt_driver(d).connected, "connection")
+        broker.publish(f"tele/{u}-tas/SENSOR", '{"Time":"2020-03-24T12:47:51","LYWSD03-52680f":{"Temperature":6.1,'
+                       '"Humidity":90.0,"DewPoint":4.5,"Battery":64},"TempUnit":"C"}')
+        broker.publish(f"tele/{u}-tas/STATE", '{"Time":"2020-03-24T12:47:51","Wifi":{"RSSI":62,"Signal":-69}}')
+        broker.publish(f"{u}-esp/sensor/room_t/state", "5.9")
+        broker.publish(f"{u}-esp/sensor/battery_level/state", "87")
+        broker.publish(f"{u}-esp/sensor/wifi_signal/state", "-71")
+        await until(lambda: journal_values(d, "esp", "signal"), "the ESPHome node's signal")
+        await until(lambda: journal_values(d, "tas", "signal"), "the Tasmota's signal")
+        assert journal_values(d, "tas", "battery") == [64.0] and journal_values(d, "tas", "signal") == [-69.0]
+        assert journal_values(d, "tas") == [6.1]
+        assert journal_values(d, "esp", "battery") == [87.0] and journal_values(d, "esp", "signal") == [-71.0]
+        assert journal_values(d, "esp") == [5.9]
+        _, by_id = await sensors(d)
+        assert by_id["esp"]["device"]["battery"]["value"] == 87.0 and by_id["tas"]["device"]["signal"]["unit"] == "dBm"

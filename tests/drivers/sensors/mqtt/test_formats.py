@@ -112,10 +112,29 @@ def test_tasmota_aht1x_addressed_key() -> None:
 
 
 @pytest.mark.parametrize(
-    ("key", "t", "h"), [("LYWSD03-52680f", 21.1, 58.0), ("LYWSD02-a2fd09", 21.4, 57.0), ("MJ_HT_V1-d8799d", 21.4, 54.6)]
+    ("key", "t", "h", "battery"),
+    [("LYWSD03-52680f", 21.1, 58.0, 100), ("LYWSD02-a2fd09", 21.4, 57.0, 2), ("MJ_HT_V1-d8799d", 21.4, 54.6, None)]
 )
-def test_tasmota_ble_sensors(key: str, t: float, h: float) -> None:
-    assert values(run(cfg("tasmota", T, sensor_key=key), T, BLE)) == {"temperature": (t, "C"), "humidity": (h, "%")}
+def test_tasmota_ble_sensors(key: str, t: float, h: float, battery: int | None) -> None:
+    """Tasmota's docs/Bluetooth.md: `Battery` in % beside the readings; the MJ_HT_V1 here sends none."""
+    got = values(run(cfg("tasmota", T, sensor_key=key), T, BLE))
+    assert got == {"temperature": (t, "C"), "humidity": (h, "%")} | ({} if battery is None else {"battery": (battery, "%")})
+
+
+# tele/<t>/STATE every TelePeriod: Wifi.Signal in dBm, Wifi.RSSI a 0-100 quality (fields as Home Assistant's
+# hatasmota reads them, status_sensor.py); the rest of the message trimmed
+STATE = ('{"Time":"2024-05-01T10:00:00","Uptime":"0T01:00:00","Wifi":{"AP":1,"SSId":"coldroom","Channel":6,'
+         '"Mode":"11n","RSSI":62,"Signal":-69,"LinkCount":1,"Downtime":"0T00:00:04"}}')
+
+
+@pytest.mark.parametrize(("payload", "expected"), [
+    (STATE, {"signal": (-69.0, "dBm")}),
+    ('{"Time":"2024-05-01T10:00:00","Uptime":"0T01:00:00"}', {}),  # wired (Ethernet) Tasmota: no Wifi object
+    ('{"Wifi":{"Signal":null}}', {}),
+])
+def test_tasmota_state_gives_the_wifi_signal_and_no_room_reading(payload: str, expected: dict[str, Any]) -> None:
+    out = run(cfg("tasmota", "coldroom1", sensor_key="AM2301"), "tele/coldroom1/STATE", payload)
+    assert values(out) == expected and faults(out) == {}
 
 
 def test_tasmota_null_is_fault_naming_topic() -> None:
@@ -334,6 +353,24 @@ def test_esphome_plain_values(payload: str, value: float | None, fault: str | No
 def test_esphome_humidity_object() -> None:
     c = cfg("esphome", "coldroom1", object_ids={"temperature": "t", "humidity": "rh"})
     assert values(run(c, "coldroom1/sensor/rh/state", "81")) == {"humidity": (81.0, "%")}
+
+
+@pytest.mark.parametrize(("topic", "payload", "expected"), [
+    ("coldroom1/sensor/battery_level/state", "87", {"battery": (87.0, "%")}),
+    ("coldroom1/sensor/wifi_signal/state", "-71", {"signal": (-71.0, "dBm")}),
+    ("coldroom1/sensor/wifi_signal/state", "nan", {}),  # no number: nothing, and no fault of the room
+    ("coldroom1/sensor/t/state", "4.5", {"temperature": (4.5, "C")}),
+])
+def test_esphome_the_nodes_battery_and_wifi_signal(topic: str, payload: str, expected: dict[str, Any]) -> None:
+    c = cfg("esphome", "coldroom1", object_ids={"temperature": "t"},
+            device_object_ids={"battery": "battery_level", "signal": "wifi_signal"})
+    out = run(c, topic, payload)
+    assert values(out) == expected and faults(out) == {}
+
+
+def test_device_object_ids_belong_to_esphome_only() -> None:
+    with pytest.raises(ValueError, match="device_object_ids applies only to format esphome"):
+        cfg("tasmota", "coldroom1", device_object_ids={"battery": "b"})
 
 
 # --------------------------------------------------------------------------- 1.6 Home Assistant

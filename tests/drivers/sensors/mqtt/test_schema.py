@@ -89,8 +89,8 @@ def test_config_errors_name_file_line_and_key(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("options", "topics", "avail", "discover"), [
-    ({}, ["tele/coldroom1/SENSOR"], "tele/coldroom1/LWT", ["tele/+/SENSOR"]),
-    ({"topic": "tele/room2/SENSOR"}, ["tele/room2/SENSOR"], "tele/room2/LWT", ["tele/+/SENSOR"]),
+    ({}, ["tele/coldroom1/SENSOR", "tele/coldroom1/STATE"], "tele/coldroom1/LWT", ["tele/+/SENSOR"]),
+    ({"topic": "tele/room2/SENSOR"}, ["tele/room2/SENSOR", "tele/room2/STATE"], "tele/room2/LWT", ["tele/+/SENSOR"]),
     ({"format": "zigbee2mqtt", "topic": "zigbee2mqtt/room_1"}, ["zigbee2mqtt/room_1"],
      "zigbee2mqtt/room_1/availability", ["zigbee2mqtt/+"]),
     ({"format": "shelly_gen1", "topic": "shellies/shellyht-AB"},
@@ -105,7 +105,7 @@ def test_config_errors_name_file_line_and_key(tmp_path: Path) -> None:
      None, ["homeassistant/sensor/+/state"]),
     ({"format": "json", "topic": "a/b", "values": {"temperature": "t"}, "availability_topic": "a/b/up"},
      ["a/b"], "a/b/up", ["a/+"]),
-    ({"availability": False}, ["tele/coldroom1/SENSOR"], None, ["tele/+/SENSOR"]),
+    ({"availability": False}, ["tele/coldroom1/SENSOR", "tele/coldroom1/STATE"], None, ["tele/+/SENSOR"]),
 ])
 def test_topics(options: dict[str, Any], topics: list[str], avail: str | None, discover: list[str]) -> None:
     c = make(**options)
@@ -150,7 +150,8 @@ def test_subscriptions_exact_at_qos1_and_discovery_at_qos0(tmp_path: Path) -> No
     d = MqttDriver(cfg.sensors, ctx)
     assert d.source == "mqtt:127.0.0.1:1884" and d.client_id == "coldchain-t1"
     assert [s.id for s in d.routes["tele/room1/SENSOR"]] == ["a", "b"]  # two DS18B20 on one Tasmota
-    assert dict(d.subscriptions) == {"tele/room1/SENSOR": 1, "tele/room1/LWT": 1, "zigbee2mqtt/c": 1,
+    assert dict(d.subscriptions) == {"tele/room1/SENSOR": 1, "tele/room1/STATE": 1, "tele/room1/LWT": 1,
+                                     "zigbee2mqtt/c": 1,
                                      "zigbee2mqtt/c/availability": 1, "tele/+/SENSOR": 0, "zigbee2mqtt/+": 0}
     info = d.describe()
     assert info["connected"] is False and info["unmapped"] == {} and set(info["sensors"]) == {"a", "b", "c"}
