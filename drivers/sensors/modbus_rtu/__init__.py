@@ -33,30 +33,40 @@ MAX_BLOCK = 16
 
 @dataclass(frozen=True)
 class Read:
-    """One request on the wire: `count` registers from `start`, feeding `quantities`."""
+    """One request on the wire: `count` registers (or bits, FC01/02) from `start`, feeding `quantities`."""
 
     start: int
     count: int
     quantities: tuple[QuantityName, ...]
+    function_code: int = 3
+
+    @property
+    def where(self) -> str:
+        """How faults name the request: `FC03 0x0100+2`."""
+        return f"FC{self.function_code:02d} 0x{self.start:04X}+{self.count}"
 
 
 def plan_reads(cfg: RegisterMap) -> list[Read]:
-    """Requests for one poll; adjacent registers share one request when `combine_reads` is on."""
-    spans = sorted((r.number, r.number + r.words - 1, q) for q, r in cfg.registers.items())
+    """Requests for one poll; adjacent registers of one function code share a request when `combine_reads`
+    is on."""
+    spans = sorted((cfg.function_of(q), r.number, r.number + r.words - 1, q) for q, r in cfg.registers.items())
     reads: list[list[Any]] = []
-    for lo, hi, q in spans:
+    for fc, lo, hi, q in spans:
         last = reads[-1] if reads else None
-        if cfg.combine_reads and last is not None and lo <= last[1] + 1 and max(hi, last[1]) - last[0] < MAX_BLOCK:
-            last[1] = max(last[1], hi)
-            last[2].append(q)
+        if (cfg.combine_reads and last is not None and last[0] == fc and lo <= last[2] + 1
+                and max(hi, last[2]) - last[1] < MAX_BLOCK):
+            last[2] = max(last[2], hi)
+            last[3].append(q)
         else:
-            reads.append([lo, hi, [q]])
-    return [Read(lo, hi - lo + 1, tuple(qs)) for lo, hi, qs in reads]
+            reads.append([fc, lo, hi, [q]])
+    return [Read(lo, hi - lo + 1, tuple(qs), fc) for fc, lo, hi, qs in reads]
 
 
 def decode(registers: Sequence[int], reg: RegisterConfig) -> float:
     """Scaled value from the register word(s) of one quantity (first word at index 0); a state register's
-    bit (0/1) or masked bits, unscaled."""
+    bit (0/1) or masked bits, unscaled; a coil's or discrete input's own bit."""
+    if reg.is_bit:
+        return float(registers[0] & 1)
     if reg.words == 2:
         hi, lo = (registers[0], registers[1]) if reg.word_order == "big" else (registers[1], registers[0])
         raw, bits = (hi << 16) | lo, 32
@@ -81,9 +91,12 @@ def transact(port: SerialLike, cfg: ModbusRtuConfig, source: str) -> dict[Quanti
     port.timeout = cfg.timeout
     values: dict[QuantityName, float] = {}
     for rd in plan_reads(cfg):
-        where = f"FC{cfg.function_code:02d} 0x{rd.start:04X}+{rd.count}"
+        where = rd.where
         try:
-            words = instrument.read_registers(rd.start, rd.count, functioncode=cfg.function_code)
+            if rd.function_code in (1, 2):
+                words = instrument.read_bits(rd.start, rd.count, functioncode=rd.function_code)
+            else:
+                words = instrument.read_registers(rd.start, rd.count, functioncode=rd.function_code)
         except minimalmodbus.SlaveReportedException as exc:
             raise SensorReportedError(source, f"exception response to {where}: {exc}") from exc
         except minimalmodbus.NoResponseError as exc:

@@ -41,12 +41,25 @@ class RegisterConfig(BaseModel):
         default=None, ge=1, le=0xFFFFFFFF, description="state registers: the value is raw AND mask, e.g. the "
         "alarm bits of a status word (0 = no alarm)",
     )
+    function_code: Literal[1, 2, 3, 4] | None = Field(
+        default=None, description="this quantity's own function code, when not the map's: 1 = a coil, 2 = a "
+        "discrete input (a controller's defrost or alarm state as one bit, 0/1; `register` is the bit's "
+        "address), 3 / 4 = holding / input registers",
+    )
 
     @model_validator(mode="after")
     def _bit_or_mask(self) -> RegisterConfig:
         if self.bit is not None and self.mask is not None:
             raise ValueError("give bit or mask, not both")
+        if self.is_bit and (self.bit is not None or self.mask is not None or self.words != 1 or self.signed):
+            raise ValueError("a coil or discrete input (function_code 1 / 2) is one bit: no bit, mask, words or "
+                             "signed")
         return self
+
+    @property
+    def is_bit(self) -> bool:
+        """Read with FC01 / FC02: the value is the bit itself."""
+        return self.function_code in (1, 2)
 
 
 class RegisterMap(BaseModel):
@@ -59,7 +72,8 @@ class RegisterMap(BaseModel):
         default=None, description="fill function_code and registers for a known transmitter or controller: "
         f"{', '.join(sorted(PRESETS))}; explicit keys win",
     )
-    function_code: Literal[3, 4] = Field(default=3, description="3 = holding registers, 4 = input registers")
+    function_code: Literal[3, 4] = Field(default=3, description="3 = holding registers, 4 = input registers; a "
+                                         "register's own function_code wins (1 / 2 for a coil or discrete input)")
     registers: dict[QuantityName, RegisterConfig] = Field(
         min_length=1, description="register map per quantity (temperature, humidity)"
     )
@@ -82,6 +96,11 @@ class RegisterMap(BaseModel):
     @model_validator(mode="after")
     def _states(self) -> RegisterMap:
         for q, reg in self.registers.items():
+            if reg.is_bit:
+                if q not in STATES:
+                    raise ValueError(f"registers.{q}: a coil or discrete input holds a state (defrost, "
+                                     "controller_alarm), not a measurement")
+                continue
             if q == "defrost" and reg.bit is None:
                 raise ValueError("registers.defrost needs `bit`: which bit of the register says it defrosts")
             if q == "controller_alarm" and reg.bit is None and reg.mask is None:
@@ -89,6 +108,10 @@ class RegisterMap(BaseModel):
             if q not in STATES and (reg.bit is not None or reg.mask is not None):
                 raise ValueError(f"registers.{q}: bit and mask are for defrost and controller_alarm")
         return self
+
+    def function_of(self, quantity: QuantityName) -> int:
+        """The function code that reads `quantity`: its register's own, else the map's."""
+        return self.registers[quantity].function_code or self.function_code
 
     def unit_of(self, quantity: QuantityName) -> str:
         """Unit the scaled value is in."""

@@ -95,9 +95,9 @@ class ModbusTcpDriver(SensorDriver):
         src = self.device_source(dev)
         values: dict[QuantityName, float] = {}
         for rd in plan_reads(dev):
-            where = f"FC{dev.function_code:02d} 0x{rd.start:04X}+{rd.count}"
+            where = rd.where
             try:
-                words = await self.link.read(dev.unit_id, dev.function_code, rd.start, rd.count, dev.timeout)
+                words = await self.link.read(dev.unit_id, rd.function_code, rd.start, rd.count, dev.timeout)
             except GatewayDown as exc:
                 raise SensorTimeout(src, f"gateway down ({exc.reason})") from exc
             except TimeoutError as exc:

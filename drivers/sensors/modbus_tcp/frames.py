@@ -35,7 +35,7 @@ def crc16(data: bytes) -> bytes:
 
 
 def request(framing: Framing, tid: int, unit: int, fc: int, start: int, count: int) -> bytes:
-    """One read request (FC03/FC04) for `count` registers from `start`."""
+    """One read request for `count` registers (FC03/FC04) or bits (FC01/FC02) from `start`."""
     pdu = struct.pack(">BBHH", unit, fc, start, count)
     if framing == "rtu":
         return pdu + crc16(pdu)
@@ -43,11 +43,15 @@ def request(framing: Framing, tid: int, unit: int, fc: int, start: int, count: i
 
 
 def _words(fc: int, pdu: bytes, count: int) -> list[int]:
-    """Register values from a reply PDU (function code first); raises ExceptionReply or BadFrame."""
+    """Register values (or, for FC01/FC02, the bits 0/1, packed lowest first in each byte) from a reply PDU
+    (function code first); raises ExceptionReply or BadFrame."""
     if pdu[0] == fc | 0x80 and len(pdu) >= 2:
         raise ExceptionReply(pdu[1])
-    if pdu[0] != fc or len(pdu) < 2 or pdu[1] != 2 * count or len(pdu) != 2 + 2 * count:
+    size = (count + 7) // 8 if fc in (1, 2) else 2 * count
+    if pdu[0] != fc or len(pdu) < 2 or pdu[1] != size or len(pdu) != 2 + size:
         raise BadFrame(f"unexpected reply {pdu[:8].hex(' ')}")
+    if fc in (1, 2):
+        return [(pdu[2 + i // 8] >> (i % 8)) & 1 for i in range(count)]
     return list(struct.unpack(f">{count}H", pdu[2:]))
 
 

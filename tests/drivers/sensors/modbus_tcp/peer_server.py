@@ -14,13 +14,13 @@ import sys
 from pymodbus import FramerType
 from pymodbus.server import StartAsyncTcpServer
 
-from tests.drivers.sensors.modbus_rtu.peer_server import device
+from tests.drivers.sensors.modbus_rtu.peer_server import from_spec
 
 
 def main() -> None:
     port, framing, spec = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
     logging.basicConfig(level=logging.WARNING)
-    devices = [device(int(k), v.get("ir", [0]), v.get("hr", [0])) for k, v in spec.items()]
+    devices = from_spec(spec)
     framer = FramerType.RTU if framing == "rtu" else FramerType.SOCKET
     asyncio.run(StartAsyncTcpServer(devices, address=("127.0.0.1", port), framer=framer))
 
