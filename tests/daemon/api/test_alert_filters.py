@@ -188,7 +188,7 @@ async def test_kinds_are_those_of_the_other_filters(running: tuple[Daemon, httpx
     ({"state": "burning"}, "state"), ({"kind": "temp_hot"}, "kind"), ({"since": "yesterday"}, "since"),
     ({"until": "2025-13-01"}, "until"), ({"since": NOW, "until": NOW - DAY}, "until"), ({"before": 0}, "before"),
     ({"before": "x"}, "before"), ({"limit": 0}, "limit"), ({"zone": "z1", "room": "z2"}, "room"),
-    ({"fired": "maybe"}, "fired"),
+    ({"fired": "maybe"}, "fired"), ({"since": "nan"}, "since"), ({"until": "1e400"}, "until"),
 ])
 async def test_a_bad_value_is_a_422_naming_it(running: tuple[Daemon, httpx.AsyncClient], params: dict[str, Any],
                                               name: str) -> None:
