@@ -72,7 +72,7 @@ BOUNDS = {
              "deletes (row by row, with SQLite rebalancing the siblings). So bytes per reading = those pages / "
              "readings per commit, roll and pass: set by `commit_interval` / `flush_interval`, the roll interval "
              "and the center's rate. Measured on a copy of the year journal evicted from the page cache.",
-    "webpage": "the first view: uPlot (51 KB minified, not compressed: the box sends no gzip) and the app's own "
+    "webpage": "the first view: uPlot (51 KB minified, 22 KB as the box sends it gzipped) and the app's own "
                "modules, then the JSON of two history series bucketed to about one point per pixel; the 30-day "
                "click: the box reading 30 days through its rollup tiers for two series and the period statistics "
                "(raw readings for MKT), then uPlot's draw, a few ms.",

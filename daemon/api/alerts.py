@@ -13,14 +13,17 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
 from daemon.alarms.followup import WorkflowError
+from daemon.api.alert_filters import StateName, alert_filter
 from daemon.api.auth import Caller, Tokens
 from daemon.api.services import Services
 from daemon.api.views import action_json, alert_json
-from daemon.messages import LANGS
+from daemon.messages import LANGS, render
+from daemon.storage.alert_query import AlertFilter, AlertPage
 from daemon.storage.alerts import AlertRow
 
 # Journal ids are SQLite INTEGERs: a larger number in a URL is a 422, not an OverflowError (500).
 RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+StateParam = Annotated[StateName | None, Query(description="closed: a manager closed it; resolved: not yet")]
 
 
 class AckBody(BaseModel):
@@ -37,13 +40,7 @@ def router(d: Services, tokens: Tokens) -> APIRouter:
     staff = Depends(tokens.require("staff", "manager"))
     staff_or_installer = Depends(tokens.require("staff", "manager", "installer"))
 
-    @r.get("/api/v1/alerts")
-    async def alerts(
-        open: bool = False, zone: str | None = None, lang: str | None = None, limit: int = Query(200, ge=1, le=5000)
-    ) -> dict[str, Any]:
-        lang = lang if lang in LANGS else d.cfg.site.language
-        rows = await asyncio.to_thread(d.journal.alerts.find, open_only=open, zone=zone, limit=limit)
-        return {"alerts": [alert_json(a, lang) for a in rows]}
+    _alarm_list(r, d)
 
     @r.post("/api/v1/alerts/{alert_id}/ack")
     async def ack(alert_id: RowId, body: AckBody, lang: str | None = None, caller: Caller = staff) -> dict[str, Any]:
@@ -85,6 +82,36 @@ def router(d: Services, tokens: Tokens) -> APIRouter:
         return await _detail(d, row, lang if lang in LANGS else d.cfg.site.language)
 
     return r
+
+
+def _alarm_list(r: APIRouter, d: Services) -> None:
+    """GET /api/v1/alerts: the alarm list, filtered and paged by the journal (`daemon/storage/alert_query.py`)."""
+
+    @r.get("/api/v1/alerts")
+    async def alerts(
+        open: bool = Query(False, description="only alarms not resolved (pending, firing, acknowledged)"),
+        zone: str | None = Query(None, description="the room's id; `_site` for the box's own alarms"),
+        room: str | None = Query(None, description="the same as `zone`"),
+        state: StateParam = None,
+        kind: str | None = Query(None, description="the alarm kind as stored, e.g. temp_high"),
+        since: str | None = Query(None, description="started at or after: epoch seconds or ISO 8601"),
+        until: str | None = Query(None, description="started before: epoch seconds or ISO 8601"),
+        fired: bool = Query(False, description="only alarms that fired (not those cancelled within their delay)"),
+        before: int | None = Query(None, ge=1, le=2**63 - 1, description="the cursor: ids below it (`next`)"),
+        lang: str | None = None,
+        limit: int = Query(200, ge=1, le=5000),
+    ) -> dict[str, Any]:
+        f = alert_filter(open_only=open, zone=zone, room=room, state=state, kind=kind, since=since, until=until,
+                         fired=fired, before=before)
+        lang = lang if lang in LANGS else d.cfg.site.language
+        page, kinds = await asyncio.to_thread(_list, d, f, limit)
+        return {"alerts": [alert_json(a, lang) for a in page.rows], "next": page.next,
+                "kinds": [{"kind": k, "text": render(f"kind.{k}", lang)} for k in kinds]}
+
+
+def _list(d: Services, f: AlertFilter, limit: int) -> tuple[AlertPage, list[str]]:
+    """One page of the alarm list and the kinds its filter finds, read on one worker thread."""
+    return d.journal.alert_query.page(f, limit), d.journal.alert_query.kinds(f)
 
 
 async def _detail(d: Services, row: AlertRow, lang: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from daemon import __version__
 from daemon.api import (
     alerts,
+    compression,
     docs,
     followup,
     health,
@@ -39,6 +40,7 @@ def create_app(d: Services) -> FastAPI:
     tokens = Tokens(d.cfg.api, SignIn(d.journal.users, d.cfg.api.sign_in, d.clock.now))
     if d.cfg.api.sign_in.reads_need_sign_in:
         signin.guard_reads(app, tokens)
+    compression.add_gzip(app)  # outermost: what the guard answers is compressed too
     # the order routes are matched (and listed in the OpenAPI document) in
     app.include_router(signin.router(d, tokens))  # before pages: its /static/login.js is not pages' /static/{name}
     app.include_router(reports.router(d, tokens))

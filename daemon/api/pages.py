@@ -31,7 +31,7 @@ def router(d: Services) -> APIRouter:
 
     @r.get("/static/{name}")
     async def static(name: str) -> Response:
-        if name not in ("app.js", "style.css", "device.js", "device.css"):
+        if name not in ("app.js", "session.js", "style.css", "device.js", "device.css"):
             raise HTTPException(404)
         body = STATIC.joinpath(name).read_text(encoding="utf-8")
         return Response(body, media_type=_TYPES[name[name.rindex("."):]])

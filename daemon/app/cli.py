@@ -77,9 +77,10 @@ async def _serve(cfg: AppConfig, speed: float, duration: float | None, demo: boo
               f"{'' if row.value is None else f'{row.value:.1f}'}", flush=True)
 
     if demo:
-        from daemon.app.demo import TOKENS, seed_history
+        from daemon.app.demo import TOKENS, demo_users, seed_history
 
         await asyncio.to_thread(seed_history, cfg, d.journal, d.clock.now())
+        await asyncio.to_thread(demo_users, d.journal, d.clock.now())
         d.alerts.listeners.append(on_change)
         print(render("cli.demo_tokens", lang, **TOKENS), flush=True)
     await d.start()

@@ -1,6 +1,6 @@
 """The demo's past: so a newcomer sees the whole HACCP follow-up, `coldchain demo` starts with an alarm of the
 last hours handled in full (acknowledged with a comment, a corrective action, closed by the manager), and with
-tokens for the page (printed at start; `config/demo.yaml`).
+two people to sign in as on the pages (printed at start; the names and tokens of `config/demo.yaml`).
 
 The story: 1号库's door was left ajar 2.5 h ago; the kiwifruit room rose to 2.4 °C for 45 minutes.
 """
@@ -9,14 +9,25 @@ from __future__ import annotations
 
 from daemon.alarms.lifecycle import AlertManager
 from daemon.alarms.rules import RuleEvent
+from daemon.api.passwords import hash_password
 from daemon.config.schema import AppConfig
 from daemon.ports.clock import ManualClock
 from daemon.ports.model import Quantity, Reading
 from daemon.ports.stats import Stats
 from daemon.storage.journal import Journal
+from daemon.storage.users import By
 
 ZONE, SENSOR = "kiwi", "kiwi-t1"
 TOKENS = {"staff": "demo-staff", "manager": "demo-manager"}
+# the pages sign people in (no token box): the demo's users are its tokens' names, each token as the password
+USERS = {"zhang": ("staff", TOKENS["staff"]), "li": ("manager", TOKENS["manager"])}
+
+
+def demo_users(journal: Journal, now: float) -> None:
+    """The demo's people, unless the journal has them already (a demo started again on its --data-dir)."""
+    for name, (role, password) in USERS.items():
+        if journal.users.get(name) is None:
+            journal.users.add(name, role, hash_password(password), now, By("demo", "installer"))
 
 
 def _readings(cfg: AppConfig, now: float) -> list[Reading]:

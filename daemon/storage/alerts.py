@@ -15,7 +15,7 @@ from daemon.ports.sinks import AlarmEvent
 from daemon.storage.db import Database, Tx, and_equal
 
 OPEN_STATES = "('pending', 'firing', 'acknowledged')"
-_COLS = (
+COLUMNS = (  # of AlertRow, in its order
     "id, key, zone, sensor, kind, severity, state, started, fired, acked, acked_by, resolved, "
     "value, limit_value, peak, detail, closed, closed_by, ack_value, reescalated"
 )
@@ -94,12 +94,12 @@ class Alerts:
     # -- reads
 
     def find(self, *, open_only: bool = False, zone: str | None = None, limit: int = 500) -> list[AlertRow]:
-        sql = f"SELECT {_COLS} FROM alerts WHERE 1=1" + (f" AND state IN {OPEN_STATES}" if open_only else "")
+        sql = f"SELECT {COLUMNS} FROM alerts WHERE 1=1" + (f" AND state IN {OPEN_STATES}" if open_only else "")
         sql, args = and_equal(sql, {"zone": zone})
         return [AlertRow(*row) for row in self._db.read(sql + " ORDER BY id DESC LIMIT ?", [*args, limit])]
 
     def get(self, alert_id: int) -> AlertRow | None:
-        row = self._db.one(f"SELECT {_COLS} FROM alerts WHERE id = ?", (alert_id,))
+        row = self._db.one(f"SELECT {COLUMNS} FROM alerts WHERE id = ?", (alert_id,))
         return AlertRow(*row) if row else None
 
     def due_escalations(self, now: float) -> list[int]:
@@ -138,7 +138,7 @@ class Alerts:
 
     def acknowledged_open(self) -> list[AlertRow]:
         """Acknowledged alarms still out of range, for `AlertManager.reescalate`."""
-        sql = f"SELECT {_COLS} FROM alerts WHERE state = 'acknowledged' ORDER BY id"
+        sql = f"SELECT {COLUMNS} FROM alerts WHERE state = 'acknowledged' ORDER BY id"
         return [AlertRow(*r) for r in self._db.read(sql)]
 
     def max_event_id(self) -> int:
@@ -149,12 +149,12 @@ class Alerts:
 
     @staticmethod
     def load(tx: Tx, alert_id: int) -> AlertRow:
-        return AlertRow(*tx.execute(f"SELECT {_COLS} FROM alerts WHERE id=?", (alert_id,)).fetchone())
+        return AlertRow(*tx.execute(f"SELECT {COLUMNS} FROM alerts WHERE id=?", (alert_id,)).fetchone())
 
     @staticmethod
     def open_by_key(tx: Tx, key: str) -> AlertRow | None:
         row = tx.execute(
-            f"SELECT {_COLS} FROM alerts WHERE key = ? AND state IN ('pending','firing','acknowledged')", (key,)
+            f"SELECT {COLUMNS} FROM alerts WHERE key = ? AND state IN ('pending','firing','acknowledged')", (key,)
         ).fetchone()
         return AlertRow(*row) if row else None
 

@@ -5,7 +5,8 @@ per table group; callers use those (`journal.readings.append(...)`, `journal.ale
 
 - `readings`  readings and their series (`readings.py`), the sinks' `JournalReader`
 - `cursors`   forwarders' confirmed positions (`cursors.py`)
-- `alerts`    alarms and their audit entries (`alerts.py`)
+- `alerts`    alarms and their audit entries (`alerts.py`); `alert_query` the alarm list's filters and pages
+  (`alert_query.py`)
 - `outbox`    messages out and replies in (`outbox.py`)
 - `mutes`     planned silences (`mutes.py`)
 - `lots`      lots and their stays (`lots.py`); `audit` who changed what (`audit.py`); `precool` runs (`precool.py`)
@@ -27,6 +28,7 @@ from typing import Any
 
 from daemon.ports.model import Reading
 from daemon.ports.sources import Receipt
+from daemon.storage.alert_query import AlertQuery
 from daemon.storage.alerts import Alerts
 from daemon.storage.audit import AuditLog
 from daemon.storage.cursors import Cursors
@@ -51,6 +53,7 @@ class Journal:
         self.readings = Readings(self.db)
         self.cursors = Cursors(self.db)
         self.alerts = Alerts(self.db)
+        self.alert_query = AlertQuery(self.db)
         self.outbox = Outbox(self.db)
         self.mutes = Mutes(self.db)
         self.lots = LotStays(self.db)

@@ -1,5 +1,5 @@
 """The HACCP follow-up on the rooms page, in Chromium: the history shows a closed alarm with its corrective action;
-staff record an action by tapping; a manager closes an alarm that is back in range."""
+staff, signed in, record an action by tapping; a manager closes an alarm that is back in range."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from playwright.async_api import Page, async_playwright
 from daemon.alarms.rules import RuleEvent
 from daemon.app.runtime import Daemon
 from daemon.reports.pdf import find_chromium
+from tests.pages.people import add_people, sign_in
 from tests.pages.test_chromium import ART, T0, daemon
 
 pytestmark = pytest.mark.peer
@@ -46,9 +47,8 @@ def _past_alarm(d: Daemon) -> int:
 async def test_corrective_action_and_close_from_the_page(daemon: tuple[Daemon, str], page: Page) -> None:
     d, base = daemon
     aid = await asyncio.to_thread(_past_alarm, d)
-    await page.goto(f"{base}/?lang=zh-CN")
-    await page.fill("#token", "staff-secret")
-    await page.press("#token", "Tab")
+    await add_people(d)
+    await sign_in(page, base, "zhang", "/?lang=zh-CN")  # staff, by the sign-in page
     item = page.locator(f'li[data-history="{aid}"]')
     await item.wait_for()
     assert "门没关好，已关门" in await item.inner_text()
@@ -59,8 +59,8 @@ async def test_corrective_action_and_close_from_the_page(daemon: tuple[Daemon, s
     assert "纠正措施: 已移库: 移到2号库 (zhang" in await item.inner_text()
     await item.locator(f'[data-close="{aid}"]').click()  # staff may not close
     await page.locator("#history-error").filter(has_text="403").wait_for()
-    await page.fill("#token", "manager-secret")
-    await page.press("#token", "Tab")
+    await sign_in(page, base, "li", "/?lang=zh-CN")  # the manager, on the same browser
+    item = page.locator(f'li[data-history="{aid}"]')
     await item.locator(f'[data-close="{aid}"]').click()
     await page.locator(f'li.closed[data-history="{aid}"]').wait_for()
     ART.mkdir(parents=True, exist_ok=True)

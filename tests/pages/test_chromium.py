@@ -24,6 +24,7 @@ from daemon.ports.model import Quantity, Reading, Sample
 from daemon.reports.pdf import FLAGS, find_chromium
 from daemon.storage.alerts import AlertRow
 from tests.conftest import MINIMAL, make_config
+from tests.pages.people import add_people, sign_in_here
 from tests.peers import until
 
 pytestmark = pytest.mark.peer
@@ -155,22 +156,32 @@ async def page() -> AsyncIterator[Page]:
 
 @pytest.mark.asyncio
 async def test_acknowledge_an_alarm_by_clicking_on_the_zones_page(daemon: tuple[Daemon, str], page: Page) -> None:
-    """Staff type their token once, then a comment, and tap Acknowledge; the journal records who."""
+    """Staff type a comment and tap Acknowledge; not signed in yet, the page sends them to the sign-in and back;
+    signed in, the write carries the session's CSRF token and the journal records who."""
     d, base = daemon
     clock: ManualClock = d.clock  # type: ignore[assignment]
     await too_warm(d, clock)
+    await add_people(d)
     alarm = await until(lambda: firing(d), "the alarm to fire")
     await page.goto(f"{base}/")
     button = page.locator(f'[data-ack="{alarm.id}"]')
     await button.wait_for()
     await page.locator("svg.chart polyline").first.wait_for(state="attached")  # the last 24 h, range dashed
     assert await page.locator("svg.chart line.limit").count() == 2
-    await page.fill("#token", "staff-secret")
-    await page.press("#token", "Tab")  # leaving the field saves the token (change event)
-    await page.fill(f'li[data-alert="{alarm.id}"] input[name="comment"]', "门没关好，已关门")
+    assert await page.locator("#token").count() == 0  # no token box: people sign in
+    comment = f'li[data-alert="{alarm.id}"] input[name="comment"]'
+    await page.fill(comment, "门没关好，已关门")
+    await button.click()  # 401: to the sign-in page
+    await sign_in_here(page, "zhang")
+    assert page.url == f"{base}/"  # back on the rooms page
+    await page.fill(comment, "门没关好，已关门")
     ART.mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(ART / "zones-before-ack.png"), full_page=True)
-    await button.click()
+    csrf = next(c["value"] for c in await page.context.cookies() if c["name"] == "cc_csrf")
+    async with page.expect_request(lambda r: f"/alerts/{alarm.id}/ack" in r.url) as sent:
+        await button.click()
+    headers = (await sent.value).headers
+    assert headers.get("x-csrf-token") == csrf and "authorization" not in headers
 
     async def acked() -> AlertRow | None:
         row = await asyncio.to_thread(d.journal.alerts.get, alarm.id)
@@ -185,26 +196,27 @@ async def test_acknowledge_an_alarm_by_clicking_on_the_zones_page(daemon: tuple[
 
 
 @pytest.mark.asyncio
-async def test_acknowledge_without_a_token_is_refused_on_the_page(daemon: tuple[Daemon, str], page: Page) -> None:
+async def test_acknowledge_signed_out_goes_to_the_sign_in_page(daemon: tuple[Daemon, str], page: Page) -> None:
     d, base = daemon
     clock: ManualClock = d.clock  # type: ignore[assignment]
     await too_warm(d, clock)
     alarm = await until(lambda: firing(d), "the alarm to fire")
     await page.goto(f"{base}/?lang=en")
-    await page.locator(f'[data-ack="{alarm.id}"]').click()  # no token typed
-    error = page.locator(".ack-error")
-    await error.filter(has_text="401").wait_for()
-    assert "staff token" in (await error.text_content() or "")
+    await page.locator(f'[data-ack="{alarm.id}"]').click()  # not signed in
+    await page.wait_for_url("**/login?**")
+    assert page.url == f"{base}/login?next=%2F%3Flang%3Den&lang=en"  # back here after, in the page's language
+    assert await page.locator("h1").inner_text() == "Cold-room monitor sign-in"
     assert (await asyncio.to_thread(d.journal.alerts.get, alarm.id)).state == "firing"  # type: ignore[union-attr]
 
 
 @pytest.mark.asyncio
 async def test_staff_check_a_lot_in_and_out_on_the_lots_page(daemon: tuple[Daemon, str], page: Page) -> None:
     d, base = daemon
-    await page.goto(f"{base}/lots")
+    await add_people(d)
+    await page.goto(f"{base}/lots")  # the lots need a sign-in: to the sign-in page, then back
+    await sign_in_here(page, "zhang")
+    assert page.url == f"{base}/lots"
     await page.locator("#checkin select[name=zone] option").first.wait_for(state="attached")  # rooms loaded
-    await page.fill("#token", "staff-secret")
-    await page.press("#token", "Tab")
     await page.fill("#checkin input[name=code]", "CQ-FJ-0042")
     assert await page.input_value("#checkin [name=commodity]") == "mandarin"  # the room's commodity
     await page.fill("#checkin input[name=quantity]", "640")
@@ -217,7 +229,8 @@ async def test_staff_check_a_lot_in_and_out_on_the_lots_page(daemon: tuple[Daemo
     assert lot == [(640.0, "奉节县草堂镇", "zhang")]
     await page.click('[data-checkout="CQ-FJ-0042"]')
     await page.locator('tr[data-lot="CQ-FJ-0042"]').wait_for(state="detached")
-    actions = await asyncio.to_thread(lambda: d.journal.read("SELECT action, who FROM audit_log ORDER BY id"))
+    actions = await asyncio.to_thread(
+        lambda: d.journal.read("SELECT action, who FROM audit_log WHERE action LIKE 'lot.%' ORDER BY id"))
     assert actions == [("lot.check_in", "zhang"), ("lot.check_out", "zhang")]
 
 

@@ -14,6 +14,7 @@ from playwright.async_api import Page, async_playwright
 from daemon.app.runtime import Daemon
 from daemon.lots.store import Who
 from daemon.reports.pdf import find_chromium
+from tests.pages.people import add_people, sign_in, sign_in_here
 from tests.pages.test_chromium import ART, CONFIG, T0, daemon
 
 pytestmark = pytest.mark.peer
@@ -65,9 +66,9 @@ async def test_lots_page_fits_a_phone_and_names_commodities(daemon: tuple[Daemon
                                                              lang: str) -> None:
     d, base = daemon
     await _with_lots(d)
+    await add_people(d)
     await phone.goto(f"{base}/lots?lang={lang}")
-    await phone.fill("#token", "staff-secret")
-    await phone.press("#token", "Tab")
+    await sign_in_here(phone, "zhang")  # the lot list needs a sign-in: there and back
     row = phone.locator('tr[data-lot="CQ-KIWI-0001"], [data-lot="CQ-KIWI-0001"]').first
     await row.wait_for()
     ART.mkdir(parents=True, exist_ok=True)
@@ -83,10 +84,9 @@ async def test_lots_page_fits_a_phone_and_names_commodities(daemon: tuple[Daemon
 @pytest.mark.asyncio
 async def test_backdated_check_in_from_the_page(daemon: tuple[Daemon, str], phone: Page) -> None:
     d, base = daemon
-    await phone.goto(f"{base}/lots")
+    await add_people(d)
+    await sign_in(phone, base, "zhang", "/lots")
     await phone.locator("#checkin select[name=zone] option").first.wait_for(state="attached")
-    await phone.fill("#token", "staff-secret")
-    await phone.press("#token", "Tab")
     await phone.fill("#checkin input[name=code]", "CQ-LATE-0007")
     await phone.fill("#checkin input[name=at]", "2025-11-21T00:15")  # 45 min before the daemon's clock (01:00)
     await phone.click("#checkin button[type=submit]")

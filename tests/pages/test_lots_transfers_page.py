@@ -10,6 +10,7 @@ from playwright.async_api import Page
 
 from daemon.app.runtime import Daemon
 from daemon.lots.store import Lots
+from tests.pages.people import add_people, sign_in
 from tests.pages.test_chromium import daemon
 from tests.pages.test_lots_phone import phone
 
@@ -26,9 +27,8 @@ async def submit(page: Page, form: str, **fields: str) -> None:
 @pytest.mark.asyncio
 async def test_transfers_from_the_page(daemon: tuple[Daemon, str], phone: Page, tmp_path: Path) -> None:
     d, base = daemon
-    await phone.goto(f"{base}/lots?lang=zh-CN")
-    await phone.fill("#token", "staff-secret")
-    await phone.press("#token", "Tab")
+    await add_people(d)
+    await sign_in(phone, base, "zhang", "/lots?lang=zh-CN")
     assert await phone.locator("#transfers h2").inner_text() == "跨站调运"
     await phone.fill("#checkin [name=code]", "PG-1")
     await phone.fill("#checkin [name=source]", "fengjie-01")

@@ -18,6 +18,7 @@ from daemon.lots.store import Lots, Who
 from daemon.ports.clock import ManualClock
 from daemon.ports.model import Quantity, Reading
 from tests.conftest import make_config
+from tests.pages.people import add_people, sign_in_here
 from tests.pages.test_chromium import ART, T0
 from tests.pages.test_lots_phone import CLIPPED, phone
 
@@ -68,9 +69,9 @@ async def test_staff_start_and_stop_a_run_from_the_page(daemon: tuple[Daemon, st
     lang = "zh-CN"  # the English texts of the same keys: the trace page test (tests/daemon/test_precool_run.py)
     d, base = daemon
     await asyncio.to_thread(curve, d)
+    await add_people(d)
     await phone.goto(f"{base}/lots?lang={lang}")
-    await phone.fill("#token", "staff-secret")
-    await phone.press("#token", "Tab")
+    await sign_in_here(phone, "zhang")  # the lot list needs a sign-in: there and back
     await phone.locator('tr[data-lot="SB-PAGE-01"]').wait_for()
     await phone.select_option("#precool-start [name=zone]", "pre")
     await phone.fill("#precool-start [name=lot]", "SB-PAGE-01")

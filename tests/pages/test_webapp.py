@@ -23,6 +23,7 @@ from daemon.app.runtime import Daemon
 from daemon.ports.clock import ManualClock
 from daemon.ports.model import Quantity, Reading
 from daemon.reports.pdf import find_chromium
+from daemon.storage.alerts import NewAlert
 from daemon.storage.users import By
 from tests.conftest import make_config
 from tests.pages.test_chromium import ART, CONFIG, T0, pdf_text
@@ -184,6 +185,48 @@ async def ack(page: Page, alarm: int, comment: str) -> None:
     await page.locator(f'[data-ack="{alarm}"]').click()
 
 
+def _many(d: Daemon) -> list[int]:
+    """60 resolved alarms in room 2 (once per module: the page fixture runs each test at two widths), one in
+    three temperature low, the rest humidity high; their ids newest first."""
+    mine = [a for a in d.journal.alerts.find(zone="z2", limit=1000) if a.key.startswith("z2/many/")]
+    if not mine:
+        with d.journal.transaction() as tx:
+            for i in range(60):
+                kind = "temp_low" if i % 3 == 0 else "rh_high"
+                aid = d.journal.alerts.insert(tx, NewAlert(f"z2/many/{i}", "z2", "s2", kind, "warning",
+                                                           NOW - 86400 + i * 600, 1.0, 2.0, 1.0, None), "pending")
+                d.journal.alerts.fire(tx, aid, NOW - 86400 + i * 600 + 300, 1.0, 1.0, None, None)
+                d.journal.alerts.resolve(tx, aid, NOW - 86400 + i * 600 + 400, None, 3.0)
+        mine = [a for a in d.journal.alerts.find(zone="z2", limit=1000) if a.key.startswith("z2/many/")]
+    return [a.id for a in mine]
+
+
+async def listed(page: Page) -> list[int]:
+    return [int(x or 0) for x in await page.locator("#alarm-list li").evaluate_all(
+        "(li) => li.map((e) => e.dataset.alarm)")]
+
+
+async def test_alarm_list_pages_and_filters_on_the_server(daemon: tuple[Daemon, str], page: Page) -> None:
+    d, base = daemon
+    many = await asyncio.to_thread(_many, d)
+    await page.goto(f"{base}/app?lang=zh-CN#/alarms?zone=z2")
+    await page.locator("#alarm-list li").first.wait_for()
+    assert await listed(page) == many[:50]  # the first page, newest first
+    await page.locator("#alarm-more").click()
+    await page.locator("#alarm-more").wait_for(state="hidden")  # the last page came
+    assert await listed(page) == many  # every row once, none missing
+    rows = {a.id: a for a in await asyncio.to_thread(d.journal.alerts.find, zone="z2", limit=1000)}
+    low = [i for i in many if rows[i].kind == "temp_low"]
+    async with page.expect_request(lambda r: "kind=temp_low" in r.url and "zone=z2" in r.url):
+        await page.locator("select[name=kind]").select_option("temp_low")
+    await page.locator(f'#alarm-list li[data-alarm="{many[1]}"]').wait_for(state="detached")  # humidity: gone
+    assert await listed(page) == low
+    assert all("温度过低" in x for x in await page.locator("#alarm-list li").all_inner_texts())
+    assert await page.locator("#alarm-more").is_hidden()  # 20 rows: one page
+    kinds = await page.locator("select[name=kind] option").evaluate_all("(o) => o.map((e) => e.value)")
+    assert {"", "temp_low", "rh_high"} <= set(kinds)  # the kinds of the room, not only the one chosen
+
+
 async def test_alarms_ack_with_comment_and_corrective_action(daemon: tuple[Daemon, str], page: Page) -> None:
     d, base = daemon
     room, box = await asyncio.to_thread(_fire, d)
@@ -192,7 +235,9 @@ async def test_alarms_ack_with_comment_and_corrective_action(daemon: tuple[Daemo
         await page.locator("#banner:not([hidden])").wait_for()  # both not acknowledged
         assert int(await page.locator("#banner").get_attribute("data-count") or 0) >= 2
         assert await page.locator(f'li[data-alarm="{room}"]').count() == 1
-        await page.locator("select[name=zone]").select_option("_site")
+        async with page.expect_request(lambda r: "/api/v1/alerts?" in r.url and "zone=_site" in r.url) as asked:
+            await page.locator("select[name=zone]").select_option("_site")  # the server filters, not the page
+        assert "fired=true" in (await asked.value).url
         await page.locator(f'#alarm-list li[data-alarm="{box}"]').wait_for()
         # the box's alarm was already listed: wait for the filter's new list, where the room's alarm is gone
         await page.locator(f'#alarm-list li[data-alarm="{room}"]').wait_for(state="detached")

@@ -66,10 +66,9 @@ function zoneCard(z) {
   return card;
 }
 
-// Today's compliance report (PDF) of a room; reports need the manager's token, so it is fetched, not linked.
+// Today's compliance report (PDF) of a room; reports need a manager's sign-in, so it is fetched, not linked.
 async function openReport(zone, button) {
-  const r = await fetch(`/api/v1/reports/compliance?zone=${encodeURIComponent(zone)}&period=day&format=pdf&lang=${encodeURIComponent(lang)}`,
-    { headers: { Authorization: `Bearer ${localStorage.getItem("coldchain-token") || ""}` } });
+  const r = await ccApi(`/api/v1/reports/compliance?zone=${encodeURIComponent(zone)}&period=day&format=pdf&lang=${encodeURIComponent(lang)}`);
   if (!r.ok) {
     button.textContent = `${t("page.report")} (${r.status})`;
     return;
@@ -81,10 +80,8 @@ async function openReport(zone, button) {
 // action once it is acknowledged (or over); a manager closes it once it is back in range and has an action.
 const KINDS = ["moved", "discarded", "kept_after_check", "other"];
 async function post(url, body) {
-  const r = await fetch(`${url}?lang=${encodeURIComponent(lang)}`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Authorization: `Bearer ${localStorage.getItem("coldchain-token") || ""}` },
-    body: JSON.stringify(body),
+  const r = await ccApi(`${url}?lang=${encodeURIComponent(lang)}`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
   });
   const data = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error(`${t("page.ack_failed")} (${r.status}) ${data.detail || ""}`);
@@ -129,7 +126,7 @@ async function historyDo(fn) {
 async function historyItem(a) {
   const li = el("li", a.closed ? "closed" : null);
   li.dataset.history = a.id;
-  const detail = await (await fetch(`/api/v1/alerts/${a.id}?lang=${encodeURIComponent(lang)}`)).json();
+  const detail = await (await ccApi(`/api/v1/alerts/${a.id}?lang=${encodeURIComponent(lang)}`)).json();
   const state = a.closed ? t("state.closed") : t(`state.${a.state}`);
   li.append(el("div", null, `#${a.id} ${a.kind_text} · ${time(a.started)} · ${state}`));
   const ack = detail.events.find((e) => e.state === "acknowledged");
@@ -151,12 +148,11 @@ async function historyItem(a) {
 async function refreshHistory() {
   const active = document.activeElement;
   if (active && active.closest("#history form")) return;  // someone is typing an action
-  const rows = (await (await fetch(`/api/v1/alerts?limit=20&lang=${encodeURIComponent(lang)}`)).json()).alerts
-    .filter((a) => a.fired !== null);
-  document.getElementById("history-list").replaceChildren(...(await Promise.all(rows.slice(0, 10).map(historyItem))));
+  const rows = (await (await ccApi(`/api/v1/alerts?fired=true&limit=10&lang=${encodeURIComponent(lang)}`)).json()).alerts;
+  document.getElementById("history-list").replaceChildren(...(await Promise.all(rows.map(historyItem))));
 }
 
-// Acknowledge from the page: the staff token is kept in this browser only (localStorage).
+// Acknowledge from the page, signed in (session.js: a 401 goes to the sign-in page and back here).
 const comments = {};
 function ackForm(a) {
   const form = el("form", "ack");
@@ -172,18 +168,17 @@ function ackForm(a) {
   form.append(comment, button, msg);
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    const token = localStorage.getItem("coldchain-token") || "";
-    const r = await fetch(`/api/v1/alerts/${a.id}/ack?lang=${encodeURIComponent(lang)}`, {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+    const r = await ccApi(`/api/v1/alerts/${a.id}/ack?lang=${encodeURIComponent(lang)}`, {
+      method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ comment: comment.value || null }),
-    });
+    }).catch(() => null);
+    if (r === null) return;  // gone to the sign-in page
     if (r.ok) {
       delete comments[a.id];
       document.activeElement.blur();
       await refresh();
     } else {
-      // 422: the site requires a comment; anything else is the token
+      // 422: the site requires a comment; 403: the role may not
       msg.textContent = ` ${r.status === 422 ? t("page.ack_comment") : t("page.ack_failed")} (${r.status})`;
     }
   });
@@ -230,7 +225,7 @@ async function loadCharts(zones, now) {
     if (c && now - c.at < 60) continue;
     const start = now - 86400;
     const q = `zone=${encodeURIComponent(z.id)}&quantity=temperature&start=${start}&end=${now}&max_points=300`;
-    const data = await (await fetch(`/api/v1/history?${q}`)).json();
+    const data = await (await ccApi(`/api/v1/history?${q}`)).json();
     charts[z.id] = { at: now, svg: drawChart(z, data.series, start, now) };
   }
 }
@@ -250,11 +245,11 @@ async function refreshUplinks() {
 }
 
 async function refresh() {
-  // do not redraw under someone typing a comment or the token, or pressing a form's button
+  // do not redraw under someone typing a comment, or pressing a form's button
   const active = document.activeElement;
   if (active && (active.tagName === "INPUT" || active.closest("form"))) return;
   try {
-    const data = await (await fetch(`/api/v1/zones?lang=${encodeURIComponent(lang)}`)).json();
+    const data = await (await ccApi(`/api/v1/zones?lang=${encodeURIComponent(lang)}`)).json();
     siteTz = data.site.timezone;
     await loadCharts(data.zones, data.time);
     document.getElementById("site").textContent = `${data.site.name} · ${t("page.title")}`;
@@ -268,10 +263,6 @@ async function refresh() {
     document.getElementById("updated").textContent = String(e);
   }
 }
-
-const tokenInput = document.getElementById("token");
-tokenInput.value = localStorage.getItem("coldchain-token") || "";
-tokenInput.addEventListener("change", () => localStorage.setItem("coldchain-token", tokenInput.value.trim()));
 
 document.getElementById("lang").addEventListener("click", async () => {
   lang = lang === "zh-CN" ? "en" : "zh-CN";

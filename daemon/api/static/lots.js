@@ -1,5 +1,5 @@
 // Lots page for staff: check a lot in, move it, check it out; ship, split, merge, attach a logger's trip.
-// Same token as the rooms page.
+// Signed in as on the rooms page (session.js: the session cookie, X-CSRF-Token on writes, 401 -> sign-in).
 "use strict";
 let lang = new URLSearchParams(location.search).get("lang") || document.body.dataset.lang || "zh-CN";
 let T = {};
@@ -12,15 +12,13 @@ const el = (tag, cls, text) => {
   if (text !== undefined) e.textContent = text;
   return e;
 };
-const token = () => localStorage.getItem("coldchain-token") || "";
 // times show on the site's clock (site.timezone from /api/v1/zones), not the browser's
 let siteTz;
 const time = (ts) => (ts ? new Date(ts * 1000).toLocaleString(lang, siteTz ? { timeZone: siteTz } : {}) : "–");
 
 async function call(method, url, body) {
-  const r = await fetch(url, {
-    method,
-    headers: { "Content-Type": "application/json", Authorization: `Bearer ${token()}` },
+  const r = await ccApi(url, {
+    method, headers: { "Content-Type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const data = await r.json().catch(() => ({}));
@@ -131,10 +129,10 @@ async function init() {
   document.documentElement.lang = lang;
   document.title = t("page.lots");
   document.querySelectorAll("[data-t]").forEach((n) => (n.textContent = t(n.dataset.t)));
-  const zdata = await (await fetch(`/api/v1/zones?lang=${encodeURIComponent(lang)}`)).json();
+  const zdata = await (await ccApi(`/api/v1/zones?lang=${encodeURIComponent(lang)}`)).json();
   zones = zdata.zones;
   siteTz = zdata.site.timezone;
-  const catalog = (await (await fetch(`/api/v1/commodities?lang=${encodeURIComponent(lang)}`)).json()).commodities;
+  const catalog = (await (await ccApi(`/api/v1/commodities?lang=${encodeURIComponent(lang)}`)).json()).commodities;
   const form = document.getElementById("checkin");
   for (const c of catalog) {
     commodities[c.key] = c.name;
@@ -212,8 +210,8 @@ function transfers() {
       { codes: f.codes.value.split(/[,，]/).map((s) => s.trim()).filter(Boolean), code: f.code.value.trim(), at: changedAt() }),
     transit: async (f) => {
       const file = f.file.files[0];
-      const r = await fetch(`/api/v1/lots/${enc(f.code.value.trim())}/transit?filename=${enc(file.name)}`, {
-        method: "POST", headers: { Authorization: `Bearer ${token()}` }, body: await file.text() });
+      const r = await ccApi(`/api/v1/lots/${enc(f.code.value.trim())}/transit?filename=${enc(file.name)}`, {
+        method: "POST", body: await file.text() });
       const data = await r.json().catch(() => ({}));
       if (!r.ok) throw new Error(`${t("page.lot_failed")} (${r.status}) ${data.detail || ""}`);
       document.getElementById("transfers-done").textContent =
@@ -238,11 +236,4 @@ function transfers() {
   }
 }
 
-// The token field works at once, before the texts and rooms have loaded.
-const tok = document.getElementById("token");
-tok.value = token();
-tok.addEventListener("change", async () => {
-  localStorage.setItem("coldchain-token", tok.value.trim());
-  await refresh();
-});
 init();

@@ -13,12 +13,19 @@ const lang = () => encodeURIComponent(state.lang);
 
 const eventText = (s) => (state.texts[`state.${s}`] ? t(`state.${s}`) : t(`app.event_${s}`));
 const shown = (a) => (a.closed ? "closed" : a.state);
-function matches(a, p) {
-  const s = p.state || "all";
-  if (s === "open" && (a.closed || a.state === "resolved")) return false;
-  if (!["all", "open"].includes(s) && shown(a) !== s) return false;
-  if (p.kind && a.kind !== p.kind) return false;
-  return site.time - a.started <= PERIODS[p.period || "30d"];
+const PAGE = 50;
+
+// The server filters and pages (GET /api/v1/alerts): a big site has thousands of alarms, the list shows PAGE at
+// a time, newest first, and "more" asks for the next page from the cursor the last one gave.
+function listURL(p, before) {
+  const q = new URLSearchParams({ lang: state.lang, fired: "true", limit: String(PAGE) });
+  if (p.zone) q.set("zone", p.zone);
+  if (p.state && p.state !== "all") q.set("state", p.state);
+  if (p.kind) q.set("kind", p.kind);
+  const span = PERIODS[p.period || "30d"];
+  if (span !== Infinity) q.set("since", String(site.time - span));
+  if (before) q.set("before", String(before));
+  return `/api/v1/alerts?${q}`;
 }
 
 function select(name, value, options, onchange) {
@@ -27,23 +34,45 @@ function select(name, value, options, onchange) {
       ...options.map(([v, text]) => el("option", { value: v, selected: v === (value || "") }, text))));
 }
 
+const item = (a) => el("li", { "data-alarm": a.id },
+  el("a", { href: `#/alarm/${a.id}` }, `#${a.id}`), el("span", { class: `state ${shown(a)}` }, t(`state.${shown(a)}`)),
+  el("span", null, zoneName(a.zone)), el("span", null, a.kind_text),
+  el("span", null, a.value !== null ? fmt(a.value) : a.detail || ""), el("span", { class: "note" }, when(a.started)),
+  a.acked_by ? el("span", { class: "note" }, `${t("state.acknowledged")}: ${a.acked_by}`) : null);
+
+// The "more" button: appends the next page to `list` and goes away after the last one.
+function moreButton(p, list, cursor) {
+  const err = el("p", { class: "error" });
+  const btn = el("button", { type: "button", id: "alarm-more", hidden: cursor === null }, t("app.more"));
+  btn.onclick = async () => {
+    btn.disabled = true;
+    err.textContent = "";
+    try {
+      const page = await getJSON(listURL(p, cursor));
+      list.append(...page.alerts.map(item));
+      cursor = page.next;
+      btn.hidden = cursor === null;
+    } catch (e) {
+      err.textContent = String(e.message || e);
+    }
+    btn.disabled = false;
+  };
+  return el("div", null, btn, err);
+}
+
 export async function alarmsView(_arg, p) {
-  const q = p.zone ? `&zone=${encodeURIComponent(p.zone)}` : "";
-  const rows = (await getJSON(`/api/v1/alerts?limit=2000&lang=${lang()}${q}`)).alerts.filter((a) => a.fired !== null);
-  const kinds = [...new Map(rows.map((a) => [a.kind, a.kind_text])).entries()];
+  const page = await getJSON(listURL(p));
+  const kinds = page.kinds.map((k) => [k.kind, k.text]);
+  if (p.kind && !kinds.some(([k]) => k === p.kind)) kinds.push([p.kind, p.kind]);
   const set = (k) => (v) => go("alarms", { ...p, [k]: v });
   const filters = el("div", { class: "controls card" },
     select("zone", p.zone, [["", t("app.all")], ...site.zones.map((z) => [z.id, z.name]), ["_site", t("app.box")]], set("zone")),
     select("state", p.state || "all", STATES.map((s) => [s, s === "all" ? t("app.all") : s === "open" ? t("app.open") : t(`state.${s}`)]), set("state")),
     select("kind", p.kind, [["", t("app.all")], ...kinds], set("kind")),
     select("period", p.period || "30d", Object.keys(PERIODS).map((k) => [k, k === "all" ? t("app.all") : t(`app.range_${k}`)]), set("period")));
-  const hits = rows.filter((a) => matches(a, p));
-  const list = el("ul", { class: "list", id: "alarm-list" }, ...hits.map((a) => el("li", { "data-alarm": a.id },
-    el("a", { href: `#/alarm/${a.id}` }, `#${a.id}`), el("span", { class: `state ${shown(a)}` }, t(`state.${shown(a)}`)),
-    el("span", null, zoneName(a.zone)), el("span", null, a.kind_text),
-    el("span", null, a.value !== null ? fmt(a.value) : a.detail || ""), el("span", { class: "note" }, when(a.started)),
-    a.acked_by ? el("span", { class: "note" }, `${t("state.acknowledged")}: ${a.acked_by}`) : null)));
-  return el("div", null, filters, el("div", { class: "card" }, hits.length ? list : el("p", { class: "note" }, t("app.no_alarms"))));
+  const list = el("ul", { class: "list", id: "alarm-list" }, ...page.alerts.map(item));
+  return el("div", null, filters, el("div", { class: "card" },
+    page.alerts.length ? list : el("p", { class: "note" }, t("app.no_alarms")), moreButton(p, list, page.next)));
 }
 
 function facts(a) {

@@ -1,6 +1,6 @@
 // One fetch wrapper for every call (the sign-in contract of issue 15): same-origin cookies, the CSRF header on
-// writes, and on 401 the sign-in form, then the same request again. Machines and the old rooms page keep the
-// bearer token (kept in this browser's localStorage under "coldchain-token"), which is also sent when set.
+// writes, and on 401 the sign-in form, then the same request again. The form also takes a bearer token (kept in
+// this browser's localStorage under "coldchain-token"), which is then sent too; the rooms and lots pages take none.
 import { t } from "./i18n.js";
 
 const WRITES = new Set(["POST", "PUT", "PATCH", "DELETE"]);
