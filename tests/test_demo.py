@@ -29,7 +29,9 @@ def test_demo_raises_compressor_alarm_and_serves_page(tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + 80
         url = None
-        while time.monotonic() < deadline and not any("【冷库告警】" in ln and "2号库" in ln for ln in lines):
+        # both SMS: the manager's (English) is printed a moment after the staff's, by the same dispatch
+        while time.monotonic() < deadline and not (any("【冷库告警】" in ln and "2号库" in ln for ln in lines)
+                                                   and any("SMS to li <" in ln for ln in lines)):
             url = url or next((m.group(1) for ln in lines if (m := re.search(r"(http://127\.0\.0\.1:\d+/)", ln))), None)
             time.sleep(0.2)
             assert p.poll() is None, "demo exited early: " + p.stderr.read()  # type: ignore[union-attr]
