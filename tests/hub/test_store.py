@@ -128,18 +128,31 @@ def test_refused_messages_name_the_topic_and_key(pg: Any, topic: str, body: byte
     assert pg.execute("SELECT topic FROM rejected").fetchall() == [(topic,)]
 
 
-def test_a_worker_refuses_what_postgresql_cannot_hold_and_goes_on(dsn: str) -> None:
-    """JSON that PostgreSQL refuses (a NUL character in a text or a JSON body) is kept as refused and
-    acknowledged, never a crash and a redelivery loop; the next message is stored."""
+def test_a_batch_keeps_what_postgresql_refuses_as_refused_and_commits_the_rest(dsn: str) -> None:
+    """JSON that PostgreSQL refuses (a NUL character in a text or a JSON body) inside a batch is kept as refused
+    (its savepoint rolled back), never a crash and a redelivery loop of the whole batch; the others commit."""
+    import psycopg
+
     from hub.worker import Settings, Worker
 
     worker = Worker(Settings(dsn=dsn))
-    worker.handle("coldchain/a/events/alarms", raw({**alarm("a", 1, "open", T0), "text": "坏\u0000数据"}))
-    worker.handle("coldchain/a/events/alarms", raw({**alarm("a", 2, "open", T0), "by": "\u0000"}))
-    worker.handle("coldchain/a/events/epcis", raw(event("a", 1, "storing", "L1", T0, "z1", **{"cc:note": "\u0000"})))
-    worker.handle("coldchain/a/events/alarms", raw(alarm("a", 3, "open", T0)))
-    assert (worker.counts.refused, worker.counts.stored) == (3, 1)
-    with worker.db() as conn:
+    reading = raw({"ts": T0 + 5, "value": 5.0, "unit": "°C", "quality": "good", "id": 1})
+    counts = worker.write([
+        ("coldchain/a/events/alarms", raw(alarm("a", 0, "open", T0))),
+        ("coldchain/a/events/alarms", raw({**alarm("a", 1, "open", T0), "text": "坏\u0000数据"})),
+        ("coldchain/a/events/epcis", raw(event("a", 9, "storing", "L9", T0, "z1"))),
+        ("coldchain/a/events/alarms", raw({**alarm("a", 2, "open", T0), "by": "\u0000"})),
+        ("coldchain/a/events/epcis", raw(event("a", 1, "storing", "L1", T0, "z1", **{"cc:note": "\u0000"}))),
+        ("coldchain/a/readings/z1/s1/temperature", reading),
+        ("coldchain/a/events/alarms", raw(alarm("a", 3, "open", T0 + 1))),
+    ])
+    assert (counts.refused, counts.stored, counts.readings, counts.batches, counts.largest) == (3, 3, 1, 1, 7)
+    with psycopg.connect(dsn) as conn:  # another session: only what was committed
         reasons = [r[0] for r in conn.execute("SELECT reason FROM rejected ORDER BY id")]
-        assert all(r.startswith("PostgreSQL cannot store it: ") for r in reasons), reasons
-        assert conn.execute("SELECT id FROM alarms").fetchall() == [("3",)]
+        assert len(reasons) == 3 and all(r.startswith("PostgreSQL cannot store it: ") for r in reasons), reasons
+        assert conn.execute("SELECT id FROM alarms ORDER BY id").fetchall() == [("0",), ("3",)]
+        assert conn.execute("SELECT lot FROM events").fetchall() == [("L9",)]
+        assert conn.execute("SELECT last_ts FROM centers").fetchall() == [(T0 + 1,)]  # the reading's lag waits
+    worker.write([], force_lag=True)
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT last_ts FROM centers").fetchall() == [(T0 + 5,)]
