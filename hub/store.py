@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -92,6 +93,45 @@ def write(conn: psycopg.Connection[Any], record: Record, later: Later) -> str:
     return outcome
 
 
+def write_many(conn: psycopg.Connection[Any], records: Sequence[Record], later: Later) -> list[str]:
+    """What `write` does for each record, with the events and alarm changes of a batch sent as one pipeline each.
+
+    One statement per record costs a network round trip each; executemany sends them all before reading the
+    answers. Outcomes in the order of `records`. A DataError aborts the lot: the caller redoes the batch one
+    record (one savepoint) at a time to find the refused ones."""
+    out: dict[int, str] = {}
+    events = [(i, r) for i, r in enumerate(records) if isinstance(r, Event)]
+    alarms = [(i, r) for i, r in enumerate(records) if isinstance(r, Alarm)]
+    for (i, _), stored in zip(events, _inserted(conn, EVENT_SQL, [_event_row(e) for _, e in events]), strict=True):
+        out[i] = "stored" if stored else "duplicate"
+    lots = [(e.event_id, ref.lot, ref.role) for i, e in events if out[i] == "stored" for ref in e.lots]
+    if lots:
+        with conn.cursor() as c:
+            c.executemany(LOTS_SQL, lots)
+    for (i, a), stored in zip(alarms, _inserted(conn, CHANGE_SQL, [_change_row(a) for _, a in alarms]), strict=True):
+        out[i] = "stored" if stored else "duplicate"
+        if stored:
+            later.alerts.add((a.site, a.id))
+    for i, r in enumerate(records):
+        if isinstance(r, Event | Alarm):
+            later.touch(r.site, r.event_time_ms if isinstance(r, Event) else r.ts)
+        else:
+            out[i] = write(conn, r, later)
+    return [out[i] for i in range(len(records))]
+
+
+def _inserted(conn: psycopg.Connection[Any], sql: str, rows: list[tuple[Any, ...]]) -> list[bool]:
+    """executemany of an INSERT ... ON CONFLICT DO NOTHING RETURNING: whether each row went in."""
+    if not rows:
+        return []
+    with conn.cursor() as c:
+        c.executemany(sql, rows, returning=True)
+        went = [c.fetchone() is not None]
+        while c.nextset():
+            went.append(c.fetchone() is not None)
+    return went
+
+
 def reject(conn: psycopg.Connection[Any], bad: BadMessage) -> None:
     """Keep the refusal where the pages can count it (and the log names it)."""
     with conn.transaction():
@@ -136,28 +176,34 @@ def _site(conn: psycopg.Connection[Any], s: Site) -> str:
     return "stored"
 
 
+EVENT_SQL = """INSERT INTO events (event_id, site, type, biz_step, event_time, zone, lot, destination, source, body)
+               VALUES (%s, %s, %s, %s, to_timestamp(%s / 1000.0), %s, %s, %s, %s, %s)
+               ON CONFLICT (event_id) DO NOTHING RETURNING 1"""
+LOTS_SQL = "INSERT INTO event_lots (event_id, lot, role) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
+CHANGE_SQL = """INSERT INTO alarm_changes (site, id, state, ts, zone, sensor, kind, value, by_user, text)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1"""
+
+
+def _event_row(e: Event) -> tuple[Any, ...]:
+    return (e.event_id, e.site, e.type, e.biz_step, e.event_time_ms, e.zone, e.lot, e.destination, e.source,
+            Jsonb(e.body))
+
+
+def _change_row(a: Alarm) -> tuple[Any, ...]:
+    return (a.site, a.id, a.state, a.ts, a.zone, a.sensor, a.kind, a.value, a.by, a.text)
+
+
 def _event(conn: psycopg.Connection[Any], e: Event) -> str:
-    cur = conn.execute(
-        """INSERT INTO events (event_id, site, type, biz_step, event_time, zone, lot, destination, source, body)
-           VALUES (%s, %s, %s, %s, to_timestamp(%s / 1000.0), %s, %s, %s, %s, %s)
-           ON CONFLICT (event_id) DO NOTHING""",
-        (e.event_id, e.site, e.type, e.biz_step, e.event_time_ms, e.zone, e.lot, e.destination, e.source,
-         Jsonb(e.body)))
-    if not cur.rowcount:
+    if not conn.execute(EVENT_SQL, _event_row(e)).rowcount:
         return "duplicate"
     with conn.cursor() as c:
-        c.executemany("INSERT INTO event_lots (event_id, lot, role) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                      [(e.event_id, ref.lot, ref.role) for ref in e.lots])
+        c.executemany(LOTS_SQL, [(e.event_id, ref.lot, ref.role) for ref in e.lots])
     return "stored"
 
 
 def _alarm(conn: psycopg.Connection[Any], a: Alarm) -> str:
     """The change is kept once per (site, id, state); the alert's row is rebuilt from all its changes later."""
-    cur = conn.execute(
-        """INSERT INTO alarm_changes (site, id, state, ts, zone, sensor, kind, value, by_user, text)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
-        (a.site, a.id, a.state, a.ts, a.zone, a.sensor, a.kind, a.value, a.by, a.text))
-    return "stored" if cur.rowcount else "duplicate"
+    return "stored" if conn.execute(CHANGE_SQL, _change_row(a)).rowcount else "duplicate"
 
 
 def _rebuild(conn: psycopg.Connection[Any], site: str, ident: str) -> None:

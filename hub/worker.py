@@ -9,8 +9,9 @@ others follow the spec), so every worker also subscribes to those two topics pla
 upserts keep the newest, so several copies change nothing.
 
 Messages are committed in batches (up to `batch_size` or `batch_ms`, whichever comes first), one transaction
-each, because one fsync'd commit per message bounded a worker at 100-200 messages/s (docs/hub.md, Scale). Each
-message is a savepoint in it, so one PostgreSQL refuses is kept as refused and the rest commit; a batch that
+each, because one fsync'd commit per message bounded a worker at 100-200 messages/s (docs/hub.md, Scale). The
+batch's events and alarm changes go as one pipelined executemany each; if PostgreSQL refuses one of them, the
+batch is redone one savepoint per message, so the refused one is kept as refused and the rest commit; a batch that
 fails as a whole acknowledges nothing and the broker sends it again (every write is idempotent). The worker
 announces Receive Maximum (twice the batch) so the broker's in-flight window does not cut batches short.
 Single-threaded: paho's loop() runs here with a timeout, so a partial batch is committed when its time is up.
@@ -34,7 +35,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hub import store
-from hub.contract import BadMessage, Reading, parse
+from hub.contract import BadMessage, Reading, Record, parse
 
 log = logging.getLogger("coldchain.hub")
 SHARED = ("events/epcis", "events/alarms", "readings/#")
@@ -126,11 +127,10 @@ class Worker:
         raise AssertionError("unreachable")
 
     def _write_once(self, messages: Sequence[tuple[str, bytes]], force_lag: bool) -> Counts:
-        counts, later, lag = Counts(batches=1, largest=len(messages)), store.Later(), dict(self._lag)
+        counts, lag = Counts(batches=1, largest=len(messages)), dict(self._lag)
         conn = self.db()
         with conn.transaction():
-            for topic, payload in messages:
-                self._one(conn, topic, payload, counts, later, lag)
+            later = self._store(conn, self._parse(conn, messages, counts, lag), counts)
             flush = bool(lag) and (force_lag or time.monotonic() - self._flushed >= self.settings.lag_flush_s)
             for reading in lag.values() if flush else ():
                 later.touch(reading.site, reading.ts)
@@ -142,30 +142,52 @@ class Worker:
         self.counts.add(counts)
         return counts
 
-    def _one(self, conn: psycopg.Connection[Any], topic: str, payload: bytes, counts: Counts, later: store.Later,
-             lag: dict[str, Reading]) -> None:
-        """One message of the batch; a refusal is kept, counted and logged, and the batch goes on."""
-        try:
-            record = parse(topic, payload, self.settings.root)
-            if record is None:
-                return
-            if isinstance(record, Reading):  # only its time matters: keep the newest per site, write now and then
+    def _parse(self, conn: psycopg.Connection[Any], messages: Sequence[tuple[str, bytes]], counts: Counts,
+               lag: dict[str, Reading]) -> list[tuple[str, Record]]:
+        """The records to store; readings only give their site's newest time; what breaks the contract is kept."""
+        out: list[tuple[str, Record]] = []
+        for topic, payload in messages:
+            try:
+                record = parse(topic, payload, self.settings.root)
+            except BadMessage as bad:
+                self._refuse(conn, bad, counts)
+                continue
+            if isinstance(record, Reading):
                 counts.readings += 1
                 if record.site not in lag or lag[record.site].ts < record.ts:
                     lag[record.site] = record
-                return
-            try:
-                with conn.transaction():  # a savepoint: what PostgreSQL refuses here leaves the batch intact
-                    outcome = store.write(conn, record, later)
-            except psycopg.DataError as exc:  # valid JSON PostgreSQL will not hold: a NUL character, a huge number
-                raise BadMessage(topic, f"PostgreSQL cannot store it: {exc}".splitlines()[0]) from None
-        except BadMessage as bad:  # kept and acknowledged: a message that can never be stored must not loop
-            log.warning("refused %s", bad)
-            store.reject(conn, bad)
-            counts.refused += 1
-            return
-        counts.stored += outcome == "stored"
-        counts.duplicate += outcome == "duplicate"
+            elif record is not None:
+                out.append((topic, record))
+        return out
+
+    def _store(self, conn: psycopg.Connection[Any], records: list[tuple[str, Record]], counts: Counts) -> store.Later:
+        """All records at once (pipelined); if PostgreSQL refuses one, one savepoint each to keep the rest."""
+        later = store.Later()
+        try:
+            with conn.transaction():
+                outcomes = store.write_many(conn, [r for _, r in records], later)
+        except psycopg.DataError:
+            later = store.Later()
+            outcomes = [self._one(conn, topic, record, later, counts) for topic, record in records]
+        counts.stored += outcomes.count("stored")
+        counts.duplicate += outcomes.count("duplicate")
+        return later
+
+    def _one(self, conn: psycopg.Connection[Any], topic: str, record: Record, later: store.Later,
+             counts: Counts) -> str:
+        try:
+            with conn.transaction():  # a savepoint: what PostgreSQL refuses here leaves the batch intact
+                return store.write(conn, record, later)
+        except psycopg.DataError as exc:  # valid JSON PostgreSQL will not hold: a NUL character, a huge number
+            self._refuse(conn, BadMessage(topic, f"PostgreSQL cannot store it: {exc}".splitlines()[0]), counts)
+            return "refused"
+
+    @staticmethod
+    def _refuse(conn: psycopg.Connection[Any], bad: BadMessage, counts: Counts) -> None:
+        """Kept and acknowledged: a message that can never be stored must not loop."""
+        log.warning("refused %s", bad)
+        store.reject(conn, bad)
+        counts.refused += 1
 
     def on_message(self, _client: mqtt.Client, _userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if not self._batch:

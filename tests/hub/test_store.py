@@ -137,7 +137,7 @@ def test_a_batch_keeps_what_postgresql_refuses_as_refused_and_commits_the_rest(d
 
     worker = Worker(Settings(dsn=dsn))
     reading = raw({"ts": T0 + 5, "value": 5.0, "unit": "°C", "quality": "good", "id": 1})
-    counts = worker.write([
+    batch = [
         ("coldchain/a/events/alarms", raw(alarm("a", 0, "open", T0))),
         ("coldchain/a/events/alarms", raw({**alarm("a", 1, "open", T0), "text": "坏\u0000数据"})),
         ("coldchain/a/events/epcis", raw(event("a", 9, "storing", "L9", T0, "z1"))),
@@ -145,7 +145,8 @@ def test_a_batch_keeps_what_postgresql_refuses_as_refused_and_commits_the_rest(d
         ("coldchain/a/events/epcis", raw(event("a", 1, "storing", "L1", T0, "z1", **{"cc:note": "\u0000"}))),
         ("coldchain/a/readings/z1/s1/temperature", reading),
         ("coldchain/a/events/alarms", raw(alarm("a", 3, "open", T0 + 1))),
-    ])
+    ]
+    counts = worker.write(batch)
     assert (counts.refused, counts.stored, counts.readings, counts.batches, counts.largest) == (3, 3, 1, 1, 7)
     with psycopg.connect(dsn) as conn:  # another session: only what was committed
         reasons = [r[0] for r in conn.execute("SELECT reason FROM rejected ORDER BY id")]
@@ -156,3 +157,6 @@ def test_a_batch_keeps_what_postgresql_refuses_as_refused_and_commits_the_rest(d
     worker.write([], force_lag=True)
     with psycopg.connect(dsn) as conn:
         assert conn.execute("SELECT last_ts FROM centers").fetchall() == [(T0 + 5,)]
+    good = [batch[i] for i in (0, 2, 6)]
+    again = worker.write(good + good)  # a redelivered batch, each message twice: all pipelined, nothing new
+    assert (again.stored, again.duplicate, again.refused) == (0, 6, 0)
