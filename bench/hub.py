@@ -133,9 +133,10 @@ def through_broker(pg: Postgres, msgs: list[tuple[str, bytes]], workers: int, ba
         box.connect("127.0.0.1", broker.port)
         box.loop_start()
         t = time.perf_counter()
-        infos = [box.publish(topic, body, qos=1) for topic, body in msgs]
-        for info in infos:
-            info.wait_for_publish(120)
+        for i in range(0, len(msgs), 30_000):  # paho holds at most 65,535 unacknowledged (packet ids)
+            infos = [box.publish(topic, body, qos=1) for topic, body in msgs[i:i + 30_000]]
+            for info in infos:
+                info.wait_for_publish(120)
         with psycopg.connect(dsn) as conn:
             def done() -> bool:
                 row = conn.execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM alarm_changes)")
