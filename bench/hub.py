@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -108,10 +110,11 @@ def bare(dsn: str, msgs: list[tuple[str, bytes]]) -> float:
         return time.perf_counter() - t
 
 
-def through_broker(pg: Postgres, msgs: list[tuple[str, bytes]], workers: int, batch: int) -> float:
-    """Seconds from the first publish until `workers` worker processes have committed every event and alarm."""
-    from pathlib import Path
-
+def through_broker(pg: Postgres, msgs: list[tuple[str, bytes]], workers: int, batch: int,
+                   cpu: dict[str, float]) -> tuple[float, float]:
+    """Seconds from the first publish until `workers` worker processes have committed every event and alarm, and
+    until the broker had acknowledged every publish (if the two are close, the publisher is the bound); `cpu`
+    gets each worker's and the broker's CPU seconds (close to the elapsed time: that process is the bound)."""
     with psycopg.connect(pg.dsn(), autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE w{workers}")
     dsn = pg.dsn(f"w{workers}")
@@ -137,6 +140,7 @@ def through_broker(pg: Postgres, msgs: list[tuple[str, bytes]], workers: int, ba
             infos = [box.publish(topic, body, qos=1) for topic, body in msgs[i:i + 30_000]]
             for info in infos:
                 info.wait_for_publish(120)
+        published = time.perf_counter() - t
         with psycopg.connect(dsn) as conn:
             def done() -> bool:
                 row = conn.execute("SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM alarm_changes)")
@@ -145,14 +149,23 @@ def through_broker(pg: Postgres, msgs: list[tuple[str, bytes]], workers: int, ba
                 return got == want
             wait_until(done, 900, "every event and alarm committed", every=0.2)
         elapsed = time.perf_counter() - t
+        cpu.update({f"w{i}": round(cpu_s(p.pid), 1) for i, p in enumerate(procs)})
+        if broker.proc is not None:
+            cpu["mosquitto"] = round(cpu_s(broker.proc.pid), 1)
         box.disconnect()
         box.loop_stop()
-        return elapsed
+        return elapsed, published
     finally:
         for p in procs:
             p.terminate()
             p.wait(15)
         broker.stop()
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a live process has used so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def sizes(dsn: str) -> dict[str, int]:
@@ -186,10 +199,12 @@ def run(centers: int = 100, rooms: int = 20, repeat: int = 20, batch: int = 500,
                 store.create(conn)
             single = load(pg.dsn("single"), msgs)
         ours, floor = load_batched(dsn, msgs, batch), bare(pg.dsn("floor"), msgs)
-        one, two = through_broker(pg, msgs, 1, batch), through_broker(pg, msgs, 2, batch)
+        cpu1: dict[str, float] = {}
+        cpu2: dict[str, float] = {}
+        one, two = through_broker(pg, msgs, 1, batch, cpu1), through_broker(pg, msgs, 2, batch, cpu2)
         timing = {"ours": ours, "floor": floor, "single": single}
         return [*results(dsn, centers, rooms, len(msgs), timing, repeat, batch),
-                *broker_results(len(msgs), one, two, batch)]
+                *broker_results(len(msgs), (one, two), batch, {"one_worker": cpu1, "two_workers": cpu2})]
     finally:
         pg.stop()
 
@@ -229,8 +244,11 @@ def results(dsn: str, centers: int, rooms: int, n: int, timing: dict[str, float 
     ]
 
 
-def broker_results(n: int, one: float, two: float, batch: int) -> list[Result]:
+def broker_results(n: int, runs: tuple[tuple[float, float], tuple[float, float]], batch: int,
+                   cpu: dict[str, dict[str, float]]) -> list[Result]:
+    (one, one_pub), (two, two_pub) = runs
     raw_ = {"messages": n, "batch": batch, "one_worker_s": round(one, 2), "two_workers_s": round(two, 2),
+            "one_worker_published_s": round(one_pub, 2), "two_workers_published_s": round(two_pub, 2), "cpu_s": cpu,
             "one_worker_per_s": round(n / one), "two_workers_per_s": round(n / two)}
     return [Result("hub_broker", "hub: 2 workers vs 1 through Mosquitto (messages/s)", one / two, "x", ">= 1.2",
                    check(one / two, ">= 1.2"), raw_,
