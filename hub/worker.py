@@ -41,6 +41,8 @@ log = logging.getLogger("coldchain.hub")
 SHARED = ("events/epcis", "events/alarms", "readings/#")
 PLAIN = ("status", "site")
 RETRIES = 5  # a deadlock or serialization failure with another worker: the batch is redone whole
+# SQLSTATE class 40; psycopg does not make 40P01 and 40001 subclasses of TransactionRollback (40000), so all three
+REDO = (psycopg.errors.TransactionRollback, psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
 
 @dataclass
@@ -120,7 +122,7 @@ class Worker:
         for attempt in range(1, RETRIES + 1):
             try:
                 return self._write_once(messages, force_lag)
-            except psycopg.errors.TransactionRollback as exc:  # nothing of the batch is kept: redo it
+            except REDO as exc:  # nothing of the batch is kept: redo it
                 if attempt == RETRIES:
                     raise
                 log.warning("batch of %d redone (%s)", len(messages), str(exc).splitlines()[0])

@@ -160,3 +160,42 @@ def test_a_batch_keeps_what_postgresql_refuses_as_refused_and_commits_the_rest(d
     good = [batch[i] for i in (0, 2, 6)]
     again = worker.write(good + good)  # a redelivered batch, each message twice: all pipelined, nothing new
     assert (again.stored, again.duplicate, again.refused) == (0, 6, 0)
+
+
+def test_a_batch_caught_in_a_deadlock_is_redone_whole(dsn: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Another session holds the center's row and then wants the event the worker's batch holds uncommitted:
+    PostgreSQL aborts the worker's transaction (its deadlock_timeout, 1 s, is the shorter), and the worker redoes
+    the batch instead of dying; the event, stored meanwhile by the other session, is then a duplicate."""
+    import threading
+
+    import psycopg
+
+    from hub.worker import Settings, Worker
+    from tests.peers import wait_until
+
+    message = ("coldchain/a/events/epcis", raw(event("a", 1, "storing", "L1", T0, "z1")))
+    record = parse(*message)
+    assert record is not None
+    with psycopg.connect(dsn) as setup:
+        setup.execute("INSERT INTO centers (site) VALUES ('a')")
+    worker, out = Worker(Settings(dsn=dsn, client_id="hub-deadlock")), {}
+    with psycopg.connect(dsn) as other:
+        other.execute("SET deadlock_timeout = '60s'")
+        other.execute("SELECT site FROM centers WHERE site = 'a' FOR UPDATE")
+        thread = threading.Thread(target=lambda: out.update(counts=worker.write([message])))
+        thread.start()
+        wait_until(lambda: waiting_on_a_lock(dsn, "hub-deadlock"), 30, "the batch waiting on the center's row")
+        store.apply(other, record)  # waits on the worker's uncommitted event: the cycle PostgreSQL breaks
+    thread.join(60)
+    assert "redone" in caplog.text and "deadlock detected" in caplog.text
+    assert (out["counts"].stored, out["counts"].duplicate) == (0, 1)
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM event_lots").fetchone() == (2,)
+
+
+def waiting_on_a_lock(dsn: str, name: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        return bool(conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+                                 "AND wait_event_type = 'Lock'", (name,)).fetchone() == (1,))
