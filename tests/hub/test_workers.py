@@ -185,3 +185,33 @@ def test_a_partial_batch_is_committed_when_its_time_is_up(dsn: str, broker: Mosq
         proc.terminate()
         proc.wait(15)
         box.close()
+
+
+def test_a_worker_comes_back_after_the_broker_restarts(dsn: str, tmp_path: Path) -> None:
+    """The worker runs paho's loop itself, so reconnecting is its own: the broker goes away and comes back on the
+    same port, the worker subscribes again and goes on storing (a broker of its own, not the session's)."""
+    broker = Mosquitto(tmp_path / "broker")
+    broker.config.write_text(f"listener {broker.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                             f"persistence_location {tmp_path / 'broker'}/\n", encoding="utf-8")
+    broker.start()
+    log = tmp_path / "hub-r.log"
+    proc = start(dsn, broker, "hub-r", log)
+    try:
+        wait_until(lambda: subscribed(log), 30, "hub-r subscribed")
+        box = Box(broker)
+        box.send(events(1, 6))
+        wait_until(lambda: count(dsn, "events") == 5, 30, "five events before the restart")
+        box.close()
+        broker.stop()
+        broker.start()
+        wait_until(lambda: subscribed(log, 2), 60, "hub-r subscribed again after the restart")
+        assert proc.poll() is None
+        box = Box(broker)
+        box.send(events(11, 16))
+        wait_until(lambda: count(dsn, "events") == 10, 30, "five more after it")
+        box.close()
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        broker.stop()
+    assert proc.returncode == 0
