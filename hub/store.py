@@ -7,6 +7,7 @@ box's timestamp; applying the same messages in any order, any number of times, l
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -15,7 +16,6 @@ from importlib import resources
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from hub.contract import Alarm, BadMessage, Event, Reading, Record, Site, Status
 
@@ -94,24 +94,24 @@ def write(conn: psycopg.Connection[Any], record: Record, later: Later) -> str:
 
 
 def write_many(conn: psycopg.Connection[Any], records: Sequence[Record], later: Later) -> list[str]:
-    """What `write` does for each record, with the events and alarm changes of a batch sent as one pipeline each.
+    """What `write` does for each record, with a batch's events, their lots and alarm changes as one INSERT each.
 
-    One statement per record costs a network round trip each; executemany sends them all before reading the
-    answers. Outcomes in the order of `records`. A DataError aborts the lot: the caller redoes the batch one
-    record (one savepoint) at a time to find the refused ones."""
+    One statement per record cost a round trip each, and psycopg's executemany still adapts and sends one
+    statement per row; columns as arrays through `unnest` are one statement per table. Outcomes in the order of
+    `records` (a repeat within the batch is a duplicate). A DataError aborts the lot: the caller redoes the batch
+    one record (one savepoint) at a time to find the refused ones."""
     out: dict[int, str] = {}
     events = [(i, r) for i, r in enumerate(records) if isinstance(r, Event)]
     alarms = [(i, r) for i, r in enumerate(records) if isinstance(r, Alarm)]
-    for (i, _), stored in zip(events, _inserted(conn, EVENT_SQL, [_event_row(e) for _, e in events]), strict=True):
-        out[i] = "stored" if stored else "duplicate"
-    lots = [(e.event_id, ref.lot, ref.role) for i, e in events if out[i] == "stored" for ref in e.lots]
+    new = _first_new(events, _new_keys(conn, EVENTS_SQL, [_event_row(e) for _, e in events]), lambda e: (e.event_id,))
+    out.update({i: "stored" if i in new else "duplicate" for i, _ in events})
+    lots = [(e.event_id, ref.lot, ref.role) for i, e in events if i in new for ref in e.lots]
     if lots:
-        with conn.cursor() as c:
-            c.executemany(LOTS_SQL, lots)
-    for (i, a), stored in zip(alarms, _inserted(conn, CHANGE_SQL, [_change_row(a) for _, a in alarms]), strict=True):
-        out[i] = "stored" if stored else "duplicate"
-        if stored:
-            later.alerts.add((a.site, a.id))
+        conn.execute(LOTS_SQL, [list(col) for col in zip(*lots, strict=True)])
+    changed = _first_new(alarms, _new_keys(conn, CHANGES_SQL, [_change_row(a) for _, a in alarms]),
+                         lambda a: (a.site, a.id, a.state))
+    out.update({i: "stored" if i in changed else "duplicate" for i, _ in alarms})
+    later.alerts.update((a.site, a.id) for i, a in alarms if i in changed)
     for i, r in enumerate(records):
         if isinstance(r, Event | Alarm):
             later.touch(r.site, r.event_time_ms if isinstance(r, Event) else r.ts)
@@ -120,16 +120,21 @@ def write_many(conn: psycopg.Connection[Any], records: Sequence[Record], later: 
     return [out[i] for i in range(len(records))]
 
 
-def _inserted(conn: psycopg.Connection[Any], sql: str, rows: list[tuple[Any, ...]]) -> list[bool]:
-    """executemany of an INSERT ... ON CONFLICT DO NOTHING RETURNING: whether each row went in."""
+def _new_keys(conn: psycopg.Connection[Any], sql: str, rows: list[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
+    """One INSERT ... SELECT FROM unnest(columns) ON CONFLICT DO NOTHING RETURNING key: the keys that went in."""
     if not rows:
-        return []
-    with conn.cursor() as c:
-        c.executemany(sql, rows, returning=True)
-        went = [c.fetchone() is not None]
-        while c.nextset():
-            went.append(c.fetchone() is not None)
-    return went
+        return set()
+    return {tuple(row) for row in conn.execute(sql, [list(col) for col in zip(*rows, strict=True)])}
+
+
+def _first_new(items: list[tuple[int, Any]], new: set[tuple[Any, ...]], key: Any) -> set[int]:
+    """The positions that stored a row: the first of each new key (a later copy in the batch is a duplicate)."""
+    out = set()
+    for i, item in items:
+        if key(item) in new:
+            new.discard(key(item))
+            out.add(i)
+    return out
 
 
 def reject(conn: psycopg.Connection[Any], bad: BadMessage) -> None:
@@ -177,27 +182,39 @@ def _site(conn: psycopg.Connection[Any], s: Site) -> str:
 
 
 EVENT_SQL = """INSERT INTO events (event_id, site, type, biz_step, event_time, zone, lot, destination, source, body)
-               VALUES (%s, %s, %s, %s, to_timestamp(%s / 1000.0), %s, %s, %s, %s, %s)
-               ON CONFLICT (event_id) DO NOTHING RETURNING 1"""
-LOTS_SQL = "INSERT INTO event_lots (event_id, lot, role) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
+               VALUES (%s, %s, %s, %s, to_timestamp(%s / 1000.0), %s, %s, %s, %s, %s::jsonb)
+               ON CONFLICT (event_id) DO NOTHING"""
+EVENTS_SQL = """INSERT INTO events (event_id, site, type, biz_step, event_time, zone, lot, destination, source, body)
+                SELECT i, s, t, b, to_timestamp(ms / 1000.0), z, l, d, src, body::jsonb
+                FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[], %b::text[], %b::text[],
+                            %b::text[], %b::text[], %b::text[]) AS u(i, s, t, b, ms, z, l, d, src, body)
+                ON CONFLICT (event_id) DO NOTHING RETURNING event_id"""
+LOTS_SQL = """INSERT INTO event_lots (event_id, lot, role) SELECT * FROM unnest(%b::text[], %b::text[], %b::text[])
+              ON CONFLICT DO NOTHING"""
 CHANGE_SQL = """INSERT INTO alarm_changes (site, id, state, ts, zone, sensor, kind, value, by_user, text)
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1"""
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"""
+CHANGES_SQL = """INSERT INTO alarm_changes (site, id, state, ts, zone, sensor, kind, value, by_user, text)
+                 SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::bigint[], %b::text[], %b::text[],
+                                      %b::text[], %b::float8[], %b::text[], %b::text[])
+                 ON CONFLICT DO NOTHING RETURNING site, id, state"""
 
 
 def _event_row(e: Event) -> tuple[Any, ...]:
     return (e.event_id, e.site, e.type, e.biz_step, e.event_time_ms, e.zone, e.lot, e.destination, e.source,
-            Jsonb(e.body))
+            json.dumps(e.body))
 
 
 def _change_row(a: Alarm) -> tuple[Any, ...]:
-    return (a.site, a.id, a.state, a.ts, a.zone, a.sensor, a.kind, a.value, a.by, a.text)
+    value = None if a.value is None else float(a.value)  # one type per array: an int among floats would not go
+    return (a.site, a.id, a.state, a.ts, a.zone, a.sensor, a.kind, value, a.by, a.text)
 
 
 def _event(conn: psycopg.Connection[Any], e: Event) -> str:
     if not conn.execute(EVENT_SQL, _event_row(e)).rowcount:
         return "duplicate"
-    with conn.cursor() as c:
-        c.executemany(LOTS_SQL, [(e.event_id, ref.lot, ref.role) for ref in e.lots])
+    rows = [(e.event_id, ref.lot, ref.role) for ref in e.lots]
+    if rows:
+        conn.execute(LOTS_SQL, [list(col) for col in zip(*rows, strict=True)])
     return "stored"
 
 
