@@ -10,9 +10,10 @@ upserts keep the newest, so several copies change nothing.
 
 Messages are committed in batches (up to `batch_size` or `batch_ms`, whichever comes first), one transaction
 each, because one fsync'd commit per message bounded a worker at 100-200 messages/s (docs/hub.md, Scale). The
-batch's events and alarm changes go as one pipelined executemany each; if PostgreSQL refuses one of them, the
-batch is redone one savepoint per message, so the refused one is kept as refused and the rest commit; a batch that
-fails as a whole acknowledges nothing and the broker sends it again (every write is idempotent). The worker
+batch's events, their lots and alarm changes go as one INSERT each (store.write_many); if PostgreSQL refuses
+one of them, the batch is redone one savepoint per message, so the refused one is kept as refused and the rest
+commit; a batch that fails as a whole acknowledges nothing and the broker sends it again (every write is
+idempotent). The worker
 announces Receive Maximum (twice the batch) so the broker's in-flight window does not cut batches short.
 Single-threaded: paho's loop() runs here with a timeout, so a partial batch is committed when its time is up.
 
