@@ -164,7 +164,7 @@ class Worker:
         return out
 
     def _store(self, conn: psycopg.Connection[Any], records: list[tuple[str, Record]], counts: Counts) -> store.Later:
-        """All records at once (pipelined); if PostgreSQL refuses one, one savepoint each to keep the rest."""
+        """All records at once (one INSERT per table); if PostgreSQL refuses one, a savepoint each to keep the rest."""
         later = store.Later()
         try:
             with conn.transaction():

@@ -160,6 +160,13 @@ def test_a_batch_keeps_what_postgresql_refuses_as_refused_and_commits_the_rest(d
     good = [batch[i] for i in (0, 2, 6)]
     again = worker.write(good + good)  # a redelivered batch, each message twice: all pipelined, nothing new
     assert (again.stored, again.duplicate, again.refused) == (0, 6, 0)
+    fresh = [("coldchain/a/events/epcis", raw(event("a", 10, "storing", "L10", T0, "z1"))),
+             ("coldchain/a/events/alarms", raw(alarm("a", 10, "open", T0)))]
+    twice = worker.write(fresh + fresh)  # new, and twice in one INSERT: the first copy is stored, the second not
+    assert (twice.stored, twice.duplicate, twice.refused) == (2, 2, 0)
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM event_lots WHERE event_id = "
+                            "(SELECT event_id FROM events WHERE lot = 'L10')").fetchone() == (2,)
 
 
 def test_a_batch_caught_in_a_deadlock_is_redone_whole(dsn: str, caplog: pytest.LogCaptureFixture) -> None:
