@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("--password-file", default=env("COLDCHAIN_HUB_PASSWORD_FILE"))
     w.add_argument("--no-readings", action="store_true", help="do not subscribe to readings (no uplink lag from them)")
     w.add_argument("--report-every", type=int, default=1000, help="log the counts every N messages")
+    w.add_argument("--batch-size", type=int, default=int(env("COLDCHAIN_HUB_BATCH_SIZE", "500")),
+                   help="messages per PostgreSQL transaction at most (one commit, then their PUBACKs)")
+    w.add_argument("--batch-ms", type=int, default=int(env("COLDCHAIN_HUB_BATCH_MS", "50")),
+                   help="how long a batch waits for more messages at most, in ms")
+    w.add_argument("--log-level", default="info", choices=("debug", "info", "warning"),
+                   help="debug also logs each batch before its commit")
     s = sub.add_parser("serve", help="the region's pages, JSON and EPCIS 2.0 query/capture (FastAPI)")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8090)
@@ -84,9 +91,15 @@ def _worker(args: argparse.Namespace) -> int:
     settings = Settings(host=host or args.broker, port=int(port or 1883), dsn=args.dsn, group=args.group,
                         client_id=args.client_id, root=args.root, username=args.username,
                         password=_secret(args.password_file), readings=not args.no_readings,
-                        report_every=args.report_every)
+                        report_every=args.report_every, batch_size=args.batch_size, batch_ms=args.batch_ms)
+    if not 1 <= settings.batch_size <= 65535 or settings.batch_ms < 0:
+        print("--batch-size must be 1-65535 and --batch-ms >= 0", file=sys.stderr)
+        return 2
+    logging.getLogger("coldchain.hub").setLevel(args.log_level.upper())
+    worker = Worker(settings)
+    signal.signal(signal.SIGTERM, lambda _sig, _frame: worker.stop())  # finish the batch in hand, then leave
     try:
-        Worker(settings).run()
+        worker.run()
     except (psycopg.OperationalError, OSError) as exc:
         logging.getLogger("coldchain.hub").error("hub worker %s stops: %s", settings.client_id, exc)
         return 1

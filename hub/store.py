@@ -1,4 +1,4 @@
-"""Writing the region into PostgreSQL: one record, one transaction, every write idempotent and order-free.
+"""Writing the region into PostgreSQL: every write idempotent and order-free, so a batch can be redone whole.
 
 Workers of one shared subscription receive a site's messages in any order and QoS 1 may deliver one twice, so
 each write either keys on the message's own identity (eventID, (site, alert, state)) or keeps the newest by the
@@ -7,16 +7,20 @@ box's timestamp; applying the same messages in any order, any number of times, l
 
 from __future__ import annotations
 
+import json
+import logging
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from hub.contract import Alarm, BadMessage, Event, Reading, Record, Site, Status
 
 SCHEMA = resources.files(__package__).joinpath("schema.sql").read_text(encoding="utf-8")
+log = logging.getLogger("coldchain.hub")
 RANK = {"open": 0, "acknowledged": 1, "resolved": 2, "closed": 3}
 
 
@@ -30,24 +34,107 @@ def create(conn: psycopg.Connection[Any]) -> None:
         conn.execute(SCHEMA)
 
 
+@dataclass
+class Later:
+    """What a transaction writes once, just before its commit, in one order (site, then alert) for every worker.
+
+    The newest data time per center and the alerts whose row must be rebuilt lock shared rows (a center's row, an
+    alert's advisory lock) until the commit; taken last and in a fixed order, a batch holds them briefly and two
+    workers' batches cannot deadlock on them."""
+
+    touches: dict[str, int] = field(default_factory=dict)
+    alerts: set[tuple[str, str]] = field(default_factory=set)
+
+    def touch(self, site: str, ts: int) -> None:
+        """Of several times of one center only the newest matters: _touch with the same `now` keeps the maximum."""
+        if site not in self.touches or self.touches[site] < ts:
+            self.touches[site] = ts
+
+    def finish(self, conn: psycopg.Connection[Any], now_ms: int) -> None:
+        for site, ident in sorted(self.alerts):
+            _rebuild(conn, site, ident)
+        for site in sorted(self.touches):
+            try:
+                with conn.transaction():  # a savepoint: a time PostgreSQL cannot hold loses only that lag
+                    _touch(conn, site, self.touches[site], now_ms)
+            except psycopg.DataError as exc:
+                log.warning("uplink lag of %s not kept: %s", site, str(exc).splitlines()[0])
+        self.touches.clear()
+        self.alerts.clear()
+
+
 def apply(conn: psycopg.Connection[Any], record: Record, now_ms: int | None = None) -> str:
-    """Store one record; returns "stored" or "duplicate" (nothing changed, e.g. a redelivery)."""
+    """Store one record in a transaction of its own (a savepoint inside the caller's); "stored" or "duplicate"."""
     now_ms = round(time.time() * 1000) if now_ms is None else now_ms
     with conn.transaction():
-        if isinstance(record, Status | Site):  # says nothing of how far behind the data is
-            conn.execute("INSERT INTO centers (site) VALUES (%s) ON CONFLICT DO NOTHING", (record.site,))
-        else:
-            _touch(conn, record.site, record.event_time_ms if isinstance(record, Event) else record.ts, now_ms)
-        if isinstance(record, Status):
-            return _status(conn, record)
-        if isinstance(record, Site):
-            return _site(conn, record)
-        if isinstance(record, Alarm):
-            return _alarm(conn, record)
-        if isinstance(record, Event):
-            return _event(conn, record)
+        later = Later()
+        outcome = write(conn, record, later)
+        later.finish(conn, now_ms)
+        return outcome
+
+
+def write(conn: psycopg.Connection[Any], record: Record, later: Later) -> str:
+    """The record's own rows now; its center's data time and its alert's row go to `later` (see Later).
+
+    Returns "stored" or "duplicate" (nothing changed, e.g. a redelivery)."""
+    if isinstance(record, Status | Site):  # says nothing of how far behind the data is
+        conn.execute("INSERT INTO centers (site) VALUES (%s) ON CONFLICT DO NOTHING", (record.site,))
+        return _status(conn, record) if isinstance(record, Status) else _site(conn, record)
+    if isinstance(record, Alarm):
+        outcome = _alarm(conn, record)
+        if outcome == "stored":
+            later.alerts.add((record.site, record.id))
+    elif isinstance(record, Event):
+        outcome = _event(conn, record)
+    else:
         assert isinstance(record, Reading)
-        return "stored"
+        outcome = "stored"
+    later.touch(record.site, record.event_time_ms if isinstance(record, Event) else record.ts)
+    return outcome
+
+
+def write_many(conn: psycopg.Connection[Any], records: Sequence[Record], later: Later) -> list[str]:
+    """What `write` does for each record, with a batch's events, their lots and alarm changes as one INSERT each.
+
+    One statement per record cost a round trip each, and psycopg's executemany still adapts and sends one
+    statement per row; columns as arrays through `unnest` are one statement per table. Outcomes in the order of
+    `records` (a repeat within the batch is a duplicate). A DataError aborts the lot: the caller redoes the batch
+    one record (one savepoint) at a time to find the refused ones."""
+    out: dict[int, str] = {}
+    events = [(i, r) for i, r in enumerate(records) if isinstance(r, Event)]
+    alarms = [(i, r) for i, r in enumerate(records) if isinstance(r, Alarm)]
+    new = _first_new(events, _new_keys(conn, EVENTS_SQL, [_event_row(e) for _, e in events]), lambda e: (e.event_id,))
+    out.update({i: "stored" if i in new else "duplicate" for i, _ in events})
+    lots = [(e.event_id, ref.lot, ref.role) for i, e in events if i in new for ref in e.lots]
+    if lots:
+        conn.execute(LOTS_SQL, [list(col) for col in zip(*lots, strict=True)])
+    changed = _first_new(alarms, _new_keys(conn, CHANGES_SQL, [_change_row(a) for _, a in alarms]),
+                         lambda a: (a.site, a.id, a.state))
+    out.update({i: "stored" if i in changed else "duplicate" for i, _ in alarms})
+    later.alerts.update((a.site, a.id) for i, a in alarms if i in changed)
+    for i, r in enumerate(records):
+        if isinstance(r, Event | Alarm):
+            later.touch(r.site, r.event_time_ms if isinstance(r, Event) else r.ts)
+        else:
+            out[i] = write(conn, r, later)
+    return [out[i] for i in range(len(records))]
+
+
+def _new_keys(conn: psycopg.Connection[Any], sql: str, rows: list[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
+    """One INSERT ... SELECT FROM unnest(columns) ON CONFLICT DO NOTHING RETURNING key: the keys that went in."""
+    if not rows:
+        return set()
+    return {tuple(row) for row in conn.execute(sql, [list(col) for col in zip(*rows, strict=True)])}
+
+
+def _first_new(items: list[tuple[int, Any]], new: set[tuple[Any, ...]], key: Any) -> set[int]:
+    """The positions that stored a row: the first of each new key (a later copy in the batch is a duplicate)."""
+    out = set()
+    for i, item in items:
+        if key(item) in new:
+            new.discard(key(item))
+            out.add(i)
+    return out
 
 
 def reject(conn: psycopg.Connection[Any], bad: BadMessage) -> None:
@@ -94,33 +181,54 @@ def _site(conn: psycopg.Connection[Any], s: Site) -> str:
     return "stored"
 
 
+EVENT_SQL = """INSERT INTO events (event_id, site, type, biz_step, event_time, zone, lot, destination, source, body)
+               VALUES (%s, %s, %s, %s, to_timestamp(%s / 1000.0), %s, %s, %s, %s, %s::jsonb)
+               ON CONFLICT (event_id) DO NOTHING"""
+EVENTS_SQL = """INSERT INTO events (event_id, site, type, biz_step, event_time, zone, lot, destination, source, body)
+                SELECT i, s, t, b, to_timestamp(ms / 1000.0), z, l, d, src, body::jsonb
+                FROM unnest(%b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[], %b::text[], %b::text[],
+                            %b::text[], %b::text[], %b::text[]) AS u(i, s, t, b, ms, z, l, d, src, body)
+                ON CONFLICT (event_id) DO NOTHING RETURNING event_id"""
+LOTS_SQL = """INSERT INTO event_lots (event_id, lot, role) SELECT * FROM unnest(%b::text[], %b::text[], %b::text[])
+              ON CONFLICT DO NOTHING"""
+CHANGE_SQL = """INSERT INTO alarm_changes (site, id, state, ts, zone, sensor, kind, value, by_user, text)
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"""
+CHANGES_SQL = """INSERT INTO alarm_changes (site, id, state, ts, zone, sensor, kind, value, by_user, text)
+                 SELECT * FROM unnest(%b::text[], %b::text[], %b::text[], %b::bigint[], %b::text[], %b::text[],
+                                      %b::text[], %b::float8[], %b::text[], %b::text[])
+                 ON CONFLICT DO NOTHING RETURNING site, id, state"""
+
+
+def _event_row(e: Event) -> tuple[Any, ...]:
+    return (e.event_id, e.site, e.type, e.biz_step, e.event_time_ms, e.zone, e.lot, e.destination, e.source,
+            json.dumps(e.body))
+
+
+def _change_row(a: Alarm) -> tuple[Any, ...]:
+    value = None if a.value is None else float(a.value)  # one type per array: an int among floats would not go
+    return (a.site, a.id, a.state, a.ts, a.zone, a.sensor, a.kind, value, a.by, a.text)
+
+
 def _event(conn: psycopg.Connection[Any], e: Event) -> str:
-    cur = conn.execute(
-        """INSERT INTO events (event_id, site, type, biz_step, event_time, zone, lot, destination, source, body)
-           VALUES (%s, %s, %s, %s, to_timestamp(%s / 1000.0), %s, %s, %s, %s, %s)
-           ON CONFLICT (event_id) DO NOTHING""",
-        (e.event_id, e.site, e.type, e.biz_step, e.event_time_ms, e.zone, e.lot, e.destination, e.source,
-         Jsonb(e.body)))
-    if not cur.rowcount:
+    if not conn.execute(EVENT_SQL, _event_row(e)).rowcount:
         return "duplicate"
-    with conn.cursor() as c:
-        c.executemany("INSERT INTO event_lots (event_id, lot, role) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
-                      [(e.event_id, ref.lot, ref.role) for ref in e.lots])
+    rows = [(e.event_id, ref.lot, ref.role) for ref in e.lots]
+    if rows:
+        conn.execute(LOTS_SQL, [list(col) for col in zip(*rows, strict=True)])
     return "stored"
 
 
 def _alarm(conn: psycopg.Connection[Any], a: Alarm) -> str:
-    """The change is kept once per (site, id, state); the alert's row is then rebuilt from all its changes.
+    """The change is kept once per (site, id, state); the alert's row is rebuilt from all its changes later."""
+    return "stored" if conn.execute(CHANGE_SQL, _change_row(a)).rowcount else "duplicate"
 
-    The advisory lock serialises the changes of one alert, so two workers each holding one state of it cannot
-    leave the row at the older state."""
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"alarm/{a.site}/{a.id}",))
-    cur = conn.execute(
-        """INSERT INTO alarm_changes (site, id, state, ts, zone, sensor, kind, value, by_user, text)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING""",
-        (a.site, a.id, a.state, a.ts, a.zone, a.sensor, a.kind, a.value, a.by, a.text))
-    if not cur.rowcount:
-        return "duplicate"
+
+def _rebuild(conn: psycopg.Connection[Any], site: str, ident: str) -> None:
+    """An alert's row from all its changes, under an advisory lock held until the commit.
+
+    Two workers each holding one uncommitted change of the alert: the one that takes the lock second waits for the
+    first's commit, and its rebuild (a new snapshot) then sees both changes, so the row never ends at the older."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"alarm/{site}/{ident}",))
     conn.execute(
         """WITH c AS (SELECT *, array_position(ARRAY['open', 'acknowledged', 'resolved', 'closed'], state) - 1 AS rank
                       FROM alarm_changes WHERE site = %(site)s AND id = %(id)s),
@@ -133,5 +241,4 @@ def _alarm(conn: psycopg.Connection[Any], a: Alarm) -> str:
            ON CONFLICT (site, id) DO UPDATE SET state = EXCLUDED.state, rank = EXCLUDED.rank, ts = EXCLUDED.ts,
              opened = EXCLUDED.opened, zone = EXCLUDED.zone, sensor = EXCLUDED.sensor, kind = EXCLUDED.kind,
              value = EXCLUDED.value, acked_by = EXCLUDED.acked_by, acked_ts = EXCLUDED.acked_ts""",
-        {"site": a.site, "id": a.id})
-    return "stored"
+        {"site": site, "id": ident})

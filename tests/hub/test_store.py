@@ -128,18 +128,81 @@ def test_refused_messages_name_the_topic_and_key(pg: Any, topic: str, body: byte
     assert pg.execute("SELECT topic FROM rejected").fetchall() == [(topic,)]
 
 
-def test_a_worker_refuses_what_postgresql_cannot_hold_and_goes_on(dsn: str) -> None:
-    """JSON that PostgreSQL refuses (a NUL character in a text or a JSON body) is kept as refused and
-    acknowledged, never a crash and a redelivery loop; the next message is stored."""
+def test_a_batch_keeps_what_postgresql_refuses_as_refused_and_commits_the_rest(dsn: str) -> None:
+    """JSON that PostgreSQL refuses (a NUL character in a text or a JSON body) inside a batch is kept as refused
+    (its savepoint rolled back), never a crash and a redelivery loop of the whole batch; the others commit."""
+    import psycopg
+
     from hub.worker import Settings, Worker
 
     worker = Worker(Settings(dsn=dsn))
-    worker.handle("coldchain/a/events/alarms", raw({**alarm("a", 1, "open", T0), "text": "坏\u0000数据"}))
-    worker.handle("coldchain/a/events/alarms", raw({**alarm("a", 2, "open", T0), "by": "\u0000"}))
-    worker.handle("coldchain/a/events/epcis", raw(event("a", 1, "storing", "L1", T0, "z1", **{"cc:note": "\u0000"})))
-    worker.handle("coldchain/a/events/alarms", raw(alarm("a", 3, "open", T0)))
-    assert (worker.counts.refused, worker.counts.stored) == (3, 1)
-    with worker.db() as conn:
+    reading = raw({"ts": T0 + 5, "value": 5.0, "unit": "°C", "quality": "good", "id": 1})
+    batch = [
+        ("coldchain/a/events/alarms", raw(alarm("a", 0, "open", T0))),
+        ("coldchain/a/events/alarms", raw({**alarm("a", 1, "open", T0), "text": "坏\u0000数据"})),
+        ("coldchain/a/events/epcis", raw(event("a", 9, "storing", "L9", T0, "z1"))),
+        ("coldchain/a/events/alarms", raw({**alarm("a", 2, "open", T0), "by": "\u0000"})),
+        ("coldchain/a/events/epcis", raw(event("a", 1, "storing", "L1", T0, "z1", **{"cc:note": "\u0000"}))),
+        ("coldchain/a/readings/z1/s1/temperature", reading),
+        ("coldchain/a/events/alarms", raw(alarm("a", 3, "open", T0 + 1))),
+    ]
+    counts = worker.write(batch)
+    assert (counts.refused, counts.stored, counts.readings, counts.batches, counts.largest) == (3, 3, 1, 1, 7)
+    with psycopg.connect(dsn) as conn:  # another session: only what was committed
         reasons = [r[0] for r in conn.execute("SELECT reason FROM rejected ORDER BY id")]
-        assert all(r.startswith("PostgreSQL cannot store it: ") for r in reasons), reasons
-        assert conn.execute("SELECT id FROM alarms").fetchall() == [("3",)]
+        assert len(reasons) == 3 and all(r.startswith("PostgreSQL cannot store it: ") for r in reasons), reasons
+        assert conn.execute("SELECT id FROM alarms ORDER BY id").fetchall() == [("0",), ("3",)]
+        assert conn.execute("SELECT lot FROM events").fetchall() == [("L9",)]
+        assert conn.execute("SELECT last_ts FROM centers").fetchall() == [(T0 + 1,)]  # the reading's lag waits
+    worker.write([], force_lag=True)
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT last_ts FROM centers").fetchall() == [(T0 + 5,)]
+    good = [batch[i] for i in (0, 2, 6)]
+    again = worker.write(good + good)  # a redelivered batch, each message twice: all pipelined, nothing new
+    assert (again.stored, again.duplicate, again.refused) == (0, 6, 0)
+    fresh = [("coldchain/a/events/epcis", raw(event("a", 10, "storing", "L10", T0, "z1"))),
+             ("coldchain/a/events/alarms", raw(alarm("a", 10, "open", T0)))]
+    twice = worker.write(fresh + fresh)  # new, and twice in one INSERT: the first copy is stored, the second not
+    assert (twice.stored, twice.duplicate, twice.refused) == (2, 2, 0)
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM event_lots WHERE event_id = "
+                            "(SELECT event_id FROM events WHERE lot = 'L10')").fetchone() == (2,)
+
+
+def test_a_batch_caught_in_a_deadlock_is_redone_whole(dsn: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Another session holds the center's row and then wants the event the worker's batch holds uncommitted:
+    PostgreSQL aborts the worker's transaction (its deadlock_timeout, 1 s, is the shorter), and the worker redoes
+    the batch instead of dying; the event, stored meanwhile by the other session, is then a duplicate."""
+    import threading
+
+    import psycopg
+
+    from hub.worker import Settings, Worker
+    from tests.peers import wait_until
+
+    message = ("coldchain/a/events/epcis", raw(event("a", 1, "storing", "L1", T0, "z1")))
+    record = parse(*message)
+    assert record is not None
+    with psycopg.connect(dsn) as setup:
+        setup.execute("INSERT INTO centers (site) VALUES ('a')")
+    worker, out = Worker(Settings(dsn=dsn, client_id="hub-deadlock")), {}
+    with psycopg.connect(dsn) as other:
+        other.execute("SET deadlock_timeout = '60s'")
+        other.execute("SELECT site FROM centers WHERE site = 'a' FOR UPDATE")
+        thread = threading.Thread(target=lambda: out.update(counts=worker.write([message])))
+        thread.start()
+        wait_until(lambda: waiting_on_a_lock(dsn, "hub-deadlock"), 30, "the batch waiting on the center's row")
+        store.apply(other, record)  # waits on the worker's uncommitted event: the cycle PostgreSQL breaks
+    thread.join(60)
+    assert "redone" in caplog.text and "deadlock detected" in caplog.text
+    assert (out["counts"].stored, out["counts"].duplicate) == (0, 1)
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("SELECT count(*) FROM event_lots").fetchone() == (2,)
+
+
+def waiting_on_a_lock(dsn: str, name: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        return bool(conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+                                 "AND wait_event_type = 'Lock'", (name,)).fetchone() == (1,))

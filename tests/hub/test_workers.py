@@ -1,13 +1,15 @@
 """Two hub workers share one stream through an MQTT 5 shared subscription (real Mosquitto 2, real PostgreSQL).
 
-One worker is SIGKILLed while it holds messages it has not committed (a table lock held by the test keeps its
-INSERT waiting, so "mid-stream" is a fact, not a race); started again under the same client id it gets them back
-from its persistent session, and the region ends exactly as if nothing had happened.
+One worker is SIGKILLed while it holds a batch it has not committed (row locks held by the test on the centers keep
+its transaction waiting after it wrote the batch's events and alarms, so "mid-batch" is a fact, not a race);
+started again under the same client id it gets them back from its persistent session, and the region ends
+exactly as if nothing had happened.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -58,11 +60,12 @@ def events(first: int, last: int) -> list[tuple[str, bytes, bool]]:
     return out
 
 
-def start(dsn: str, broker: Mosquitto, name: str, log: Path) -> subprocess.Popen[bytes]:
+def start(dsn: str, broker: Mosquitto, name: str, log: Path, *flags: str) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-m", "hub", "--dsn", dsn, "worker", "--broker",
                                  f"127.0.0.1:{broker.port}", "--group", "g", "--client-id", name,
-                                 "--report-every", "10"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+                                 "--report-every", "10", "--log-level", "debug", *flags],
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
 
 
 def count(dsn: str, table: str) -> int:
@@ -71,8 +74,8 @@ def count(dsn: str, table: str) -> int:
         return int(row[0]) if row else 0
 
 
-def subscribed(log: Path, times: int = 1) -> bool:
-    return log.read_text(errors="replace").count("subscribed (group g)") >= times
+def subscribed(log: Path, times: int = 1, group: str = "g") -> bool:
+    return log.read_text(errors="replace").count(f"subscribed (group {group})") >= times
 
 
 @pytest.fixture
@@ -98,9 +101,12 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_doubles_nothing(dsn: str, 
     for name in procs:  # both workers took part
         assert " stored" in (logs / f"{name}.log").read_text(), name
     with psycopg.connect(dsn) as blocker:
-        blocker.execute("LOCK TABLE events IN EXCLUSIVE MODE")  # every INSERT INTO events now waits
+        written = batches(logs / "hub-a.log")
+        blocker.execute("SELECT site FROM centers FOR UPDATE")  # a batch's center times, written last, now wait
         box.send(events(60, 200))
         wait_until(lambda: blocked(dsn, "hub-a"), 60, "hub-a waiting inside its transaction")
+        held = batches(logs / "hub-a.log")[len(written):]
+        assert len(held) == 1 and held[0] > 1, held  # the batch that never commits holds several messages
         os.kill(procs["hub-a"].pid, signal.SIGKILL)
         procs["hub-a"].wait(15)
         blocker.rollback()
@@ -114,6 +120,11 @@ def test_a_worker_killed_mid_stream_loses_nothing_and_doubles_nothing(dsn: str, 
             ("east", "online"), ("north", "online"), ("south", "online")]
         assert conn.execute("SELECT count(*) FROM rooms").fetchone() == (3,)
     box.close()
+
+
+def batches(log: Path) -> list[int]:
+    """The size of each batch the worker wrote, from its debug lines (logged before the batch's commit)."""
+    return [int(m) for m in re.findall(r"batch of (\d+) messages written", log.read_text(errors="replace"))]
 
 
 def blocked(dsn: str, name: str) -> bool:
@@ -148,3 +159,59 @@ def state(dsn: str, site: str) -> str | None:
     with psycopg.connect(dsn) as conn:
         row = conn.execute("SELECT state FROM centers WHERE site = %s", (site,)).fetchone()
         return row[0] if row else None
+
+
+def test_a_partial_batch_is_committed_when_its_time_is_up(dsn: str, broker: Mosquitto, tmp_path: Path) -> None:
+    """Four messages, far fewer than a batch, and nothing after them: the worker commits them after --batch-ms
+    and acknowledges them (restarted under its client id, it gets none of them back). A topic root and a group
+    of its own: the other tests' retained messages and their stopped workers' sessions stay out of it."""
+    box, log, flags = Box(broker), tmp_path / "hub-p.log", ("--group", "p", "--root", "part")
+    sent = [(t.replace("coldchain/", "part/", 1), body, retain) for t, body, retain in events(0, 4)]
+    proc = start(dsn, broker, "hub-p", log, *flags, "--batch-size", "500", "--batch-ms", "200")
+    try:
+        wait_until(lambda: subscribed(log, group="p"), 30, "hub-p subscribed")
+        box.send(sent[:4])  # three events and an alarm
+        wait_until(lambda: count(dsn, "events") == 3, 30, "the three events committed with no further message")
+        assert count(dsn, "alarms") == 1 and sum(batches(log)) == 4
+        proc.terminate()
+        assert proc.wait(15) == 0
+        assert "4 stored, 0 duplicate, 0 refused, 0 readings" in log.read_text()
+        proc = start(dsn, broker, "hub-p", log, *flags)  # the same session: what was not acknowledged comes back
+        wait_until(lambda: subscribed(log, 2, group="p"), 30, "hub-p subscribed again")
+        box.send(sent[4:])
+        wait_until(lambda: count(dsn, "events") == 4, 30, "a fourth event after the restart")
+        assert batches(log)[-1] == 1, batches(log)  # it came alone: the first four were acknowledged
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        box.close()
+
+
+def test_a_worker_comes_back_after_the_broker_restarts(dsn: str, tmp_path: Path) -> None:
+    """The worker runs paho's loop itself, so reconnecting is its own: the broker goes away and comes back on the
+    same port, the worker subscribes again and goes on storing (a broker of its own, not the session's)."""
+    broker = Mosquitto(tmp_path / "broker")
+    broker.config.write_text(f"listener {broker.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+                             f"persistence_location {tmp_path / 'broker'}/\n", encoding="utf-8")
+    broker.start()
+    log = tmp_path / "hub-r.log"
+    proc = start(dsn, broker, "hub-r", log)
+    try:
+        wait_until(lambda: subscribed(log), 30, "hub-r subscribed")
+        box = Box(broker)
+        box.send(events(1, 6))
+        wait_until(lambda: count(dsn, "events") == 5, 30, "five events before the restart")
+        box.close()
+        broker.stop()
+        broker.start()
+        wait_until(lambda: subscribed(log, 2), 60, "hub-r subscribed again after the restart")
+        assert proc.poll() is None
+        box = Box(broker)
+        box.send(events(11, 16))
+        wait_until(lambda: count(dsn, "events") == 10, 30, "five more after it")
+        box.close()
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        broker.stop()
+    assert proc.returncode == 0
