@@ -126,10 +126,57 @@ def temperature(body: dict[str, Any], transit: bool = False) -> dict[str, float]
     return None
 
 
-def legs(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Stays (a site and room, from its arrival to its leaving) and transits (shipped to a destination)."""
+def causal(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Time order, except that a receiving comes after the shipping it answers, and so does every later event of
+    that lot at the receiving site. Boxes' clocks differ (a Pi without an RTC before NTP, plain drift), so a short
+    hop can be received "before" it was shipped by the other clock; taken in time order, the receiving would end
+    the stay at the shipping site and the shipping's temperature report would land on the wrong stay (the
+    two-box region test saw it: B's clock 0.35 s behind A's at 120x). The n-th receiving at d from s answers
+    the n-th shipping from s to d."""
+    shipped: dict[tuple[str, str], int] = {}  # (from, to) -> shippings emitted
+    received: dict[tuple[str, str], int] = {}  # (from, to) -> receivings emitted or waiting
+    waiting: dict[str, list[dict[str, Any]]] = {}  # site -> its events held until their shipping is out
+    wanted: dict[str, tuple[tuple[str, str], int]] = {}  # site -> the shipping its first held event waits for
     out: list[dict[str, Any]] = []
+
+    def release(route: tuple[str, str]) -> None:
+        site = route[1]
+        if site in wanted and wanted[site][0] == route and shipped.get(route, 0) >= wanted[site][1]:
+            del wanted[site]
+            first, *rest = waiting.pop(site)
+            out.append(first)  # the receiving itself, already counted
+            for held in rest:
+                take(held)
+
+    def take(e: dict[str, Any]) -> None:
+        site = e["site"]
+        if site in waiting:
+            waiting[site].append(e)
+            return
+        if e["biz_step"] == "receiving" and e["source"]:
+            route = (e["source"], site)
+            received[route] = n = received.get(route, 0) + 1
+            if shipped.get(route, 0) < n:
+                waiting[site], wanted[site] = [e], (route, n)
+                return
+        out.append(e)
+        if e["biz_step"] == "shipping" and e["destination"]:
+            route = (site, e["destination"])
+            shipped[route] = shipped.get(route, 0) + 1
+            release(route)
+
     for e in events:
+        take(e)
+    for held in waiting.values():  # a shipping never reported (a box still offline): as they came
+        out.extend(held)
+    return out
+
+
+def legs(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stays (a site and room, from its arrival to its leaving) and transits (shipped to a destination), in
+    causal order (`causal`)."""
+    out: list[dict[str, Any]] = []
+    for e in causal(events):
         step, here = e["biz_step"], (e["site"], e["zone"])
         cur = out[-1] if out and out[-1]["until"] is None else None
         if step in IN_STORE and e["zone"]:

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +58,14 @@ def test_two_boxes_and_a_hub(dsn: str, broker: Mosquitto, tmp_path: Path) -> Non
         move_lot(region, "RG-7", 2.0, lambda *_a, **_k: None)
         wait(lambda: [leg["site"] for leg in hub_view(dsn, "RG-7")[1]] == [a, b], 60, "both stays at the hub")
         centers, (at_a, at_b) = hub_view(dsn, "RG-7")
-        assert (at_a["zone"], at_b["zone"]) == ("mandarin", "mandarin") and at_a["until"] <= at_b["since"]
+        assert (at_a["zone"], at_b["zone"]) == ("mandarin", "mandarin")
+        # each time is its box's clock: at 120x a few ms between the two processes is seconds, so B may receive
+        # "before" A shipped; the hub keeps the causal order (hub.queries.causal, tests/hub/test_chain_order.py)
+        assert abs(at_b["since"] - at_a["until"]) < 60_000, (at_a, at_b)
         fig = at_a["temperature"]  # the stay at A, its report carried by A's shipping event
         # the stay is 2 s at 120x, shorter than the demo's 1 s commit window under load: the checkout commits the
         # pending readings first (tests/daemon/api/test_pending_readings.py), so the figure is always there
-        assert fig is not None and set(fig) == {"min", "max", "mean"}, at_a
+        assert fig is not None and set(fig) == {"min", "max", "mean"}, json.dumps([at_a, call(a_port, "GET", "/api/v1/lots/RG-7")])
         assert fig["min"] <= fig["mean"] <= fig["max"], at_a
         assert at_b["until"] is None  # still stored at B
         assert {c["site"]: c["state"] for c in centers if c["site"] in (a, b)} == {a: "online", b: "online"}
@@ -74,8 +78,11 @@ def test_two_boxes_and_a_hub(dsn: str, broker: Mosquitto, tmp_path: Path) -> Non
         doc = get(hub_port, "/epcis/events?MATCH_epc=RG-7")
         assert [f"{e.path}: {e.message[:200]}" for e in VALIDATOR.iter_errors(doc)] == []
         found = doc["epcisBody"]["queryResults"]["resultsBody"]["eventList"]
-        assert [(e["bizStep"].rsplit("-", 1)[-1].rsplit(":", 1)[-1], e["cc:site"]) for e in found] == [
-            ("commissioning", a), ("shipping", a), ("receiving", b)]
+        # the query answers in eventTime order, each box's own clock: B's receiving may sort before A's shipping
+        assert sorted((e["bizStep"].rsplit("-", 1)[-1].rsplit(":", 1)[-1], e["cc:site"]) for e in found) == [
+            ("commissioning", a), ("receiving", b), ("shipping", a)]
+        times = [datetime.fromisoformat(e["eventTime"].replace("Z", "+00:00")) for e in found]
+        assert times == sorted(times)
         assert a_box.poll() is None
     finally:
         region.stop()
