@@ -124,6 +124,7 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
     t0_open = time.perf_counter()
     journal = Journal(cfg.storage.journal)  # a v7 journal is migrated here
     opened = time.perf_counter() - t0_open
+    page_size = int(journal.db._db.execute("PRAGMA page_size").fetchone()[0])
     migration_written = io()["write_bytes"]
     journal.db._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the migration's WAL folded in before the window
     start = 1_767_225_600.0
@@ -160,7 +161,7 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
         "written_per_reading_by": {k: round(v / max(stored, 1)) for k, v in by.items()},
         "migration_s": round(opened, 2), "migration_written_mb": round(migration_written / 1e6, 1),
         "deleted_by_retention": stats.get("retention_deleted"),
-        "sqlite": sqlite3.sqlite_version, "pid": os.getpid(),
+        "sqlite": sqlite3.sqlite_version, "pid": os.getpid(), "page_size": page_size,
     }
 
 

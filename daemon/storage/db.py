@@ -31,9 +31,15 @@ _LOCKED = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
 WRITER_CACHE_KIB = 8192
 """The writer's page cache: a roll or a retention window dirties a page or two per series; a smaller cache
 spills them to the WAL before the commit and writes them again (bench/flash.py)."""
-WAL_AUTOCHECKPOINT = 1000
-"""WAL pages before a checkpoint copies them into the file (SQLite's default): a page rewritten by many commits
-(the table's last page) is copied once per checkpoint."""
+PAGE_SIZE = 1024
+"""Page size of a new journal. A commit appends whole pages to the WAL (the table's last leaf, and when it takes
+a new leaf the free-list trunk, the parent and page 1), so smaller pages write fewer bytes per commit
+(bench/flash.py, docs/benchmarks.md). A journal keeps the size it was made with; `coldchain journal compact`
+rewrites an older one (daemon/storage/compact.py)."""
+WAL_AUTOCHECKPOINT_BYTES = 1000 * 4096
+"""WAL size before a checkpoint copies its pages into the file (SQLite's default of 1000 pages of 4 KiB): in bytes,
+so a journal of small pages does not checkpoint more often; a page rewritten by many commits (the table's last
+page) is copied once per checkpoint."""
 
 
 def disk_full(exc: BaseException) -> bool:
@@ -82,6 +88,16 @@ def no_readahead(path: Path) -> None:
                 os.posix_fadvise(int(fd.name), 0, 0, os.POSIX_FADV_RANDOM)
 
 
+def page_size(db: sqlite3.Connection) -> int:
+    """The journal's own page size (a journal made before `PAGE_SIZE` keeps 4096)."""
+    return int(db.execute("PRAGMA page_size").fetchone()[0])
+
+
+def checkpoint_pages(size: int) -> int:
+    """`wal_autocheckpoint` in pages of `size` bytes for `WAL_AUTOCHECKPOINT_BYTES`."""
+    return max(1, WAL_AUTOCHECKPOINT_BYTES // size)
+
+
 def _statements(ddl: str) -> Iterator[str]:
     """The statements of a migration, split at the semicolons that end one (a trigger body holds others)."""
     stmt = ""
@@ -118,6 +134,7 @@ class Database:
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         no_readahead(self.path)
+        db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # before the first table; a no-op on an existing journal
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA foreign_keys=ON")
@@ -126,7 +143,7 @@ class Database:
         # sorts of a roll or a migration in memory: a temp file's pages count as written even when deleted unread
         db.execute("PRAGMA temp_store=MEMORY")
         db.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
-        db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
+        db.execute(f"PRAGMA wal_autocheckpoint={checkpoint_pages(page_size(db))}")
         return db
 
     def _reader(self) -> sqlite3.Connection:

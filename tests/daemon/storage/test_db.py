@@ -76,3 +76,23 @@ def test_reads_are_behind_the_boundary_too(tmp_path: Path) -> None:
     j.readings.append([Reading("site", "z1", "s1", Quantity.TEMPERATURE, 4.0, 1_700_000_000.0)])
     with j.snapshot():
         assert j.read("SELECT COUNT(*) FROM readings") == [(1,)]
+
+
+def test_a_new_journal_has_small_pages_and_checkpoints_by_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """New journals get `PAGE_SIZE`; an older journal keeps 4096 (SQLite cannot change it in WAL mode), and both
+    checkpoint after the same WAL bytes, not the same pages."""
+    from daemon.storage import db as db_mod
+
+    new = Journal(tmp_path / "new.db")
+    assert db_mod.PAGE_SIZE < 4096
+    assert new.db._db.execute("PRAGMA page_size").fetchone()[0] == db_mod.PAGE_SIZE
+    assert new.db._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == db_mod.WAL_AUTOCHECKPOINT_BYTES // db_mod.PAGE_SIZE
+    new.close()
+    monkeypatch.setattr(db_mod, "PAGE_SIZE", 4096)
+    Journal(tmp_path / "old.db").close()
+    monkeypatch.undo()
+    old = Journal(tmp_path / "old.db")  # reopened with today's PAGE_SIZE: it keeps its own
+    assert old.db._db.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert old.db._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000  # SQLite's default, as before
+    old.close()
+
