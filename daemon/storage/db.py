@@ -125,6 +125,7 @@ class Database:
         self.path = path
         self._lock = threading.RLock()
         self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
         self.on_full: Callable[[], None] | None = None
         """Called when a write fails because the disk is full (the disk reserve gives its space back)."""
         with boundary():
@@ -153,6 +154,8 @@ class Database:
             db.execute("PRAGMA query_only=ON")
             no_readahead(self.path)
             self._local.db = db
+            with self._lock:
+                self._readers.append(db)
         return db
 
     @contextlib.contextmanager
@@ -222,7 +225,13 @@ class Database:
             return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
 
     def close(self) -> None:
+        """Checkpoint, then close the writer and every thread's reader: each holds a lock on the file until
+        closed, and `coldchain journal compact` needs none held."""
         with self._lock:
+            for reader in self._readers:  # first: a reader's open snapshot would stop the checkpoint short
+                with contextlib.suppress(sqlite3.Error):
+                    reader.close()
+            self._readers.clear()
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()

@@ -96,3 +96,15 @@ def test_a_new_journal_has_small_pages_and_checkpoints_by_bytes(tmp_path: Path, 
     assert old.db._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000  # SQLite's default, as before
     old.close()
 
+
+def test_close_releases_the_file_readers_included(tmp_path: Path) -> None:
+    """After `close()` nothing of the journal holds its file lock (a reader left open would stop a compact)."""
+    j = Journal(tmp_path / "j.db")
+    j.readings.append([Reading("site", "z1", "s1", Quantity.TEMPERATURE, 1.0, 1_700_000_000)])
+    assert j.readings.count() == 1  # this thread's reader is open now
+    j.close()
+    other = sqlite3.connect(tmp_path / "j.db", isolation_level=None, timeout=0)
+    other.execute("PRAGMA locking_mode=EXCLUSIVE")
+    other.execute("BEGIN EXCLUSIVE")  # raises "database is locked" while any connection is open
+    other.execute("COMMIT")
+    other.close()
