@@ -105,8 +105,21 @@ def _check_space(journal: Path) -> None:
         raise CompactRefused("compact.no_space", path=journal, free=round(free), need=round(need))
 
 
-def _copy(db: sqlite3.Connection, tmp: Path, page_size: int) -> None:
-    """The journal, checkpointed, vacuumed into `tmp` in pages of `page_size`; `tmp` checked and made durable."""
+def _same_owner(journal: Path, tmp: Path) -> None:
+    """`tmp` gets the journal's owner and mode: run as root (sudo), the copy would be root's, and the daemon's
+    user could no longer write its journal."""
+    st = journal.stat()
+    os.chmod(tmp, st.st_mode & 0o7777)
+    if (os.stat(tmp).st_uid, os.stat(tmp).st_gid) != (st.st_uid, st.st_gid):
+        try:
+            os.chown(tmp, st.st_uid, st.st_gid)
+        except PermissionError as exc:
+            raise CompactRefused("compact.owner", path=journal, uid=st.st_uid) from exc
+
+
+def _copy(db: sqlite3.Connection, journal: Path, tmp: Path, page_size: int) -> None:
+    """The journal, checkpointed, vacuumed into `tmp` in pages of `page_size`; `tmp` checked, given the journal's
+    owner and mode, and made durable."""
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.execute(f"PRAGMA page_size={page_size}")  # VACUUM INTO writes the copy in this size
     db.execute("VACUUM INTO ?", (str(tmp),))
@@ -118,6 +131,7 @@ def _copy(db: sqlite3.Connection, tmp: Path, page_size: int) -> None:
         out.execute("PRAGMA journal_mode=WAL")  # the daemon's mode, set once in the file header
     finally:
         out.close()
+    _same_owner(journal, tmp)
     fd = os.open(tmp, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -160,7 +174,7 @@ def compact(journal: Path, page_size: int = PAGE_SIZE) -> Compacted:
             return Compacted(before, before, before_page, page_size, removed)
         _check_space(journal)
         try:
-            _copy(db, temp_path(journal), page_size)
+            _copy(db, journal, temp_path(journal), page_size)
         except BaseException:
             remove_leftover(journal)  # a kill or power cut leaves it instead: the next run removes it
             raise

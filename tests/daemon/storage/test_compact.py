@@ -176,3 +176,14 @@ def test_the_command_prints_sizes_and_refuses_with_exit_1(
     assert f"in pages of {OLD_PAGE} B -> " in out and f"in pages of {db_mod.PAGE_SIZE} B" in out
     assert main(["journal", "compact", "--config", str(cfg)]) == 0  # the site's language: zh-CN
     assert "无需整理" in capsys.readouterr().out
+
+
+def test_the_copy_keeps_the_journals_mode_and_owner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run with sudo, the copy would be root's: the daemon's user could not write its journal any more."""
+    path = old_journal(tmp_path / "journal.db", monkeypatch)
+    path.chmod(0o640)
+    st = path.stat()
+    compact(path)
+    after = path.stat()
+    assert (after.st_mode & 0o7777, after.st_uid, after.st_gid) == (0o640, st.st_uid, st.st_gid)
+    assert page_size(path) == db_mod.PAGE_SIZE
