@@ -171,7 +171,8 @@ def result(sensors: int, period: float, raw: dict[str, Any]) -> Result:
     raw["gb_per_year_written"] = round(per * per_year / 1e9, 2)
     return Result(
         key=f"flash@{sensors}", value=per, unit="B/reading", target=target, met=check(per, target), raw=raw,
-        title=f"8. bytes the process writes per reading, {sensors} sensors / {period:g} s, year-old journal",
+        title=f"8. bytes the process writes per reading, {sensors} sensors / {period:g} s, year-old journal "
+              f"in {raw.get('page_size', 4096)} B pages",
         notes=[f"{raw['gb_per_year_written']} GB written a year at this rate; the file grows "
                f"{raw['growth_bytes_per_reading']} B per reading (what the card keeps, not what it is written)"])
 
