@@ -224,6 +224,11 @@ class Database:
         with boundary():
             return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
 
+    def page_size(self) -> int:
+        """The file's page size: `PAGE_SIZE` for a journal made since, 4096 for an older one."""
+        with boundary():
+            return page_size(self._db)
+
     def close(self) -> None:
         """Checkpoint, then close the writer and every thread's reader: each holds a lock on the file until
         closed, and `coldchain journal compact` needs none held."""
