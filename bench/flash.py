@@ -144,6 +144,18 @@ def _copy(src: Path, dst: Path) -> None:
         os.close(fd)
 
 
+def _empty(path: Path, page_size: int) -> None:
+    """An empty journal file in pages of `page_size` (fixed by its first write: the WAL header)."""
+    import sqlite3
+
+    for p in path.parent.glob(path.name + "*"):
+        p.unlink()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA page_size={page_size}")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.close()
+
+
 # ---------------------------------------------------------------- parent
 
 
@@ -153,7 +165,11 @@ def run_one(tmp: Path, sensors: int, period: float, hours: float, extra: dict[st
     `code`; its JSON report."""
     tmp.mkdir(parents=True, exist_ok=True)
     journal = tmp / "journal.db"
-    _copy(year_journal(page_size), journal)
+    extra = dict(extra or {})
+    if extra.pop("grown", False):  # no year journal: the child grows its own (`warmup_hours`) from empty
+        _empty(journal, page_size)
+    else:
+        _copy(year_journal(page_size), journal)
     spec = {"journal": str(journal), "sensors": sensors, "period": period, "hours": hours, **(extra or {})}
     env = {**os.environ, "PYTHONPATH": str(code)}
     out = subprocess.run([PY, str(Path(__file__).with_name("flash_child.py")), json.dumps(spec)], cwd=tmp, env=env,
@@ -191,7 +207,8 @@ def run(tmp: Path, quick: bool = False) -> list[Result]:
 def main(argv: list[str]) -> int:
     """`python -m bench.flash [sensors period hours [json extra]]`: one run, its report printed. The extra's
     `code` picks the checkout measured, `page_size` the year journal (default: `PAGE_SIZE` of daemon/storage/db.py,
-    what a new journal gets), `run` the folder under .bench/flash/ (runs side by side need their own)."""
+    what a new journal gets), `run` the folder under .bench/flash/ (runs side by side need their own), `grown`
+    an empty journal instead of the year's, which the child fills for `warmup_hours` before it measures."""
     if argv:
         extra = json.loads(argv[3]) if len(argv) > 3 else {}
         code = Path(extra.pop("code", ROOT))

@@ -127,7 +127,7 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
     page_size = int(journal.db._db.execute("PRAGMA page_size").fetchone()[0])
     migration_written = io()["write_bytes"]
     journal.db._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the migration's WAL folded in before the window
-    start = 1_767_225_600.0
+    start = float(spec.get("start", 1_767_225_600.0))  # a journal a run left goes on from its end
     clock = SimClock(start)
     stats = Stats()
     retention = Retention(journal, clock, stats, raw_retention=cfg.storage.raw_retention,
