@@ -187,3 +187,22 @@ def test_the_copy_keeps_the_journals_mode_and_owner(tmp_path: Path, monkeypatch:
     after = path.stat()
     assert (after.st_mode & 0o7777, after.st_uid, after.st_gid) == (0o640, st.st_uid, st.st_gid)
     assert page_size(path) == db_mod.PAGE_SIZE
+
+
+def test_a_journal_left_by_a_kill_keeps_the_rows_only_its_wal_held(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A power cut leaves committed rows in the WAL, not yet in the file: the copy has them."""
+    import subprocess
+    import sys
+
+    path = old_journal(tmp_path / "journal.db", monkeypatch)
+    code = ("import os, sqlite3, sys; db = sqlite3.connect(sys.argv[1], isolation_level=None);"
+            "db.execute('PRAGMA wal_autocheckpoint=0');"
+            "db.executemany('INSERT INTO readings (ts_ms, series, value, quality) VALUES (?, 1, 9.5, 0)',"
+            " [(1_800_000_000_000 + i,) for i in range(500)]); os._exit(0)")
+    subprocess.run([sys.executable, "-c", code, str(path)], check=True)
+    assert (tmp_path / "journal.db-wal").stat().st_size > 0  # the 500 rows are only there
+    compact(path)
+    counts, _, _ = fingerprint(path)
+    assert counts["readings_log"] == 3500 and page_size(path) == db_mod.PAGE_SIZE
+    assert not (tmp_path / "journal.db-wal").exists() or (tmp_path / "journal.db-wal").stat().st_size == 0
