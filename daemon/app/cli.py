@@ -257,7 +257,8 @@ def _journal_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     j = sub.add_parser("journal", help="work on the journal file with the daemon stopped")
     jc = j.add_subparsers(dest="journal_cmd", required=True).add_parser(
         "compact", help="rewrite the journal into the page size new journals get (fewer bytes written per reading)")
-    jc.add_argument("--config", "-c", default="/etc/coldchain/config.yaml")
+    jc.add_argument("--config", "-c", default="/etc/coldchain/config.yaml",
+                    help="the daemon's config: its storage.journal is the file compacted (default: %(default)s)")
     jc.add_argument("--lang", choices=["zh-CN", "en"], default=None)
     jc.set_defaults(fn=cmd_journal_compact)
 
