@@ -126,6 +126,8 @@ class Database:
         self._lock = threading.RLock()
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
+        self._era = 0
+        """Counts `close()` calls: a thread's reader from before one is closed, and a read opens a new one."""
         self.on_full: Callable[[], None] | None = None
         """Called when a write fails because the disk is full (the disk reserve gives its space back)."""
         with boundary():
@@ -149,11 +151,11 @@ class Database:
 
     def _reader(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
-        if db is None:
+        if db is None or getattr(self._local, "era", -1) != self._era:  # none yet, or closed by `close()`
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
             db.execute("PRAGMA query_only=ON")
             no_readahead(self.path)
-            self._local.db = db
+            self._local.db, self._local.era = db, self._era
             with self._lock:
                 self._readers.append(db)
         return db
@@ -237,6 +239,7 @@ class Database:
                 with contextlib.suppress(sqlite3.Error):
                     reader.close()
             self._readers.clear()
+            self._era += 1
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()

@@ -108,3 +108,12 @@ def test_close_releases_the_file_readers_included(tmp_path: Path) -> None:
     other.execute("BEGIN EXCLUSIVE")  # raises "database is locked" while any connection is open
     other.execute("COMMIT")
     other.close()
+
+
+def test_a_read_after_close_opens_a_new_reader(tmp_path: Path) -> None:
+    """Reports read a journal after the daemon closed it (tests, `coldchain report`): close() must not break that."""
+    j = Journal(tmp_path / "j.db")
+    j.readings.append([Reading("site", "z1", "s1", Quantity.TEMPERATURE, 1.0, 1_700_000_000)])
+    assert j.readings.count() == 1
+    j.close()
+    assert j.readings.count() == 1
