@@ -66,12 +66,15 @@ BOUNDS = {
                    "by the readings a series has in 5 minutes. Journal.append itself is unchanged; the roll "
                    "runs in its own thread and transaction.",
     "flash": "pages, not readings: a commit appends to the WAL the table's last leaf and, when it takes a new one, "
-             "the page it comes from (free list trunk), its parent and page 1 (file header), each 4,120-byte frame "
-             "straddling two 4 KiB pages of the file; the checkpoint copies each distinct page once more. A roll "
-             "writes a few pages per series into each rollup tier and the series index; retention rewrites what it "
-             "deletes (row by row, with SQLite rebalancing the siblings). So bytes per reading = those pages / "
-             "readings per commit, roll and pass: set by `commit_interval` / `flush_interval`, the roll interval "
-             "and the center's rate. Measured on a copy of the year journal evicted from the page cache.",
+             "the page it comes from (free list trunk), its parent and page 1 (file header), each frame a page plus "
+             "24 bytes; the checkpoint copies each distinct page once more. The kernel counts (and ext4 writes) the "
+             "4 KiB blocks these dirty, so a frame of a 1 KiB page still costs a block when the block was clean "
+             "(each commit's fsync cleans them): smaller pages save less than in proportion. A roll writes a few "
+             "pages per series into each rollup tier and the series index; retention rewrites what it deletes (row "
+             "by row, with SQLite rebalancing the siblings); both touch scattered pages, a block each whatever the "
+             "page size. So bytes per reading = those blocks / readings per commit, roll and pass: set by "
+             "`commit_interval` / `flush_interval`, the roll interval, the center's rate and the page size "
+             "(`PAGE_SIZE`, daemon/storage/db.py). Measured on a copy of the year journal evicted from the page cache.",
     "webpage": "the first view: uPlot (51 KB minified, 22 KB as the box sends it gzipped) and the app's own "
                "modules, then the JSON of two history series bucketed to about one point per pixel; the 30-day "
                "click: the box reading 30 days through its rollup tiers for two series and the period statistics "

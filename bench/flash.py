@@ -17,7 +17,8 @@ the figure (SQLite fsyncs every commit: `synchronous=FULL`, so a page dirtied ag
 commit is counted again, as on the box).
 
 The year journal is built once with bulk SQL (recursive CTEs in big transactions, the series index
-made after the rows) and cached under `.bench/flash/`; each run works on a copy.
+made after the rows) and cached under `.bench/flash/`, one per page size (`year-v1-p1024.db` ...: a journal
+keeps the page size it was made with); each run works on a copy.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import PY, Result, check
+from daemon.storage.db import PAGE_SIZE
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".bench" / "flash"
@@ -67,8 +69,9 @@ SELECT s.id, b.k * {width}, {n}, 3.9, 5.0, 6.4, 0 FROM series s CROSS JOIN b ORD
 """
 
 
-def build_year(path: Path) -> float:
-    """The year journal at `path` (schema of this checkout at v7, see `_build`); seconds it took."""
+def build_year(path: Path, page_size: int) -> float:
+    """The year journal at `path` in pages of `page_size` bytes (schema of this checkout at v7, see `_build`);
+    seconds it took."""
     import sqlite3
 
     from daemon.storage.schema import SCHEMA
@@ -76,6 +79,7 @@ def build_year(path: Path) -> float:
     t0 = time.perf_counter()
     path.unlink(missing_ok=True)
     db = sqlite3.connect(path, isolation_level=None)
+    db.execute(f"PRAGMA page_size={page_size}")
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=OFF")
     db.execute("PRAGMA cache_size=-200000")
@@ -112,15 +116,15 @@ def _build(db: Any) -> None:
     db.execute("INSERT INTO cursors (name, last_id, updated) VALUES ('sink:influx', ?, 0)", (top,))
 
 
-def year_journal() -> Path:
-    """The cached year journal, built if missing or from an older builder."""
+def year_journal(page_size: int) -> Path:
+    """The cached year journal in pages of `page_size`, built if missing or from an older builder."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"year-v{BUILD_VERSION}.db"
+    path = CACHE / f"year-v{BUILD_VERSION}-p{page_size}.db"
     if not path.exists():
         tmp = path.with_suffix(".building")
-        took = build_year(tmp)
+        took = build_year(tmp, page_size)
         tmp.rename(path)
-        (CACHE / "build.json").write_text(json.dumps({"seconds": round(took)}), encoding="utf-8")
+        (CACHE / f"build-p{page_size}.json").write_text(json.dumps({"seconds": round(took)}), encoding="utf-8")
     return path
 
 
@@ -140,15 +144,32 @@ def _copy(src: Path, dst: Path) -> None:
         os.close(fd)
 
 
+def _empty(path: Path, page_size: int) -> None:
+    """An empty journal file in pages of `page_size` (fixed by its first write: the WAL header)."""
+    import sqlite3
+
+    for p in path.parent.glob(path.name + "*"):
+        p.unlink()
+    db = sqlite3.connect(path)
+    db.execute(f"PRAGMA page_size={page_size}")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.close()
+
+
 # ---------------------------------------------------------------- parent
 
 
 def run_one(tmp: Path, sensors: int, period: float, hours: float, extra: dict[str, Any] | None = None,
-            code: Path = ROOT) -> dict[str, Any]:
-    """One child run on a fresh copy of the year journal, with the `daemon` of checkout `code`; its JSON report."""
+            code: Path = ROOT, page_size: int = PAGE_SIZE) -> dict[str, Any]:
+    """One child run on a fresh copy of the year journal in pages of `page_size`, with the `daemon` of checkout
+    `code`; its JSON report."""
     tmp.mkdir(parents=True, exist_ok=True)
     journal = tmp / "journal.db"
-    _copy(year_journal(), journal)
+    extra = dict(extra or {})
+    if extra.pop("grown", False):  # no year journal: the child grows its own (`warmup_hours`) from empty
+        _empty(journal, page_size)
+    else:
+        _copy(year_journal(page_size), journal)
     spec = {"journal": str(journal), "sensors": sensors, "period": period, "hours": hours, **(extra or {})}
     env = {**os.environ, "PYTHONPATH": str(code)}
     out = subprocess.run([PY, str(Path(__file__).with_name("flash_child.py")), json.dumps(spec)], cwd=tmp, env=env,
@@ -166,7 +187,8 @@ def result(sensors: int, period: float, raw: dict[str, Any]) -> Result:
     raw["gb_per_year_written"] = round(per * per_year / 1e9, 2)
     return Result(
         key=f"flash@{sensors}", value=per, unit="B/reading", target=target, met=check(per, target), raw=raw,
-        title=f"8. bytes the process writes per reading, {sensors} sensors / {period:g} s, year-old journal",
+        title=f"8. bytes the process writes per reading, {sensors} sensors / {period:g} s, year-old journal "
+              f"in {raw.get('page_size', 4096)} B pages",
         notes=[f"{raw['gb_per_year_written']} GB written a year at this rate; the file grows "
                f"{raw['growth_bytes_per_reading']} B per reading (what the card keeps, not what it is written)"])
 
@@ -183,11 +205,16 @@ def run(tmp: Path, quick: bool = False) -> list[Result]:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m bench.flash [sensors period hours [json extra]]`: one run, its report printed."""
+    """`python -m bench.flash [sensors period hours [json extra]]`: one run, its report printed. The extra's
+    `code` picks the checkout measured, `page_size` the year journal (default: `PAGE_SIZE` of daemon/storage/db.py,
+    what a new journal gets), `run` the folder under .bench/flash/ (runs side by side need their own), `grown`
+    an empty journal instead of the year's, which the child fills for `warmup_hours` before it measures."""
     if argv:
         extra = json.loads(argv[3]) if len(argv) > 3 else {}
         code = Path(extra.pop("code", ROOT))
-        raw = run_one(CACHE / "run", int(argv[0]), float(argv[1]), float(argv[2]), extra, code)
+        size = int(extra.pop("page_size", PAGE_SIZE))
+        folder = CACHE / str(extra.pop("run", "run"))
+        raw = run_one(folder, int(argv[0]), float(argv[1]), float(argv[2]), extra, code, size)
         print(json.dumps(raw, indent=1))
         return 0
     for r in run(CACHE / "run"):

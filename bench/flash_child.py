@@ -124,14 +124,22 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
     t0_open = time.perf_counter()
     journal = Journal(cfg.storage.journal)  # a v7 journal is migrated here
     opened = time.perf_counter() - t0_open
+    page_size = int(journal.db._db.execute("PRAGMA page_size").fetchone()[0])
     migration_written = io()["write_bytes"]
     journal.db._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the migration's WAL folded in before the window
-    start = 1_767_225_600.0
+    start = float(spec.get("start", 1_767_225_600.0))  # a journal a run left goes on from its end
     clock = SimClock(start)
     stats = Stats()
     retention = Retention(journal, clock, stats, raw_retention=cfg.storage.raw_retention,
                           rollup_retention=cfg.storage.rollup_retention, cursors=[])
     pipe = Pipeline(cfg, journal, clock, stats)
+    if spec.get("warmup_hours"):  # a journal grown by the write path itself (from empty), not measured
+        await _load({**spec, "hours": spec["warmup_hours"]}, cfg, clock, pipe, journal, retention,
+                    {"commits": 0, "rolls": 0, "retention": 0})
+        stats = Stats()
+        retention = Retention(journal, clock, stats, raw_retention=cfg.storage.raw_retention,
+                              rollup_retention=cfg.storage.rollup_retention, cursors=[])
+        pipe = Pipeline(cfg, journal, clock, stats)
     rows0, f0, io0 = journal.readings.count(), files(Path(cfg.storage.journal)), io()
     cpu0 = time.process_time()
     by = {"commits": 0, "rolls": 0, "retention": 0}
@@ -149,7 +157,8 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
     journal.close()
     written = io2["write_bytes"] - io0["write_bytes"]  # the last WAL frames would be checkpointed later anyway
     return {
-        "readings": stored, "quantities": 2 if spec.get("humidity", True) else 1, "simulated_hours": spec["hours"],
+        "readings": stored, "warmup_hours": spec.get("warmup_hours", 0),
+        "quantities": 2 if spec.get("humidity", True) else 1, "simulated_hours": spec["hours"],
         "kind": spec.get("kind", "polled"), "commit_window_s": commit, "roll_interval_s": roll_every,
         "retention_interval_s": ret_every, "write_bytes": written,
         "write_bytes_per_reading": round(written / max(stored, 1)),
@@ -160,7 +169,7 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
         "written_per_reading_by": {k: round(v / max(stored, 1)) for k, v in by.items()},
         "migration_s": round(opened, 2), "migration_written_mb": round(migration_written / 1e6, 1),
         "deleted_by_retention": stats.get("retention_deleted"),
-        "sqlite": sqlite3.sqlite_version, "pid": os.getpid(),
+        "sqlite": sqlite3.sqlite_version, "pid": os.getpid(), "page_size": page_size,
     }
 
 

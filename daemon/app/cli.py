@@ -1,5 +1,5 @@
 """The command line: `coldchain run | check-config | config show | doctor | demo | sample | report | qr | epcis |
-user | hub`.
+user | journal compact | hub`.
 
 Exit codes: 0 all good; 1 `doctor` found something a running daemon needs broken (each ✗ line says
 what); 2 the config (or a command's arguments) is wrong, with `file:line: key: message` lines.
@@ -230,13 +230,49 @@ def cmd_user(args: argparse.Namespace) -> int:
     return run(_load(args.config), args)
 
 
+def cmd_journal_compact(args: argparse.Namespace) -> int:
+    """Rewrite the journal into the page size new journals get (daemon/storage/compact.py); 1 when refused."""
+    from daemon.storage.compact import CompactRefused, compact
+
+    cfg = _load(args.config)
+    lang = args.lang or cfg.site.language
+    path = Path(cfg.storage.journal)
+    try:
+        done = compact(path)
+    except CompactRefused as exc:
+        print(render(exc.key, lang, **exc.params), file=sys.stderr)
+        print(render("compact.hint", lang), file=sys.stderr)
+        return 1
+    if done.removed_leftover:
+        print(render("compact.leftover", lang, path=path))
+    mb = {"before": round(done.before_bytes / 1e6, 1), "after": round(done.after_bytes / 1e6, 1)}
+    if done.before_page == done.after_page:
+        print(render("compact.already", lang, path=path, page_size=done.after_page, size=mb["before"]))
+    else:
+        print(render("compact.done", lang, path=path, before_page=done.before_page, after_page=done.after_page, **mb))
+    return 0
+
+
+def _journal_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`coldchain journal compact`: what an installer runs on the journal with the daemon stopped."""
+    j = sub.add_parser("journal", help="work on the journal file with the daemon stopped")
+    jc = j.add_subparsers(dest="journal_cmd", required=True).add_parser(
+        "compact", help="rewrite the journal into the page size new journals get (fewer bytes written per reading)")
+    jc.add_argument("--config", "-c", default="/etc/coldchain/config.yaml",
+                    help="the daemon's config: its storage.journal is the file compacted (default: %(default)s)")
+    jc.add_argument("--lang", choices=["zh-CN", "en"], default=None)
+    jc.set_defaults(fn=cmd_journal_compact)
+
+
 def _later_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """The commands of the record across sites and of sign-in: hub (listed; it parses its own options), epcis, user."""
+    """The commands of the record across sites and of sign-in: hub (listed; it parses its own options), epcis, user;
+    and the journal's upkeep."""
     sub.add_parser("hub", help="the regional hub: boxes' uplinks into PostgreSQL (coldchain hub --help)")
     _epcis_parser(sub)
     from daemon.app.users_cli import add_parser as user_parser
 
     user_parser(sub).set_defaults(fn=cmd_user)
+    _journal_parser(sub)
 
 
 def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -28,6 +28,7 @@ from daemon.ports.model import Quantity, Sample
 from daemon.ports.notify import Message, NotifierContext
 from daemon.ports.sources import DriverContext, SensorBase, SensorDriver
 from daemon.storage import disk as health
+from daemon.storage.db import PAGE_SIZE
 from daemon.storage.journal import Journal
 
 log = logging.getLogger("coldchain.doctor")
@@ -56,10 +57,12 @@ def check_journal(cfg: AppConfig, rep: Report) -> None:
     try:
         if path.exists():
             j = Journal(path)
-            ok = j.quick_check()
+            ok, pages = j.quick_check(), j.page_size()
             j.close()
             if ok != "ok":
                 raise OSError(ok)
+            if pages > PAGE_SIZE:  # made before the smaller pages: an installer may compact it (docs/robustness.md)
+                rep.add("warn", "doctor.journal_pages", path=path, size=pages, new=PAGE_SIZE)
         else:  # do not create it here: the daemon will, as its own user
             folder = next(p for p in [path.parent, *path.parent.parents] if p.exists())
             with tempfile.TemporaryFile(dir=folder):

@@ -34,9 +34,15 @@ spills them to the WAL before the commit and writes them again (bench/flash.py).
 READER_CACHE_KIB = 512
 """Each thread's reader page cache (SQLite's default is 2 MiB per connection): a reader serves one request at a
 time and the kernel's page cache holds the file anyway; every executor thread that ever read kept its 2 MiB."""
-WAL_AUTOCHECKPOINT = 1000
-"""WAL pages before a checkpoint copies them into the file (SQLite's default): a page rewritten by many commits
-(the table's last page) is copied once per checkpoint."""
+PAGE_SIZE = 1024
+"""Page size of a new journal. A commit appends whole pages to the WAL (the table's last leaf, and when it takes
+a new leaf the free-list trunk, the parent and page 1), so smaller pages write fewer bytes per commit
+(bench/flash.py, docs/benchmarks.md). A journal keeps the size it was made with; `coldchain journal compact`
+rewrites an older one (daemon/storage/compact.py)."""
+WAL_AUTOCHECKPOINT_BYTES = 1000 * 4096
+"""WAL size before a checkpoint copies its pages into the file (SQLite's default of 1000 pages of 4 KiB): in bytes,
+so a journal of small pages does not checkpoint more often; a page rewritten by many commits (the table's last
+page) is copied once per checkpoint."""
 
 
 def disk_full(exc: BaseException) -> bool:
@@ -85,6 +91,16 @@ def no_readahead(path: Path) -> None:
                 os.posix_fadvise(int(fd.name), 0, 0, os.POSIX_FADV_RANDOM)
 
 
+def page_size(db: sqlite3.Connection) -> int:
+    """The journal's own page size (a journal made before `PAGE_SIZE` keeps 4096)."""
+    return int(db.execute("PRAGMA page_size").fetchone()[0])
+
+
+def checkpoint_pages(size: int) -> int:
+    """`wal_autocheckpoint` in pages of `size` bytes for `WAL_AUTOCHECKPOINT_BYTES`."""
+    return max(1, WAL_AUTOCHECKPOINT_BYTES // size)
+
+
 def _statements(ddl: str) -> Iterator[str]:
     """The statements of a migration, split at the semicolons that end one (a trigger body holds others)."""
     stmt = ""
@@ -112,7 +128,9 @@ class Database:
         self.path = path
         self._lock = threading.RLock()
         self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []  # every thread's, so that close() closes them all
+        self._readers: list[sqlite3.Connection] = []
+        self._era = 0
+        """Counts `close()` calls: a thread's reader from before one is closed, and a read opens a new one."""
         self.on_full: Callable[[], None] | None = None
         """Called when a write fails because the disk is full (the disk reserve gives its space back)."""
         with boundary():
@@ -122,6 +140,7 @@ class Database:
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
         no_readahead(self.path)
+        db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # before the first table; a no-op on an existing journal
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA foreign_keys=ON")
@@ -130,17 +149,17 @@ class Database:
         # sorts of a roll or a migration in memory: a temp file's pages count as written even when deleted unread
         db.execute("PRAGMA temp_store=MEMORY")
         db.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
-        db.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT}")
+        db.execute(f"PRAGMA wal_autocheckpoint={checkpoint_pages(page_size(db))}")
         return db
 
     def _reader(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
-        if db is None:
+        if db is None or getattr(self._local, "era", -1) != self._era:  # none yet, or closed by `close()`
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
             db.execute("PRAGMA query_only=ON")
             db.execute(f"PRAGMA cache_size=-{READER_CACHE_KIB}")
             no_readahead(self.path)
-            self._local.db = db
+            self._local.db, self._local.era = db, self._era
             with self._lock:
                 self._readers.append(db)
         return db
@@ -211,15 +230,20 @@ class Database:
         with boundary():
             return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
 
+    def page_size(self) -> int:
+        """The file's page size: `PAGE_SIZE` for a journal made since, 4096 for an older one."""
+        with boundary():
+            return page_size(self._db)
+
     def close(self) -> None:
-        """Close every thread's reader, then checkpoint and close the writer: a reader left open held the WAL
-        and its file descriptors until the garbage collector found it (a daemon restarted in-process, tests)."""
+        """Checkpoint, then close the writer and every thread's reader: each holds a lock on the file until
+        closed, and `coldchain journal compact` needs none held."""
         with self._lock:
-            readers, self._readers = self._readers, []
-            for r in readers:
+            for reader in self._readers:  # first: a reader's open snapshot would stop the checkpoint short
                 with contextlib.suppress(sqlite3.Error):
-                    r.close()
-            self._local = threading.local()
+                    reader.close()
+            self._readers.clear()
+            self._era += 1
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()

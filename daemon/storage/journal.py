@@ -111,6 +111,9 @@ class Journal:
     def journal_mode(self) -> str:
         return self.db.journal_mode()
 
+    def page_size(self) -> int:
+        return self.db.page_size()
+
     @property
     def run_mark(self) -> Path:
         """Exists while a daemon uses the journal; left behind by a power cut, SIGKILL or crash."""

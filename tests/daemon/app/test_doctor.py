@@ -63,3 +63,26 @@ def test_port_present_but_not_openable_names_the_group(tmp_path: Path, monkeypat
     rep = doctor.Report("en")
     doctor.check_ports(cfg, rep)
     assert rep.lines == [("ok", f"serial port {port} present")]
+
+
+def test_a_journal_in_old_pages_gets_a_note_on_compact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A journal made before the 1 KiB pages keeps its 4 KiB ones: doctor says so and names the command."""
+    from daemon.app import doctor
+    from daemon.storage import db as db_mod
+    from daemon.storage.journal import Journal
+    from tests.conftest import make_config
+
+    cfg = make_config(tmp_path)
+    with monkeypatch.context() as m:
+        m.setattr(db_mod, "PAGE_SIZE", 4096)
+        Journal(cfg.storage.journal).close()
+    rep = doctor.Report("en")
+    doctor.check_journal(cfg, rep)
+    assert [lvl for lvl, _ in rep.lines][:2] == ["warn", "ok"]
+    assert f"pages of 4096 B (new journals: {db_mod.PAGE_SIZE} B): `coldchain journal compact`" in rep.lines[0][1]
+    assert rep.problems == 0
+    new = make_config(tmp_path, MINIMAL.replace("journal: journal.db", "journal: new.db"))
+    Journal(new.storage.journal).close()
+    rep = doctor.Report("en")
+    doctor.check_journal(new, rep)
+    assert all("compact" not in text for _, text in rep.lines)

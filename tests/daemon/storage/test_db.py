@@ -113,3 +113,44 @@ def test_close_closes_every_threads_reader_and_readers_keep_a_small_cache(tmp_pa
     assert _open_fds(path) >= 4  # the writer and three readers (the threads are gone, their readers are not)
     j.close()
     assert _open_fds(path) == 0
+
+
+def test_a_new_journal_has_small_pages_and_checkpoints_by_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """New journals get `PAGE_SIZE`; an older journal keeps 4096 (SQLite cannot change it in WAL mode), and both
+    checkpoint after the same WAL bytes, not the same pages."""
+    from daemon.storage import db as db_mod
+
+    new = Journal(tmp_path / "new.db")
+    assert db_mod.PAGE_SIZE < 4096
+    assert new.db._db.execute("PRAGMA page_size").fetchone()[0] == db_mod.PAGE_SIZE
+    assert new.db._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == db_mod.WAL_AUTOCHECKPOINT_BYTES // db_mod.PAGE_SIZE
+    new.close()
+    monkeypatch.setattr(db_mod, "PAGE_SIZE", 4096)
+    Journal(tmp_path / "old.db").close()
+    monkeypatch.undo()
+    old = Journal(tmp_path / "old.db")  # reopened with today's PAGE_SIZE: it keeps its own
+    assert old.db._db.execute("PRAGMA page_size").fetchone()[0] == 4096
+    assert old.db._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000  # SQLite's default, as before
+    old.close()
+
+
+def test_close_releases_the_file_readers_included(tmp_path: Path) -> None:
+    """After `close()` nothing of the journal holds its file lock (a reader left open would stop a compact)."""
+    j = Journal(tmp_path / "j.db")
+    j.readings.append([Reading("site", "z1", "s1", Quantity.TEMPERATURE, 1.0, 1_700_000_000)])
+    assert j.readings.count() == 1  # this thread's reader is open now
+    j.close()
+    other = sqlite3.connect(tmp_path / "j.db", isolation_level=None, timeout=0)
+    other.execute("PRAGMA locking_mode=EXCLUSIVE")
+    other.execute("BEGIN EXCLUSIVE")  # raises "database is locked" while any connection is open
+    other.execute("COMMIT")
+    other.close()
+
+
+def test_a_read_after_close_opens_a_new_reader(tmp_path: Path) -> None:
+    """Reports read a journal after the daemon closed it (tests, `coldchain report`): close() must not break that."""
+    j = Journal(tmp_path / "j.db")
+    j.readings.append([Reading("site", "z1", "s1", Quantity.TEMPERATURE, 1.0, 1_700_000_000)])
+    assert j.readings.count() == 1
+    j.close()
+    assert j.readings.count() == 1
