@@ -45,6 +45,14 @@ so a journal of small pages does not checkpoint more often; a page rewritten by 
 page) is copied once per checkpoint."""
 
 
+def _inode(path: Path) -> int | None:
+    """The file's inode (None while it does not exist yet)."""
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return None
+
+
 def disk_full(exc: BaseException) -> bool:
     """True for SQLite's "database or disk is full", for ENOSPC, and for `JournalFull`."""
     if isinstance(exc, JournalFull):
@@ -134,8 +142,15 @@ class Database:
         self.on_full: Callable[[], None] | None = None
         """Called when a write fails because the disk is full (the disk reserve gives its space back)."""
         with boundary():
-            self._db = self._connect()
-            self._migrate()
+            for _ in range(3):
+                before = _inode(path)
+                self._db = self._connect()
+                self._migrate()
+                if before is None or _inode(path) == before:
+                    break
+                # `coldchain journal compact` renamed a new file over the path while this connection waited for
+                # its lock: it holds the old, unlinked file, where every write would be lost. Open the new one.
+                self._db.close()
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)

@@ -5,6 +5,7 @@ interrupted compact leaves the journal as it was and its temporary copy is remov
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from pathlib import Path
 
@@ -206,3 +207,28 @@ def test_a_journal_left_by_a_kill_keeps_the_rows_only_its_wal_held(
     counts, _, _ = fingerprint(path)
     assert counts["readings_log"] == 3500 and page_size(path) == db_mod.PAGE_SIZE
     assert not (tmp_path / "journal.db-wal").exists() or (tmp_path / "journal.db-wal").stat().st_size == 0
+
+
+def test_a_daemon_that_opened_the_old_file_during_the_swap_opens_the_new_one(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon started while compact ran: its connection waited for the lock on the old file, then compact
+    renamed the new one over the path. Writes there would go to an unlinked file; it notices and reopens."""
+    path = tmp_path / "journal.db"
+    Journal(path).close()
+    new = tmp_path / "new.db"
+    j2 = Journal(new)
+    j2.readings.append([Reading("t1", "z1", "s1", Quantity.TEMPERATURE, 4.5, 1_700_000_000)])
+    j2.close()
+    real, swapped = db_mod.Database._migrate, []
+
+    def migrate_then_swap(self: db_mod.Database) -> None:
+        real(self)
+        if not swapped:  # the rename lands while this first connection is open
+            swapped.append(True)
+            os.replace(new, path)
+
+    monkeypatch.setattr(db_mod.Database, "_migrate", migrate_then_swap)
+    j = Journal(path)
+    j.readings.append([Reading("t1", "z1", "s1", Quantity.TEMPERATURE, 5.5, 1_700_000_060)])
+    j.close()
+    assert [r.value for r in Journal(path).readings.read_after(0, 10)] == [4.5, 5.5]  # both in the file on disk
