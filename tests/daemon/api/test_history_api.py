@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
@@ -43,16 +44,23 @@ MANAGER = {"Authorization": "Bearer manager-secret"}
 INSTALLER = {"Authorization": "Bearer inst-secret"}
 
 
-@pytest_asyncio.fixture
-async def running(tmp_path: Path) -> AsyncIterator[tuple[Daemon, ManualClock, httpx.AsyncClient]]:
+@contextlib.asynccontextmanager
+async def serving(tmp_path: Path, text: str) -> AsyncIterator[tuple[Daemon, ManualClock, httpx.AsyncClient]]:
+    """A daemon of config `text` on a manual clock a year after T0, with an HTTP client on its API."""
     clock = ManualClock(T0 + YEAR)
-    d = Daemon(make_config(tmp_path, CONFIG), clock=clock)
+    d = Daemon(make_config(tmp_path, text), clock=clock)
     await d.start()
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{d.api_port}", timeout=60) as http:
             yield d, clock, http
     finally:
         await d.stop()
+
+
+@pytest_asyncio.fixture
+async def running(tmp_path: Path) -> AsyncIterator[tuple[Daemon, ManualClock, httpx.AsyncClient]]:
+    async with serving(tmp_path, CONFIG) as running:
+        yield running
 
 
 def year_of_minutes(d: Daemon) -> None:

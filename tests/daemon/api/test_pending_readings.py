@@ -19,8 +19,7 @@ from daemon.app.runtime import Daemon
 from daemon.ports.clock import ManualClock
 from daemon.ports.model import Sample
 from daemon.ports.sources import DriverContext
-from tests.conftest import make_config
-from tests.daemon.api.test_history_api import CONFIG, STAFF, T0, YEAR
+from tests.daemon.api.test_history_api import CONFIG, STAFF, serving
 
 SLOW = CONFIG.replace("flush_interval: 0.01, commit_interval: 0.01", "flush_interval: 0.01, commit_interval: 600")
 MANAGER = {"Authorization": "Bearer manager-secret"}
@@ -29,14 +28,8 @@ pytestmark = pytest.mark.asyncio
 
 @pytest_asyncio.fixture
 async def slow(tmp_path: Path) -> AsyncIterator[tuple[Daemon, ManualClock, httpx.AsyncClient]]:
-    clock = ManualClock(T0 + YEAR)
-    d = Daemon(make_config(tmp_path, SLOW), clock=clock)
-    await d.start()
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{d.api_port}", timeout=60) as http:
-            yield d, clock, http
-    finally:
-        await d.stop()
+    async with serving(tmp_path, SLOW) as running:
+        yield running
 
 
 async def settled(d: Daemon, clock: ManualClock) -> int:
@@ -46,6 +39,14 @@ async def settled(d: Daemon, clock: ManualClock) -> int:
     await asyncio.sleep(0.2)
     await d.pipeline.flush()
     return d.journal.readings.count()
+
+
+async def checked_in(d: Daemon, clock: ManualClock, http: httpx.AsyncClient, code: str) -> int:
+    """The sensor settled (`settled`), then a lot of `code` checked in to z1; the journal's count before it."""
+    before = await settled(d, clock)
+    body = {"code": code, "commodity": "mandarin", "zone": "z1", "quantity": 10, "unit": "kg"}
+    assert (await http.post("/api/v1/lots", json=body, headers=STAFF)).status_code == 201
+    return before
 
 
 def poll(d: Daemon, clock: ManualClock, n: int, value: float) -> None:
@@ -60,9 +61,7 @@ def poll(d: Daemon, clock: ManualClock, n: int, value: float) -> None:
 
 async def test_a_stay_shorter_than_the_commit_window_has_its_figure(slow) -> None:  # type: ignore[no-untyped-def]
     d, clock, http = slow
-    body = {"code": "CQ-SHORT-1", "commodity": "mandarin", "zone": "z1", "quantity": 10, "unit": "kg"}
-    before = await settled(d, clock)
-    assert (await http.post("/api/v1/lots", json=body, headers=STAFF)).status_code == 201
+    before = await checked_in(d, clock, http, "CQ-SHORT-1")
     poll(d, clock, 5, 6.25)
     await asyncio.sleep(0.2)
     assert d.journal.readings.count() == before  # all five still in the window
@@ -79,9 +78,7 @@ async def test_a_stay_shorter_than_the_commit_window_has_its_figure(slow) -> Non
 
 async def test_the_lot_record_and_the_report_count_pending_readings(slow) -> None:  # type: ignore[no-untyped-def]
     d, clock, http = slow
-    body = {"code": "CQ-OPEN-1", "commodity": "mandarin", "zone": "z1", "quantity": 10, "unit": "kg"}
-    before = await settled(d, clock)
-    assert (await http.post("/api/v1/lots", json=body, headers=STAFF)).status_code == 201
+    before = await checked_in(d, clock, http, "CQ-OPEN-1")
     poll(d, clock, 3, 7.5)
     rec = (await http.get("/api/v1/lots/CQ-OPEN-1", headers=STAFF)).json()
     assert rec["stays"][0]["temperature"]["max"] == 7.5

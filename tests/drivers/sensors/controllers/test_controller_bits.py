@@ -17,6 +17,7 @@ from drivers.sensors.modbus_rtu import Read, plan_reads
 from drivers.sensors.modbus_rtu.schema import RegisterMap
 from drivers.sensors.modbus_tcp import frames
 from tests.drivers.sensors.conftest import PtyPair
+from tests.drivers.sensors.controllers.test_controller_peer import CONFIG as PRESET_CONFIG
 from tests.drivers.sensors.modbus_rtu.test_peer import ModbusPeer
 from tests.drivers.sensors.modbus_tcp.conftest import Gateway, gateways  # noqa: F401  (the fixture)
 from tests.peers import until
@@ -25,19 +26,8 @@ DEFROST_COIL, ALARM_INPUT = 3, 1
 REGISTERS = ("registers: {temperature: {register: 0, divisor: 10, signed: true}, "
              f"defrost: {{register: {DEFROST_COIL}, function_code: 1}}, "
              f"controller_alarm: {{register: {ALARM_INPUT}, function_code: 2}}}}")
-CONFIG = """
-site: {{id: t1, name: 测试冷库}}
-storage: {{journal: {tmp}/journal.db, flush_interval: 0.05, commit_interval: 0.05}}
-zones:
-  - {{id: z1, name: 1号库, name_en: Room 1, commodity: mandarin, alarms: {{temperature: {{delay: 0}}}}}}
-sensors:
-  - {{id: c1, zone: z1, type: {type}, {where}, interval: 0.3s, timeout: 0.3, {registers}}}
-notifiers:
-  - {{id: out, type: console}}
-contacts:
-  - {{id: zhang, name: 张师傅, phone: "+8613800138000"}}
-api: {{enabled: false}}
-"""
+# the preset test's daemon config, with this map instead of the preset
+CONFIG = PRESET_CONFIG.replace("id: xr1", "id: c1").replace("preset: example_controller", "{registers}")
 SPEC = {"1": {"hr": [60], "ir": [0, 0], "co": [0, 0, 0, 0], "di": [0, 0]}}  # 6.0 °C, no defrost, no alarm
 
 
