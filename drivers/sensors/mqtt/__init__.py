@@ -33,6 +33,7 @@ from daemon.ports.payloads import PayloadError
 from daemon.ports.sources import DriverContext, Receipt, SensorBase, SensorDriver
 from daemon.ports.stats import OnceSet
 from drivers.registry import sensor
+from drivers.sensors.mqtt.acks import ack_all
 from drivers.sensors.mqtt.formats import BadPayload, DeviceState, parse
 from drivers.sensors.mqtt.redelivery import ReceiptBook
 from drivers.sensors.mqtt.replay import ReplayWatch
@@ -380,14 +381,19 @@ class MqttDriver(SensorDriver):
         """Acknowledge in arrival order. A message of a dropped connection cannot be: it is stored, and the
         broker will resend it (same packet id, DUP set) on the resumed session; remember it, so that copy is
         acknowledged and not stored again (the soak found one such duplicate per broker restart)."""
+        mids: list[int] = []
         with self._gen_lock:
             for gen, msg in acks:
                 if msg.qos == 0:
                     continue
-                if gen == self._gen:
+                if gen != self._gen:
+                    if len(self._stored_unacked) < STORED_UNACKED_MAX:
+                        self._stored_unacked[(msg.mid, msg.topic, bytes(msg.payload))] += 1
+                elif msg.qos == 1:
+                    mids.append(msg.mid)
+                else:
                     client.ack(msg.mid, msg.qos)
-                elif len(self._stored_unacked) < STORED_UNACKED_MAX:
-                    self._stored_unacked[(msg.mid, msg.topic, bytes(msg.payload))] += 1
+            ack_all(client, mids)  # under the lock: a reconnect must not come between the check and the queue
 
     def _already_stored(self, msg: paho.MQTTMessage) -> bool:
         """A resent message (DUP) that was journaled before its connection dropped: acknowledge, don't store."""
