@@ -14,6 +14,7 @@ once. Only those out-of-order device times cost a look-up; the common path is on
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -42,6 +43,15 @@ STEP_BACK_MS = 60_000
 is free), not moved to last + 1 ms for the hour the clock needs to catch up."""
 
 SeriesKey = tuple[str, str, str, str]  # (site, zone, sensor, quantity)
+INSERT_ROWS = 150
+"""Rows per INSERT statement: 900 bound values, under the 999 of SQLite builds before 3.32."""
+_ROW = "(?, ?, ?, ?, ?, ?)"
+
+
+@functools.lru_cache(maxsize=8)
+def _insert_sql(n: int) -> str:
+    """The INSERT of `n` rows (the full size and the last, shorter one of a batch are what is asked for)."""
+    return f"INSERT INTO readings_log (ts_ms, series, value, quality, note, flags) VALUES {', '.join([_ROW] * n)}"
 
 
 class Readings:
@@ -91,21 +101,44 @@ class Readings:
 
     def append_tx(self, tx: Tx, readings: Sequence[Reading]) -> list[Reading]:
         """`append` inside the caller's transaction (the pipeline commits a driver's receipts with it). If that
-        transaction fails, even at its COMMIT, the caller must call `rolled_back()`."""
+        transaction fails, even at its COMMIT, the caller must call `rolled_back()`.
+
+        Rows go in by INSERT_ROWS per statement, not one `execute` each: each statement lets go of the GIL
+        once, and taking it back from the event loop and paho's thread made the writer wait ~55 of its
+        ~73 µs per reading in a backlog drain (its own CPU: ~16 µs; bench/ingest.py, docs/benchmarks.md)."""
         out: list[Reading] = []
         last = dict(self._last_ms)
+        rows: list[tuple[Any, ...]] = []
+        held: list[tuple[Reading, int]] = []
+        written = functools.partial(self._insert, tx, rows, held, out)
         for r in readings:
             sid = self._series_id(tx, r)
-            ts_ms = self._distinct_ms(tx, sid, r, last)
+            ts_ms = self._distinct_ms(tx, sid, r, last, written)
             if ts_ms is None:
                 continue
-            cur = tx.execute(
-                "INSERT INTO readings_log (ts_ms, series, value, quality, note, flags) VALUES (?, ?, ?, ?, ?, ?)",
-                (ts_ms, sid, r.value, int(r.quality), r.note or None, int(r.flags) or None),
-            )
-            out.append(_stored(r, int(cur.lastrowid or 0), ts_ms))
+            rows.append((ts_ms, sid, r.value, int(r.quality), r.note or None, int(r.flags) or None))
+            held.append((r, ts_ms))
+            if len(rows) >= INSERT_ROWS:
+                written()
+        written()
         self._last_ms = last  # a later failure of the transaction only leaves them ahead: still distinct
         return out
+
+    @staticmethod
+    def _insert(tx: Tx, rows: list[tuple[Any, ...]], held: list[tuple[Reading, int]], out: list[Reading]) -> None:
+        """Insert the rows gathered so far in one statement and add their readings, with their ids, to `out`.
+
+        The ids are the statement's last rowid counted back: SQLite gives each row it inserts without an id
+        the table's largest rowid plus one, in order, so one statement's rows get consecutive ids (checked
+        against the table in tests/daemon/storage/test_readings_batch.py)."""
+        n = len(rows)
+        if not n:
+            return
+        cur = tx.execute(_insert_sql(n), [v for row in rows for v in row])
+        first = int(cur.lastrowid or 0) - n + 1
+        out.extend(_stored(r, first + i, ts_ms) for i, (r, ts_ms) in enumerate(held))
+        rows.clear()
+        held.clear()
 
     def rolled_back(self) -> None:
         """The transaction of an `append_tx` failed: series rows inserted in it are gone (a disk full at COMMIT
@@ -114,11 +147,14 @@ class Readings:
         self._series_rev.clear()
         self._load_series()
 
-    def _distinct_ms(self, tx: Tx, sid: int, r: Reading, last: dict[int, int]) -> int | None:
-        """The millisecond `r` is stored at, or None for an exact repeat of a stored device reading."""
+    def _distinct_ms(self, tx: Tx, sid: int, r: Reading, last: dict[int, int],
+                     written: Callable[[], None]) -> int | None:
+        """The millisecond `r` is stored at, or None for an exact repeat of a stored device reading.
+        `written()` inserts the rows gathered so far: called before any look-up in the table, which must see them."""
         ts_ms = round(r.ts * 1000)
         top = last.get(sid)
         if top is None:
+            written()
             row = tx.execute("SELECT max(ts_ms) FROM readings WHERE series = ?", (sid,)).fetchone()
             top = -1 if row[0] is None else int(row[0])
         if ts_ms > top:
@@ -133,6 +169,7 @@ class Readings:
             log.warning("sensor %s (%s): arrival time %.3f is %.0f s before its last reading; the clock stepped "
                         "back? kept at its time (logged once per series)", r.sensor, r.quantity.value, r.ts,
                         (top - ts_ms) / 1000)
+        written()
         return self._free_ms(tx, sid, r, ts_ms)
 
     @staticmethod
