@@ -1,7 +1,7 @@
 """`type: mqtt`: sensors whose readings arrive on one MQTT broker (Tasmota, Zigbee2MQTT, Shelly,
 ESPHome, Home Assistant style and config-mapped JSON).
 
-One paho-mqtt client per daemon; its network thread hands each message to the asyncio loop.
+One paho-mqtt client per daemon, driven by the asyncio loop (aioloop.py; no network thread of its own).
 QoS 1 messages are acknowledged to the broker only after `ctx.emit()` returned, i.e. after
 the readings are in the journal, and the session is persistent, so nothing published while
 the daemon was down or crashing is lost.
@@ -34,6 +34,7 @@ from daemon.ports.sources import DriverContext, Receipt, SensorBase, SensorDrive
 from daemon.ports.stats import OnceSet
 from drivers.registry import sensor
 from drivers.sensors.mqtt.acks import ack_all
+from drivers.sensors.mqtt.aioloop import LoopedClient
 from drivers.sensors.mqtt.formats import BadPayload, DeviceState, parse
 from drivers.sensors.mqtt.redelivery import ReceiptBook
 from drivers.sensors.mqtt.replay import ReplayWatch
@@ -287,8 +288,8 @@ class MqttDriver(SensorDriver):
     # ------------------------------------------------------------------ run
 
     async def run(self) -> None:
-        """Receive, journal, then acknowledge; paho reconnects with backoff on its own."""
-        loop = asyncio.get_running_loop()
+        """Receive, journal, then acknowledge; the client runs in this loop and reconnects with backoff
+        (aioloop.py)."""
         queue: asyncio.Queue[object] = asyncio.Queue()
         try:
             client = self._make_client(self.client_id, self.mqtt.persistent_session, manual_ack=True)
@@ -296,12 +297,15 @@ class MqttDriver(SensorDriver):
             self._conn_event(_Conn("unusable", str(exc)))
             await asyncio.sleep(max(self.mqtt.reconnect_max, 1.0))
             return  # the supervisor starts run() again: the file may be fixed by then
-        self._wire(client, _poster(loop, queue), self.mqtt.qos)
+        self._wire(client, queue.put_nowait, self.mqtt.qos)  # callbacks run in this loop (aioloop.py)
         self._client = client
         self.state = f"connecting to {self.mqtt.host}:{self.mqtt.port}"
+        m = self.mqtt
+        net = LoopedClient(client, (max(1.0, m.reconnect_min), max(m.reconnect_min, m.reconnect_max)),
+                           lambda why: queue.put_nowait(_Conn("unreachable", why)))
+        self._connect_async(client, self.mqtt.persistent_session)
+        network = asyncio.create_task(net.run(), name=f"{self.source} network")
         try:
-            self._connect_async(client, self.mqtt.persistent_session)
-            client.loop_start()
             # A full batch must reach the pipeline's batch_max, or every batch of a backlog waits out
             # flush_interval before its commit (and its acks): the bench measured 2,000 msg/s that way.
             settings = self.ctx.settings
@@ -338,7 +342,10 @@ class MqttDriver(SensorDriver):
         finally:
             self._client = None
             self.connected = False
-            await asyncio.to_thread(self._shutdown, client)
+            network.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await network
+            await net.stop()
 
     def _take(self, batch: list[object]) -> tuple[list[Sample], list[tuple[int, paho.MQTTMessage]]]:
         """The samples of a batch from paho's thread and the messages to acknowledge once they are stored;
