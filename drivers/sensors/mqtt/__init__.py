@@ -56,9 +56,13 @@ SUB_EXACT, SUB_DISCOVER = 1, 2  # MQTT 5 subscription identifiers
 AUTH_CODES = {"Not authorized", "Bad user name or password", "Bad username or password"}
 
 
+_Batch = tuple[asyncio.Future[None] | None, list[tuple[int, paho.MQTTMessage]]]
+"""A submitted batch: its commit (None: nothing to store) and the messages to acknowledge after it."""
+
+
 @dataclass(frozen=True)
 class _Conn:
-    """A connection event from the network thread: connected, refused, lost or unreachable."""
+    """A connection event from paho's callbacks: connected, refused, lost or unreachable."""
 
     kind: str
     detail: str = ""
@@ -66,8 +70,8 @@ class _Conn:
 
 
 def _poster(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[object]) -> Callable[[object], None]:
-    """Hand an item from paho's thread to the loop; after shutdown (loop closed) drop it quietly,
-    since an exception here would kill paho's network thread.
+    """Hand an item from paho's thread to the loop (probe()'s client); after shutdown (loop closed) drop it
+    quietly, since an exception here would kill paho's network thread.
 
     Items go through a list, and the loop is woken only when the list was empty: one
     call_soon_threadsafe (a write to the loop's self-pipe) per message was 15 % of the CPU of
@@ -99,15 +103,16 @@ def replayed_copy(s: Sample) -> Sample:
     return Sample(s.sensor, s.quantity, s.value, s.unit, s.ts, s.fault, replayed=True)
 
 
-async def _unless_failed(aw: Coroutine[Any, Any, Any], guard: asyncio.Task[None]) -> Any:
-    """Await `aw`, unless `guard` (the acker) ends first: then re-raise why it ended."""
+async def _unless_failed(aw: Coroutine[Any, Any, Any], *guards: asyncio.Task[None]) -> Any:
+    """Await `aw`, unless one of `guards` (the acker, the network task) ends first: then re-raise why it ended."""
     task = asyncio.ensure_future(aw)
-    done, _ = await asyncio.wait({task, guard}, return_when=asyncio.FIRST_COMPLETED)
+    done, _ = await asyncio.wait({task, *guards}, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
         return task.result()
     task.cancel()
-    guard.result()
-    raise RuntimeError("MQTT acknowledgements stopped")
+    for guard in done:
+        guard.result()
+    raise RuntimeError(f"MQTT {', '.join(g.get_name() for g in done)} stopped")
 
 
 def _shown(payload: bytes) -> str:
@@ -237,7 +242,7 @@ class MqttDriver(SensorDriver):
         return isinstance(ids, list) and bool(ids) and SUB_EXACT not in ids
 
     def _wire(self, client: paho.Client, post: Callable[[object], object], qos: int, acking: bool = True) -> None:
-        """Callbacks run in paho's network thread; they only post to the asyncio loop.
+        """Callbacks run where the client is driven (the loop for run(), paho's thread for probe()); they only post.
         `acking` clients bump the connection generation that `_ack` checks."""
 
         def bump() -> None:
@@ -306,35 +311,14 @@ class MqttDriver(SensorDriver):
         self._connect_async(client, self.mqtt.persistent_session)
         network = asyncio.create_task(net.run(), name=f"{self.source} network")
         try:
-            # A full batch must reach the pipeline's batch_max, or every batch of a backlog waits out
-            # flush_interval before its commit (and its acks): the bench measured 2,000 msg/s that way.
-            settings = self.ctx.settings
-            batch_max = max(BATCH_MAX, settings.storage.batch_max if settings is not None else 0)
-            submit = self.ctx.submitter()
             self._book = ReceiptBook(self.ctx.recent_receipts(self.source))
             # Batches are handed on without waiting for their commit (that is the acker's job), so the
             # next batch is parsed and screened by the rules while the journal writes this one.
-            inflight: asyncio.Queue[tuple[asyncio.Future[None] | None, list[tuple[int, paho.MQTTMessage]]]] = \
-                asyncio.Queue(maxsize=INFLIGHT_BATCHES)
+            inflight: asyncio.Queue[_Batch] = asyncio.Queue(maxsize=INFLIGHT_BATCHES)
             acker = asyncio.create_task(self._acker(client, inflight), name=f"{self.source} acks")
             self._inflight = inflight
             try:
-                while True:
-                    if acker.done():
-                        acker.result()  # re-raises why acknowledging stopped (a failed commit)
-                    batch = [queue.get_nowait() if not queue.empty() else await _unless_failed(queue.get(), acker)]
-                    if self._quiet:
-                        continue  # shutting down: not submitted, not acknowledged, so redelivered next run
-                    while not queue.empty() and len(batch) < batch_max:
-                        batch.append(queue.get_nowait())
-                    samples, acks = self._take(batch)
-                    if acks:
-                        receipt = Receipt(self.source, self._book.body([m for _, m in acks])) if samples else None
-                        entry = (submit(samples, receipt) if samples else None, acks)
-                        if inflight.full():
-                            await _unless_failed(inflight.put(entry), acker)
-                        else:
-                            inflight.put_nowait(entry)
+                await self._receive(queue, inflight, (acker, network))
             finally:
                 acker.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -347,8 +331,35 @@ class MqttDriver(SensorDriver):
                 await network
             await net.stop()
 
+    async def _receive(self, queue: asyncio.Queue[object], inflight: asyncio.Queue[_Batch],
+                       guards: tuple[asyncio.Task[None], ...]) -> None:
+        """Take what arrived in batches, submit each to the journal and hand it to the acker; until a guard
+        (the acker, the network task) fails."""
+        # A full batch must reach the pipeline's batch_max, or every batch of a backlog waits out
+        # flush_interval before its commit (and its acks): the bench measured 2,000 msg/s that way.
+        settings = self.ctx.settings
+        batch_max = max(BATCH_MAX, settings.storage.batch_max if settings is not None else 0)
+        submit = self.ctx.submitter()
+        while True:
+            for guard in guards:
+                if guard.done():
+                    guard.result()  # re-raises why it stopped (a failed commit, a bug)
+            batch = [queue.get_nowait() if not queue.empty() else await _unless_failed(queue.get(), *guards)]
+            if self._quiet:
+                continue  # shutting down: not submitted, not acknowledged, so redelivered next run
+            while not queue.empty() and len(batch) < batch_max:
+                batch.append(queue.get_nowait())
+            samples, acks = self._take(batch)
+            if acks:
+                receipt = Receipt(self.source, self._book.body([m for _, m in acks])) if samples else None
+                entry = (submit(samples, receipt) if samples else None, acks)
+                if inflight.full():
+                    await _unless_failed(inflight.put(entry), *guards)
+                else:
+                    inflight.put_nowait(entry)
+
     def _take(self, batch: list[object]) -> tuple[list[Sample], list[tuple[int, paho.MQTTMessage]]]:
-        """The samples of a batch from paho's thread and the messages to acknowledge once they are stored;
+        """The samples of a batch of received messages and the messages to acknowledge once they are stored;
         connection events on the way are applied in order."""
         samples: list[Sample] = []
         acks: list[tuple[int, paho.MQTTMessage]] = []
@@ -371,9 +382,7 @@ class MqttDriver(SensorDriver):
             samples += self._handle(msg, gen, replayed, topic)
         return samples, acks
 
-    async def _acker(self, client: paho.Client,
-                     inflight: asyncio.Queue[tuple[asyncio.Future[None] | None, list[tuple[int, paho.MQTTMessage]]]],
-                     ) -> None:
+    async def _acker(self, client: paho.Client, inflight: asyncio.Queue[_Batch]) -> None:
         """Acknowledge each batch once its readings are committed, in order; a failed commit (disk full)
         ends the run unacknowledged, so the broker redelivers after the reconnect."""
         while True:
