@@ -44,6 +44,7 @@ MIN_MS = 60_000
 T_END = 1_767_225_600_000  # 2026-01-01 UTC: the year ends here; the measured run starts here
 TARGETS = {50: "<= 300", 500: "<= 200"}
 BUILD_VERSION = 1  # bump when the builder changes: the cached journal is rebuilt
+PARTITIONED_VERSION = 2  # the same for `build_partitioned`
 
 
 def _series_rows(sensors: int) -> list[tuple[int, str, str, str, str]]:
@@ -165,7 +166,8 @@ def build_partitioned(path: Path, page_size: int) -> float:
         db.execute("COMMIT")
         first += 1440 * len(rows)
     db.execute("BEGIN")
-    partitions.rebuild_views(db, list(range(RAW_DAYS)))
+    partitions.create(db, RAW_DAYS, first)  # what the last day's roll opened: the measured run writes into it
+    partitions.rebuild_views(db, list(range(RAW_DAYS + 1)))
     db.execute("COMMIT")
     _tiers_and_cursors(db, first - 1)
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -178,7 +180,7 @@ def year_journal(page_size: int, layout: str = "v7") -> Path:
     the field had (the child migrates it: an upgraded box), or `partitioned` (a journal made since v14)."""
     CACHE.mkdir(parents=True, exist_ok=True)
     path = CACHE / (f"year-v{BUILD_VERSION}-p{page_size}.db" if layout == "v7" else
-                    f"year-{layout}-v{BUILD_VERSION}-p{page_size}.db")
+                    f"year-{layout}-v{PARTITIONED_VERSION}-p{page_size}.db")
     if not path.exists():
         tmp = path.with_suffix(".building")
         took = (build_year if layout == "v7" else build_partitioned)(tmp, page_size)
@@ -240,27 +242,38 @@ def run_one(tmp: Path, sensors: int, period: float, hours: float, extra: dict[st
     return report
 
 
-def result(sensors: int, period: float, raw: dict[str, Any]) -> Result:
+def result(sensors: int, period: float, raw: dict[str, Any], what: str = "", key: str = "") -> Result:
     per = raw["write_bytes_per_reading"]
     target = TARGETS[sensors]
     per_year = sensors * raw["quantities"] * 365 * 86400 / period
     raw["gb_per_year_written"] = round(per * per_year / 1e9, 2)
     return Result(
-        key=f"flash@{sensors}", value=per, unit="B/reading", target=target, met=check(per, target), raw=raw,
+        key=f"flash@{sensors}{key}", value=per, unit="B/reading", target=target,
+        met=check(per, target), raw=raw,
         title=f"8. bytes the process writes per reading, {sensors} sensors / {period:g} s, year-old journal "
-              f"in {raw.get('page_size', 4096)} B pages",
+              f"in {raw.get('page_size', 4096)} B pages{what and ', ' + what}",
         notes=[f"{raw['gb_per_year_written']} GB written a year at this rate; the file grows "
                f"{raw['growth_bytes_per_reading']} B per reading (what the card keeps, not what it is written)"])
 
 
-def run(tmp: Path, quick: bool = False) -> list[Result]:
-    out = []
+RUNS: list[tuple[str, int, float, float, dict[str, Any], str]] = [
     # the 50-sensor center polled (Modbus/serial: commit_interval), the 500-sensor one on MQTT (flush_interval);
     # 2 simulated days resp. 3 hours: each holds several commit windows, rolls and one retention pass
-    for sensors, period, hours, extra in ((50, 60.0, 48.0, {"kind": "polled"}),
-                                          (500, 10.0, 3.0, {"kind": "acked", "humidity": False})):
-        raw = run_one(tmp / f"s{sensors}", sensors, period, 1.0 if quick else hours, extra)
-        out.append(result(sensors, period, raw))
+    ("", 50, 60.0, 48.0, {"kind": "polled", "layout": "partitioned"}, "day partitions (journal v14)"),
+    ("/upgraded", 50, 60.0, 48.0, {"kind": "polled"}, "upgraded from v7: its first raw_retention after the upgrade"),
+    ("", 500, 10.0, 3.0, {"kind": "acked", "humidity": False, "layout": "partitioned"},
+     "day partitions, flush_interval 0.2"),
+    ("/flush5", 500, 10.0, 3.0,
+     {"kind": "acked", "humidity": False, "layout": "partitioned", "storage": {"flush_interval": 5}},
+     "day partitions, flush_interval 5 (a broker window of 250: MQTT 5 or max_inflight_messages)"),
+]
+
+
+def run(tmp: Path, quick: bool = False) -> list[Result]:
+    out = []
+    for n, (key, sensors, period, hours, extra, what) in enumerate(RUNS):
+        raw = run_one(tmp / f"r{n}", sensors, period, 1.0 if quick else hours, extra)
+        out.append(result(sensors, period, raw, what, key))
     return out
 
 

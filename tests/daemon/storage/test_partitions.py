@@ -175,3 +175,21 @@ def test_a_v13_journal_becomes_partition_0_without_copying_a_row(tmp_path: Path)
     rollups.catch_up(j)
     assert j.read("SELECT max_ts FROM raw_partitions")[0][0] == int(T0 * 1000) + 99 * 60_000
     j.close()
+
+
+def test_a_forwarder_behind_keeps_a_past_partition_until_it_has_sent_it(journal: Journal) -> None:
+    for d in range(3):
+        day_of(journal, T0 + d * DAY)
+    first_of_1 = journal.read("SELECT first_id FROM raw_partitions WHERE k = 1")[0][0]
+    with journal.transaction() as tx:  # the uplink has sent the first 100 readings only
+        tx.execute("INSERT INTO cursors (name, last_id, updated) VALUES ('sink:influx', 100, 0)")
+    keep = Retention(journal, ManualClock(T0 + 3 * DAY), Stats(), raw_retention=DAY, rollup_retention=731 * DAY,
+                     cursors=["sink:influx"])
+    assert keep.run_pass().deleted == 100 and ks(journal) == [0, 1, 2, 3]  # by range, and only what was sent
+    last, values = journal.readings.read_values_after(100, 10_000)
+    assert len(values) == 3 * 288 - 100 and last == journal.readings.max_id()  # by id across partitions
+    with journal.transaction() as tx:
+        tx.execute("UPDATE cursors SET last_id = ?", (first_of_1 + 10,))
+    keep.run_pass()
+    assert ks(journal) == [1, 2, 3]  # partition 0 all sent now: dropped
+    journal.close()
