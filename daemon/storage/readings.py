@@ -21,6 +21,7 @@ from typing import Any
 
 from daemon.ports.model import Flag, Quality, Quantity, Reading
 from daemon.ports.sinks import Row
+from daemon.storage import partitions
 from daemon.storage.db import Database, Tx
 
 log = logging.getLogger("coldchain.journal")
@@ -31,27 +32,28 @@ _LOG = "SELECT id, ts_ms, series, value, quality, note, flags FROM readings_log"
 """Readers by id take the table itself: the `readings` view (journal v9) serves readers by series and time."""
 _CURSOR = "(SELECT value FROM rollup_state WHERE name = 'raw')"
 _TAIL_NEWEST = f"""
-WITH t AS (SELECT series, max(ts_ms) AS m FROM readings_log WHERE id > {_CURSOR} GROUP BY series)
-SELECT r.id, r.ts_ms, r.series, r.value, r.quality, r.note, r.flags FROM readings_log r
+WITH t AS (SELECT series, max(ts_ms) AS m FROM {{log}} WHERE id > {_CURSOR} GROUP BY series)
+SELECT r.id, r.ts_ms, r.series, r.value, r.quality, r.note, r.flags FROM {{log}} r
 JOIN t ON r.series = t.series AND r.ts_ms = t.m WHERE r.id > {_CURSOR}
 """
-_INDEXED_NEWEST = ("SELECT l.id, l.ts_ms, l.series, l.value, l.quality, l.note, l.flags FROM readings_by_series i "
-                   "JOIN readings_log l ON l.id = i.id WHERE i.series = ? ORDER BY i.ts_ms DESC LIMIT 1")
+"""The unrolled tail's newest row per series: the tail is all in the newest partition (daemon/storage/partitions.py)."""
+_INDEXED_NEWEST = ("SELECT l.id, l.ts_ms, l.series, l.value, l.quality, l.note, l.flags FROM {index} i "
+                   "JOIN {log} l ON l.id = i.id WHERE i.series = ? ORDER BY i.ts_ms DESC LIMIT 1")
 _FLAGS = {int(f): Flag(f) for f in range(4)}
 STEP_BACK_MS = 60_000
 """An arrival time this far before its series' last one is a clock stepped back: kept (with a look-up that it
 is free), not moved to last + 1 ms for the hour the clock needs to catch up."""
 
 SeriesKey = tuple[str, str, str, str]  # (site, zone, sensor, quantity)
-INSERT_ROWS = 150
-"""Rows per INSERT statement: 900 bound values, under the 999 of SQLite builds before 3.32."""
-_ROW = "(?, ?, ?, ?, ?, ?)"
+INSERT_ROWS = 140
+"""Rows per INSERT statement: 980 bound values, under the 999 of SQLite builds before 3.32."""
+_ROW = "(?, ?, ?, ?, ?, ?, ?)"
 
 
-@functools.lru_cache(maxsize=8)
-def _insert_sql(n: int) -> str:
-    """The INSERT of `n` rows (the full size and the last, shorter one of a batch are what is asked for)."""
-    return f"INSERT INTO readings_log (ts_ms, series, value, quality, note, flags) VALUES {', '.join([_ROW] * n)}"
+@functools.lru_cache(maxsize=16)
+def _insert_sql(table: str, n: int) -> str:
+    """The INSERT of `n` rows into a partition's table (a batch asks for the full size and its last, shorter one)."""
+    return f"INSERT INTO {table} (id, ts_ms, series, value, quality, note, flags) VALUES {', '.join([_ROW] * n)}"
 
 
 class Readings:
@@ -108,16 +110,20 @@ class Readings:
         ~73 µs per reading in a backlog drain (its own CPU: ~16 µs; bench/ingest.py, docs/benchmarks.md)."""
         out: list[Reading] = []
         last = dict(self._last_ms)
+        # the newest partition, and ids given here: a partition's table starts empty, but ids rise across them
+        table = partitions.log_table(partitions.current(tx))
+        top = tx.execute(f"SELECT MAX(id) FROM {table}").fetchone()[0]
+        rid = int(top if top is not None else tx.execute("SELECT id FROM readings_top").fetchone()[0])
         rows: list[tuple[Any, ...]] = []
-        held: list[tuple[Reading, int]] = []
-        written = functools.partial(self._insert, tx, rows, held, out)
+        written = functools.partial(self._insert, tx, table, rows)
         for r in readings:
             sid = self._series_id(tx, r)
             ts_ms = self._distinct_ms(tx, sid, r, last, written)
             if ts_ms is None:
                 continue
-            rows.append((ts_ms, sid, r.value, int(r.quality), r.note or None, int(r.flags) or None))
-            held.append((r, ts_ms))
+            rid += 1
+            rows.append((rid, ts_ms, sid, r.value, int(r.quality), r.note or None, int(r.flags) or None))
+            out.append(_stored(r, rid, ts_ms))
             if len(rows) >= INSERT_ROWS:
                 written()
         written()
@@ -125,20 +131,11 @@ class Readings:
         return out
 
     @staticmethod
-    def _insert(tx: Tx, rows: list[tuple[Any, ...]], held: list[tuple[Reading, int]], out: list[Reading]) -> None:
-        """Insert the rows gathered so far in one statement and add their readings, with their ids, to `out`.
-
-        The ids are the statement's last rowid counted back: SQLite gives each row it inserts without an id
-        the table's largest rowid plus one, in order, so one statement's rows get consecutive ids (checked
-        against the table in tests/daemon/storage/test_readings_batch.py)."""
-        n = len(rows)
-        if not n:
-            return
-        cur = tx.execute(_insert_sql(n), [v for row in rows for v in row])
-        first = int(cur.lastrowid or 0) - n + 1
-        out.extend(_stored(r, first + i, ts_ms) for i, (r, ts_ms) in enumerate(held))
-        rows.clear()
-        held.clear()
+    def _insert(tx: Tx, table: str, rows: list[tuple[Any, ...]]) -> None:
+        """Insert the rows gathered so far in one statement (a failure fails the caller's transaction whole)."""
+        if rows:
+            tx.execute(_insert_sql(table, len(rows)), [v for row in rows for v in row])
+            rows.clear()
 
     def rolled_back(self) -> None:
         """The transaction of an `append_tx` failed: series rows inserted in it are gone (a disk full at COMMIT
@@ -228,7 +225,7 @@ class Readings:
         return self._row(row)
 
     def max_id(self) -> int:
-        return self._int("SELECT COALESCE(MAX(id), 0) FROM readings_log")
+        return self._int("SELECT id FROM readings_top")
 
     def count(self) -> int:
         return self._int("SELECT COUNT(*) FROM readings_log")
@@ -240,8 +237,8 @@ class Readings:
     @staticmethod
     def last_id(tx: Tx) -> int | None:
         """The newest reading's id inside a transaction (None: no readings), e.g. to date a clock step."""
-        last = tx.execute("SELECT max(id) FROM readings_log").fetchone()[0]
-        return None if last is None else int(last)
+        last = int(tx.execute("SELECT id FROM readings_top").fetchone()[0])
+        return None if last == 0 else last
 
     def query(
         self,
@@ -295,13 +292,18 @@ class Readings:
         """Per series the row with the largest ts_ms: one pass over the unrolled tail, one index seek per series."""
         best: dict[int, tuple[Any, ...]] = {}
         with self._db.snapshot():
-            for row in self._db.read(_TAIL_NEWEST):
+            ks = self._db.read("SELECT k, max_ts FROM raw_partitions ORDER BY k DESC")
+            for row in self._db.read(_TAIL_NEWEST.format(log=partitions.log_table(int(ks[0][0])))):
                 if row[2] not in best or row[1] > best[row[2]][1]:
                     best[row[2]] = row
             for sid in list(self._series_rev):
-                one = self._db.one(_INDEXED_NEWEST, (sid,))
-                if one is not None and (sid not in best or one[1] > best[sid][1]):
-                    best[sid] = one
+                for k, max_ts in ks:  # newest first; an older one holds a newer time only by a late reading
+                    if max_ts is None or (sid in best and best[sid][1] >= max_ts):
+                        continue
+                    sql = _INDEXED_NEWEST.format(index=partitions.index_table(int(k)), log=partitions.log_table(int(k)))
+                    one = self._db.one(sql, (sid,))
+                    if one is not None and (sid not in best or one[1] > best[sid][1]):
+                        best[sid] = one
         return list(best.values())
 
 
