@@ -44,14 +44,18 @@ from tests.peers import Mosquitto, wait_until
 H = 3_600_000
 
 
-def day(centers: int, rooms: int) -> Iterator[tuple[str, bytes]]:
-    """The messages of one simulated day, in the order the boxes would send them."""
+def day(centers: int, rooms: int, drops: int = 0) -> Iterator[tuple[str, bytes]]:
+    """The messages of one simulated day, in the order the boxes would send them; with `drops`, each box's link
+    drops that many times in its day (its Last Will `offline`, then `online` again, among its events: rural 4G)."""
     for c in range(centers):
         yield f"coldchain/c{c}/site", raw(site_msg(f"c{c}", T0, [(f"z{r}", 100.0) for r in range(rooms)]))
     n = 0
     for c in range(centers):
         site, nxt = f"c{c}", f"c{(c + 1) % centers}"
         for r in range(rooms):
+            if drops and r % max(1, rooms // drops) == rooms // (2 * drops):
+                for state, ms in (("offline", T0 + r * H // 2), ("online", T0 + r * H // 2 + 60_000)):
+                    yield f"coldchain/{site}/status", raw({"state": state, "ts": ms})
             for k in range(2):
                 lot, zone, t = f"L-{c}-{r}-{k}", f"z{r}", T0 + k * H
                 steps: list[tuple[str, int, dict[str, Any]]] = [
@@ -168,12 +172,12 @@ def through_broker(pg: Postgres, msgs: list[tuple[str, bytes]], workers: int, ba
 
 
 def redone(root: Path, workers: int, admin_dsn: str, db: str) -> dict[str, float]:
-    """Batches each worker redid whole after a deadlock or serialization failure (its last counts line, written
-    at SIGTERM), and the deadlocks PostgreSQL itself counted in the run's database."""
+    """Batches each worker redid whole after a deadlock or serialization failure (its log's warnings, which the
+    worker of main's code wrote too), and the deadlocks PostgreSQL itself counted in the run's database."""
     out: dict[str, float] = {}
     for i in range(workers):
-        found = re.findall(r"(\d+) redone\)", (root / f"w{i}.log").read_text(errors="replace"))
-        out[f"w{i}_redone"] = float(found[-1]) if found else -1.0
+        log = (root / f"w{i}.log").read_text(errors="replace")
+        out[f"w{i}_redone"] = float(len(re.findall(r"batch of \d+ redone", log)))
     with psycopg.connect(admin_dsn) as conn:
         row = conn.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = %s", (db,)).fetchone()
         out["deadlocks"] = float(row[0]) if row else -1.0
@@ -198,7 +202,7 @@ def sizes(dsn: str) -> dict[str, int]:
 
 
 def run(centers: int = 100, rooms: int = 20, repeat: int = 20, batch: int = 500, per_message: bool = True,
-        readings: bool = True, speed: float = 1.0) -> list[Result]:
+        readings: bool = True, speed: float = 1.0, drops: int = 2) -> list[Result]:
     """The whole bench; with `readings`, the broker runs also have the region's readings going into InfluxDB
     (bench/hub_tsdb.py) at `speed` x real time, after one run of 1 worker without them (the baseline)."""
     pg = Postgres()
@@ -210,7 +214,7 @@ def run(centers: int = 100, rooms: int = 20, repeat: int = 20, batch: int = 500,
         dsn = pg.dsn("hub")
         with psycopg.connect(dsn) as conn:
             store.create(conn)
-        msgs = list(day(centers, rooms))
+        msgs = list(day(centers, rooms, drops))
         single = None
         if per_message:
             with psycopg.connect(pg.dsn(), autocommit=True) as admin:
@@ -322,9 +326,10 @@ def main() -> None:
     ap.add_argument("--no-readings", action="store_true", help="no InfluxDB, no readings during the broker runs")
     ap.add_argument("--readings-speed", type=float, default=1.0,
                     help="simulated minutes per real minute of the readings (1: 333 points/s at 1,000 x 20)")
+    ap.add_argument("--drops", type=int, default=2, help="link drops per box and day (status offline, online)")
     args = ap.parse_args()
     for r in run(5 if args.quick else args.centers, 4 if args.quick else args.rooms, 5 if args.quick else 20,
-                 args.batch_size, not args.no_per_message, not args.no_readings, args.readings_speed):
+                 args.batch_size, not args.no_per_message, not args.no_readings, args.readings_speed, args.drops):
         print(f"{r.title}: {r.value:.3g} {r.unit} (target {r.target or 'n/a'}) {json.dumps(r.raw)}")
 
 
