@@ -47,7 +47,8 @@ class Readings:
             stdout=subprocess.PIPE, stderr=(self.root / "readings.log").open("wb"))
 
     def stop(self) -> dict[str, Any]:
-        """The child's own summary, then the server's figures: points counted, CPU seconds, bytes on disk."""
+        """The child's own summary, then the server's figures: points counted, CPU seconds, bytes on disk (most
+        of them the series file's preallocated segments in a run this short: not bytes per point)."""
         assert self.child is not None and self.child.stdout is not None
         self.child.terminate()
         out, _ = self.child.communicate(timeout=120)
@@ -62,5 +63,4 @@ class Readings:
         on_disk = sum(f.stat().st_size for d in ("data", "wal") for f in (self.root / d).rglob("*") if f.is_file())
         cpu = stat["cpu_ticks"] / os.sysconf("SC_CLK_TCK")
         return {"sent": sent, "points_counted": counted, "influxd_cpu_s": round(cpu, 1),
-                "influxd_rss_mib": round(stat.get("VmRSS", 0) / 1024), "influxd_bytes": on_disk,
-                "bytes_per_point": round(on_disk / counted, 1) if counted else None}
+                "influxd_rss_mib": round(stat.get("VmRSS", 0) / 1024), "influxd_bytes": on_disk}
