@@ -193,7 +193,7 @@ def cpu_s(pid: int) -> float:
 def sizes(dsn: str) -> dict[str, int]:
     with psycopg.connect(dsn) as conn:
         out = {}
-        for table in ("events", "event_lots", "alarm_changes", "alarms", "centers", "rooms"):
+        for table in ("events", "event_lots", "lot_places", "alarm_changes", "alarms", "centers", "rooms"):
             query = f"SELECT count(*), pg_total_relation_size('{table}') FROM {table}"  # noqa: S608 - our names
             row = conn.execute(query).fetchone()
             assert row is not None
