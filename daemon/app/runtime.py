@@ -149,7 +149,7 @@ class Daemon:
     def _driver_context(self, kind: str) -> DriverContext:
         return DriverContext(self.clock, self.pipeline.emit, self._set_online,
                              logging.getLogger(f"coldchain.driver.{kind}"), self.cfg, self.pipeline.submit,
-                             self.journal.receipts.recent)
+                             self.journal.receipts.recent, self.pipeline.hurry)
 
     # -- journal work in threads
 

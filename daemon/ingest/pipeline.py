@@ -176,6 +176,12 @@ class Pipeline:
         assert entry.released is not None
         await entry.released
 
+    def hurry(self) -> None:
+        """Commit what is pending without waiting for its window (`DriverContext.hurry`)."""
+        if self._pending:
+            self._urgent = True
+            self._wake.set()
+
     def _window(self, sensor_type: str, waited: bool) -> float:
         st = self.cfg.storage
         return st.flush_interval if waited or sensor_type in self._acknowledged else st.commit_interval

@@ -37,6 +37,13 @@ class MqttConfig(_Strict):
         "per second). mosquitto 2.0 then ignores its max_inflight_messages for this client (measured, "
         "docs/robustness.md). None = not sent; with MQTT 3.1.1 only the broker's setting applies",
     )
+    broker_inflight: int = Field(
+        20, ge=1, le=65535,
+        description="the broker's in-flight window for the daemon when no Receive Maximum is sent (MQTT 3.1.1, or "
+        "receive_maximum null): mosquitto's max_inflight_messages, 20 unless its config says otherwise. Once 3/4 "
+        "of the window (of receive_maximum on MQTT 5) awaits acknowledgement, the daemon commits and acknowledges "
+        "at once, so a long storage.flush_interval never stalls the broker; a bigger window = fewer SD card writes",
+    )
     session_expiry: Duration = Field(
         7 * 86400.0, gt=0, description="MQTT 5: how long the broker keeps the session after a disconnect"
     )

@@ -154,6 +154,14 @@ class DriverContext:
     submit: Submit | None = None
     receipts: Callable[[str], list[bytes]] | None = None
     """The bodies of a source's newest receipts, oldest first (None: nothing is kept, e.g. the doctor)."""
+    commit_now: Callable[[], None] | None = None
+    """Commits what is pending at once instead of at its window's end (None: no pipeline, e.g. the doctor)."""
+
+    def hurry(self) -> None:
+        """Ask for the pending readings' commit now: a source that stops sending at a number of unacknowledged
+        messages (an MQTT broker's in-flight window) must not wait out `storage.flush_interval` for its acks."""
+        if self.commit_now is not None:
+            self.commit_now()
 
     def submitter(self) -> Submit:
         """`submit`, or for a context without one (doctor, tests) emit() run as a task (receipts dropped)."""

@@ -168,6 +168,8 @@ class MqttDriver(SensorDriver):
         self._client: paho.Client | None = None
         self._quiet = False  # shutting down (quiesce): take no new messages
         self._inflight: asyncio.Queue[Any] | None = None  # batches submitted and not yet acknowledged
+        self._awaiting = 0  # QoS 1 messages taken and not yet acknowledged: what the broker counts in flight
+        self._hurry_at = max(1, self._broker_window() * 3 // 4)
         self._retained_gen = -1
         self._retained_seen: set[tuple[str, int]] = set()
         # (packet id, topic, payload) of messages journaled whose acknowledgement could not be sent (the
@@ -180,6 +182,11 @@ class MqttDriver(SensorDriver):
     @property
     def source(self) -> str:
         return f"mqtt:{self.mqtt.host}:{self.mqtt.port}"
+
+    def _broker_window(self) -> int:
+        """How many QoS 1 messages the broker sends before it waits for our acknowledgements."""
+        m = self.mqtt
+        return m.receive_maximum if m.protocol == "5" and m.receive_maximum is not None else m.broker_inflight
 
     # ------------------------------------------------------------------ client
 
@@ -353,6 +360,9 @@ class MqttDriver(SensorDriver):
             if acks:
                 receipt = Receipt(self.source, self._book.body([m for _, m in acks])) if samples else None
                 entry = (submit(samples, receipt) if samples else None, acks)
+                self._awaiting += sum(1 for _, m in acks if m.qos)
+                if self._awaiting >= self._hurry_at:
+                    self.ctx.hurry()  # the broker is about to stop sending until we acknowledge
                 if inflight.full():
                     await _unless_failed(inflight.put(entry), *guards)
                 else:
@@ -410,6 +420,7 @@ class MqttDriver(SensorDriver):
                 else:
                     client.ack(msg.mid, msg.qos)
             ack_all(client, mids)  # under the lock: a reconnect must not come between the check and the queue
+        self._awaiting = max(0, self._awaiting - sum(1 for _, m in acks if m.qos))
 
     def _already_stored(self, msg: paho.MQTTMessage) -> bool:
         """A resent message (DUP) that was journaled before its connection dropped: acknowledge, don't store."""

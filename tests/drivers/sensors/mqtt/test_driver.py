@@ -375,6 +375,8 @@ async def test_a_clean_stop_acknowledges_what_it_committed_so_nothing_comes_back
         c = config(tmp_path, {"port": broker.port, "client_id": f"t-{u}"},
                    [{"id": "z2m", "format": "zigbee2mqtt", "topic": f"zigbee2mqtt/{u}"}])
         c.storage.flush_interval = 3600.0  # nothing commits before stop() does (values inside the limits)
+        assert c.mqtt is not None
+        c.mqtt.broker_inflight = 100  # nor early for the broker's window (test_window_commit.py): 20 fit in it
         return c
 
     d = Daemon(cfg())

@@ -27,12 +27,12 @@ SENT = 150
 STOCK_INFLIGHT = 20  # mosquitto's max_inflight_messages when its config does not set it
 
 
-def publish(broker: Broker, topic: str, n: int) -> None:
+def publish(broker: Broker, topic: str, n: int, base: float = 0.0) -> None:
     pub = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"rm-pub-{uid()}")
     pub.connect("127.0.0.1", broker.port)
     pub.loop_start()
     try:
-        for info in [pub.publish(topic, f'{{"temperature": {i / 10}}}', qos=1) for i in range(n)]:
+        for info in [pub.publish(topic, f'{{"temperature": {round(base + i / 1000, 3)}}}', qos=1) for i in range(n)]:
             info.wait_for_publish(30)
     finally:
         pub.disconnect()
