@@ -44,6 +44,7 @@ MIN_MS = 60_000
 T_END = 1_767_225_600_000  # 2026-01-01 UTC: the year ends here; the measured run starts here
 TARGETS = {50: "<= 300", 500: "<= 200"}
 BUILD_VERSION = 1  # bump when the builder changes: the cached journal is rebuilt
+PARTITIONED_VERSION = 2  # the same for `build_partitioned`
 
 
 def _series_rows(sensors: int) -> list[tuple[int, str, str, str, str]]:
@@ -103,26 +104,86 @@ def _build(db: Any) -> None:
         db.execute(_RAW_SQL, {"m0": m0, "m1": min(m0 + 1440 * 5, m_end)})
         db.execute("COMMIT")
     db.execute("CREATE INDEX readings_series_ts ON readings (series, ts_ms)")
+    _tiers_and_cursors(db, db.execute("SELECT max(id) FROM readings").fetchone()[0])
+
+
+def _tiers_and_cursors(db: Any, top: int) -> None:
+    """A year of both tiers, the rollup cursor at the top, a forwarder that has sent everything."""
     for table, width, n in (("rollup_5m", 300_000, 5), ("rollup_1h", 3_600_000, 60)):
         k_end = T_END // width
         db.execute("BEGIN")
         db.execute(_TIER_SQL.format(table=table, width=width, n=n),
                    {"k0": k_end - ROLLUP_DAYS * 86_400_000 // width, "k1": k_end})
         db.execute("COMMIT")
-    top = db.execute("SELECT max(id) FROM readings").fetchone()[0]
     db.execute("UPDATE rollup_state SET value = ? WHERE name = 'raw'", (top,))
     db.execute("UPDATE rollup_state SET value = ? WHERE name = 'deleted_before'", (T_END - RAW_DAYS * 86_400_000,))
     db.execute("DELETE FROM rollup_state WHERE name = 'hourly'")
     db.execute("INSERT INTO cursors (name, last_id, updated) VALUES ('sink:influx', ?, 0)", (top,))
 
 
-def year_journal(page_size: int) -> Path:
-    """The cached year journal in pages of `page_size`, built if missing or from an older builder."""
+_DAY_SQL = """
+WITH RECURSIVE t(m) AS (SELECT :m0 UNION ALL SELECT m + 1 FROM t WHERE m + 1 < :m1)
+INSERT INTO {log} (id, ts_ms, series, value, quality)
+SELECT :first + (t.m - :m0) * :n + s.id - 1, t.m * 60000 + s.id * 37, s.id,
+       CASE WHEN s.id % 2 = 1 THEN 4.0 + ((t.m * 7 + s.id) % 23) / 10.0 ELSE 88.0 + ((t.m + s.id) % 40) / 10.0 END, 0
+FROM t CROSS JOIN series s ORDER BY t.m, s.id
+"""
+
+
+def build_partitioned(path: Path, page_size: int) -> float:
+    """The same year in the layout a journal made since v14 has after 90 days: one raw partition per day
+    (daemon/storage/partitions.py), each with its series index, the tiers as in `build_year`; seconds it took."""
+    import sqlite3
+
+    from daemon.storage import partitions
+    from daemon.storage.db import _statements
+    from daemon.storage.schema import SCHEMA
+
+    t0 = time.perf_counter()
+    path.unlink(missing_ok=True)
+    db = sqlite3.connect(path, isolation_level=None)
+    for pragma in (f"page_size={page_size}", "journal_mode=WAL", "synchronous=OFF", "cache_size=-200000"):
+        db.execute(f"PRAGMA {pragma}")
+    for n, ddl in enumerate(SCHEMA, start=1):
+        for stmt in _statements(ddl):
+            db.execute(stmt)
+        db.execute(f"PRAGMA user_version={n}")
+    rows = _series_rows(YEAR_SENSORS)
+    db.executemany("INSERT INTO series (id, site, zone, sensor, quantity) VALUES (?, ?, ?, ?, ?)", rows)
+    m_end = T_END // MIN_MS
+    first = 1
+    for day in range(RAW_DAYS):
+        m0 = m_end - (RAW_DAYS - day) * 1440
+        db.execute("BEGIN")
+        if day:
+            partitions.create(db, day, first)
+        db.execute(_DAY_SQL.format(log=partitions.log_table(day)), {"m0": m0, "m1": m0 + 1440, "first": first,
+                                                                     "n": len(rows)})
+        index, log = partitions.index_table(day), partitions.log_table(day)
+        db.execute(f"INSERT INTO {index} (series, ts_ms, id) SELECT series, ts_ms, id FROM {log} ORDER BY 1, 2, 3")  # noqa: S608 - partition names
+        db.execute("UPDATE raw_partitions SET first_id = ?, min_ts = ?, max_ts = ? WHERE k = ?",
+                   (first, m0 * MIN_MS, (m0 + 1440) * MIN_MS - 1, day))
+        db.execute("COMMIT")
+        first += 1440 * len(rows)
+    db.execute("BEGIN")
+    partitions.create(db, RAW_DAYS, first)  # what the last day's roll opened: the measured run writes into it
+    partitions.rebuild_views(db, list(range(RAW_DAYS + 1)))
+    db.execute("COMMIT")
+    _tiers_and_cursors(db, first - 1)
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    return time.perf_counter() - t0
+
+
+def year_journal(page_size: int, layout: str = "v7") -> Path:
+    """The cached year journal in pages of `page_size`, built if missing or from an older builder: `v7`, the layout
+    the field had (the child migrates it: an upgraded box), or `partitioned` (a journal made since v14)."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"year-v{BUILD_VERSION}-p{page_size}.db"
+    path = CACHE / (f"year-v{BUILD_VERSION}-p{page_size}.db" if layout == "v7" else
+                    f"year-{layout}-v{PARTITIONED_VERSION}-p{page_size}.db")
     if not path.exists():
         tmp = path.with_suffix(".building")
-        took = build_year(tmp, page_size)
+        took = (build_year if layout == "v7" else build_partitioned)(tmp, page_size)
         tmp.rename(path)
         (CACHE / f"build-p{page_size}.json").write_text(json.dumps({"seconds": round(took)}), encoding="utf-8")
     return path
@@ -166,10 +227,11 @@ def run_one(tmp: Path, sensors: int, period: float, hours: float, extra: dict[st
     tmp.mkdir(parents=True, exist_ok=True)
     journal = tmp / "journal.db"
     extra = dict(extra or {})
+    layout = str(extra.pop("layout", "v7"))
     if extra.pop("grown", False):  # no year journal: the child grows its own (`warmup_hours`) from empty
         _empty(journal, page_size)
     else:
-        _copy(year_journal(page_size), journal)
+        _copy(year_journal(page_size, layout), journal)
     spec = {"journal": str(journal), "sensors": sensors, "period": period, "hours": hours, **(extra or {})}
     env = {**os.environ, "PYTHONPATH": str(code)}
     out = subprocess.run([PY, str(Path(__file__).with_name("flash_child.py")), json.dumps(spec)], cwd=tmp, env=env,
@@ -180,27 +242,38 @@ def run_one(tmp: Path, sensors: int, period: float, hours: float, extra: dict[st
     return report
 
 
-def result(sensors: int, period: float, raw: dict[str, Any]) -> Result:
+def result(sensors: int, period: float, raw: dict[str, Any], what: str = "", key: str = "") -> Result:
     per = raw["write_bytes_per_reading"]
     target = TARGETS[sensors]
     per_year = sensors * raw["quantities"] * 365 * 86400 / period
     raw["gb_per_year_written"] = round(per * per_year / 1e9, 2)
     return Result(
-        key=f"flash@{sensors}", value=per, unit="B/reading", target=target, met=check(per, target), raw=raw,
+        key=f"flash@{sensors}{key}", value=per, unit="B/reading", target=target,
+        met=check(per, target), raw=raw,
         title=f"8. bytes the process writes per reading, {sensors} sensors / {period:g} s, year-old journal "
-              f"in {raw.get('page_size', 4096)} B pages",
+              f"in {raw.get('page_size', 4096)} B pages{what and ', ' + what}",
         notes=[f"{raw['gb_per_year_written']} GB written a year at this rate; the file grows "
                f"{raw['growth_bytes_per_reading']} B per reading (what the card keeps, not what it is written)"])
 
 
-def run(tmp: Path, quick: bool = False) -> list[Result]:
-    out = []
+RUNS: list[tuple[str, int, float, float, dict[str, Any], str]] = [
     # the 50-sensor center polled (Modbus/serial: commit_interval), the 500-sensor one on MQTT (flush_interval);
     # 2 simulated days resp. 3 hours: each holds several commit windows, rolls and one retention pass
-    for sensors, period, hours, extra in ((50, 60.0, 48.0, {"kind": "polled"}),
-                                          (500, 10.0, 3.0, {"kind": "acked", "humidity": False})):
-        raw = run_one(tmp / f"s{sensors}", sensors, period, 1.0 if quick else hours, extra)
-        out.append(result(sensors, period, raw))
+    ("", 50, 60.0, 48.0, {"kind": "polled", "layout": "partitioned"}, "day partitions (journal v14)"),
+    ("/upgraded", 50, 60.0, 48.0, {"kind": "polled"}, "upgraded from v7: its first raw_retention after the upgrade"),
+    ("", 500, 10.0, 3.0, {"kind": "acked", "humidity": False, "layout": "partitioned"},
+     "day partitions, flush_interval 0.2"),
+    ("/flush5", 500, 10.0, 3.0,
+     {"kind": "acked", "humidity": False, "layout": "partitioned", "storage": {"flush_interval": 5}},
+     "day partitions, flush_interval 5 (a broker window of 250: MQTT 5 or max_inflight_messages)"),
+]
+
+
+def run(tmp: Path, quick: bool = False) -> list[Result]:
+    out = []
+    for n, (key, sensors, period, hours, extra, what) in enumerate(RUNS):
+        raw = run_one(tmp / f"r{n}", sensors, period, 1.0 if quick else hours, extra)
+        out.append(result(sensors, period, raw, what, key))
     return out
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -32,6 +33,7 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.common import Result, check
+from bench.hub_tsdb import Readings
 from hub import queries, store
 from hub.contract import parse
 from hub.worker import Settings, Worker
@@ -42,14 +44,18 @@ from tests.peers import Mosquitto, wait_until
 H = 3_600_000
 
 
-def day(centers: int, rooms: int) -> Iterator[tuple[str, bytes]]:
-    """The messages of one simulated day, in the order the boxes would send them."""
+def day(centers: int, rooms: int, drops: int = 0) -> Iterator[tuple[str, bytes]]:
+    """The messages of one simulated day, in the order the boxes would send them; with `drops`, each box's link
+    drops that many times in its day (its Last Will `offline`, then `online` again, among its events: rural 4G)."""
     for c in range(centers):
         yield f"coldchain/c{c}/site", raw(site_msg(f"c{c}", T0, [(f"z{r}", 100.0) for r in range(rooms)]))
     n = 0
     for c in range(centers):
         site, nxt = f"c{c}", f"c{(c + 1) % centers}"
         for r in range(rooms):
+            if drops and r % max(1, rooms // drops) == rooms // (2 * drops):
+                for state, ms in (("offline", T0 + r * H // 2), ("online", T0 + r * H // 2 + 60_000)):
+                    yield f"coldchain/{site}/status", raw({"state": state, "ts": ms})
             for k in range(2):
                 lot, zone, t = f"L-{c}-{r}-{k}", f"z{r}", T0 + k * H
                 steps: list[tuple[str, int, dict[str, Any]]] = [
@@ -111,13 +117,15 @@ def bare(dsn: str, msgs: list[tuple[str, bytes]]) -> float:
 
 
 def through_broker(pg: Postgres, msgs: list[tuple[str, bytes]], workers: int, batch: int,
-                   cpu: dict[str, float]) -> tuple[float, float]:
+                   cpu: dict[str, float], db: str = "") -> tuple[float, float]:
     """Seconds from the first publish until `workers` worker processes have committed every event and alarm, and
     until the broker had acknowledged every publish (if the two are close, the publisher is the bound); `cpu`
-    gets each worker's and the broker's CPU seconds (close to the elapsed time: that process is the bound)."""
+    gets each worker's and the broker's CPU seconds (close to the elapsed time: that process is the bound), the
+    batches each worker redid and PostgreSQL's deadlock count. Into a fresh database `db` (default w<workers>)."""
+    db = db or f"w{workers}"
     with psycopg.connect(pg.dsn(), autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE w{workers}")
-    dsn = pg.dsn(f"w{workers}")
+        admin.execute(f"CREATE DATABASE {db}")
+    dsn = pg.dsn(db)
     root = Path(tempfile.mkdtemp(prefix="cc-hub-bench-"))
     broker = Mosquitto(root)
     broker.config.write_text(f"listener {broker.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
@@ -160,6 +168,20 @@ def through_broker(pg: Postgres, msgs: list[tuple[str, bytes]], workers: int, ba
             p.terminate()
             p.wait(15)
         broker.stop()
+        cpu.update(redone(root, workers, pg.dsn(), db))
+
+
+def redone(root: Path, workers: int, admin_dsn: str, db: str) -> dict[str, float]:
+    """Batches each worker redid whole after a deadlock or serialization failure (its log's warnings, which the
+    worker of main's code wrote too), and the deadlocks PostgreSQL itself counted in the run's database."""
+    out: dict[str, float] = {}
+    for i in range(workers):
+        log = (root / f"w{i}.log").read_text(errors="replace")
+        out[f"w{i}_redone"] = float(len(re.findall(r"batch of \d+ redone", log)))
+    with psycopg.connect(admin_dsn) as conn:
+        row = conn.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = %s", (db,)).fetchone()
+        out["deadlocks"] = float(row[0]) if row else -1.0
+    return out
 
 
 def cpu_s(pid: int) -> float:
@@ -171,7 +193,7 @@ def cpu_s(pid: int) -> float:
 def sizes(dsn: str) -> dict[str, int]:
     with psycopg.connect(dsn) as conn:
         out = {}
-        for table in ("events", "event_lots", "alarm_changes", "alarms", "centers", "rooms"):
+        for table in ("events", "event_lots", "lot_places", "alarm_changes", "alarms", "centers", "rooms"):
             query = f"SELECT count(*), pg_total_relation_size('{table}') FROM {table}"  # noqa: S608 - our names
             row = conn.execute(query).fetchone()
             assert row is not None
@@ -179,8 +201,10 @@ def sizes(dsn: str) -> dict[str, int]:
         return out
 
 
-def run(centers: int = 100, rooms: int = 20, repeat: int = 20, batch: int = 500,
-        per_message: bool = True) -> list[Result]:
+def run(centers: int = 100, rooms: int = 20, repeat: int = 20, batch: int = 500, per_message: bool = True,
+        readings: bool = True, speed: float = 1.0, drops: int = 2) -> list[Result]:
+    """The whole bench; with `readings`, the broker runs also have the region's readings going into InfluxDB
+    (bench/hub_tsdb.py) at `speed` x real time, after one run of 1 worker without them (the baseline)."""
     pg = Postgres()
     pg.start(fsync=True)
     try:
@@ -190,7 +214,7 @@ def run(centers: int = 100, rooms: int = 20, repeat: int = 20, batch: int = 500,
         dsn = pg.dsn("hub")
         with psycopg.connect(dsn) as conn:
             store.create(conn)
-        msgs = list(day(centers, rooms))
+        msgs = list(day(centers, rooms, drops))
         single = None
         if per_message:
             with psycopg.connect(pg.dsn(), autocommit=True) as admin:
@@ -199,14 +223,33 @@ def run(centers: int = 100, rooms: int = 20, repeat: int = 20, batch: int = 500,
                 store.create(conn)
             single = load(pg.dsn("single"), msgs)
         ours, floor = load_batched(dsn, msgs, batch), bare(pg.dsn("floor"), msgs)
-        cpu1: dict[str, float] = {}
-        cpu2: dict[str, float] = {}
-        one, two = through_broker(pg, msgs, 1, batch, cpu1), through_broker(pg, msgs, 2, batch, cpu2)
+        runs, tsdb = broker_runs(pg, msgs, batch, Readings(centers, rooms, speed) if readings else None)
         timing = {"ours": ours, "floor": floor, "single": single}
         return [*results(dsn, centers, rooms, len(msgs), timing, repeat, batch),
-                *broker_results(len(msgs), (one, two), batch, {"one_worker": cpu1, "two_workers": cpu2})]
+                *broker_results(len(msgs), runs, batch, tsdb, (centers, rooms, speed))]
     finally:
         pg.stop()
+
+
+Run = tuple[float, float, dict[str, float]]  # seconds to commit all, seconds to publish all, CPU and redo counts
+
+
+def broker_runs(pg: Postgres, msgs: list[tuple[str, bytes]], batch: int,
+                readings: Readings | None) -> tuple[dict[str, Run], dict[str, Any] | None]:
+    """1 and 2 workers through Mosquitto; with `readings`, first 1 worker without them, then both with."""
+
+    def one(workers: int, db: str = "") -> Run:
+        cpu: dict[str, float] = {}
+        elapsed, published = through_broker(pg, msgs, workers, batch, cpu, db)
+        return elapsed, published, cpu
+
+    if readings is None:
+        return {"one_worker": one(1), "two_workers": one(2)}, None
+    with readings:
+        quiet = one(1, "quiet")
+        readings.start()
+        runs = {"one_worker_no_readings": quiet, "one_worker": one(1), "two_workers": one(2)}
+        return runs, readings.stop()
 
 
 def results(dsn: str, centers: int, rooms: int, n: int, timing: dict[str, float | None], repeat: int,
@@ -223,6 +266,8 @@ def results(dsn: str, centers: int, rooms: int, n: int, timing: dict[str, float 
         pk = timed(lambda: conn.execute("SELECT body FROM events WHERE event_id = "
                                         "(SELECT min(event_id) FROM events)").fetchone(), repeat)
         chain_s = timed(lambda: queries.chain(conn, code), repeat)
+        capacity_s = timed(lambda: queries.capacity(conn), min(repeat, 5))
+        in_store = sum(r["lots"] for r in queries.capacity(conn))
         conn.execute("UPDATE alarms SET state = 'open' WHERE id::int % 2 = 0")  # half the rooms with a live alarm
         live = timed(lambda: queries.open_alarms(conn), repeat)
         live_rows = len(queries.open_alarms(conn))
@@ -241,19 +286,33 @@ def results(dsn: str, centers: int, rooms: int, n: int, timing: dict[str, float 
                check(chain_s / pk, "<= 20"), {"chain_ms": round(chain_s * 1000, 2), "pk_ms": round(pk * 1000, 3)}),
         Result("hub_alarms", "hub: the region's open alarms vs one event by key", live / pk, "x", "", None,
                {"alarms_ms": round(live * 1000, 2), "open_alarms": live_rows}),
+        Result("hub_capacity", "hub: capacity and occupancy of every room, ms", capacity_s * 1000, "ms", "", None,
+               {"rooms": centers * rooms, "lots_in_store": in_store}),
     ]
 
 
-def broker_results(n: int, runs: tuple[tuple[float, float], tuple[float, float]], batch: int,
-                   cpu: dict[str, dict[str, float]]) -> list[Result]:
-    (one, one_pub), (two, two_pub) = runs
-    raw_ = {"messages": n, "batch": batch, "one_worker_s": round(one, 2), "two_workers_s": round(two, 2),
-            "one_worker_published_s": round(one_pub, 2), "two_workers_published_s": round(two_pub, 2), "cpu_s": cpu,
-            "one_worker_per_s": round(n / one), "two_workers_per_s": round(n / two)}
-    return [Result("hub_broker", "hub: 2 workers vs 1 through Mosquitto (messages/s)", one / two, "x", ">= 1.2",
-                   check(one / two, ">= 1.2"), raw_,
-                   bound="2 cores shared by both workers, PostgreSQL, Mosquitto and the publisher (idle 1-5 % with "
-                         "two workers in vmstat; no lock waits in pg_stat_activity)")]
+def broker_results(n: int, runs: dict[str, Run], batch: int, tsdb: dict[str, Any] | None,
+                   size: tuple[int, int, float]) -> list[Result]:
+    raw_: dict[str, Any] = {"messages": n, "batch": batch}
+    for name, (elapsed, published, cpu) in runs.items():
+        raw_.update({f"{name}_s": round(elapsed, 2), f"{name}_published_s": round(published, 2),
+                     f"{name}_per_s": round(n / elapsed), f"{name}_cpu_s": cpu})
+    one, two = runs["one_worker"][0], runs["two_workers"][0]
+    out = [Result("hub_broker", "hub: 2 workers vs 1 through Mosquitto (messages/s)", one / two, "x", ">= 1.2",
+                  check(one / two, ">= 1.2"), raw_,
+                  bound="2 cores shared by both workers, PostgreSQL, Mosquitto and the publisher (idle 1-5 % with "
+                        "two workers in vmstat; no lock waits in pg_stat_activity)")]
+    if tsdb is not None:
+        centers, rooms, speed = size
+        sent = tsdb["sent"]["points"]
+        out.append(Result(
+            "hub_tsdb", "hub: readings into InfluxDB during the broker runs, points counted / sent",
+            tsdb["points_counted"] / sent if sent else 0.0, "x", ">= 1", check(
+                tsdb["points_counted"] / sent if sent else 0.0, ">= 1"),
+            {**tsdb, "rooms": centers * rooms, "speed": speed, "points_per_day": centers * rooms * 1440},
+            bound="one POST per box and simulated minute, 20 readings each, gzip; InfluxDB 1.6.7 on the same 2 "
+                  "cores"))
+    return out
 
 
 def main() -> None:
@@ -264,9 +323,13 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=500, help="the workers' --batch-size")
     ap.add_argument("--no-per-message", action="store_true",
                     help="skip the one-commit-per-message path (slow: ~300 messages/s here)")
+    ap.add_argument("--no-readings", action="store_true", help="no InfluxDB, no readings during the broker runs")
+    ap.add_argument("--readings-speed", type=float, default=1.0,
+                    help="simulated minutes per real minute of the readings (1: 333 points/s at 1,000 x 20)")
+    ap.add_argument("--drops", type=int, default=2, help="link drops per box and day (status offline, online)")
     args = ap.parse_args()
     for r in run(5 if args.quick else args.centers, 4 if args.quick else args.rooms, 5 if args.quick else 20,
-                 args.batch_size, not args.no_per_message):
+                 args.batch_size, not args.no_per_message, not args.no_readings, args.readings_speed, args.drops):
         print(f"{r.title}: {r.value:.3g} {r.unit} (target {r.target or 'n/a'}) {json.dumps(r.raw)}")
 
 

@@ -14,12 +14,10 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from hub import places
 from hub.contract import code_of, short_step
 
-IN_STORE = ("commissioning", "storing", "receiving")
-# UN/CEFACT Rec. 20 codes of an EPCIS quantity -> (the room capacity unit of the site message, factor)
-UOM = {"TNE": ("t", 1.0), "KGM": ("t", 0.001), "XPX": ("pallets", 1.0), "MTQ": ("m3", 1.0)}
-
+IN_STORE = places.IN_STORE
 
 def rows(conn: psycopg.Connection[Any], query: str | sql.Composed, params: Any = None) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
@@ -44,40 +42,28 @@ def open_alarms(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
                          WHERE a.state IN ('open', 'acknowledged') ORDER BY a.opened NULLS LAST, a.site, a.id""")
 
 
-def _quantity(body: dict[str, Any], lot: str) -> tuple[str, float] | None:
-    for q in body.get("quantityList") or body.get("outputQuantityList") or []:
-        if isinstance(q, dict) and code_of(str(q.get("epcClass"))) == lot and q.get("uom") in UOM:
-            unit, factor = UOM[q["uom"]]
-            if isinstance(q.get("quantity"), int | float):
-                return unit, float(q["quantity"]) * factor
-    return None
-
-
 def lots_in_store(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     """Each lot whose newest event puts it in a room (commissioned, stored or received there, not consumed)."""
-    latest = rows(conn, """SELECT DISTINCT ON (l.lot) l.lot, l.role, e.site, e.zone, e.biz_step, e.body
-                           FROM event_lots l JOIN events e USING (event_id)
-                           ORDER BY l.lot, e.event_time DESC, (l.role = 'input') DESC, e.received DESC""")
-    out = []
-    for r in latest:
-        if r["role"] != "input" and r["biz_step"] in IN_STORE and r["zone"]:
-            q = _quantity(r["body"], r["lot"])
-            out.append({"lot": r["lot"], "site": r["site"], "zone": r["zone"],
-                        "unit": q[0] if q else None, "quantity": q[1] if q else None})
-    return out
+    return rows(conn, "SELECT lot, site, zone, unit, quantity FROM lot_places WHERE in_store ORDER BY lot")
+
+
+CAPACITY = """SELECT r.site, c.name AS center, r.zone, r.name, r.capacity, r.unit, r.commodity, count(p.lot) AS lots,
+                     COALESCE(sum(p.quantity) FILTER (WHERE p.unit = r.unit), 0) AS occupied
+              FROM rooms r JOIN centers c USING (site)
+                   LEFT JOIN lot_places p ON p.in_store AND p.site = r.site AND p.zone = r.zone
+              GROUP BY r.site, r.zone, c.name
+              ORDER BY r.site, r.zone"""
 
 
 def capacity(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-    """Per room: configured capacity (from the box's `site` message), lots in it and their quantity in that unit."""
-    rooms = rows(conn, """SELECT r.site, c.name AS center, r.zone, r.name, r.capacity, r.unit, r.commodity
-                          FROM rooms r JOIN centers c USING (site) ORDER BY r.site, r.zone""")
-    lots = lots_in_store(conn)
-    for room in rooms:
-        here = [x for x in lots if x["site"] == room["site"] and x["zone"] == room["zone"]]
-        room["lots"] = len(here)
-        room["occupied"] = sum(x["quantity"] for x in here if x["unit"] == room["unit"] and x["quantity"])
+    """Per room: configured capacity (from the box's `site` message), lots in it and their quantity in that unit.
+
+    From `lot_places` (hub/places.py), one row per code kept at write time, and only its in-store rows (a partial
+    index): no longer every event of the history (docs/hub.md, Scale)."""
+    out = rows(conn, CAPACITY)
+    for room in out:
         room["free"] = None if room["capacity"] is None else room["capacity"] - room["occupied"]
-    return rooms
+    return out
 
 
 LINEAGE = """WITH RECURSIVE lineage(lot, depth) AS (

@@ -44,6 +44,19 @@ CREATE TABLE IF NOT EXISTS event_lots (
     PRIMARY KEY (event_id, lot, role)
 );
 CREATE INDEX IF NOT EXISTS event_lots_lot ON event_lots (lot, role);
+CREATE TABLE IF NOT EXISTS lot_places (  -- each code's newest event (hub/places.py): capacity without the history
+    lot      text PRIMARY KEY,
+    event_id text NOT NULL,
+    event_ms bigint NOT NULL,
+    consumed boolean NOT NULL,       -- the newest event names it as an input (split, merged, processed)
+    site     text NOT NULL,
+    zone     text,
+    biz_step text,
+    in_store boolean NOT NULL,       -- not consumed, commissioned / stored / received in a room
+    unit     text,                   -- its quantity in a room capacity unit (t, pallets, m3), if it has one
+    quantity double precision
+);
+CREATE INDEX IF NOT EXISTS lot_places_in_store ON lot_places (site, zone) WHERE in_store;
 CREATE TABLE IF NOT EXISTS alarm_changes (
     site   text NOT NULL,
     id     text NOT NULL,

@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from hub import places
 from hub.contract import Alarm, BadMessage, Event, Reading, Record, Site, Status
 
 SCHEMA = resources.files(__package__).joinpath("schema.sql").read_text(encoding="utf-8")
@@ -25,25 +26,35 @@ RANK = {"open": 0, "acknowledged": 1, "resolved": 2, "closed": 3}
 
 
 def create(conn: psycopg.Connection[Any]) -> None:
-    """The tables, if they are not there yet (every statement is IF NOT EXISTS).
+    """The tables, if they are not there yet (every statement is IF NOT EXISTS), and `lot_places` filled from the
+    events if a hub from before it left it empty.
 
     Workers started together all run this; IF NOT EXISTS alone races (two CREATE TABLEs of one name collide in
     pg_type), so the DDL runs under a transaction-level advisory lock, one worker after the other."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('coldchain-hub schema'))")
         conn.execute(SCHEMA)
+        filled = places.backfill(conn)
+        if filled:
+            log.info("lot_places filled from the stored events: %d codes", filled)
 
 
 @dataclass
 class Later:
-    """What a transaction writes once, just before its commit, in one order (site, then alert) for every worker.
+    """What a transaction writes once, just before its commit, in one order for every worker: alerts, then lots'
+    places, then centers, each sorted by key.
 
-    The newest data time per center and the alerts whose row must be rebuilt lock shared rows (a center's row, an
-    alert's advisory lock) until the commit; taken last and in a fixed order, a batch holds them briefly and two
-    workers' batches cannot deadlock on them."""
+    These rows are shared between workers (every worker gets every center's status and site, and any of them a
+    center's events, an alert's changes or a lot's next event), so each lock is held until the commit; taken last
+    and in one order, a batch holds them briefly and two workers' batches cannot deadlock on them. Status and site
+    messages wait here too: written as they came, they locked a center's row out of order (the bench counted
+    the redone batches, docs/hub.md)."""
 
     touches: dict[str, int] = field(default_factory=dict)
     alerts: set[tuple[str, str]] = field(default_factory=set)
+    places: dict[str, places.Place] = field(default_factory=dict)
+    centers: dict[str, list[Status | Site]] = field(default_factory=dict)
+    done: list[tuple[Status | Site, str]] = field(default_factory=list)  # "stored", "duplicate" or "refused: ..."
 
     def touch(self, site: str, ts: int) -> None:
         """Of several times of one center only the newest matters: _touch with the same `now` keeps the maximum."""
@@ -51,41 +62,52 @@ class Later:
             self.touches[site] = ts
 
     def finish(self, conn: psycopg.Connection[Any], now_ms: int) -> None:
+        """The deferred writes; each status or site message's outcome goes to `done`."""
         for site, ident in sorted(self.alerts):
             _rebuild(conn, site, ident)
-        for site in sorted(self.touches):
-            try:
-                with conn.transaction():  # a savepoint: a time PostgreSQL cannot hold loses only that lag
-                    _touch(conn, site, self.touches[site], now_ms)
-            except psycopg.DataError as exc:
-                log.warning("uplink lag of %s not kept: %s", site, str(exc).splitlines()[0])
+        places.write(conn, self.places)
+        for site in sorted(self.touches.keys() | self.centers.keys()):
+            for record in self.centers.get(site, ()):
+                self.done.append((record, _center(conn, record)))
+            if site in self.touches:
+                try:
+                    with conn.transaction():  # a savepoint: a time PostgreSQL cannot hold loses only that lag
+                        _touch(conn, site, self.touches[site], now_ms)
+                except psycopg.DataError as exc:
+                    log.warning("uplink lag of %s not kept: %s", site, str(exc).splitlines()[0])
         self.touches.clear()
         self.alerts.clear()
+        self.places.clear()
+        self.centers.clear()
 
 
 def apply(conn: psycopg.Connection[Any], record: Record, now_ms: int | None = None) -> str:
-    """Store one record in a transaction of its own (a savepoint inside the caller's); "stored" or "duplicate"."""
+    """Store one record in a transaction of its own (a savepoint inside the caller's); "stored" or "duplicate"
+    (or "refused: <why>" for a status or site message PostgreSQL cannot hold)."""
     now_ms = round(time.time() * 1000) if now_ms is None else now_ms
     with conn.transaction():
         later = Later()
         outcome = write(conn, record, later)
         later.finish(conn, now_ms)
-        return outcome
+        return later.done[0][1] if later.done else outcome
 
 
 def write(conn: psycopg.Connection[Any], record: Record, later: Later) -> str:
-    """The record's own rows now; its center's data time and its alert's row go to `later` (see Later).
+    """The record's own rows now; its center's rows, its alert's and its lots' places go to `later` (see Later).
 
-    Returns "stored" or "duplicate" (nothing changed, e.g. a redelivery)."""
-    if isinstance(record, Status | Site):  # says nothing of how far behind the data is
-        conn.execute("INSERT INTO centers (site) VALUES (%s) ON CONFLICT DO NOTHING", (record.site,))
-        return _status(conn, record) if isinstance(record, Status) else _site(conn, record)
+    Returns "stored" or "duplicate" (nothing changed, e.g. a redelivery), or "later" for a status or site message,
+    whose outcome `later.finish` puts in `later.done`."""
+    if isinstance(record, Status | Site):
+        later.centers.setdefault(record.site, []).append(record)
+        return "later"
     if isinstance(record, Alarm):
         outcome = _alarm(conn, record)
         if outcome == "stored":
             later.alerts.add((record.site, record.id))
     elif isinstance(record, Event):
         outcome = _event(conn, record)
+        if outcome == "stored":
+            places.newest(later.places, places.of(record))
     else:
         assert isinstance(record, Reading)
         outcome = "stored"
@@ -93,23 +115,40 @@ def write(conn: psycopg.Connection[Any], record: Record, later: Later) -> str:
     return outcome
 
 
+def _center(conn: psycopg.Connection[Any], record: Status | Site) -> str:
+    """A status or site message, in a savepoint: one PostgreSQL refuses (a NUL in a name, a ts beyond bigint) is
+    refused alone, the batch goes on."""
+    try:
+        with conn.transaction():
+            conn.execute("INSERT INTO centers (site) VALUES (%s) ON CONFLICT DO NOTHING", (record.site,))
+            return _status(conn, record) if isinstance(record, Status) else _site(conn, record)
+    except psycopg.DataError as exc:
+        return f"refused: PostgreSQL cannot store it: {exc}".splitlines()[0]
+
+
 def write_many(conn: psycopg.Connection[Any], records: Sequence[Record], later: Later) -> list[str]:
     """What `write` does for each record, with a batch's events, their lots and alarm changes as one INSERT each.
 
     One statement per record cost a round trip each, and psycopg's executemany still adapts and sends one
-    statement per row; columns as arrays through `unnest` are one statement per table. Outcomes in the order of
-    `records` (a repeat within the batch is a duplicate). A DataError aborts the lot: the caller redoes the batch
-    one record (one savepoint) at a time to find the refused ones."""
+    statement per row; columns as arrays through `unnest` are one statement per table, its rows in key order (a
+    key another worker is inserting too, a redelivery, is waited for in the same order by both). Outcomes in the
+    order of `records` (a repeat within the batch is a duplicate; "later" for status and site, see `write`). A
+    DataError aborts the lot: the caller redoes the batch one record (one savepoint) at a time to find the refused
+    ones."""
     out: dict[int, str] = {}
     events = [(i, r) for i, r in enumerate(records) if isinstance(r, Event)]
     alarms = [(i, r) for i, r in enumerate(records) if isinstance(r, Alarm)]
-    new = _first_new(events, _new_keys(conn, EVENTS_SQL, [_event_row(e) for _, e in events]), lambda e: (e.event_id,))
+    event_rows = sorted((_event_row(e) for _, e in events), key=lambda r: r[0])
+    new = _first_new(events, _new_keys(conn, EVENTS_SQL, event_rows), lambda e: (e.event_id,))
     out.update({i: "stored" if i in new else "duplicate" for i, _ in events})
-    lots = [(e.event_id, ref.lot, ref.role) for i, e in events if i in new for ref in e.lots]
+    lots = sorted((e.event_id, ref.lot, ref.role) for i, e in events if i in new for ref in e.lots)
     if lots:
         conn.execute(LOTS_SQL, [list(col) for col in zip(*lots, strict=True)])
-    changed = _first_new(alarms, _new_keys(conn, CHANGES_SQL, [_change_row(a) for _, a in alarms]),
-                         lambda a: (a.site, a.id, a.state))
+    for i, e in events:
+        if i in new:
+            places.newest(later.places, places.of(e))
+    change_rows = sorted((_change_row(a) for _, a in alarms), key=lambda r: r[:3])
+    changed = _first_new(alarms, _new_keys(conn, CHANGES_SQL, change_rows), lambda a: (a.site, a.id, a.state))
     out.update({i: "stored" if i in changed else "duplicate" for i, _ in alarms})
     later.alerts.update((a.site, a.id) for i, a in alarms if i in changed)
     for i, r in enumerate(records):

@@ -36,7 +36,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hub import store
-from hub.contract import BadMessage, Reading, Record, parse
+from hub.contract import BadMessage, Reading, Record, Status, parse
 
 log = logging.getLogger("coldchain.hub")
 SHARED = ("events/epcis", "events/alarms", "readings/#")
@@ -77,6 +77,7 @@ class Counts:
     readings: int = 0
     batches: int = 0
     largest: int = 0
+    redone: int = 0  # batches redone whole after a deadlock or serialization failure with another worker
 
     def done(self) -> int:
         return self.stored + self.duplicate + self.refused + self.readings
@@ -88,10 +89,11 @@ class Counts:
         self.readings += other.readings
         self.batches += other.batches
         self.largest = max(self.largest, other.largest)
+        self.redone += other.redone
 
     def line(self, who: str) -> str:
         return (f"hub worker {who}: {self.stored} stored, {self.duplicate} duplicate, {self.refused} refused, "
-                f"{self.readings} readings in {self.batches} batches (largest {self.largest})")
+                f"{self.readings} readings in {self.batches} batches (largest {self.largest}, {self.redone} redone)")
 
 
 @dataclass
@@ -126,6 +128,7 @@ class Worker:
             except REDO as exc:  # nothing of the batch is kept: redo it
                 if attempt == RETRIES:
                     raise
+                self.counts.redone += 1
                 log.warning("batch of %d redone (%s)", len(messages), str(exc).splitlines()[0])
         raise AssertionError("unreachable")
 
@@ -139,6 +142,7 @@ class Worker:
                 later.touch(reading.site, reading.ts)
             log.debug("batch of %d messages written; its centers and alerts next, then the commit", len(messages))
             later.finish(conn, round(time.time() * 1000))
+            self._centers(conn, later, counts)
         self._lag = {} if flush else lag  # only now: a batch redone must not have lost the readings' times
         if flush:
             self._flushed = time.monotonic()
@@ -184,6 +188,17 @@ class Worker:
         except psycopg.DataError as exc:  # valid JSON PostgreSQL will not hold: a NUL character, a huge number
             self._refuse(conn, BadMessage(topic, f"PostgreSQL cannot store it: {exc}".splitlines()[0]), counts)
             return "refused"
+
+    def _centers(self, conn: psycopg.Connection[Any], later: store.Later, counts: Counts) -> None:
+        """Count the status and site messages written last (store.Later), keeping the refused ones."""
+        for record, outcome in later.done:
+            if outcome in ("stored", "duplicate"):
+                counts.stored += outcome == "stored"
+                counts.duplicate += outcome == "duplicate"
+            else:
+                kind = "status" if isinstance(record, Status) else "site"
+                topic = f"{self.settings.root}/{record.site}/{kind}"
+                self._refuse(conn, BadMessage(topic, outcome.removeprefix("refused: ")), counts)
 
     @staticmethod
     def _refuse(conn: psycopg.Connection[Any], bad: BadMessage, counts: Counts) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from daemon.ports.model import Flag, Quality, Quantity, Reading
 from daemon.ports.sinks import Row
+from daemon.storage import partitions
 from daemon.storage.db import Database, Tx
 
 log = logging.getLogger("coldchain.journal")
@@ -30,12 +31,13 @@ _LOG = "SELECT id, ts_ms, series, value, quality, note, flags FROM readings_log"
 """Readers by id take the table itself: the `readings` view (journal v9) serves readers by series and time."""
 _CURSOR = "(SELECT value FROM rollup_state WHERE name = 'raw')"
 _TAIL_NEWEST = f"""
-WITH t AS (SELECT series, max(ts_ms) AS m FROM readings_log WHERE id > {_CURSOR} GROUP BY series)
-SELECT r.id, r.ts_ms, r.series, r.value, r.quality, r.note, r.flags FROM readings_log r
+WITH t AS (SELECT series, max(ts_ms) AS m FROM {{log}} WHERE id > {_CURSOR} GROUP BY series)
+SELECT r.id, r.ts_ms, r.series, r.value, r.quality, r.note, r.flags FROM {{log}} r
 JOIN t ON r.series = t.series AND r.ts_ms = t.m WHERE r.id > {_CURSOR}
 """
-_INDEXED_NEWEST = ("SELECT l.id, l.ts_ms, l.series, l.value, l.quality, l.note, l.flags FROM readings_by_series i "
-                   "JOIN readings_log l ON l.id = i.id WHERE i.series = ? ORDER BY i.ts_ms DESC LIMIT 1")
+"""The unrolled tail's newest row per series: the tail is all in the newest partition (daemon/storage/partitions.py)."""
+_INDEXED_NEWEST = ("SELECT l.id, l.ts_ms, l.series, l.value, l.quality, l.note, l.flags FROM {index} i "
+                   "JOIN {log} l ON l.id = i.id WHERE i.series = ? ORDER BY i.ts_ms DESC LIMIT 1")
 _FLAGS = {int(f): Flag(f) for f in range(4)}
 STEP_BACK_MS = 60_000
 """An arrival time this far before its series' last one is a clock stepped back: kept (with a look-up that it
@@ -94,16 +96,19 @@ class Readings:
         transaction fails, even at its COMMIT, the caller must call `rolled_back()`."""
         out: list[Reading] = []
         last = dict(self._last_ms)
+        # the newest partition, and ids given here: a partition's table starts empty, but ids rise across them
+        table = partitions.log_table(partitions.current(tx))
+        top = tx.execute(f"SELECT MAX(id) FROM {table}").fetchone()[0]
+        rid = int(top if top is not None else tx.execute("SELECT id FROM readings_top").fetchone()[0])
+        sql = f"INSERT INTO {table} (id, ts_ms, series, value, quality, note, flags) VALUES (?, ?, ?, ?, ?, ?, ?)"
         for r in readings:
             sid = self._series_id(tx, r)
             ts_ms = self._distinct_ms(tx, sid, r, last)
             if ts_ms is None:
                 continue
-            cur = tx.execute(
-                "INSERT INTO readings_log (ts_ms, series, value, quality, note, flags) VALUES (?, ?, ?, ?, ?, ?)",
-                (ts_ms, sid, r.value, int(r.quality), r.note or None, int(r.flags) or None),
-            )
-            out.append(_stored(r, int(cur.lastrowid or 0), ts_ms))
+            rid += 1
+            tx.execute(sql, (rid, ts_ms, sid, r.value, int(r.quality), r.note or None, int(r.flags) or None))
+            out.append(_stored(r, rid, ts_ms))
         self._last_ms = last  # a later failure of the transaction only leaves them ahead: still distinct
         return out
 
@@ -191,7 +196,7 @@ class Readings:
         return self._row(row)
 
     def max_id(self) -> int:
-        return self._int("SELECT COALESCE(MAX(id), 0) FROM readings_log")
+        return self._int("SELECT id FROM readings_top")
 
     def count(self) -> int:
         return self._int("SELECT COUNT(*) FROM readings_log")
@@ -203,8 +208,8 @@ class Readings:
     @staticmethod
     def last_id(tx: Tx) -> int | None:
         """The newest reading's id inside a transaction (None: no readings), e.g. to date a clock step."""
-        last = tx.execute("SELECT max(id) FROM readings_log").fetchone()[0]
-        return None if last is None else int(last)
+        last = int(tx.execute("SELECT id FROM readings_top").fetchone()[0])
+        return None if last == 0 else last
 
     def query(
         self,
@@ -258,13 +263,18 @@ class Readings:
         """Per series the row with the largest ts_ms: one pass over the unrolled tail, one index seek per series."""
         best: dict[int, tuple[Any, ...]] = {}
         with self._db.snapshot():
-            for row in self._db.read(_TAIL_NEWEST):
+            ks = self._db.read("SELECT k, max_ts FROM raw_partitions ORDER BY k DESC")
+            for row in self._db.read(_TAIL_NEWEST.format(log=partitions.log_table(int(ks[0][0])))):
                 if row[2] not in best or row[1] > best[row[2]][1]:
                     best[row[2]] = row
             for sid in list(self._series_rev):
-                one = self._db.one(_INDEXED_NEWEST, (sid,))
-                if one is not None and (sid not in best or one[1] > best[sid][1]):
-                    best[sid] = one
+                for k, max_ts in ks:  # newest first; an older one holds a newer time only by a late reading
+                    if max_ts is None or (sid in best and best[sid][1] >= max_ts):
+                        continue
+                    sql = _INDEXED_NEWEST.format(index=partitions.index_table(int(k)), log=partitions.log_table(int(k)))
+                    one = self._db.one(sql, (sid,))
+                    if one is not None and (sid not in best or one[1] > best[sid][1]):
+                        best[sid] = one
         return list(best.values())
 
 

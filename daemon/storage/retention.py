@@ -24,20 +24,22 @@ from datetime import UTC, datetime
 
 from daemon.ports.clock import Clock
 from daemon.ports.stats import Stats
-from daemon.storage import rollups
+from daemon.storage import partitions, rollups
 from daemon.storage.background import every
 from daemon.storage.journal import Journal
 
 log = logging.getLogger("coldchain.retention")
 BUCKET_MS = rollups.FIVE_MIN_MS
 
-# One time window of every series, rows found through the series index (journal v9): the rows go from the
-# table, then their index entries. All series in one transaction: the table's pages of a window hold every
-# series, so deleting series by series rewrote each page once per series (bench/flash.py).
+# One time window of every series in one partition, rows found through its series index (journal v9): the rows
+# go from the table, then their index entries. All series in one transaction: the table's pages of a window hold
+# every series, so deleting series by series rewrote each page once per series (bench/flash.py). Only for a
+# partition that also holds rows to keep (an upgraded journal's partition 0, a late reading): a partition past
+# the cutoff as a whole is dropped, which writes none of its pages (daemon/storage/partitions.py).
 _WHERE = "series IN (SELECT id FROM series) AND ts_ms >= :start AND ts_ms < :end AND id <= :upto"
-_DELETE = (f"DELETE FROM readings_log WHERE id IN (SELECT id FROM readings_by_series WHERE {_WHERE})",
-           f"DELETE FROM readings_by_series WHERE {_WHERE}")
-
+_DELETE = (f"DELETE FROM {{log}} WHERE id IN (SELECT id FROM {{index}} WHERE {_WHERE})",
+           f"DELETE FROM {{index}} WHERE {_WHERE}")
+_MIN_TS = "SELECT MIN((SELECT MIN(ts_ms) FROM {index} i WHERE i.series = s.id)) FROM series s"
 
 @dataclass(frozen=True, slots=True)
 class PassResult:
@@ -103,15 +105,9 @@ class Retention:
         upto = min(upto, self.journal.readings.max_id() - 1, rollups.state(self.journal).cursor)
         rollups.mark_deleted_before(self.journal, cutoff)  # readers subtract raw rows from rollups up to here
         t0 = time.monotonic()
-        deleted = 0
-        start = self._next_ts(-1, cutoff, upto)
-        while start is not None and not self._stopping.is_set():  # oldest first, one window per transaction
-            end = min(start + self.window_ms, cutoff)
-            with self.journal.transaction() as db:
-                args = {"start": start, "end": end, "upto": upto}
-                deleted += db.execute(_DELETE[0], args).rowcount
-                db.execute(_DELETE[1], args)
-            start = self._next_ts(end - 1, cutoff, upto)
+        deleted = self._drop_whole(cutoff, upto)
+        for k in self._partly_old(cutoff):
+            deleted += self._delete_windows(k, cutoff, upto)
         held = self._held(upto, cutoff, slowest)
         with self.journal.transaction() as db:
             keep_from = int((now - self.rollup_retention) * 1000) // rollups.HOUR_MS * rollups.HOUR_MS
@@ -123,10 +119,47 @@ class Retention:
                      "rows dropped (%.1f s)", deleted, _day(cutoff / 1000), dropped, time.monotonic() - t0)
         return PassResult(deleted, held, dropped)
 
-    def _next_ts(self, after: int, cutoff: int, upto: int) -> int | None:
-        """The oldest timestamp > `after` of a deletable row of any series, or None (a seek per series)."""
+    def _drop_whole(self, cutoff: int, upto: int) -> int:
+        """Drop every closed partition all of whose rows are past the cutoff and deletable; readings dropped."""
+        with self.journal.transaction() as db:
+            ps = partitions.parts(db)
+            lasts = partitions.last_ids(ps)
+            gone = [p for p in ps[:-1] if (lasts[p.k] or 0) <= upto and (p.max_ts is None or p.max_ts < cutoff)]
+            deleted = 0
+            for p in gone:
+                deleted += int(db.execute(f"SELECT COUNT(*) FROM {partitions.log_table(p.k)}").fetchone()[0])
+                partitions.drop(db, p.k)
+            if gone:
+                partitions.rebuild_views(db, [p.k for p in ps if p not in gone])
+        return deleted
+
+    def _partly_old(self, cutoff: int) -> list[int]:
+        """Partitions that may hold rolled rows older than the cutoff (and newer ones too)."""
+        return [int(k) for (k,) in self.journal.read("SELECT k FROM raw_partitions WHERE min_ts < ? ORDER BY k",
+                                                     (cutoff,))]
+
+    def _delete_windows(self, k: int, cutoff: int, upto: int) -> int:
+        """Range deletes in partition `k`, oldest first, one window per transaction; readings deleted."""
+        names = {"log": partitions.log_table(k), "index": partitions.index_table(k)}
+        deleted = 0
+        start = self._next_ts(names["index"], -1, cutoff, upto)
+        while start is not None and not self._stopping.is_set():
+            end = min(start + self.window_ms, cutoff)
+            with self.journal.transaction() as db:
+                args = {"start": start, "end": end, "upto": upto}
+                deleted += db.execute(_DELETE[0].format(**names), args).rowcount
+                db.execute(_DELETE[1].format(**names), args)
+            start = self._next_ts(names["index"], end - 1, cutoff, upto)
+        if deleted:  # its oldest row now: the next passes skip it until that is old
+            with self.journal.transaction() as db:
+                db.execute(f"UPDATE raw_partitions SET min_ts = ({_MIN_TS.format(**names)}) WHERE k = ?", (k,))
+        return deleted
+
+    def _next_ts(self, index: str, after: int, cutoff: int, upto: int) -> int | None:
+        """The oldest timestamp > `after` of a deletable row of any series in one partition's index, or None (a
+        seek per series)."""
         row = self.journal.read(
-            "SELECT MIN((SELECT MIN(ts_ms) FROM readings_by_series i WHERE i.series = s.id AND ts_ms > :a "
+            f"SELECT MIN((SELECT MIN(ts_ms) FROM {index} i WHERE i.series = s.id AND ts_ms > :a "
             "AND ts_ms < :c AND id <= :u)) FROM series s", {"a": after, "c": cutoff, "u": upto})[0]
         return None if row[0] is None else int(row[0])
 

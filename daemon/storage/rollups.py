@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass
 
 from daemon.ports.stats import Stats
+from daemon.storage import partitions
 from daemon.storage.background import every
 from daemon.storage.journal import Journal
 
@@ -59,7 +60,7 @@ SELECT series, ts_ms / {width} * {width} AS b,
        AVG(CASE WHEN quality = 0 THEN value END),
        MAX(CASE WHEN quality = 0 THEN value END),
        SUM(quality != 0 OR value IS NULL)
-FROM readings_log WHERE id > :lo AND id <= :hi
+FROM {log} WHERE id > :lo AND id <= :hi
 GROUP BY series, b
 ON CONFLICT (series, bucket_ms) DO UPDATE SET
     mean = CASE WHEN n + excluded.n > 0
@@ -71,9 +72,9 @@ ON CONFLICT (series, bucket_ms) DO UPDATE SET
     n = n + excluded.n,
     faults = faults + excluded.faults
 """
-_ROLLS = [_ROLL.format(table=table, width=width * 1000) for width, table in TIERS.items()]
-# ... and the same ids into the series index (journal v9): after the roll, the view finds them through it
-_ROLLS.append("INSERT INTO readings_by_series (series, ts_ms, id) SELECT series, ts_ms, id FROM readings_log "
+_ROLLS = [_ROLL.format(table=table, width=width * 1000, log="{log}") for width, table in TIERS.items()]
+# ... and the same ids into their partition's series index (journal v9, v14): after the roll, the view finds them
+_ROLLS.append("INSERT INTO {index} (series, ts_ms, id) SELECT series, ts_ms, id FROM {log} "
               "WHERE id > :lo AND id <= :hi ORDER BY series, ts_ms, id")
 
 # Every hour of one series from its 5-minute rows (v6 backfill of the rows retention made before the
@@ -135,7 +136,7 @@ def state(journal: Journal) -> State:
     """Read inside `journal.snapshot()` together with the rows it is used for."""
     rows = dict(journal.read("SELECT name, value FROM rollup_state"))
     cursor = int(rows.get("raw", 0))
-    top = int(journal.read("SELECT COALESCE(MAX(id), 0) FROM readings_log")[0][0])
+    top = int(journal.read("SELECT id FROM readings_top")[0][0])
     return State(cursor, "hourly" not in rows, max(0, top - cursor))
 
 
@@ -143,13 +144,23 @@ def roll(journal: Journal, max_ids: int = CHUNK) -> int:
     """Fold the next journal ids (at most `max_ids`) into both tiers in one transaction; ids advanced."""
     with journal.transaction() as db:
         lo = int(db.execute(f"SELECT {CURSOR_SQL}").fetchone()[0])
-        top = int(db.execute("SELECT COALESCE(MAX(id), 0) FROM readings_log").fetchone()[0])
+        top = int(db.execute("SELECT id FROM readings_top").fetchone()[0])
         hi = min(top, lo + max_ids)
         if hi <= lo:
             return 0
-        for sql in _ROLLS:
-            db.execute(sql, {"lo": lo, "hi": hi})
+        ps = partitions.parts(db)
+        lasts = partitions.last_ids(ps)
+        for p in ps:
+            last = lasts[p.k]
+            if p.first_id > hi or (last is not None and last <= lo):
+                continue  # none of (lo, hi] in this partition
+            names = {"log": partitions.log_table(p.k), "index": partitions.index_table(p.k)}
+            for sql in _ROLLS:
+                db.execute(sql.format(**names), {"lo": lo, "hi": hi})
+            partitions.note_rolled(db, p.k, lo, hi)
         db.execute("UPDATE rollup_state SET value = ? WHERE name = 'raw'", (hi,))
+        if hi == top:  # every id rolled: ids from here on may go to a new partition (the views' tail is its own)
+            partitions.open_next_if_due(db, top)
     return hi - lo
 
 

@@ -6,6 +6,8 @@ tables is a new entry at the end. Each runs in one transaction (`daemon/storage/
 
 from __future__ import annotations
 
+from daemon.storage import partitions
+
 # A rollup tier: per series and bucket, count, min, mean and max of GOOD values and the faults
 _ROLLUP_TABLE = """
     CREATE TABLE {table} (
@@ -238,4 +240,7 @@ SCHEMA = [
     UPDATE alerts SET uid = CAST(id AS TEXT);
     CREATE UNIQUE INDEX alerts_uid ON alerts (uid);
     """,
+    # version 14: raw readings in partitions of about a day that retention drops whole (daemon/storage/partitions.py):
+    # in WAL mode a DELETE writes every page it touches, freed or not, and that was a quarter of the SD card's writes
+    partitions.MIGRATION,
 ]

@@ -39,7 +39,7 @@ def dsn(hub_db: str) -> str:
     import psycopg
 
     with psycopg.connect(hub_db) as conn:
-        conn.execute("TRUNCATE centers, rooms, event_lots, events, alarm_changes, alarms, rejected RESTART IDENTITY")
+        conn.execute("TRUNCATE centers, rooms, event_lots, events, lot_places, alarm_changes, alarms, rejected RESTART IDENTITY")
     return hub_db
 
 

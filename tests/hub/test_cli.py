@@ -21,7 +21,7 @@ def test_coldchain_hub_init_db(postgres: Postgres, capsys: pytest.CaptureFixture
     assert main(["hub", "--dsn", postgres.dsn("cli"), "init-db"]) == 0  # again: nothing to do, no error
     with psycopg.connect(postgres.dsn("cli")) as conn:
         tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
-    assert tables == {"centers", "rooms", "events", "event_lots", "alarm_changes", "alarms", "rejected"}
+    assert tables == {"centers", "rooms", "events", "event_lots", "lot_places", "alarm_changes", "alarms", "rejected"}
     assert main(["hub", "--dsn", f"host=127.0.0.1 port={postgres.port} user=nobody-here dbname=x", "init-db"]) == 1
     assert "PostgreSQL" in capsys.readouterr().err
 

@@ -81,7 +81,7 @@ def test_redelivered_and_reordered_messages_change_nothing(pg: Any) -> None:
     """Every message twice, in a shuffled order: the same region as once in order."""
     apply_all(pg, msgs())
     once = summary(pg)
-    pg.execute("TRUNCATE centers, rooms, event_lots, events, alarm_changes, alarms")
+    pg.execute("TRUNCATE centers, rooms, event_lots, events, lot_places, alarm_changes, alarms")
     pg.commit()
     twice = list(itertools.chain(msgs(), msgs()))
     random.Random(16).shuffle(twice)

@@ -43,7 +43,7 @@ def fingerprint(path: Path) -> tuple[dict[str, int], str, int]:
     """Row counts of every table, a SHA-256 of the readings in id order, and the schema version."""
     db = sqlite3.connect(path)
     try:
-        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
         counts = {t: db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}  # noqa: S608 (names from sqlite_master)
         digest = hashlib.sha256()
         for row in db.execute("SELECT id, ts_ms, series, value, quality, note, flags FROM readings ORDER BY id"):
