@@ -14,6 +14,7 @@ once. Only those out-of-order device times cost a look-up; the common path is on
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -44,6 +45,15 @@ STEP_BACK_MS = 60_000
 is free), not moved to last + 1 ms for the hour the clock needs to catch up."""
 
 SeriesKey = tuple[str, str, str, str]  # (site, zone, sensor, quantity)
+INSERT_ROWS = 140
+"""Rows per INSERT statement: 980 bound values, under the 999 of SQLite builds before 3.32."""
+_ROW = "(?, ?, ?, ?, ?, ?, ?)"
+
+
+@functools.lru_cache(maxsize=16)
+def _insert_sql(table: str, n: int) -> str:
+    """The INSERT of `n` rows into a partition's table (a batch asks for the full size and its last, shorter one)."""
+    return f"INSERT INTO {table} (id, ts_ms, series, value, quality, note, flags) VALUES {', '.join([_ROW] * n)}"
 
 
 class Readings:
@@ -93,24 +103,39 @@ class Readings:
 
     def append_tx(self, tx: Tx, readings: Sequence[Reading]) -> list[Reading]:
         """`append` inside the caller's transaction (the pipeline commits a driver's receipts with it). If that
-        transaction fails, even at its COMMIT, the caller must call `rolled_back()`."""
+        transaction fails, even at its COMMIT, the caller must call `rolled_back()`.
+
+        Rows go in by INSERT_ROWS per statement, not one `execute` each: each statement lets go of the GIL
+        once, and taking it back from the event loop and paho's thread made the writer wait ~55 of its
+        ~73 µs per reading in a backlog drain (its own CPU: ~16 µs; bench/ingest.py, docs/benchmarks.md)."""
         out: list[Reading] = []
         last = dict(self._last_ms)
         # the newest partition, and ids given here: a partition's table starts empty, but ids rise across them
         table = partitions.log_table(partitions.current(tx))
         top = tx.execute(f"SELECT MAX(id) FROM {table}").fetchone()[0]
         rid = int(top if top is not None else tx.execute("SELECT id FROM readings_top").fetchone()[0])
-        sql = f"INSERT INTO {table} (id, ts_ms, series, value, quality, note, flags) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        rows: list[tuple[Any, ...]] = []
+        written = functools.partial(self._insert, tx, table, rows)
         for r in readings:
             sid = self._series_id(tx, r)
-            ts_ms = self._distinct_ms(tx, sid, r, last)
+            ts_ms = self._distinct_ms(tx, sid, r, last, written)
             if ts_ms is None:
                 continue
             rid += 1
-            tx.execute(sql, (rid, ts_ms, sid, r.value, int(r.quality), r.note or None, int(r.flags) or None))
+            rows.append((rid, ts_ms, sid, r.value, int(r.quality), r.note or None, int(r.flags) or None))
             out.append(_stored(r, rid, ts_ms))
+            if len(rows) >= INSERT_ROWS:
+                written()
+        written()
         self._last_ms = last  # a later failure of the transaction only leaves them ahead: still distinct
         return out
+
+    @staticmethod
+    def _insert(tx: Tx, table: str, rows: list[tuple[Any, ...]]) -> None:
+        """Insert the rows gathered so far in one statement (a failure fails the caller's transaction whole)."""
+        if rows:
+            tx.execute(_insert_sql(table, len(rows)), [v for row in rows for v in row])
+            rows.clear()
 
     def rolled_back(self) -> None:
         """The transaction of an `append_tx` failed: series rows inserted in it are gone (a disk full at COMMIT
@@ -119,11 +144,14 @@ class Readings:
         self._series_rev.clear()
         self._load_series()
 
-    def _distinct_ms(self, tx: Tx, sid: int, r: Reading, last: dict[int, int]) -> int | None:
-        """The millisecond `r` is stored at, or None for an exact repeat of a stored device reading."""
+    def _distinct_ms(self, tx: Tx, sid: int, r: Reading, last: dict[int, int],
+                     written: Callable[[], None]) -> int | None:
+        """The millisecond `r` is stored at, or None for an exact repeat of a stored device reading.
+        `written()` inserts the rows gathered so far: called before any look-up in the table, which must see them."""
         ts_ms = round(r.ts * 1000)
         top = last.get(sid)
         if top is None:
+            written()
             row = tx.execute("SELECT max(ts_ms) FROM readings WHERE series = ?", (sid,)).fetchone()
             top = -1 if row[0] is None else int(row[0])
         if ts_ms > top:
@@ -138,6 +166,7 @@ class Readings:
             log.warning("sensor %s (%s): arrival time %.3f is %.0f s before its last reading; the clock stepped "
                         "back? kept at its time (logged once per series)", r.sensor, r.quantity.value, r.ts,
                         (top - ts_ms) / 1000)
+        written()
         return self._free_ms(tx, sid, r, ts_ms)
 
     @staticmethod

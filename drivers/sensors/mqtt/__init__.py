@@ -1,7 +1,7 @@
 """`type: mqtt`: sensors whose readings arrive on one MQTT broker (Tasmota, Zigbee2MQTT, Shelly,
 ESPHome, Home Assistant style and config-mapped JSON).
 
-One paho-mqtt client per daemon; its network thread hands each message to the asyncio loop.
+One paho-mqtt client per daemon, driven by the asyncio loop (aioloop.py; no network thread of its own).
 QoS 1 messages are acknowledged to the broker only after `ctx.emit()` returned, i.e. after
 the readings are in the journal, and the session is persistent, so nothing published while
 the daemon was down or crashing is lost.
@@ -33,6 +33,8 @@ from daemon.ports.payloads import PayloadError
 from daemon.ports.sources import DriverContext, Receipt, SensorBase, SensorDriver
 from daemon.ports.stats import OnceSet
 from drivers.registry import sensor
+from drivers.sensors.mqtt.acks import ack_all
+from drivers.sensors.mqtt.aioloop import LoopedClient
 from drivers.sensors.mqtt.formats import BadPayload, DeviceState, parse
 from drivers.sensors.mqtt.redelivery import ReceiptBook
 from drivers.sensors.mqtt.replay import ReplayWatch
@@ -54,9 +56,13 @@ SUB_EXACT, SUB_DISCOVER = 1, 2  # MQTT 5 subscription identifiers
 AUTH_CODES = {"Not authorized", "Bad user name or password", "Bad username or password"}
 
 
+_Batch = tuple[asyncio.Future[None] | None, list[tuple[int, paho.MQTTMessage]]]
+"""A submitted batch: its commit (None: nothing to store) and the messages to acknowledge after it."""
+
+
 @dataclass(frozen=True)
 class _Conn:
-    """A connection event from the network thread: connected, refused, lost or unreachable."""
+    """A connection event from paho's callbacks: connected, refused, lost or unreachable."""
 
     kind: str
     detail: str = ""
@@ -64,8 +70,8 @@ class _Conn:
 
 
 def _poster(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[object]) -> Callable[[object], None]:
-    """Hand an item from paho's thread to the loop; after shutdown (loop closed) drop it quietly,
-    since an exception here would kill paho's network thread.
+    """Hand an item from paho's thread to the loop (probe()'s client); after shutdown (loop closed) drop it
+    quietly, since an exception here would kill paho's network thread.
 
     Items go through a list, and the loop is woken only when the list was empty: one
     call_soon_threadsafe (a write to the loop's self-pipe) per message was 15 % of the CPU of
@@ -97,15 +103,16 @@ def replayed_copy(s: Sample) -> Sample:
     return Sample(s.sensor, s.quantity, s.value, s.unit, s.ts, s.fault, replayed=True)
 
 
-async def _unless_failed(aw: Coroutine[Any, Any, Any], guard: asyncio.Task[None]) -> Any:
-    """Await `aw`, unless `guard` (the acker) ends first: then re-raise why it ended."""
+async def _unless_failed(aw: Coroutine[Any, Any, Any], *guards: asyncio.Task[None]) -> Any:
+    """Await `aw`, unless one of `guards` (the acker, the network task) ends first: then re-raise why it ended."""
     task = asyncio.ensure_future(aw)
-    done, _ = await asyncio.wait({task, guard}, return_when=asyncio.FIRST_COMPLETED)
+    done, _ = await asyncio.wait({task, *guards}, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
         return task.result()
     task.cancel()
-    guard.result()
-    raise RuntimeError("MQTT acknowledgements stopped")
+    for guard in done:
+        guard.result()
+    raise RuntimeError(f"MQTT {', '.join(g.get_name() for g in done)} stopped")
 
 
 def _shown(payload: bytes) -> str:
@@ -235,7 +242,7 @@ class MqttDriver(SensorDriver):
         return isinstance(ids, list) and bool(ids) and SUB_EXACT not in ids
 
     def _wire(self, client: paho.Client, post: Callable[[object], object], qos: int, acking: bool = True) -> None:
-        """Callbacks run in paho's network thread; they only post to the asyncio loop.
+        """Callbacks run where the client is driven (the loop for run(), paho's thread for probe()); they only post.
         `acking` clients bump the connection generation that `_ack` checks."""
 
         def bump() -> None:
@@ -286,8 +293,8 @@ class MqttDriver(SensorDriver):
     # ------------------------------------------------------------------ run
 
     async def run(self) -> None:
-        """Receive, journal, then acknowledge; paho reconnects with backoff on its own."""
-        loop = asyncio.get_running_loop()
+        """Receive, journal, then acknowledge; the client runs in this loop and reconnects with backoff
+        (aioloop.py)."""
         queue: asyncio.Queue[object] = asyncio.Queue()
         try:
             client = self._make_client(self.client_id, self.mqtt.persistent_session, manual_ack=True)
@@ -295,41 +302,23 @@ class MqttDriver(SensorDriver):
             self._conn_event(_Conn("unusable", str(exc)))
             await asyncio.sleep(max(self.mqtt.reconnect_max, 1.0))
             return  # the supervisor starts run() again: the file may be fixed by then
-        self._wire(client, _poster(loop, queue), self.mqtt.qos)
+        self._wire(client, queue.put_nowait, self.mqtt.qos)  # callbacks run in this loop (aioloop.py)
         self._client = client
         self.state = f"connecting to {self.mqtt.host}:{self.mqtt.port}"
+        m = self.mqtt
+        net = LoopedClient(client, (max(1.0, m.reconnect_min), max(m.reconnect_min, m.reconnect_max)),
+                           lambda why: queue.put_nowait(_Conn("unreachable", why)))
+        self._connect_async(client, self.mqtt.persistent_session)
+        network = asyncio.create_task(net.run(), name=f"{self.source} network")
         try:
-            self._connect_async(client, self.mqtt.persistent_session)
-            client.loop_start()
-            # A full batch must reach the pipeline's batch_max, or every batch of a backlog waits out
-            # flush_interval before its commit (and its acks): the bench measured 2,000 msg/s that way.
-            settings = self.ctx.settings
-            batch_max = max(BATCH_MAX, settings.storage.batch_max if settings is not None else 0)
-            submit = self.ctx.submitter()
             self._book = ReceiptBook(self.ctx.recent_receipts(self.source))
             # Batches are handed on without waiting for their commit (that is the acker's job), so the
             # next batch is parsed and screened by the rules while the journal writes this one.
-            inflight: asyncio.Queue[tuple[asyncio.Future[None] | None, list[tuple[int, paho.MQTTMessage]]]] = \
-                asyncio.Queue(maxsize=INFLIGHT_BATCHES)
+            inflight: asyncio.Queue[_Batch] = asyncio.Queue(maxsize=INFLIGHT_BATCHES)
             acker = asyncio.create_task(self._acker(client, inflight), name=f"{self.source} acks")
             self._inflight = inflight
             try:
-                while True:
-                    if acker.done():
-                        acker.result()  # re-raises why acknowledging stopped (a failed commit)
-                    batch = [queue.get_nowait() if not queue.empty() else await _unless_failed(queue.get(), acker)]
-                    if self._quiet:
-                        continue  # shutting down: not submitted, not acknowledged, so redelivered next run
-                    while not queue.empty() and len(batch) < batch_max:
-                        batch.append(queue.get_nowait())
-                    samples, acks = self._take(batch)
-                    if acks:
-                        receipt = Receipt(self.source, self._book.body([m for _, m in acks])) if samples else None
-                        entry = (submit(samples, receipt) if samples else None, acks)
-                        if inflight.full():
-                            await _unless_failed(inflight.put(entry), acker)
-                        else:
-                            inflight.put_nowait(entry)
+                await self._receive(queue, inflight, (acker, network))
             finally:
                 acker.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -337,10 +326,40 @@ class MqttDriver(SensorDriver):
         finally:
             self._client = None
             self.connected = False
-            await asyncio.to_thread(self._shutdown, client)
+            network.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await network
+            await net.stop()
+
+    async def _receive(self, queue: asyncio.Queue[object], inflight: asyncio.Queue[_Batch],
+                       guards: tuple[asyncio.Task[None], ...]) -> None:
+        """Take what arrived in batches, submit each to the journal and hand it to the acker; until a guard
+        (the acker, the network task) fails."""
+        # A full batch must reach the pipeline's batch_max, or every batch of a backlog waits out
+        # flush_interval before its commit (and its acks): the bench measured 2,000 msg/s that way.
+        settings = self.ctx.settings
+        batch_max = max(BATCH_MAX, settings.storage.batch_max if settings is not None else 0)
+        submit = self.ctx.submitter()
+        while True:
+            for guard in guards:
+                if guard.done():
+                    guard.result()  # re-raises why it stopped (a failed commit, a bug)
+            batch = [queue.get_nowait() if not queue.empty() else await _unless_failed(queue.get(), *guards)]
+            if self._quiet:
+                continue  # shutting down: not submitted, not acknowledged, so redelivered next run
+            while not queue.empty() and len(batch) < batch_max:
+                batch.append(queue.get_nowait())
+            samples, acks = self._take(batch)
+            if acks:
+                receipt = Receipt(self.source, self._book.body([m for _, m in acks])) if samples else None
+                entry = (submit(samples, receipt) if samples else None, acks)
+                if inflight.full():
+                    await _unless_failed(inflight.put(entry), *guards)
+                else:
+                    inflight.put_nowait(entry)
 
     def _take(self, batch: list[object]) -> tuple[list[Sample], list[tuple[int, paho.MQTTMessage]]]:
-        """The samples of a batch from paho's thread and the messages to acknowledge once they are stored;
+        """The samples of a batch of received messages and the messages to acknowledge once they are stored;
         connection events on the way are applied in order."""
         samples: list[Sample] = []
         acks: list[tuple[int, paho.MQTTMessage]] = []
@@ -363,9 +382,7 @@ class MqttDriver(SensorDriver):
             samples += self._handle(msg, gen, replayed, topic)
         return samples, acks
 
-    async def _acker(self, client: paho.Client,
-                     inflight: asyncio.Queue[tuple[asyncio.Future[None] | None, list[tuple[int, paho.MQTTMessage]]]],
-                     ) -> None:
+    async def _acker(self, client: paho.Client, inflight: asyncio.Queue[_Batch]) -> None:
         """Acknowledge each batch once its readings are committed, in order; a failed commit (disk full)
         ends the run unacknowledged, so the broker redelivers after the reconnect."""
         while True:
@@ -380,14 +397,19 @@ class MqttDriver(SensorDriver):
         """Acknowledge in arrival order. A message of a dropped connection cannot be: it is stored, and the
         broker will resend it (same packet id, DUP set) on the resumed session; remember it, so that copy is
         acknowledged and not stored again (the soak found one such duplicate per broker restart)."""
+        mids: list[int] = []
         with self._gen_lock:
             for gen, msg in acks:
                 if msg.qos == 0:
                     continue
-                if gen == self._gen:
+                if gen != self._gen:
+                    if len(self._stored_unacked) < STORED_UNACKED_MAX:
+                        self._stored_unacked[(msg.mid, msg.topic, bytes(msg.payload))] += 1
+                elif msg.qos == 1:
+                    mids.append(msg.mid)
+                else:
                     client.ack(msg.mid, msg.qos)
-                elif len(self._stored_unacked) < STORED_UNACKED_MAX:
-                    self._stored_unacked[(msg.mid, msg.topic, bytes(msg.payload))] += 1
+            ack_all(client, mids)  # under the lock: a reconnect must not come between the check and the queue
 
     def _already_stored(self, msg: paho.MQTTMessage) -> bool:
         """A resent message (DUP) that was journaled before its connection dropped: acknowledge, don't store."""
