@@ -7,6 +7,7 @@ For bench/memory.py's questions, from the environment: BENCH_WRITER_CACHE_KIB ov
 page cache (daemon/storage/db.py), BENCH_TRACEMALLOC=DIR dumps a tracemalloc snapshot there at ready and then
 every BENCH_TRACEMALLOC_EVERY seconds (300), to diff what the Python heap gained. BENCH_PROBE=FILE appends
 SQLite's own heap (sqlite3_memory_used, through ctypes: Python's sqlite3 does not expose it) every 60 s.
+BENCH_MODULES=FILE writes the names in sys.modules once the daemon is ready (what start-up imported).
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ async def _child(cfg_path: str) -> None:
     d = Daemon(parse_config(text, "fleet.yaml", base_dir=Path(cfg_path).parent))
     stages = _instrument(d)
     await d.start()
+    if mods := os.environ.get("BENCH_MODULES"):
+        Path(mods).write_text("\n".join(sorted(sys.modules)) + "\n", encoding="utf-8")  # noqa: ASYNC240 - once
     print("ready", flush=True)
     probes = [asyncio.create_task(_snapshots())] if tracemalloc.is_tracing() else []
     if probe := os.environ.get("BENCH_PROBE"):
