@@ -10,7 +10,9 @@
   messages/s per worker, and what the second worker adds.
 
 A room's day: two lots commissioned, stored and shipped to the next center, where they are received (4 events
-per lot); one alarm opened, acknowledged and resolved. `python -m bench.hub [--quick] [--centers N]`.
+per lot); one alarm opened, acknowledged and resolved. `python -m bench.hub [--quick] [--centers N]`;
+`--uplink-readings` adds the boxes' readings through the broker (the workers' lag), alternating with a run without
+them; `--broker-only` runs only the broker part.
 """
 
 from __future__ import annotations
