@@ -10,7 +10,9 @@
   messages/s per worker, and what the second worker adds.
 
 A room's day: two lots commissioned, stored and shipped to the next center, where they are received (4 events
-per lot); one alarm opened, acknowledged and resolved. `python -m bench.hub [--quick] [--centers N]`.
+per lot); one alarm opened, acknowledged and resolved. `python -m bench.hub [--quick] [--centers N]`;
+`--uplink-readings` adds the boxes' readings through the broker (the workers' lag), alternating with a run without
+them; `--broker-only` runs only the broker part.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.common import Result, check
 from bench.hub_tsdb import Readings
+from bench.hub_uplink import UplinkReadings, check_lag
 from hub import queries, store
 from hub.contract import parse
 from hub.worker import Settings, Worker
@@ -117,28 +120,31 @@ def bare(dsn: str, msgs: list[tuple[str, bytes]]) -> float:
 
 
 def through_broker(pg: Postgres, msgs: list[tuple[str, bytes]], workers: int, batch: int,
-                   cpu: dict[str, float], db: str = "") -> tuple[float, float]:
+                   cpu: dict[str, Any], db: str = "", uplink: tuple[int, int, float] | None = None
+                   ) -> tuple[float, float]:
     """Seconds from the first publish until `workers` worker processes have committed every event and alarm, and
     until the broker had acknowledged every publish (if the two are close, the publisher is the bound); `cpu`
     gets each worker's and the broker's CPU seconds (close to the elapsed time: that process is the bound), the
-    batches each worker redid and PostgreSQL's deadlock count. Into a fresh database `db` (default w<workers>)."""
+    batches each worker redid and PostgreSQL's deadlock count. Into a fresh database `db` (default w<workers>).
+    With `uplink` (centers, rooms, speed) the boxes' readings also flow through the broker to the workers
+    (bench/hub_uplink.py) until the day is committed; `cpu["uplink"]` then says whether every center's lag is right."""
     db = db or f"w{workers}"
     with psycopg.connect(pg.dsn(), autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {db}")
     dsn = pg.dsn(db)
     root = Path(tempfile.mkdtemp(prefix="cc-hub-bench-"))
-    broker = Mosquitto(root)
-    broker.config.write_text(f"listener {broker.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                             "max_queued_messages 0\n", encoding="utf-8")  # the day is published at once
-    broker.start()
+    broker = start_broker(root)
     procs = [subprocess.Popen([sys.executable, "-m", "hub", "--dsn", dsn, "worker", "--broker",
-                               f"127.0.0.1:{broker.port}", "--client-id", f"w{i}", "--no-readings",
-                               "--batch-size", str(batch)],
+                               f"127.0.0.1:{broker.port}", "--client-id", f"w{i}",
+                               *([] if uplink else ["--no-readings"]), "--batch-size", str(batch)],
                               stdout=(root / f"w{i}.log").open("wb"), stderr=subprocess.STDOUT) for i in range(workers)]
     try:
         for i in range(workers):
             wait_until(lambda i=i: "subscribed" in (root / f"w{i}.log").read_text(), 60, f"worker {i}")  # type: ignore[misc]
         want = (sum("/events/epcis" in t for t, _ in msgs), sum("/events/alarms" in t for t, _ in msgs))
+        feed = UplinkReadings(broker.port, *uplink) if uplink else None
+        if feed is not None:
+            feed.start()
         box = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-boxes", protocol=mqtt.MQTTv5)
         box.max_inflight_messages_set(100)
         box.connect("127.0.0.1", broker.port)
@@ -157,6 +163,8 @@ def through_broker(pg: Postgres, msgs: list[tuple[str, bytes]], workers: int, ba
                 return got == want
             wait_until(done, 900, "every event and alarm committed", every=0.2)
         elapsed = time.perf_counter() - t
+        if feed is not None:
+            cpu["uplink"] = uplink_figures(feed, dsn)
         cpu.update({f"w{i}": round(cpu_s(p.pid), 1) for i, p in enumerate(procs)})
         if broker.proc is not None:
             cpu["mosquitto"] = round(cpu_s(broker.proc.pid), 1)
@@ -169,6 +177,40 @@ def through_broker(pg: Postgres, msgs: list[tuple[str, bytes]], workers: int, ba
             p.wait(15)
         broker.stop()
         cpu.update(redone(root, workers, pg.dsn(), db))
+        time.sleep(1)  # the workers' backends report their counts as they exit
+        cpu["centers_writes"] = centers_writes(dsn)
+
+
+def start_broker(root: Path) -> Mosquitto:
+    """Mosquitto with no queue limit: the day is published at once."""
+    broker = Mosquitto(root)
+    broker.config.write_text(f"listener {broker.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                             "max_queued_messages 0\n", encoding="utf-8")
+    broker.start()
+    return broker
+
+
+def uplink_figures(feed: UplinkReadings, dsn: str) -> dict[str, Any]:
+    """Stop the readings, wait for the workers' lag write (every 2 s) to reach every center, and check it."""
+    seconds = feed.stop()
+    with psycopg.connect(dsn) as conn:
+        def right() -> dict[str, Any] | None:
+            got = check_lag(conn, feed.newest)
+            return None if got["wrong"] else got
+        try:
+            lag = wait_until(right, 60, "every center's lag written")
+        except AssertionError:
+            lag = check_lag(conn, feed.newest)
+            lag["wrong"] = len(lag["wrong"])
+    return {"readings": feed.sent, "seconds": round(seconds, 1), "per_s": round(feed.sent / seconds, 1), **lag}
+
+
+def centers_writes(dsn: str) -> int:
+    """Rows PostgreSQL wrote into `centers` so far (inserts + updates: the lag writes and the status messages)."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT n_tup_ins + n_tup_upd FROM pg_stat_user_tables WHERE relname = 'centers'"
+                           ).fetchone()
+        return int(row[0]) if row else -1
 
 
 def redone(root: Path, workers: int, admin_dsn: str, db: str) -> dict[str, float]:
@@ -202,19 +244,26 @@ def sizes(dsn: str) -> dict[str, int]:
 
 
 def run(centers: int = 100, rooms: int = 20, repeat: int = 20, batch: int = 500, per_message: bool = True,
-        readings: bool = True, speed: float = 1.0, drops: int = 2) -> list[Result]:
+        readings: bool = True, speed: float = 1.0, drops: int = 2, uplink: bool = False,
+        broker_only: bool = False) -> list[Result]:
     """The whole bench; with `readings`, the broker runs also have the region's readings going into InfluxDB
-    (bench/hub_tsdb.py) at `speed` x real time, after one run of 1 worker without them (the baseline)."""
+    (bench/hub_tsdb.py) at `speed` x real time, after one run of 1 worker without them (the baseline); with
+    `uplink`, 1 and 2 workers alternate between a run without readings through the broker and one with them
+    (bench/hub_uplink.py). `broker_only` skips the in-process paths and the queries."""
     pg = Postgres()
     pg.start(fsync=True)
     try:
+        msgs = list(day(centers, rooms, drops))
+        tsdb = Readings(centers, rooms, speed) if readings else None
+        if broker_only:
+            runs, sent = broker_runs(pg, msgs, batch, tsdb, (centers, rooms, speed) if uplink else None)
+            return broker_results(len(msgs), runs, batch, sent, (centers, rooms, speed))
         with psycopg.connect(pg.dsn(), autocommit=True) as admin:
             admin.execute("CREATE DATABASE hub")
             admin.execute("CREATE DATABASE floor")
         dsn = pg.dsn("hub")
         with psycopg.connect(dsn) as conn:
             store.create(conn)
-        msgs = list(day(centers, rooms, drops))
         single = None
         if per_message:
             with psycopg.connect(pg.dsn(), autocommit=True) as admin:
@@ -223,32 +272,49 @@ def run(centers: int = 100, rooms: int = 20, repeat: int = 20, batch: int = 500,
                 store.create(conn)
             single = load(pg.dsn("single"), msgs)
         ours, floor = load_batched(dsn, msgs, batch), bare(pg.dsn("floor"), msgs)
-        runs, tsdb = broker_runs(pg, msgs, batch, Readings(centers, rooms, speed) if readings else None)
+        runs, sent = broker_runs(pg, msgs, batch, tsdb, (centers, rooms, speed) if uplink else None)
         timing = {"ours": ours, "floor": floor, "single": single}
         return [*results(dsn, centers, rooms, len(msgs), timing, repeat, batch),
-                *broker_results(len(msgs), runs, batch, tsdb, (centers, rooms, speed))]
+                *broker_results(len(msgs), runs, batch, sent, (centers, rooms, speed))]
     finally:
         pg.stop()
 
 
-Run = tuple[float, float, dict[str, float]]  # seconds to commit all, seconds to publish all, CPU and redo counts
+Run = tuple[float, float, dict[str, Any]]  # seconds to commit all, seconds to publish all, CPU and redo counts
 
 
-def broker_runs(pg: Postgres, msgs: list[tuple[str, bytes]], batch: int,
-                readings: Readings | None) -> tuple[dict[str, Run], dict[str, Any] | None]:
-    """1 and 2 workers through Mosquitto; with `readings`, first 1 worker without them, then both with."""
+def broker_runs(pg: Postgres, msgs: list[tuple[str, bytes]], batch: int, readings: Readings | None,
+                uplink: tuple[int, int, float] | None = None) -> tuple[dict[str, Run], dict[str, Any] | None]:
+    """1 and 2 workers through Mosquitto; with `readings`, first 1 worker without them, then both with; with
+    `uplink`, each of 1 and 2 workers first without readings through the broker, then with them (InfluxDB's
+    readings, if any, flow through all four)."""
 
-    def one(workers: int, db: str = "") -> Run:
-        cpu: dict[str, float] = {}
-        elapsed, published = through_broker(pg, msgs, workers, batch, cpu, db)
+    def one(workers: int, db: str = "", up: tuple[int, int, float] | None = None) -> Run:
+        cpu: dict[str, Any] = {}
+        elapsed, published = through_broker(pg, msgs, workers, batch, cpu, db, up)
         return elapsed, published, cpu
 
+    if uplink is not None:
+        return uplink_runs(one, readings, uplink)
     if readings is None:
         return {"one_worker": one(1), "two_workers": one(2)}, None
     with readings:
         quiet = one(1, "quiet")
         readings.start()
         runs = {"one_worker_no_readings": quiet, "one_worker": one(1), "two_workers": one(2)}
+        return runs, readings.stop()
+
+
+def uplink_runs(one: Callable[[int, str, tuple[int, int, float] | None], Run], readings: Readings | None,
+                uplink: tuple[int, int, float]) -> tuple[dict[str, Run], dict[str, Any] | None]:
+    """Baseline and variant back to back for 1, then 2 workers: the ratio of each pair is what the readings cost."""
+    order = [("one_worker_no_uplink", 1, None), ("one_worker", 1, uplink),
+             ("two_workers_no_uplink", 2, None), ("two_workers", 2, uplink)]
+    if readings is None:
+        return {name: one(n, name, up) for name, n, up in order}, None
+    with readings:
+        readings.start()
+        runs = {name: one(n, name, up) for name, n, up in order}
         return runs, readings.stop()
 
 
@@ -302,6 +368,12 @@ def broker_results(n: int, runs: dict[str, Run], batch: int, tsdb: dict[str, Any
                   check(one / two, ">= 1.2"), raw_,
                   bound="2 cores shared by both workers, PostgreSQL, Mosquitto and the publisher (idle 1-5 % with "
                         "two workers in vmstat; no lock waits in pg_stat_activity)")]
+    if "one_worker_no_uplink" in runs:
+        lags = {name: run[2]["uplink"] for name, run in runs.items() if "uplink" in run[2]}
+        wrong = sum(len(lag["wrong"]) if isinstance(lag["wrong"], list) else lag["wrong"] for lag in lags.values())
+        out.append(Result("hub_uplink", "hub: centers whose lag disagrees with the readings sent through the broker",
+                          wrong, "centers", "<= 0", check(wrong, "<= 0"), lags,
+                          bound="one lag write per center every 2 s per worker (lag_flush_s)"))
     if tsdb is not None:
         centers, rooms, speed = size
         sent = tsdb["sent"]["points"]
@@ -327,9 +399,13 @@ def main() -> None:
     ap.add_argument("--readings-speed", type=float, default=1.0,
                     help="simulated minutes per real minute of the readings (1: 333 points/s at 1,000 x 20)")
     ap.add_argument("--drops", type=int, default=2, help="link drops per box and day (status offline, online)")
+    ap.add_argument("--uplink-readings", action="store_true",
+                    help="also the readings through the broker to the workers (their lag), alternating with none")
+    ap.add_argument("--broker-only", action="store_true", help="only the runs through Mosquitto")
     args = ap.parse_args()
     for r in run(5 if args.quick else args.centers, 4 if args.quick else args.rooms, 5 if args.quick else 20,
-                 args.batch_size, not args.no_per_message, not args.no_readings, args.readings_speed, args.drops):
+                 args.batch_size, not args.no_per_message, not args.no_readings, args.readings_speed, args.drops,
+                 args.uplink_readings, args.broker_only):
         print(f"{r.title}: {r.value:.3g} {r.unit} (target {r.target or 'n/a'}) {json.dumps(r.raw)}")
 
 

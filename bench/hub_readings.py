@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from daemon.ports.errors import SinkError
 from daemon.ports.model import Quantity, Reading
-from drivers.sinks.influxdb import InfluxDB1Config, InfluxDB1Sink
+from drivers.sinks.influxdb import InfluxDB1Config, InfluxDB1Sink, InfluxDB2Config, InfluxDB2Sink
 
 T0_S = 1_763_568_000  # the hub bench's day (tests/hub/boxes.py T0), in seconds
 SINKS = 4  # connection pools; each sink has 2 POSTs on the wire at most (InfluxDB1Sink.max_in_flight)
@@ -34,6 +34,7 @@ class Feed:
     centers: int
     rooms: int
     speed: float = 1.0
+    target: str = "influxdb1"  # or "vm": VictoriaMetrics through the influxdb2 sink (/api/v2/write)
     posts: int = 0
     points: int = 0
     errors: int = 0
@@ -47,7 +48,16 @@ class Feed:
         return [Reading(f"c{c}", f"z{r}", f"s{r}", Quantity.TEMPERATURE, 2.0 + (c * 7 + r * 3 + minute) % 40 / 10,
                         float(ts)) for r in range(self.rooms)]
 
-    async def post(self, sink: InfluxDB1Sink, k: int, slots: asyncio.Semaphore) -> None:
+    def sink(self, i: int) -> InfluxDB1Sink | InfluxDB2Sink:
+        """A box's sink as its config would make it; VictoriaMetrics ignores org, bucket and token."""
+        if self.target == "vm":
+            return InfluxDB2Sink(InfluxDB2Config.model_validate(
+                {"id": f"box{i}", "type": "influxdb2", "url": self.url, "org": "region", "bucket": self.db,
+                 "token": "unused"}), {})
+        return InfluxDB1Sink(InfluxDB1Config.model_validate(
+            {"id": f"box{i}", "type": "influxdb1", "url": self.url, "database": self.db}), {})
+
+    async def post(self, sink: InfluxDB1Sink | InfluxDB2Sink, k: int, slots: asyncio.Semaphore) -> None:
         batch = self.readings(k)
         t = time.perf_counter()
         try:
@@ -61,8 +71,7 @@ class Feed:
 
     async def run(self) -> dict[str, float]:
         """POSTs on schedule until `stop`; a POST waits for a free slot, so a slow server shows as `behind`."""
-        sinks = [InfluxDB1Sink(InfluxDB1Config.model_validate(
-            {"id": f"box{i}", "type": "influxdb1", "url": self.url, "database": self.db}), {}) for i in range(SINKS)]
+        sinks = [self.sink(i) for i in range(SINKS)]
         slots, tasks = asyncio.Semaphore(2 * SINKS), set()
         per_s, start = self.speed * self.centers / 60, time.monotonic()
         while not self.stop.is_set():
@@ -102,8 +111,10 @@ def main() -> None:
     ap.add_argument("--centers", type=int, required=True)
     ap.add_argument("--rooms", type=int, required=True)
     ap.add_argument("--speed", type=float, default=1.0, help="simulated minutes per real minute")
+    ap.add_argument("--target", choices=("influxdb1", "vm"), default="influxdb1")
     args = ap.parse_args()
-    print(json.dumps(asyncio.run(amain(Feed(args.url, args.db, args.centers, args.rooms, args.speed)))), flush=True)
+    feed = Feed(args.url, args.db, args.centers, args.rooms, args.speed, args.target)
+    print(json.dumps(asyncio.run(amain(feed))), flush=True)
 
 
 if __name__ == "__main__":

@@ -15,35 +15,49 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import urllib3
+
 from bench.common import InfluxD, proc_stat
+from bench.hub_readings import T0_S
+from tests.peers import VictoriaMetrics
 
 DB = "region"
+_http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=60))
 
 
 class Readings:
-    """InfluxDB up for the whole bench; the child writing only between `start()` and `stop()`."""
+    """The TSDB up for the whole bench (InfluxDB 1.6.7, or VictoriaMetrics with `target` "vm", deduplicating
+    one sample per series and ms as InfluxDB overwrites); the child writing only between `start()` and `stop()`."""
 
-    def __init__(self, centers: int, rooms: int, speed: float) -> None:
-        self.centers, self.rooms, self.speed = centers, rooms, speed
+    def __init__(self, centers: int, rooms: int, speed: float, target: str = "influxdb1") -> None:
+        self.centers, self.rooms, self.speed, self.target = centers, rooms, speed, target
         self.root = Path(tempfile.mkdtemp(prefix="cc-hub-influx-"))
         self.influx = InfluxD(self.root)
+        self.vm = VictoriaMetrics(self.root)
         self.child: subprocess.Popen[bytes] | None = None
 
+    @property
+    def url(self) -> str:
+        return self.vm.url if self.target == "vm" else self.influx.url
+
     def __enter__(self) -> Readings:
-        self.influx.start()
-        self.influx.create_database(DB)
+        if self.target == "vm":
+            self.vm.start()
+        else:
+            self.influx.start()
+            self.influx.create_database(DB)
         return self
 
     def __exit__(self, *_exc: object) -> None:
         if self.child is not None and self.child.poll() is None:
             self.child.kill()
             self.child.wait(15)
-        self.influx.stop()
+        (self.vm if self.target == "vm" else self.influx).stop()
 
     def start(self) -> None:
         self.child = subprocess.Popen(
-            [sys.executable, "-m", "bench.hub_readings", "--url", self.influx.url, "--db", DB, "--centers",
-             str(self.centers), "--rooms", str(self.rooms), "--speed", str(self.speed)],
+            [sys.executable, "-m", "bench.hub_readings", "--url", self.url, "--db", DB, "--target", self.target,
+             "--centers", str(self.centers), "--rooms", str(self.rooms), "--speed", str(self.speed)],
             stdout=subprocess.PIPE, stderr=(self.root / "readings.log").open("wb"))
 
     def stop(self) -> dict[str, Any]:
@@ -56,11 +70,26 @@ class Readings:
         if self.child.returncode or not lines:
             raise RuntimeError(f"readings child failed: {(self.root / 'readings.log').read_text()[-2000:]}")
         sent: dict[str, Any] = json.loads(lines[-1])
-        series = self.influx.query('SELECT COUNT("temperature") FROM "readings"', DB)
-        counted = int(series[0]["values"][0][1]) if series else 0
-        assert self.influx.proc is not None
-        stat = proc_stat(self.influx.proc.pid)
-        on_disk = sum(f.stat().st_size for d in ("data", "wal") for f in (self.root / d).rglob("*") if f.is_file())
+        counted = self.counted()
+        server = self.vm if self.target == "vm" else self.influx
+        assert server.proc is not None
+        stat = proc_stat(server.proc.pid)
+        dirs = ("vm-data",) if self.target == "vm" else ("data", "wal")
+        on_disk = sum(f.stat().st_size for d in dirs for f in (self.root / d).rglob("*") if f.is_file())
         cpu = stat["cpu_ticks"] / os.sysconf("SC_CLK_TCK")
-        return {"sent": sent, "points_counted": counted, "influxd_cpu_s": round(cpu, 1),
-                "influxd_rss_mib": round(stat.get("VmRSS", 0) / 1024), "influxd_bytes": on_disk}
+        name = "vm" if self.target == "vm" else "influxd"
+        return {"sent": sent, "points_counted": counted, f"{name}_cpu_s": round(cpu, 1),
+                f"{name}_rss_mib": round(stat.get("VmRSS", 0) / 1024), f"{name}_bytes": on_disk}
+
+    def counted(self) -> int:
+        """Distinct points the server holds: InfluxDB's COUNT, or VictoriaMetrics' samples over the whole day
+        (count_over_time after a flush, at the day's end; the readings are stamped in the past)."""
+        if self.target != "vm":
+            series = self.influx.query('SELECT COUNT("temperature") FROM "readings"', DB)
+            return int(series[0]["values"][0][1]) if series else 0
+        _http.request("GET", f"{self.vm.url}/internal/force_flush")
+        end = T0_S + 2 * 86_400
+        resp = _http.request("GET", f"{self.vm.url}/api/v1/query", fields={
+            "query": 'sum(count_over_time(readings_temperature[3d]))', "time": str(end)})
+        result = json.loads(resp.data)["data"]["result"]
+        return int(float(result[0]["value"][1])) if result else 0

@@ -3,7 +3,7 @@ and /metrics fetched while it runs) and one InfluxDB sink, the real Daemon in a 
 (bench/fleet_child.py), sampled from /proc/<pid> over the window.
 
     python -m bench.memory --seconds 120          # its own broker and InfluxDB
-    python -m bench.memory --env MALLOC_ARENA_MAX=2
+    python -m bench.memory --no-unit-env           # without the systemd unit's Environment= (MALLOC_ARENA_MAX=2)
 
 Reports VmRSS at the end and its peak, the slope over the window's second half (MB/h; a short
 window only bounds a slow rise, the soak measures it), and what the RSS is made of
@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +32,12 @@ from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 _http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(total=10))
+
+
+def unit_env(unit: Path = ROOT / "deploy" / "systemd" / "coldchain.service") -> dict[str, str]:
+    """The `Environment=` settings of the systemd unit: the daemon is measured as it is run (MALLOC_ARENA_MAX)."""
+    lines = unit.read_text(encoding="utf-8").splitlines()
+    return dict(ln.removeprefix("Environment=").split("=", 1) for ln in lines if ln.startswith("Environment="))
 
 
 def rollup(pid: int) -> dict[str, int]:
@@ -69,6 +76,14 @@ def _slope_mb_h(samples: list[tuple[float, int]]) -> float:
     return sum((t - mt) * (v - mv) for t, v in half) / den * 3600 / 1024
 
 
+def _probe(path: Path) -> list[tuple[int, float]]:
+    """The child's sqlite3_memory_used samples (bench/fleet_child.py), in MB."""
+    if not path.exists():
+        return []
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [(t, round(b / 1024 / 1024, 1)) for t, b in rows]
+
+
 def measure(tmp: Path, influx_url: str, sensors: int = 200, period: float = 5.0, seconds: float = 90.0,
             env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run the child under load for `seconds` after one period of warm-up; the raw figures."""
@@ -83,9 +98,10 @@ def measure(tmp: Path, influx_url: str, sensors: int = 200, period: float = 5.0,
     cfg_path = tmp / "memory.json"
     cfg_path.write_text(json.dumps(doc), encoding="utf-8")
     child = subprocess.Popen([PY, "-m", "bench.fleet_child", str(cfg_path)], stdout=subprocess.PIPE, cwd=ROOT,
-                             text=True, env={**os.environ, **(env or {})})
+                             text=True, env={**os.environ, "BENCH_PROBE": str(tmp / "probe.jsonl"), **(env or {})})
     pub: Publisher | None = None
     samples: list[tuple[float, int]] = []
+    anon: list[tuple[int, float]] = []
     published = 0
     try:
         assert child.stdout is not None
@@ -99,6 +115,10 @@ def measure(tmp: Path, influx_url: str, sensors: int = 200, period: float = 5.0,
         while (now := time.monotonic()) - t0 < seconds:
             _browse(api_port)
             samples.append((now - t0, _rss_kb(child.pid)))
+            if len(samples) % 30 == 1:  # every ~minute: what the RSS is made of as it rises
+                anon.append((round(now - t0), round(rollup(child.pid).get("Anonymous", 0) / 1024, 1)))
+                print(json.dumps({"t_s": anon[-1][0], "rss_mb": round(samples[-1][1] / 1024, 1),  # a long run's log
+                                  "anonymous_mb": anon[-1][1]}), file=sys.stderr, flush=True)
             time.sleep(2.0)
         parts = rollup(child.pid)
         with open(f"/proc/{child.pid}/status", encoding="utf-8") as f:
@@ -116,12 +136,13 @@ def measure(tmp: Path, influx_url: str, sensors: int = 200, period: float = 5.0,
             "peak_rss_mb": round(int(status["VmHWM"].split()[0]) / 1024, 1),
             "anonymous_mb": round(parts.get("Anonymous", 0) / 1024, 1),
             "file_backed_mb": round(parts["File"] / 1024, 1), "threads": int(status["Threads"]),
+            "anonymous_mb_by_s": anon, "sqlite_heap_mb_by_s": _probe(tmp / "probe.jsonl"),
             "slope_mb_per_h_second_half": round(_slope_mb_h(samples), 2),
             "published": published}
 
 
 def run(tmp: Path, influx: InfluxD, seconds: float = 90.0, sensors: int = 200) -> list[Result]:
-    raw = measure(tmp, influx.url, sensors=sensors, seconds=seconds)
+    raw = measure(tmp, influx.url, sensors=sensors, seconds=seconds, env=unit_env())
     return [Result(key="memory@target", title=f"4b. resident memory, {sensors} MQTT sensors, API and InfluxDB sink",
                    value=raw["rss_mb"], unit="MB", target="<= 60 at 200 sensors",
                    met=check(raw["rss_mb"], "<= 60") if sensors >= 200 else None, raw=raw,
@@ -134,12 +155,13 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=90.0)
     ap.add_argument("--sensors", type=int, default=200)
     ap.add_argument("--env", action="append", default=[], help="NAME=VALUE for the daemon's environment")
+    ap.add_argument("--no-unit-env", action="store_true", help="leave out the systemd unit's Environment= lines")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="coldchain-memory-"))
     influx = InfluxD(tmp / "influxd")
     influx.start()
     try:
-        env = dict(e.split("=", 1) for e in args.env)
+        env = {**({} if args.no_unit_env else unit_env()), **dict(e.split("=", 1) for e in args.env)}
         print(json.dumps(measure(tmp / "run", influx.url, args.sensors, seconds=args.seconds, env=env), indent=1))
     finally:
         influx.stop()

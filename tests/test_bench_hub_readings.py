@@ -1,5 +1,5 @@
 """The hub bench's readings (bench/hub_tsdb.py, bench/hub_readings.py) at a tiny size against a real InfluxDB
-1.6.7: every reading sent is a distinct point the server counts. Counts only; rates belong to `make bench`."""
+1.6.7 and a real VictoriaMetrics: every reading sent is a distinct point the server counts. Counts only; rates belong to `make bench`."""
 
 from __future__ import annotations
 
@@ -20,6 +20,17 @@ def test_the_readings_child_writes_distinct_points_the_server_counts() -> None:
         out = readings.stop()
     assert out["sent"]["errors"] == 0 and out["sent"]["posts"] > 0
     assert out["points_counted"] == out["sent"]["points"] == 4 * out["sent"]["posts"]
+
+
+def test_every_reading_sent_to_victoriametrics_is_a_sample_it_counts() -> None:
+    with Readings(centers=3, rooms=4, speed=1200.0, target="vm") as readings:
+        readings.start()
+        wait_until(lambda: readings.vm.export('{__name__="readings_temperature"}'), 60,
+                   "the first samples in VictoriaMetrics")
+        out = readings.stop()
+        samples = sum(len(s["timestamps"]) for s in readings.vm.export('{__name__="readings_temperature"}'))
+    assert out["sent"]["errors"] == 0 and out["sent"]["posts"] > 0
+    assert out["points_counted"] == samples == out["sent"]["points"] == 4 * out["sent"]["posts"]
 
 
 def test_each_post_is_one_box_and_minute() -> None:

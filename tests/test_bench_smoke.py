@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import drain, fleet, ingest, query
+from bench import drain, fleet, ingest, memory, query
 from bench.common import InfluxD
 from tests.peers import influxd
 
@@ -40,6 +40,17 @@ def test_fleet_measures_memory_disk_and_alarm_latency(tmp_path: Path) -> None:
     assert lat.raw["alarms"] >= 1 and lat.value > 0
     assert mem.raw["rss_mb"] > 0 and mem.raw["readings"] > 0
     assert disk.raw["readings"] > 0
+
+
+def test_memory_runs_the_daemon_as_the_unit_does_and_says_what_its_rss_is_made_of(tmp_path: Path,
+                                                                                    influxd: InfluxD) -> None:
+    env = memory.unit_env()
+    assert env["MALLOC_ARENA_MAX"] == "2"  # deploy/systemd/coldchain.service's Environment=
+    raw = memory.measure(tmp_path, influxd.url, sensors=4, period=1.0, seconds=3.0, env=env)
+    assert raw["env"] == env and raw["published"] > 0
+    assert raw["rss_mb"] > 0 and raw["anonymous_mb"] > 0 and raw["file_backed_mb"] > 0
+    assert raw["anonymous_mb_by_s"] and raw["sqlite_heap_mb_by_s"]  # the child's sqlite3_memory_used, at ready
+    assert raw["sqlite_heap_mb_by_s"][0][1] > 0
 
 
 # The comparison with Node-RED and mqtt2influxdb (scenario 7) needs those peers, which `make bench`

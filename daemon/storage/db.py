@@ -28,9 +28,13 @@ transaction (an alarm, its audit entries and its outbox rows commit together).""
 SQLITE_FULL = 13
 _CORRUPT = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
 _LOCKED = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
-WRITER_CACHE_KIB = 8192
-"""The writer's page cache: a roll or a retention window dirties a page or two per series; a smaller cache
-spills them to the WAL before the commit and writes them again (bench/flash.py)."""
+WRITER_CACHE_KIB = 2048
+"""The writer's page cache between transactions. It was 8 MiB, and kept every page it had held: on a journal
+past 8 MB that was ~9 MB of RSS for good (bench/sqlite_cache.py); a reading's commit touches a few pages."""
+WRITER_SPILL_KIB = 8192
+"""How much a transaction may dirty before SQLite spills pages to the WAL ahead of the commit: a roll or a
+retention window dirties a page or two per series, and a spilled page is written again (bench/flash.py). The
+pages above `WRITER_CACHE_KIB` are freed when the transaction ends."""
 READER_CACHE_KIB = 512
 """Each thread's reader page cache (SQLite's default is 2 MiB per connection): a reader serves one request at a
 time and the kernel's page cache holds the file anyway; every executor thread that ever read kept its 2 MiB."""
@@ -104,6 +108,13 @@ def page_size(db: sqlite3.Connection) -> int:
     return int(db.execute("PRAGMA page_size").fetchone()[0])
 
 
+def spill_pages(db: sqlite3.Connection, kib: int) -> None:
+    """Let a transaction hold `kib` KiB of pages before it spills. `PRAGMA cache_spill=N` sets the threshold,
+    but SQLite also reads N as a boolean by its low byte (8192 is "off"), so spilling is switched on after."""
+    db.execute(f"PRAGMA cache_spill={max(1, kib * 1024 // page_size(db))}")
+    db.execute("PRAGMA cache_spill=ON")  # not a number: the threshold stays, the flag is set
+
+
 def checkpoint_pages(size: int) -> int:
     """`wal_autocheckpoint` in pages of `size` bytes for `WAL_AUTOCHECKPOINT_BYTES`."""
     return max(1, WAL_AUTOCHECKPOINT_BYTES // size)
@@ -164,6 +175,7 @@ class Database:
         # sorts of a roll or a migration in memory: a temp file's pages count as written even when deleted unread
         db.execute("PRAGMA temp_store=MEMORY")
         db.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+        spill_pages(db, WRITER_SPILL_KIB)
         db.execute(f"PRAGMA wal_autocheckpoint={checkpoint_pages(page_size(db))}")
         return db
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from Crypto.Cipher import AES
-
 from daemon.ports.payloads import PayloadError
 
 UUID = 0xFCD2
@@ -90,6 +88,8 @@ def decrypt(info: int, data: bytes, key: bytes, mac: str) -> bytes:
     or address does not fit."""
     if len(data) < TRAILER + 1:
         raise PayloadError("encrypted BTHome packet too short")
+    from Crypto.Cipher import AES  # here: pycryptodome and cffi cost ~1.4 MB of RSS, and most devices send plain
+
     body, counter, mic = data[:-TRAILER], data[-TRAILER:-4], data[-4:]
     cipher = AES.new(key, AES.MODE_CCM, nonce=nonce(mac, info, counter), mac_len=4)
     try:
