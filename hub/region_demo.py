@@ -42,6 +42,24 @@ def box_config(base: dict[str, Any], i: int, broker_port: int) -> dict[str, Any]
     return cfg
 
 
+VEHICLE = ("truck-1", "渝A-12345 冷藏车")  # by its plate: the public trace page shows it, never a driver's name
+
+
+def vehicle_config(base: dict[str, Any], broker_port: int, setpoint: float = 6.5) -> dict[str, Any]:
+    """A reefer truck running the same daemon (`site.kind: vehicle`): one compartment, one simulated probe at
+    `setpoint`, the base's contacts and tokens, and an uplink to the broker (docs/transfers.md, A vehicle box)."""
+    cfg: dict[str, Any] = json.loads(json.dumps(base))
+    site, name = VEHICLE
+    cfg["site"] |= {"id": site, "name": name, "kind": "vehicle"}
+    cfg["site"].pop("location", None)  # it moves; the hub's map is for centers
+    cfg["zones"] = [{"id": "reefer", "name": "冷藏厢", "name_en": "Reefer box", "commodity": "mandarin"}]
+    cfg["sensors"] = [{"id": "reefer-t1", "zone": "reefer", "type": "simulated", "interval": "1m",
+                       "setpoint": setpoint, "differential": 0.5, "noise": 0.05, "seed": 7}]
+    cfg["sinks"] = [{"id": "region", "type": "mqtt_uplink", "host": "127.0.0.1", "port": broker_port,
+                     "keepalive": 10}]
+    return cfg
+
+
 def call(port: int, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, headers=TOKEN | {
         "Content-Type": "application/json"}, data=json.dumps(body).encode() if body is not None else None)
@@ -108,8 +126,9 @@ class Region:
         wait(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).status == 200,
              60, "the hub's pages")
 
-    def start_box(self, i: int, port: int) -> subprocess.Popen[bytes]:
-        cfg = box_config(self.base, i, self.broker_port)
+    def start_box(self, i: int, port: int, cfg: dict[str, Any] | None = None) -> subprocess.Popen[bytes]:
+        """Center `i` of the region (`box_config`), or the box `cfg` (a vehicle: `vehicle_config`)."""
+        cfg = cfg or box_config(self.base, i, self.broker_port)
         site = cfg["site"]["id"]
         folder = self.root / site
         folder.mkdir(parents=True, exist_ok=True)
