@@ -177,6 +177,11 @@ def test_a_vehicle_box_between_two_centers(dsn: str, broker: Mosquitto, tmp_path
         for private in ("王司机", "13700137000", "张师傅", "13800138000", "Manager Li", "13900139000", "zhang",
                         "已重启冷机", "wang"):
             assert private not in trace, private
+        own_page = page(v_port, f"/trace/{CODE}")  # the vehicle box's own public page says vehicle, compartment
+        assert "车辆" in own_page and "车厢" in own_page and "冷藏厢" in own_page and "车载温度监测" in own_page
+        assert "Compartment" in page(v_port, f"/trace/{CODE}?lang=en")
+        for private in ("王司机", "13700137000", "张师傅", "zhang", "已重启冷机"):
+            assert private not in own_page, private
         # the hub does hold them: who acknowledged V's alarm, and the comment naming the driver and his phone
         assert any(x["site"] == truck and "zhang" in (x["acked_by"] or "") for x in hub(dsn)[2]), hub(dsn)[2]
         import psycopg
