@@ -95,3 +95,19 @@ def test_the_pages_label_the_vehicle_leg(pg: Any, dsn: str) -> None:
     assert "a 冷库 · z1 号库" in en and "b 冷库 · r1 号库" in en
     chain = web.get("/api/chain/L1").json()
     assert [leg["kind"] for leg in chain["legs"]] == ["stay", "vehicle", "stay"]
+
+
+def test_a_move_between_compartments_is_two_vehicle_legs(pg: Any) -> None:
+    msgs = messages()
+    unloading = next(i for i, (topic, body) in enumerate(msgs) if b'"unloading"' in body)
+    move = ("coldchain/v/events/epcis", raw(event("v", 3, "storing", "L1", T0 + 3 * H, "c2", qty=1.2, **V, **{
+        "sensorElementList": report(5.5, 6.0, 6.5)})))  # the move ends the stay in c1: its report
+    msgs.insert(unloading, move)
+    msgs = [(t, b.replace(b'"cc:zone": "c1", "cc:destination"', b'"cc:zone": "c2", "cc:destination"'))
+            for t, b in msgs]  # the unloading now leaves from c2
+    apply_all(pg, msgs)
+    legs = queries.chain(pg, "L1").legs
+    assert [(leg["kind"], leg["site"], leg["zone"]) for leg in legs] == [
+        ("stay", "a", "z1"), ("vehicle", "v", "c1"), ("vehicle", "v", "c2"), ("stay", "b", "r1")]
+    assert legs[1]["temperature"] == {"min": 5.5, "max": 6.5, "mean": 6.0} and legs[1]["until"] == T0 + 3 * H
+    assert legs[2]["temperature"] == {"min": 5.8, "max": 9.6, "mean": 7.1} and legs[2]["mkt"] == 7.4
