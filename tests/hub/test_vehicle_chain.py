@@ -99,9 +99,9 @@ def test_the_pages_label_the_vehicle_leg(pg: Any, dsn: str) -> None:
 
 def test_a_move_between_compartments_is_two_vehicle_legs(pg: Any) -> None:
     msgs = messages()
-    unloading = next(i for i, (topic, body) in enumerate(msgs) if b'"unloading"' in body)
-    move = ("coldchain/v/events/epcis", raw(event("v", 3, "storing", "L1", T0 + 3 * H, "c2", qty=1.2, **V, **{
-        "sensorElementList": report(5.5, 6.0, 6.5)})))  # the move ends the stay in c1: its report
+    unloading = next(i for i, (_, body) in enumerate(msgs) if b'"unloading"' in body)
+    move = ("coldchain/v/events/epcis", raw(event("v", 3, "storing", "L1", T0 + 3 * H, "c2", qty=1.2, **V,
+                                                  sensorElementList=report(5.5, 6.0, 6.5))))  # ends c1: its report
     msgs.insert(unloading, move)
     msgs = [(t, b.replace(b'"cc:zone": "c1", "cc:destination"', b'"cc:zone": "c2", "cc:destination"'))
             for t, b in msgs]  # the unloading now leaves from c2
