@@ -156,9 +156,11 @@ class Region:
             peer.stop()
 
 
-def move_lot(region: Region, code: str, pause: float, say: Callable[..., None]) -> None:
-    """Check `code` in at the first center, then ship it to each next one, which receives it under the same code."""
-    (first, port), *rest = region.boxes
+def move_lot(region: Region, code: str, pause: float, say: Callable[..., None],
+             route: Sequence[tuple[str, int]] | None = None) -> None:
+    """Check `code` in at the first box of `route` (default: the boxes in order), then ship it to each next one,
+    which receives it under the same code (on the vehicle box: into its compartment)."""
+    (first, port), *rest = route or region.boxes
     call(port, "POST", "/api/v1/lots", {"code": code, "commodity": "mandarin", "zone": "mandarin",
                                         "quantity": 1200, "unit": "kg", "origin": "草堂镇"})
     say("demo.checked_in", code=code, site=first)
@@ -166,20 +168,21 @@ def move_lot(region: Region, code: str, pause: float, say: Callable[..., None]) 
     for site, port in rest:
         time.sleep(pause)
         call(here_port, "POST", f"/api/v1/lots/{code}/checkout", {"destination": site})
-        call(port, "POST", "/api/v1/lots", {"code": code, "commodity": "mandarin", "zone": "mandarin",
+        call(port, "POST", "/api/v1/lots", {"code": code, "commodity": "mandarin",
+                                            "zone": "reefer" if site == VEHICLE[0] else "mandarin",
                                             "quantity": 1200, "unit": "kg", "source": here})
         say("demo.shipped", code=code, source=here, site=site)
         here, here_port = site, port
 
 
 def hub_view(dsn: str, code: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(the centers, the stays of `code`) as the hub has them in PostgreSQL."""
+    """(the centers and vehicles, the stays and vehicle legs of `code`) as the hub has them in PostgreSQL."""
     import psycopg
 
     from hub import queries
 
     with psycopg.connect(dsn) as conn:
-        return queries.centers(conn), [leg for leg in queries.chain(conn, code).legs if leg["kind"] == "stay"]
+        return queries.centers(conn), [leg for leg in queries.chain(conn, code).legs if leg["kind"] != "transit"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -192,6 +195,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
     p.add_argument("--pause", type=float, default=5.0, help="real seconds a lot stays at each center")
     p.add_argument("--lang", choices=["zh-CN", "en"], default="zh-CN")
+    p.add_argument("--vehicle", action="store_true", help="a reefer truck box carries the lot from the first "
+                   "center to the second (docs/transfers.md, A vehicle box)")
     return p
 
 
@@ -226,14 +231,18 @@ def _run(region: Region, args: argparse.Namespace, say: Callable[..., None], sta
     region.start_hub(hub_port)
     for i in range(args.centers):
         region.start_box(i, free_port() if not args.port else args.port + 1 + i)
+    if args.vehicle:
+        region.start_box(args.centers, free_port() if not args.port else args.port + 1 + args.centers,
+                         vehicle_config(region.base, region.broker_port))
     region.wait_boxes()
     say("demo.hub_page", url=f"http://127.0.0.1:{hub_port}/")
     for site, port in region.boxes:
-        say("demo.box_page", site=site, url=f"http://127.0.0.1:{port}/")
+        say("demo.vehicle_page" if site == VEHICLE[0] else "demo.box_page", site=site, url=f"http://127.0.0.1:{port}/")
     say("demo.logs", folder=region.root)
     code = "RG-0001"
-    move_lot(region, code, args.pause, say)
-    sites = [site for site, _ in region.boxes]
+    route = region.boxes[:1] + region.boxes[args.centers:] + region.boxes[1:args.centers]  # the truck second
+    move_lot(region, code, args.pause, say, route)
+    sites = [site for site, _ in route]
     wait(lambda: [leg["site"] for leg in hub_view(region.dsn, code)[1]] == sites, 60, "the hub's chain")
     centers, stays = hub_view(region.dsn, code)
     say("demo.chain", code=code, url=f"http://127.0.0.1:{hub_port}/trace/{code}",
