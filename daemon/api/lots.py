@@ -7,6 +7,7 @@ import functools
 import html
 import math
 import zoneinfo
+from collections.abc import Callable
 from datetime import datetime
 from importlib.resources import files
 from typing import Any
@@ -218,11 +219,16 @@ def _text(lang: str, key: str, **params: object) -> str:
     return html.escape(render(key, lang, **params))
 
 
-def _body(rec: dict[str, Any], lang: str, site: str, tz: zoneinfo.ZoneInfo, vehicle: bool = False) -> str:
-    e = html.escape
-
+def _words(lang: str, vehicle: bool) -> Callable[..., str]:
+    """The page's texts, escaped; on a vehicle box VEHICLE_WORDS say vehicle, compartment, on board."""
     def t(key: str, **params: object) -> str:
         return _text(lang, f"{key}_vehicle" if vehicle and key in VEHICLE_WORDS else key, **params)
+    return t
+
+
+def _body(rec: dict[str, Any], lang: str, site: str, tz: zoneinfo.ZoneInfo, vehicle: bool = False) -> str:
+    e = html.escape
+    t = _words(lang, vehicle)
     zh = lang.startswith("zh")
 
     def when(ts: float | None) -> str:

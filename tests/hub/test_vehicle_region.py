@@ -115,81 +115,98 @@ def test_a_vehicle_box_between_two_centers(dsn: str, broker: Mosquitto, tmp_path
         region.start_box(-1, free_port(), v_cfg)
         region.start_box(1, free_port())
         region.wait_boxes()
-        (a, a_port), (_, v_port), (b, b_port) = region.boxes
+        (a, _), (_, v_port), (b, _) = region.boxes
         wait(lambda: {s: c["kind"] for s, c in hub(dsn)[0].items() if c["state"] == "online"} == {
             a: "center", truck: "vehicle", b: "center"}, 60, "three boxes online, V a vehicle")
-
-        call(a_port, "POST", "/api/v1/lots", {"code": CODE, "commodity": "mandarin", "zone": "mandarin",
-                                              "quantity": 1200, "unit": "kg", "origin": "草堂镇"})
-        time.sleep(2)
-        call(a_port, "POST", f"/api/v1/lots/{CODE}/checkout", {"destination": truck})
-        call(v_port, "POST", "/api/v1/lots", {"code": CODE, "commodity": "mandarin", "zone": "reefer",
-                                              "quantity": 1200, "unit": "kg", "source": a})
-        # the compartment is above the lot's range: V's alarm is open at the hub; acknowledged on V with a comment
-        wait(lambda: any(x["site"] == truck for x in hub(dsn)[2]), 90, "V's alarm at the hub")
-        (alert,) = [x for x in call(v_port, "GET", "/api/v1/alerts?open=true")["alerts"] if x["zone"] == "reefer"]
-        call(v_port, "POST", f"/api/v1/alerts/{alert['id']}/ack", {"comment": ACK})
-        wait(lambda: any(x["site"] == truck and x["acked_by"] for x in hub(dsn)[2]), 60, "the ack at the hub")
-
-        relay.cut()  # 4G gone on the road
-        wait(lambda: hub(dsn)[0][truck]["state"] == "offline", 60, "V offline by its Last Will")
-        time.sleep(2)
-        call(v_port, "POST", f"/api/v1/lots/{CODE}/checkout", {"destination": b})
-        call(b_port, "POST", "/api/v1/lots", {"code": CODE, "commodity": "mandarin", "zone": "mandarin",
-                                              "quantity": 1200, "unit": "kg", "source": truck})
-        wait(lambda: hub(dsn)[1][-1]["site"] == b, 60, "B's receiving at the hub")
-        assert "unloading" not in json.dumps(get(hub_port, f"/api/chain/{CODE}")["events"])  # V has not sent it
-        time.sleep(3)
-        relay.restore()
-
+        the_trip(region, hub_port, relay)
         wait(lambda: [(x["kind"], x["site"]) for x in hub(dsn)[1]] == [("stay", a), ("vehicle", truck), ("stay", b)]
              and hub(dsn)[1][1]["temperature"] is not None, 120, "V's back-fill: three legs")
-        sites, (at_a, at_v, at_b), _ = hub(dsn)
-        assert sites[truck]["state"] == "online" and sites[truck]["lag_ms"] is not None
-        mine = [x for x in call(v_port, "GET", f"/api/v1/lots/{CODE}/chain")["legs"] if x["kind"] == "stay"]
-        (own,) = mine  # V's own record of the compartment stay, from its readings
-        t = own["temperature"]
-        assert at_v["zone"] == "reefer" and abs(at_v["since"] - own["start"] * 1000) < 1  # eventTime keeps ms
-        assert abs(at_v["until"] - own["end"] * 1000) < 1
-        assert at_v["temperature"] == {"min": t["min"], "max": t["max"], "mean": t["mean"]}
-        assert at_v["mkt"] == t["mkt"] and at_v["minutes_outside"] == round(t["minutes_out"], 1)
-        assert t["min"] > 8.0 and at_v["minutes_outside"] > 0.8 * (at_v["until"] - at_v["since"]) / 60_000, at_v
-        assert at_v["limits"] == {"low": 5.0, "high": 8.0} and len(at_v["excursions"]) == len(own["excursions"]) >= 1
-        assert at_a["until"] is not None and at_a["until"] <= at_v["since"] + 60_000  # clocks agree to the second
-        assert at_a["temperature"] is not None and at_b["until"] is None
-
-        doc = get(hub_port, f"/epcis/events?MATCH_epc={CODE}")
-        assert [f"{e.path}: {e.message[:200]}" for e in VALIDATOR.iter_errors(doc)] == []
-        steps = [(e["bizStep"], e["cc:site"], e.get("cc:siteKind")) for e in
-                 doc["epcisBody"]["queryResults"]["resultsBody"]["eventList"]]
-        assert sorted(steps, key=str) == sorted([("commissioning", a, None), ("shipping", a, None),
-                                                 ("loading", truck, "vehicle"), ("unloading", truck, "vehicle"),
-                                                 ("receiving", b, None)], key=str)
-
-        region_page = page(hub_port, "/?lang=zh-CN")
-        vehicles = region_page.split('id="vehicles"')[1].split("</table>")[0]
-        assert "渝A-12345 冷藏车" in vehicles and "在线" in vehicles
-        assert "冷藏厢" not in region_page.split('id="capacity"')[1]  # not a cold room of the region
-
-        trace = page(hub_port, f"/trace/{CODE}")
-        for place in ("草堂镇冷库 · 2号库", "渝A-12345 冷藏车 · 冷藏厢", "万州中转库 · 2号库", "运输中（冷藏车）"):
-            assert place in trace, place
-        for private in ("王司机", "13700137000", "张师傅", "13800138000", "Manager Li", "13900139000", "zhang",
-                        "已重启冷机", "wang"):
-            assert private not in trace, private
-        own_page = page(v_port, f"/trace/{CODE}")  # the vehicle box's own public page says vehicle, compartment
-        assert "车辆" in own_page and "车厢" in own_page and "冷藏厢" in own_page and "车载温度监测" in own_page
-        assert "Compartment" in page(v_port, f"/trace/{CODE}?lang=en")
-        for private in ("王司机", "13700137000", "张师傅", "zhang", "已重启冷机"):
-            assert private not in own_page, private
-        # the hub does hold them: who acknowledged V's alarm, and the comment naming the driver and his phone
-        assert any(x["site"] == truck and "zhang" in (x["acked_by"] or "") for x in hub(dsn)[2]), hub(dsn)[2]
-        import psycopg
-
-        with psycopg.connect(dsn) as conn:
-            texts = [r[0] for r in conn.execute("SELECT text FROM alarm_changes WHERE site = %s", (truck,))]
-        assert any(ACK in (x or "") for x in texts), texts
+        check_chain(dsn, v_port, hub_port, (a, truck, b))
+        check_pages(dsn, v_port, hub_port)
     finally:
         region.stop()
         relay.cut()
         forget(broker, ["center-1", "center-2", truck])
+
+
+def the_trip(region: Region, hub_port: int, relay: Relay) -> None:
+    """A ships the lot to V, V loads it; V's alarm is acknowledged with a comment naming the driver; V's link is
+    cut, V unloads it to B and B receives it; a few seconds later the link is back."""
+    (a, a_port), (truck, v_port), (b, b_port) = region.boxes
+    dsn = region.dsn
+    call(a_port, "POST", "/api/v1/lots", {"code": CODE, "commodity": "mandarin", "zone": "mandarin",
+                                          "quantity": 1200, "unit": "kg", "origin": "草堂镇"})
+    time.sleep(2)
+    call(a_port, "POST", f"/api/v1/lots/{CODE}/checkout", {"destination": truck})
+    call(v_port, "POST", "/api/v1/lots", {"code": CODE, "commodity": "mandarin", "zone": "reefer",
+                                          "quantity": 1200, "unit": "kg", "source": a})
+    # the compartment is above the lot's range: V's alarm is open at the hub; acknowledged on V with a comment
+    wait(lambda: any(x["site"] == truck for x in hub(dsn)[2]), 90, "V's alarm at the hub")
+    (alert,) = [x for x in call(v_port, "GET", "/api/v1/alerts?open=true")["alerts"] if x["zone"] == "reefer"]
+    call(v_port, "POST", f"/api/v1/alerts/{alert['id']}/ack", {"comment": ACK})
+    wait(lambda: any(x["site"] == truck and x["acked_by"] for x in hub(dsn)[2]), 60, "the ack at the hub")
+
+    relay.cut()  # 4G gone on the road
+    wait(lambda: hub(dsn)[0][truck]["state"] == "offline", 60, "V offline by its Last Will")
+    time.sleep(2)
+    call(v_port, "POST", f"/api/v1/lots/{CODE}/checkout", {"destination": b})
+    call(b_port, "POST", "/api/v1/lots", {"code": CODE, "commodity": "mandarin", "zone": "mandarin",
+                                          "quantity": 1200, "unit": "kg", "source": truck})
+    wait(lambda: hub(dsn)[1][-1]["site"] == b, 60, "B's receiving at the hub")
+    assert "unloading" not in json.dumps(get(hub_port, f"/api/chain/{CODE}")["events"])  # V has not sent it
+    time.sleep(3)
+    relay.restore()
+
+
+def check_chain(dsn: str, v_port: int, hub_port: int, sites: tuple[str, str, str]) -> None:
+    """The vehicle leg's figures are V's own record of the stay; the EPCIS query for the code is valid."""
+    a, truck, b = sites
+    found, (at_a, at_v, at_b), _ = hub(dsn)
+    assert found[truck]["state"] == "online" and found[truck]["lag_ms"] is not None
+    mine = [x for x in call(v_port, "GET", f"/api/v1/lots/{CODE}/chain")["legs"] if x["kind"] == "stay"]
+    (own,) = mine  # V's own record of the compartment stay, from its readings
+    t = own["temperature"]
+    assert at_v["zone"] == "reefer" and abs(at_v["since"] - own["start"] * 1000) < 1  # eventTime keeps ms
+    assert abs(at_v["until"] - own["end"] * 1000) < 1
+    assert at_v["temperature"] == {"min": t["min"], "max": t["max"], "mean": t["mean"]}
+    assert at_v["mkt"] == t["mkt"] and at_v["minutes_outside"] == round(t["minutes_out"], 1)
+    assert t["min"] > 8.0 and at_v["minutes_outside"] > 0.8 * (at_v["until"] - at_v["since"]) / 60_000, at_v
+    assert at_v["limits"] == {"low": 5.0, "high": 8.0} and len(at_v["excursions"]) == len(own["excursions"]) >= 1
+    assert at_a["until"] is not None and at_a["until"] <= at_v["since"] + 60_000  # clocks agree to the second
+    assert at_a["temperature"] is not None and at_b["until"] is None
+
+    doc = get(hub_port, f"/epcis/events?MATCH_epc={CODE}")
+    assert [f"{e.path}: {e.message[:200]}" for e in VALIDATOR.iter_errors(doc)] == []
+    steps = [(e["bizStep"], e["cc:site"], e.get("cc:siteKind")) for e in
+             doc["epcisBody"]["queryResults"]["resultsBody"]["eventList"]]
+    assert sorted(steps, key=str) == sorted([("commissioning", a, None), ("shipping", a, None),
+                                             ("loading", truck, "vehicle"), ("unloading", truck, "vehicle"),
+                                             ("receiving", b, None)], key=str)
+
+
+def check_pages(dsn: str, v_port: int, hub_port: int) -> None:
+    """The region lists V apart; the public pages show places, none of the names and numbers the hub holds."""
+    import psycopg
+
+    truck, _ = VEHICLE
+    region_page = page(hub_port, "/?lang=zh-CN")
+    vehicles = region_page.split('id="vehicles"')[1].split("</table>")[0]
+    assert "渝A-12345 冷藏车" in vehicles and "在线" in vehicles
+    assert "冷藏厢" not in region_page.split('id="capacity"')[1]  # not a cold room of the region
+
+    trace = page(hub_port, f"/trace/{CODE}")
+    for place in ("草堂镇冷库 · 2号库", "渝A-12345 冷藏车 · 冷藏厢", "万州中转库 · 2号库", "运输中（冷藏车）"):
+        assert place in trace, place
+    for private in ("王司机", "13700137000", "张师傅", "13800138000", "Manager Li", "13900139000", "zhang",
+                    "已重启冷机", "wang"):
+        assert private not in trace, private
+    own_page = page(v_port, f"/trace/{CODE}")  # the vehicle box's own public page says vehicle, compartment
+    assert "车辆" in own_page and "车厢" in own_page and "冷藏厢" in own_page and "车载温度监测" in own_page
+    assert "Compartment" in page(v_port, f"/trace/{CODE}?lang=en")
+    for private in ("王司机", "13700137000", "张师傅", "zhang", "已重启冷机"):
+        assert private not in own_page, private
+    # the hub does hold them: who acknowledged V's alarm, and the comment naming the driver and his phone
+    assert any(x["site"] == truck and "zhang" in (x["acked_by"] or "") for x in hub(dsn)[2]), hub(dsn)[2]
+    with psycopg.connect(dsn) as conn:
+        texts = [r[0] for r in conn.execute("SELECT text FROM alarm_changes WHERE site = %s", (truck,))]
+    assert any(ACK in (x or "") for x in texts), texts
