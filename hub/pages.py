@@ -116,7 +116,7 @@ def trace(lang: str, chain: Chain, places: dict[tuple[str, str | None], str]) ->
             what = t(lang, "trace.stay")
         temp = leg["temperature"] or {}
         figures = " / ".join("—" if temp.get(k) is None else f"{temp[k]:.1f}" for k in ("min", "mean", "max"))
-        open_end = t(lang, "trace.still_here") if leg["kind"] != "transit" else t(lang, "common.none")
+        open_end = t(lang, {"stay": "trace.still_here", "vehicle": "trace.on_board"}.get(leg["kind"], "common.none"))
         mkt = leg.get("mkt")
         outside = leg.get("minutes_outside")
         rows.append([e(what), e(where), e(when(leg["since"])), e(when(leg["until"]) if leg["until"] else open_end),

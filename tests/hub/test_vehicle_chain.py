@@ -111,3 +111,10 @@ def test_a_move_between_compartments_is_two_vehicle_legs(pg: Any) -> None:
         ("stay", "a", "z1"), ("vehicle", "v", "c1"), ("vehicle", "v", "c2"), ("stay", "b", "r1")]
     assert legs[1]["temperature"] == {"min": 5.5, "max": 6.5, "mean": 6.0} and legs[1]["until"] == T0 + 3 * H
     assert legs[2]["temperature"] == {"min": 5.8, "max": 9.6, "mean": 7.1} and legs[2]["mkt"] == 7.4
+
+
+def test_a_lot_still_on_the_truck(pg: Any, dsn: str) -> None:
+    apply_all(pg, [m for m in messages() if b'"unloading"' not in m[1] and b'"receiving"' not in m[1]])
+    assert [leg["kind"] for leg in queries.chain(pg, "L1").legs] == ["stay", "vehicle"]
+    row = TestClient(make_app(dsn)).get("/trace/L1").text.split("运输中（冷藏车）")[1].split("</tr>")[0]
+    assert "仍在车上" in row and "—" in row  # no figures until the unloading carries them
