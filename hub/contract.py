@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 ALARM_STATES = ("open", "acknowledged", "resolved", "closed")
+SITE_KINDS = ("center", "vehicle")
 EVENT_TYPES = ("ObjectEvent", "AggregationEvent", "TransformationEvent", "AssociationEvent", "TransactionEvent")
 
 
@@ -51,6 +52,7 @@ class Site:
     lon: float | None
     rooms: tuple[Room, ...]
     ts: int
+    kind: str = "center"  # or "vehicle": its rooms are compartments, not the region's cold-room capacity
 
 
 @dataclass(frozen=True)
@@ -188,8 +190,11 @@ def _site(topic: str, site: str, body: dict[str, Any]) -> Site:
             value, unit = _num(where, cap, "value"), _str(where, cap, "unit", optional=True)
         out.append(Room(_str(where, r, "zone"), _str(where, r, "name", optional=True), value, unit,
                         _str(where, r, "commodity", optional=True)))
+    kind = _str(topic, body, "kind", optional=True) or "center"  # a box from before sends none: a center
+    if kind not in SITE_KINDS:
+        raise BadMessage(topic, f"kind: {kind!r} is not one of {', '.join(SITE_KINDS)}")
     return Site(site, _str(topic, body, "name", optional=True), _str(topic, body, "timezone", optional=True),
-                lat, lon, tuple(out), _int(topic, body, "ts"))
+                lat, lon, tuple(out), _int(topic, body, "ts"), kind)
 
 
 def _alarm(topic: str, site: str, body: dict[str, Any]) -> Alarm:

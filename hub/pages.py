@@ -52,15 +52,25 @@ def table(head: list[str], body: list[list[str]], ident: str) -> str:
 
 def region(lang: str, centers: list[dict[str, Any]], alarms: list[dict[str, Any]], rooms: list[dict[str, Any]],
            refused: int, keep: str = "") -> str:
-    """Centers with state and lag, the region's open alarms, and every room's capacity and occupancy."""
+    """Centers with state and lag, vehicles apart (the same, their compartments), the region's open alarms, and
+    every cold room's capacity and occupancy (`rooms` leaves vehicles out)."""
     e = html.escape
     state = {"online": t(lang, "region.online"), "offline": t(lang, "region.offline")}
-    rows = [[e(c["name"] or c["site"]), f'<span class="{e(c["state"] or "unknown")}">'
-             f'{e(state.get(c["state"] or "", t(lang, "region.unknown")))}</span>', e(duration(lang, c["lag_ms"])),
-             e(when(c["last_ts"], c["timezone"])), str(c["rooms"])] for c in centers]
+
+    def sites(kinds: tuple[str, ...]) -> list[list[str]]:
+        return [[e(c["name"] or c["site"]), f'<span class="{e(c["state"] or "unknown")}">'
+                 f'{e(state.get(c["state"] or "", t(lang, "region.unknown")))}</span>', e(duration(lang, c["lag_ms"])),
+                 e(when(c["last_ts"], c["timezone"])), str(c["rooms"])]
+                for c in centers if (c.get("kind") or "center") in kinds]
+
     out = f"<h2>{e(t(lang, 'region.centers'))}</h2>" + table(
         [t(lang, k) for k in ("region.site", "region.state", "region.lag", "region.last_seen", "region.rooms")],
-        rows, "centers")
+        sites(("center",)), "centers")
+    vehicles = sites(("vehicle",))
+    if vehicles:
+        out += f"<h2>{e(t(lang, 'region.vehicles'))}</h2>" + table(
+            [t(lang, k) for k in ("region.vehicle", "region.state", "region.lag", "region.last_seen",
+                                  "region.compartments")], vehicles, "vehicles")
     out += f"<h2>{e(t(lang, 'region.alarms'))}</h2>"
     if not alarms:
         out += f'<p id="no-alarms">{e(t(lang, "region.no_alarms"))}</p>'
@@ -100,13 +110,19 @@ def trace(lang: str, chain: Chain, places: dict[tuple[str, str | None], str]) ->
         elif leg["kind"] == "transit":
             dest = places.get((leg["destination"], None)) or leg["destination"]
             what, where = t(lang, "trace.transit"), f"{where} → {dest}"
+        elif leg["kind"] == "vehicle":  # a vehicle box's compartment, from loading to unloading
+            what = t(lang, "trace.vehicle")
         else:
             what = t(lang, "trace.stay")
         temp = leg["temperature"] or {}
         figures = " / ".join("—" if temp.get(k) is None else f"{temp[k]:.1f}" for k in ("min", "mean", "max"))
-        open_end = t(lang, "trace.still_here") if leg["kind"] == "stay" else t(lang, "common.none")
+        open_end = t(lang, {"stay": "trace.still_here", "vehicle": "trace.on_board"}.get(leg["kind"], "common.none"))
+        mkt = leg.get("mkt")
+        outside = leg.get("minutes_outside")
         rows.append([e(what), e(where), e(when(leg["since"])), e(when(leg["until"]) if leg["until"] else open_end),
-                     e(figures + (" °C" if temp else ""))])
-    out += table([t(lang, k) for k in ("trace.leg", "trace.place", "trace.since", "trace.until", "trace.temperature")],
-                 rows, "legs")
+                     e(figures + (" °C" if temp else "")), e("—" if mkt is None else f"{mkt:.1f} °C"),
+                     e("—" if outside is None else t(lang, "trace.outside_of", m=f"{outside:g}",
+                                                     n=len(leg.get("excursions") or [])))])
+    out += table([t(lang, k) for k in ("trace.leg", "trace.place", "trace.since", "trace.until", "trace.temperature",
+                                       "trace.mkt", "trace.outside")], rows, "legs")
     return page(lang, t(lang, "trace.title"), out + f"<p>{e(t(lang, 'trace.footer'))}</p>")

@@ -26,8 +26,10 @@ def rows(conn: psycopg.Connection[Any], query: str | sql.Composed, params: Any =
 
 
 def centers(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-    """Every center with its state (online/offline: the retained status or the Last Will) and uplink lag."""
-    return rows(conn, """SELECT c.site, c.name, c.timezone, c.lat, c.lon, c.state, c.state_ts, c.last_ts, c.lag_ms,
+    """Every site with its kind (center or vehicle, from its `site` message), its state (online/offline: the
+    retained status or the Last Will) and uplink lag."""
+    return rows(conn, """SELECT c.site, c.name, c.kind, c.timezone, c.lat, c.lon, c.state, c.state_ts, c.last_ts,
+                                c.lag_ms,
                                 (extract(epoch FROM c.last_received) * 1000)::bigint AS last_received,
                                 (SELECT count(*) FROM rooms r WHERE r.site = c.site) AS rooms
                          FROM centers c ORDER BY c.site""")
@@ -51,18 +53,32 @@ CAPACITY = """SELECT r.site, c.name AS center, r.zone, r.name, r.capacity, r.uni
                      COALESCE(sum(p.quantity) FILTER (WHERE p.unit = r.unit), 0) AS occupied
               FROM rooms r JOIN centers c USING (site)
                    LEFT JOIN lot_places p ON p.in_store AND p.site = r.site AND p.zone = r.zone
+              WHERE c.kind <> 'vehicle'
               GROUP BY r.site, r.zone, c.name
               ORDER BY r.site, r.zone"""
 
 
 def capacity(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     """Per room: configured capacity (from the box's `site` message), lots in it and their quantity in that unit.
+    A vehicle's compartments are not cold rooms of the region: left out.
 
     From `lot_places` (hub/places.py), one row per code kept at write time, and only its in-store rows (a partial
     index): no longer every event of the history (docs/hub.md, Scale)."""
     out = rows(conn, CAPACITY)
     for room in out:
         room["free"] = None if room["capacity"] is None else room["capacity"] - room["occupied"]
+    return out
+
+
+def place_names(conn: psycopg.Connection[Any]) -> dict[tuple[str, str | None], str]:
+    """(site, None) -> the center's or vehicle's name, (site, zone) -> "name · room name": what the trace page says."""
+    out: dict[tuple[str, str | None], str] = {}
+    for r in rows(conn, """SELECT c.site, c.name AS center, r.zone, r.name FROM centers c
+                           LEFT JOIN rooms r USING (site) ORDER BY c.site, r.zone"""):
+        center = r["center"] or r["site"]
+        out[r["site"], None] = center
+        if r["zone"] is not None:
+            out[r["site"], r["zone"]] = f"{center} · {r['name'] or r['zone']}"
     return out
 
 
@@ -112,6 +128,41 @@ def temperature(body: dict[str, Any], transit: bool = False) -> dict[str, float]
     return None
 
 
+def figures(body: dict[str, Any], transit: bool = False) -> dict[str, Any]:
+    """What else the box reports with that summary: MKT, minutes outside the lot's range and the range, and the
+    excursions (its ALARM_CONDITION reports). Keys with None / [] when the event carries none."""
+    out: dict[str, Any] = {"mkt": None, "minutes_outside": None, "limits": None, "excursions": []}
+    for element in body.get("sensorElementList") or []:
+        meta = element.get("sensorMetadata") if isinstance(element, dict) else None
+        if not isinstance(element, dict) or bool(isinstance(meta, dict) and meta.get("cc:transit")) != transit:
+            continue
+        reports = [r for r in element.get("sensorReport") or [] if isinstance(r, dict)]
+        summary = next((r for r in reports if "Temperature" in str(r.get("type", "")) and "exception" not in r), None)
+        if summary is None:
+            continue
+        out["mkt"], out["minutes_outside"] = _num(summary.get("cc:mkt")), _num(summary.get("cc:minutesOutside"))
+        out["limits"] = {"low": _num(summary.get("cc:low")), "high": _num(summary.get("cc:high"))}
+        out["excursions"] = [{"start": r.get("time"), "end": r.get("cc:end"), "peak": _num(r.get("value")),
+                              "kind": r.get("cc:kind"), "limit": _num(r.get("cc:limit")),
+                              "minutes": _num(r.get("cc:minutes")), "alarm_state": r.get("cc:alarmState")}
+                             for r in reports if r.get("exception") == "ALARM_CONDITION"]
+        return out
+    return out
+
+
+def _num(v: Any) -> float | None:
+    return v if isinstance(v, int | float) and not isinstance(v, bool) else None
+
+
+ARRIVE = (*IN_STORE, "loading")  # the lot is somewhere: a room, or a vehicle's compartment
+LEAVE = ("shipping", "unloading")  # it leaves: from a center, or off a vehicle
+
+
+def is_vehicle(e: dict[str, Any]) -> bool:
+    """The event is a vehicle box's (`cc:siteKind`): read from the event itself, whatever came first."""
+    return isinstance(e.get("body"), dict) and e["body"].get("cc:siteKind") == "vehicle"
+
+
 def causal(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Time order, except that a receiving comes after the shipping it answers, and so does every later event of
     that lot at the receiving site. Boxes' clocks differ (a Pi without an RTC before NTP, plain drift), so a short
@@ -139,14 +190,14 @@ def causal(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if site in waiting:
             waiting[site].append(e)
             return
-        if e["biz_step"] == "receiving" and e["source"]:
+        if e["biz_step"] in ("receiving", "loading") and e["source"]:
             route = (e["source"], site)
             received[route] = n = received.get(route, 0) + 1
             if shipped.get(route, 0) < n:
                 waiting[site], wanted[site] = [e], (route, n)
                 return
         out.append(e)
-        if e["biz_step"] == "shipping" and e["destination"]:
+        if e["biz_step"] in LEAVE and e["destination"]:
             route = (site, e["destination"])
             shipped[route] = shipped.get(route, 0) + 1
             release(route)
@@ -159,28 +210,44 @@ def causal(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def legs(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Stays (a site and room, from its arrival to its leaving) and transits (shipped to a destination), in
-    causal order (`causal`)."""
+    """Stays (a site and room, from its arrival to its leaving), vehicle legs (a vehicle box's compartment, from
+    loading to unloading: kind "vehicle") and transits (shipped to a destination), in causal order (`causal`).
+
+    A transit into or off a vehicle that no logger recorded is left out: the vehicle leg is the trip, with its
+    compartment's figures; the stay before it ends at the shipping, the vehicle leg starts at the loading."""
     out: list[dict[str, Any]] = []
+
+    def close(leg: dict[str, Any], e: dict[str, Any]) -> None:
+        """The event that ends a leg carries its report: a stay's (shipping, a move), or a trip a logger recorded
+        (the receiving, in an element marked `cc:transit`)."""
+        leg["until"] = e["time"]
+        transit = leg["kind"] == "transit"
+        if transit or temperature(e["body"]) is not None:
+            leg["temperature"] = temperature(e["body"], transit=transit)
+            leg |= figures(e["body"], transit=transit)
+
     for e in causal(events):
         step, here = e["biz_step"], (e["site"], e["zone"])
+        kind = "vehicle" if is_vehicle(e) else "stay"
         cur = out[-1] if out and out[-1]["until"] is None else None
-        if step in IN_STORE and e["zone"]:
-            if cur and (cur["kind"] == "stay" and (cur["site"], cur["zone"]) == here):
+        if step in ARRIVE and e["zone"]:
+            if cur and (cur["kind"] == kind and (cur["site"], cur["zone"]) == here):
                 continue
             if cur:
-                cur["until"] = e["time"]
-                if cur["kind"] == "transit":  # the receiving event carries the trip's logger report
-                    cur["temperature"] = temperature(e["body"], transit=True)
-            out.append({"kind": "stay", "site": e["site"], "zone": e["zone"], "since": e["time"], "until": None,
-                        "temperature": None})
-        elif step == "shipping":
+                close(cur, e)
+                if cur["kind"] == "transit" and cur["temperature"] is None and (kind == "vehicle" or cur["vehicle"]):
+                    out.pop()
+            out.append({"kind": kind, "site": e["site"], "zone": e["zone"], "since": e["time"], "until": None,
+                        "temperature": None, **figures({})})
+        elif step in LEAVE:
             if cur:
-                cur["until"], cur["temperature"] = e["time"], temperature(e["body"])
+                close(cur, e)
             out.append({"kind": "transit", "site": e["site"], "zone": None, "destination": e["destination"],
-                        "since": e["time"], "until": None, "temperature": None})
+                        "vehicle": is_vehicle(e), "since": e["time"], "until": None, "temperature": None,
+                        **figures({})})
         elif cur and step and temperature(e["body"]):
             cur["temperature"] = temperature(e["body"])
+            cur |= figures(e["body"])
     return out
 
 

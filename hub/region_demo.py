@@ -42,6 +42,24 @@ def box_config(base: dict[str, Any], i: int, broker_port: int) -> dict[str, Any]
     return cfg
 
 
+VEHICLE = ("truck-1", "渝A-12345 冷藏车")  # by its plate: the public trace page shows it, never a driver's name
+
+
+def vehicle_config(base: dict[str, Any], broker_port: int, setpoint: float = 6.5) -> dict[str, Any]:
+    """A reefer truck running the same daemon (`site.kind: vehicle`): one compartment, one simulated probe at
+    `setpoint`, the base's contacts and tokens, and an uplink to the broker (docs/transfers.md, A vehicle box)."""
+    cfg: dict[str, Any] = json.loads(json.dumps(base))
+    site, name = VEHICLE
+    cfg["site"] |= {"id": site, "name": name, "kind": "vehicle"}
+    cfg["site"].pop("location", None)  # it moves; the hub's map is for centers
+    cfg["zones"] = [{"id": "reefer", "name": "冷藏厢", "name_en": "Reefer box", "commodity": "mandarin"}]
+    cfg["sensors"] = [{"id": "reefer-t1", "zone": "reefer", "type": "simulated", "interval": "1m",
+                       "setpoint": setpoint, "differential": 0.5, "noise": 0.05, "seed": 7}]
+    cfg["sinks"] = [{"id": "region", "type": "mqtt_uplink", "host": "127.0.0.1", "port": broker_port,
+                     "keepalive": 10}]
+    return cfg
+
+
 def call(port: int, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method, headers=TOKEN | {
         "Content-Type": "application/json"}, data=json.dumps(body).encode() if body is not None else None)
@@ -108,8 +126,9 @@ class Region:
         wait(lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).status == 200,
              60, "the hub's pages")
 
-    def start_box(self, i: int, port: int) -> subprocess.Popen[bytes]:
-        cfg = box_config(self.base, i, self.broker_port)
+    def start_box(self, i: int, port: int, cfg: dict[str, Any] | None = None) -> subprocess.Popen[bytes]:
+        """Center `i` of the region (`box_config`), or the box `cfg` (a vehicle: `vehicle_config`)."""
+        cfg = cfg or box_config(self.base, i, self.broker_port)
         site = cfg["site"]["id"]
         folder = self.root / site
         folder.mkdir(parents=True, exist_ok=True)
@@ -137,9 +156,11 @@ class Region:
             peer.stop()
 
 
-def move_lot(region: Region, code: str, pause: float, say: Callable[..., None]) -> None:
-    """Check `code` in at the first center, then ship it to each next one, which receives it under the same code."""
-    (first, port), *rest = region.boxes
+def move_lot(region: Region, code: str, pause: float, say: Callable[..., None],
+             route: Sequence[tuple[str, int]] | None = None) -> None:
+    """Check `code` in at the first box of `route` (default: the boxes in order), then ship it to each next one,
+    which receives it under the same code (on the vehicle box: into its compartment)."""
+    (first, port), *rest = route or region.boxes
     call(port, "POST", "/api/v1/lots", {"code": code, "commodity": "mandarin", "zone": "mandarin",
                                         "quantity": 1200, "unit": "kg", "origin": "草堂镇"})
     say("demo.checked_in", code=code, site=first)
@@ -147,20 +168,21 @@ def move_lot(region: Region, code: str, pause: float, say: Callable[..., None]) 
     for site, port in rest:
         time.sleep(pause)
         call(here_port, "POST", f"/api/v1/lots/{code}/checkout", {"destination": site})
-        call(port, "POST", "/api/v1/lots", {"code": code, "commodity": "mandarin", "zone": "mandarin",
+        call(port, "POST", "/api/v1/lots", {"code": code, "commodity": "mandarin",
+                                            "zone": "reefer" if site == VEHICLE[0] else "mandarin",
                                             "quantity": 1200, "unit": "kg", "source": here})
         say("demo.shipped", code=code, source=here, site=site)
         here, here_port = site, port
 
 
 def hub_view(dsn: str, code: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(the centers, the stays of `code`) as the hub has them in PostgreSQL."""
+    """(the centers and vehicles, the stays and vehicle legs of `code`) as the hub has them in PostgreSQL."""
     import psycopg
 
     from hub import queries
 
     with psycopg.connect(dsn) as conn:
-        return queries.centers(conn), [leg for leg in queries.chain(conn, code).legs if leg["kind"] == "stay"]
+        return queries.centers(conn), [leg for leg in queries.chain(conn, code).legs if leg["kind"] != "transit"]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -173,6 +195,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
     p.add_argument("--pause", type=float, default=5.0, help="real seconds a lot stays at each center")
     p.add_argument("--lang", choices=["zh-CN", "en"], default="zh-CN")
+    p.add_argument("--vehicle", action="store_true", help="a reefer truck box carries the lot from the first "
+                   "center to the second (docs/transfers.md, A vehicle box)")
     return p
 
 
@@ -207,14 +231,18 @@ def _run(region: Region, args: argparse.Namespace, say: Callable[..., None], sta
     region.start_hub(hub_port)
     for i in range(args.centers):
         region.start_box(i, free_port() if not args.port else args.port + 1 + i)
+    if args.vehicle:
+        region.start_box(args.centers, free_port() if not args.port else args.port + 1 + args.centers,
+                         vehicle_config(region.base, region.broker_port))
     region.wait_boxes()
     say("demo.hub_page", url=f"http://127.0.0.1:{hub_port}/")
     for site, port in region.boxes:
-        say("demo.box_page", site=site, url=f"http://127.0.0.1:{port}/")
+        say("demo.vehicle_page" if site == VEHICLE[0] else "demo.box_page", site=site, url=f"http://127.0.0.1:{port}/")
     say("demo.logs", folder=region.root)
     code = "RG-0001"
-    move_lot(region, code, args.pause, say)
-    sites = [site for site, _ in region.boxes]
+    route = region.boxes[:1] + region.boxes[args.centers:] + region.boxes[1:args.centers]  # the truck second
+    move_lot(region, code, args.pause, say, route)
+    sites = [site for site, _ in route]
     wait(lambda: [leg["site"] for leg in hub_view(region.dsn, code)[1]] == sites, 60, "the hub's chain")
     centers, stays = hub_view(region.dsn, code)
     say("demo.chain", code=code, url=f"http://127.0.0.1:{hub_port}/trace/{code}",

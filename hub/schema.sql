@@ -13,6 +13,9 @@ CREATE TABLE IF NOT EXISTS centers (
     last_received timestamptz,       -- when the hub received that newest payload
     lag_ms        bigint             -- last_received - last_ts: how far behind the uplink is
 );
+-- center or vehicle (a reefer truck or insulated box running the daemon), from the `site` message; a hub from
+-- before it gets the column here, its sites centers until their next site message
+ALTER TABLE centers ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'center';
 CREATE TABLE IF NOT EXISTS rooms (
     site      text NOT NULL,
     zone      text NOT NULL,

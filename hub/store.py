@@ -208,9 +208,9 @@ def _status(conn: psycopg.Connection[Any], s: Status) -> str:
 
 def _site(conn: psycopg.Connection[Any], s: Site) -> str:
     """Name, place and rooms from the newest `site` message; the UPDATE's row lock orders two at once."""
-    cur = conn.execute("UPDATE centers SET name = %s, timezone = %s, lat = %s, lon = %s, site_ts = %s "
+    cur = conn.execute("UPDATE centers SET name = %s, kind = %s, timezone = %s, lat = %s, lon = %s, site_ts = %s "
                        "WHERE site = %s AND (site_ts IS NULL OR site_ts < %s)",
-                       (s.name, s.timezone, s.lat, s.lon, s.ts, s.site, s.ts))
+                       (s.name, s.kind, s.timezone, s.lat, s.lon, s.ts, s.site, s.ts))
     if not cur.rowcount:
         return "duplicate"
     conn.execute("DELETE FROM rooms WHERE site = %s", (s.site,))

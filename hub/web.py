@@ -132,11 +132,7 @@ def public_routes(db: Db) -> APIRouter:
     def trace(code: str, request: Request, lang: str | None = None) -> HTMLResponse:
         with db() as conn:
             c = queries.chain(conn, code)
-            places: dict[tuple[str, str | None], str] = {(x["site"], None): x["name"] or x["site"]
-                                                          for x in queries.centers(conn)}
-            for room in queries.capacity(conn):
-                center = places.get((room["site"], None), room["site"])
-                places[room["site"], room["zone"]] = f"{center} · {room['name'] or room['zone']}"
+            places = queries.place_names(conn)  # centers' rooms and vehicles' compartments
         return HTMLResponse(pages.trace(pick(lang, request.headers.get("accept-language")), c, places),
                             status_code=200 if c.events else 404)
 

@@ -7,6 +7,7 @@ import functools
 import html
 import math
 import zoneinfo
+from collections.abc import Callable
 from datetime import datetime
 from importlib.resources import files
 from typing import Any
@@ -174,7 +175,8 @@ def _public(d: Services, lots: Lots) -> APIRouter:
         except LotNotFound:
             return HTMLResponse(_page(lang, code, f"<p>{html.escape(render('trace.not_found', lang, code=code))}</p>"),
                                 status_code=404)
-        return HTMLResponse(_page(lang, code, _body(rec, lang, d.cfg.site.name, tz)))
+        vehicle = d.cfg.site.kind == "vehicle"
+        return HTMLResponse(_page(lang, code, _body(rec, lang, d.cfg.site.name, tz, vehicle), vehicle))
 
     return r
 
@@ -197,7 +199,11 @@ table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;pad
 .big{font-size:1.6rem;font-weight:bold}"""
 
 
-def _page(lang: str, code: str, body: str) -> str:
+VEHICLE_WORDS = ("trace.site", "trace.zone", "trace.stays", "trace.in_storage", "trace.footer")
+"""On a vehicle box (`site.kind: vehicle`) these say vehicle, compartment, on board (their `_vehicle` keys)."""
+
+
+def _page(lang: str, code: str, body: str, vehicle: bool = False) -> str:
     other = "en" if lang.startswith("zh") else "zh-CN"
     e = html.escape
     return (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
@@ -205,16 +211,24 @@ def _page(lang: str, code: str, body: str) -> str:
             f'<title>{e(render("trace.title", lang))} {e(code)}</title><style>{_CSS}</style></head><body>'
             f'<a class="lang" id="other-lang" href="?lang={other}">{e(render("trace.other_language", lang))}</a>'
             f'<h1>{e(render("trace.title", lang))}</h1>{body}'
-            f'<p class="note">{e(render("trace.footer", lang))}</p></body></html>')
+            f'<p class="note">{e(render("trace.footer_vehicle" if vehicle else "trace.footer", lang))}</p>'
+            '</body></html>')
 
 
 def _text(lang: str, key: str, **params: object) -> str:
     return html.escape(render(key, lang, **params))
 
 
-def _body(rec: dict[str, Any], lang: str, site: str, tz: zoneinfo.ZoneInfo) -> str:
+def _words(lang: str, vehicle: bool) -> Callable[..., str]:
+    """The page's texts, escaped; on a vehicle box VEHICLE_WORDS say vehicle, compartment, on board."""
+    def t(key: str, **params: object) -> str:
+        return _text(lang, f"{key}_vehicle" if vehicle and key in VEHICLE_WORDS else key, **params)
+    return t
+
+
+def _body(rec: dict[str, Any], lang: str, site: str, tz: zoneinfo.ZoneInfo, vehicle: bool = False) -> str:
     e = html.escape
-    t = functools.partial(_text, lang)
+    t = _words(lang, vehicle)
     zh = lang.startswith("zh")
 
     def when(ts: float | None) -> str:

@@ -192,7 +192,7 @@ def _region_demo(args: argparse.Namespace) -> int:
     argv = ["--centers", str(args.centers), "--base-config", str(demo_config_path()), "--speed", f"{args.speed:g}"]
     argv += ["--port", str(args.port if args.port != 8080 else 8090)] + (["--lang", args.lang] if args.lang else [])
     argv += (["--data-dir", args.data_dir] if args.data_dir else []) + (
-        ["--duration", str(args.duration)] if args.duration else [])
+        ["--duration", str(args.duration)] if args.duration else []) + (["--vehicle"] if args.vehicle else [])
     return int(found[0].load()(argv))
 
 
@@ -285,6 +285,8 @@ def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     d.add_argument("--lang", choices=["zh-CN", "en"], default=None)
     d.add_argument("--centers", type=int, default=1,
                    help="N > 1: a region of N centers and a hub (needs Mosquitto and PostgreSQL, docs/hub.md)")
+    d.add_argument("--vehicle", action="store_true",
+                   help="with --centers: the lot rides a reefer truck box from the first center to the second")
     d.add_argument("--config", help=argparse.SUPPRESS)  # one center of `--centers` (hub/region_demo.py)
     d.add_argument("--epoch", type=float, help=argparse.SUPPRESS)  # the region's shared start of simulated time
     d.set_defaults(fn=cmd_demo)

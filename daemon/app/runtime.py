@@ -91,7 +91,7 @@ def site_info(cfg: AppConfig) -> SiteInfo:
     loc = cfg.site.location
     return SiteInfo(cfg.site.id, cfg.site.name, cfg.site.timezone, (loc.lat, loc.lon) if loc else None,
                     tuple(RoomInfo(z.id, z.name, (z.capacity.value, z.capacity.unit) if z.capacity else None,
-                                   z.commodity) for z in cfg.zones))
+                                   z.commodity) for z in cfg.zones), cfg.site.kind)
 
 
 class Daemon:

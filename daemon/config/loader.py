@@ -194,7 +194,12 @@ def _cross_checks(
                 f"unknown commodity {z.commodity!r}{suggest(z.commodity, catalog)}"
             )
         t = z.alarms.temperature
-        if z.precool is not None:
+        if z.precool is not None and cfg.site.kind == "vehicle":
+            problems.append(
+                f"{fname}:{lines.line(['zones', i, 'precool'])}: zones[{i}].precool: a vehicle's compartments do not "
+                "precool (site.kind is vehicle); precool at the center before loading"
+            )
+        elif z.precool is not None:
             _precool_sensors(cfg, i, fname, lines, problems)
         elif z.commodity is None and t.high is None and t.low is None:
             problems.append(

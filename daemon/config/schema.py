@@ -55,6 +55,9 @@ class SiteConfig(_Strict):
     location: GeoPoint | None = Field(None, description="lat/lon of the center, sent to the regional hub")
     sgln: str | None = Field(None, pattern=SGLN, description="GS1 SGLN URI of the site for EPCIS events; "
                              "default urn:coldchain:site:<id>")
+    kind: Literal["center", "vehicle"] = Field(
+        "center", description="center: a collection center's cold rooms; vehicle: a reefer truck or insulated box "
+        "running this daemon, its zones the compartments (docs/transfers.md, A vehicle box)")
 
     @field_validator("timezone")
     @classmethod

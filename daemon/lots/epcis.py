@@ -2,7 +2,9 @@
 
 Mapping (docs/transfers.md): check-in `commissioning` (ObjectEvent ADD), check-in from another site `receiving`,
 move `storing`, check-out `shipping` (with a destination site when shipped to one), split a
-TransformationEvent and merge an AggregationEvent (both `commissioning` of the new codes). A lot is the
+TransformationEvent and merge an AggregationEvent (both `commissioning` of the new codes); on a vehicle box
+(`site.kind: vehicle`) a check-in from a site is `loading` and a check-out `unloading` (both `in_transit`, no
+bizLocation), and every event says `cc:siteKind: vehicle`. A lot is the
 class `urn:coldchain:lot:<code>` in a quantityList. Where an event ends a stay, `sensorElementList` carries
 that stay's temperature report (min, max, mean, MKT, minutes outside the lot's range, one ALARM_CONDITION
 report per excursion); a receiving event carries the trips a logger recorded on the way.
@@ -45,6 +47,11 @@ KINDS: dict[str, tuple[str, str, str | None]] = {  # kind -> (type, bizStep, dis
     "split": ("TransformationEvent", "commissioning", "active"),
     "merge": ("AggregationEvent", "commissioning", "active"),
 }
+VEHICLE: dict[str, tuple[str, str]] = {  # kind -> (bizStep, disposition) on a vehicle box (`site.kind: vehicle`)
+    "receive": ("loading", "in_transit"),  # received from a site: loaded into the compartment
+    "ship": ("unloading", "in_transit"),  # shipped on to a site, which receives it
+    "check_out": ("unloading", "in_transit"),
+}
 
 
 def event_id(site: str, ev: LotEvent) -> str:
@@ -82,6 +89,9 @@ class Epcis:
     def event(self, ev: LotEvent, now: float, *, context: bool = True) -> dict[str, Any]:
         """One event; `context`: with its own @context (a message on its own, not inside a document)."""
         typ, step, disposition = KINDS[ev.kind]
+        vehicle = self.site.kind == "vehicle"
+        if vehicle:
+            step, disposition = VEHICLE.get(ev.kind, (step, disposition))
         offset = datetime.fromtimestamp(ev.ts, self.tz).strftime("%z")
         body: dict[str, Any] = {"@context": CONTEXT} if context else {}
         body |= {"type": typ, "eventTime": iso(ev.ts), "eventTimeZoneOffset": f"{offset[:3]}:{offset[3:]}",
@@ -90,7 +100,7 @@ class Epcis:
         body |= {"bizStep": step, "disposition": disposition}
         where = ev.zone if ev.kind not in {"ship", "check_out"} else ev.ended_zone
         body["readPoint"] = {"id": self.zone_uri(where)}
-        if ev.kind not in {"ship", "check_out"}:
+        if ev.kind not in {"ship", "check_out"} and not (vehicle and disposition == "in_transit"):
             body["bizLocation"] = {"id": self.zone_uri(ev.zone)}
         if ev.kind == "ship" and ev.peer:
             body["destinationList"] = [{"type": "location", "destination": self.site_uri(ev.peer)}]
@@ -129,6 +139,8 @@ class Epcis:
 
     def _extensions(self, ev: LotEvent) -> dict[str, Any]:
         ext: dict[str, Any] = {"cc:site": self.site.id}
+        if self.site.kind == "vehicle":
+            ext["cc:siteKind"] = "vehicle"  # absent: a center
         if (zone := ev.zone or ev.ended_zone) is not None:
             ext["cc:zone"] = zone
         ext["cc:lot"] = ev.lot

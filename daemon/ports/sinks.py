@@ -104,6 +104,7 @@ class SiteInfo:
     timezone: str
     location: tuple[float, float] | None  # (lat, lon)
     rooms: tuple[RoomInfo, ...]
+    kind: str = "center"  # or "vehicle": a reefer truck or insulated box, its rooms the compartments
 
 
 class Sink(abc.ABC):

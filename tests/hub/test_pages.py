@@ -62,3 +62,36 @@ def test_region_and_trace_pages_in_chromium(pg: Any, dsn: str, tmp_path: Path) -
     finally:
         server.terminate()
         server.wait(15)
+
+
+def test_the_vehicle_leg_in_chromium(pg: Any, dsn: str) -> None:
+    """The trace page of a lot carried by a vehicle box, as a buyer's phone shows it: the vehicle leg labelled,
+    with its figures; the region page's vehicles table (tests/hub/test_vehicle_chain.py builds the messages)."""
+    from tests.hub.test_store import apply_all
+    from tests.hub.test_vehicle_chain import messages
+
+    apply_all(pg, messages())
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "hub", "--dsn", dsn, "serve", "--port", str(port)], cwd=ROOT_DIR)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: urllib3.request("GET", f"{base}/healthz", retries=False).status == 200, 60, "hub serve up")
+        ART.mkdir(parents=True, exist_ok=True)
+        chromium = shutil.which("chromium")
+        assert chromium, "Debian chromium not installed: run `make system-deps`"
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 420, "height": 900})
+            page.goto(f"{base}/trace/L1?lang=zh-CN")
+            rows = page.locator("#legs tr")
+            assert rows.count() == 4  # header + A, the vehicle, B
+            vehicle = rows.nth(2).inner_text()
+            assert "运输中（冷藏车）" in vehicle and "渝A-12345 冷藏车 · c1 号库" in vehicle and "7.4 °C" in vehicle
+            page.screenshot(path=str(ART / "hub-trace-vehicle.png"), full_page=True)
+            page.goto(f"{base}/?lang=en")
+            assert "渝A-12345 冷藏车" in page.locator("#vehicles").inner_text()
+            assert "渝A-12345" not in page.locator("#centers").inner_text() + page.locator("#capacity").inner_text()
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(15)

@@ -133,6 +133,20 @@ def test_coldchain_demo_with_three_centers(tmp_path: Path) -> None:
     assert "Centers: center-1 online, center-2 online, center-3 online" in out.stdout
 
 
+def test_coldchain_demo_with_a_vehicle(tmp_path: Path) -> None:
+    """`--vehicle`: a reefer truck box (hub.region_demo.vehicle_config) carries the lot from center-1 to center-2."""
+    out = subprocess.run([sys.executable, "-m", "daemon", "demo", "--centers", "2", "--vehicle", "--port", "0",
+                          "--duration", "1", "--data-dir", str(tmp_path), "--lang", "en"], capture_output=True,
+                         text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert any(x.startswith("Vehicle truck-1: http://127.0.0.1:") for x in out.stdout.splitlines()), out.stdout
+    assert "Lot RG-0001 shipped from center-1, received at truck-1" in out.stdout
+    assert "Lot RG-0001 shipped from truck-1, received at center-2" in out.stdout
+    assert ("The hub's chain of RG-0001: center-1/mandarin -> truck-1/reefer -> center-2/mandarin"
+            in out.stdout), out.stdout
+    assert "Centers: center-1 online, center-2 online, truck-1 online" in out.stdout
+
+
 def test_the_region_demo_names_what_is_missing(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
                                                ) -> None:
     monkeypatch.setattr(region_demo, "missing", lambda: ["mosquitto", "postgresql"])

@@ -49,7 +49,7 @@ ALARM_STATES = {"firing": "open", "acknowledged": "acknowledged", "resolved": "r
 
 def site_payload(info: SiteInfo) -> bytes:
     """The retained `<prefix>/site` message (docs: the box-to-hub contract in README.md)."""
-    body = {"site": info.site, "name": info.name, "timezone": info.timezone,
+    body = {"site": info.site, "name": info.name, "kind": info.kind, "timezone": info.timezone,
             "location": {"lat": info.location[0], "lon": info.location[1]} if info.location else None,
             "rooms": [{"zone": r.zone, "name": r.name, "commodity": r.commodity,
                        "capacity": {"value": r.capacity[0], "unit": r.capacity[1]} if r.capacity else None}

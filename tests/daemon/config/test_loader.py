@@ -216,3 +216,22 @@ def test_bus_settings_and_port_sharing_are_checked_at_load() -> None:
     port = next(p for p in ps if "one port can speak only one protocol" in p)
     line = next(i for i, ln in enumerate(text.splitlines(), 1) if "id: s3" in ln)
     assert port.startswith(f"config.yaml:{line}: sensors[2].port: /dev/ttyUSB0 is used by modbus_rtu and serial_line")
+
+
+def test_site_kind_is_center_by_default_or_vehicle() -> None:
+    assert parse_config(MINIMAL, "config.yaml").site.kind == "center"
+    text = MINIMAL.replace("site: {id: t1, name: 测试冷库}", "site: {id: truck-1, name: 渝A-12345 冷藏车, kind: vehicle}")
+    assert parse_config(text, "config.yaml").site.kind == "vehicle"
+
+
+def test_bad_site_kind_names_file_line_and_key() -> None:
+    text = MINIMAL.replace("site: {id: t1, name: 测试冷库}", "site:\n  id: t1\n  name: x\n  kind: truck")
+    (p,) = problems(text)
+    assert p.startswith("config.yaml:5: site.kind: ") and "'center' or 'vehicle'" in p, p
+
+
+def test_a_vehicle_compartment_cannot_precool() -> None:
+    text = MINIMAL.replace("site: {id: t1, name: 测试冷库}", "site: {id: truck-1, name: x, kind: vehicle}").replace(
+        "commodity: mandarin}", "commodity: mandarin, precool: {pulp: [s1], supply_air: [s1]}}")
+    (p,) = problems(text)
+    assert p.startswith("config.yaml:5: zones[0].precool: a vehicle's compartments do not precool"), p

@@ -185,7 +185,7 @@ def check_payloads(sub: Subscriber) -> list[dict[str, Any]]:
                                      "state": "open", "ts": 0, "value": 9.5, "by": None,
                                      "text": "t1 z1: temperature high, ALARM"}
     site = sub.on("coldchain/t1/site")[-1]
-    assert site | {"ts": 0} == {"site": "t1", "name": "测试冷库", "timezone": "Asia/Shanghai",
+    assert site | {"ts": 0} == {"site": "t1", "name": "测试冷库", "kind": "center", "timezone": "Asia/Shanghai",
                                 "location": {"lat": 31.02, "lon": 109.46}, "ts": 0, "rooms": [
                                     {"zone": "z1", "name": "1号库", "capacity": None, "commodity": "mandarin"},
                                     {"zone": "z2", "name": "2号库", "capacity": {"value": 40, "unit": "t"},
