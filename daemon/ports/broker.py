@@ -25,7 +25,13 @@ class MqttConfig(_Strict):
     password_file: Path | None = Field(None, description="file holding the password; wins over password")
     keepalive: int = Field(60, ge=5, le=3600)
     tls: TlsConfig | None = Field(None, description="TLS to the broker; omit for plain TCP")
-    protocol: Literal["3.1.1", "5"] = Field("3.1.1", description="MQTT protocol version")
+    protocol: Literal["3.1.1", "5"] = Field(
+        "5",
+        description="MQTT protocol version. \"5\" (default) announces receive_maximum, so a commit window of "
+        "messages waits for its acknowledgements without a broker setting; a broker that refuses MQTT 5 "
+        "(CONNACK 'unacceptable protocol version') gets MQTT 3.1.1 from then on, logged, and its window is "
+        "broker_inflight. \"3.1.1\": never try 5",
+    )
     qos: Literal[0, 1] = Field(1, description="QoS of the sensor subscriptions; 1 = acknowledged after journaling")
     persistent_session: bool = Field(
         True, description="keep the session (and QoS 1 messages) while the daemon is down"

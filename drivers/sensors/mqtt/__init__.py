@@ -54,6 +54,9 @@ UNMAPPED_MAX = 200  # topics remembered for the installer
 PAYLOAD_SHOWN = 200  # characters of a payload kept for `unmapped` / `probe`
 SUB_EXACT, SUB_DISCOVER = 1, 2  # MQTT 5 subscription identifiers
 AUTH_CODES = {"Not authorized", "Bad user name or password", "Bad username or password"}
+# What paho 2.2 reports when a broker answers an MQTT 5 CONNECT with the MQTT 3.1.1 CONNACK return code 0x01
+# (unacceptable protocol version, MQTT 3.1.1 section 3.2.2.3), or a v5 broker with reason code 0x84.
+UNSUPPORTED_PROTOCOL = "Unsupported protocol version"
 
 
 _Batch = tuple[asyncio.Future[None] | None, list[tuple[int, paho.MQTTMessage]]]
@@ -169,6 +172,11 @@ class MqttDriver(SensorDriver):
         self._quiet = False  # shutting down (quiesce): take no new messages
         self._inflight: asyncio.Queue[Any] | None = None  # batches submitted and not yet acknowledged
         self._awaiting = 0  # QoS 1 messages taken and not yet acknowledged: what the broker counts in flight
+        # the protocol spoken: mqtt.protocol, until a broker refuses MQTT 5 (then 3.1.1 for this process)
+        self.protocol: str = self.mqtt.protocol
+        self._trying_311 = False  # a broker closed on a v5 CONNECT: 3.1.1 is being tried (see _conn_event)
+        self._tried_311 = False
+        self._switch: tuple[str, str] | None = None  # (protocol, why): run() starts again with it
         self._hurry_at = max(1, self._broker_window() * 3 // 4)
         self._retained_gen = -1
         self._retained_seen: set[tuple[str, int]] = set()
@@ -186,7 +194,7 @@ class MqttDriver(SensorDriver):
     def _broker_window(self) -> int:
         """How many QoS 1 messages the broker sends before it waits for our acknowledgements."""
         m = self.mqtt
-        return m.receive_maximum if m.protocol == "5" and m.receive_maximum is not None else m.broker_inflight
+        return m.receive_maximum if self.protocol == "5" and m.receive_maximum is not None else m.broker_inflight
 
     # ------------------------------------------------------------------ client
 
@@ -200,7 +208,7 @@ class MqttDriver(SensorDriver):
     def _make_client(self, client_id: str, persistent: bool, manual_ack: bool) -> paho.Client:
         """A configured, not yet connected client; raises SensorError for unusable TLS/password files."""
         m = self.mqtt
-        if m.protocol == "5":
+        if self.protocol == "5":
             client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
         else:
             client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=not persistent,
@@ -218,7 +226,7 @@ class MqttDriver(SensorDriver):
 
     def _connect_async(self, client: paho.Client, persistent: bool) -> None:
         m = self.mqtt
-        if m.protocol == "5":
+        if self.protocol == "5":
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = int(m.session_expiry) if persistent else 0
             if m.receive_maximum is not None:  # the broker's in-flight window for us (docs/robustness.md)
@@ -229,7 +237,7 @@ class MqttDriver(SensorDriver):
 
     def _subscribe(self, client: paho.Client, qos: int) -> None:
         """Exact sensor topics at `qos`, discovery wildcards at QoS 0 (the broker queues none of those)."""
-        if self.mqtt.protocol != "5":
+        if self.protocol != "5":
             client.subscribe([(t, qos) for t in self.exact] + [(f, 0) for f in self.discover])
             return
         # MQTT 5 brokers may send one copy per matching filter: the subscription identifier
@@ -301,7 +309,20 @@ class MqttDriver(SensorDriver):
 
     async def run(self) -> None:
         """Receive, journal, then acknowledge; the client runs in this loop and reconnects with backoff
-        (aioloop.py)."""
+        (aioloop.py). A broker that refuses MQTT 5 gets a new client that speaks 3.1.1 (`_conn_event`)."""
+        while True:
+            await self._run()
+            switch, self._switch = self._switch, None
+            if switch is None:
+                return
+            self.protocol, why = switch
+            self._hurry_at = max(1, self._broker_window() * 3 // 4)
+            self.ctx.log.warning("%s: %s; connecting again with MQTT %s (in-flight window %d: a commit at the "
+                                 "latest every %d messages)", self.source, why, self.protocol,
+                                 self._broker_window(), self._hurry_at)
+
+    async def _run(self) -> None:
+        """One client of `self.protocol` until it fails, or until `self._switch` asks for the other protocol."""
         queue: asyncio.Queue[object] = asyncio.Queue()
         try:
             client = self._make_client(self.client_id, self.mqtt.persistent_session, manual_ack=True)
@@ -326,6 +347,8 @@ class MqttDriver(SensorDriver):
             self._inflight = inflight
             try:
                 await self._receive(queue, inflight, (acker, network))
+                with contextlib.suppress(TimeoutError):  # a protocol switch: acknowledge what was stored
+                    await asyncio.wait_for(inflight.join(), timeout=SETTLE_TIMEOUT)
             finally:
                 acker.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -341,7 +364,7 @@ class MqttDriver(SensorDriver):
     async def _receive(self, queue: asyncio.Queue[object], inflight: asyncio.Queue[_Batch],
                        guards: tuple[asyncio.Task[None], ...]) -> None:
         """Take what arrived in batches, submit each to the journal and hand it to the acker; until a guard
-        (the acker, the network task) fails."""
+        (the acker, the network task) fails, or a connection event asks for the other protocol (returns)."""
         # A full batch must reach the pipeline's batch_max, or every batch of a backlog waits out
         # flush_interval before its commit (and its acks): the bench measured 2,000 msg/s that way.
         settings = self.ctx.settings
@@ -367,6 +390,8 @@ class MqttDriver(SensorDriver):
                     await _unless_failed(inflight.put(entry), *guards)
                 else:
                     inflight.put_nowait(entry)
+            if self._switch is not None:
+                return
 
     def _take(self, batch: list[object]) -> tuple[list[Sample], list[tuple[int, paho.MQTTMessage]]]:
         """The samples of a batch of received messages and the messages to acknowledge once they are stored;
@@ -487,6 +512,10 @@ class MqttDriver(SensorDriver):
         where = f"{self.mqtt.host}:{self.mqtt.port}"
         log = self.ctx.log
         if ev.kind == "connected":
+            if self._trying_311:
+                self._trying_311 = False
+                log.warning("%s: broker %s accepts MQTT 3.1.1 after closing an MQTT 5 connection; staying on "
+                            "3.1.1", self.source, where)
             self.connected, self.state = True, f"connected ({ev.detail})"
             if ev.detail == "new session":  # the broker forgot the session: nothing will be resent
                 with self._gen_lock:
@@ -508,6 +537,9 @@ class MqttDriver(SensorDriver):
                 self.counters["connection_lost"] += 1
                 return  # the close that follows a refusal: keep saying why
             kind = "closed"  # e.g. a TLS listener that wants a client certificate
+        if self._protocol_refused(kind, ev.detail, where):
+            self.counters[f"connection_{kind}"] += 1
+            return
         if kind == "refused":
             hint = " - check mqtt.username and mqtt.password" if ev.detail in AUTH_CODES else ""
             self.state = f"broker refused the connection: {ev.detail}{hint}"
@@ -523,6 +555,30 @@ class MqttDriver(SensorDriver):
         if self._once("conn", kind, ev.detail):
             (log.warning if kind == "lost" else log.error)("%s: %s", self.source, self.state)
         self._all_online(False, f"MQTT: {self.state}")
+
+    def _protocol_refused(self, kind: str, detail: str, where: str) -> bool:
+        """Whether a failed connect asks for the other protocol (`self._switch`, which run() acts on).
+
+        A broker that speaks only MQTT 3.1.1 answers a v5 CONNECT with CONNACK 0x01 (MQTT 3.1.1 section
+        3.1.2.2; paho reports "Unsupported protocol version"): the daemon speaks 3.1.1 from then on. One that
+        closes the connection instead (no CONNACK) gets one try with 3.1.1; if that fails too, the close was
+        not about the protocol, and the daemon goes back to MQTT 5 for good."""
+        if self.protocol == "5" and kind == "refused" and detail == UNSUPPORTED_PROTOCOL:
+            self.state = f"broker refused MQTT 5 ({detail}): connecting again with MQTT 3.1.1"
+            self._switch = ("3.1.1", f"broker {where} refused MQTT 5 ({detail})")
+            return True
+        if self.protocol == "5" and kind == "closed" and self.mqtt.protocol == "5" and not self._tried_311:
+            self._tried_311 = self._trying_311 = True
+            self.state = "broker closed an MQTT 5 connection before accepting it: trying MQTT 3.1.1"
+            self._switch = ("3.1.1", f"broker {where} closed an MQTT 5 connection before accepting it ({detail})")
+            return True
+        if self._trying_311 and kind in ("refused", "closed"):
+            self._trying_311 = False
+            self.state = f"MQTT 3.1.1 failed too ({kind}: {detail}): back to MQTT 5"
+            self._switch = ("5", f"broker {where} did not accept MQTT 3.1.1 either ({kind}: {detail}), so MQTT 5 "
+                                 "was not what it refused")
+            return True
+        return False
 
     def _bad_payload(self, topic: str, reason: str, payload: bytes) -> None:
         self.counters["bad_payloads"] += 1
@@ -641,6 +697,8 @@ class MqttDriver(SensorDriver):
             result["sensors"] = {k: {"answered": False, "values": {}, "detail": str(exc)} for k in heard}
             return result
         self._wire(client, _poster(loop, queue), 0, acking=False)
+        left = seconds
+        refused_v5 = False
         try:
             self._connect_async(client, persistent=False)
             client.loop_start()
@@ -651,6 +709,9 @@ class MqttDriver(SensorDriver):
                 except TimeoutError:
                     break
                 if isinstance(item, _Conn):
+                    if item.kind == "refused" and item.detail == UNSUPPORTED_PROTOCOL and self.protocol == "5":
+                        refused_v5 = True  # a 3.1.1-only broker: listen again with 3.1.1, as run() does
+                        break
                     if item.kind == "lost" and result["broker"]["detail"].startswith("refused"):
                         continue  # the refusal (bad password ...) says why; the drop after it does not
                     result["broker"] = {"connected": item.kind == "connected",
@@ -666,6 +727,12 @@ class MqttDriver(SensorDriver):
                 self._probe_message(msg, heard, states, result["unmapped"])
         finally:
             await asyncio.to_thread(self._shutdown, client)
+        if refused_v5:
+            self.protocol = "3.1.1"
+            self._hurry_at = max(1, self._broker_window() * 3 // 4)
+            result = await self.probe(max(left, 1.0))
+            result["broker"]["protocol"] = "3.1.1 (the broker refused MQTT 5)"
+            return result
         for sid, h in heard.items():
             cfg = next(s for s in self.configs if s.id == sid)
             if not h["answered"] and not h["detail"]:
