@@ -83,13 +83,14 @@ class StorageConfig(_Strict):
         description="keep the 5-minute and hourly min/mean/max of readings this long (EN 12830: >= 1 year)",
     )
     flush_interval: Duration = Field(
-        0.2, ge=0, le=60,
+        5.0, ge=0, le=60,
         description="readings of sources that acknowledge only what is committed (MQTT QoS 1): longest wait "
-        "before a batch of quiet ones is written (a reading that changes an alarm is written at once); the broker "
-        "resends what a power cut lost, so this is latency, not loss. 0 = as soon as the previous commit is done "
-        "(group commit: fastest MQTT acknowledgements, many more writes to the SD card at low rates). With a "
-        "longer wait, the broker's in-flight window (mosquitto max_inflight_messages) must hold a window of "
-        "messages (docs/robustness.md)",
+        "before a batch of quiet ones is written (a reading that changes an alarm is written at once; the live "
+        "page sees every reading on arrival); the broker resends what a power cut lost, so this is latency of "
+        "the history and the uplinks, not loss. Sooner when 3/4 of the broker's in-flight window awaits "
+        "acknowledgement (mqtt.receive_maximum on MQTT 5, mqtt.broker_inflight on 3.1.1). 0 = as soon as the "
+        "previous commit is done (group commit: fastest MQTT acknowledgements, many more writes to the SD card "
+        "at low rates); 0.2 was the default before session 11 (docs/robustness.md)",
     )
     commit_interval: Duration = Field(
         60.0, ge=0, le=600,
