@@ -262,10 +262,14 @@ RUNS: list[tuple[str, int, float, float, dict[str, Any], str]] = [
     ("", 50, 60.0, 48.0, {"kind": "polled", "layout": "partitioned"}, "day partitions (journal v14)"),
     ("/upgraded", 50, 60.0, 48.0, {"kind": "polled"}, "upgraded from v7: its first raw_retention after the upgrade"),
     ("", 500, 10.0, 3.0, {"kind": "acked", "humidity": False, "layout": "partitioned"},
-     "day partitions, flush_interval 0.2"),
-    ("/flush5", 500, 10.0, 3.0,
-     {"kind": "acked", "humidity": False, "layout": "partitioned", "storage": {"flush_interval": 5}},
-     "day partitions, flush_interval 5 (a broker window of 250: MQTT 5 or max_inflight_messages)"),
+     "day partitions, the defaults (flush_interval 5, MQTT 5: a window of 1000)"),
+    ("/mqtt311", 500, 10.0, 3.0,
+     {"kind": "acked", "humidity": False, "layout": "partitioned", "mqtt": {"protocol": "3.1.1"}},
+     "day partitions, a broker that refused MQTT 5 (3.1.1, stock window 20: a commit every 15 messages)"),
+    ("/flush0.2", 500, 10.0, 3.0,
+     {"kind": "acked", "humidity": False, "layout": "partitioned", "storage": {"flush_interval": 0.2},
+      "mqtt": {"protocol": "3.1.1"}},
+     "day partitions, the defaults before session 11 (flush_interval 0.2, MQTT 3.1.1)"),
 ]
 
 
