@@ -105,6 +105,7 @@ def test_unknown_quantity_rejected(config: AppConfig) -> None:
 def test_pipeline_counts_faults_logs_once_and_journals_them(
     config: AppConfig, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    config.storage.flush_interval = 0.2  # emit() waits a window: the default before session 11, not 5 s
     async def go() -> None:
         j = Journal(tmp_path / "p.db")
         stats = Stats()
@@ -134,6 +135,7 @@ def test_pipeline_write_failure_is_not_acknowledged(config: AppConfig, tmp_path:
         def append_tx(self, tx, readings):  # type: ignore[no-untyped-def]
             raise OSError(28, "No space left on device")
 
+    config.storage.flush_interval = 0.2  # emit() waits a window: the default before session 11, not 5 s
     async def go() -> None:
         stats = Stats()
         journal = Journal(tmp_path / "b.db")

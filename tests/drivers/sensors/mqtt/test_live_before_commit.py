@@ -1,0 +1,53 @@
+"""With the session-11 window (`storage.flush_interval` 5 s by default; 60 here, so the timer cannot be what
+commits during the test), an MQTT reading is on the live view (`GET /api/v1/zones`, which the page polls)
+when it arrives, before its commit; a reading that changes an alarm is committed, and the alarm stored, at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from daemon.config.schema import StorageConfig
+from daemon.ports.broker import MqttConfig
+from tests.conftest import make_config
+from tests.drivers.sensors.mqtt.conftest import Broker
+from tests.drivers.sensors.mqtt.test_driver import journal_values, mqtt_driver, running, uid, until_api
+from tests.peers import until
+
+pytestmark = pytest.mark.peer
+
+
+def test_the_defaults_are_a_5_s_window_on_mqtt_5() -> None:
+    assert StorageConfig().flush_interval == 5.0
+    assert MqttConfig.model_validate({}).protocol == "5" and MqttConfig.model_validate({}).receive_maximum == 1000
+
+
+@pytest.mark.asyncio
+async def test_a_reading_is_live_before_its_commit_and_an_alarm_reading_is_committed_at_once(
+        broker: Broker, tmp_path: Path) -> None:
+    u = uid()
+    doc: dict[str, Any] = {
+        "site": {"id": "t1", "name": "测试冷库", "timezone": "Asia/Shanghai"},
+        "storage": {"journal": "journal.db", "flush_interval": 60},
+        "mqtt": {"host": "127.0.0.1", "port": broker.port, "client_id": f"t-{u}", "reconnect_min": 1,
+                 "reconnect_max": 2},
+        "zones": [{"id": "z1", "name": "1号库", "commodity": "mandarin",
+                   "alarms": {"temperature": {"delay": 0}}}],
+        "sensors": [{"id": "t1", "zone": "z1", "type": "mqtt", "format": "zigbee2mqtt", "topic": f"zigbee2mqtt/{u}"}],
+        "api": {"enabled": True, "port": 0},
+    }
+    cfg = make_config(tmp_path, yaml.safe_dump(doc, allow_unicode=True))
+    async with running(cfg) as d:
+        drv = mqtt_driver(d)
+        await until(lambda: drv.connected, "connection")
+        assert drv.protocol == "5"
+        broker.publish(f"zigbee2mqtt/{u}", '{"temperature": 6.0}')
+        await until_api(d, "t1", (6.0, "°C"))
+        assert journal_values(d, "t1") == []  # live, not yet committed: the window is 60 s
+        broker.publish(f"zigbee2mqtt/{u}", '{"temperature": 12.0}')  # above mandarin's 8 °C, no delay
+        await until(lambda: journal_values(d, "t1") == [6.0, 12.0], "both readings committed at once", timeout=20)
+        await until(lambda: [a.state for a in d.journal.alerts.find()] == ["firing"], "the alarm", timeout=20)
+        await until_api(d, "t1", (12.0, "°C"))
