@@ -47,7 +47,7 @@ SAMPLE_YAML: str = resources.files(__name__).joinpath("sample.yaml").read_text(e
 """A commented `sensors:` list with one entry per format."""
 
 SETTLE_TIMEOUT = 5.0  # seconds a shutdown waits for the last acknowledgements
-INFLIGHT_BATCHES = 8  # batches handed to the journal and not yet acknowledged (bounds unacked messages)
+INFLIGHT_BATCHES = 8  # at least this many batches handed to the journal and not yet acknowledged (see _run)
 STORED_UNACKED_MAX = 100_000  # stored messages whose acknowledgement the connection took with it (see _ack)
 BATCH_MAX = 500  # messages journaled (and acknowledged) together, unless storage.batch_max is larger
 UNMAPPED_MAX = 200  # topics remembered for the installer
@@ -341,8 +341,12 @@ class MqttDriver(SensorDriver):
         try:
             self._book = ReceiptBook(self.ctx.recent_receipts(self.source))
             # Batches are handed on without waiting for their commit (that is the acker's job), so the
-            # next batch is parsed and screened by the rules while the journal writes this one.
-            inflight: asyncio.Queue[_Batch] = asyncio.Queue(maxsize=INFLIGHT_BATCHES)
+            # next batch is parsed and screened by the rules while the journal writes this one. At a sensor
+            # rate every message is a batch of its own, and a commit window holds hundreds of them (5 s at
+            # 500 sensors / 10 s: 250): a full queue would stop the screen and the live view until the
+            # window's commit (with 8, as before session 11, the 9th message of a window waited for it). The
+            # broker's window bounds what it sends unacknowledged, and the early commit (_hurry_at) comes first.
+            inflight: asyncio.Queue[_Batch] = asyncio.Queue(maxsize=max(INFLIGHT_BATCHES, self._broker_window()))
             acker = asyncio.create_task(self._acker(client, inflight), name=f"{self.source} acks")
             self._inflight = inflight
             try:
