@@ -100,7 +100,9 @@ Emit = Callable[[Sequence[Sample]], Awaitable[None]]
 class Receipt:
     """A small note a driver commits in the same transaction as a batch's readings, and reads back after a
     restart (`DriverContext.receipts`): what it needs to recognise a copy of that batch delivered again (MQTT:
-    the packet ids of messages stored but perhaps not acknowledged when the process was killed)."""
+    the packet ids of messages stored but perhaps not acknowledged when the process was killed). The receipts of
+    one source committed together are stored, and read back, as one: their bodies joined in order, so a body must
+    be a run of records that a join keeps apart (MQTT: 6-byte keys)."""
 
     source: str
     body: bytes

@@ -43,3 +43,23 @@ def test_a_failed_commit_keeps_neither_readings_nor_receipt(tmp_path: Path) -> N
     with pytest.raises(StorageError):
         j.commit([rd(2.0)], [broken])
     assert j.readings.count() == 0 and j.receipts.recent("mqtt:a") == []
+
+
+def test_the_batches_of_one_commit_are_one_receipt_so_a_window_of_them_is_kept_whole(tmp_path: Path) -> None:
+    """At a sensor rate every MQTT message is a batch with a receipt of its own, and a 5 s window commits hundreds:
+    all of them must survive the ring of KEEP, or a kill before the PUBACKs stores the broker's copies twice."""
+    from drivers.sensors.mqtt.redelivery import ReceiptBook
+
+    class Msg:
+        def __init__(self, mid: int) -> None:
+            self.mid, self.topic, self.payload, self.qos, self.dup = mid, f"t/{mid}", b"%d" % mid, 1, True
+
+    j = Journal(tmp_path / "j.db")
+    writer = ReceiptBook()
+    msgs = [Msg(mid) for mid in range(1, 4 * KEEP)]
+    j.commit([rd(float(i)) for i in range(len(msgs))],
+             [Receipt("mqtt:a", writer.body([m])) for m in msgs] + [Receipt("mqtt:b", b"b")])  # type: ignore[list-item]
+    assert j.receipts.recent("mqtt:b") == [b"b"]
+    (body,) = j.receipts.recent("mqtt:a")
+    book = ReceiptBook(j.receipts.recent("mqtt:a"))  # what the driver reads back after a kill
+    assert len(body) == 6 * len(msgs) and all(book.stored(m) for m in msgs)  # type: ignore[arg-type]
