@@ -6,6 +6,9 @@ it measures (bench/flash.py measures main's layout beside this one). Imports not
 Per simulated step (the smallest of the sensors' periods), every sensor due submits its samples, as a
 polled driver does; `Pipeline.flush()` runs when the commit window of the source kind has passed (what
 `Pipeline.run` does in real time); the rolls and retention run at their own intervals of simulated time.
+The acked kind (MQTT) also commits early when 3/4 of the broker's window waits (`hurry_at`), and submits each
+message with the 6-byte receipt the driver commits with it (`"receipts": false` leaves them out, as the child
+did before session 11).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from daemon.app.plugins import parse_config
 from daemon.ingest.pipeline import Pipeline
 from daemon.ports.clock import Clock
 from daemon.ports.model import Sample
+from daemon.ports.sources import Receipt
 from daemon.ports.stats import Stats
 from daemon.storage import rollups
 from daemon.storage.journal import Journal
@@ -110,13 +114,18 @@ async def _load(spec: dict[str, Any], cfg: Any, clock: SimClock, pipe: Pipeline,
     """The simulated hours: samples in, commits at the window, rolls and retention passes at their times."""
     commit, roll_every, ret_every = windows(cfg, spec)
     hurry, waiting = hurry_at(cfg, spec), 0  # one message per sensor and period, all its quantities in it
+    # the MQTT driver's receipt: 6 bytes per QoS 1 message, one per batch, and at a sensor rate a batch is one
+    # message (drivers/sensors/mqtt/redelivery.py); committed with the readings into the `receipts` ring
+    receipts = spec.get("kind", "polled") == "acked" and spec.get("receipts", True)
     quantities = ("temperature", "humidity") if spec.get("humidity", True) else ("temperature",)
     start, period, n = clock.t, spec["period"], spec["sensors"]
     end, step = start + spec["hours"] * 3600, period / n  # sensors spread evenly over their period
     next_commit, next_roll, next_ret, k = start + commit, start + roll_every, start + ret_every, 0
     while clock.t < end:
         pipe.submit([Sample(f"s{k % n}", q, 4.0 + (k % 17) / 10 if q == "temperature" else 90.0 + (k % 13) / 10)
-                     for q in quantities])
+                     for q in quantities],
+                    Receipt("mqtt:127.0.0.1:1883", (k & 0xFFFF).to_bytes(2, "little") + (k * 2654435761 & 0xFFFFFFFF)
+                            .to_bytes(4, "little")) if receipts else None)
         k += 1
         waiting += 1
         clock.t = start + k * step
@@ -183,7 +192,8 @@ async def drive(spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "readings": stored, "warmup_hours": spec.get("warmup_hours", 0),
         "quantities": 2 if spec.get("humidity", True) else 1, "simulated_hours": spec["hours"],
-        "kind": spec.get("kind", "polled"), "commit_window_s": commit, "roll_interval_s": roll_every,
+        "kind": spec.get("kind", "polled"), "commit_window_s": commit,
+        "receipts": spec.get("kind", "polled") == "acked" and spec.get("receipts", True), "roll_interval_s": roll_every,
         "retention_interval_s": ret_every, "write_bytes": written,
         "write_bytes_per_reading": round(written / max(stored, 1)),
         "syscw_per_reading": round((io1["syscw"] - io0["syscw"]) / max(stored, 1), 3),
