@@ -1,4 +1,5 @@
-"""BufferedSocket: paho's small reads served from one large recv, with a socket's semantics kept."""
+"""The read path of LoopedClient: BufferedSocket (paho's small reads from one large recv, socket semantics kept) and
+NoFilterMatcher (paho's per-filter callback table, quick while empty)."""
 
 from __future__ import annotations
 
@@ -78,3 +79,15 @@ def test_a_real_socket_pair() -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_no_filter_matcher_matches_as_paho_once_filled() -> None:
+    from paho.mqtt.matcher import MQTTMatcher
+
+    ours, paho = aioloop.NoFilterMatcher(), MQTTMatcher()
+    assert list(ours.iter_match("a/b")) == list(paho.iter_match("a/b")) == []
+    for m in (ours, paho):
+        m["a/+"] = 1
+        m["#"] = 2
+    for topic in ("a/b", "a", "$SYS/x", "c/d/e"):
+        assert sorted(ours.iter_match(topic)) == sorted(paho.iter_match(topic))
