@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from daemon.ports.model import Flag, Quality, Quantity, Reading, Sample
+from daemon.ports.model import Flag, Quality, Quantity, Reading, Sample, new_reading
 from daemon.ports.sources import SensorBase
 
 PHYSICAL = {Quantity.TEMPERATURE: (-50.0, 70.0), Quantity.HUMIDITY: (0.0, 100.0),
@@ -126,7 +126,7 @@ def _si(raw: float, conv: _Convert) -> float:
 
 def _fault(site: str, sensor: SensorBase, qty: Quantity, ts: float, flags: Flag, why: str,
            value: float | None = None) -> Reading:
-    return Reading(site, sensor.zone, sensor.id, qty, value, ts, _FAULT, why, flags=flags)
+    return new_reading(site, sensor.zone, sensor.id, qty, value, ts, _FAULT, why, None, flags)
 
 
 def normalize(sample: Sample, sensor: SensorBase, site: str, now: float, receive_note: str = "") -> Reading:
@@ -170,4 +170,4 @@ def normalize(sample: Sample, sensor: SensorBase, site: str, now: float, receive
     lo, hi = (rng.min, rng.max) if rng else PHYSICAL[qty]
     if not lo <= value <= hi:
         return _fault(site, sensor, qty, ts, flags, f"{value:g} outside physical range {lo:g}..{hi:g}", raw)
-    return Reading(site, sensor.zone, sensor.id, qty, round(value, 4), ts, _GOOD, note, flags=flags)
+    return new_reading(site, sensor.zone, sensor.id, qty, round(value, 4), ts, _GOOD, note, None, flags)

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from daemon.ports.model import Flag, Quality, Quantity, Reading
+from daemon.ports.model import Flag, Quality, Quantity, Reading, new_reading
 from daemon.ports.sinks import Row
 from daemon.storage import partitions
 from daemon.storage.db import Database, Tx
@@ -311,4 +311,4 @@ class Readings:
 
 def _stored(r: Reading, rid: int, ts_ms: int) -> Reading:
     ts = r.ts if round(r.ts * 1000) == ts_ms else ts_ms / 1000
-    return Reading(r.site, r.zone, r.sensor, r.quantity, r.value, ts, r.quality, r.note, rid, r.flags)
+    return new_reading(r.site, r.zone, r.sensor, r.quantity, r.value, ts, r.quality, r.note, rid, r.flags)

@@ -28,7 +28,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from daemon.ports.broker import MqttConfig
 from daemon.ports.errors import SensorError
-from daemon.ports.model import Sample
+from daemon.ports.model import Sample, new_sample
 from daemon.ports.payloads import PayloadError
 from daemon.ports.sources import DriverContext, Receipt, SensorBase, SensorDriver
 from daemon.ports.stats import OnceSet
@@ -100,7 +100,7 @@ def _poster(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[object]) -> Ca
 def replayed_copy(s: Sample) -> Sample:
     """`s` flagged as replayed. Not dataclasses.replace, which reads the fields on every call: this runs for
     every message of a backlog (tests/drivers/sensors/mqtt/test_redelivery.py checks it copies every field)."""
-    return Sample(s.sensor, s.quantity, s.value, s.unit, s.ts, s.fault, replayed=True)
+    return new_sample(s.sensor, s.quantity, s.value, s.unit, s.ts, s.fault, True)
 
 
 async def _unless_failed(aw: Coroutine[Any, Any, Any], *guards: asyncio.Task[None]) -> Any:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from daemon.ports.model import Sample
+from daemon.ports.model import Sample, new_sample
 from daemon.ports.payloads import Message, PayloadError
 from drivers.sensors.mqtt.schema import MqttSensorConfig, TimestampPath, unit_of
 
@@ -89,7 +89,7 @@ def value_sample(sensor: str, quantity: str, raw: Any, unit: str, topic: str, ts
         except ValueError:
             value = None
     if value is not None and math.isfinite(value):  # Infinity, 1e400, "inf" are no measurement either
-        return Sample(sensor, quantity, value, unit, ts)
+        return new_sample(sensor, quantity, value, unit, ts, None, False)  # Sample(...), per value: model.py
     return Sample(sensor, quantity, None, unit, ts, f"{what} is not a number ({str(raw)[:40]!r}) on {topic}")
 
 
