@@ -298,7 +298,7 @@ class Rules:
 
     def on_readings(self, readings: Sequence[Reading]) -> list[RuleEvent]:
         events: list[RuleEvent] = []
-        sensors = self.sensors
+        sensors, tracks = self.sensors, self.tracks
         for r in readings:  # a controller's defrost first: its probe's reading of the same poll is in it
             if r.quantity is _DEFROST and r.good and r.sensor in sensors:
                 self._defrost(r)
@@ -318,7 +318,8 @@ class Rules:
                 continue
             st.last_seen = max(st.last_seen, r.ts)
             prefix = self._prefix(r)
-            events += self._clear(prefix + "no_data", r.ts, r.value)
+            if prefix + "no_data" in tracks:  # _clear's own test first: most readings have nothing open
+                events += self._clear(prefix + "no_data", r.ts, r.value)
             if not r.good:
                 st.fault_streak += 1
                 st.last_fault = r.note
@@ -328,15 +329,16 @@ class Rules:
                     events += self._fire(prefix + "fault", r, "sensor_fault", None, detail)
                 continue
             st.fault_streak = 0
-            events += self._clear(prefix + "fault", r.ts, r.value)
-            events += self._stuck(r, st)
+            if prefix + "fault" in tracks:
+                events += self._clear(prefix + "fault", r.ts, r.value)
+            events += self._stuck(r, st, prefix)
             if qty is _TEMPERATURE:
                 events += self._exposure(r, st)
                 events += self._rate(r, st)
                 st.prev_temp = (r.ts, r.value)  # type: ignore[assignment]
             for th in self.thresholds[r.zone]:
                 if th.quantity is qty:
-                    events += self._threshold(th, r)
+                    events += self._threshold(th, r, prefix)
         return events
 
     def _prefix(self, r: Reading) -> str:
@@ -364,9 +366,9 @@ class Rules:
 
     # -- conditions
 
-    def _threshold(self, th: Threshold, r: Reading) -> list[RuleEvent]:
+    def _threshold(self, th: Threshold, r: Reading, prefix: str | None = None) -> list[RuleEvent]:
         assert r.value is not None
-        key = self._prefix(r) + th.kind
+        key = (prefix or self._prefix(r)) + th.kind
         v, ts = r.value, r.ts
         tr = self.tracks.get(key)
         if (tr is None or tr.state == "idle") and not th.out(v):
@@ -479,14 +481,14 @@ class Rules:
             return [RuleEvent("clear", key, "_site", "box", "box_health", "warning", now, tr.started, None)]
         return []
 
-    def _stuck(self, r: Reading, st: _SensorState) -> list[RuleEvent]:
+    def _stuck(self, r: Reading, st: _SensorState, prefix: str | None = None) -> list[RuleEvent]:
         """The same value for `stuck_after`. A silence longer than the sensor's no-data limit restarts the
         window: two equal readings a day apart say nothing about a frozen sensor (it was silent, and the
         no-data alarm covers that), and `fault.stuck|minutes=1440` after one reading each side was false."""
         lim = self.limits[r.zone]
         assert r.value is not None
         q = r.quantity._value_
-        key = f"{self._prefix(r)}stuck:{q}"
+        key = f"{prefix or self._prefix(r)}stuck:{q}"
         prev = st.same_value.get(q)
         if prev is None or prev[0] != r.value or r.ts - prev[2] > self.stale_after[r.sensor]:
             st.same_value[q] = (r.value, r.ts, r.ts)
