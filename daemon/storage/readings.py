@@ -117,14 +117,30 @@ class Readings:
         rid = int(top if top is not None else tx.execute("SELECT id FROM readings_top").fetchone()[0])
         rows: list[tuple[Any, ...]] = []
         written = functools.partial(self._insert, tx, table, rows)
+        series = self._series
         for r in readings:
-            sid = self._series_id(tx, r)
-            ts_ms = self._distinct_ms(tx, sid, r, last, written)
-            if ts_ms is None:
-                continue
+            # the common cases inline (a known series; a time after its last, or an arrival time within
+            # STEP_BACK_MS of it), as _series_id and _distinct_ms decide them; the rest through those
+            flags = int(r.flags)
+            sid = series.get((r.site, r.zone, r.sensor, r.quantity._value_))
+            if sid is None:
+                sid = self._series_id(tx, r)
+            ts_ms = round(r.ts * 1000)
+            top = last.get(sid)
+            if top is not None and ts_ms > top:
+                last[sid] = ts_ms
+                stored = ts_ms
+            elif top is not None and flags & _RECEIVED and ts_ms > top - STEP_BACK_MS:
+                last[sid] = stored = top + 1
+            else:
+                moved = self._distinct_ms(tx, sid, r, last, written)
+                if moved is None:
+                    continue
+                stored = moved
             rid += 1
-            rows.append((rid, ts_ms, sid, r.value, int(r.quality), r.note or None, int(r.flags) or None))
-            out.append(_stored(r, rid, ts_ms))
+            rows.append((rid, stored, sid, r.value, int(r.quality), r.note or None, flags or None))
+            out.append(new_reading(r.site, r.zone, r.sensor, r.quantity, r.value,
+                                   r.ts if stored == ts_ms else stored / 1000, r.quality, r.note, rid, r.flags))
             if len(rows) >= INSERT_ROWS:
                 written()
         written()
@@ -308,7 +324,3 @@ class Readings:
                         best[sid] = one
         return list(best.values())
 
-
-def _stored(r: Reading, rid: int, ts_ms: int) -> Reading:
-    ts = r.ts if round(r.ts * 1000) == ts_ms else ts_ms / 1000
-    return new_reading(r.site, r.zone, r.sensor, r.quantity, r.value, ts, r.quality, r.note, rid, r.flags)
