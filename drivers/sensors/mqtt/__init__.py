@@ -374,20 +374,22 @@ class MqttDriver(SensorDriver):
         samples: list[Sample] = []
         acks: list[tuple[int, paho.MQTTMessage]] = []
         now = self.ctx.clock.now()  # the batch arrived together: one receive time for its messages
+        replay = self._replay
         for item in batch:
             if isinstance(item, _Conn):
                 self._conn_event(item)
                 continue
             assert isinstance(item, tuple)
             gen, msg = item
-            acks.append((gen, msg))
+            acks.append(item)
             topic = msg.topic  # a property that decodes the topic's bytes on every access: once per message
-            if self._replay.is_marker(topic):
-                self._replay.marker(bytes(msg.payload))
+            if replay.is_marker(topic):
+                replay.marker(bytes(msg.payload))
                 self._replay_ended()
                 continue
-            replayed = self._replay.replaying() or bool(msg.retain)  # a retained value is old too
-            self._replay_ended()
+            replayed = replay.replaying() or bool(msg.retain)  # a retained value is old too
+            if replay.ended is not None:
+                self._replay_ended()
             if msg.dup and (self._already_stored(msg) or self._stored_before(msg)):
                 continue
             samples += self._handle(msg, gen, replayed, topic, now)
