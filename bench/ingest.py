@@ -179,3 +179,33 @@ def _result(tag: str, label: str, extra: str | None, n: int, sensors: int, store
              **rounds,
              "broker_extra_config": (extra or BROKER_TUNING).strip().replace("\n", "; ")},
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.ingest`: scenario 1 alone, rounds alternating the bare loop and ours; raw figures as JSON."""
+    import argparse
+    import json
+    import os
+    import shutil
+    import tempfile
+
+    ap = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
+    ap.add_argument("--messages", type=int, default=20_000, help="QoS 1 messages per round (make bench: 20,000)")
+    ap.add_argument("--sensors", type=int, default=100)
+    ap.add_argument("--rounds", type=int, default=4, help="rounds per broker, each bare then ours")
+    args = ap.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="coldchain-bench-ingest-"))
+    start, load0 = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), os.getloadavg()
+    try:
+        results = run(tmp, n=args.messages, sensors=args.sensors, repeat=args.rounds)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(json.dumps({"start": start, "end": time.strftime("%H:%M:%S UTC", time.gmtime()),
+                      "load_start": [round(x, 2) for x in load0], "load_end": [round(x, 2) for x in os.getloadavg()],
+                      "results": {r.key: {"value": round(r.value, 3), **r.raw} for r in results}},
+                     ensure_ascii=False, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

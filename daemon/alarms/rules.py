@@ -31,6 +31,9 @@ FROZEN_BELOW = -10.0  # a commodity stored below this has only an upper limit by
 # writing it on every reading would be a journal write per reading on a room that stays warm.
 PEAK_STEP = 0.5
 PEAK_EVERY = 300.0
+_DEFROST, _TEMPERATURE, _CONTROLLER_ALARM = Quantity.DEFROST, Quantity.TEMPERATURE, Quantity.CONTROLLER_ALARM
+_DEVICE = frozenset(q for q in Quantity if q.device)
+_NEG_INF = float("-inf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +221,7 @@ class Rules:
         self.mutes: list[tuple[str, float, float, str]] = []  # (zone, start, end, reason)
         # what controllers in a room say of their defrost: zone -> sensor -> (defrosting, since when)
         self.controller_defrost: dict[str, dict[str, tuple[bool, float]]] = {}
+        self._prefixes: dict[tuple[str, str], str] = {}  # (zone, sensor) -> "zone/sensor/" (track keys)
 
     # -- mutes
 
@@ -294,41 +298,56 @@ class Rules:
 
     def on_readings(self, readings: Sequence[Reading]) -> list[RuleEvent]:
         events: list[RuleEvent] = []
+        sensors, tracks = self.sensors, self.tracks
         for r in readings:  # a controller's defrost first: its probe's reading of the same poll is in it
-            if r.quantity is Quantity.DEFROST and r.good and r.sensor in self.sensors:
+            if r.quantity is _DEFROST and r.good and r.sensor in sensors:
                 self._defrost(r)
+        # Once per reading of every batch: enum members and keys from module constants and per-sensor prefixes
+        # (an enum class attribute or `.value` costs ~0.1-0.2 µs each in Python 3.11).
         for r in readings:
-            st = self.sensors.get(r.sensor)
+            st = sensors.get(r.sensor)
             if st is None:
                 continue
-            q = r.quantity.value
-            if r.ts < st.last_ts.get(q, float("-inf")):
+            qty = r.quantity
+            q = qty._value_
+            if r.ts < st.last_ts.get(q, _NEG_INF):
                 continue  # late reading: stored, but no alarm about the past
             st.last_ts[q] = r.ts
-            if r.quantity.device:  # battery, signal: says nothing about the room, nor that the sensor measures
-                events += self._battery(r) if r.quantity is not Quantity.CONTROLLER_ALARM else self._controller(r)
+            if qty in _DEVICE:  # battery, signal: says nothing about the room, nor that the sensor measures
+                events += self._battery(r) if qty is not _CONTROLLER_ALARM else self._controller(r)
                 continue
             st.last_seen = max(st.last_seen, r.ts)
-            events += self._clear(f"{r.zone}/{r.sensor}/no_data", r.ts, r.value)
+            prefix = self._prefix(r)
+            if prefix + "no_data" in tracks:  # _clear's own test first: most readings have nothing open
+                events += self._clear(prefix + "no_data", r.ts, r.value)
             if not r.good:
                 st.fault_streak += 1
                 st.last_fault = r.note
                 lim = self.limits[r.zone]
                 if st.fault_streak >= lim.fault_after:
                     detail = f"fault.values|count={st.fault_streak}|note={r.note}"
-                    events += self._fire(f"{r.zone}/{r.sensor}/fault", r, "sensor_fault", None, detail)
+                    events += self._fire(prefix + "fault", r, "sensor_fault", None, detail)
                 continue
             st.fault_streak = 0
-            events += self._clear(f"{r.zone}/{r.sensor}/fault", r.ts, r.value)
-            events += self._stuck(r, st)
-            if r.quantity is Quantity.TEMPERATURE:
+            if prefix + "fault" in tracks:
+                events += self._clear(prefix + "fault", r.ts, r.value)
+            events += self._stuck(r, st, prefix)
+            if qty is _TEMPERATURE:
                 events += self._exposure(r, st)
                 events += self._rate(r, st)
                 st.prev_temp = (r.ts, r.value)  # type: ignore[assignment]
             for th in self.thresholds[r.zone]:
-                if th.quantity is r.quantity:
-                    events += self._threshold(th, r)
+                if th.quantity is qty:
+                    events += self._threshold(th, r, prefix)
         return events
+
+    def _prefix(self, r: Reading) -> str:
+        """`zone/sensor/`, the start of every track key of a reading's sensor (made once per pair)."""
+        key = (r.zone, r.sensor)
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            prefix = self._prefixes[key] = f"{r.zone}/{r.sensor}/"
+        return prefix
 
     def tick(self, now: float) -> list[RuleEvent]:
         """Time-driven conditions: sensors that went silent."""
@@ -347,9 +366,9 @@ class Rules:
 
     # -- conditions
 
-    def _threshold(self, th: Threshold, r: Reading) -> list[RuleEvent]:
+    def _threshold(self, th: Threshold, r: Reading, prefix: str | None = None) -> list[RuleEvent]:
         assert r.value is not None
-        key = f"{r.zone}/{r.sensor}/{th.kind}"
+        key = (prefix or self._prefix(r)) + th.kind
         v, ts = r.value, r.ts
         tr = self.tracks.get(key)
         if (tr is None or tr.state == "idle") and not th.out(v):
@@ -462,14 +481,14 @@ class Rules:
             return [RuleEvent("clear", key, "_site", "box", "box_health", "warning", now, tr.started, None)]
         return []
 
-    def _stuck(self, r: Reading, st: _SensorState) -> list[RuleEvent]:
+    def _stuck(self, r: Reading, st: _SensorState, prefix: str | None = None) -> list[RuleEvent]:
         """The same value for `stuck_after`. A silence longer than the sensor's no-data limit restarts the
         window: two equal readings a day apart say nothing about a frozen sensor (it was silent, and the
         no-data alarm covers that), and `fault.stuck|minutes=1440` after one reading each side was false."""
         lim = self.limits[r.zone]
         assert r.value is not None
-        q = r.quantity.value
-        key = f"{r.zone}/{r.sensor}/stuck:{q}"
+        q = r.quantity._value_
+        key = f"{prefix or self._prefix(r)}stuck:{q}"
         prev = st.same_value.get(q)
         if prev is None or prev[0] != r.value or r.ts - prev[2] > self.stale_after[r.sensor]:
             st.same_value[q] = (r.value, r.ts, r.ts)

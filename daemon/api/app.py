@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -32,6 +33,11 @@ from daemon.api import (
 from daemon.api.auth import Tokens
 from daemon.api.services import Services
 from daemon.api.sessions import SignIn
+
+# FastAPI imports pydantic.v1 (23 modules, ~1.2 MB of RSS) only to ask whether a route's model is a v1 one, and
+# treats an ImportError as "no" (fastapi/_compat/shared.py). Nothing in the daemon uses pydantic.v1: a None entry
+# makes that import fail at once. Where pydantic.v1 is loaded already, it stays.
+sys.modules.setdefault("pydantic.v1", None)  # type: ignore[arg-type]
 
 
 def create_app(d: Services) -> FastAPI:

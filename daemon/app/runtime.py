@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import signal
 import time
@@ -395,6 +396,10 @@ class Daemon:
             await self._start_api()
         if (period := watchdog_interval()) is not None:
             self._spawn(self._watchdog(period), "watchdog")
+        # What start-up made (modules, config models, the API) lives as long as the daemon: frozen, the cyclic
+        # GC no longer walks it in every full collection. A backlog drain keeps thousands of messages in flight,
+        # which start full collections: 6 in 2 rounds of bench.ingest, ~66 ms each (docs/benchmarks.md, session 11).
+        gc.freeze()
         notify("READY=1\nSTATUS=monitoring " + f"{len(self.cfg.sensors)} sensors")
         log.info("coldchain running: site %s, %d sensors, %d zones, journal %s", self.cfg.site.id,
                  len(self.cfg.sensors), len(self.cfg.zones), self.journal.path)
@@ -485,4 +490,5 @@ class Daemon:
             await asyncio.gather(*self._inflight, return_exceptions=True)
         self.journal.close()
         self.journal.end_run()
+        gc.unfreeze()  # what start() froze is collectable again (tests and benches run many daemons in one process)
         log.info("coldchain stopped; journal closed cleanly")

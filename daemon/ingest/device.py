@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from daemon.ports.model import Quantity, Reading
 
+_DEVICE = frozenset(q for q in Quantity if q.device)
 EVERY = 3600.0  # seconds between two kept values of an unchanged quantity
 STEP: dict[Quantity, float] = {
     Quantity.BATTERY: 5.0,  # %
@@ -32,7 +33,7 @@ class DeviceRate:
 
     def keep(self, r: Reading) -> bool:
         """True to store `r`: a climate reading, the first of its series, one due, or a significant change."""
-        if not r.quantity.device:
+        if r.quantity not in _DEVICE:  # a frozenset of members, not the `device` property: once per reading
             return True
         key = (r.sensor, r.quantity.value)
         value = r.value if r.good else None

@@ -22,11 +22,15 @@ class LiveView:
         self.sensors: dict[str, SensorLive] = {}
 
     def update(self, readings: Sequence[Reading]) -> None:
-        for r in readings:
-            s = self.sensors.setdefault(r.sensor, SensorLive())
-            prev = s.last.get(r.quantity.value)
+        sensors = self.sensors
+        for r in readings:  # every reading that arrives: no SensorLive made per reading, no enum `.value` property
+            s = sensors.get(r.sensor)
+            if s is None:
+                s = sensors[r.sensor] = SensorLive()
+            q = r.quantity._value_
+            prev = s.last.get(q)
             if prev is None or r.ts >= prev.ts:
-                s.last[r.quantity.value] = r
+                s.last[q] = r
 
     def set_online(self, sensor: str, online: bool, reason: str = "") -> None:
         s = self.sensors.setdefault(sensor, SensorLive())

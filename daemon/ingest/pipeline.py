@@ -96,26 +96,27 @@ class Pipeline:
         # so a report or an export shows which times may be off (docs/robustness.md)
         receive_note = UNSYNCED_NOTE if self.clock.synchronised() is False else ""
         out: list[Reading] = []
-        for s in samples:
-            sensor = self.sensors.get(s.sensor)
+        sensors, site, keep, stats = self.sensors, self.cfg.site.id, self.device_rate.keep, self.stats
+        for s in samples:  # once per sample: names hoisted out of the loop
+            sensor = sensors.get(s.sensor)
             if sensor is None:
-                self.stats.inc("samples_unknown_sensor")
-                if self.stats.once(("unknown_sensor", s.sensor)):
+                stats.inc("samples_unknown_sensor")
+                if stats.once(("unknown_sensor", s.sensor)):
                     log.warning("sample for unknown sensor %r dropped (not in the config)", s.sensor)
                 continue
             try:
-                r = normalize(s, sensor, self.cfg.site.id, now, receive_note)
+                r = normalize(s, sensor, site, now, receive_note)
             except Rejected as exc:
-                self.stats.inc("samples_rejected")
-                if self.stats.once(("rejected", s.sensor, s.quantity)):
+                stats.inc("samples_rejected")
+                if stats.once(("rejected", s.sensor, s.quantity)):
                     log.warning("%s", exc)
                 continue
-            if not self.device_rate.keep(r):  # battery / signal: once an hour or on a change (ingest/device.py)
-                self.stats.inc("device_readings_thinned")
+            if not keep(r):  # battery / signal: once an hour or on a change (ingest/device.py)
+                stats.inc("device_readings_thinned")
                 continue
             if not r.good:
-                self.stats.inc("sensor_faults")
-                if self.stats.once(("fault", r.sensor, r.quantity.value, r.note.split(" ")[0])):
+                stats.inc("sensor_faults")
+                if stats.once(("fault", r.sensor, r.quantity.value, r.note.split(" ")[0])):
                     log.warning("sensor %s (%s): %s", r.sensor, r.quantity.value, r.note)
             out.append(r)
         return out

@@ -28,16 +28,19 @@ transaction (an alarm, its audit entries and its outbox rows commit together).""
 SQLITE_FULL = 13
 _CORRUPT = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
 _LOCKED = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
-WRITER_CACHE_KIB = 2048
+WRITER_CACHE_KIB = 1024
 """The writer's page cache between transactions. It was 8 MiB, and kept every page it had held: on a journal
-past 8 MB that was ~9 MB of RSS for good (bench/sqlite_cache.py); a reading's commit touches a few pages."""
+past 8 MB that was ~9 MB of RSS for good (bench/sqlite_cache.py); then 2 MiB, full within the first minutes of a
+200-sensor box (session 8's probe). A reading's commit touches a few pages at the end of the log and of the day's
+partition; what the cache misses is in the kernel's page cache, a read, not a write to the card."""
 WRITER_SPILL_KIB = 8192
 """How much a transaction may dirty before SQLite spills pages to the WAL ahead of the commit: a roll or a
 retention window dirties a page or two per series, and a spilled page is written again (bench/flash.py). The
 pages above `WRITER_CACHE_KIB` are freed when the transaction ends."""
-READER_CACHE_KIB = 512
+READER_CACHE_KIB = 256
 """Each thread's reader page cache (SQLite's default is 2 MiB per connection): a reader serves one request at a
-time and the kernel's page cache holds the file anyway; every executor thread that ever read kept its 2 MiB."""
+time and the kernel's page cache holds the file anyway; every executor thread that ever read kept its cache
+(2 MiB, then 512 KiB: with 4-6 reading threads that was 2-3 MB of RSS once the page had been open a while)."""
 PAGE_SIZE = 1024
 """Page size of a new journal. A commit appends whole pages to the WAL (the table's last leaf, and when it takes
 a new leaf the free-list trunk, the parent and page 1), so smaller pages write fewer bytes per commit

@@ -28,7 +28,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from daemon.ports.broker import MqttConfig
 from daemon.ports.errors import SensorError
-from daemon.ports.model import Sample
+from daemon.ports.model import Sample, new_sample
 from daemon.ports.payloads import PayloadError
 from daemon.ports.sources import DriverContext, Receipt, SensorBase, SensorDriver
 from daemon.ports.stats import OnceSet
@@ -103,7 +103,7 @@ def _poster(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[object]) -> Ca
 def replayed_copy(s: Sample) -> Sample:
     """`s` flagged as replayed. Not dataclasses.replace, which reads the fields on every call: this runs for
     every message of a backlog (tests/drivers/sensors/mqtt/test_redelivery.py checks it copies every field)."""
-    return Sample(s.sensor, s.quantity, s.value, s.unit, s.ts, s.fault, replayed=True)
+    return new_sample(s.sensor, s.quantity, s.value, s.unit, s.ts, s.fault, True)
 
 
 async def _unless_failed(aw: Coroutine[Any, Any, Any], *guards: asyncio.Task[None]) -> Any:
@@ -402,23 +402,26 @@ class MqttDriver(SensorDriver):
         connection events on the way are applied in order."""
         samples: list[Sample] = []
         acks: list[tuple[int, paho.MQTTMessage]] = []
+        now = self.ctx.clock.now()  # the batch arrived together: one receive time for its messages
+        replay = self._replay
         for item in batch:
             if isinstance(item, _Conn):
                 self._conn_event(item)
                 continue
             assert isinstance(item, tuple)
             gen, msg = item
-            acks.append((gen, msg))
+            acks.append(item)
             topic = msg.topic  # a property that decodes the topic's bytes on every access: once per message
-            if self._replay.is_marker(topic):
-                self._replay.marker(bytes(msg.payload))
+            if replay.is_marker(topic):
+                replay.marker(bytes(msg.payload))
                 self._replay_ended()
                 continue
-            replayed = self._replay.replaying() or bool(msg.retain)  # a retained value is old too
-            self._replay_ended()
+            replayed = replay.replaying() or bool(msg.retain)  # a retained value is old too
+            if replay.ended is not None:
+                self._replay_ended()
             if msg.dup and (self._already_stored(msg) or self._stored_before(msg)):
                 continue
-            samples += self._handle(msg, gen, replayed, topic)
+            samples += self._handle(msg, gen, replayed, topic, now)
         return samples, acks
 
     async def _acker(self, client: paho.Client, inflight: asyncio.Queue[_Batch]) -> None:
@@ -592,11 +595,12 @@ class MqttDriver(SensorDriver):
                                  self.source, topic, reason, _shown(payload))
 
     def _handle(self, msg: paho.MQTTMessage, gen: int = 0, replayed: bool = False,
-                topic: str | None = None) -> list[Sample]:
-        """Route one message: availability, data for mapped sensors, or a note for the installer."""
+                topic: str | None = None, now: float | None = None) -> list[Sample]:
+        """Route one message: availability, data for mapped sensors, or a note for the installer. `now`: its
+        receive time (default: the clock's)."""
         topic, payload = msg.topic if topic is None else topic, bytes(msg.payload)
         data, av = self.routes.get(topic), self.avail.get(topic)
-        if (data or av) and self._discovery_copy(msg):
+        if (data or av) and self.mqtt.protocol == "5" and self._discovery_copy(msg):  # only MQTT 5 has identifiers
             return []
         if msg.retain and self._retained_again(topic, payload, gen):
             return []
@@ -606,8 +610,9 @@ class MqttDriver(SensorDriver):
                 self.unmapped[topic] = _shown(payload)
             return []
         self.counters["messages"] += 1
-        self._availability(av or (), topic, payload)
-        samples = self._samples(data or (), msg, topic, payload)
+        if av:
+            self._availability(av, topic, payload)
+        samples = self._samples(data or (), msg, topic, payload, now)
         if replayed:
             self.counters["replayed_messages"] += 1
             return [replayed_copy(s) for s in samples]
@@ -634,10 +639,11 @@ class MqttDriver(SensorDriver):
             self.ctx.set_online(s.id, online, f"{topic}: {_shown(payload)[:40]}")
 
     def _samples(self, sensors: Iterable[MqttSensorConfig], msg: paho.MQTTMessage, topic: str,
-                 payload: bytes) -> list[Sample]:
+                 payload: bytes, now: float | None = None) -> list[Sample]:
         """Each mapped sensor's samples from one data message; a bad payload is noted once per reason."""
         out: list[Sample] = []
-        now = self.ctx.clock.now()
+        if now is None:
+            now = self.ctx.clock.now()
         bad: set[str] = set()
         for s in sensors:
             if msg.retain and not s.use_retained:
@@ -656,7 +662,9 @@ class MqttDriver(SensorDriver):
                     self.ctx.log.exception("%s: parser %s failed on %s", self.source, s.format, topic)
                 continue
             self.last_message[s.id] = now
-            vals = self.last_values.setdefault(s.id, {})
+            vals = self.last_values.get(s.id)
+            if vals is None:  # not setdefault: that makes a dict for every message
+                vals = self.last_values[s.id] = {}
             for smp in samples:
                 vals[smp.quantity] = smp.value if smp.fault is None else f"fault: {smp.fault}"
             out += samples

@@ -7,7 +7,12 @@ its turn), messages reach the driver's queue in the same thread, and the PUBACKs
 written by one writer callback. The TCP/TLS connect, which blocks, runs in a worker thread; this
 module redoes what `loop_forever` did: reconnect with doubling delays, keepalive (`loop_misc`).
 
-Measured with bench/ingest.py (docs/benchmarks.md, session 8).
+paho reads a packet in three `recv` calls (its type, its length, the rest), each a system call, and the loop
+asked `poll()` once per packet whether there was more: a quarter of the paho side of a backlog drain. The socket
+paho reads is wrapped (`BufferedSocket`), so a drain reads the kernel's buffer in one `recv` of up to
+READ_SIZE bytes and paho's small reads are served from it.
+
+Measured with bench/ingest.py (docs/benchmarks.md, sessions 8 and 11).
 """
 
 from __future__ import annotations
@@ -17,15 +22,81 @@ import contextlib
 import logging
 import select
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import paho.mqtt.client as paho
+from paho.mqtt.matcher import MQTTMatcher
 
 log = logging.getLogger("coldchain.mqtt")
 DRAIN_MAX = 1000  # packets read per readiness callback before other tasks run
 MISC_EVERY = 1.0  # seconds between keepalive checks (what loop_forever does between selects)
 STOP_TIMEOUT = 5.0  # seconds a stop waits for the DISCONNECT (and the acks queued before it) to be written
+READ_SIZE = 65536  # bytes taken from the socket per system call while draining
+
+
+class BufferedSocket:
+    """The client's socket (TCP or TLS) with its reads served from a buffer; everything else goes to the socket.
+
+    `recv(n)` returns at most n bytes, as a socket does: from the buffer while it holds any, else from one
+    `recv(READ_SIZE)` of the socket, whose exceptions (BlockingIOError, ssl.SSLWantReadError, OSError) and end
+    of stream (b"") reach paho unchanged. Bytes in the buffer no longer wake the selector: `buffered()` says
+    how many wait there (LoopedClient reads them before it waits again)."""
+
+    __slots__ = ("_buf", "_pos", "sock")
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self._buf = b""
+        self._pos = 0
+
+    def recv(self, n: int) -> bytes:
+        buf, pos = self._buf, self._pos
+        if pos >= len(buf):
+            buf = bytes(self.sock.recv(READ_SIZE))  # bytes(b) is b itself; a bytearray (websockets) is copied
+            if len(buf) <= n:  # also b"": the end of the stream
+                self._buf, self._pos = b"", 0
+                return bytes(buf)
+            pos = 0
+        end = pos + n
+        if end >= len(buf):
+            self._buf, self._pos = b"", 0
+        else:
+            self._buf, self._pos = buf, end
+        return buf[pos:end]
+
+    def buffered(self) -> int:
+        return len(self._buf) - self._pos
+
+    def pending(self) -> int:
+        """Bytes readable without waiting: the buffer's, and a TLS socket's decrypted ones."""
+        inner = getattr(self.sock, "pending", None)
+        return self.buffered() + (inner() if inner is not None else 0)
+
+    def send(self, data: bytes | bytearray) -> int:
+        return int(self.sock.send(data))
+
+    def fileno(self) -> int:
+        return int(self.sock.fileno())
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
+
+
+class NoFilterMatcher(MQTTMatcher):
+    """paho's table of per-filter message callbacks (`message_callback_add`), quick while it is empty.
+
+    paho matches every message's topic against it (a split and a recursive generator) before it calls
+    `on_message`: 4.5 % of the daemon's samples in a backlog drain (py-spy, bench.ingest), for a table the
+    driver never fills. Empty, nothing can match; filled, it matches as paho's own."""
+
+    def iter_match(self, topic: str) -> Iterator[Any]:
+        if not self._root._children:
+            return iter(())
+        return super().iter_match(topic)  # type: ignore[no-any-return,no-untyped-call]
 
 
 class LoopedClient:
@@ -43,7 +114,10 @@ class LoopedClient:
         self._closed = asyncio.Event()
         self._closed.set()
         self._connecting: asyncio.Future[Any] | None = None
-        client.on_socket_open = lambda _c, _u, sock: self._here(self._opened, sock)
+        filters = client._on_message_filtered
+        if type(filters) is MQTTMatcher and not filters._root._children:  # paho's own, still empty
+            client._on_message_filtered = NoFilterMatcher()  # type: ignore[no-untyped-call]
+        client.on_socket_open = self._socket_open
         client.on_socket_close = lambda _c, _u, _sock: self._here(self._gone)
         client.on_socket_register_write = lambda _c, _u, _sock: self._here(self._want_write)
         client.on_socket_unregister_write = lambda _c, _u, _sock: self._here(self._no_write)
@@ -54,6 +128,13 @@ class LoopedClient:
             fn(*args)
         else:
             self.loop.call_soon_threadsafe(fn, *args)
+
+    def _socket_open(self, client: paho.Client, _u: Any, sock: Any) -> None:
+        """paho has just made the socket (in the connecting thread), before it sends CONNECT and reads anything:
+        it reads and writes through a BufferedSocket from here on."""
+        if client._sock is sock and not isinstance(sock, BufferedSocket):
+            client._sock = BufferedSocket(sock)  # paho types it SocketLike, a Protocol this class meets
+        self._here(self._opened, sock)
 
     # ------------------------------------------------------------------ socket events (loop thread)
 
@@ -83,10 +164,14 @@ class LoopedClient:
             self.loop.remove_writer(self._fd)
 
     def _more(self) -> bool:
-        """Bytes waiting: TLS records already decrypted, or the socket readable now."""
+        """Bytes waiting: in the read buffer, TLS records already decrypted, or the socket readable now."""
         sock = self.client.socket()
         if sock is None or self._poll is None:
             return False
+        if isinstance(sock, BufferedSocket):
+            if sock.buffered():
+                return True  # the common case of a drain: no system call
+            sock = sock.sock
         pending = getattr(sock, "pending", None)
         if pending is not None and pending() > 0:
             return True
@@ -97,6 +182,9 @@ class LoopedClient:
         for _ in range(DRAIN_MAX):
             if client.loop_read() != paho.MQTT_ERR_SUCCESS or not self._more():
                 return
+        # DRAIN_MAX packets and more waiting: other tasks first, then on. Bytes already in the read buffer (or
+        # decrypted by TLS) do not make the socket readable again, so the selector alone might not come back.
+        self.loop.call_soon(self._read)
 
     def _write(self) -> None:
         self.client.loop_write()

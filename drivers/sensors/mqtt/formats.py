@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from daemon.ports.model import Sample
+from daemon.ports.model import Sample, new_sample
 from daemon.ports.payloads import Message, PayloadError
 from drivers.sensors.mqtt.schema import MqttSensorConfig, TimestampPath, unit_of
 
@@ -46,9 +46,13 @@ Parser = Callable[[str, bytes, MqttSensorConfig, DeviceState], list[Sample]]
 # --------------------------------------------------------------------------- helpers
 
 
+_JSON = json.JSONDecoder()
+"""What `json.loads` ends in for a str without options: called directly, once per message."""
+
+
 def load_json(payload: bytes) -> Any:
     try:
-        return json.loads(payload.decode("utf-8"))
+        return _JSON.decode(payload.decode("utf-8"))  # a leading BOM fails here too (ValueError), as in json.loads
     except (UnicodeDecodeError, ValueError):  # ValueError: also an integer of over 4300 digits
         raise BadPayload("not JSON") from None
     except RecursionError:  # "[[[[..." nested deeper than the interpreter's stack
@@ -72,16 +76,20 @@ def value_sample(sensor: str, quantity: str, raw: Any, unit: str, topic: str, ts
         return Sample(sensor, quantity, None, unit, ts, f"{what} is not a number ({raw!r}) on {topic}")
     value: float | None = None
     if isinstance(raw, (int, float)):
-        with contextlib.suppress(OverflowError):  # an integer beyond a float's range
+        try:  # try/except, not contextlib.suppress: this runs for every value of every message
             value = float(raw)
+        except OverflowError:  # an integer beyond a float's range
+            value = None
     elif isinstance(raw, str):
         s = raw.strip()
         if s.lower() in NO_VALUE:
             return Sample(sensor, quantity, None, unit, ts, f"{what} is {s or 'empty'!r} on {topic}")
-        with contextlib.suppress(ValueError):
+        try:
             value = float(s)
+        except ValueError:
+            value = None
     if value is not None and math.isfinite(value):  # Infinity, 1e400, "inf" are no measurement either
-        return Sample(sensor, quantity, value, unit, ts)
+        return new_sample(sensor, quantity, value, unit, ts, None, False)  # Sample(...), per value: model.py
     return Sample(sensor, quantity, None, unit, ts, f"{what} is not a number ({str(raw)[:40]!r}) on {topic}")
 
 
