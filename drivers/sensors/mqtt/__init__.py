@@ -745,6 +745,11 @@ class MqttDriver(SensorDriver):
             result = await self.probe(max(left, 1.0))
             result["broker"]["protocol"] = "3.1.1 (the broker refused MQTT 5)"
             return result
+        return self._probe_report(result, heard, seconds)
+
+    def _probe_report(self, result: dict[str, Any], heard: dict[str, dict[str, Any]],
+                      seconds: float) -> dict[str, Any]:
+        """Each sensor's entry of the probe's result; one that sent nothing says on which topics and why."""
         for sid, h in heard.items():
             cfg = next(s for s in self.configs if s.id == sid)
             if not h["answered"] and not h["detail"]:
