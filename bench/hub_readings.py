@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -65,6 +66,9 @@ class Feed:
             self.points += len(batch)
         except SinkError:
             self.errors += 1
+        except Exception as exc:  # noqa: BLE001  # a task's exception would be lost with it: count it, say it
+            self.errors += 1
+            print(f"POST {k}: {exc!r}", file=sys.stderr, flush=True)
         finally:
             self.post_s.append(time.perf_counter() - t)
             slots.release()

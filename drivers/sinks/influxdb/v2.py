@@ -24,6 +24,7 @@ from drivers.sinks.influxdb.schema import InfluxDB2Config
 from drivers.sinks.influxdb.threads import SinkThreads
 
 if TYPE_CHECKING:  # influxdb_client costs ~25 MB of RSS: imported when a v2 sink first writes
+    from influxdb_client.client.exceptions import InfluxDBError
     from influxdb_client.client.influxdb_client import InfluxDBClient
     from influxdb_client.client.write_api import WriteApi
 
@@ -33,6 +34,20 @@ SAMPLE_YAML: str = resources.files(__package__).joinpath("sample_influxdb2.yaml"
 # 400 bad line protocol / type conflict, 413 body too big, 422 points outside the bucket's retention:
 # refusals of this content, which the forwarder isolates. 401/403/404/429/5xx: retry, skip nothing.
 REFUSED = frozenset({400, 413, 422})
+
+_IMPORTING = threading.Lock()
+
+
+def _client_names() -> tuple[type[InfluxDBClient], Any, type[InfluxDBError]]:
+    """influxdb-client's InfluxDBClient, SYNCHRONOUS and InfluxDBError, imported at a sink's first write under one
+    lock for the process: two sinks whose first writes ran at once in their threads made the package's circular
+    imports fail in one of them (ImportError "partially initialized module", no SinkError), which lost the
+    hub bench's first POST every run (tests/test_bench_hub_readings.py)."""
+    with _IMPORTING:
+        from influxdb_client.client.exceptions import InfluxDBError
+        from influxdb_client.client.influxdb_client import InfluxDBClient
+        from influxdb_client.client.write_api import SYNCHRONOUS
+    return InfluxDBClient, SYNCHRONOUS, InfluxDBError
 
 
 @sink("influxdb2")
@@ -62,19 +77,17 @@ class InfluxDB2Sink(Sink):
             return self._api or self._connect()
 
     def _connect(self) -> WriteApi:
-        from influxdb_client.client.influxdb_client import InfluxDBClient
-        from influxdb_client.client.write_api import SYNCHRONOUS
-
+        client_class, synchronous, _ = _client_names()
         tls = self.cfg.tls
         kwargs: dict[str, Any] = {"verify_ssl": tls.verify, "retries": False}
         for key, path in (("ssl_ca_cert", tls.ca_file), ("cert_file", tls.cert_file), ("cert_key_file", tls.key_file)):
             if path is not None:
                 kwargs[key] = str(path)
-        self._client = InfluxDBClient(
+        self._client = client_class(
             url=self.cfg.url, token=self.cfg.secret(self.source), org=self.cfg.org,
             timeout=int(self.cfg.timeout * 1000), enable_gzip=self.cfg.gzip, **kwargs,
         )
-        self._api = self._client.write_api(write_options=SYNCHRONOUS)
+        self._api = self._client.write_api(write_options=synchronous)
         return self._api
 
     async def write(self, readings: Sequence[Reading]) -> None:
@@ -94,12 +107,11 @@ class InfluxDB2Sink(Sink):
         await self._threads.call(lambda: self._write(body))
 
     def _write(self, body: bytes) -> None:
-        from influxdb_client.client.exceptions import InfluxDBError
-
+        *_, influx_error = _client_names()
         try:
             self._write_api().write(bucket=self.cfg.bucket, org=self.cfg.org, record=body,
                                     write_precision=PRECISION)  # type: ignore[arg-type]  # its constants are str
-        except InfluxDBError as exc:
+        except influx_error as exc:
             status = getattr(exc, "status", None) or getattr(exc.response, "status", None)
             message = exc.message.decode("utf-8", "replace") if isinstance(exc.message, bytes) else str(exc.message)
             if status not in REFUSED:
