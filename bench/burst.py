@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from bench.common import BenchBroker, InfluxD, Result, app_config
-from bench.ingest import TOPIC, _session, daemon_config, preload
+from bench.ingest import TOPIC, daemon_config, preload, queued_session
 from daemon.app.runtime import Daemon
 
 
@@ -51,7 +51,7 @@ def run(tmp: Path, influx: InfluxD, n: int = 50_000, sensors: int = 200) -> list
     try:
         client_id = f"bench-burst-{time.monotonic_ns()}"
         topics = [TOPIC.format(i) for i in range(sensors)]
-        _session(broker.port, client_id, topics)
+        queued_session(broker.port, client_id, topics)
         preload(broker.port, topics, n)
         doc = daemon_config(tmp, broker.port, sensors, client_id)
         doc["sinks"] = [{"id": "influx", "type": "influxdb1", "url": influx.url, "database": db}]

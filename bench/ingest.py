@@ -25,7 +25,7 @@ from daemon.app.runtime import Daemon
 TOPIC = "bench/ingest/{}"
 
 
-def _session(port: int, client_id: str, topics: list[str]) -> None:
+def queued_session(port: int, client_id: str, topics: list[str]) -> None:
     """Create a persistent session with QoS 1 subscriptions, then leave so the broker queues."""
     c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
     done = threading.Event()
@@ -115,7 +115,7 @@ def daemon_ingest(tmp: Path, port: int, sensors: int, n: int, **storage: object)
     """Seconds, messages stored and CPU seconds of the daemon draining n queued messages."""
     client_id = f"bench-daemon-{time.monotonic_ns()}"
     topics = [TOPIC.format(i) for i in range(sensors)]
-    _session(port, client_id, topics)
+    queued_session(port, client_id, topics)
     preload(port, topics, n)
     cfg = daemon_config(tmp, port, sensors, client_id, **storage)
     c0 = _cpu()
@@ -127,7 +127,7 @@ def baseline_ingest(port: int, sensors: int, n: int) -> tuple[float, float]:
     """Seconds and CPU seconds of the bare loop receiving n queued messages."""
     client_id = f"bench-bare-{time.monotonic_ns()}"
     topics = [TOPIC.format(i) for i in range(sensors)]
-    _session(port, client_id, topics)
+    queued_session(port, client_id, topics)
     preload(port, topics, n)
     c0 = _cpu()
     t = bare_paho(port, client_id, n)
