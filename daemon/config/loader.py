@@ -282,11 +282,25 @@ def _driver_groups(cfg: AppConfig, registry: Registry, fname: str, lines: _Lines
             )
 
 
+def _load_yaml(text: str) -> tuple[yaml.Node | None, Any]:
+    """The node tree (for line numbers) and the data, each from its own parse: constructing the data flattens
+    `<<` merges in the tree it is built from. libyaml's parser when PyYAML has it: the pure-Python one left
+    ~2 MB of RSS behind at start-up for a 200-sensor config (docs/benchmarks.md, "Memory in session 12").
+    Whatever libyaml refuses is parsed again by the pure-Python loader, whose errors (positions counted in
+    characters, not bytes; PyYAML's messages) are the ones installers see."""
+    c_loader = getattr(yaml, "CSafeLoader", None)
+    if c_loader is not None:
+        try:
+            return yaml.compose(text, Loader=c_loader), yaml.load(text, Loader=c_loader)  # noqa: S506 - safe
+        except (yaml.YAMLError, UnicodeError):
+            pass
+    return yaml.compose(text, Loader=yaml.SafeLoader), yaml.safe_load(text)
+
+
 def parse_config(text: str, registry: Registry, fname: str = "config.yaml", base_dir: Path | None = None) -> AppConfig:
     """Validate config text; raises ConfigError listing every problem as `file:line: key: message`."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        raw = yaml.safe_load(text)
+        root, raw = _load_yaml(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
