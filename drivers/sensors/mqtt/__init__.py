@@ -172,6 +172,7 @@ class MqttDriver(SensorDriver):
         self._quiet = False  # shutting down (quiesce): take no new messages
         self._inflight: asyncio.Queue[Any] | None = None  # batches submitted and not yet acknowledged
         self._awaiting = 0  # QoS 1 messages taken and not yet acknowledged: what the broker counts in flight
+        self._backlog_done = False  # the broker's replay just ended: commit it now (`_replay_ended`)
         # the protocol spoken: mqtt.protocol, until a broker refuses MQTT 5 (then 3.1.1 for this process)
         self.protocol: str = self.mqtt.protocol
         self._trying_311 = False  # a broker closed on a v5 CONNECT: 3.1.1 is being tried (see _conn_event)
@@ -388,8 +389,9 @@ class MqttDriver(SensorDriver):
                 receipt = Receipt(self.source, self._book.body([m for _, m in acks])) if samples else None
                 entry = (submit(samples, receipt) if samples else None, acks)
                 self._awaiting += sum(1 for _, m in acks if m.qos)
-                if self._awaiting >= self._hurry_at:
-                    self.ctx.hurry()  # the broker is about to stop sending until we acknowledge
+                if self._awaiting >= self._hurry_at or self._backlog_done:
+                    self._backlog_done = False
+                    self.ctx.hurry()  # the broker is about to stop sending until we acknowledge, or is done
                 if inflight.full():
                     await _unless_failed(inflight.put(entry), *guards)
                 else:
@@ -469,10 +471,13 @@ class MqttDriver(SensorDriver):
         return True
 
     def _replay_ended(self) -> None:
-        """Log the end of a resumed session's backlog: how many messages were stamped on arrival as replays."""
+        """Log the end of a resumed session's backlog: how many messages were stamped on arrival as replays.
+        Its tail is committed at once rather than after `storage.flush_interval` (60 s): the broker's queue is
+        drained, and the history and the uplinks get the backlog a restart or a dropped link held back."""
         how, self._replay.ended = self._replay.ended, None
         if how is None:
             return
+        self._backlog_done = True
         n = self._replay.count
         if how == "quiet":
             self.ctx.log.warning("%s: the replay marker on %s never came back (a broker ACL?); the backlog is taken "

@@ -58,3 +58,23 @@ async def test_the_window_is_receive_maximum_or_the_broker_setting(tmp_path: Pat
     assert hurry_at({"protocol": "5"}) == 750  # receive_maximum 1000 by default
     assert hurry_at({"protocol": "5", "receive_maximum": None}) == 15  # then the broker's setting applies
     assert hurry_at({"protocol": "5", "receive_maximum": 1}) == 1
+
+
+async def test_the_end_of_a_replayed_backlog_is_committed_without_waiting_out_the_window(
+        broker: Broker, tmp_path: Path) -> None:
+    """A restart's backlog, fewer messages than the early commit's 750: its tail used to wait out the 60 s window
+    (the broker's queue unacknowledged, the history and the uplinks a minute behind). Once the replay marker
+    returns, the driver commits it at once; without that the wait below gives up after 30 s."""
+    u = uid()
+    cfg = config(tmp_path, {"port": broker.port, "client_id": f"b-{u}"},
+                 [{"id": "z2m", "format": "zigbee2mqtt", "topic": f"zigbee2mqtt/{u}"}])
+    cfg.storage.flush_interval = 60.0
+    async with running(cfg) as d:  # the persistent session exists from here on
+        await until(lambda: mqtt_driver(d).connected, "connection")
+    publish(broker, f"zigbee2mqtt/{u}", 40, 6.0)  # queued by the broker while the daemon is away
+    async with running(cfg) as d:
+        drv = mqtt_driver(d)
+        await until(lambda: len(journal_values(d, "z2m")) == 40, "the backlog committed", timeout=30)
+        assert drv.counters["replayed_messages"] >= 40
+        assert drv._awaiting == 0  # acknowledged too: the broker's queue is empty
+    assert journal_values(d, "z2m") == [round(6.0 + i / 1000, 3) for i in range(40)]
