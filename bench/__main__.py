@@ -147,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         step("drain", lambda: drain.run(tmp / "drain", influx, n=2_000 if q else args.drain_size))
         step("burst", lambda: burst.run(tmp / "burst", influx, n=2_000 if q else 50_000, sensors=20 if q else 200))
         step("query", lambda: query.run(tmp / "query", minutes=1_000 if q else query.YEAR_MIN))
-        for flush, label in ((5.0, ""), (0.0, "flush_interval 0")):  # the default (5 s since s11), group commit
+        for flush, label in ((60.0, ""), (0.0, "flush_interval 0")):  # the default (60 s since s12), group commit
             step("fleet", lambda f=flush, lb=label: fleet.run(
                 tmp / f"fleet{f}", sensors=20 if q else 500, period=2.0 if q else 10.0, steady=4.0 if q else 30.0,
                 hot=5 if q else 150, alarm_phase=8.0 if q else 25.0, flush_interval=f, label=lb))

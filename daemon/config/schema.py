@@ -83,14 +83,16 @@ class StorageConfig(_Strict):
         description="keep the 5-minute and hourly min/mean/max of readings this long (EN 12830: >= 1 year)",
     )
     flush_interval: Duration = Field(
-        5.0, ge=0, le=60,
+        60.0, ge=0, le=300,
         description="readings of sources that acknowledge only what is committed (MQTT QoS 1): longest wait "
         "before a batch of quiet ones is written (a reading that changes an alarm is written at once; the live "
-        "page sees every reading on arrival); the broker resends what a power cut lost, so this is latency of "
-        "the history and the uplinks, not loss. Sooner when 3/4 of the broker's in-flight window awaits "
-        "acknowledgement (mqtt.receive_maximum on MQTT 5, mqtt.broker_inflight on 3.1.1). 0 = as soon as the "
-        "previous commit is done (group commit: fastest MQTT acknowledgements, many more writes to the SD card "
-        "at low rates); 0.2 was the default before session 11 (docs/robustness.md)",
+        "page sees every reading on arrival; lot, report and period figures commit what waits first); the broker "
+        "resends what a power cut lost, so this is latency of the history and the uplinks, not loss. Sooner when "
+        "3/4 of the broker's in-flight window awaits acknowledgement (mqtt.receive_maximum on MQTT 5, "
+        "mqtt.broker_inflight on 3.1.1). 60 s since "
+        "session 12 (a commit of a few readings writes a few KiB to the SD card: 5 s, the default of session 11, "
+        "wrote 1,175 B per reading at 50 MQTT sensors / 1 min); 0 = as soon as the previous commit is done "
+        "(group commit: fastest MQTT acknowledgements, many more writes at low rates) (docs/robustness.md)",
     )
     commit_interval: Duration = Field(
         60.0, ge=0, le=600,

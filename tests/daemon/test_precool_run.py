@@ -20,7 +20,7 @@ from tests.peers import until
 
 CONFIG = """
 site: {{id: t1, name: 测试冷库}}
-storage: {{journal: journal.db}}
+storage: {{journal: journal.db, flush_interval: 1s}}  # the check reads the journal: not a 60 s wait
 mqtt: {{host: 127.0.0.1, port: {port}}}
 zones:
   - {{id: pre, name: 预冷间, name_en: Precooling room, precool: {{pulp: [pulp1], supply_air: [air1]}}}}

@@ -14,9 +14,11 @@ from daemon.ports.model import Sample
 from tests.conftest import MINIMAL, make_config
 
 T0 = 1_700_000_000.0
+# The tests hand readings over with `Pipeline.emit`, which waits for their commit: a 60 s `flush_interval` (the
+# default since session 12) would make each one wait a minute.
 CONFIG = MINIMAL.replace("api: {enabled: false}", "api: {enabled: true, host: 127.0.0.1, port: 0}").replace(
     "type: simulated, setpoint: 6.5}", "type: simulated, setpoint: 6.5, failures: [{kind: silent, at: 0}]}"
-)
+).replace("storage: {journal: journal.db}", "storage: {journal: journal.db, flush_interval: 0.05}")
 
 
 @pytest.mark.asyncio

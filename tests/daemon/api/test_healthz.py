@@ -44,6 +44,7 @@ sinks:
 """)
     cfg = make_config(tmp_path, text)
     cfg.sensors[0].interval = 3600.0  # readings come from the test, not the simulated room
+    cfg.storage.flush_interval = 0.05  # the test's `emit` waits for the commit: not the default minute
     return Daemon(cfg, clock=Clock())
 
 
