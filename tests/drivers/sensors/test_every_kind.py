@@ -23,7 +23,7 @@ from tests.drivers.sensors.serial_line.test_peer import ReadResponder
 
 CONFIG = """
 site: {{id: t1, name: 测试冷库}}
-storage: {{journal: journal.db}}
+storage: {{journal: journal.db, flush_interval: 1s, commit_interval: 1s}}  # the journal is read below
 mqtt: {{host: 127.0.0.1, port: {mqtt_port}}}
 zones:
   - {{id: z1, name: 1号库, commodity: mandarin}}

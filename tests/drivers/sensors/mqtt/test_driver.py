@@ -393,7 +393,8 @@ async def test_a_clean_stop_acknowledges_what_it_committed_so_nothing_comes_back
     async with running(cfg()) as d:
         await until(lambda: mqtt_driver(d).connected, "reconnection")
         broker.publish(f"zigbee2mqtt/{u}", '{"temperature": 6.99}', qos=1)  # after any redelivery
-        await until(lambda: d.pipeline._count >= 1, "the marker")
+        # pending, or already committed: a message that comes with the end of the replay commits at once
+        await until(lambda: d.pipeline._count >= 1 or 6.99 in journal_values(d, "z2m"), "the marker")
         await d.pipeline.flush()
         values = journal_values(d, "z2m")
     assert values == [6 + k / 20 for k in range(20)] + [6.99]  # none twice, none lost
