@@ -59,7 +59,7 @@ AUTH_CODES = {"Not authorized", "Bad user name or password", "Bad username or pa
 UNSUPPORTED_PROTOCOL = "Unsupported protocol version"
 
 
-_Held = tuple[int, int, int, bytes, bytes]
+_Held = tuple[int, int, int, bytes, bytes | bytearray]
 """A message awaiting its acknowledgement: connection generation, packet id, QoS, topic and payload bytes. Not
 paho's MQTTMessage, which with its info and threading.Condition is ~1.8 KB against this ~160 B (tracemalloc,
 session 12): a 60 s window holds up to 750 of them (`_ack` needs topic and payload only for a dropped
