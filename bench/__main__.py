@@ -26,6 +26,8 @@ from bench.common import InfluxD, Result, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 FINDINGS = Path(__file__).with_name("findings.md")
+HAND_FIGURES = Path(__file__).with_name("hand_figures.md")
+"""Figures measured by hand since the last full run: kept after the table a run writes, not dropped by it."""
 SCENARIOS = "ingest, drain, burst, query, fleet, memory, flash, webpage, peers, hub"
 
 BOUNDS = {
@@ -91,13 +93,16 @@ def table(results: list[Result]) -> str:
 
 def write_doc(path: Path, results: list[Result], facts: dict[str, str], elapsed: float) -> None:
     out = ["# Benchmarks", "",
-           "Written by `make bench` (`python -m bench`); do not edit by hand: the last section comes from",
-           "`bench/findings.md`. Each figure is a ratio against a baseline measured in the same run, or a",
-           "value against its target (issue 8), with the raw numbers below it.", "",
+           "Written by `make bench` (`python -m bench`); do not edit by hand: the figures measured by hand come",
+           "from `bench/hand_figures.md`, the sections after the raw numbers from `bench/findings.md`. Each",
+           "figure is a ratio against a baseline measured in the same run, or a value against its target",
+           "(issue 8), with the raw numbers below it.", "",
            "## Machine", "", "| | |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in facts.items()]
-    out += ["", f"Whole run: {elapsed:.0f} s.", "", "## Figures", "", table(results).rstrip(), "",
-            "## Raw numbers and what bounds each figure", ""]
+    out += ["", f"Whole run: {elapsed:.0f} s.", "", "## Figures", "", table(results).rstrip(), ""]
+    if HAND_FIGURES.exists():
+        out += [HAND_FIGURES.read_text(encoding="utf-8").rstrip(), ""]
+    out += ["## Raw numbers and what bounds each figure", ""]
     for r in results:
         out += [f"### {r.title}", "", "```json", json.dumps(r.raw, ensure_ascii=False, indent=1), "```", ""]
         bound = BOUNDS.get(r.key.split("@")[0], "")
