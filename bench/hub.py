@@ -191,7 +191,10 @@ def start_broker(root: Path) -> Mosquitto:
 
 
 def uplink_figures(feed: UplinkReadings, dsn: str) -> dict[str, Any]:
-    """Stop the readings, wait for the workers' lag write (every 2 s) to reach every center, and check it."""
+    """Stop the readings, wait for the workers' lag write (every 2 s) to reach every center, and check it. Not
+    before every center has sent a box-minute: a day committed within the feed's first box-minutes (a fast
+    run) left centers without a reading (CI saw 1 of 3)."""
+    wait_until(lambda: len(feed.newest) >= feed.centers, 60, "a box-minute from every center")
     seconds = feed.stop()
     with psycopg.connect(dsn) as conn:
         def right() -> dict[str, Any] | None:

@@ -93,11 +93,9 @@ def measure(tmp: Path, influx_url: str, sensors: int = 200, period: float = 5.0,
     broker = BenchBroker(tmp / "mosq")
     broker.start()
     api_port = free_port()
-    doc = config(tmp, broker.port, sensors, 0.0)
+    doc = config(tmp, broker.port, sensors, flush_interval or 0.0)
     if flush_interval is None:
         del doc["storage"]["flush_interval"]
-    else:
-        doc["storage"]["flush_interval"] = flush_interval
     doc["api"] = {"enabled": True, "host": "127.0.0.1", "port": api_port}
     doc["sinks"] = [{"id": "influx", "type": "influxdb1", "url": influx_url, "database": "memory"}]
     _http.request("POST", f"{influx_url}/query", fields={"q": 'CREATE DATABASE "memory"'})
