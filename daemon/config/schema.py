@@ -89,7 +89,7 @@ class StorageConfig(_Strict):
         "page sees every reading on arrival; lot, report and period figures commit what waits first); the broker "
         "resends what a power cut lost, so this is latency of the history and the uplinks, not loss. Sooner when "
         "3/4 of the broker's in-flight window awaits acknowledgement (mqtt.receive_maximum on MQTT 5, "
-        "mqtt.broker_inflight on 3.1.1). 60 s since "
+        "mqtt.broker_inflight on 3.1.1, or a smaller window the broker was seen to keep to). 60 s since "
         "session 12 (a commit of a few readings writes a few KiB to the SD card: 5 s, the default of session 11, "
         "wrote 1,175 B per reading at 50 MQTT sensors / 1 min); 0 = as soon as the previous commit is done "
         "(group commit: fastest MQTT acknowledgements, many more writes at low rates) (docs/robustness.md)",

@@ -14,6 +14,7 @@ import contextlib
 import os
 import secrets
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from drivers.sensors.mqtt.redelivery import ReceiptBook
 from drivers.sensors.mqtt.replay import ReplayWatch
 from drivers.sensors.mqtt.schema import MqttSensorConfig
 from drivers.sensors.mqtt.topics import availability_topic, data_topics, discovery_filters, minimal, parse_online
+from drivers.sensors.mqtt.window import WindowWatch
 
 __all__ = ["SAMPLE_YAML", "MqttDriver", "MqttSensorConfig"]
 
@@ -183,6 +185,7 @@ class MqttDriver(SensorDriver):
         self._trying_311 = False  # a broker closed on a v5 CONNECT: 3.1.1 is being tried (see _conn_event)
         self._tried_311 = False
         self._switch: tuple[str, str] | None = None  # (protocol, why): run() starts again with it
+        self.window = WindowWatch()  # a smaller window the broker keeps to than the one configured (window.py)
         self._hurry_at = max(1, self._broker_window() * 3 // 4)
         self._retained_gen = -1
         self._retained_seen: set[tuple[str, int]] = set()
@@ -200,7 +203,25 @@ class MqttDriver(SensorDriver):
     def _broker_window(self) -> int:
         """How many QoS 1 messages the broker sends before it waits for our acknowledgements."""
         m = self.mqtt
-        return m.receive_maximum if self.protocol == "5" and m.receive_maximum is not None else m.broker_inflight
+        configured = m.receive_maximum if self.protocol == "5" and m.receive_maximum is not None else m.broker_inflight
+        learned = self.window.learned
+        return configured if learned is None else min(configured, learned)
+
+    def _window_changed(self) -> None:
+        """The broker's traffic showed a smaller window, or that the one learned was not one (window.py)."""
+        self._hurry_at = max(1, self._broker_window() * 3 // 4)
+        if self.window.learned is None:
+            self.ctx.log.info("%s: the broker sent past the window seen before; committing at %d again",
+                              self.source, self._hurry_at)
+            return
+        self.counters["broker_window_learned"] += 1
+        v5 = self.protocol == "5" and self.mqtt.receive_maximum is not None
+        setting = "mqtt.receive_maximum" if v5 else "mqtt.broker_inflight"
+        self.ctx.log.warning(
+            "%s: the broker stopped sending at %d unacknowledged QoS 1 messages in two commit windows (its "
+            "in-flight window; %s is set higher): committing at %d from now on. A bigger broker window writes "
+            "the SD card less (EMQX: mqtt.max_inflight; docs/robustness.md)",
+            self.source, self.window.learned, setting, self._hurry_at)
 
     # ------------------------------------------------------------------ client
 
@@ -394,7 +415,10 @@ class MqttDriver(SensorDriver):
                 receipt = Receipt(self.source, self._book.body([m for _, m in acks])) if samples else None
                 held = [(gen, m.mid, m.qos, m._topic, m.payload) for gen, m in acks]
                 entry = (submit(samples, receipt) if samples else None, held)
-                self._awaiting += sum(1 for h in held if h[2])
+                counted = sum(1 for h in held if h[2])
+                self._awaiting += counted
+                if counted and self.window.arrived(time.monotonic(), counted, self._awaiting):
+                    self._window_changed()
                 if self._awaiting >= self._hurry_at or self._backlog_done:
                     self._backlog_done = False
                     self.ctx.hurry()  # the broker is about to stop sending until we acknowledge, or is done
@@ -460,6 +484,8 @@ class MqttDriver(SensorDriver):
                 else:
                     client.ack(mid, qos)
             ack_all(client, mids)  # under the lock: a reconnect must not come between the check and the queue
+        if mids:
+            self.window.acked(time.monotonic(), self._awaiting)
         self._awaiting = max(0, self._awaiting - sum(1 for h in acks if h[2]))
 
     def _already_stored(self, msg: paho.MQTTMessage) -> bool:
