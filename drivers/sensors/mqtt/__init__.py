@@ -61,6 +61,9 @@ AUTH_CODES = {"Not authorized", "Bad user name or password", "Bad username or pa
 UNSUPPORTED_PROTOCOL = "Unsupported protocol version"
 
 
+STALL_CHECK_S = 1.1
+"""How long after the messages stopped at a suspected window's count the driver looks again (window.QUIET_S and a
+margin): still stopped, it commits instead of waiting out `storage.flush_interval`."""
 _Held = tuple[int, int, int, bytes, bytes | bytearray]
 """A message awaiting its acknowledgement: connection generation, packet id, QoS, topic and payload bytes. Not
 paho's MQTTMessage, which with its info and threading.Condition is ~1.8 KB against this ~160 B (tracemalloc,
@@ -207,6 +210,10 @@ class MqttDriver(SensorDriver):
         learned = self.window.learned
         return configured if learned is None else min(configured, learned)
 
+    def _check_stall(self) -> None:
+        if self.window.stalled(time.monotonic(), self._awaiting):
+            self.ctx.hurry()
+
     def _window_changed(self) -> None:
         """The broker's traffic showed a smaller window, or that the one learned was not one (window.py)."""
         self._hurry_at = max(1, self._broker_window() * 3 // 4)
@@ -218,7 +225,7 @@ class MqttDriver(SensorDriver):
         v5 = self.protocol == "5" and self.mqtt.receive_maximum is not None
         setting = "mqtt.receive_maximum" if v5 else "mqtt.broker_inflight"
         self.ctx.log.warning(
-            "%s: the broker stopped sending at %d unacknowledged QoS 1 messages in two commit windows (its "
+            "%s: the broker stopped sending at %d unacknowledged QoS 1 messages twice (its "
             "in-flight window; %s is set higher): committing at %d from now on. A bigger broker window writes "
             "the SD card less (EMQX: mqtt.max_inflight; docs/robustness.md)",
             self.source, self.window.learned, setting, self._hurry_at)
@@ -419,6 +426,8 @@ class MqttDriver(SensorDriver):
                 self._awaiting += counted
                 if counted and self.window.arrived(time.monotonic(), counted, self._awaiting):
                     self._window_changed()
+                if counted and self.window.suspect() == self._awaiting:  # window.py: the second stall is ours
+                    asyncio.get_running_loop().call_later(STALL_CHECK_S, self._check_stall)
                 if self._awaiting >= self._hurry_at or self._backlog_done:
                     self._backlog_done = False
                     self.ctx.hurry()  # the broker is about to stop sending until we acknowledge, or is done

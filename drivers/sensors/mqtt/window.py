@@ -8,8 +8,13 @@ than a center publishes, and the broker's queue grows until it drops.
 
 What such a stall looks like: the messages stop while some await acknowledgement, and once the timed commit
 acknowledges them the broker sends its queue at once. Low traffic has the silence but not the burst; a busy
-broker that is not stopped has the burst but not the silence. Two such windows in a row that stopped at the same
-count make that count the window; the driver then commits at 3/4 of it (one stall more, not one per window).
+broker that is not stopped has the burst but not the silence. Two such stalls in a row at the same count make
+that count the window; the driver then commits at 3/4 of it.
+
+The second stall is not waited out: once one was seen, the driver commits as soon as the messages stop at that
+count again (`stalled`). That costs a strict broker 1 s instead of a window, and it tells a broker's stall from a
+gateway that publishes its N sensors at once every minute: with a 60 s window its next burst can come just after
+each timed commit, N every time, which looks like a stall; after a commit of our choosing 1 s later it does not.
 """
 
 from __future__ import annotations
@@ -74,6 +79,15 @@ class WindowWatch:
         quiet = self._last_arrival is not None and now - self._last_arrival >= QUIET_S
         if quiet and awaiting >= BURST_MIN:
             self._look = _Look(now, awaiting)
+
+    def stalled(self, now: float, awaiting: int) -> bool:
+        """The messages stopped again, for QUIET_S, at the count of the stall seen before: commit now (see above)."""
+        return (bool(self._suspects) and awaiting == self._suspects[-1] and self._last_arrival is not None
+                and now - self._last_arrival >= QUIET_S)
+
+    def suspect(self) -> int | None:
+        """The count of the one stall seen so far, if any: the driver checks `stalled` once the messages stop there."""
+        return self._suspects[-1] if self._suspects else None
 
     def _seen(self, stopped_at: int) -> bool:
         if self._suspects and self._suspects[-1] != stopped_at:

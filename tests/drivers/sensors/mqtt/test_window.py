@@ -92,3 +92,29 @@ def test_the_rest_of_one_commits_acks_is_one_look() -> None:
         w.acked(t + 5.0 + BURST_S / 4, 4)
         w.arrived(t + 5.0 + BURST_S / 2, 8, 8)
     assert w.learned == 8
+
+
+def test_a_gateway_that_publishes_right_after_each_commit_is_not_taken_for_a_window() -> None:
+    """A gateway sends its 8 sensors at once every 60.2 s against a 60 s window: each timed commit's acks go out
+    just before its next burst, which looks like a stall. After the first, the driver commits on `stalled` 1.1 s
+    after the next burst instead; the one after comes a minute later, so no second stall is seen."""
+    w = WindowWatch()
+    t = 0.0
+    for _ in range(6):
+        w.arrived(t, 8, 8)
+        if w.stalled(t + 1.1, 8):  # the driver's check after the messages stopped at the suspected count
+            w.acked(t + 1.15, 8)
+        else:
+            w.acked(t + 60.0, 8)  # the timed commit, 0.2 s before the next burst
+        t += 60.2
+    assert w.learned is None
+
+
+def test_a_strict_broker_is_learned_at_its_second_stall_without_waiting_out_the_window() -> None:
+    w = WindowWatch()
+    t, _ = stall(w, 0.0, 8)  # the first stall waits out the window; the broker refills the 8 at once
+    assert w.suspect() == 8 and not w.stalled(t, 8)
+    assert w.stalled(t + 1.1, 8)  # stopped at 8 again: the driver commits now
+    w.acked(t + 1.15, 8)
+    assert w.arrived(t + 1.16, 8, 8)  # the broker's queue follows the acks
+    assert w.learned == 8 and w.suspect() is None
