@@ -284,8 +284,9 @@ def _driver_groups(cfg: AppConfig, registry: Registry, fname: str, lines: _Lines
 
 def _load_yaml(text: str) -> tuple[yaml.Node | None, Any]:
     """The node tree (for line numbers) and the data, each from its own parse: constructing the data flattens
-    `<<` merges in the tree it is built from. libyaml's parser when PyYAML has it: the pure-Python one left
-    ~2 MB of RSS behind at start-up for a 200-sensor config (docs/benchmarks.md, "Memory in session 12").
+    `<<` merges in the tree it is built from. libyaml's parser when PyYAML has it: with the pure-Python one
+    the parse of a 200-sensor config took 7.2 MB of RSS against 5.1, and the daemon was 0.5 MB bigger when ready
+    (docs/benchmarks.md, "Memory and ingest in session 12").
     Whatever libyaml refuses is parsed again by the pure-Python loader, whose errors (positions counted in
     characters, not bytes; PyYAML's messages) are the ones installers see."""
     c_loader = getattr(yaml, "CSafeLoader", None)
