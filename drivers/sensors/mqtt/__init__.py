@@ -189,7 +189,7 @@ class MqttDriver(SensorDriver):
         self._tried_311 = False
         self._switch: tuple[str, str] | None = None  # (protocol, why): run() starts again with it
         self.window = WindowWatch()  # a smaller window the broker keeps to than the one configured (window.py)
-        self._hurry_at = max(1, self._broker_window() * 3 // 4)
+        self._hurry_at = self._early_commit_at()
         self._retained_gen = -1
         self._retained_seen: set[tuple[str, int]] = set()
         # (packet id, topic, payload) of messages journaled whose acknowledgement could not be sent (the
@@ -210,13 +210,18 @@ class MqttDriver(SensorDriver):
         learned = self.window.learned
         return configured if learned is None else min(configured, learned)
 
+    def _early_commit_at(self) -> int:
+        """Unacknowledged messages at which to commit without waiting out the window: 3/4 of the broker's."""
+        return max(1, self._broker_window() * 3 // 4)
+
     def _check_stall(self) -> None:
+        """STALL_CHECK_S after the messages reached a suspected window's count: still stopped, commit (window.py)."""
         if self.window.stalled(time.monotonic(), self._awaiting):
             self.ctx.hurry()
 
     def _window_changed(self) -> None:
         """The broker's traffic showed a smaller window, or that the one learned was not one (window.py)."""
-        self._hurry_at = max(1, self._broker_window() * 3 // 4)
+        self._hurry_at = self._early_commit_at()
         if self.window.learned is None:
             self.ctx.log.info("%s: the broker sent past the window seen before; committing at %d again",
                               self.source, self._hurry_at)
@@ -350,7 +355,7 @@ class MqttDriver(SensorDriver):
             if switch is None:
                 return
             self.protocol, why = switch
-            self._hurry_at = max(1, self._broker_window() * 3 // 4)
+            self._hurry_at = self._early_commit_at()
             self.ctx.log.warning("%s: %s; connecting again with MQTT %s (in-flight window %d: a commit at the "
                                  "latest every %d messages)", self.source, why, self.protocol,
                                  self._broker_window(), self._hurry_at)
@@ -787,7 +792,7 @@ class MqttDriver(SensorDriver):
             await asyncio.to_thread(self._shutdown, client)
         if refused_v5:
             self.protocol = "3.1.1"
-            self._hurry_at = max(1, self._broker_window() * 3 // 4)
+            self._hurry_at = self._early_commit_at()
             result = await self.probe(max(left, 1.0))
             result["broker"]["protocol"] = "3.1.1 (the broker refused MQTT 5)"
             return result

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from daemon.config.schema import AppConfig
 from tests.conftest import free_port
 from tests.drivers.sensors.mqtt.test_driver import config, journal_values, mqtt_driver, running, uid
 from tests.drivers.sensors.mqtt.test_receive_maximum import publish
@@ -39,15 +40,20 @@ def narrow_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     _stop(proc)
 
 
+def z2m_config(tmp_path: Path, port: int, client_id: str, mqtt: dict[str, object]) -> AppConfig:
+    """One Zigbee2MQTT sensor on its own topic (the client id's), a 5 s commit window."""
+    cfg = config(tmp_path, {"port": port, "client_id": client_id, **mqtt},
+                 [{"id": "z2m", "format": "zigbee2mqtt", "topic": f"zigbee2mqtt/{client_id}"}])
+    cfg.storage.flush_interval = 5.0
+    return cfg
+
+
 @pytest.mark.parametrize("mqtt", [{"protocol": "3.1.1"}, {"protocol": "5", "receive_maximum": None}],
                          ids=["3.1.1", "5-without-receive-maximum"])
 async def test_a_smaller_broker_window_loses_nothing(
         narrow_broker: Broker, tmp_path: Path, mqtt: dict[str, object]) -> None:
-    u = uid()
-    cfg = config(tmp_path, {"port": narrow_broker.port, "client_id": f"nw-{u}", **mqtt},
-                 [{"id": "z2m", "format": "zigbee2mqtt", "topic": f"zigbee2mqtt/{u}"}])
-    cfg.storage.flush_interval = 5.0
-    async with running(cfg) as d:
+    u = f"nw-{uid()}"
+    async with running(z2m_config(tmp_path, narrow_broker.port, u, mqtt)) as d:
         drv = mqtt_driver(d)
         await until(lambda: drv.connected, "connection")
         assert drv._hurry_at == 15  # 3/4 of the configured 20: more than the broker sends
@@ -62,16 +68,14 @@ async def test_a_smaller_broker_window_loses_nothing(
 async def test_a_broker_that_keeps_a_smaller_window_is_learned_and_committed_at(
         broker: Broker, tmp_path: Path, mqtt: dict[str, object], caplog: pytest.LogCaptureFixture) -> None:
     """A broker that holds to WINDOW for good (strict_window.py, as EMQX documents it): each commit window
-    passes with it stopped. The driver sees two such stalls at 8 (silence while 8 await acknowledgement, the
-    broker's queue at once after the timed commit), takes 8 as the window and commits at 6 from then on.
-    Without that, 120 messages take 15 windows of 5 s; the wait below gives up after 45 s."""
-    u = uid()
+    passes with it stopped. The driver sees a stall at 8 (silence while 8 await acknowledgement, the broker's
+    queue at once after the timed commit), commits 1.1 s after the messages stop at 8 again, sees the queue
+    follow, takes 8 as the window and commits at 6 from then on. Without that, 120 messages take 15 windows of
+    5 s; the wait below gives up after 45 s."""
+    u = f"sw-{uid()}"
     caplog.set_level(logging.WARNING)
     async with StrictWindow(broker.port, WINDOW) as proxy:
-        cfg = config(tmp_path, {"port": proxy.port, "client_id": f"sw-{u}", **mqtt},
-                     [{"id": "z2m", "format": "zigbee2mqtt", "topic": f"zigbee2mqtt/{u}"}])
-        cfg.storage.flush_interval = 5.0
-        async with running(cfg) as d:
+        async with running(z2m_config(tmp_path, proxy.port, u, mqtt)) as d:
             drv = mqtt_driver(d)
             await until(lambda: drv.connected, "connection")
             assert drv._hurry_at > WINDOW  # 15 (3.1.1, 20 configured) or 750 (MQTT 5, Receive Maximum 1000)
