@@ -41,6 +41,8 @@ READER_CACHE_KIB = 256
 """Each thread's reader page cache (SQLite's default is 2 MiB per connection): a reader serves one request at a
 time and the kernel's page cache holds the file anyway; every executor thread that ever read kept its cache
 (2 MiB, then 512 KiB: with 4-6 reading threads that was 2-3 MB of RSS once the page had been open a while)."""
+CLOSE_WAIT_S = 10.0
+"""How long `Database.close()` waits for reads under way on other threads."""
 PAGE_SIZE = 1024
 """Page size of a new journal. A commit appends whole pages to the WAL (the table's last leaf, and when it takes
 a new leaf the free-list trunk, the parent and page 1), so smaller pages write fewer bytes per commit
@@ -153,6 +155,11 @@ class Database:
         self._readers: list[sqlite3.Connection] = []
         self._era = 0
         """Counts `close()` calls: a thread's reader from before one is closed, and a read opens a new one."""
+        self._reading = 0
+        self._closing = False  # a close() waits for the reads under way: new ones wait for it
+        self._reads_done = threading.Condition()
+        """Reads under way on readers: `close()` waits for them. Closing a connection another thread is reading
+        on crashes the process (SIGSEGV in SQLite; a daemon's stop caught a dispatcher's outbox query, CI s12)."""
         self.on_full: Callable[[], None] | None = None
         """Called when a write fails because the disk is full (the disk reserve gives its space back)."""
         with boundary():
@@ -213,32 +220,49 @@ class Database:
                 raise storage_error(exc) from exc
 
     @contextlib.contextmanager
+    def _in_use(self) -> Iterator[sqlite3.Connection]:
+        """This thread's reader, counted as in use until the block ends (`close()` waits)."""
+        with self._reads_done:
+            # bounded: a writer that reads inside its transaction holds the lock close() waits for
+            self._reads_done.wait_for(lambda: not self._closing, timeout=CLOSE_WAIT_S)
+            self._reading += 1
+        try:
+            yield self._reader()
+        finally:
+            with self._reads_done:
+                self._reading -= 1
+                if not self._reading:
+                    self._reads_done.notify_all()
+
+    @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
         """`read` calls inside see one state of the journal (one read transaction on this thread's reader)."""
-        db = self._reader()
-        if db.in_transaction:
-            yield
-            return
-        with boundary():
-            db.execute("BEGIN")
-        try:
-            yield
-        finally:
+        with self._in_use() as db:
+            if db.in_transaction:
+                yield
+                return
             with boundary():
-                db.execute("COMMIT")
+                db.execute("BEGIN")
+            try:
+                yield
+            finally:
+                with boundary():
+                    db.execute("COMMIT")
 
     def read(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
         """The rows of a read-only query on this thread's reader connection."""
         try:
-            return self._reader().execute(sql, args).fetchall()
+            with self._in_use() as db:
+                return db.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise storage_error(exc) from exc
 
     def one(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> tuple[Any, ...] | None:
         """The first row of a read-only query, or None."""
         try:
-            row: tuple[Any, ...] | None = self._reader().execute(sql, args).fetchone()
-            return row
+            with self._in_use() as db:
+                row: tuple[Any, ...] | None = db.execute(sql, args).fetchone()
+                return row
         except sqlite3.Error as exc:
             raise storage_error(exc) from exc
 
@@ -267,7 +291,19 @@ class Database:
 
     def close(self) -> None:
         """Checkpoint, then close the writer and every thread's reader: each holds a lock on the file until
-        closed, and `coldchain journal compact` needs none held."""
+        closed, and `coldchain journal compact` needs none held. Reads under way finish first (at most
+        CLOSE_WAIT_S: a thread's own open snapshot cannot end while this thread waits for it)."""
+        with self._reads_done:
+            self._closing = True  # no read starts meanwhile
+            self._reads_done.wait_for(lambda: self._reading == 0, timeout=CLOSE_WAIT_S)
+        try:
+            self._close()
+        finally:
+            with self._reads_done:
+                self._closing = False
+                self._reads_done.notify_all()
+
+    def _close(self) -> None:
         with self._lock:
             for reader in self._readers:  # first: a reader's open snapshot would stop the checkpoint short
                 with contextlib.suppress(sqlite3.Error):

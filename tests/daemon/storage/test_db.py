@@ -4,6 +4,8 @@ all or nothing."""
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -154,3 +156,33 @@ def test_a_read_after_close_opens_a_new_reader(tmp_path: Path) -> None:
     assert j.readings.count() == 1
     j.close()
     assert j.readings.count() == 1
+
+
+CLOSE_WHILE_READING = """
+import contextlib, pathlib, sys, threading, time
+from daemon.storage.db import Database
+tmp = pathlib.Path(sys.argv[1])
+for n in range(150):
+    db = Database(tmp / f"j{n}.db")
+    stop = threading.Event()
+    def reader() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(Exception):  # a read after close() may fail; it must not crash
+                db.read("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 20000) "
+                        "SELECT sum(x) FROM c")
+    t = threading.Thread(target=reader)
+    t.start()
+    time.sleep(0.002)
+    db.close()
+    stop.set()
+    t.join()
+"""
+
+
+def test_close_while_another_thread_reads_does_not_crash_the_process(tmp_path: Path) -> None:
+    """Closing a reader connection another thread is reading on crashed the process with SIGSEGV in SQLite (CI,
+    session 12: a daemon's stop while the dispatcher's outbox query ran). close() now waits for reads under way
+    and holds new ones back. In a child process: a crash is its exit status, not this worker's."""
+    out = subprocess.run([sys.executable, "-X", "faulthandler", "-c", CLOSE_WHILE_READING, str(tmp_path)],
+                         capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[3])
+    assert out.returncode == 0, out.stderr[-2000:]
