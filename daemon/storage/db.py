@@ -1,10 +1,11 @@
 """The journal file: its connections, migrations, transactions, and the storage error boundary.
 
 WAL mode with `synchronous=FULL`: a committed transaction survives a power cut, and readers
-(API, forwarders) never block the writer. One writer connection behind a lock, one read-only
-connection per thread. The repositories (`readings.py`, `alerts.py` ...) hold the SQL; this module
-holds how it runs. Every sqlite3 error that leaves it is a `StorageError` (`daemon/ports/errors.py`)
-with the sqlite3 error as its cause, as httpx maps httpcore's errors at its boundary.
+(API, forwarders) never block the writer. One writer connection behind a lock, a few read-only
+connections lent to the threads that read (`READERS`). The repositories (`readings.py`, `alerts.py`
+...) hold the SQL; this module holds how it runs. Every sqlite3 error that leaves it is a
+`StorageError` (`daemon/ports/errors.py`) with the sqlite3 error as its cause, as httpx maps
+httpcore's errors at its boundary.
 """
 
 from __future__ import annotations
@@ -38,9 +39,23 @@ WRITER_SPILL_KIB = 8192
 retention window dirties a page or two per series, and a spilled page is written again (bench/flash.py). The
 pages above `WRITER_CACHE_KIB` are freed when the transaction ends."""
 READER_CACHE_KIB = 256
-"""Each thread's reader page cache (SQLite's default is 2 MiB per connection): a reader serves one request at a
-time and the kernel's page cache holds the file anyway; every executor thread that ever read kept its cache
-(2 MiB, then 512 KiB: with 4-6 reading threads that was 2-3 MB of RSS once the page had been open a while)."""
+"""Each reader's page cache (SQLite's default is 2 MiB per connection): a reader serves one request at a time and
+the kernel's page cache holds the file anyway (2 MiB, then 512 KiB: with a reader for each of 4-6 threads that was
+2-3 MB of RSS once the page had been open a while)."""
+READERS = 3
+"""Read-only connections at most, lent to one read (or one `snapshot()`) at a time. Each connection keeps its own
+copy of the schema and of the statements it prepared, and on a year-old journal (90 day partitions, each view one
+UNION ALL arm per partition) that is ~1 MB each from the first reads. With one reader per thread that grew with
+every executor and API thread that ever read: `bench.memory --year` measured SQLite's heap at 7.9 MB after 10
+minutes with a reader per thread, 4.6 with these three (2.5 and 2.1 on a new journal). Three let the forwarder,
+the dispatcher and a page read at once."""
+READER_WAIT_S = 10.0
+"""A read waits this long for a lent reader to come back, then opens one more for itself (closed after use): a
+slow report holding them all delays reads, never blocks them for good."""
+READER_STATEMENTS = 32
+"""Prepared statements each reader keeps (Python's default is 128): on a year-old journal a statement over the
+`readings` view is ~280 KB (one arm per partition) and preparing it again ~2 ms; the daemon's reads are a few
+dozen distinct queries, so the frequent ones stay prepared."""
 CLOSE_WAIT_S = 10.0
 """How long `Database.close()` waits for reads under way on other threads."""
 PAGE_SIZE = 1024
@@ -146,15 +161,18 @@ def boundary() -> Iterator[None]:
 
 
 class Database:
-    """Thread-safe access to the journal file: one writer connection, one reader per thread."""
+    """Thread-safe access to the journal file: one writer connection, `READERS` readers lent to the reads."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.RLock()
         self._local = threading.local()
+        """`held`: the reader this thread has borrowed, while a read or a snapshot is under way on it."""
         self._readers: list[sqlite3.Connection] = []
+        self._idle: list[sqlite3.Connection] = []
+        self._pooled = 0  # readers open or being opened, at most READERS
         self._era = 0
-        """Counts `close()` calls: a thread's reader from before one is closed, and a read opens a new one."""
+        """Counts `close()` calls: a reader lent before one is closed when it comes back."""
         self._reading = 0
         self._closing = False  # a close() waits for the reads under way: new ones wait for it
         self._reads_done = threading.Condition()
@@ -189,16 +207,12 @@ class Database:
         db.execute(f"PRAGMA wal_autocheckpoint={checkpoint_pages(page_size(db))}")
         return db
 
-    def _reader(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None or getattr(self._local, "era", -1) != self._era:  # none yet, or closed by `close()`
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-            db.execute("PRAGMA query_only=ON")
-            db.execute(f"PRAGMA cache_size=-{READER_CACHE_KIB}")
-            no_readahead(self.path)
-            self._local.db, self._local.era = db, self._era
-            with self._lock:
-                self._readers.append(db)
+    def _open_reader(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30,
+                             cached_statements=READER_STATEMENTS)
+        db.execute("PRAGMA query_only=ON")
+        db.execute(f"PRAGMA cache_size=-{READER_CACHE_KIB}")
+        no_readahead(self.path)
         return db
 
     @contextlib.contextmanager
@@ -221,22 +235,47 @@ class Database:
 
     @contextlib.contextmanager
     def _in_use(self) -> Iterator[sqlite3.Connection]:
-        """This thread's reader, counted as in use until the block ends (`close()` waits)."""
+        """A reader lent to this thread until the block ends; inside a block already under way on this thread
+        (a read in a snapshot), the same one. `close()` waits for the readers lent."""
+        held: sqlite3.Connection | None = getattr(self._local, "held", None)
+        if held is not None:
+            yield held
+            return
         with self._reads_done:
             # bounded: a writer that reads inside its transaction holds the lock close() waits for
             self._reads_done.wait_for(lambda: not self._closing, timeout=CLOSE_WAIT_S)
+            self._reads_done.wait_for(lambda: self._idle or self._pooled < READERS, timeout=READER_WAIT_S)
+            era, db = self._era, self._idle.pop() if self._idle else None
+            pooled = db is not None or self._pooled < READERS  # False: all lent for READER_WAIT_S, one extra
+            if db is None and pooled:
+                self._pooled += 1  # its place, taken before it is opened outside the lock
             self._reading += 1
         try:
-            yield self._reader()
+            if db is None:
+                db = self._open_reader()
+                if pooled:
+                    with self._reads_done:
+                        self._readers.append(db)
+            self._local.held = db
+            yield db
         finally:
+            self._local.held = None
             with self._reads_done:
                 self._reading -= 1
-                if not self._reading:
-                    self._reads_done.notify_all()
+                if pooled and era == self._era:
+                    if db is not None:
+                        self._idle.append(db)
+                    else:  # it could not be opened: its place is free again
+                        self._pooled -= 1
+                elif db is not None:  # one extra, or lent before a close(), which forgot it
+                    with contextlib.suppress(sqlite3.Error):
+                        db.close()
+                self._reads_done.notify_all()
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
-        """`read` calls inside see one state of the journal (one read transaction on this thread's reader)."""
+        """`read` calls inside see one state of the journal (one read transaction on the reader lent to this thread
+        for the whole block)."""
         with self._in_use() as db:
             if db.in_transaction:
                 yield
@@ -305,11 +344,14 @@ class Database:
 
     def _close(self) -> None:
         with self._lock:
-            for reader in self._readers:  # first: a reader's open snapshot would stop the checkpoint short
-                with contextlib.suppress(sqlite3.Error):
-                    reader.close()
-            self._readers.clear()
-            self._era += 1
+            with self._reads_done:
+                for reader in self._readers:  # first: a reader's open snapshot would stop the checkpoint short
+                    with contextlib.suppress(sqlite3.Error):
+                        reader.close()
+                self._readers.clear()
+                self._idle.clear()
+                self._pooled = 0
+                self._era += 1
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             self._db.close()

@@ -44,7 +44,7 @@ from daemon.storage.users import Users
 
 
 class Journal:
-    """The journal file and its repositories; thread-safe (one writer connection, one reader per thread)."""
+    """The journal file and its repositories; thread-safe (one writer connection, a few readers lent to the reads)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

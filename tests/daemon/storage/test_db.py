@@ -93,28 +93,101 @@ def _open_fds(path: Path) -> int:
     return count
 
 
-def test_close_closes_every_threads_reader_and_readers_keep_a_small_cache(tmp_path: Path) -> None:
+def test_close_closes_every_reader_and_readers_keep_a_small_cache(tmp_path: Path) -> None:
     import threading
 
-    from daemon.storage.db import READER_CACHE_KIB
+    from daemon.storage.db import READER_CACHE_KIB, READERS
 
     path = tmp_path / "j.db"
     j = Journal(path)
     caches: list[int] = []
+    inside = threading.Barrier(READERS)
 
     def read() -> None:
-        j.db.read("SELECT count(*) FROM readings_log")
-        caches.append(j.db.one("PRAGMA cache_size")[0])  # type: ignore[index]
+        with j.db.snapshot():  # all at once: each holds a reader of its own
+            inside.wait(timeout=10)
+            j.db.read("SELECT count(*) FROM readings_log")
+            caches.append(j.db.one("PRAGMA cache_size")[0])  # type: ignore[index]
 
-    threads = [threading.Thread(target=read) for _ in range(3)]
+    threads = [threading.Thread(target=read) for _ in range(READERS)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert caches == [-READER_CACHE_KIB] * 3
-    assert _open_fds(path) >= 4  # the writer and three readers (the threads are gone, their readers are not)
+    assert caches == [-READER_CACHE_KIB] * READERS
+    assert _open_fds(path) >= 1 + READERS  # the writer and the readers (the threads are gone, the readers stay)
     j.close()
     assert _open_fds(path) == 0
+
+
+def test_threads_share_a_few_readers_instead_of_one_each(tmp_path: Path) -> None:
+    """Each reader holds the schema and its statements (~1 MB on a year-old journal): their number must not grow
+    with the threads that ever read (executor and API threads, bench.memory --year)."""
+    import threading
+
+    from daemon.storage.db import READERS
+
+    path = tmp_path / "j.db"
+    j = Journal(path)
+    j.readings.append([Reading("site", "z1", "s1", Quantity.TEMPERATURE, 1.0, 1_700_000_000)])
+    counts: list[int] = []
+    for _ in range(4):  # rounds of 8 threads reading at once, each round new threads
+        threads = [threading.Thread(target=lambda: counts.append(j.readings.count())) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert counts == [1] * 32
+    assert 1 <= len(j.db._readers) <= READERS
+    j.close()
+
+
+def test_a_read_waits_for_a_lent_reader_then_opens_one_of_its_own(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """With every reader held by a slow snapshot, a read waits READER_WAIT_S, then runs on a connection of its
+    own, closed after: delayed, never blocked for good, and the pool stays at READERS."""
+    import threading
+
+    from daemon.storage import db as db_mod
+
+    monkeypatch.setattr(db_mod, "READER_WAIT_S", 0.2)
+    path = tmp_path / "j.db"
+    j = Journal(path)
+    j.readings.append([Reading("site", "z1", "s1", Quantity.TEMPERATURE, 1.0, 1_700_000_000)])
+    held, release = threading.Barrier(db_mod.READERS + 1), threading.Event()
+
+    def hold() -> None:
+        with j.db.snapshot():
+            held.wait(timeout=10)
+            release.wait(timeout=10)
+
+    threads = [threading.Thread(target=hold) for _ in range(db_mod.READERS)]
+    for t in threads:
+        t.start()
+    held.wait(timeout=10)  # every reader is lent now
+    opened: list[sqlite3.Connection] = []
+    real_open = j.db._open_reader
+    monkeypatch.setattr(j.db, "_open_reader", lambda: opened.append(real_open()) or opened[-1])
+    assert j.readings.count() == 1  # after the wait, on one more connection
+    assert len(opened) == 1 and len(j.db._readers) == db_mod.READERS
+    with pytest.raises(sqlite3.ProgrammingError):  # closed after that read
+        opened[0].execute("SELECT 1")
+    release.set()
+    for t in threads:
+        t.join()
+    assert j.readings.count() == 1 and len(j.db._idle) == db_mod.READERS and len(opened) == 1
+    j.close()
+
+
+def test_reads_in_a_snapshot_see_one_state_while_the_writer_commits(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j.db")
+    j.readings.append([Reading("site", "z1", "s1", Quantity.TEMPERATURE, 1.0, 1_700_000_000)])
+    with j.db.snapshot():
+        before = j.readings.count()
+        j.readings.append([Reading("site", "z1", "s1", Quantity.TEMPERATURE, 2.0, 1_700_000_060)])
+        assert j.readings.count() == before == 1  # the same reader, the same read transaction
+    assert j.readings.count() == 2
+    j.close()
 
 
 def test_a_new_journal_has_small_pages_and_checkpoints_by_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
