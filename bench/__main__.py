@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                 tmp / f"fleet{f}", sensors=20 if q else 500, period=2.0 if q else 10.0, steady=4.0 if q else 30.0,
                 hot=5 if q else 150, alarm_phase=8.0 if q else 25.0, flush_interval=f, label=lb))
         step("memory", lambda: memory.run(tmp / "memory", influx, seconds=20.0 if q else 120.0,
-                                          sensors=20 if q else 200))
+                                          sensors=20 if q else 200, year=not q))
         step("flash", lambda: flash.run(tmp / "flash", quick=q))
         step("webpage", lambda: webpage.run(tmp / "webpage", days=2 if q else 30, repeat=1 if q else 3))
         step("peers", lambda: peers_compare.run(tmp / "peers", influx, steady_s=4.0 if q else 20.0,

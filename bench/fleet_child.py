@@ -8,6 +8,7 @@ page cache (daemon/storage/db.py), BENCH_TRACEMALLOC=DIR dumps a tracemalloc sna
 every BENCH_TRACEMALLOC_EVERY seconds (300), to diff what the Python heap gained. BENCH_PROBE=FILE appends
 SQLite's own heap (sqlite3_memory_used, through ctypes: Python's sqlite3 does not expose it) every 60 s.
 BENCH_MODULES=FILE writes the names in sys.modules once the daemon is ready (what start-up imported).
+BENCH_CLOCK_START=EPOCH_S starts the daemon's clock there (bench.memory --year: the year journal's end).
 """
 
 from __future__ import annotations
@@ -56,7 +57,11 @@ async def _child(cfg_path: str) -> None:
 
     doc = json.loads(Path(cfg_path).read_text(encoding="utf-8"))  # noqa: ASYNC240 - before the daemon starts
     text = yaml.safe_dump(doc, allow_unicode=True)  # as an installer writes it: a YAML file
-    d = Daemon(parse_config(text, "fleet.yaml", base_dir=Path(cfg_path).parent))
+    from daemon.ports.clock import Clock
+
+    start = os.environ.get("BENCH_CLOCK_START")  # a journal from bench.flash: time goes on where its year ended
+    d = Daemon(parse_config(text, "fleet.yaml", base_dir=Path(cfg_path).parent),
+               clock=Clock(start=float(start)) if start else None)
     stages = _instrument(d)
     await d.start()
     if mods := os.environ.get("BENCH_MODULES"):

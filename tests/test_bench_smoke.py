@@ -3,6 +3,7 @@ counts what it should. Counts only: timings belong to `make bench`, never to a t
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,14 @@ def test_memory_runs_the_daemon_as_the_unit_does_and_says_what_its_rss_is_made_o
     assert raw["rss_mb"] > 0 and raw["anonymous_mb"] > 0 and raw["file_backed_mb"] > 0
     assert raw["anonymous_mb_by_s"] and raw["sqlite_heap_mb_by_s"]  # the child's sqlite3_memory_used, at ready
     assert raw["sqlite_heap_mb_by_s"][0][1] > 0
+
+
+def test_the_memory_floor_journals_and_acknowledges_under_the_same_load(tmp_path: Path, influxd: InfluxD) -> None:
+    raw = memory.measure(tmp_path, influxd.url, sensors=4, period=1.0, seconds=3.0, flush_interval=0.5,
+                         child_module="bench.memory_floor")
+    assert raw["child"] == "bench.memory_floor" and raw["published"] > 0 and raw["rss_mb"] > 0
+    with sqlite3.connect(tmp_path / "journal.db") as db:
+        assert db.execute("SELECT count(DISTINCT sensor) FROM readings").fetchone()[0] == 4
 
 
 # The comparison with Node-RED and mqtt2influxdb (scenario 7) needs those peers, which `make bench`
