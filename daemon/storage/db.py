@@ -48,10 +48,9 @@ copy of the schema and of the statements it prepared, and on a year-old journal 
 UNION ALL arm per partition) that is ~1 MB each from the first reads. With one reader per thread that grew with
 every executor and API thread that ever read: `bench.memory --year` measured SQLite's heap at 7.9 MB after 10
 minutes with a reader per thread, 4.6 with these three (2.5 and 2.1 on a new journal). Three let the forwarder,
-the dispatcher and a page read at once."""
-READER_WAIT_S = 10.0
-"""A read waits this long for a lent reader to come back, then opens one more for itself (closed after use): a
-slow report holding them all delays reads, never blocks them for good."""
+the dispatcher and a page read at once. A read that finds all three lent (reports hold one for their whole
+snapshot) opens a connection of its own and closes it after: it never waits, so neither the event loop nor a
+writer waiting on a reader can be held up by a slow report."""
 READER_STATEMENTS = 32
 """Prepared statements each reader keeps (Python's default is 128): on a year-old journal a statement over the
 `readings` view is ~280 KB (one arm per partition) and preparing it again ~2 ms; the daemon's reads are a few
@@ -244,9 +243,8 @@ class Database:
         with self._reads_done:
             # bounded: a writer that reads inside its transaction holds the lock close() waits for
             self._reads_done.wait_for(lambda: not self._closing, timeout=CLOSE_WAIT_S)
-            self._reads_done.wait_for(lambda: self._idle or self._pooled < READERS, timeout=READER_WAIT_S)
             era, db = self._era, self._idle.pop() if self._idle else None
-            pooled = db is not None or self._pooled < READERS  # False: all lent for READER_WAIT_S, one extra
+            pooled = db is not None or self._pooled < READERS  # False: all lent, one extra for this read
             if db is None and pooled:
                 self._pooled += 1  # its place, taken before it is opened outside the lock
             self._reading += 1
