@@ -49,6 +49,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from bench.common import BROKER_TUNING, PY, InfluxD, machine, proc_stat
 from bench.ingest import queued_session
+from daemon.ports.clock import clock_synchronised
 from tests.peers import Mosquitto
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -671,14 +672,19 @@ class Soak:
                 unresolved.append(f"{kind} {sensor}: {hit[0]['state']}")
         after = [r for r in rows if r["id"] not in matched and r["kind"] == "no_data" and r["fired"] is not None
                  and r["fired"] >= self.t_stop]
-        others = [r for r in rows if r["id"] not in matched and r not in after]
+        # an hour after a start, the daemon raises its clock alarm when the kernel says the clock is not synchronised
+        # (build machines often do): the box's own finding, not the soak's fault, counted apart
+        unsynced = clock_synchronised() is False
+        clock = [r for r in rows if unsynced and r["id"] not in matched and r["key"] == "_site/box/clock"]
+        others = [r for r in rows if r["id"] not in matched and r not in after and r not in clock]
         alarms = {
             "expected": len(expected), "fired_and_matched": len(matched),
             "resolved": sum(1 for r in rows if r["id"] in matched and r["state"] == "resolved"),
             "missing": missing, "unresolved": unresolved,
             "unexpected": [f"{r['kind']} {r['zone']}/{r['sensor']} {r['state']} started +{r['started'] - self.t0:.0f} s"
                            for r in others],
-            "no_data_after_publishing_stopped": len(after), "by_kind": dict(Counter(r["kind"] for r in rows)),
+            "no_data_after_publishing_stopped": len(after), "clock_unsynchronised": len(clock),
+            "by_kind": dict(Counter(r["kind"] for r in rows)),
         }
         sends = [json.loads(line) for line in (self.tmp / "sends.jsonl").read_text(encoding="utf-8").splitlines()
                  if line.strip()] if (self.tmp / "sends.jsonl").exists() else []
