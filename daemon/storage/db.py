@@ -253,7 +253,8 @@ class Database:
                 db = self._open_reader()
                 if pooled:
                     with self._reads_done:
-                        self._readers.append(db)
+                        if era == self._era:  # else close() came while it opened: closed when it comes back
+                            self._readers.append(db)
             self._local.held = db
             yield db
         finally:
@@ -268,7 +269,8 @@ class Database:
                 elif db is not None:  # one extra, or lent before a close(), which forgot it
                     with contextlib.suppress(sqlite3.Error):
                         db.close()
-                self._reads_done.notify_all()
+                if not self._reading:
+                    self._reads_done.notify_all()  # close() waits for this
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
