@@ -101,13 +101,44 @@ def _config(tmp: Path, mqtt_port: int, api_port: int, influx_url: str, sensors: 
     return path
 
 
+class Outages:
+    """InfluxDB stopped for `down` seconds, then up for `up`, over and over from the window's start: RSS is
+    sampled at the end of each up phase, when the backlog of the outage before has been sent. Equal outages
+    tell a leak (a rise on each) from a high-water mark (a rise on the first few, then none)."""
+
+    def __init__(self, influx: InfluxD, down: float, up: float) -> None:
+        self.influx, self.down, self.up = influx, down, up
+        self.after_backfill: list[tuple[int, float]] = []
+        self._stopped = False
+
+    def tick(self, t: float, pid: int) -> None:
+        """Called with the window's clock (s) every sample."""
+        cycle = int(t // (self.down + self.up))
+        in_down = t % (self.down + self.up) < self.down
+        if in_down and not self._stopped:
+            if cycle > 0:
+                self.after_backfill.append((round(t), round(_rss_kb(pid) / 1024, 1)))
+            self.influx.stop()
+            self._stopped = True
+        elif not in_down and self._stopped:
+            self.influx.start()
+            self._stopped = False
+
+    def end(self) -> None:
+        if self._stopped:
+            self.influx.start()
+            self._stopped = False
+
+
 def measure(tmp: Path, influx_url: str, sensors: int = 200, period: float = 5.0, seconds: float = 90.0,
             env: dict[str, str] | None = None, flush_interval: float | None = None,
-            child_module: str = "bench.fleet_child", year: bool = False) -> dict[str, Any]:
+            child_module: str = "bench.fleet_child", year: bool = False,
+            outages: Outages | None = None) -> dict[str, Any]:
     """Run the child under load for `seconds` after one period of warm-up; the raw figures. `flush_interval`
     None is the product's default (60 s since session 12; this bench ran 0.2 s until then). `child_module`
     bench.memory_floor runs the baseline instead of the daemon. `year`: on a copy of bench.flash's year journal
-    (90 day partitions, a year of rollups, ~1.1 GB, cached), the clock going on from the year's end."""
+    (90 day partitions, a year of rollups, ~1.1 GB, cached), the clock going on from the year's end. `outages`:
+    InfluxDB stopped and started in cycles over the window (Outages)."""
     tmp.mkdir(parents=True, exist_ok=True)
     broker = BenchBroker(tmp / "mosq")
     broker.start()
@@ -133,6 +164,8 @@ def measure(tmp: Path, influx_url: str, sensors: int = 200, period: float = 5.0,
         t0 = time.monotonic()
         while (now := time.monotonic()) - t0 < seconds:
             _browse(api_port)
+            if outages is not None:
+                outages.tick(now - t0, child.pid)
             samples.append((now - t0, _rss_kb(child.pid)))
             if len(samples) % 30 == 1:  # every ~minute: what the RSS is made of as it rises
                 anon.append((round(now - t0), round(rollup(child.pid).get("Anonymous", 0) / 1024, 1)))
@@ -143,6 +176,8 @@ def measure(tmp: Path, influx_url: str, sensors: int = 200, period: float = 5.0,
         with open(f"/proc/{child.pid}/status", encoding="utf-8") as f:
             status = {ln.split(":")[0]: ln.split(":")[1].strip() for ln in f}
     finally:
+        if outages is not None:
+            outages.end()
         if pub is not None:
             published = pub.count
             pub.stop()
@@ -159,7 +194,8 @@ def measure(tmp: Path, influx_url: str, sensors: int = 200, period: float = 5.0,
             "file_backed_mb": round(parts["File"] / 1024, 1), "threads": int(status["Threads"]),
             "anonymous_mb_by_s": anon, "sqlite_heap_mb_by_s": _probe(tmp / "probe.jsonl"),
             "slope_mb_per_h_second_half": round(_slope_mb_h(samples), 2),
-            "published": published}
+            "published": published,
+            **({"rss_after_each_backfill_mb": outages.after_backfill} if outages is not None else {})}
 
 
 def run(tmp: Path, influx: InfluxD, seconds: float = 90.0, sensors: int = 200, year: bool = False) -> list[Result]:
@@ -203,16 +239,19 @@ def main() -> None:
     ap.add_argument("--flush-interval", type=float, default=None, help="storage.flush_interval (default: the default)")
     ap.add_argument("--floor", action="store_true", help="run the baseline (bench/memory_floor.py) instead")
     ap.add_argument("--year", action="store_true", help="on a copy of bench.flash's year journal, not a new one")
+    ap.add_argument("--outages", default=None, metavar="DOWN,UP",
+                    help="stop InfluxDB for DOWN s, start it for UP s, in cycles over the window")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="coldchain-memory-"))
     influx = InfluxD(tmp / "influxd")
     influx.start()
     try:
         env = {**({} if args.no_unit_env else unit_env()), **dict(e.split("=", 1) for e in args.env)}
+        cycles = Outages(influx, *map(float, args.outages.split(","))) if args.outages else None
         print(json.dumps(measure(tmp / "run", influx.url, args.sensors, seconds=args.seconds, env=env,
                                  flush_interval=args.flush_interval,
                                  child_module="bench.memory_floor" if args.floor else "bench.fleet_child",
-                                 year=args.year), indent=1))
+                                 year=args.year, outages=cycles), indent=1))
     finally:
         influx.stop()
 
