@@ -39,11 +39,37 @@ def key_path(loc: Sequence[int | str]) -> str:
     return out
 
 
-class _Lines:
-    """Finds the line of a key path in the composed YAML tree."""
+_C_LOADER: type[Any] | None = getattr(yaml, "CSafeLoader", None)
 
-    def __init__(self, root: yaml.Node | None) -> None:
-        self.root = root
+
+class _CheckedLoader(_C_LOADER or yaml.SafeLoader):  # type: ignore[misc]
+    """libyaml's safe loader that notes a key written twice in a mapping while it builds the data, so the
+    node tree for line numbers is composed only when there is something to report."""
+
+    duplicated = False
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        keys = [k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)]
+        if len(keys) != len(set(keys)):
+            self.duplicated = True
+        return super().construct_mapping(node, deep)  # type: ignore[no-any-return]
+
+
+class _Lines:
+    """Finds the line of a key path in the composed YAML tree. The tree is composed from `text` on the first
+    question: a valid config never needs it, and composing a 200-sensor config left ~1.1 MB more RSS in the
+    daemon when ready (docs/benchmarks.md, "Memory in session 14")."""
+
+    def __init__(self, text: str, loader: type[Any], duplicated: bool = True) -> None:
+        self._text, self._loader, self._duplicated = text, loader, duplicated
+        self._root: yaml.Node | None = None
+        self._composed = False
+
+    @property
+    def root(self) -> yaml.Node | None:
+        if not self._composed:
+            self._root, self._composed = yaml.compose(self._text, Loader=self._loader), True
+        return self._root
 
     def line(self, loc: Sequence[int | str]) -> int:
         node = self.root
@@ -81,7 +107,7 @@ class _Lines:
                 for i, v in enumerate(node.value):
                     walk(v, [*path, i])
 
-        if self.root is not None:
+        if self._duplicated and self.root is not None:
             walk(self.root, [])
         return out
 
@@ -282,26 +308,31 @@ def _driver_groups(cfg: AppConfig, registry: Registry, fname: str, lines: _Lines
             )
 
 
-def _load_yaml(text: str) -> tuple[yaml.Node | None, Any]:
-    """The node tree (for line numbers) and the data, each from its own parse: constructing the data flattens
-    `<<` merges in the tree it is built from. libyaml's parser when PyYAML has it: with the pure-Python one
-    the parse of a 200-sensor config took 7.2 MB of RSS against 5.1, and the daemon was 0.5 MB bigger when ready
-    (docs/benchmarks.md, "Memory and ingest in session 12").
-    Whatever libyaml refuses is parsed again by the pure-Python loader, whose errors (positions counted in
-    characters, not bytes; PyYAML's messages) are the ones installers see."""
-    c_loader = getattr(yaml, "CSafeLoader", None)
-    if c_loader is not None:
+def _load_yaml(text: str) -> tuple[_Lines, Any]:
+    """The data, and the line finder that composes the node tree from the text when first asked (constructing
+    the data flattens `<<` merges in the tree it is built from, so the tree is a parse of its own).
+    libyaml's parser when PyYAML has it: with the pure-Python one the parse of a 200-sensor config took 7.2 MB
+    of RSS against 5.1, and the daemon was 0.5 MB bigger when ready (docs/benchmarks.md, "Memory and ingest in
+    session 12"). Whatever libyaml refuses is parsed again by the pure-Python loader, whose errors (positions
+    counted in characters, not bytes; PyYAML's messages) are the ones installers see."""
+    if _C_LOADER is not None:
         try:
-            return yaml.compose(text, Loader=c_loader), yaml.load(text, Loader=c_loader)  # noqa: S506 - safe
+            loader = _CheckedLoader(text)
+            try:
+                raw = loader.get_single_data()
+            finally:
+                loader.dispose()
+            return _Lines(text, _C_LOADER, loader.duplicated), raw
         except (yaml.YAMLError, UnicodeError):
             pass
-    return yaml.compose(text, Loader=yaml.SafeLoader), yaml.safe_load(text)
+    raw = yaml.safe_load(text)
+    return _Lines(text, yaml.SafeLoader), raw
 
 
 def parse_config(text: str, registry: Registry, fname: str = "config.yaml", base_dir: Path | None = None) -> AppConfig:
     """Validate config text; raises ConfigError listing every problem as `file:line: key: message`."""
     try:
-        root, raw = _load_yaml(text)
+        lines, raw = _load_yaml(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
@@ -310,7 +341,6 @@ def parse_config(text: str, registry: Registry, fname: str = "config.yaml", base
         line = text.count("\n", 0, exc.position) + 1
         ch = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
         raise ConfigError([f"{fname}:{line}: YAML syntax error: control character {ch} is not allowed"]) from None
-    lines = _Lines(root)
     if not isinstance(raw, dict):
         raise ConfigError([f"{fname}:1: the file must be a mapping with keys site, sensors, zones ..."])
     problems = [f"{fname}:{ln}: {path}: key written twice" for ln, path in lines.duplicates()]

@@ -163,6 +163,27 @@ def test_key_written_twice_is_an_error() -> None:
     assert any("api: key written twice" in p for p in ps)
 
 
+def test_key_written_twice_in_a_sensor_names_its_line() -> None:
+    text = MINIMAL.replace("  - {id: s1, zone: z1, type: simulated, setpoint: 6.5}\n",
+                           "  - id: s1\n    zone: z1\n    type: simulated\n    setpoint: 6.5\n    setpoint: 7\n")
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "setpoint: 7" in ln)
+    assert f"config.yaml:{line}: sensors[0].setpoint: key written twice" in problems(text)
+
+
+def test_a_valid_config_is_not_composed_for_line_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the node tree is only for messages: composing a 200-sensor config cost ~1.1 MB of the daemon's RSS
+    import yaml
+
+    composed: list[str] = []
+    real = yaml.compose
+    monkeypatch.setattr(yaml, "compose", lambda text, Loader: composed.append(text) or real(text, Loader=Loader))
+    parse_config(MINIMAL, "config.yaml")
+    assert composed == []
+    (p,) = problems(MINIMAL + "bogus: 1\n")
+    assert p.startswith(f"config.yaml:{len(MINIMAL.splitlines()) + 1}: bogus: unknown key"), p
+    assert len(composed) == 1
+
+
 def test_escalation_references_checked() -> None:
     text = MINIMAL + "escalation:\n  steps:\n    - {contacts: [zhangg], notifiers: [sms]}\n"
     ps = problems(text)
