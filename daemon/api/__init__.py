@@ -1,4 +1,4 @@
-"""The HTTP API and web pages, served by uvicorn inside the daemon's event loop."""
+"""The HTTP API and web pages, served inside the daemon's event loop by daemon/api/server.py (h11)."""
 
 import pydantic
 

@@ -419,25 +419,16 @@ class Daemon:
                       self.journal.path)
 
     async def _start_api(self) -> None:
-        import uvicorn
-
         from daemon.api import create_app
+        from daemon.api.server import Server
 
-        config = uvicorn.Config(create_app(self), host=self.cfg.api.host, port=self.cfg.api.port,
-                                log_level="warning", lifespan="off", access_log=False)
-        server = uvicorn.Server(config)
-        # uvicorn 0.54 swaps SIGTERM/SIGINT handlers for its own while serving (capture_signals); the daemon's
-        # handler must stay, so that a stop runs in the daemon's order (drivers, commit, acks, then the API)
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+        server = Server(create_app(self), self.cfg.api.host, self.cfg.api.port)
+        try:
+            self.api_port = await server.start()
+        except OSError as exc:
+            log.error("API: cannot listen on %s:%s: %s", self.cfg.api.host, self.cfg.api.port, exc.strerror or exc)
+            raise SystemExit(f"API on {self.cfg.api.host}:{self.cfg.api.port}: {exc.strerror or exc}") from None
         self._server = server
-        self._spawn(server.serve(), "api")
-        while not server.started:
-            await asyncio.sleep(0.02)
-            for t in self._tasks:
-                if t.get_name() == "api" and t.done():
-                    t.result()  # re-raise why the API could not start (port in use ...)
-                    raise SystemExit(f"API on {self.cfg.api.host}:{self.cfg.api.port} stopped at start")
-        self.api_port = server.servers[0].sockets[0].getsockname()[1]
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -468,7 +459,7 @@ class Daemon:
                 await d.close()
         await self.pipeline.flush()
         if getattr(self, "_server", None) is not None:
-            self._server.should_exit = True
+            await self._server.stop()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.dispatcher.drain(), timeout=5)
         self.retention.stop()

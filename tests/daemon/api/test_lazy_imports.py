@@ -38,3 +38,14 @@ def test_fastapi_neither_loads_pydantic_v1_nor_builds_its_openapi_models_until_a
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run([sys.executable, "-c", code, tmp], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "True", "200", "200", "3.", "True", "False"]
+
+
+def test_the_box_serves_its_api_without_uvicorn_or_click() -> None:
+    """uvicorn's package imports click, multiprocessing and logging.config (2.9 MB of RSS, docs/benchmarks.md,
+    session 14); the daemon's own server (daemon/api/server.py) runs on h11 alone."""
+    code = (
+        "import sys; import daemon.app.runtime, daemon.api, daemon.api.server, daemon.app.cli;"
+        "print(*(m in sys.modules for m in ('uvicorn', 'click', 'multiprocessing', 'h11')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "False", "False", "True"]

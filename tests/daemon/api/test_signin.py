@@ -1,4 +1,4 @@
-"""Sign-in against the running daemon: users made by `coldchain user`, sessions over real HTTP (uvicorn),
+"""Sign-in against the running daemon: users made by `coldchain user`, sessions over real HTTP (daemon/api/server.py),
 CSRF on writes, lock-out, expiry on the daemon's clock, sign-out everywhere, reads optionally closed."""
 
 from __future__ import annotations
