@@ -83,8 +83,7 @@ async def _api(tmp: Path, db: Path, minutes: int) -> tuple[float, int, float, in
             body = r.json()
             chart.append(time.perf_counter() - t0)
             points = sum(len(s["rows"]) for s in body["series"])
-    d._server.should_exit = True
-    await asyncio.sleep(0.3)
+    await d._server.stop()
     for t in d._tasks:
         t.cancel()
     await asyncio.gather(*d._tasks, return_exceptions=True)

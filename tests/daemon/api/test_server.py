@@ -18,6 +18,9 @@ from daemon.api import server as srv
 pytestmark = pytest.mark.asyncio
 
 
+RELEASE: dict[str, asyncio.Event] = {}
+
+
 async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
     """An ASGI app: /fail raises, /late answers after /release is asked, /stream sends three parts, /ignore answers
     without reading the body; anything else answers with the method, path, query and body length it got."""
@@ -25,7 +28,7 @@ async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if path == "/fail":
         raise RuntimeError("the app failed")
     if path == "/late":
-        await RELEASE.wait()
+        await RELEASE["late"].wait()
     body = b""
     if path != "/ignore":
         while True:
@@ -45,13 +48,9 @@ async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": text})
 
 
-RELEASE = asyncio.Event()
-
-
 @pytest_asyncio.fixture
 async def server() -> AsyncIterator[tuple[srv.Server, int]]:
-    global RELEASE
-    RELEASE = asyncio.Event()
+    RELEASE["late"] = asyncio.Event()
     s = srv.Server(echo, "127.0.0.1", 0)
     port = await s.start()
     yield s, port
@@ -194,11 +193,11 @@ async def test_stop_lets_a_request_in_progress_finish_and_closes_idle_ones(serve
     await asyncio.sleep(0.1)  # /late is waiting in the app
     stopping = asyncio.create_task(s.stop(timeout=5))
     assert await asyncio.wait_for(idle_r.read(), 5) == b""  # the idle one is closed at once
-    RELEASE.set()
+    RELEASE["late"].set()
     answer = await asyncio.wait_for(busy_r.read(), 5)  # answered, then closed
     await stopping
     assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"GET /late  0")
-    with pytest.raises(OSError):
+    with pytest.raises(ConnectionRefusedError):
         await asyncio.open_connection("127.0.0.1", port)
     busy_w.close()
     idle_w.close()
@@ -206,5 +205,5 @@ async def test_stop_lets_a_request_in_progress_finish_and_closes_idle_ones(serve
 
 async def test_a_port_in_use_is_an_oserror_at_start(server: tuple[srv.Server, int]) -> None:
     _, port = server
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="in use"):
         await srv.Server(echo, "127.0.0.1", port).start()
