@@ -5,8 +5,9 @@ DESIGN.md named uvicorn. Importing it cost the box 2.9 MB of RSS against a 60 MB
 for a command line, worker processes and log files the daemon does not use. h11 is the parser uvicorn itself
 runs without httptools; what is here is the ASGI glue uvicorn's h11 protocol has, cut to what a box serves:
 one request at a time per connection, keep-alive, HEAD, `Expect: 100-continue`, time limits on idle and slow
-clients, and a stop that lets requests in progress finish. No TLS, no HTTP/2, no websockets, no proxy headers
-(the API is served on the box's LAN; docs/install.md says how to put a reverse proxy in front).
+clients, a stop that lets requests in progress finish, and uvicorn's default trust of `X-Forwarded-Proto` and
+`X-Forwarded-For` from a reverse proxy on the box itself (127.0.0.1; docs/sign-in.md, HTTPS). No TLS, no HTTP/2,
+no websockets.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ STOP_S = 5.0
 """How long `stop()` lets requests in progress finish before it cancels them."""
 READ_SIZE = 64 * 1024
 MAX_HEAD = 16 * 1024  # h11's default limit on a request's line and headers
+TRUSTED_PROXIES = frozenset({"127.0.0.1", "::1"})
+"""Peers whose X-Forwarded-Proto/-For are believed: a reverse proxy on the box (uvicorn's default trusts 127.0.0.1)."""
 
 
 class _Connection:
@@ -141,9 +144,17 @@ class _Exchange:
 
     def scope(self) -> dict[str, Any]:
         c = self.conn
+        scheme, client = "http", c._client
+        if client is not None and client[0] in TRUSTED_PROXIES:
+            headers = dict(self.request.headers)
+            proto = headers.get(b"x-forwarded-proto", b"").decode("latin-1").strip().lower()
+            if proto in {"http", "https"}:
+                scheme = proto
+            if forwarded := headers.get(b"x-forwarded-for"):
+                client = (forwarded.decode("latin-1").split(",")[-1].strip(), 0)
         return {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"},
-                "http_version": self.request.http_version.decode("ascii"), "server": c._server, "client": c._client,
-                "scheme": "http", "method": self.method, "root_path": "", "path": self.path,
+                "http_version": self.request.http_version.decode("ascii"), "server": c._server, "client": client,
+                "scheme": scheme, "method": self.method, "root_path": "", "path": self.path,
                 "raw_path": self.raw_path, "query_string": self.query, "headers": list(self.request.headers),
                 "state": {}}
 

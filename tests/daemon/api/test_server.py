@@ -43,6 +43,8 @@ async def echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "http.response.body", "body": b""})
         return
     text = f"{scope['method']} {path} {scope['query_string'].decode()} {len(body)}".encode()
+    if path == "/who":
+        text = f"{scope['scheme']} {scope['client'][0]}".encode()
     await send({"type": "http.response.start", "status": 200,
                 "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(text)).encode())]})
     await send({"type": "http.response.body", "body": text})
@@ -104,6 +106,19 @@ async def test_a_streamed_answer_is_chunked_and_whole(server: tuple[srv.Server, 
     assert (r.text, r.headers["transfer-encoding"]) == ("one two three", "chunked")
     old = await raw(port, b"GET /stream HTTP/1.0\r\n\r\n")  # HTTP/1.0 has no chunks: the close ends the body
     assert old.endswith(b"\r\n\r\none two three")
+
+
+async def test_a_proxy_on_the_box_says_https_and_who_asked(server: tuple[srv.Server, int],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    _, port = server
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as c:
+        assert (await c.get("/who")).text == "http 127.0.0.1"
+        proxied = await c.get("/who", headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "10.0.0.7, 192.168.1.20"})
+        assert proxied.text == "https 192.168.1.20"
+        assert (await c.get("/who", headers={"X-Forwarded-Proto": "gopher"})).text == "http 127.0.0.1"
+        monkeypatch.setattr(srv, "TRUSTED_PROXIES", frozenset())  # a peer that is not the box: headers ignored
+        forged = await c.get("/who", headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "10.0.0.7"})
+        assert forged.text == "http 127.0.0.1"
 
 
 async def test_head_has_the_headers_and_no_body(server: tuple[srv.Server, int]) -> None:
