@@ -130,6 +130,25 @@ class Outages:
             self._stopped = False
 
 
+def _sample(pid: int, api_port: int, seconds: float,
+            outages: Outages | None) -> tuple[list[tuple[float, int]], list[tuple[int, float]]]:
+    """(t, RSS KiB) every ~2 s while browsing the API, and (t, anonymous MB) every ~minute, over `seconds`."""
+    samples: list[tuple[float, int]] = []
+    anon: list[tuple[int, float]] = []
+    t0 = time.monotonic()
+    while (now := time.monotonic()) - t0 < seconds:
+        _browse(api_port)
+        if outages is not None:
+            outages.tick(now - t0, pid)
+        samples.append((now - t0, _rss_kb(pid)))
+        if len(samples) % 30 == 1:  # every ~minute: what the RSS is made of as it rises
+            anon.append((round(now - t0), round(rollup(pid).get("Anonymous", 0) / 1024, 1)))
+            print(json.dumps({"t_s": anon[-1][0], "rss_mb": round(samples[-1][1] / 1024, 1),  # a long run's log
+                              "anonymous_mb": anon[-1][1]}), file=sys.stderr, flush=True)
+        time.sleep(2.0)
+    return samples, anon
+
+
 def measure(tmp: Path, influx_url: str, sensors: int = 200, period: float = 5.0, seconds: float = 90.0,
             env: dict[str, str] | None = None, flush_interval: float | None = None,
             child_module: str = "bench.fleet_child", year: bool = False,
@@ -150,8 +169,6 @@ def measure(tmp: Path, influx_url: str, sensors: int = 200, period: float = 5.0,
     child = subprocess.Popen([PY, "-m", child_module, str(cfg_path)], stdout=subprocess.PIPE, cwd=ROOT,
                              text=True, env={**os.environ, "BENCH_PROBE": str(tmp / "probe.jsonl"), **(env or {})})
     pub: Publisher | None = None
-    samples: list[tuple[float, int]] = []
-    anon: list[tuple[int, float]] = []
     published = 0
     try:
         assert child.stdout is not None
@@ -161,17 +178,7 @@ def measure(tmp: Path, influx_url: str, sensors: int = 200, period: float = 5.0,
         pub = Publisher(broker.port, sensors, period)
         pub.start()
         time.sleep(period)
-        t0 = time.monotonic()
-        while (now := time.monotonic()) - t0 < seconds:
-            _browse(api_port)
-            if outages is not None:
-                outages.tick(now - t0, child.pid)
-            samples.append((now - t0, _rss_kb(child.pid)))
-            if len(samples) % 30 == 1:  # every ~minute: what the RSS is made of as it rises
-                anon.append((round(now - t0), round(rollup(child.pid).get("Anonymous", 0) / 1024, 1)))
-                print(json.dumps({"t_s": anon[-1][0], "rss_mb": round(samples[-1][1] / 1024, 1),  # a long run's log
-                                  "anonymous_mb": anon[-1][1]}), file=sys.stderr, flush=True)
-            time.sleep(2.0)
+        samples, anon = _sample(child.pid, api_port, seconds, outages)
         parts = rollup(child.pid)
         with open(f"/proc/{child.pid}/status", encoding="utf-8") as f:
             status = {ln.split(":")[0]: ln.split(":")[1].strip() for ln in f}
