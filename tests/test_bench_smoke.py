@@ -3,6 +3,7 @@ counts what it should. Counts only: timings belong to `make bench`, never to a t
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -64,3 +65,24 @@ def test_the_memory_floor_journals_and_acknowledges_under_the_same_load(tmp_path
 
 # The comparison with Node-RED and mqtt2influxdb (scenario 7) needs those peers, which `make bench`
 # installs (`make bench-peers`: npm and a venv of their own); it runs there, not in `make test`.
+
+
+def test_memory_outages_stop_and_start_influxdb_in_cycles_and_sample_after_each_backfill() -> None:
+    class Influx:
+        def __init__(self) -> None:
+            self.calls: list[str] = []
+
+        def stop(self) -> None:
+            self.calls.append("stop")
+
+        def start(self) -> None:
+            self.calls.append("start")
+
+    influx = Influx()
+    cycles = memory.Outages(influx, down=10, up=20)  # type: ignore[arg-type]
+    for t in range(0, 95, 2):
+        cycles.tick(t, os.getpid())
+    cycles.end()
+    assert influx.calls == ["stop", "start"] * 4
+    assert [t for t, _ in cycles.after_backfill] == [30, 60, 90]  # each cycle's sample is taken as the next begins
+    assert all(mb > 0 for _, mb in cycles.after_backfill)
