@@ -61,7 +61,7 @@ class _Connection:
                 if self.h11.our_state is not h11.DONE or not self._request_read():
                     break  # Connection: close, HTTP/1.0, or a body the app did not read
                 self.h11.start_next_cycle()
-        except (ConnectionError, h11.LocalProtocolError):
+        except (ConnectionError, h11.ProtocolError):  # a reset, or a broken body framing found after the answer
             pass
         finally:
             self.writer.close()

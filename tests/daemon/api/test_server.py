@@ -139,7 +139,8 @@ async def test_expect_100_continue_is_answered_before_the_body(server: tuple[srv
     writer.close()
 
 
-async def test_a_body_the_app_did_not_read_is_not_taken_as_a_request(server: tuple[srv.Server, int]) -> None:
+async def test_a_body_the_app_did_not_read_is_not_taken_as_a_request(server: tuple[srv.Server, int],
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
     # the body holds a request of its own: reading it as the next request would smuggle it past a proxy
     _, port = server
     inner = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -149,6 +150,11 @@ async def test_a_body_the_app_did_not_read_is_not_taken_as_a_request(server: tup
     # a body still on the wire when the app has answered: the connection is closed, not read for nobody
     out = await raw(port, b"POST /ignore HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n" + inner)
     assert out.count(b"HTTP/1.1 ") == 1 and b"smuggled" not in out
+    # broken chunk framing in a body nobody read: found after the answer, the connection is closed
+    out = await raw(port, b"POST /ignore HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n" + inner)
+    assert out.count(b"HTTP/1.1 ") == 1 and b"smuggled" not in out
+    await asyncio.sleep(0.1)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]  # no connection task died with an exception
 
 
 async def test_a_bad_request_line_gets_400_and_the_server_goes_on(server: tuple[srv.Server, int]) -> None:
