@@ -217,7 +217,8 @@ def run(tmp: Path, influx: InfluxD, seconds: float = 90.0, sensors: int = 200, y
                    met=check(raw["rss_mb"], "<= 60") if sensors >= 200 else None, raw=raw,
                    notes=[f"the same load on the bare stack (bench/memory_floor.py: pydantic, paho, SQLite, urllib3, "
                           f"FastAPI on uvicorn, none of the daemon's code) ends at {floor['rss_mb']} MB in this run; "
-                          f"the daemon's own code and data are the {own} MB above it",
+                          f"the daemon's own code and data are the {own} MB above it (the daemon serves its API "
+                          f"on h11 since s14, without uvicorn's ~2.9 MB: the floor is the design card's stack)",
                           "flatness over hours is the soak's figure (bench/soak.py, docs/robustness.md); the "
                           "slope here is over a short window"]),
             Result(key="memory@floor", title=f"4b. the baseline: the bare stack under the same load "
