@@ -17,6 +17,7 @@ from daemon.alarms.dispatcher import Dispatcher
 from daemon.alarms.lifecycle import AlertManager
 from daemon.alarms.rules import RuleEvent, Rules
 from daemon.app import plugins
+from daemon.app.malloc import fix_mmap_threshold
 from daemon.app.systemd import notify, watchdog_interval
 from daemon.config.schema import AppConfig
 from daemon.forwarding.forwarder import Forwarder, catch_up, stop_all
@@ -368,6 +369,7 @@ class Daemon:
 
     async def start(self) -> None:
         """Start every task; returns once the API (if enabled) is listening."""
+        fix_mmap_threshold()  # before any sign-in: argon2's 19 MiB must not stay in a malloc arena
         self._loop = asyncio.get_running_loop()
         await self._check_after_unclean_stop()
         self.alerts.loop = self._loop  # alarm writes run in threads; they wake the dispatcher through the loop
