@@ -20,6 +20,7 @@ from pathlib import Path
 
 from daemon import __version__
 from daemon.alarms.rules import zone_limits
+from daemon.app.malloc import fix_mmap_threshold
 from daemon.app.plugins import load_config
 from daemon.config.catalog import default_catalog_path
 from daemon.config.schema import AppConfig
@@ -294,6 +295,7 @@ def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    fix_mmap_threshold()  # first: the demo hashes its users' passwords before the daemon starts
     if argv[:1] == ["hub"]:  # before argparse: the hub parses its own options
         return cmd_hub(argv[1:])
     p = argparse.ArgumentParser(prog="coldchain", description="Cold-chain monitoring daemon for produce cold rooms.")
