@@ -319,6 +319,33 @@ EOF
     fi
 }
 
+# The unit runs the daemon with PYTHONOPTIMIZE=2 and PYTHONPYCACHEPREFIX=$PREFIX/pycache: compile, as root, what it
+# loads (the environment and the standard library; Debian ships only plain .pyc files), since the service can write
+# neither. Python keys each file on its source's path: under --root the tree is moved to where the target has it.
+compile_for_unit() {
+    local pyc=$VENV/pycache stdlib staged
+    stdlib=$("$VENV/bin/python" -I -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
+    if [ -n "$ROOT" ] && [ -d "$pyc$PREFIX" ] && [ ! -e "$pyc$VENV" ]; then
+        mkdir -p "$(dirname "$pyc$VENV")"   # an upgrade: where this run compiles, so unchanged files are kept
+        mv "$pyc$PREFIX" "$pyc$VENV"
+    fi
+    "$VENV/bin/python" -I -OO -X pycache_prefix="$pyc" -m compileall -q -j 0 \
+        -x "^$stdlib/(site-packages|dist-packages)/|/(test|tests|idlelib|tkinter|turtledemo|lib2to3|ensurepip)/" \
+        "$stdlib" "$VENV/lib" >/dev/null \
+        || say "warning: some modules did not compile for PYTHONOPTIMIZE=2; the daemon compiles those at each start"
+    if [ -n "$ROOT" ] && [ -d "$pyc$VENV" ]; then
+        staged=$(mktemp -d "$VENV/.pycache.XXXXXX")
+        mv "$pyc$VENV" "$staged/venv"
+        mkdir -p "$staged/tree$(dirname "$PREFIX")"
+        mv "$staged/venv" "$staged/tree$PREFIX"
+        [ ! -d "$pyc$stdlib" ] || { mkdir -p "$staged/tree$(dirname "$stdlib")"; mv "$pyc$stdlib" "$staged/tree$stdlib"; }
+        rm -rf "$pyc"
+        mv "$staged/tree" "$pyc"
+        rmdir "$staged"
+    fi
+    say "compiled the environment and the standard library for the unit's PYTHONOPTIMIZE=2 ($(du -sh "$pyc" | cut -f1))"
+}
+
 install_unit() {
     local was_active=0
     mkdir -p "$UNITS/multi-user.target.wants"
@@ -350,6 +377,7 @@ check_python
 check_armhf_build
 create_user
 install_venv
+compile_for_unit
 check_user_can_run
 install_config
 install_unit

@@ -18,10 +18,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_demo_raises_compressor_alarm_and_serves_page(tmp_path: Path) -> None:
+    """Under the systemd unit's Python settings (-OO: no asserts, no docstrings), as the box runs the daemon."""
     cmd = [sys.executable, "-m", "daemon", "demo", "--port", "0", "--speed", "120", "--duration", "90",
            "--data-dir", str(tmp_path)]
+    unit = {"PYTHONOPTIMIZE": "2", "MALLOC_ARENA_MAX": "2"}  # deploy/systemd/coldchain.service (test_install checks it)
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=tmp_path)
+                         env={**os.environ, "PYTHONPATH": str(ROOT), **unit}, cwd=tmp_path)
     lines: list[str] = []
     assert p.stdout is not None
     reader = threading.Thread(target=lambda: lines.extend(iter(p.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
