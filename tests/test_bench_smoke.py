@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,8 +49,13 @@ def test_memory_runs_the_daemon_as_the_unit_does_and_says_what_its_rss_is_made_o
                                                                                     influxd: InfluxD) -> None:
     env = memory.unit_env()
     assert env["MALLOC_ARENA_MAX"] == "2"  # deploy/systemd/coldchain.service's Environment=
+    assert env["PYTHONOPTIMIZE"] == "2" and env["PYTHONPYCACHEPREFIX"] == "/opt/coldchain/pycache"
     raw = memory.measure(tmp_path, influxd.url, sensors=4, period=1.0, seconds=3.0, env=env)
-    assert raw["env"] == env and raw["published"] > 0
+    # the unit's compiled tree is install.sh's; here the bench compiles the same into its own, and the child loads it
+    cache = Path(raw["env"]["PYTHONPYCACHEPREFIX"])
+    assert raw["env"] == {**env, "PYTHONPYCACHEPREFIX": str(cache)} and raw["published"] > 0
+    runtime = memory.ROOT / "daemon" / "app" / "runtime.py"
+    assert (cache / runtime.parent.relative_to("/") / "runtime.cpython-{}{}.opt-2.pyc".format(*sys.version_info[:2])).exists()
     assert raw["rss_mb"] > 0 and raw["anonymous_mb"] > 0 and raw["file_backed_mb"] > 0
     assert raw["anonymous_mb_by_s"] and raw["sqlite_heap_mb_by_s"]  # the child's sqlite3_memory_used, at ready
     assert raw["sqlite_heap_mb_by_s"][0][1] > 0
