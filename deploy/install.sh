@@ -335,9 +335,8 @@ compile_for_unit() {
         || say "warning: some modules did not compile for PYTHONOPTIMIZE=2; the daemon compiles those at each start"
     if [ -n "$ROOT" ] && [ -d "$pyc$VENV" ]; then
         staged=$(mktemp -d "$VENV/.pycache.XXXXXX")
-        mv "$pyc$VENV" "$staged/venv"
         mkdir -p "$staged/tree$(dirname "$PREFIX")"
-        mv "$staged/venv" "$staged/tree$PREFIX"
+        mv "$pyc$VENV" "$staged/tree$PREFIX"
         [ ! -d "$pyc$stdlib" ] || { mkdir -p "$staged/tree$(dirname "$stdlib")"; mv "$pyc$stdlib" "$staged/tree$stdlib"; }
         rm -rf "$pyc"
         mv "$staged/tree" "$pyc"
